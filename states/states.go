@@ -1,0 +1,201 @@
+package states
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Name identifies a state. It is the persisted form: stores keep it as text.
+type Name string
+
+// The names of the built-in states.
+const (
+	NameEnqueued   Name = "enqueued"
+	NameScheduled  Name = "scheduled"
+	NameAwaiting   Name = "awaiting"
+	NameProcessing Name = "processing"
+	NameSucceeded  Name = "succeeded"
+	NameFailed     Name = "failed"
+	NameDeleted    Name = "deleted"
+)
+
+// Names lists every state name, in lifecycle order.
+var Names = []Name{NameEnqueued, NameScheduled, NameAwaiting, NameProcessing, NameSucceeded, NameFailed, NameDeleted}
+
+// IsFinal reports whether a job in state n is finished for good: Succeeded
+// and Deleted are final; Failed is not (a person may requeue it).
+func (n Name) IsFinal() bool { return n == NameSucceeded || n == NameDeleted }
+
+// Valid reports whether n names one of the built-in states.
+func (n Name) Valid() bool {
+	for _, v := range Names {
+		if v == n {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrUnknownState is returned by [Unmarshal] for a name that is not one of
+// the built-in states.
+var ErrUnknownState = errors.New("states: unknown state")
+
+// State is a job state. The interface is sealed: the types in this package
+// are its only implementations, so a type switch over them is exhaustive.
+type State interface {
+	// Name returns the state's persisted name.
+	Name() Name
+	// IsFinal reports whether the state ends the job's life (see [Name.IsFinal]).
+	IsFinal() bool
+	// Why returns the human-readable reason recorded with the state, if any.
+	Why() string
+	sealed()
+}
+
+// Enqueued means the job waits in Queue for a worker.
+type Enqueued struct {
+	Queue      string    `json:"queue"`
+	EnqueuedAt time.Time `json:"enqueued_at"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
+// Scheduled means the job is enqueued at EnqueueAt (a delayed job or a retry).
+type Scheduled struct {
+	EnqueueAt   time.Time `json:"enqueue_at"`
+	ScheduledAt time.Time `json:"scheduled_at"`
+	Reason      string    `json:"reason,omitempty"`
+}
+
+// Continuation conditions for an [Awaiting] job: which final states of the
+// parent let the continuation run.
+const (
+	OnSuccess = "success" // parent Succeeded (the default)
+	OnFinish  = "finish"  // parent Succeeded, Deleted, or Failed for good
+	OnFailure = "failure" // parent Failed for good or Deleted
+)
+
+// Awaiting means the job waits for its parent job to finish.
+type Awaiting struct {
+	ParentID string `json:"parent_id"`
+	// On is the continuation condition: OnSuccess, OnFinish or OnFailure.
+	On     string `json:"on,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Processing means a worker runs the job.
+type Processing struct {
+	StartedAt time.Time `json:"started_at"`
+	ServerID  string    `json:"server_id"`
+	WorkerID  string    `json:"worker_id,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+// Succeeded means the job ran to completion. Result holds the encoded result.
+type Succeeded struct {
+	SucceededAt time.Time       `json:"succeeded_at"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	// Latency is the time from creation to the start of the successful attempt.
+	Latency time.Duration `json:"latency"`
+	// Duration is how long the successful attempt ran.
+	Duration time.Duration `json:"duration"`
+	Reason   string        `json:"reason,omitempty"`
+}
+
+// Failed means an attempt failed and no retry is planned.
+type Failed struct {
+	FailedAt     time.Time `json:"failed_at"`
+	ErrorType    string    `json:"error_type,omitempty"`
+	ErrorMessage string    `json:"error_message"`
+	// ErrorDetails holds extra detail, such as the stack of a panic.
+	ErrorDetails string `json:"error_details,omitempty"`
+	ServerID     string `json:"server_id,omitempty"`
+	Reason       string `json:"reason,omitempty"`
+}
+
+// Deleted means the job was removed by a person, a filter or a policy.
+type Deleted struct {
+	DeletedAt    time.Time `json:"deleted_at"`
+	ErrorMessage string    `json:"error_message,omitempty"`
+	Reason       string    `json:"reason,omitempty"`
+}
+
+func (Enqueued) Name() Name   { return NameEnqueued }
+func (Scheduled) Name() Name  { return NameScheduled }
+func (Awaiting) Name() Name   { return NameAwaiting }
+func (Processing) Name() Name { return NameProcessing }
+func (Succeeded) Name() Name  { return NameSucceeded }
+func (Failed) Name() Name     { return NameFailed }
+func (Deleted) Name() Name    { return NameDeleted }
+
+func (s Enqueued) IsFinal() bool   { return s.Name().IsFinal() }
+func (s Scheduled) IsFinal() bool  { return s.Name().IsFinal() }
+func (s Awaiting) IsFinal() bool   { return s.Name().IsFinal() }
+func (s Processing) IsFinal() bool { return s.Name().IsFinal() }
+func (s Succeeded) IsFinal() bool  { return s.Name().IsFinal() }
+func (s Failed) IsFinal() bool     { return s.Name().IsFinal() }
+func (s Deleted) IsFinal() bool    { return s.Name().IsFinal() }
+
+func (s Enqueued) Why() string   { return s.Reason }
+func (s Scheduled) Why() string  { return s.Reason }
+func (s Awaiting) Why() string   { return s.Reason }
+func (s Processing) Why() string { return s.Reason }
+func (s Succeeded) Why() string  { return s.Reason }
+func (s Failed) Why() string     { return s.Reason }
+func (s Deleted) Why() string    { return s.Reason }
+
+func (Enqueued) sealed()   {}
+func (Scheduled) sealed()  {}
+func (Awaiting) sealed()   {}
+func (Processing) sealed() {}
+func (Succeeded) sealed()  {}
+func (Failed) sealed()     {}
+func (Deleted) sealed()    {}
+
+// Marshal encodes the data of s as JSON. The name is stored beside it (see
+// [State.Name]); [Unmarshal] needs both.
+func Marshal(s State) ([]byte, error) {
+	if s == nil {
+		return nil, errors.New("states: marshal nil state")
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("states: marshal %s: %w", s.Name(), err)
+	}
+	return b, nil
+}
+
+// Unmarshal decodes the JSON data of the state called name. Empty data
+// yields the zero value of that state. An unknown name returns an error
+// wrapping [ErrUnknownState].
+func Unmarshal(name Name, data []byte) (State, error) {
+	switch name {
+	case NameEnqueued:
+		return decode[Enqueued](name, data)
+	case NameScheduled:
+		return decode[Scheduled](name, data)
+	case NameAwaiting:
+		return decode[Awaiting](name, data)
+	case NameProcessing:
+		return decode[Processing](name, data)
+	case NameSucceeded:
+		return decode[Succeeded](name, data)
+	case NameFailed:
+		return decode[Failed](name, data)
+	case NameDeleted:
+		return decode[Deleted](name, data)
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownState, name)
+}
+
+func decode[S State](name Name, data []byte) (State, error) {
+	var s S
+	if len(data) == 0 {
+		return s, nil
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("states: decode %s: %w", name, err)
+	}
+	return s, nil
+}

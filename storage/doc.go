@@ -1,0 +1,58 @@
+// Package storage defines the contract that taskflow backends implement.
+// Most code should use package taskflow; users hand a [Store] to
+// taskflow.NewClient or taskflow.NewWorker and never call its methods.
+//
+// # Shape
+//
+// The contract speaks in jobs and batches, so that each backend can do each
+// operation in one round trip: create many jobs atomically, fetch-and-lease
+// up to N jobs, transition many jobs with compare-and-set, extend every lease
+// a worker holds in one call. [Store] is the small required core. Extras are
+// optional interfaces discovered at run time, as database/sql/driver does:
+// [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries) and
+// [Pruner] (removal of expired final jobs).
+//
+// # Guarantees
+//
+// Each guarantee below is a MUST for every implementation and a test in
+// package storagetest, which every backend runs.
+//
+//   - Every method MUST be safe for concurrent use and MUST return promptly
+//     with ctx's error when ctx is done.
+//   - Create MUST store all of its jobs or none of them.
+//   - Fetch MUST lease each returned job to exactly one caller: while a lease
+//     is valid no other Fetch returns that job.
+//   - Fetch MUST serve queues in the order given, and within a queue higher
+//     Priority first, then first-enqueued first.
+//   - Every lease MUST carry a fencing token that grows each time the job is
+//     leased; a transition that names a token MUST fail with [ErrLeaseLost]
+//     unless the job is Processing under that very token.
+//   - Transition MUST be a compare-and-set: a change whose expected state no
+//     longer holds MUST change nothing and report [ErrStateConflict].
+//   - Every state change MUST append to the job's history, in order.
+//   - Transitions passed in one call MUST be applied in one atomic step; with
+//     AllOrNothing set, one failing change MUST leave every job unchanged.
+//   - ReclaimExpired MUST make every job whose lease has expired fetchable
+//     again (Enqueued) and MUST invalidate its old token.
+//
+// Delivery is at-least-once: a job whose worker dies is run again after its
+// lease expires, so tasks should be idempotent.
+//
+// # Time
+//
+// Methods that depend on time take a Now field; a zero Now means the
+// backend's own clock (for a database, the server's clock).
+//
+// # Errors
+//
+// Backends translate driver errors into the sentinels of this package
+// ([ErrNotFound], [ErrStateConflict], [ErrLeaseLost], [ErrDuplicate],
+// [ErrNotSupported], [ErrClosed]); callers check them with errors.Is. No
+// driver type appears in a signature here.
+//
+// # Stability
+//
+// Before v1 the interfaces here may change in any release. From v1 on no
+// method will be added to [Store]; new abilities arrive as new optional
+// interfaces.
+package storage

@@ -1,0 +1,516 @@
+// Package memstore is an in-memory taskflow store: the default for
+// development, tests and single-process programs. It needs no services and
+// has no dependencies, and it passes the whole storage conformance suite
+// (package storagetest), so code written against it behaves the same on
+// PostgreSQL or Redis. Jobs live only as long as the process.
+package memstore
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// Store is an in-memory [storage.Store]. It also implements
+// [storage.Notifier], [storage.Lister] and [storage.Pruner]. The zero value
+// is not usable; call [New]. A Store is safe for concurrent use.
+type Store struct {
+	now func() time.Time
+
+	mu         sync.Mutex
+	jobs       map[uuid.UUID]*storage.Job
+	queued     map[uuid.UUID]uint64 // job -> sequence of its live queue entry
+	queues     map[string]*queue
+	scheduled  timeHeap
+	expiring   timeHeap
+	processing map[uuid.UUID]struct{}
+	seq        uint64
+	token      int64
+
+	subMu sync.Mutex
+	subs  map[chan struct{}]struct{}
+}
+
+var (
+	_ storage.Store    = (*Store)(nil)
+	_ storage.Notifier = (*Store)(nil)
+	_ storage.Lister   = (*Store)(nil)
+	_ storage.Pruner   = (*Store)(nil)
+)
+
+// Option configures a [Store].
+type Option func(*Store)
+
+// WithClock makes the store read time from now instead of time.Now. Calls
+// that carry their own Now still use theirs.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// New returns an empty store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		now:        time.Now,
+		jobs:       make(map[uuid.UUID]*storage.Job),
+		queued:     make(map[uuid.UUID]uint64),
+		queues:     make(map[string]*queue),
+		processing: make(map[uuid.UUID]struct{}),
+		subs:       make(map[chan struct{}]struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+func (s *Store) clock(t time.Time) time.Time {
+	if t.IsZero() {
+		return s.now()
+	}
+	return t
+}
+
+// Create implements [storage.Store].
+func (s *Store) Create(ctx context.Context, p *storage.CreateParams) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	for i, j := range p.Jobs {
+		if _, ok := s.jobs[j.ID]; ok {
+			s.mu.Unlock()
+			return fmt.Errorf("memstore: create job %s: %w", j.ID, storage.ErrDuplicate)
+		}
+		for _, k := range p.Jobs[:i] {
+			if k.ID == j.ID {
+				s.mu.Unlock()
+				return fmt.Errorf("memstore: create job %s twice: %w", j.ID, storage.ErrDuplicate)
+			}
+		}
+	}
+	wake := false
+	for _, in := range p.Jobs {
+		j := *in
+		j.UpdatedAt = j.CreatedAt
+		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
+		j.Params = maps.Clone(in.Params)
+		j.History = []storage.StateRecord{{State: j.State, Reason: reasonOf(j.State, j.StateData), Data: j.StateData, At: j.CreatedAt}}
+		s.jobs[j.ID] = &j
+		wake = s.placeLocked(&j) || wake
+	}
+	s.mu.Unlock()
+	if wake {
+		s.wake()
+	}
+	return nil
+}
+
+// reasonOf extracts the reason from encoded state data, for the first
+// history entry of a created job.
+func reasonOf(name states.Name, data []byte) string {
+	st, err := states.Unmarshal(name, data)
+	if err != nil {
+		return ""
+	}
+	return st.Why()
+}
+
+// placeLocked files j in the index its state needs. It reports whether
+// fetchers or schedulers should be woken.
+func (s *Store) placeLocked(j *storage.Job) bool {
+	switch j.State {
+	case states.NameEnqueued:
+		s.seq++
+		s.queued[j.ID] = s.seq
+		q := s.queues[j.Queue]
+		if q == nil {
+			q = &queue{}
+			s.queues[j.Queue] = q
+		}
+		q.push(j.Priority, item{id: j.ID, seq: s.seq})
+		return true
+	case states.NameScheduled:
+		heap.Push(&s.scheduled, timed{at: j.RunAt, id: j.ID})
+		return true
+	case states.NameProcessing:
+		s.processing[j.ID] = struct{}{}
+	}
+	if !j.ExpireAt.IsZero() {
+		heap.Push(&s.expiring, timed{at: j.ExpireAt, id: j.ID})
+	}
+	return false
+}
+
+// unplaceLocked removes j from the indexes of its current state.
+func (s *Store) unplaceLocked(j *storage.Job) {
+	switch j.State {
+	case states.NameEnqueued:
+		delete(s.queued, j.ID) // its queue entry is now stale and skipped
+	case states.NameProcessing:
+		delete(s.processing, j.ID)
+		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
+	}
+}
+
+// Fetch implements [storage.Store].
+func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := s.clock(p.Now)
+	data, err := states.Marshal(states.Processing{StartedAt: now, ServerID: p.Owner})
+	if err != nil {
+		return nil, err
+	}
+	rec := storage.StateRecord{State: states.NameProcessing, Data: data, At: now}
+	until := now.Add(p.LeaseFor)
+	var out []*storage.Job
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, name := range p.Queues {
+		q := s.queues[name]
+		for q != nil && len(out) < p.Limit {
+			it, ok := q.pop()
+			if !ok {
+				break
+			}
+			if seq, live := s.queued[it.id]; !live || seq != it.seq {
+				continue
+			}
+			delete(s.queued, it.id)
+			j := s.jobs[it.id]
+			s.token++
+			j.State, j.StateData, j.UpdatedAt = states.NameProcessing, data, now
+			j.Attempt++
+			j.LeaseOwner, j.LeaseToken, j.LeaseUntil = p.Owner, s.token, until
+			j.History = append(j.History, rec)
+			s.processing[j.ID] = struct{}{}
+			out = append(out, snapshot(j))
+		}
+	}
+	return out, nil
+}
+
+// snapshot copies j without its history. Byte slices are shared: stores and
+// callers treat them as immutable.
+func snapshot(j *storage.Job) *storage.Job {
+	c := *j
+	c.History = nil
+	return &c
+}
+
+// Transition implements [storage.Store].
+func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := s.clock(p.Now)
+	errs := make([]error, len(p.Transitions))
+	s.mu.Lock()
+	if p.AllOrNothing {
+		failed := false
+		for i := range p.Transitions {
+			errs[i] = s.checkLocked(&p.Transitions[i])
+			failed = failed || errs[i] != nil
+		}
+		if failed {
+			s.mu.Unlock()
+			return errs, nil
+		}
+	}
+	wake := false
+	for i := range p.Transitions {
+		t := &p.Transitions[i]
+		if errs[i] = s.checkLocked(t); errs[i] != nil {
+			continue
+		}
+		j := s.jobs[t.ID]
+		s.unplaceLocked(j)
+		j.History = append(j.History, t.Traversed...)
+		j.History = append(j.History, storage.StateRecord{State: t.To, Reason: t.Reason, Data: t.Data, At: now})
+		j.State, j.StateData, j.UpdatedAt = t.To, t.Data, now
+		if t.Queue != "" {
+			j.Queue = t.Queue
+		}
+		if t.To == states.NameScheduled {
+			j.RunAt = t.RunAt
+		}
+		j.ExpireAt = time.Time{}
+		if t.To.IsFinal() {
+			j.ExpireAt = t.ExpireAt
+		}
+		if len(t.Params) > 0 {
+			m := maps.Clone(j.Params)
+			if m == nil {
+				m = make(map[string]json.RawMessage, len(t.Params))
+			}
+			maps.Copy(m, t.Params)
+			j.Params = m
+		}
+		wake = s.placeLocked(j) || wake
+	}
+	s.mu.Unlock()
+	if wake {
+		s.wake()
+	}
+	return errs, nil
+}
+
+func (s *Store) checkLocked(t *storage.Transition) error {
+	j, ok := s.jobs[t.ID]
+	if !ok {
+		return fmt.Errorf("memstore: job %s: %w", t.ID, storage.ErrNotFound)
+	}
+	if t.Token != 0 && (j.State != states.NameProcessing || j.LeaseToken != t.Token) {
+		return fmt.Errorf("memstore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost)
+	}
+	if len(t.From) > 0 && !slices.Contains(t.From, j.State) {
+		return fmt.Errorf("memstore: job %s is %s, not %v: %w", t.ID, j.State, t.From, storage.ErrStateConflict)
+	}
+	return nil
+}
+
+// ExtendLeases implements [storage.Store].
+func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var lost []uuid.UUID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, token := range p.Jobs {
+		j, ok := s.jobs[id]
+		if !ok || j.State != states.NameProcessing || j.LeaseToken != token || j.LeaseOwner != p.Owner {
+			lost = append(lost, id)
+			continue
+		}
+		j.LeaseUntil = p.Until
+	}
+	return lost, nil
+}
+
+// PromoteDue implements [storage.Store].
+func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.PromoteResult{}, err
+	}
+	now := s.clock(p.Now)
+	var res storage.PromoteResult
+	data := map[string][]byte{} // per queue
+	s.mu.Lock()
+	for s.scheduled.Len() > 0 && res.Promoted < p.Limit {
+		top := s.scheduled[0]
+		j, ok := s.jobs[top.id]
+		if !ok || j.State != states.NameScheduled || !j.RunAt.Equal(top.at) {
+			heap.Pop(&s.scheduled) // stale entry
+			continue
+		}
+		if top.at.After(now) {
+			break
+		}
+		heap.Pop(&s.scheduled)
+		d, ok := data[j.Queue]
+		if !ok {
+			var err error
+			d, err = states.Marshal(states.Enqueued{Queue: j.Queue, EnqueuedAt: now, Reason: "scheduled time reached"})
+			if err != nil {
+				s.mu.Unlock()
+				return res, err
+			}
+			data[j.Queue] = d
+		}
+		s.moveLocked(j, states.NameEnqueued, d, "scheduled time reached", now)
+		res.Promoted++
+	}
+	res.Next = s.nextScheduledLocked()
+	s.mu.Unlock()
+	if res.Promoted > 0 {
+		s.wake()
+	}
+	return res, nil
+}
+
+// moveLocked is the store-initiated state change used by promotion and
+// reclaiming.
+func (s *Store) moveLocked(j *storage.Job, to states.Name, data []byte, reason string, now time.Time) {
+	s.unplaceLocked(j)
+	j.State, j.StateData, j.UpdatedAt = to, data, now
+	j.History = append(j.History, storage.StateRecord{State: to, Reason: reason, Data: data, At: now})
+	s.placeLocked(j)
+}
+
+func (s *Store) nextScheduledLocked() time.Time {
+	for s.scheduled.Len() > 0 {
+		top := s.scheduled[0]
+		if j, ok := s.jobs[top.id]; ok && j.State == states.NameScheduled && j.RunAt.Equal(top.at) {
+			return top.at
+		}
+		heap.Pop(&s.scheduled)
+	}
+	return time.Time{}
+}
+
+// ReclaimExpired implements [storage.Store].
+func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := s.clock(p.Now)
+	n := 0
+	s.mu.Lock()
+	for id := range s.processing {
+		if n >= p.Limit {
+			break
+		}
+		j := s.jobs[id]
+		if j.LeaseUntil.After(now) {
+			continue
+		}
+		const reason = "lease expired"
+		data, err := states.Marshal(states.Enqueued{Queue: j.Queue, EnqueuedAt: now, Reason: reason})
+		if err != nil {
+			s.mu.Unlock()
+			return n, err
+		}
+		s.moveLocked(j, states.NameEnqueued, data, reason, now)
+		n++
+	}
+	s.mu.Unlock()
+	if n > 0 {
+		s.wake()
+	}
+	return n, nil
+}
+
+// Get implements [storage.Store].
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("memstore: job %s: %w", id, storage.ErrNotFound)
+	}
+	c := *j
+	c.History = slices.Clone(j.History)
+	return &c, nil
+}
+
+// Subscribe implements [storage.Notifier].
+func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
+	ch := make(chan struct{}, 1)
+	s.subMu.Lock()
+	s.subs[ch] = struct{}{}
+	s.subMu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.subMu.Lock()
+		delete(s.subs, ch)
+		close(ch)
+		s.subMu.Unlock()
+	}()
+	return ch, nil
+}
+
+func (s *Store) wake() {
+	s.subMu.Lock()
+	for ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	s.subMu.Unlock()
+}
+
+// List implements [storage.Lister].
+func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	var out []*storage.Job
+	for _, j := range s.jobs {
+		if j.State == p.State && (p.Queue == "" || j.Queue == p.Queue) {
+			out = append(out, snapshot(j))
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b *storage.Job) int { return -compareID(a.ID, b.ID) })
+	if p.Offset >= len(out) {
+		return nil, nil
+	}
+	out = out[p.Offset:]
+	if p.Limit > 0 && len(out) > p.Limit {
+		out = out[:p.Limit]
+	}
+	return out, nil
+}
+
+func compareID(a, b uuid.UUID) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return 0
+}
+
+// Count implements [storage.Lister].
+func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make(map[states.Name]int64, len(states.Names))
+	s.mu.Lock()
+	for _, j := range s.jobs {
+		if queue == "" || j.Queue == queue {
+			out[j.State]++
+		}
+	}
+	s.mu.Unlock()
+	return out, nil
+}
+
+// DeleteExpired implements [storage.Pruner].
+func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	now := s.clock(p.Now)
+	n := 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.expiring.Len() > 0 && n < p.Limit {
+		top := s.expiring[0]
+		if top.at.After(now) {
+			break
+		}
+		heap.Pop(&s.expiring)
+		j, ok := s.jobs[top.id]
+		if !ok || j.ExpireAt.IsZero() || !j.ExpireAt.Equal(top.at) {
+			continue // stale entry
+		}
+		s.unplaceLocked(j)
+		delete(s.jobs, top.id)
+		n++
+	}
+	return n, nil
+}
+
+// Len returns how many jobs the store holds, in any state.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.jobs)
+}

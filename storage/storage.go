@@ -1,0 +1,256 @@
+package storage
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+)
+
+// Sentinel errors. Backends return them, wrapped or not; callers test with
+// errors.Is.
+var (
+	// ErrNotFound means no job has the given ID.
+	ErrNotFound = errors.New("storage: job not found")
+	// ErrStateConflict means a compare-and-set saw a state other than the
+	// expected one.
+	ErrStateConflict = errors.New("storage: state conflict")
+	// ErrLeaseLost means the job is no longer leased under the given fencing
+	// token: its lease expired and it was reclaimed, or it moved on.
+	ErrLeaseLost = errors.New("storage: lease lost")
+	// ErrDuplicate means a job with the same ID already exists.
+	ErrDuplicate = errors.New("storage: duplicate job")
+	// ErrNotSupported means the backend lacks an optional ability.
+	ErrNotSupported = errors.New("storage: not supported")
+	// ErrClosed means the store was closed.
+	ErrClosed = errors.New("storage: store closed")
+)
+
+// Job is the stored record of a job. Stores work on bytes: Args and state
+// data are encoded by package taskflow and never decoded here.
+type Job struct {
+	ID       uuid.UUID // UUIDv7: time-ordered
+	Task     string    // the registered task name
+	Args     []byte    // encoded arguments
+	Queue    string
+	Priority int // higher runs first; default 0
+
+	State     states.Name
+	StateData []byte    // JSON of the current state (states.Marshal)
+	RunAt     time.Time // for Scheduled jobs: when they become Enqueued
+
+	// Attempt counts how many times the job has been fetched.
+	Attempt   int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// ExpireAt is when a final job may be removed; zero means never.
+	ExpireAt time.Time
+
+	// Params are small named JSON values that filters and tasks read.
+	Params map[string]json.RawMessage
+
+	// The lease, set while the job is Processing.
+	LeaseOwner string
+	LeaseToken int64
+	LeaseUntil time.Time
+
+	// History holds every state the job has been in, oldest first. Only
+	// [Store.Get] fills it.
+	History []StateRecord
+}
+
+// CurrentState decodes the job's current state.
+func (j *Job) CurrentState() (states.State, error) {
+	return states.Unmarshal(j.State, j.StateData)
+}
+
+// StateRecord is one entry of a job's state history.
+type StateRecord struct {
+	State  states.Name
+	Reason string
+	Data   []byte // JSON of the state
+	At     time.Time
+}
+
+// NewStateRecord encodes s into a history entry made at time at.
+func NewStateRecord(s states.State, at time.Time) (StateRecord, error) {
+	data, err := states.Marshal(s)
+	if err != nil {
+		return StateRecord{}, err
+	}
+	return StateRecord{State: s.Name(), Reason: s.Why(), Data: data, At: at}, nil
+}
+
+// CreateParams are the arguments of [Store.Create].
+type CreateParams struct {
+	// Jobs to create. Each has ID, Task, Args, Queue, State, StateData and
+	// CreatedAt set; RunAt too when State is Scheduled. Stores set
+	// UpdatedAt, clear the lease and record the initial state as the first
+	// history entry.
+	Jobs []*Job
+}
+
+// FetchParams are the arguments of [Store.Fetch].
+type FetchParams struct {
+	// Queues to serve, highest priority first.
+	Queues []string
+	// Limit is the most jobs to lease; at least 1.
+	Limit int
+	// Owner identifies the leasing server; it is stored on the lease and in
+	// the Processing state.
+	Owner string
+	// LeaseFor is how long the lease lasts from Now.
+	LeaseFor time.Duration
+	// Now is the time of the fetch; zero means the store's clock.
+	Now time.Time
+}
+
+// Transition is one compare-and-set state change.
+type Transition struct {
+	ID uuid.UUID
+	// From lists the states the job must be in; empty means any state.
+	From []states.Name
+	// Token, when non-zero, must equal the job's lease token while it is
+	// Processing, or the change fails with ErrLeaseLost.
+	Token int64
+	// To is the new state; Data its JSON (states.Marshal).
+	To     states.Name
+	Data   []byte
+	Reason string
+	// Traversed are history entries for states elected on the way but never
+	// current (say, Failed before a retry made it Scheduled). They are
+	// appended before the new state's entry.
+	Traversed []StateRecord
+	// Queue moves the job to another queue when not empty.
+	Queue string
+	// RunAt is when a Scheduled job becomes Enqueued.
+	RunAt time.Time
+	// ExpireAt is when a job entering a final state may be removed; zero
+	// keeps it forever. Entering a non-final state clears any expiry.
+	ExpireAt time.Time
+	// Params are merged into the job's parameters.
+	Params map[string]json.RawMessage
+}
+
+// TransitionParams are the arguments of [Store.Transition].
+type TransitionParams struct {
+	Transitions []Transition
+	// AllOrNothing makes one failing change abort the whole call.
+	AllOrNothing bool
+	// Now stamps the history entries; zero means the store's clock.
+	Now time.Time
+}
+
+// ExtendParams are the arguments of [Store.ExtendLeases].
+type ExtendParams struct {
+	Owner string
+	// Jobs maps each job the owner runs to the token it holds.
+	Jobs map[uuid.UUID]int64
+	// Until is the new lease expiry.
+	Until time.Time
+}
+
+// PromoteParams are the arguments of [Store.PromoteDue].
+type PromoteParams struct {
+	// Now is the time of the promotion; zero means the store's clock.
+	Now time.Time
+	// Limit is the most jobs to promote in one call.
+	Limit int
+}
+
+// PromoteResult reports what [Store.PromoteDue] did.
+type PromoteResult struct {
+	// Promoted is how many Scheduled jobs became Enqueued.
+	Promoted int
+	// Next is the earliest RunAt of the Scheduled jobs left; zero if none.
+	Next time.Time
+}
+
+// ReclaimParams are the arguments of [Store.ReclaimExpired].
+type ReclaimParams struct {
+	// Now is the time of the check; zero means the store's clock.
+	Now time.Time
+	// Limit is the most jobs to reclaim in one call.
+	Limit int
+}
+
+// Store is the required storage contract. See the package documentation for
+// the guarantees every method MUST keep.
+type Store interface {
+	// Create stores new jobs, all or none. A job whose ID exists fails the
+	// call with ErrDuplicate. Enqueued jobs become fetchable at once;
+	// Scheduled ones at their RunAt.
+	Create(ctx context.Context, p *CreateParams) error
+
+	// Fetch leases up to p.Limit Enqueued jobs and moves them to Processing:
+	// Attempt grows by one, the lease gets a new, larger token, and a
+	// Processing entry (owner as ServerID) is appended to the history. It
+	// returns no jobs and no error when none are available.
+	Fetch(ctx context.Context, p *FetchParams) ([]*Job, error)
+
+	// Transition applies state changes. The result has one error per
+	// transition, in order: nil, or one wrapping ErrNotFound,
+	// ErrStateConflict or ErrLeaseLost. The returned error is for failures of
+	// the call as a whole. Leaving Processing clears the lease.
+	Transition(ctx context.Context, p *TransitionParams) ([]error, error)
+
+	// ExtendLeases moves the lease expiry of the owner's jobs to p.Until. It
+	// returns the IDs whose lease the owner no longer holds.
+	ExtendLeases(ctx context.Context, p *ExtendParams) (lost []uuid.UUID, err error)
+
+	// PromoteDue moves Scheduled jobs whose RunAt has come to Enqueued.
+	PromoteDue(ctx context.Context, p *PromoteParams) (PromoteResult, error)
+
+	// ReclaimExpired moves Processing jobs whose lease expired back to
+	// Enqueued, so another worker can run them. It returns how many moved.
+	ReclaimExpired(ctx context.Context, p *ReclaimParams) (int, error)
+
+	// Get returns the job with its full history, or ErrNotFound.
+	Get(ctx context.Context, id uuid.UUID) (*Job, error)
+}
+
+// Notifier is implemented by stores that can wake fetchers and schedulers
+// when work may be available, instead of leaving them to poll.
+type Notifier interface {
+	// Subscribe returns a channel that receives a value whenever jobs may
+	// have become fetchable or the schedule changed. Wake-ups are coalesced:
+	// a slow reader misses none that matter, it sees one for many. The
+	// channel is closed when ctx is done.
+	Subscribe(ctx context.Context) (<-chan struct{}, error)
+}
+
+// ListParams select jobs for [Lister.List].
+type ListParams struct {
+	State states.Name // required
+	Queue string      // empty means every queue
+	// Offset and Limit page through the jobs, newest first.
+	Offset, Limit int
+}
+
+// Lister is implemented by stores that answer monitoring queries.
+type Lister interface {
+	// List returns jobs in a state, newest first, without history.
+	List(ctx context.Context, p *ListParams) ([]*Job, error)
+	// Count returns how many jobs are in each state, optionally in one queue.
+	Count(ctx context.Context, queue string) (map[states.Name]int64, error)
+}
+
+// PruneParams are the arguments of [Pruner.DeleteExpired].
+type PruneParams struct {
+	// Now is the time of the check; zero means the store's clock.
+	Now time.Time
+	// Limit is the most jobs to delete in one call.
+	Limit int
+}
+
+// Pruner is implemented by stores that remove final jobs once their ExpireAt
+// has passed.
+type Pruner interface {
+	// DeleteExpired removes up to p.Limit jobs whose ExpireAt has passed,
+	// with their history, and returns how many it removed.
+	DeleteExpired(ctx context.Context, p *PruneParams) (int, error)
+}

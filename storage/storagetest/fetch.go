@@ -1,0 +1,139 @@
+package storagetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	return c, cancel
+}
+
+func testFetch(t *testing.T, newStore NewStore) {
+	t.Run("FetchLeasesAndMovesToProcessing", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob(t)
+		create(t, s, j)
+		got := fetch(t, s, 10)
+		require.Len(t, got, 1)
+		f := got[0]
+		require.Equal(t, j.ID, f.ID)
+		require.Equal(t, states.NameProcessing, f.State)
+		require.Equal(t, 1, f.Attempt)
+		require.Equal(t, owner, f.LeaseOwner)
+		require.NotZero(t, f.LeaseToken)
+		require.True(t, base.Add(time.Minute).Equal(f.LeaseUntil), "lease until %v", f.LeaseUntil)
+		require.JSONEq(t, `{"n":1}`, string(f.Args))
+
+		stored := get(t, s, j.ID)
+		require.Equal(t, []states.Name{states.NameEnqueued, states.NameProcessing}, historyNames(stored))
+		st, err := stored.CurrentState()
+		require.NoError(t, err)
+		require.Equal(t, owner, st.(states.Processing).ServerID)
+		require.Empty(t, fetch(t, s, 10), "a leased job was fetched again")
+	})
+
+	t.Run("FetchWithNothingReturnsNoJobsAndNoError", func(t *testing.T) {
+		require.Empty(t, fetch(t, newStore(t), 10, "default", "other"))
+	})
+
+	t.Run("FetchServesQueuesInOrderGiven", func(t *testing.T) {
+		s := newStore(t)
+		low, high := newJob(t, inQueue("low")), newJob(t, inQueue("high"))
+		create(t, s, low)
+		create(t, s, high)
+		got := fetch(t, s, 1, "high", "low")
+		require.Equal(t, []uuid.UUID{high.ID}, ids(got))
+		got = fetch(t, s, 5, "high", "low")
+		require.Equal(t, []uuid.UUID{low.ID}, ids(got))
+	})
+
+	t.Run("FetchTakesHigherPriorityThenFirstEnqueued", func(t *testing.T) {
+		s := newStore(t)
+		var jobs []*storage.Job
+		for _, p := range []int{0, 5, 0, 5, -1} {
+			j := newJob(t, priority(p))
+			create(t, s, j) // one at a time: creation order is enqueue order
+			jobs = append(jobs, j)
+		}
+		got := ids(fetch(t, s, 5))
+		require.Equal(t, []uuid.UUID{jobs[1].ID, jobs[3].ID, jobs[0].ID, jobs[2].ID, jobs[4].ID}, got)
+	})
+
+	t.Run("FetchReturnsAtMostLimit", func(t *testing.T) {
+		s := newStore(t)
+		for range 7 {
+			create(t, s, newJob(t))
+		}
+		require.Len(t, fetch(t, s, 3), 3)
+		require.Len(t, fetch(t, s, 10), 4)
+	})
+
+	t.Run("FetchIgnoresOtherQueuesAndScheduledJobs", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t, inQueue("other")), newJob(t, scheduledAt(base.Add(time.Hour))))
+		require.Empty(t, fetch(t, s, 10))
+	})
+
+	t.Run("ConcurrentFetchersNeverLeaseOneJobTwice", func(t *testing.T) {
+		s := newStore(t)
+		const n = 600
+		jobs := make([]*storage.Job, n)
+		for i := range jobs {
+			jobs[i] = newJob(t)
+		}
+		create(t, s, jobs...)
+		var (
+			mu   sync.Mutex
+			seen = map[uuid.UUID]int{}
+			wg   sync.WaitGroup
+		)
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					got, err := s.Fetch(ctx(t), &storage.FetchParams{Queues: []string{"default"}, Limit: 7, Owner: owner, LeaseFor: time.Minute, Now: base})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(got) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, j := range got {
+						seen[j.ID]++
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		require.Len(t, seen, n)
+		for id, c := range seen {
+			require.Equal(t, 1, c, "job %s leased %d times", id, c)
+		}
+	})
+
+	t.Run("FetchTokensGrowEachLease", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob(t)
+		create(t, s, j)
+		first := fetch(t, s, 1)[0]
+		require.Equal(t, []error{nil}, transition(t, s, false, requeue(j.ID, states.NameProcessing)))
+		second := fetch(t, s, 1)[0]
+		require.Greater(t, second.LeaseToken, first.LeaseToken)
+		require.Equal(t, 2, second.Attempt)
+	})
+}

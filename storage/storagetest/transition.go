@@ -1,0 +1,170 @@
+package storagetest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+func testTransition(t *testing.T, newStore NewStore) {
+	t.Run("TransitionAppliesStateAndClearsLease", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t))
+		f := fetch(t, s, 1)[0]
+		tr := succeed(f.ID, f.LeaseToken)
+		tr.ExpireAt = base.Add(24 * time.Hour)
+		tr.Params = map[string]json.RawMessage{"k": json.RawMessage(`1`)}
+		require.Equal(t, []error{nil}, transition(t, s, false, tr))
+
+		got := get(t, s, f.ID)
+		require.Equal(t, states.NameSucceeded, got.State)
+		require.Empty(t, got.LeaseOwner)
+		require.Zero(t, got.LeaseToken)
+		require.True(t, base.Add(24*time.Hour).Equal(got.ExpireAt), "expire at %v", got.ExpireAt)
+		require.JSONEq(t, `1`, string(got.Params["k"]))
+		st, err := got.CurrentState()
+		require.NoError(t, err)
+		require.JSONEq(t, `"ok"`, string(st.(states.Succeeded).Result))
+	})
+
+	t.Run("TransitionFromUnexpectedStateIsConflictAndChangesNothing", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob(t)
+		create(t, s, j)
+		errs := transition(t, s, false, succeed(j.ID, 0)) // expects Processing; job is Enqueued
+		require.ErrorIs(t, errs[0], storage.ErrStateConflict)
+		got := get(t, s, j.ID)
+		require.Equal(t, states.NameEnqueued, got.State)
+		require.Len(t, got.History, 1)
+		require.Len(t, fetch(t, s, 1), 1, "job still fetchable")
+	})
+
+	t.Run("TransitionWithStaleTokenIsLeaseLost", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t))
+		f := fetch(t, s, 1)[0]
+		errs := transition(t, s, false, succeed(f.ID, f.LeaseToken+1000))
+		require.ErrorIs(t, errs[0], storage.ErrLeaseLost)
+		require.Equal(t, states.NameProcessing, get(t, s, f.ID).State)
+	})
+
+	t.Run("TransitionOfUnknownJobIsNotFound", func(t *testing.T) {
+		s := newStore(t)
+		errs := transition(t, s, false, requeue(uuid.Must(uuid.NewV7())))
+		require.ErrorIs(t, errs[0], storage.ErrNotFound)
+	})
+
+	t.Run("HistoryIsAppendedInOrderWithTraversedStates", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t))
+		f := fetch(t, s, 1)[0]
+		failed, err := storage.NewStateRecord(states.Failed{FailedAt: base, ErrorMessage: "boom", Reason: "attempt 1"}, base)
+		require.NoError(t, err)
+		retryAt := base.Add(time.Minute)
+		require.Equal(t, []error{nil}, transition(t, s, false, storage.Transition{
+			ID: f.ID, From: []states.Name{states.NameProcessing}, Token: f.LeaseToken,
+			To: states.NameScheduled, Data: mustMarshal(states.Scheduled{EnqueueAt: retryAt, ScheduledAt: base}),
+			Reason: "retry 1 of 10", RunAt: retryAt, Traversed: []storage.StateRecord{failed},
+		}))
+		got := get(t, s, f.ID)
+		require.Equal(t, []states.Name{states.NameEnqueued, states.NameProcessing, states.NameFailed, states.NameScheduled}, historyNames(got))
+		require.Equal(t, "attempt 1", got.History[2].Reason)
+		require.Equal(t, "retry 1 of 10", got.History[3].Reason)
+		require.True(t, retryAt.Equal(got.RunAt))
+		for i := 1; i < len(got.History); i++ {
+			require.False(t, got.History[i].At.Before(got.History[i-1].At), "history out of time order")
+		}
+	})
+
+	t.Run("BatchReportsEachResult", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t), newJob(t), newJob(t))
+		f := fetch(t, s, 3)
+		require.Len(t, f, 3)
+		errs := transition(t, s, false, succeed(f[0].ID, f[0].LeaseToken), succeed(f[1].ID, f[1].LeaseToken+99), succeed(f[2].ID, f[2].LeaseToken))
+		require.NoError(t, errs[0])
+		require.ErrorIs(t, errs[1], storage.ErrLeaseLost)
+		require.NoError(t, errs[2])
+		require.Equal(t, states.NameSucceeded, get(t, s, f[0].ID).State)
+		require.Equal(t, states.NameProcessing, get(t, s, f[1].ID).State)
+		require.Equal(t, states.NameSucceeded, get(t, s, f[2].ID).State)
+	})
+
+	t.Run("AllOrNothingBatchLeavesEveryJobUnchangedOnOneFailure", func(t *testing.T) {
+		s := newStore(t)
+		a, b := newJob(t), newJob(t)
+		create(t, s, a, b)
+		errs := transition(t, s, true,
+			storage.Transition{ID: a.ID, From: []states.Name{states.NameEnqueued}, To: states.NameDeleted, Data: mustMarshal(states.Deleted{DeletedAt: base})},
+			storage.Transition{ID: b.ID, From: []states.Name{states.NameProcessing}, To: states.NameDeleted, Data: mustMarshal(states.Deleted{DeletedAt: base})},
+		)
+		require.ErrorIs(t, errs[1], storage.ErrStateConflict)
+		require.Equal(t, states.NameEnqueued, get(t, s, a.ID).State)
+		require.Len(t, get(t, s, a.ID).History, 1)
+		require.Len(t, fetch(t, s, 10), 2)
+	})
+
+	t.Run("AllOrNothingBatchAppliesAllWhenAllHold", func(t *testing.T) {
+		s := newStore(t)
+		a, b := newJob(t), newJob(t)
+		create(t, s, a, b)
+		del := func(id uuid.UUID) storage.Transition {
+			return storage.Transition{ID: id, From: []states.Name{states.NameEnqueued}, To: states.NameDeleted, Data: mustMarshal(states.Deleted{DeletedAt: base})}
+		}
+		require.Equal(t, []error{nil, nil}, transition(t, s, true, del(a.ID), del(b.ID)))
+		require.Equal(t, states.NameDeleted, get(t, s, a.ID).State)
+		require.Equal(t, states.NameDeleted, get(t, s, b.ID).State)
+		require.Empty(t, fetch(t, s, 10), "deleted jobs must leave their queue")
+	})
+
+	t.Run("RequeueMakesJobFetchableInNewQueueAndClearsExpiry", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t))
+		f := fetch(t, s, 1)[0]
+		tr := succeed(f.ID, f.LeaseToken)
+		tr.ExpireAt = base.Add(time.Hour)
+		require.Equal(t, []error{nil}, transition(t, s, false, tr))
+		rq := requeue(f.ID, states.NameSucceeded)
+		rq.Queue = "again"
+		require.Equal(t, []error{nil}, transition(t, s, false, rq))
+		got := get(t, s, f.ID)
+		require.True(t, got.ExpireAt.IsZero(), "a non-final state keeps expiry %v", got.ExpireAt)
+		require.Equal(t, "again", got.Queue)
+		require.Len(t, fetch(t, s, 1, "again"), 1)
+	})
+
+	t.Run("ConcurrentConflictingTransitionsApplyOnce", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob(t)
+		create(t, s, j)
+		results := make(chan error, 8)
+		for range 8 {
+			go func() {
+				errs, err := s.Transition(ctx(t), &storage.TransitionParams{Transitions: []storage.Transition{
+					{ID: j.ID, From: []states.Name{states.NameEnqueued}, To: states.NameDeleted, Data: mustMarshal(states.Deleted{DeletedAt: base})},
+				}})
+				if err != nil {
+					results <- err
+					return
+				}
+				results <- errs[0]
+			}()
+		}
+		ok := 0
+		for range 8 {
+			if err := <-results; err == nil {
+				ok++
+			} else {
+				require.ErrorIs(t, err, storage.ErrStateConflict)
+			}
+		}
+		require.Equal(t, 1, ok)
+		require.Len(t, get(t, s, j.ID).History, 2)
+	})
+}
