@@ -1,0 +1,125 @@
+// Package completer batches job state changes into few storage calls. Each
+// finished job hands its transition to Submit; one or more flushers take
+// what has gathered (up to a limit) and store it in one Transition call, so
+// under load many completions share a round trip and when idle a completion
+// is stored at once, with no timer to wait for.
+package completer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// Item is one transition and the callback told of its outcome.
+type Item struct {
+	T    storage.Transition
+	Done func(err error) // nil, or the per-item or call error
+}
+
+// Completer batches transitions. Create it with New, start Run, Submit
+// items, then Close and wait for Run to return.
+type Completer struct {
+	store    storage.Store
+	in       chan Item
+	maxBatch int
+	flushers int
+	now      func() time.Time
+	log      *slog.Logger
+	closed   sync.Once
+}
+
+// New returns a completer that stores at most maxBatch transitions per call
+// and runs flushers calls at once.
+func New(store storage.Store, maxBatch, flushers int, now func() time.Time, log *slog.Logger) *Completer {
+	return &Completer{
+		store: store, in: make(chan Item, maxBatch*flushers), maxBatch: maxBatch,
+		flushers: max(flushers, 1), now: now, log: log,
+	}
+}
+
+// Submit queues an item. It blocks while the queue is full. It must not be
+// called after Close.
+func (c *Completer) Submit(it Item) { c.in <- it }
+
+// Close tells Run to store what is queued and return.
+func (c *Completer) Close() { c.closed.Do(func() { close(c.in) }) }
+
+// Run stores submitted transitions until Close has been called and the
+// queue is empty. A failing call is retried with back-off until it
+// succeeds or ctx is done; then its items are told ctx's error, and their
+// jobs stay leased until the lease expires and another worker reruns them.
+func (c *Completer) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range c.flushers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.flushLoop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *Completer) flushLoop(ctx context.Context) {
+	batch := make([]Item, 0, c.maxBatch)
+	for {
+		it, ok := <-c.in
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], it)
+	gather:
+		for len(batch) < c.maxBatch {
+			select {
+			case it, ok := <-c.in:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, it)
+			default:
+				break gather
+			}
+		}
+		c.flush(ctx, batch)
+	}
+}
+
+func (c *Completer) flush(ctx context.Context, batch []Item) {
+	ts := make([]storage.Transition, len(batch))
+	for i, it := range batch {
+		ts[i] = it.T
+	}
+	p := &storage.TransitionParams{Transitions: ts}
+	wait := 10 * time.Millisecond
+	for {
+		p.Now = c.now()
+		errs, err := c.store.Transition(ctx, p)
+		if err == nil {
+			for i, it := range batch {
+				if it.Done != nil {
+					it.Done(errs[i])
+				}
+			}
+			return
+		}
+		if ctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
+			for _, it := range batch {
+				if it.Done != nil {
+					it.Done(err)
+				}
+			}
+			return
+		}
+		c.log.Warn("taskflow: storing job states failed; retrying", "jobs", len(batch), "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
+}

@@ -1,0 +1,69 @@
+// Package reaper runs the two clean-up duties of a worker: it returns jobs
+// whose lease expired (their worker died or hung) to their queue, and it
+// removes finished jobs whose retention has passed.
+package reaper
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// Batch is the most jobs reclaimed or removed in one storage call.
+const Batch = 1000
+
+// Every calls fn at once and then every interval until ctx is done.
+func Every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		fn(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Reclaim moves every job whose lease has expired back to Enqueued.
+func Reclaim(ctx context.Context, store storage.Store, now func() time.Time, log *slog.Logger) {
+	for {
+		n, err := store.ReclaimExpired(ctx, &storage.ReclaimParams{Now: now(), Limit: Batch})
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("taskflow: reclaiming expired leases failed", "err", err)
+			}
+			return
+		}
+		if n > 0 {
+			log.Info("taskflow: requeued jobs whose lease expired", "jobs", n)
+		}
+		if n < Batch {
+			return
+		}
+	}
+}
+
+// Prune removes finished jobs whose ExpireAt has passed, in batches, if the
+// store can.
+func Prune(ctx context.Context, store storage.Store, now func() time.Time, log *slog.Logger) {
+	p, ok := store.(storage.Pruner)
+	if !ok {
+		return
+	}
+	for {
+		n, err := p.DeleteExpired(ctx, &storage.PruneParams{Now: now(), Limit: Batch})
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("taskflow: removing expired jobs failed", "err", err)
+			}
+			return
+		}
+		if n < Batch {
+			return
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package taskflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// ClientOptions configure a Client. The zero value is valid.
+type ClientOptions struct {
+	// Filters run for every job the client creates, before the task's own.
+	Filters []filters.Filter
+	// Clock returns the current time; nil means time.Now.
+	Clock func() time.Time
+}
+
+// Client creates jobs in a store and reads them back. It is safe for
+// concurrent use. Most programs make one, or use the default client set by
+// Configure.
+type Client struct {
+	store   storage.Store
+	clock   func() time.Time
+	filters []filters.Filter
+	global  *pipeline
+}
+
+// NewClient returns a client for store. It returns an error wrapping
+// ErrInvalidOption when a filter implements no filter interface.
+func NewClient(store storage.Store, opts ClientOptions) (*Client, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidOption)
+	}
+	for _, f := range opts.Filters {
+		if !filters.Valid(f) {
+			return nil, fmt.Errorf("%w: %T implements no filter interface", ErrInvalidOption, f)
+		}
+	}
+	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters)}
+	if c.clock == nil {
+		c.clock = time.Now
+	}
+	return c, nil
+}
+
+var defaultClient atomic.Pointer[Client]
+
+// Configure makes a client for store with default options the default
+// client, used by Task.Enqueue and friends, and returns it.
+func Configure(store storage.Store) *Client {
+	c, err := NewClient(store, ClientOptions{})
+	if err != nil {
+		panic(err)
+	}
+	SetDefault(c)
+	return c
+}
+
+// SetDefault makes c the default client.
+func SetDefault(c *Client) { defaultClient.Store(c) }
+
+// Default returns the default client, or ErrNotConfigured.
+func Default() (*Client, error) {
+	c := defaultClient.Load()
+	if c == nil {
+		return nil, ErrNotConfigured
+	}
+	return c, nil
+}
+
+// Store returns the client's store.
+func (c *Client) Store() storage.Store { return c.store }
+
+func (c *Client) now() time.Time { return c.clock() }
+
+// create runs the client pipeline around storing jobs.
+func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states.State, taskFilters []filters.Filter) error {
+	p := c.global
+	if len(taskFilters) > 0 {
+		p = newPipeline(c.filters, taskFilters)
+	}
+	if len(p.client) > 0 || len(p.elect) > 0 {
+		if err := c.beforeCreate(ctx, p, jobs, initial); err != nil {
+			return err
+		}
+	}
+	err := c.store.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	if err != nil {
+		err = fmt.Errorf("taskflow: create %d job(s) of %q: %w", len(jobs), jobs[0].Task, err)
+	}
+	for i := len(p.client) - 1; i >= 0; i-- {
+		for _, j := range jobs {
+			p.client[i].OnCreated(ctx, &filters.CreatedContext{Job: j, Err: err})
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if len(p.apply) > 0 {
+			st, derr := j.CurrentState()
+			if derr == nil {
+				p.applied(ctx, j, "", st)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Client) beforeCreate(ctx context.Context, p *pipeline, jobs []*storage.Job, initial states.State) error {
+	for _, j := range jobs {
+		j.Params = maps.Clone(j.Params) // filters may edit one job's params
+		cc := &filters.CreatingContext{Job: j}
+		for _, f := range p.client {
+			if err := f.OnCreating(ctx, cc); err != nil {
+				return fmt.Errorf("taskflow: create job of %q: %w", j.Task, err)
+			}
+			if reason, ok := cc.Canceled(); ok {
+				return fmt.Errorf("%w: job of %q: %s", ErrCanceled, j.Task, reason)
+			}
+		}
+		if len(p.elect) == 0 {
+			continue
+		}
+		if q, ok := initial.(states.Enqueued); ok && q.Queue != j.Queue {
+			q.Queue = j.Queue // a creating filter moved the job
+			initial = q
+		}
+		tr, err := p.electState(ctx, filters.NewElectStateContext(j, "", initial, nil, c.now()))
+		if err != nil {
+			return err
+		}
+		if len(tr.Traversed) > 0 {
+			return fmt.Errorf("%w: an elect-state filter replaced the initial state of a %q job; use OnCreating", ErrInvalidOption, j.Task)
+		}
+		j.State, j.StateData = tr.To, tr.Data
+		if tr.Queue != "" {
+			j.Queue = tr.Queue
+		}
+	}
+	return nil
+}
+
+// JobInfo is a job as stored, with its states decoded.
+type JobInfo struct {
+	ID       uuid.UUID
+	Task     string
+	Queue    string
+	Priority int
+	// Args holds the encoded arguments.
+	Args []byte
+	// Attempt counts how many times the job has been started.
+	Attempt   int
+	State     states.State
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	// ExpireAt is when a finished job will be removed; zero means never.
+	ExpireAt time.Time
+	Params   map[string]json.RawMessage
+	// History lists every state the job has been in, oldest first.
+	History []StateChange
+}
+
+// StateChange is one entry of a job's history.
+type StateChange struct {
+	State states.State
+	At    time.Time
+}
+
+// Job returns job id with its current state and full history. An unknown
+// id returns an error wrapping storage.ErrNotFound.
+func (c *Client) Job(ctx context.Context, id uuid.UUID) (*JobInfo, error) {
+	j, err := c.store.Get(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: get job %s: %w", id, err)
+	}
+	return newJobInfo(j)
+}
+
+func newJobInfo(j *storage.Job) (*JobInfo, error) {
+	st, err := j.CurrentState()
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: job %s: %w", j.ID, err)
+	}
+	info := &JobInfo{
+		ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, Args: j.Args, Attempt: j.Attempt,
+		State: st, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, ExpireAt: j.ExpireAt, Params: j.Params,
+		History: make([]StateChange, 0, len(j.History)),
+	}
+	for _, h := range j.History {
+		hs, err := states.Unmarshal(h.State, h.Data)
+		if err != nil {
+			return nil, fmt.Errorf("taskflow: job %s history: %w", j.ID, err)
+		}
+		info.History = append(info.History, StateChange{State: hs, At: h.At})
+	}
+	return info, nil
+}
+
+func mergeParams(a, b map[string]json.RawMessage) map[string]json.RawMessage {
+	if len(a) == 0 {
+		return b
+	}
+	if len(b) == 0 {
+		return a
+	}
+	m := maps.Clone(a)
+	maps.Copy(m, b)
+	return m
+}

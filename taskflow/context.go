@@ -1,0 +1,46 @@
+package taskflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// RunningJob describes the job a task function is running for.
+type RunningJob struct {
+	ID      uuid.UUID
+	Task    string
+	Queue   string
+	Attempt int // 1 for the first run
+	Params  map[string]json.RawMessage
+}
+
+// Param decodes the job parameter name into v. It reports false when the
+// job has no such parameter.
+func (r *RunningJob) Param(name string, v any) (bool, error) {
+	raw, ok := r.Params[name]
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return true, fmt.Errorf("%w parameter %q: %w", ErrDecode, name, err)
+	}
+	return true, nil
+}
+
+type runningJobKey struct{}
+
+func withRunningJob(ctx context.Context, j *storage.Job) context.Context {
+	return context.WithValue(ctx, runningJobKey{}, &RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params})
+}
+
+// JobFromContext returns the job a task function runs for. It reports false
+// outside a task.
+func JobFromContext(ctx context.Context) (*RunningJob, bool) {
+	r, ok := ctx.Value(runningJobKey{}).(*RunningJob)
+	return r, ok
+}

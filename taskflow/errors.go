@@ -1,0 +1,76 @@
+package taskflow
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+)
+
+// Sentinel errors; test for them with errors.Is.
+var (
+	// ErrInvalidName means a task name is empty, too long or has characters
+	// other than letters, digits and . _ : / -.
+	ErrInvalidName = errors.New("taskflow: invalid task name")
+	// ErrDuplicateTask means a registry already holds a task of that name.
+	ErrDuplicateTask = errors.New("taskflow: duplicate task name")
+	// ErrUnknownTask means a stored job names a task no registry holds.
+	ErrUnknownTask = errors.New("taskflow: unknown task")
+	// ErrInvalidQueue means a queue name does not match [a-z0-9_-]+.
+	ErrInvalidQueue = errors.New("taskflow: invalid queue name")
+	// ErrInvalidOption means an option does not apply where it was given.
+	ErrInvalidOption = errors.New("taskflow: invalid option")
+	// ErrEncode means arguments or a result could not be encoded.
+	ErrEncode = errors.New("taskflow: encode")
+	// ErrDecode means stored arguments or a result could not be decoded.
+	ErrDecode = errors.New("taskflow: decode")
+	// ErrCanceled means a client filter canceled the creation of a job.
+	ErrCanceled = errors.New("taskflow: creation canceled")
+	// ErrNotConfigured means the default client is used before Configure.
+	ErrNotConfigured = errors.New("taskflow: no default client; call taskflow.Configure")
+	// ErrNotSucceeded means a job has not succeeded (yet), so it has no result.
+	ErrNotSucceeded = errors.New("taskflow: job has not succeeded")
+	// ErrJobFailed means a job failed for good: its retries are used up or
+	// its error was not retryable. Wait returns a *JobError matching it.
+	ErrJobFailed = errors.New("taskflow: job failed")
+	// ErrJobDeleted means a job was deleted before it succeeded.
+	ErrJobDeleted = errors.New("taskflow: job deleted")
+	// ErrPanic means a task panicked; the panic value and stack are in the
+	// Failed state.
+	ErrPanic = errors.New("taskflow: task panicked")
+)
+
+// JobError reports that a job ended without success. It matches
+// ErrJobFailed or ErrJobDeleted with errors.Is.
+type JobError struct {
+	ID    uuid.UUID
+	Task  string
+	State states.State // states.Failed or states.Deleted
+}
+
+func (e *JobError) Error() string {
+	switch s := e.State.(type) {
+	case states.Failed:
+		return fmt.Sprintf("taskflow: job %s (%s) failed: %s", e.ID, e.Task, s.ErrorMessage)
+	case states.Deleted:
+		msg := s.Reason
+		if s.ErrorMessage != "" {
+			msg += ": " + s.ErrorMessage
+		}
+		return fmt.Sprintf("taskflow: job %s (%s) deleted: %s", e.ID, e.Task, msg)
+	}
+	return fmt.Sprintf("taskflow: job %s (%s) is %s", e.ID, e.Task, e.State.Name())
+}
+
+// Is matches ErrJobFailed or ErrJobDeleted by the state the job ended in.
+func (e *JobError) Is(target error) bool {
+	switch e.State.(type) {
+	case states.Failed:
+		return target == ErrJobFailed
+	case states.Deleted:
+		return target == ErrJobDeleted
+	}
+	return false
+}

@@ -1,0 +1,89 @@
+package taskflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+)
+
+// Handle refers to one job of a task whose result type is Result.
+type Handle[Result any] struct {
+	ID     uuid.UUID
+	client *Client
+	codec  Codec
+}
+
+// Job returns the job with its state and history.
+func (h *Handle[Result]) Job(ctx context.Context) (*JobInfo, error) {
+	return h.client.Job(ctx, h.ID)
+}
+
+// Result returns the decoded result if the job has succeeded. Otherwise it
+// returns a *JobError (for a job Failed for good or Deleted) or an error
+// wrapping ErrNotSucceeded (for a job still on its way).
+func (h *Handle[Result]) Result(ctx context.Context) (Result, error) {
+	var zero Result
+	j, err := h.client.store.Get(ctx, h.ID)
+	if err != nil {
+		return zero, fmt.Errorf("taskflow: result of job %s: %w", h.ID, err)
+	}
+	res, done, err := h.outcome(j.Task, j.State, j.StateData)
+	if err == nil && !done {
+		err = fmt.Errorf("%w: job %s is %s", ErrNotSucceeded, h.ID, j.State)
+	}
+	return res, err
+}
+
+// outcome decodes a job's result once it has ended.
+func (h *Handle[Result]) outcome(task string, name states.Name, data []byte) (res Result, done bool, err error) {
+	switch name {
+	case states.NameSucceeded, states.NameFailed, states.NameDeleted:
+	default:
+		return res, false, nil
+	}
+	st, err := states.Unmarshal(name, data)
+	if err != nil {
+		return res, true, fmt.Errorf("taskflow: job %s: %w", h.ID, err)
+	}
+	s, ok := st.(states.Succeeded)
+	if !ok {
+		return res, true, &JobError{ID: h.ID, Task: task, State: st}
+	}
+	if err := h.codec.Unmarshal(s.Result, &res); err != nil {
+		return res, true, fmt.Errorf("%w result of job %s (%s): %w", ErrDecode, h.ID, task, err)
+	}
+	return res, true, nil
+}
+
+// Wait blocks until the job has succeeded and returns its decoded result,
+// or until it has Failed for good or been Deleted and returns a *JobError,
+// or until ctx is done. A Failed job is waited for no longer: retries move a
+// job to Scheduled, never to Failed, so Failed means no retry is planned.
+func (h *Handle[Result]) Wait(ctx context.Context) (Result, error) {
+	const maxPoll = 100 * time.Millisecond
+	poll := time.Millisecond
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			var zero Result
+			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, ctx.Err())
+		case <-timer.C:
+		}
+		j, err := h.client.store.Get(ctx, h.ID)
+		if err != nil {
+			var zero Result
+			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, err)
+		}
+		if res, done, err := h.outcome(j.Task, j.State, j.StateData); done {
+			return res, err
+		}
+		timer.Reset(poll)
+		poll = min(poll*2, maxPoll)
+	}
+}

@@ -1,0 +1,68 @@
+package taskflow
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sync"
+)
+
+// Registry maps task names to their functions. Workers look up the task of
+// each stored job here. Use DefaultRegistry through NewTask, or a registry of
+// your own through RegisterTask (tests can then run in parallel without
+// globals). A Registry is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	tasks map[string]*entry
+}
+
+// entry is a task with its type parameters erased: everything below it
+// works on bytes.
+type entry struct {
+	name string
+	// run decodes args, calls the task and encodes its result. Decode and
+	// encode failures wrap ErrDecode or ErrEncode and filters.ErrPermanent.
+	run  func(ctx context.Context, args []byte) ([]byte, error)
+	opts options
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{tasks: map[string]*entry{}} }
+
+var defaultRegistry = NewRegistry()
+
+// DefaultRegistry returns the registry NewTask registers in and workers use
+// when WorkerOptions.Registry is nil.
+func DefaultRegistry() *Registry { return defaultRegistry }
+
+var taskName = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,200}$`)
+
+func (r *Registry) add(e *entry) error {
+	if !taskName.MatchString(e.name) {
+		return fmt.Errorf("%w %q: want 1 to 200 of A-Z a-z 0-9 . _ : / -", ErrInvalidName, e.name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.tasks[e.name]; ok {
+		return fmt.Errorf("%w %q", ErrDuplicateTask, e.name)
+	}
+	r.tasks[e.name] = e
+	return nil
+}
+
+func (r *Registry) lookup(name string) *entry {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.tasks[name]
+}
+
+// Names returns the names of the registered tasks, in no particular order.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.tasks))
+	for n := range r.tasks {
+		out = append(out, n)
+	}
+	return out
+}

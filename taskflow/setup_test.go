@@ -1,0 +1,76 @@
+package taskflow_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/storage/memstore"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+// env is a test fixture: a registry, a memstore and a client, isolated from
+// other tests.
+type env struct {
+	reg    *taskflow.Registry
+	store  *memstore.Store
+	client *taskflow.Client
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	store := memstore.New()
+	c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	return &env{reg: taskflow.NewRegistry(), store: store, client: c}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// startWorker runs a worker until the test ends and waits for it to stop.
+func (e *env) startWorker(t *testing.T, opts taskflow.WorkerOptions) (*taskflow.Worker, context.CancelFunc) {
+	t.Helper()
+	if opts.Registry == nil {
+		opts.Registry = e.reg
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	w, err := taskflow.NewWorker(e.store, opts)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx); err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return w, stop
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func instantRetry(attempts int) taskflow.Option {
+	return taskflow.WithRetry(retryNow(attempts))
+}
+
+func newID(t *testing.T) uuid.UUID {
+	t.Helper()
+	id, err := uuid.NewV7()
+	require.NoError(t, err)
+	return id
+}

@@ -1,0 +1,203 @@
+package taskflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/memstore"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+type addArgs struct{ A, B int }
+
+func add(_ context.Context, a addArgs) (int, error) { return a.A + a.B, nil }
+
+func retryNow(attempts int) filters.Retry {
+	return filters.Retry{Attempts: attempts, Delay: func(int) time.Duration { return 0 }}
+}
+
+func TestRegisterTaskValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		task    string
+		opts    []taskflow.Option
+		nilFn   bool
+		wantErr error
+	}{
+		{"Valid", "billing/charge-card.v2", nil, false, nil},
+		{"Empty", "", nil, false, taskflow.ErrInvalidName},
+		{"Space", "send email", nil, false, taskflow.ErrInvalidName},
+		{"TooLong", string(make([]byte, 201)), nil, false, taskflow.ErrInvalidName},
+		{"Duplicate", "dup", nil, false, taskflow.ErrDuplicateTask},
+		{"BadQueue", "q", []taskflow.Option{taskflow.Queue("Mail!")}, false, taskflow.ErrInvalidQueue},
+		{"DelayOnTask", "d", []taskflow.Option{taskflow.Delay(time.Second)}, false, taskflow.ErrInvalidOption},
+		{"NotAFilter", "f", []taskflow.Option{taskflow.WithFilters(42)}, false, taskflow.ErrInvalidOption},
+		{"NilFunc", "nil", nil, true, taskflow.ErrInvalidOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reg := taskflow.NewRegistry()
+			_, err := taskflow.RegisterTask(reg, "dup", add)
+			require.NoError(t, err)
+			fn := add
+			if tt.nilFn {
+				fn = nil
+			}
+			task, err := taskflow.RegisterTask(reg, tt.task, fn, tt.opts...)
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				require.Equal(t, tt.task, task.Name())
+				return
+			}
+			require.ErrorIs(t, err, tt.wantErr)
+			require.Nil(t, task)
+		})
+	}
+}
+
+func TestNewTaskPanicsOnDuplicate(t *testing.T) {
+	t.Parallel()
+	taskflow.NewTask("test-new-task-panics", add)
+	require.PanicsWithError(t, `taskflow: duplicate task name "test-new-task-panics"`, func() {
+		taskflow.NewTask("test-new-task-panics", add)
+	})
+	require.Contains(t, taskflow.DefaultRegistry().Names(), "test-new-task-panics")
+}
+
+type unencodable struct{ C chan int }
+
+func TestEnqueue(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		taskOpts  []taskflow.Option
+		opts      []taskflow.Option
+		wantState states.Name
+		wantQueue string
+		wantPrio  int
+		wantRunAt time.Time
+		wantErr   error
+	}{
+		{"Defaults", nil, nil, states.NameEnqueued, "default", 0, time.Time{}, nil},
+		{"TaskQueue", []taskflow.Option{taskflow.Queue("mail"), taskflow.Priority(2)}, nil, states.NameEnqueued, "mail", 2, time.Time{}, nil},
+		{"CallWinsOverTask", []taskflow.Option{taskflow.Queue("mail")}, []taskflow.Option{taskflow.Queue("urgent"), taskflow.Priority(-1)}, states.NameEnqueued, "urgent", -1, time.Time{}, nil},
+		{"Delay", nil, []taskflow.Option{taskflow.Delay(time.Minute)}, states.NameScheduled, "default", 0, now.Add(time.Minute), nil},
+		{"RunAt", nil, []taskflow.Option{taskflow.RunAt(now.Add(time.Hour))}, states.NameScheduled, "default", 0, now.Add(time.Hour), nil},
+		{"InvalidQueue", nil, []taskflow.Option{taskflow.Queue("Bad Queue")}, "", "", 0, time.Time{}, taskflow.ErrInvalidQueue},
+		{"TaskOnlyOption", nil, []taskflow.Option{taskflow.MaxRetries(3)}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
+		{"UnencodableParam", nil, []taskflow.Option{taskflow.Param("p", make(chan int))}, "", "", 0, time.Time{}, taskflow.ErrEncode},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			c, err := taskflow.NewClient(e.store, taskflow.ClientOptions{Clock: func() time.Time { return now }})
+			require.NoError(t, err)
+			task, err := taskflow.RegisterTask(e.reg, "add", add, tt.taskOpts...)
+			require.NoError(t, err)
+			h, err := task.On(c).Enqueue(context.Background(), addArgs{1, 2}, append(tt.opts, taskflow.Param("trace", "t-1"))...)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				require.Zero(t, e.store.Len(), "a failed enqueue stored a job")
+				return
+			}
+			require.NoError(t, err)
+			info, err := h.Job(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, "add", info.Task)
+			require.Equal(t, tt.wantState, info.State.Name())
+			require.Equal(t, tt.wantQueue, info.Queue)
+			require.Equal(t, tt.wantPrio, info.Priority)
+			require.JSONEq(t, `{"A":1,"B":2}`, string(info.Args))
+			require.JSONEq(t, `"t-1"`, string(info.Params["trace"]))
+			require.Len(t, info.History, 1)
+			if s, ok := info.State.(states.Scheduled); ok {
+				require.True(t, tt.wantRunAt.Equal(s.EnqueueAt))
+			}
+		})
+	}
+}
+
+func TestEnqueueUnencodableArgsStoresNothing(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "bad-args", func(context.Context, unencodable) (int, error) { return 0, nil })
+	require.NoError(t, err)
+	_, err = task.On(e.client).EnqueueMany(context.Background(), []unencodable{{}, {C: make(chan int)}})
+	require.ErrorIs(t, err, taskflow.ErrEncode)
+	require.ErrorContains(t, err, `"bad-args"`)
+	require.Zero(t, e.store.Len())
+}
+
+func TestEnqueueManyIsAtomic(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "add", add)
+	require.NoError(t, err)
+	args := make([]addArgs, 100)
+	for i := range args {
+		args[i] = addArgs{i, i}
+	}
+	hs, err := task.On(e.client).EnqueueMany(context.Background(), args, taskflow.Queue("bulk"))
+	require.NoError(t, err)
+	require.Len(t, hs, 100)
+	require.Equal(t, 100, e.store.Len())
+	counts, err := e.store.Count(context.Background(), "bulk")
+	require.NoError(t, err)
+	require.Equal(t, int64(100), counts[states.NameEnqueued])
+}
+
+func TestDefaultClient(t *testing.T) {
+	// Not parallel: it sets the process-wide default client.
+	task := taskflow.NewTask("test-default-client-add", add)
+	store := memstore.New()
+	taskflow.Configure(store)
+	h, err := task.Enqueue(context.Background(), addArgs{2, 3})
+	require.NoError(t, err)
+	_, err = task.Result(context.Background(), h.ID)
+	require.ErrorIs(t, err, taskflow.ErrNotSucceeded)
+	c, err := taskflow.Default()
+	require.NoError(t, err)
+	require.Same(t, store, c.Store())
+}
+
+func TestResultOfUnknownJob(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "add", add)
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(context.Background(), addArgs{})
+	require.NoError(t, err)
+	_, err = task.On(e.client).Handle(h.ID).Result(context.Background())
+	require.ErrorIs(t, err, taskflow.ErrNotSucceeded)
+	other := *h
+	other.ID[0] ^= 0xff
+	_, err = other.Result(context.Background())
+	require.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+func TestRunningJobParam(t *testing.T) {
+	t.Parallel()
+	r := &taskflow.RunningJob{Params: map[string]json.RawMessage{"n": json.RawMessage(`7`), "bad": json.RawMessage(`"x"`)}}
+	var n int
+	ok, err := r.Param("n", &n)
+	require.True(t, ok)
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+	ok, err = r.Param("missing", &n)
+	require.False(t, ok)
+	require.NoError(t, err)
+	_, err = r.Param("bad", &n)
+	require.True(t, errors.Is(err, taskflow.ErrDecode))
+}
