@@ -65,9 +65,15 @@ func TestRegisterTaskValidation(t *testing.T) {
 	}
 }
 
+// Tasks declared the way programs declare them: package-level variables in
+// the default registry.
+var (
+	_          = taskflow.NewTask("test-new-task-panics", add)
+	defaultAdd = taskflow.NewTask("test-default-client-add", add)
+)
+
 func TestNewTaskPanicsOnDuplicate(t *testing.T) {
 	t.Parallel()
-	taskflow.NewTask("test-new-task-panics", add)
 	require.PanicsWithError(t, `taskflow: duplicate task name "test-new-task-panics"`, func() {
 		taskflow.NewTask("test-new-task-panics", add)
 	})
@@ -160,7 +166,7 @@ func TestEnqueueManyIsAtomic(t *testing.T) {
 
 func TestDefaultClient(t *testing.T) {
 	// Not parallel: it sets the process-wide default client.
-	task := taskflow.NewTask("test-default-client-add", add)
+	task := defaultAdd
 	store := memstore.New()
 	taskflow.Configure(store)
 	h, err := task.Enqueue(context.Background(), addArgs{2, 3})
