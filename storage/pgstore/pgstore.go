@@ -1,0 +1,208 @@
+// Package pgstore is a PostgreSQL taskflow store built on pgx/v5. It passes
+// the whole storage conformance suite (package storagetest) and implements
+// [storage.Notifier] (LISTEN/NOTIFY), [storage.Lister] and [storage.Pruner].
+//
+// # Setup
+//
+// The tables live in their own schema, "taskflow" unless [Schema] says
+// otherwise. Create or upgrade them with [Migrate] (or `taskflow migrate`)
+// before use; a Store on an unmigrated or too old schema returns an error
+// wrapping [ErrNotMigrated] from every method.
+//
+//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	...
+//	defer pool.Close()
+//	if err := pgstore.Migrate(ctx, pool); err != nil { ... }
+//	store := pgstore.New(pool)
+//
+// The pool belongs to the caller: taskflow never closes it.
+//
+// # Transactional enqueue
+//
+// [Store.WithTx] returns a store bound to the caller's transaction: jobs
+// created through it exist if and only if that transaction commits.
+//
+// # Failures
+//
+// When the database is unreachable or a connection is lost, methods return
+// the error; they never panic. The worker backs off and retries, and pgxpool
+// replaces broken connections, so work resumes once the database is back.
+// Subscribers reconnect by themselves and get one wake-up after reconnecting.
+// Behind a transaction-pooling proxy (PgBouncer in transaction mode)
+// LISTEN does not work: pass WithNotify(false) and the worker polls.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// DefaultSchema is the schema that holds the tables unless [Schema] names
+// another.
+const DefaultSchema = "taskflow"
+
+// ErrNotMigrated means the schema is missing or older than this package
+// needs. Run `taskflow migrate` or [Migrate].
+var ErrNotMigrated = errors.New("pgstore: database schema is not migrated; run `taskflow migrate` or pgstore.Migrate")
+
+// Option configures [New] and [Migrate].
+type Option func(*config)
+
+type config struct {
+	schema string
+	notify bool
+}
+
+func newConfig(opts []Option) config {
+	c := config{schema: DefaultSchema, notify: true}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// Schema puts the tables in the named schema instead of [DefaultSchema].
+// Pass the same option to [New] and [Migrate].
+func Schema(name string) Option { return func(c *config) { c.schema = name } }
+
+// WithNotify turns LISTEN/NOTIFY wake-ups on (the default) or off. With them
+// off, Subscribe returns [storage.ErrNotSupported] and workers poll; use that
+// behind a transaction-pooling proxy.
+func WithNotify(enabled bool) Option { return func(c *config) { c.notify = enabled } }
+
+// db is what both a pool and a transaction offer.
+type db interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// shared is the state a Store shares with the stores WithTx derives from it.
+type shared struct {
+	pool    *pgxpool.Pool
+	cfg     config
+	q       queries
+	channel string      // NOTIFY channel, one per schema
+	ready   atomic.Bool // the schema version was checked and is current
+
+	notifying, pending atomic.Bool // see wake
+}
+
+// Store is a PostgreSQL [storage.Store]. It also implements
+// [storage.Notifier], [storage.Lister] and [storage.Pruner]. It is safe for
+// concurrent use. Create one with [New].
+type Store struct {
+	*shared
+	db   db
+	inTx bool
+}
+
+// New returns a store on pool. The pool stays the caller's: close it after
+// the last use of the store.
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	cfg := newConfig(opts)
+	ch := "taskflow:" + cfg.schema
+	if len(ch) > 63 {
+		ch = ch[:63]
+	}
+	return &Store{shared: &shared{pool: pool, cfg: cfg, q: buildQueries(cfg.schema), channel: ch}, db: pool}
+}
+
+// WithTx returns a store whose methods run in tx, the caller's transaction:
+// what they change commits or rolls back with it. Wake-ups are sent when tx
+// commits. The returned store must not be used after tx ends.
+func (s *Store) WithTx(tx pgx.Tx) *Store {
+	return &Store{shared: s.shared, db: tx, inTx: true}
+}
+
+// check returns ErrNotMigrated unless the schema is at the version this
+// package needs. Success is cached; failure is not, so migrating a live
+// database heals running stores.
+func (s *Store) check(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
+	}
+	var v int
+	err := s.db.QueryRow(ctx, s.q.version).Scan(&v)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // undefined table or schema
+			return fmt.Errorf("schema %q has no taskflow tables: %w", s.cfg.schema, ErrNotMigrated)
+		}
+		return err
+	}
+	if v < latestVersion {
+		return fmt.Errorf("schema %q is at version %d, need %d: %w", s.cfg.schema, v, latestVersion, ErrNotMigrated)
+	}
+	s.ready.Store(true)
+	return nil
+}
+
+// interpretError translates driver errors into storage sentinels and
+// prefixes the operation.
+func interpretError(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		err = storage.ErrNotFound
+	case errors.As(err, &pe) && pe.Code == "23505": // unique_violation
+		return fmt.Errorf("pgstore: %s: %w: %s", op, storage.ErrDuplicate, pe.Detail)
+	}
+	return fmt.Errorf("pgstore: %s: %w", op, err)
+}
+
+// wake tells subscribers that work may be available. In a transaction the
+// NOTIFY is queued there and delivered on commit. Otherwise it is sent
+// after the fact by one goroutine at a time: many calls in quick
+// succession cost one NOTIFY each time the previous one is done, so
+// producers never queue behind PostgreSQL's notification lock.
+func (s *Store) wake(ctx context.Context) error {
+	if !s.cfg.notify {
+		return nil
+	}
+	if s.inTx {
+		_, err := s.db.Exec(ctx, s.q.notify, s.channel)
+		return err
+	}
+	s.pending.Store(true)
+	if s.notifying.CompareAndSwap(false, true) {
+		go s.notifyLoop()
+	}
+	return nil
+}
+
+func (s *shared) notifyLoop() {
+	for {
+		for s.pending.Swap(false) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = s.pool.Exec(ctx, s.q.notify, s.channel) // best effort: polling is the fallback
+			cancel()
+		}
+		s.notifying.Store(false)
+		if !s.pending.Load() || !s.notifying.CompareAndSwap(false, true) {
+			return
+		}
+	}
+}
+
+// ts maps the zero time to NULL.
+func ts(t time.Time) pgtype.Timestamptz {
+	return pgtype.Timestamptz{Time: t, Valid: !t.IsZero()}
+}
+
+// uid passes a UUID as 16 bytes, avoiding pgx's reflection path.
+func uid(id [16]byte) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
