@@ -127,14 +127,20 @@ func (c *Client) beforeCreate(ctx context.Context, p *pipeline, jobs []*storage.
 				return fmt.Errorf("%w: job of %q: %s", ErrCanceled, j.Task, reason)
 			}
 		}
+		st := initial
+		if q, ok := st.(states.Enqueued); ok && q.Queue != j.Queue {
+			q.Queue = j.Queue // a creating filter moved the job
+			st = q
+			data, err := states.Marshal(st)
+			if err != nil {
+				return err
+			}
+			j.StateData = data
+		}
 		if len(p.elect) == 0 {
 			continue
 		}
-		if q, ok := initial.(states.Enqueued); ok && q.Queue != j.Queue {
-			q.Queue = j.Queue // a creating filter moved the job
-			initial = q
-		}
-		tr, err := p.electState(ctx, filters.NewElectStateContext(j, "", initial, nil, c.now()))
+		tr, err := p.electState(ctx, filters.NewElectStateContext(j, "", st, nil, c.now()))
 		if err != nil {
 			return err
 		}
