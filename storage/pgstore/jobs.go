@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,12 +19,12 @@ import (
 
 // Create implements [storage.Store] with one INSERT of every job and its
 // first history entry; a duplicate id fails it whole with
-// [storage.ErrDuplicate].
+// [storage.ErrDuplicate]. A zero CreatedAt means the server's clock.
 func (s *Store) Create(ctx context.Context, p *storage.CreateParams) error {
-	if err := s.check(ctx); err != nil {
+	n := len(p.Jobs)
+	if err := s.check(ctx); err != nil || n == 0 {
 		return err
 	}
-	n := len(p.Jobs)
 	var (
 		ids                           = make([]pgtype.UUID, n)
 		tasks, queues, names, reasons = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -103,21 +104,22 @@ func scanJob(row pgx.CollectableRow) (*storage.Job, error) {
 var errRollback = errors.New("rollback")
 
 // Transition implements [storage.Store]. A batch whose ids are distinct is
-// one statement; a batch naming a job more than once runs in rounds of
-// distinct ids, in order, inside one transaction.
+// one statement. A batch naming a job more than once runs in rounds of
+// distinct ids, in order, and an AllOrNothing batch rolls back when one
+// change fails; both in one transaction.
 func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	errs := make([]error, len(p.Transitions))
+	if len(errs) == 0 {
+		return errs, nil
+	}
 	rounds := distinctRounds(p.Transitions)
 	var err error
-	switch len(rounds) {
-	case 0:
-		return errs, nil
-	case 1:
+	if len(rounds) == 1 && !p.AllOrNothing {
 		err = s.transitionRound(ctx, s.db, p, rounds[0], errs)
-	default:
+	} else {
 		err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 			for _, r := range rounds {
 				if err := s.transitionRound(ctx, tx, p, r, errs); err != nil {
@@ -130,15 +132,14 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			return nil
 		})
 		if errors.Is(err, errRollback) {
-			err = nil
+			return errs, nil
 		}
 	}
 	if err != nil {
 		return nil, interpretError("transition", err)
 	}
-	failed := errors.Join(errs...) != nil
 	for i, t := range p.Transitions {
-		if errs[i] == nil && !(p.AllOrNothing && failed) && (t.To == states.NameEnqueued || t.To == states.NameScheduled) {
+		if errs[i] == nil && (t.To == states.NameEnqueued || t.To == states.NameScheduled) {
 			return errs, interpretError("notify", s.wake(ctx))
 		}
 	}
@@ -148,9 +149,6 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 // distinctRounds splits the indexes of ts into rounds in which no job
 // appears twice; the n-th change of a job goes to round n.
 func distinctRounds(ts []storage.Transition) [][]int {
-	if len(ts) == 0 {
-		return nil
-	}
 	seen := make(map[uuid.UUID]int, len(ts))
 	out := [][]int{make([]int, 0, len(ts))}
 	for i, t := range ts {
@@ -194,26 +192,37 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 		}
 	}
 	rows, err := db.Query(ctx, s.q.transition, ts(p.Now), ids, from, tokens, to, data, reasons, queues, runAt, expireAt,
-		params, p.AllOrNothing, trOrd, trState, trReason, trData, trAt)
+		params, trOrd, trState, trReason, trData, trAt)
 	if err != nil {
 		return err
 	}
-	k := 0
-	var code, state string
-	_, err = pgx.ForEachRow(rows, []any{&code, &state}, func() error {
-		t := &p.Transitions[idx[k]]
-		switch code {
-		case "not_found":
-			errs[idx[k]] = fmt.Errorf("pgstore: job %s: %w", t.ID, storage.ErrNotFound)
-		case "lease_lost":
-			errs[idx[k]] = fmt.Errorf("pgstore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost)
-		case "conflict":
-			errs[idx[k]] = fmt.Errorf("pgstore: job %s is %s, not %v: %w", t.ID, state, t.From, storage.ErrStateConflict)
-		}
-		k++
+	var (
+		ord   int
+		state *string
+		token *int64
+	)
+	_, err = pgx.ForEachRow(rows, []any{&ord, &state, &token}, func() error {
+		i := idx[ord-1]
+		errs[i] = whyNot(&p.Transitions[i], state, token)
 		return nil
 	})
 	return err
+}
+
+// whyNot explains a change that was not applied, from the job's state and
+// token as the statement found them (nil when there is no such job).
+func whyNot(t *storage.Transition, state *string, token *int64) error {
+	switch {
+	case state == nil:
+		return fmt.Errorf("pgstore: job %s: %w", t.ID, storage.ErrNotFound)
+	case t.Token != 0 && (states.Name(*state) != states.NameProcessing || *token != t.Token):
+		return fmt.Errorf("pgstore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost)
+	case len(t.From) > 0 && !slices.Contains(t.From, states.Name(*state)):
+		return fmt.Errorf("pgstore: job %s is %s, not %v: %w", t.ID, *state, t.From, storage.ErrStateConflict)
+	case t.Token != 0: // changed by another transaction while this one waited for the row
+		return fmt.Errorf("pgstore: job %s token %d: changed concurrently: %w", t.ID, t.Token, storage.ErrLeaseLost)
+	}
+	return fmt.Errorf("pgstore: job %s: changed concurrently: %w", t.ID, storage.ErrStateConflict)
 }
 
 func joinNames(names []states.Name) string {
@@ -229,7 +238,7 @@ func joinNames(names []states.Name) string {
 
 // ExtendLeases implements [storage.Store].
 func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
-	if err := s.check(ctx); err != nil {
+	if err := s.check(ctx); err != nil || len(p.Jobs) == 0 {
 		return nil, err
 	}
 	ids, tokens := make([]pgtype.UUID, 0, len(p.Jobs)), make([]int64, 0, len(p.Jobs))

@@ -43,11 +43,13 @@ func buildQueries(schema string) queries {
 		notify:  `SELECT pg_notify($1, '')`,
 
 		create: r.Replace(`
-WITH input AS (
+WITH arg AS (
 	SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int4[], $6::text[],
 		$7::json[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::int4[])
-		WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created_at,
+		WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created,
 			expire_at, params, reason, attempt, ord)
+), input AS (
+	SELECT *, coalesce(created, now()) AS created_at FROM arg
 ), ins AS (
 	INSERT INTO {s}.jobs (id, task, args, queue, priority, state, state_data, run_at, attempt,
 		created_at, updated_at, expire_at, params, enqueued_seq)
@@ -87,58 +89,57 @@ WITH leased AS (
 )
 SELECT ` + jobCols + ` FROM leased ORDER BY array_position($5, queue), priority DESC, enqueued_seq`),
 
-		// One statement checks and applies a batch whose ids are distinct:
-		// cur locks the rows, chk classifies each change, ok keeps those to
-		// apply (none if one failed under AllOrNothing), history keeps the
-		// traversed entries before the new state's.
+		// One statement applies a batch whose ids are distinct. The
+		// compare-and-set is in the UPDATE's WHERE, which PostgreSQL
+		// re-checks on the latest row version, and reaches rows by primary
+		// key. The token alone proves Processing: only leased jobs have one.
+		// History keeps traversed entries before the new state's. Rows not
+		// updated are read back (as of the statement's start) so that the
+		// caller can tell why.
 		transition: r.Replace(`
 WITH t AS (
 	SELECT * FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
 		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
 		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
-), cur AS (
-	SELECT id, state, lease_token FROM {s}.jobs WHERE id = ANY($2) FOR UPDATE
-), chk AS (
-	SELECT t.ord, cur.state, CASE
-		WHEN cur.id IS NULL THEN 'not_found'
-		WHEN t.token <> 0 AND (cur.state <> 'processing' OR cur.lease_token IS DISTINCT FROM t.token) THEN 'lease_lost'
-		WHEN t.from_states <> '' AND cur.state <> ALL(string_to_array(t.from_states, ',')) THEN 'conflict'
-	END AS err
-	FROM t LEFT JOIN cur ON cur.id = t.id
-), ok AS (
-	SELECT t.* FROM t JOIN chk USING (ord)
-	WHERE chk.err IS NULL AND NOT ($12::bool AND EXISTS (SELECT 1 FROM chk WHERE err IS NOT NULL))
 ), upd AS (
 	UPDATE {s}.jobs j SET
-		state = ok.to_state,
-		state_data = ok.data,
+		state = t.to_state,
+		state_data = t.data,
 		updated_at = ` + clock + `,
-		queue = coalesce(nullif(ok.queue, ''), j.queue),
-		run_at = CASE WHEN ok.to_state = 'scheduled' THEN ok.run_at ELSE j.run_at END,
-		expire_at = CASE WHEN ok.to_state IN ('succeeded', 'deleted') THEN ok.expire_at END,
-		params = CASE WHEN ok.params IS NULL THEN j.params ELSE coalesce(j.params, '{}') || ok.params END,
+		queue = coalesce(nullif(t.queue, ''), j.queue),
+		run_at = CASE WHEN t.to_state = 'scheduled' THEN t.run_at ELSE j.run_at END,
+		expire_at = CASE WHEN t.to_state IN ('succeeded', 'deleted') THEN t.expire_at END,
+		params = CASE WHEN t.params IS NULL THEN j.params ELSE coalesce(j.params, '{}') || t.params END,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL,
-		enqueued_seq = CASE WHEN ok.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END
-	FROM ok WHERE j.id = ANY($2) AND j.id = ok.id
+		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END
+	FROM t
+	WHERE j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
+		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
+	RETURNING t.*
 ), h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT id, state, reason, data, at FROM (
-		SELECT ok.id, tr.state, tr.reason, tr.data, tr.at, ok.ord, tr.n
-		FROM unnest($13::int8[], $14::text[], $15::text[], $16::json[], $17::timestamptz[])
+		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
+		FROM unnest($12::int8[], $13::text[], $14::text[], $15::json[], $16::timestamptz[])
 			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
-		JOIN ok ON ok.ord = tr.ord
+		JOIN upd ON upd.ord = tr.ord
 		UNION ALL
-		SELECT ok.id, ok.to_state, ok.reason, ok.data, ` + clock + `, ok.ord, 9223372036854775807 FROM ok
+		SELECT id, to_state, reason, data, ` + clock + `, ord, 9223372036854775807 FROM upd
 		ORDER BY ord, n) x
 )
-SELECT coalesce(err, ''), coalesce(state, '') FROM chk ORDER BY ord`),
+SELECT t.ord, f.state, f.lease_token FROM t
+LEFT JOIN upd USING (ord)
+LEFT JOIN LATERAL (
+	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
+) f ON true
+WHERE upd.ord IS NULL`),
 
 		extend: r.Replace(`
 WITH t AS (
 	SELECT * FROM unnest($1::uuid[], $2::int8[]) AS t(id, token)
 ), upd AS (
 	UPDATE {s}.jobs j SET lease_until = $4
-	FROM t WHERE j.id = ANY($1) AND j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3
+	FROM t WHERE j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3
 	RETURNING j.id
 )
 SELECT id FROM t WHERE id NOT IN (SELECT id FROM upd)`),
@@ -177,7 +178,7 @@ WITH d AS (
 		ORDER BY expire_at LIMIT $2 FOR UPDATE SKIP LOCKED))
 	RETURNING id
 ), h AS (
-	DELETE FROM {s}.job_history WHERE job_id IN (SELECT id FROM d)
+	DELETE FROM {s}.job_history WHERE job_id = ANY(ARRAY(SELECT id FROM d))
 )
 SELECT count(*) FROM d`),
 	}

@@ -1,0 +1,97 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+var (
+	_ storage.Store    = (*Store)(nil)
+	_ storage.Notifier = (*Store)(nil)
+	_ storage.Lister   = (*Store)(nil)
+	_ storage.Pruner   = (*Store)(nil)
+)
+
+func schemaVersion(t *testing.T, s *Store) int {
+	var v int
+	require.NoError(t, s.pool.QueryRow(testCtx(t), s.q.version).Scan(&v))
+	return v
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	s := newStore(t) // migrated once
+	require.NoError(t, Migrate(testCtx(t), s.pool, Schema(s.cfg.schema)))
+	require.Equal(t, latestVersion, schemaVersion(t, s))
+	_, err := s.Get(testCtx(t), uuid.New())
+	require.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+func TestMigrateConcurrently(t *testing.T) {
+	pool := testPool(t)
+	schema := newSchema(t, pool)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Go(func() { errs[i] = Migrate(testCtx(t), pool, Schema(schema)) })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.Equal(t, latestVersion, schemaVersion(t, New(pool, Schema(schema))))
+}
+
+func TestUnmigratedSchemaNamesTheFix(t *testing.T) {
+	pool := testPool(t)
+	tests := []struct {
+		name    string
+		prepare func(schema string) // makes the schema missing or too old
+		want    string
+	}{
+		{"missing", func(string) {}, "has no taskflow tables"},
+		{"too old", func(schema string) {
+			q := pgx.Identifier{schema}.Sanitize()
+			_, err := pool.Exec(testCtx(t), "CREATE SCHEMA "+q+"; CREATE TABLE "+q+".schema_migrations (version integer PRIMARY KEY)")
+			require.NoError(t, err)
+		}, "is at version 0, need"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			schema := newSchema(t, pool)
+			tc.prepare(schema)
+			s := New(pool, Schema(schema))
+			calls := map[string]func() error{
+				"Create": func() error {
+					return s.Create(testCtx(t), &storage.CreateParams{Jobs: []*storage.Job{{ID: uuid.New(), Task: "t", Queue: "q", State: "enqueued"}}})
+				},
+				"Fetch": func() error {
+					_, err := s.Fetch(testCtx(t), &storage.FetchParams{Queues: []string{"q"}, Limit: 1})
+					return err
+				},
+				"Get":       func() error { _, err := s.Get(testCtx(t), uuid.New()); return err },
+				"Subscribe": func() error { _, err := s.Subscribe(testCtx(t)); return err },
+			}
+			for name, call := range calls {
+				err := call()
+				require.ErrorIs(t, err, ErrNotMigrated, name)
+				require.ErrorContains(t, err, tc.want, name)
+				require.ErrorContains(t, err, "run `taskflow migrate` or pgstore.Migrate", name)
+			}
+			require.NoError(t, Migrate(testCtx(t), pool, Schema(schema)))
+			require.NoError(t, calls["Create"](), "a running store works once the schema is migrated")
+		})
+	}
+}
+
+func TestMigrateHonoursCanceledContext(t *testing.T) {
+	pool := testPool(t)
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.Error(t, Migrate(c, pool, Schema(newSchema(t, pool))))
+}
