@@ -1,10 +1,12 @@
 package pgstore
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -98,5 +100,92 @@ func TestTransitionBatchNamingAJobTwice(t *testing.T) {
 			require.ErrorIs(t, errs[1], tc.wantErr)
 			require.Len(t, get(t, s, j.ID).History, tc.wantHistory)
 		})
+	}
+}
+
+func TestWithTxCreateFollowsCallersTransaction(t *testing.T) {
+	for _, commit := range []bool{true, false} {
+		name := map[bool]string{true: "Commit", false: "Rollback"}[commit]
+		t.Run(name, func(t *testing.T) {
+			s := newStore(t)
+			ctx := testCtx(t)
+			wake := subscribe(t, s)
+			tx, err := s.pool.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx)
+			j := enqueuedJob(t)
+			require.NoError(t, s.WithTx(tx).Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}}))
+			_, err = s.Get(ctx, j.ID)
+			require.ErrorIs(t, err, storage.ErrNotFound, "visible before commit")
+			require.False(t, woken(wake, 100*time.Millisecond), "woken before commit")
+
+			if commit {
+				require.NoError(t, tx.Commit(ctx))
+				get(t, s, j.ID)
+				require.True(t, woken(wake, 5*time.Second), "no wake-up after commit")
+				return
+			}
+			require.NoError(t, tx.Rollback(ctx))
+			_, err = s.Get(ctx, j.ID)
+			require.ErrorIs(t, err, storage.ErrNotFound)
+		})
+	}
+}
+
+// After every backend of the store is terminated, calls may fail but never
+// panic, the pool reconnects, and the subscriber listens again.
+func TestStoreSurvivesTerminatedConnections(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	wake := subscribe(t, s)
+	create := func() error {
+		return s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t)}})
+	}
+	require.NoError(t, create())
+
+	// A separate connection, so it survives; only this test's backends
+	// (its application_name) are terminated, not those of other tests.
+	cfg := s.pool.Config().ConnConfig
+	app := cfg.RuntimeParams["application_name"]
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	backends := func(query string) int {
+		var n int
+		require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1
+			AND query LIKE $2`, app, query).Scan(&n))
+		return n
+	}
+	require.Equal(t, 1, backends("LISTEN%"))
+	var killed int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1`, app).Scan(&killed))
+	require.GreaterOrEqual(t, killed, 2, "the pool's and the listener's backends")
+
+	require.Eventually(t, func() bool { return create() == nil }, 10*time.Second, 50*time.Millisecond, "store never recovered")
+	require.Eventually(t, func() bool { return backends("LISTEN%") == 1 }, 10*time.Second, 50*time.Millisecond, "subscriber never listened again")
+	for woken(wake, 200*time.Millisecond) { // the wake-up sent on reconnecting
+	}
+	require.NoError(t, create())
+	require.True(t, woken(wake, 5*time.Second), "no wake-up after resubscribing")
+}
+
+// subscribe returns the wake-ups of s until the test ends.
+func subscribe(t *testing.T, s *Store) <-chan struct{} {
+	c, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ch, err := s.Subscribe(c)
+	require.NoError(t, err)
+	return ch
+}
+
+// woken reports whether a wake-up arrives on ch within d.
+func woken(ch <-chan struct{}, d time.Duration) bool {
+	select {
+	case <-ch:
+		return true
+	case <-time.After(d):
+		return false
 	}
 }
