@@ -52,8 +52,11 @@ import (
 const DefaultSchema = "taskflow"
 
 // ErrNotMigrated means the schema is missing or older than this package
-// needs. Run `taskflow migrate` or [Migrate].
-var ErrNotMigrated = errors.New("pgstore: database schema is not migrated; run `taskflow migrate` or pgstore.Migrate")
+// needs. Errors wrapping it name the fix: run `taskflow migrate` or
+// [Migrate].
+var ErrNotMigrated = errors.New("pgstore: schema not migrated")
+
+const fix = "; run `taskflow migrate` or pgstore.Migrate"
 
 // Option configures [New] and [Migrate].
 type Option func(*config)
@@ -138,12 +141,12 @@ func (s *Store) check(ctx context.Context) error {
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // undefined table or schema
-			return fmt.Errorf("schema %q has no taskflow tables: %w", s.cfg.schema, ErrNotMigrated)
+			return fmt.Errorf("%w: schema %q has no taskflow tables"+fix, ErrNotMigrated, s.cfg.schema)
 		}
-		return err
+		return interpretError("check schema version", err)
 	}
 	if v < latestVersion {
-		return fmt.Errorf("schema %q is at version %d, need %d: %w", s.cfg.schema, v, latestVersion, ErrNotMigrated)
+		return fmt.Errorf("%w: schema %q is at version %d, need %d"+fix, ErrNotMigrated, s.cfg.schema, v, latestVersion)
 	}
 	s.ready.Store(true)
 	return nil

@@ -67,7 +67,7 @@ SELECT id, state, coalesce(reason, ''), state_data, created_at FROM input ORDER 
 WITH leased AS (
 	UPDATE {s}.jobs j SET
 		state = 'processing',
-		state_data = json_build_object('started_at', ` + clock + `, 'server_id', $3::text),
+		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
 		attempt = j.attempt + 1,
 		updated_at = ` + clock + `,
 		lease_owner = $3,
