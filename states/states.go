@@ -159,6 +159,9 @@ func Marshal(s State) ([]byte, error) {
 	if s == nil {
 		return nil, errors.New("states: marshal nil state")
 	}
+	if b, ok := appendFast(s); ok {
+		return b, nil
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return nil, fmt.Errorf("states: marshal %s: %w", s.Name(), err)

@@ -81,3 +81,45 @@ func TestUnmarshalEmptyDataIsZeroState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, states.Deleted{}, got)
 }
+
+// TestMarshalMatchesEncodingJSON checks that the hand-written encoders of
+// the hot states write exactly what encoding/json writes.
+func TestMarshalMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2030, 5, 6, 7, 8, 9, 120000000, time.FixedZone("X", 3600))
+	tests := []struct {
+		name  string
+		state states.State
+	}{
+		{"Enqueued", states.Enqueued{Queue: "mail", EnqueuedAt: at}},
+		{"EnqueuedReason", states.Enqueued{Queue: "mail", EnqueuedAt: at, Reason: "lease expired"}},
+		{"EnqueuedEscapes", states.Enqueued{Queue: "q", EnqueuedAt: at, Reason: "a \"quoted\" <b> & ünïcode\n"}},
+		{"EnqueuedZeroTime", states.Enqueued{}},
+		{"Processing", states.Processing{StartedAt: at, ServerID: "host:12:ab"}},
+		{"ProcessingWorker", states.Processing{StartedAt: at, ServerID: "h", WorkerID: "w1", Reason: "r"}},
+		{"Succeeded", states.Succeeded{SucceededAt: at, Result: json.RawMessage(`{"id":1,"s":"x y"}`), Latency: 5, Duration: -3}},
+		{"SucceededNoResult", states.Succeeded{SucceededAt: at}},
+		{"SucceededSpacedResult", states.Succeeded{SucceededAt: at, Result: json.RawMessage(`{ "id" : 1 }`)}},
+		{"SucceededEscapedResult", states.Succeeded{SucceededAt: at, Result: json.RawMessage(`"<tag> \"q\" \\"`)}},
+		{"FarFuture", states.Processing{StartedAt: time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			want, wantErr := json.Marshal(tt.state)
+			got, err := states.Marshal(tt.state)
+			if wantErr != nil {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got))
+		})
+	}
+}
+
+func TestMarshalRejectsInvalidResult(t *testing.T) {
+	t.Parallel()
+	_, err := states.Marshal(states.Succeeded{Result: json.RawMessage(`{not json`)})
+	require.Error(t, err)
+}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
-
-	"github.com/taskflow-go/taskflow/storage"
 )
 
 // RunningJob describes the job a task function is running for.
@@ -34,8 +32,17 @@ func (r *RunningJob) Param(name string, v any) (bool, error) {
 
 type runningJobKey struct{}
 
-func withRunningJob(ctx context.Context, j *storage.Job) context.Context {
-	return context.WithValue(ctx, runningJobKey{}, &RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params})
+// runningCtx carries the running job without an allocation of its own.
+type runningCtx struct {
+	context.Context
+	job *RunningJob
+}
+
+func (c *runningCtx) Value(key any) any {
+	if key == (runningJobKey{}) {
+		return c.job
+	}
+	return c.Context.Value(key)
 }
 
 // JobFromContext returns the job a task function runs for. It reports false

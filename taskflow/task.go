@@ -179,6 +179,8 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 	params := mergeParams(t.opts.params, o.params)
 	jobs := make([]*storage.Job, len(args))
 	handles := make([]*Handle[Result], len(args))
+	jobBuf := make([]storage.Job, len(args)) // one allocation per call, not per job
+	handleBuf := make([]Handle[Result], len(args))
 	for i := range args {
 		raw, err := t.codec.Marshal(args[i])
 		if err != nil {
@@ -188,11 +190,13 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 		if err != nil {
 			return nil, fmt.Errorf("taskflow: new job id: %w", err)
 		}
-		jobs[i] = &storage.Job{
+		jobBuf[i] = storage.Job{
 			ID: id, Task: t.name, Args: raw, Queue: queue, Priority: priority,
 			State: initial.Name(), StateData: data, RunAt: runAt, CreatedAt: now, Params: params,
 		}
-		handles[i] = &Handle[Result]{ID: id, client: b.client, codec: t.codec}
+		jobs[i] = &jobBuf[i]
+		handleBuf[i] = Handle[Result]{ID: id, client: b.client, codec: t.codec}
+		handles[i] = &handleBuf[i]
 	}
 	if err := b.client.create(ctx, jobs, initial, t.opts.filters); err != nil {
 		return nil, err

@@ -144,6 +144,8 @@ type lease struct {
 	token  int64
 	cancel context.CancelFunc // set while the task runs
 	lost   bool
+	job    RunningJob
+	ctx    runningCtx // the task's context; lives here to save allocations
 }
 
 // taskRuntime is what the worker needs to run one task: the erased task (nil
@@ -293,6 +295,11 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 		}
 		return true
 	}
+	// Under load, wait briefly for a quarter of the slots to free up, so
+	// that each storage call leases several jobs instead of one.
+	minFetch := int64(max(1, o.Concurrency/4))
+	gather := time.NewTimer(0)
+	defer gather.Stop()
 	for ctx.Err() == nil {
 		free := int64(o.Concurrency) - w.inflight.Load()
 		if free <= 0 {
@@ -302,6 +309,19 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 			case <-w.slotFreed:
 			}
 			continue
+		}
+		if free < minFetch {
+			gather.Reset(time.Millisecond)
+			for waiting := true; waiting && int64(o.Concurrency)-w.inflight.Load() < minFetch; {
+				select {
+				case <-ctx.Done():
+					return
+				case <-w.slotFreed:
+				case <-gather.C:
+					waiting = false
+				}
+			}
+			free = int64(o.Concurrency) - w.inflight.Load()
 		}
 		limit := int(min(free, int64(o.FetchBatch)))
 		got, err := w.store.Fetch(ctx, &storage.FetchParams{
@@ -322,7 +342,7 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 		w.inflight.Add(int64(len(got)))
 		w.mu.Lock()
 		for _, j := range got {
-			w.leases[j.ID] = &lease{token: j.LeaseToken}
+			w.leases[j.ID] = &lease{token: j.LeaseToken, job: RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}}
 		}
 		w.mu.Unlock()
 		for i, j := range got {
@@ -343,12 +363,13 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 func (w *Worker) requeue(jobs []*storage.Job, reason string) {
 	now := w.opts.Clock()
 	for _, j := range jobs {
-		tr, err := w.transition(j, states.Enqueued{Queue: j.Queue, EnqueuedAt: now, Reason: reason})
+		st := states.Enqueued{Queue: j.Queue, EnqueuedAt: now, Reason: reason}
+		tr, err := w.transition(j, st)
 		if err != nil {
 			w.log.Error("taskflow: requeue", "job_id", j.ID, "err", err)
 			continue
 		}
-		w.submit(j, tr, nil)
+		w.submit(j, tr, st, nil)
 	}
 }
 
@@ -365,17 +386,15 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 
 // submit hands a finished job's transition to the completer; once it is
 // stored the lease is dropped and apply-state filters run.
-func (w *Worker) submit(j *storage.Job, tr storage.Transition, pipe *pipeline) {
+func (w *Worker) submit(j *storage.Job, tr storage.Transition, st states.State, pipe *pipeline) {
 	w.comp.Submit(completer.Item{T: tr, Done: func(err error) {
 		w.mu.Lock()
 		delete(w.leases, j.ID)
 		w.mu.Unlock()
 		switch {
 		case err == nil:
-			if pipe != nil && len(pipe.apply) > 0 {
-				if st, derr := states.Unmarshal(tr.To, tr.Data); derr == nil {
-					pipe.applied(context.Background(), j, states.NameProcessing, st)
-				}
+			if pipe != nil {
+				pipe.applied(context.Background(), j, states.NameProcessing, st)
 			}
 		case errors.Is(err, storage.ErrLeaseLost), errors.Is(err, storage.ErrStateConflict):
 			w.log.Warn("taskflow: job outcome not stored; the job moved on without this worker", "job_id", j.ID, "task", j.Task, "state", tr.To, "err", err)
@@ -416,12 +435,14 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 		}
 	}()
 	rt := w.runtime(j.Task)
-	ctx, cancel := context.WithCancel(jobCtx)
+	cctx, cancel := context.WithCancel(jobCtx)
 	defer cancel()
 	w.mu.Lock()
 	l := w.leases[j.ID]
 	l.cancel = cancel
+	l.ctx = runningCtx{Context: cctx, job: &l.job}
 	w.mu.Unlock()
+	ctx := context.Context(&l.ctx)
 
 	start := w.opts.Clock()
 	result, err, details := w.invoke(ctx, rt, j)
@@ -454,8 +475,10 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 	}
 	ec := filters.NewElectStateContext(j, states.NameProcessing, candidate, err, end)
 	tr, terr := rt.pipe.electState(ctx, ec)
+	st := ec.Candidate()
 	if terr != nil { // a filter elected a state that cannot be encoded
-		tr, terr = w.transition(j, states.Failed{FailedAt: end, ErrorMessage: terr.Error(), ServerID: w.opts.ServerID, Reason: "state could not be stored"})
+		st = states.Failed{FailedAt: end, ErrorMessage: terr.Error(), ServerID: w.opts.ServerID, Reason: "state could not be stored"}
+		tr, terr = w.transition(j, st)
 		if terr != nil {
 			w.log.Error("taskflow: job outcome lost", "job_id", j.ID, "err", terr)
 			return
@@ -465,7 +488,7 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 	if tr.To.IsFinal() {
 		tr.ExpireAt = end.Add(w.opts.Retention)
 	}
-	w.submit(j, tr, rt.pipe)
+	w.submit(j, tr, st, rt.pipe)
 }
 
 // invoke runs the task inside the server filters, recovering panics. For
@@ -479,19 +502,28 @@ func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (r
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
 	}
-	ctx = withRunningJob(ctx, j)
+	if len(rt.pipe.server) == 0 {
+		return call(ctx, rt.entry, j)
+	}
 	pc := &filters.PerformContext{Job: j}
 	err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("%w: %v", ErrPanic, r)
-				details = string(debug.Stack())
-			}
-		}()
-		pc.Result, err = rt.entry.run(ctx, j.Args)
+		pc.Result, err, details = call(ctx, rt.entry, j)
 		return err
 	})
 	return pc.Result, err, details
+}
+
+// call runs the task function, turning a panic into an error wrapping
+// ErrPanic with the stack in details.
+func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, err error, details string) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, r)
+			details = string(debug.Stack())
+		}
+	}()
+	result, err = e.run(ctx, j.Args)
+	return result, err, ""
 }
 
 // heartbeat renews the leases of every job the worker holds, in one storage

@@ -10,7 +10,7 @@ import (
 // an entry whose seq no longer matches the job's live entry is stale and
 // skipped when popped.
 type item struct {
-	id  uuid.UUID
+	r   *record
 	seq uint64
 }
 

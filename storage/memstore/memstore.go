@@ -28,8 +28,7 @@ type Store struct {
 	now func() time.Time
 
 	mu         sync.Mutex
-	jobs       map[uuid.UUID]*storage.Job
-	queued     map[uuid.UUID]uint64 // job -> sequence of its live queue entry
+	jobs       map[uuid.UUID]*record
 	queues     map[string]*queue
 	scheduled  timeHeap
 	expiring   timeHeap
@@ -59,8 +58,7 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 func New(opts ...Option) *Store {
 	s := &Store{
 		now:        time.Now,
-		jobs:       make(map[uuid.UUID]*storage.Job),
-		queued:     make(map[uuid.UUID]uint64),
+		jobs:       make(map[uuid.UUID]*record),
 		queues:     make(map[string]*queue),
 		processing: make(map[uuid.UUID]struct{}),
 		subs:       make(map[chan struct{}]struct{}),
@@ -84,33 +82,55 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) error {
 		return err
 	}
 	s.mu.Lock()
-	for i, j := range p.Jobs {
+	for _, j := range p.Jobs {
 		if _, ok := s.jobs[j.ID]; ok {
 			s.mu.Unlock()
 			return fmt.Errorf("memstore: create job %s: %w", j.ID, storage.ErrDuplicate)
 		}
-		for _, k := range p.Jobs[:i] {
-			if k.ID == j.ID {
-				s.mu.Unlock()
-				return fmt.Errorf("memstore: create job %s twice: %w", j.ID, storage.ErrDuplicate)
-			}
-		}
 	}
 	wake := false
-	for _, in := range p.Jobs {
-		j := *in
+	var lastData []byte
+	var lastReason string
+	for i, in := range p.Jobs {
+		if _, ok := s.jobs[in.ID]; ok { // the same ID twice in one call
+			for _, done := range p.Jobs[:i] {
+				s.unplaceLocked(s.jobs[done.ID])
+				delete(s.jobs, done.ID)
+			}
+			s.mu.Unlock()
+			return fmt.Errorf("memstore: create job %s twice: %w", in.ID, storage.ErrDuplicate)
+		}
+		rec := &record{Job: *in} // the job and its first history entry in one allocation
+		j := &rec.Job
 		j.UpdatedAt = j.CreatedAt
 		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
 		j.Params = maps.Clone(in.Params)
-		j.History = []storage.StateRecord{{State: j.State, Reason: reasonOf(j.State, j.StateData), Data: j.StateData, At: j.CreatedAt}}
-		s.jobs[j.ID] = &j
-		wake = s.placeLocked(&j) || wake
+		if !sameBytes(j.StateData, lastData) { // jobs of one batch share their state data
+			lastData, lastReason = j.StateData, reasonOf(j.State, j.StateData)
+		}
+		rec.first[0] = storage.StateRecord{State: j.State, Reason: lastReason, Data: j.StateData, At: j.CreatedAt}
+		j.History = rec.first[:1:1]
+		s.jobs[j.ID] = rec
+		wake = s.placeLocked(rec) || wake
 	}
 	s.mu.Unlock()
 	if wake {
 		s.wake()
 	}
 	return nil
+}
+
+// record is how a created job is allocated: with room for its first history
+// entry, which most jobs keep until they are fetched.
+type record struct {
+	storage.Job
+	first [1]storage.StateRecord
+	// qseq is the sequence of the job's live queue entry; 0 when it has none.
+	qseq uint64
+}
+
+func sameBytes(a, b []byte) bool {
+	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
 }
 
 // reasonOf extracts the reason from encoded state data, for the first
@@ -125,17 +145,18 @@ func reasonOf(name states.Name, data []byte) string {
 
 // placeLocked files j in the index its state needs. It reports whether
 // fetchers or schedulers should be woken.
-func (s *Store) placeLocked(j *storage.Job) bool {
+func (s *Store) placeLocked(r *record) bool {
+	j := &r.Job
 	switch j.State {
 	case states.NameEnqueued:
 		s.seq++
-		s.queued[j.ID] = s.seq
+		r.qseq = s.seq
 		q := s.queues[j.Queue]
 		if q == nil {
 			q = &queue{}
 			s.queues[j.Queue] = q
 		}
-		q.push(j.Priority, item{id: j.ID, seq: s.seq})
+		q.push(j.Priority, item{r: r, seq: s.seq})
 		return true
 	case states.NameScheduled:
 		heap.Push(&s.scheduled, timed{at: j.RunAt, id: j.ID})
@@ -150,10 +171,11 @@ func (s *Store) placeLocked(j *storage.Job) bool {
 }
 
 // unplaceLocked removes j from the indexes of its current state.
-func (s *Store) unplaceLocked(j *storage.Job) {
+func (s *Store) unplaceLocked(r *record) {
+	j := &r.Job
 	switch j.State {
 	case states.NameEnqueued:
-		delete(s.queued, j.ID) // its queue entry is now stale and skipped
+		r.qseq = 0 // its queue entry is now stale and skipped
 	case states.NameProcessing:
 		delete(s.processing, j.ID)
 		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
@@ -182,11 +204,12 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			if !ok {
 				break
 			}
-			if seq, live := s.queued[it.id]; !live || seq != it.seq {
+			r := it.r
+			if r.qseq != it.seq || r.State != states.NameEnqueued {
 				continue
 			}
-			delete(s.queued, it.id)
-			j := s.jobs[it.id]
+			r.qseq = 0
+			j := &r.Job
 			s.token++
 			j.State, j.StateData, j.UpdatedAt = states.NameProcessing, data, now
 			j.Attempt++
@@ -232,8 +255,9 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		if errs[i] = s.checkLocked(t); errs[i] != nil {
 			continue
 		}
-		j := s.jobs[t.ID]
-		s.unplaceLocked(j)
+		r := s.jobs[t.ID]
+		j := &r.Job
+		s.unplaceLocked(r)
 		j.History = append(j.History, t.Traversed...)
 		j.History = append(j.History, storage.StateRecord{State: t.To, Reason: t.Reason, Data: t.Data, At: now})
 		j.State, j.StateData, j.UpdatedAt = t.To, t.Data, now
@@ -255,7 +279,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			maps.Copy(m, t.Params)
 			j.Params = m
 		}
-		wake = s.placeLocked(j) || wake
+		wake = s.placeLocked(r) || wake
 	}
 	s.mu.Unlock()
 	if wake {
@@ -340,11 +364,12 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 
 // moveLocked is the store-initiated state change used by promotion and
 // reclaiming.
-func (s *Store) moveLocked(j *storage.Job, to states.Name, data []byte, reason string, now time.Time) {
-	s.unplaceLocked(j)
+func (s *Store) moveLocked(r *record, to states.Name, data []byte, reason string, now time.Time) {
+	s.unplaceLocked(r)
+	j := &r.Job
 	j.State, j.StateData, j.UpdatedAt = to, data, now
 	j.History = append(j.History, storage.StateRecord{State: to, Reason: reason, Data: data, At: now})
-	s.placeLocked(j)
+	s.placeLocked(r)
 }
 
 func (s *Store) nextScheduledLocked() time.Time {
@@ -401,7 +426,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	if !ok {
 		return nil, fmt.Errorf("memstore: job %s: %w", id, storage.ErrNotFound)
 	}
-	c := *j
+	c := j.Job
 	c.History = slices.Clone(j.History)
 	return &c, nil
 }
@@ -442,7 +467,7 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	var out []*storage.Job
 	for _, j := range s.jobs {
 		if j.State == p.State && (p.Queue == "" || j.Queue == p.Queue) {
-			out = append(out, snapshot(j))
+			out = append(out, snapshot(&j.Job))
 		}
 	}
 	s.mu.Unlock()

@@ -1,0 +1,140 @@
+package taskflow_test
+
+import (
+	"context"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage/memstore"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+type benchArgs struct {
+	UserID int    `json:"user_id"`
+	Kind   string `json:"kind"`
+}
+
+func noop(context.Context, benchArgs) (struct{}, error) { return struct{}{}, nil }
+
+func benchBatch(n int) []benchArgs {
+	args := make([]benchArgs, n)
+	for i := range args {
+		args[i] = benchArgs{UserID: i, Kind: "welcome"}
+	}
+	return args
+}
+
+// BenchmarkEnqueueMany measures enqueueing in batches of 1,000 jobs.
+func BenchmarkEnqueueMany(b *testing.B) {
+	reg := taskflow.NewRegistry()
+	task, _ := taskflow.RegisterTask(reg, "noop", noop)
+	c, _ := taskflow.NewClient(memstore.New(), taskflow.ClientOptions{})
+	bound := task.On(c)
+	const batch = 1000
+	args := benchBatch(batch)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		n := min(batch, b.N-i)
+		if _, err := bound.EnqueueMany(ctx, args[:n]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// BenchmarkEnqueue measures enqueueing one job per call.
+func BenchmarkEnqueue(b *testing.B) {
+	reg := taskflow.NewRegistry()
+	task, _ := taskflow.RegisterTask(reg, "noop", noop)
+	c, _ := taskflow.NewClient(memstore.New(), taskflow.ClientOptions{})
+	bound := task.On(c)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := bound.Enqueue(ctx, benchArgs{UserID: i, Kind: "welcome"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+}
+
+// countSucceeded is an apply-state filter that signals once n jobs have
+// been stored as Succeeded.
+type countSucceeded struct {
+	n, done  *atomic.Int64
+	finished chan struct{}
+}
+
+func (c countSucceeded) OnStateApplied(_ context.Context, a *filters.ApplyStateContext) {
+	if a.State.Name() == states.NameSucceeded && c.done.Add(1) == c.n.Load() {
+		close(c.finished)
+	}
+}
+
+// BenchmarkEndToEnd enqueues b.N no-op jobs, then measures a worker
+// running them all: fetch, decode, run, encode, store Succeeded with
+// history.
+func BenchmarkEndToEnd(b *testing.B) {
+	reg := taskflow.NewRegistry()
+	task, _ := taskflow.RegisterTask(reg, "noop", noop)
+	store := memstore.New()
+	c, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	args := benchBatch(1000)
+	ctx := context.Background()
+	for i := 0; i < b.N; i += len(args) {
+		if _, err := task.On(c).EnqueueMany(ctx, args[:min(len(args), b.N-i)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	counter := countSucceeded{n: new(atomic.Int64), done: new(atomic.Int64), finished: make(chan struct{})}
+	counter.n.Store(int64(b.N))
+	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet, Filters: []filters.Filter{counter}})
+	runCtx, stop := context.WithCancel(ctx)
+	b.ReportAllocs()
+	b.ResetTimer()
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(runCtx) }()
+	<-counter.finished
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	stop()
+	<-stopped
+}
+
+// BenchmarkPendingJobMemory reports the heap a memstore holds per small
+// pending job, history included.
+func BenchmarkPendingJobMemory(b *testing.B) {
+	const n = 100_000
+	reg := taskflow.NewRegistry()
+	task, _ := taskflow.RegisterTask(reg, "noop", noop)
+	args := benchBatch(1000)
+	ctx := context.Background()
+	var perJob float64
+	for range b.N {
+		store := memstore.New()
+		c, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+		before := heapInUse()
+		for i := 0; i < n; i += len(args) {
+			if _, err := task.On(c).EnqueueMany(ctx, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perJob = float64(heapInUse()-before) / n
+		runtime.KeepAlive(store)
+	}
+	b.ReportMetric(perJob, "B/pending-job")
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}

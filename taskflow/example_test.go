@@ -1,0 +1,134 @@
+package taskflow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage/memstore"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+type EmailArgs struct{ To, Subject string }
+
+type Receipt struct{ MessageID string }
+
+func Example() {
+	// Declare a typed task once, usually as a package-level variable.
+	// RegisterTask with an explicit registry keeps this example isolated;
+	// programs use taskflow.NewTask, which registers in the default one.
+	reg := taskflow.NewRegistry()
+	sendEmail, err := taskflow.RegisterTask(reg, "send-email", func(ctx context.Context, a EmailArgs) (Receipt, error) {
+		return Receipt{MessageID: "msg-for-" + a.To}, nil
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	store := memstore.New()
+	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Queues: []string{"mail"}})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- worker.Run(ctx) }()
+
+	h, err := sendEmail.On(client).Enqueue(ctx, EmailArgs{To: "ada@example.com", Subject: "hi"}, taskflow.Queue("mail"))
+	if err != nil {
+		panic(err)
+	}
+	receipt, err := h.Wait(ctx) // the typed Result
+	fmt.Println(receipt.MessageID, err)
+
+	stop()
+	fmt.Println("worker stopped:", <-done)
+	// Output:
+	// msg-for-ada@example.com <nil>
+	// worker stopped: <nil>
+}
+
+func ExampleHandle_Wait_failure() {
+	reg := taskflow.NewRegistry()
+	charge, _ := taskflow.RegisterTask(reg, "charge", func(ctx context.Context, cents int) (string, error) {
+		if cents <= 0 {
+			// A permanent error is never retried.
+			return "", filters.Permanent(fmt.Errorf("amount %d is not positive", cents))
+		}
+		return "ok", nil
+	})
+	store := memstore.New()
+	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go worker.Run(ctx)
+
+	h, _ := charge.On(client).Enqueue(ctx, -5)
+	_, err := h.Wait(ctx)
+	fmt.Println(errors.Is(err, taskflow.ErrJobFailed))
+	var jobErr *taskflow.JobError
+	if errors.As(err, &jobErr) {
+		fmt.Println(jobErr.State.(states.Failed).ErrorMessage)
+	}
+
+	job, _ := client.Job(ctx, h.ID)
+	for _, change := range job.History {
+		fmt.Println(change.State.Name())
+	}
+	// Output:
+	// true
+	// amount -5 is not positive
+	// enqueued
+	// processing
+	// failed
+}
+
+func ExampleWithRetry() {
+	reg := taskflow.NewRegistry()
+	attempts := 0
+	flaky, _ := taskflow.RegisterTask(reg, "flaky", func(ctx context.Context, _ struct{}) (int, error) {
+		attempts++
+		if attempts < 3 {
+			return 0, errors.New("upstream unavailable")
+		}
+		return attempts, nil
+	}, taskflow.WithRetry(filters.Retry{
+		Attempts: 5,
+		Delay:    func(n int) time.Duration { return time.Duration(n) * 10 * time.Millisecond },
+	}))
+	store := memstore.New()
+	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Concurrency: 1})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go worker.Run(ctx)
+
+	h, _ := flaky.On(client).Enqueue(ctx, struct{}{})
+	n, err := h.Wait(ctx)
+	fmt.Println(n, err)
+	job, _ := h.Job(ctx)
+	for _, change := range job.History {
+		if change.State.Name() == states.NameScheduled {
+			fmt.Println(change.State.Why())
+		}
+	}
+	// Output:
+	// 3 <nil>
+	// Retry attempt 1 of 5: upstream unavailable
+	// Retry attempt 2 of 5: upstream unavailable
+}
+
+func ExampleDelay() {
+	reg := taskflow.NewRegistry()
+	remind, _ := taskflow.RegisterTask(reg, "remind", func(ctx context.Context, who string) (string, error) {
+		return "reminded " + who, nil
+	})
+	client, _ := taskflow.NewClient(memstore.New(), taskflow.ClientOptions{})
+	h, _ := remind.On(client).Enqueue(context.Background(), "ada", taskflow.Delay(time.Hour))
+	job, _ := h.Job(context.Background())
+	fmt.Println(job.State.Name())
+	// Output:
+	// scheduled
+}
