@@ -70,6 +70,20 @@ func testFetch(t *testing.T, newStore NewStore) {
 		require.Equal(t, []uuid.UUID{jobs[1].ID, jobs[3].ID, jobs[0].ID, jobs[2].ID, jobs[4].ID}, got)
 	})
 
+	t.Run("FetchOrdersByTimeEnqueuedNotCreated", func(t *testing.T) {
+		s := newStore(t)
+		a, b := newJob(t), newJob(t, scheduledAt(base))
+		create(t, s, a, b)
+		c := newJob(t)
+		create(t, s, c)
+		require.Equal(t, []uuid.UUID{a.ID}, ids(fetch(t, s, 1)))
+		require.Equal(t, []error{nil}, transition(t, s, false, requeue(a.ID, states.NameProcessing)))
+		r, err := s.PromoteDue(ctx(t), &storage.PromoteParams{Now: base, Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, 1, r.Promoted)
+		require.Equal(t, []uuid.UUID{c.ID, a.ID, b.ID}, ids(fetch(t, s, 3)), "requeued and promoted jobs go to the back")
+	})
+
 	t.Run("FetchReturnsAtMostLimit", func(t *testing.T) {
 		s := newStore(t)
 		for range 7 {
