@@ -53,6 +53,16 @@ type Job struct {
 	// Params are small named JSON values that filters and tasks read.
 	Params map[string]json.RawMessage
 
+	// ParentID is what an Awaiting job waits for: a job or a batch.
+	ParentID uuid.UUID
+	// BatchID is the batch the job belongs to; zero for none.
+	BatchID uuid.UUID
+	// UniqueKey, when not empty, is held by this job while it is Enqueued,
+	// Scheduled, Awaiting or Processing, and, when UniqueUntil is set, until
+	// that time whatever its state. No two jobs hold one key at once.
+	UniqueKey   string
+	UniqueUntil time.Time
+
 	// The lease, set while the job is Processing.
 	LeaseOwner string
 	LeaseToken int64
@@ -88,10 +98,16 @@ func NewStateRecord(s states.State, at time.Time) (StateRecord, error) {
 // CreateParams are the arguments of [Store.Create].
 type CreateParams struct {
 	// Jobs to create. Each has ID, Task, Args, Queue, State, StateData and
-	// CreatedAt set; RunAt too when State is Scheduled. Stores set
-	// UpdatedAt, clear the lease and record the initial state as the first
-	// history entry.
+	// CreatedAt set; RunAt too when State is Scheduled, ParentID when it is
+	// Awaiting. Stores set UpdatedAt, clear the lease and record the initial
+	// state as the first history entry.
 	Jobs []*Job
+	// Now is when the call happens (for unique keys held until a time);
+	// zero means the store's clock.
+	Now time.Time
+	// Retention is how long jobs that this call deletes as a side effect
+	// (continuations whose condition fails) are kept; zero keeps them.
+	Retention time.Duration
 }
 
 // FetchParams are the arguments of [Store.Fetch].
@@ -139,15 +155,23 @@ type Transition struct {
 // TransitionParams are the arguments of [Store.Transition].
 type TransitionParams struct {
 	Transitions []Transition
-	// AllOrNothing makes one failing change abort the whole call.
+	// AllOrNothing makes one failing change abort the whole call. The
+	// per-item result then reports each failure; the others are nil although
+	// nothing was applied.
 	AllOrNothing bool
 	// Now stamps the history entries; zero means the store's clock.
 	Now time.Time
+	// Retention is how long jobs that this call deletes as a side effect
+	// (continuations whose condition fails) are kept; zero keeps them.
+	Retention time.Duration
 }
 
 // ExtendParams are the arguments of [Store.ExtendLeases].
 type ExtendParams struct {
 	Owner string
+	// Server, when set, is recorded as the owner's heartbeat by stores that
+	// implement [Servers].
+	Server *ServerInfo
 	// Jobs maps each job the owner runs to the token it holds.
 	Jobs map[uuid.UUID]int64
 	// Until is the new lease expiry.
@@ -181,10 +205,15 @@ type ReclaimParams struct {
 // Store is the required storage contract. See the package documentation for
 // the guarantees every method MUST keep.
 type Store interface {
-	// Create stores new jobs, all or none. A job whose ID exists fails the
-	// call with ErrDuplicate. Enqueued jobs become fetchable at once;
-	// Scheduled ones at their RunAt.
-	Create(ctx context.Context, p *CreateParams) error
+	// Create stores new jobs, all or none, and returns for each the ID of
+	// the job that stands for it: its own, or, when its UniqueKey is held,
+	// the holder's (that job is then not stored). A job whose ID exists
+	// fails the call with ErrDuplicate. Enqueued jobs become fetchable at
+	// once; Scheduled ones at their RunAt. An Awaiting job whose parent (a
+	// job, or a batch: the jobs with that BatchID, in the store or in this
+	// call) does not exist fails the call with ErrNotFound; one whose parent
+	// has already finished is resolved at once (see Transition).
+	Create(ctx context.Context, p *CreateParams) ([]uuid.UUID, error)
 
 	// Fetch leases up to p.Limit Enqueued jobs and moves them to Processing:
 	// Attempt grows by one, the lease gets a new, larger token, and a
@@ -196,6 +225,14 @@ type Store interface {
 	// transition, in order: nil, or one wrapping ErrNotFound,
 	// ErrStateConflict or ErrLeaseLost. The returned error is for failures of
 	// the call as a whole. Leaving Processing clears the lease.
+	//
+	// A job that enters Succeeded, Failed or Deleted has finished, and so has
+	// its batch once every job of the batch has. In the same atomic step,
+	// every job Awaiting a finished job or batch is resolved: it becomes
+	// Enqueued when its condition (states.Awaiting.On) holds, else Deleted
+	// (which may in turn resolve jobs awaiting it). OnSuccess holds when the
+	// parent Succeeded (a batch: every job of it); OnFailure when it did not;
+	// OnFinish always.
 	Transition(ctx context.Context, p *TransitionParams) ([]error, error)
 
 	// ExtendLeases moves the lease expiry of the owner's jobs to p.Until. It

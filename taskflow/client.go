@@ -81,18 +81,20 @@ func (c *Client) Store() storage.Store { return c.store }
 
 func (c *Client) now() time.Time { return c.clock() }
 
-// create runs the client pipeline around storing jobs.
-func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states.State, taskFilters []filters.Filter) error {
+// create runs the client pipeline around storing jobs. It returns, for each
+// job, the ID of the stored job that stands for it (another one's when a
+// unique key was held).
+func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states.State, taskFilters []filters.Filter) ([]uuid.UUID, error) {
 	p := c.global
 	if len(taskFilters) > 0 {
 		p = newPipeline(c.filters, taskFilters)
 	}
 	if len(p.client) > 0 || len(p.elect) > 0 {
 		if err := c.beforeCreate(ctx, p, jobs, initial); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	err := c.store.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	ids, err := c.store.Create(ctx, &storage.CreateParams{Jobs: jobs, Now: c.now()})
 	if err != nil {
 		err = fmt.Errorf("taskflow: create %d job(s) of %q: %w", len(jobs), jobs[0].Task, err)
 	}
@@ -102,17 +104,17 @@ func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, j := range jobs {
-		if len(p.apply) > 0 {
+	for i, j := range jobs {
+		if len(p.apply) > 0 && ids[i] == j.ID {
 			st, derr := j.CurrentState()
 			if derr == nil {
 				p.applied(ctx, j, "", st)
 			}
 		}
 	}
-	return nil
+	return ids, nil
 }
 
 func (c *Client) beforeCreate(ctx context.Context, p *pipeline, jobs []*storage.Job, initial states.State) error {

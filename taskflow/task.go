@@ -198,8 +198,12 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 		handleBuf[i] = Handle[Result]{ID: id, client: b.client, codec: t.codec}
 		handles[i] = &handleBuf[i]
 	}
-	if err := b.client.create(ctx, jobs, initial, t.opts.filters); err != nil {
+	ids, err := b.client.create(ctx, jobs, initial, t.opts.filters)
+	if err != nil {
 		return nil, err
+	}
+	for i, id := range ids {
+		handles[i].ID = id
 	}
 	return handles, nil
 }

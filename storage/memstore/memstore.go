@@ -35,6 +35,12 @@ type Store struct {
 	processing map[uuid.UUID]struct{}
 	seq        uint64
 	token      int64
+	unique     map[string]uuid.UUID      // unique key -> holder
+	awaiting   map[uuid.UUID][]uuid.UUID // parent job or batch -> Awaiting jobs
+	batches    map[uuid.UUID]*batch
+	recurring  map[string]*storage.RecurringJob
+	locks      map[string]lock
+	servers    map[string]*storage.ServerInfo
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
@@ -61,6 +67,12 @@ func New(opts ...Option) *Store {
 		jobs:       make(map[uuid.UUID]*record),
 		queues:     make(map[string]*queue),
 		processing: make(map[uuid.UUID]struct{}),
+		unique:     make(map[string]uuid.UUID),
+		awaiting:   make(map[uuid.UUID][]uuid.UUID),
+		batches:    make(map[uuid.UUID]*batch),
+		recurring:  make(map[string]*storage.RecurringJob),
+		locks:      make(map[string]lock),
+		servers:    make(map[string]*storage.ServerInfo),
 		subs:       make(map[chan struct{}]struct{}),
 	}
 	for _, o := range opts {
@@ -77,47 +89,90 @@ func (s *Store) clock(t time.Time) time.Time {
 }
 
 // Create implements [storage.Store].
-func (s *Store) Create(ctx context.Context, p *storage.CreateParams) error {
+func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	s.mu.Lock()
-	for _, j := range p.Jobs {
+	ids, wake, err := s.createLocked(p.Jobs, s.clock(p.Now), p.Retention)
+	s.mu.Unlock()
+	if wake {
+		s.wake()
+	}
+	return ids, err
+}
+
+// createLocked stores jobs, all or none; see [storage.Store.Create].
+func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.Duration) ([]uuid.UUID, bool, error) {
+	ids := make([]uuid.UUID, len(jobs))
+	var claimed map[string]uuid.UUID // unique keys taken by earlier jobs of this call
+	var awaiting []*storage.Job
+	for i, j := range jobs {
+		ids[i] = j.ID
 		if _, ok := s.jobs[j.ID]; ok {
-			s.mu.Unlock()
-			return fmt.Errorf("memstore: create job %s: %w", j.ID, storage.ErrDuplicate)
+			return nil, false, fmt.Errorf("memstore: create job %s: %w", j.ID, storage.ErrDuplicate)
+		}
+		if j.UniqueKey != "" {
+			if h := s.uniqueHolderLocked(j.UniqueKey, now); h != nil {
+				ids[i] = h.ID
+				continue
+			}
+			if id, ok := claimed[j.UniqueKey]; ok {
+				ids[i] = id
+				continue
+			}
+			if claimed == nil {
+				claimed = map[string]uuid.UUID{}
+			}
+			claimed[j.UniqueKey] = j.ID
+		}
+		if j.State == states.NameAwaiting {
+			awaiting = append(awaiting, j)
+		}
+	}
+	for _, j := range awaiting {
+		if !s.parentExistsLocked(j.ParentID) && !parentInCall(j.ParentID, jobs) {
+			return nil, false, fmt.Errorf("memstore: job %s awaits %s: %w", j.ID, j.ParentID, storage.ErrNotFound)
 		}
 	}
 	wake := false
 	var lastData []byte
 	var lastReason string
-	for i, in := range p.Jobs {
+	for i, in := range jobs {
+		if ids[i] != in.ID {
+			continue // a unique key's holder stands for it
+		}
 		if _, ok := s.jobs[in.ID]; ok { // the same ID twice in one call
-			for _, done := range p.Jobs[:i] {
-				s.unplaceLocked(s.jobs[done.ID])
-				delete(s.jobs, done.ID)
+			for k, done := range jobs[:i] {
+				if ids[k] == done.ID {
+					s.removeLocked(s.jobs[done.ID])
+				}
 			}
-			s.mu.Unlock()
-			return fmt.Errorf("memstore: create job %s twice: %w", in.ID, storage.ErrDuplicate)
+			return nil, false, fmt.Errorf("memstore: create job %s twice: %w", in.ID, storage.ErrDuplicate)
 		}
 		rec := &record{Job: *in} // the job and its first history entry in one allocation
 		j := &rec.Job
 		j.UpdatedAt = j.CreatedAt
 		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
 		j.Params = maps.Clone(in.Params)
-		if !sameBytes(j.StateData, lastData) { // jobs of one batch share their state data
+		if !sameBytes(j.StateData, lastData) { // jobs of one call share their state data
 			lastData, lastReason = j.StateData, reasonOf(j.State, j.StateData)
 		}
 		rec.first[0] = storage.StateRecord{State: j.State, Reason: lastReason, Data: j.StateData, At: j.CreatedAt}
 		j.History = rec.first[:1:1]
 		s.jobs[j.ID] = rec
+		if j.UniqueKey != "" {
+			s.unique[j.UniqueKey] = j.ID
+		}
+		s.batchAccountLocked(j, "", j.State)
 		wake = s.placeLocked(rec) || wake
 	}
-	s.mu.Unlock()
-	if wake {
-		s.wake()
+	for _, j := range awaiting {
+		if r := s.jobs[j.ID]; r != nil && r.State == states.NameAwaiting {
+			wake = s.awaitLocked(r, now, retention) || wake
+		}
 	}
-	return nil
+	return ids, wake, nil
 }
 
 // record is how a created job is allocated: with room for its first history
@@ -257,6 +312,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		}
 		r := s.jobs[t.ID]
 		j := &r.Job
+		from := j.State
 		s.unplaceLocked(r)
 		j.History = append(j.History, t.Traversed...)
 		j.History = append(j.History, storage.StateRecord{State: t.To, Reason: t.Reason, Data: t.Data, At: now})
@@ -279,7 +335,11 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			maps.Copy(m, t.Params)
 			j.Params = m
 		}
+		s.batchAccountLocked(j, from, t.To)
 		wake = s.placeLocked(r) || wake
+		if storage.Finished(t.To) {
+			wake = s.finishedLocked(j, now, p.Retention) || wake
+		}
 	}
 	s.mu.Unlock()
 	if wake {
@@ -310,6 +370,11 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uu
 	var lost []uuid.UUID
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if p.Server != nil {
+		v := *p.Server
+		v.HeartbeatAt = s.now()
+		s.servers[v.ID] = &v
+	}
 	for id, token := range p.Jobs {
 		j, ok := s.jobs[id]
 		if !ok || j.State != states.NameProcessing || j.LeaseToken != token || j.LeaseOwner != p.Owner {
@@ -367,6 +432,7 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 func (s *Store) moveLocked(r *record, to states.Name, data []byte, reason string, now time.Time) {
 	s.unplaceLocked(r)
 	j := &r.Job
+	s.batchAccountLocked(j, j.State, to)
 	j.State, j.StateData, j.UpdatedAt = to, data, now
 	j.History = append(j.History, storage.StateRecord{State: to, Reason: reason, Data: data, At: now})
 	s.placeLocked(r)
@@ -526,8 +592,7 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 		if !ok || j.ExpireAt.IsZero() || !j.ExpireAt.Equal(top.at) {
 			continue // stale entry
 		}
-		s.unplaceLocked(j)
-		delete(s.jobs, top.id)
+		s.removeLocked(j)
 		n++
 	}
 	return n, nil

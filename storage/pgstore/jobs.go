@@ -20,7 +20,18 @@ import (
 // Create implements [storage.Store] with one INSERT of every job and its
 // first history entry; a duplicate id fails it whole with
 // [storage.ErrDuplicate]. A zero CreatedAt means the server's clock.
-func (s *Store) Create(ctx context.Context, p *storage.CreateParams) error {
+func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
+	if err := s.create(ctx, p); err != nil {
+		return nil, err
+	}
+	out := make([]uuid.UUID, len(p.Jobs))
+	for i, j := range p.Jobs {
+		out[i] = j.ID
+	}
+	return out, nil
+}
+
+func (s *Store) create(ctx context.Context, p *storage.CreateParams) error {
 	n := len(p.Jobs)
 	if err := s.check(ctx); err != nil || n == 0 {
 		return err

@@ -47,7 +47,7 @@ func testCreate(t *testing.T, newStore NewStore) {
 		existing := newJob(t)
 		create(t, s, existing)
 		fresh := newJob(t)
-		err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{fresh, newJob(t), existing}})
+		_, err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{fresh, newJob(t), existing}})
 		require.ErrorIs(t, err, storage.ErrDuplicate)
 		_, err = s.Get(ctx(t), fresh.ID)
 		require.True(t, errors.Is(err, storage.ErrNotFound), "a failed Create stored part of its jobs: %v", err)
@@ -68,6 +68,7 @@ func testCreate(t *testing.T, newStore NewStore) {
 		s := newStore(t)
 		c, cancel := contextWithCancel(t)
 		cancel()
-		require.Error(t, s.Create(c, &storage.CreateParams{Jobs: []*storage.Job{newJob(t)}}))
+		_, err := s.Create(c, &storage.CreateParams{Jobs: []*storage.Job{newJob(t)}})
+		require.Error(t, err)
 	})
 }

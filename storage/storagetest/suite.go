@@ -38,6 +38,12 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Notifier", func(t *testing.T) { testNotifier(t, newStore) })
 	t.Run("Lister", func(t *testing.T) { testLister(t, newStore) })
 	t.Run("Pruner", func(t *testing.T) { testPruner(t, newStore) })
+	t.Run("Unique", func(t *testing.T) { testUnique(t, newStore) })
+	t.Run("Continuations", func(t *testing.T) { testContinuations(t, newStore) })
+	t.Run("Batches", func(t *testing.T) { testBatches(t, newStore) })
+	t.Run("Recurring", func(t *testing.T) { testRecurring(t, newStore) })
+	t.Run("Locker", func(t *testing.T) { testLocker(t, newStore) })
+	t.Run("Servers", func(t *testing.T) { testServers(t, newStore) })
 }
 
 // base is the time the suite pretends it is. It is truncated to whole
@@ -93,9 +99,12 @@ func mustMarshal(s states.State) []byte {
 	return b
 }
 
-func create(t *testing.T, s storage.Store, jobs ...*storage.Job) {
+func create(t *testing.T, s storage.Store, jobs ...*storage.Job) []uuid.UUID {
 	t.Helper()
-	require.NoError(t, s.Create(ctx(t), &storage.CreateParams{Jobs: jobs}))
+	ids, err := s.Create(ctx(t), &storage.CreateParams{Jobs: jobs, Now: base})
+	require.NoError(t, err)
+	require.Len(t, ids, len(jobs))
+	return ids
 }
 
 func fetch(t *testing.T, s storage.Store, limit int, queues ...string) []*storage.Job {

@@ -1,0 +1,151 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+)
+
+// Finished reports whether a job in state n has finished, for continuations
+// and batches: Succeeded, Failed (no retry planned) or Deleted.
+func Finished(n states.Name) bool {
+	return n == states.NameSucceeded || n == states.NameFailed || n == states.NameDeleted
+}
+
+// HoldsUniqueKey reports whether j holds its UniqueKey at time now.
+func HoldsUniqueKey(j *Job, now time.Time) bool {
+	if j.UniqueKey == "" {
+		return false
+	}
+	return !Finished(j.State) || now.Before(j.UniqueUntil)
+}
+
+// ConditionHolds reports whether a continuation with condition on (see
+// states.Awaiting) runs when its parent finished with success (for a batch:
+// every job of it succeeded).
+func ConditionHolds(on string, success bool) bool {
+	switch on {
+	case states.OnFinish:
+		return true
+	case states.OnFailure:
+		return !success
+	default:
+		return success
+	}
+}
+
+// Batches is implemented by stores that report batch progress.
+type Batches interface {
+	// BatchProgress counts the jobs of a batch by state. A batch with no
+	// jobs returns ErrNotFound.
+	BatchProgress(ctx context.Context, batchID uuid.UUID) (map[states.Name]int64, error)
+}
+
+// Misfire policies of a recurring job: what happens to occurrences that
+// passed while no worker ran.
+const (
+	MisfireOnce = "once" // run once to catch up (the default)
+	MisfireAll  = "all"  // run every missed occurrence
+	MisfireSkip = "skip" // skip missed occurrences
+)
+
+// RecurringJob is a stored recurring job definition and its schedule.
+type RecurringJob struct {
+	ID       string
+	Task     string
+	Args     []byte
+	Spec     string // cron expression
+	TimeZone string // IANA name; empty means UTC
+	Queue    string
+	Priority int
+	Misfire  string
+	Paused   bool
+	// NextRun is the next occurrence, computed by the caller.
+	NextRun time.Time
+	// LastRun is the occurrence last fired, LastJobID the job it spawned.
+	LastRun   time.Time
+	LastJobID uuid.UUID
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// FireParams are the arguments of [Recurring.FireRecurring].
+type FireParams struct {
+	ID string
+	// ExpectedNext must equal the stored NextRun, or the call fails with
+	// ErrStateConflict: another worker fired this occurrence.
+	ExpectedNext time.Time
+	NextRun      time.Time
+	LastRun      time.Time
+	// Jobs are created in the same atomic step (see Store.Create).
+	Jobs []*Job
+	Now  time.Time
+}
+
+// Recurring is implemented by stores that keep recurring job definitions,
+// so schedules survive restarts and each occurrence fires exactly once
+// across any number of workers.
+type Recurring interface {
+	// UpsertRecurring creates or replaces a definition. When a definition
+	// with the same ID, Spec and TimeZone exists, its NextRun, LastRun,
+	// LastJobID, Paused and CreatedAt are kept, so that processes declaring
+	// it at start-up never move its schedule.
+	UpsertRecurring(ctx context.Context, r *RecurringJob) error
+	// RemoveRecurring deletes a definition, or returns ErrNotFound.
+	RemoveRecurring(ctx context.Context, id string) error
+	// GetRecurring returns a definition, or ErrNotFound.
+	GetRecurring(ctx context.Context, id string) (*RecurringJob, error)
+	// ListRecurring returns every definition, ordered by ID.
+	ListRecurring(ctx context.Context) ([]*RecurringJob, error)
+	// DueRecurring returns up to limit unpaused definitions whose NextRun is
+	// not after now, and the earliest NextRun of the unpaused rest (zero if
+	// none).
+	DueRecurring(ctx context.Context, now time.Time, limit int) ([]*RecurringJob, time.Time, error)
+	// FireRecurring atomically creates the occurrence's jobs and advances
+	// the schedule: it MUST fail with ErrStateConflict, creating nothing,
+	// unless the definition exists, is not paused, and its NextRun equals
+	// p.ExpectedNext.
+	FireRecurring(ctx context.Context, p *FireParams) error
+	// SetRecurringPaused pauses or resumes a definition; resuming sets its
+	// NextRun.
+	SetRecurringPaused(ctx context.Context, id string, paused bool, nextRun time.Time) error
+}
+
+// Locker is implemented by stores that offer named locks with an expiry,
+// for mutual exclusion between jobs on any number of workers.
+type Locker interface {
+	// TryLock takes the lock key for owner until now+ttl and reports true,
+	// or reports false when another owner holds it. An owner that holds the
+	// lock extends it.
+	TryLock(ctx context.Context, key, owner string, ttl time.Duration) (bool, error)
+	// Unlock releases the lock if owner holds it.
+	Unlock(ctx context.Context, key, owner string) error
+}
+
+// ServerInfo describes a running worker.
+type ServerInfo struct {
+	ID          string
+	Host        string
+	PID         int
+	Queues      []string
+	Concurrency int
+	StartedAt   time.Time
+	HeartbeatAt time.Time
+}
+
+// Servers is implemented by stores that keep a registry of workers.
+// Heartbeats arrive through [Store.ExtendLeases] (ExtendParams.Server), so a
+// worker renews its leases and announces itself in one call.
+type Servers interface {
+	// ListServers returns the registered workers, ordered by ID.
+	ListServers(ctx context.Context) ([]*ServerInfo, error)
+	// RemoveServer unregisters a worker that stopped cleanly.
+	RemoveServer(ctx context.Context, id string) error
+	// RemoveDeadServers unregisters workers whose last heartbeat is before
+	// the given time and MUST return their Processing jobs to Enqueued at
+	// once. It returns the IDs of the removed workers.
+	RemoveDeadServers(ctx context.Context, before time.Time) ([]string, error)
+}

@@ -1,0 +1,402 @@
+package storagetest
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+func awaiting(parent uuid.UUID, on string) jobOpt {
+	return func(j *storage.Job) {
+		j.State = states.NameAwaiting
+		j.StateData = mustMarshal(states.Awaiting{ParentID: parent.String(), On: on})
+		j.ParentID = parent
+	}
+}
+
+func inBatch(id uuid.UUID) jobOpt                                     { return func(j *storage.Job) { j.BatchID = id } }
+func uniqueKey(key string) jobOpt                                     { return func(j *storage.Job) { j.UniqueKey = key } }
+func uniqueUntil(t time.Time) jobOpt                                  { return func(j *storage.Job) { j.UniqueUntil = t } }
+func newID() uuid.UUID                                                { return uuid.Must(uuid.NewV7()) }
+func stateOf(t *testing.T, s storage.Store, id uuid.UUID) states.Name { return get(t, s, id).State }
+
+// finish runs the Enqueued job id to the given final state. Other jobs it
+// fetches on the way go back to their queue.
+func finish(t *testing.T, s storage.Store, id uuid.UUID, to states.State) {
+	t.Helper()
+	found := false
+	for _, f := range fetch(t, s, 100, "default", "other") {
+		tr := requeue(f.ID, states.NameProcessing)
+		tr.Queue = f.Queue
+		if f.ID == id {
+			found = true
+			tr = storage.Transition{ID: id, From: []states.Name{states.NameProcessing}, Token: f.LeaseToken, To: to.Name(), Data: mustMarshal(to)}
+		}
+		require.Equal(t, []error{nil}, transition(t, s, false, tr))
+	}
+	require.True(t, found, "job %s was not fetchable", id)
+}
+
+var (
+	succeeded = states.Succeeded{SucceededAt: base}
+	failed    = states.Failed{FailedAt: base, ErrorMessage: "boom"}
+)
+
+func testUnique(t *testing.T, newStore NewStore) {
+	t.Run("CreateReturnsTheHolderOfAHeldKey", func(t *testing.T) {
+		s := newStore(t)
+		first := newJob(t, uniqueKey("report:42"))
+		require.Equal(t, []uuid.UUID{first.ID}, create(t, s, first))
+		dup, other := newJob(t, uniqueKey("report:42")), newJob(t, uniqueKey("report:43"))
+		require.Equal(t, []uuid.UUID{first.ID, other.ID}, create(t, s, dup, other))
+		_, err := s.Get(ctx(t), dup.ID)
+		require.ErrorIs(t, err, storage.ErrNotFound, "the duplicate was stored")
+	})
+
+	t.Run("OneCallDeduplicatesItsOwnJobs", func(t *testing.T) {
+		s := newStore(t)
+		a, b := newJob(t, uniqueKey("k")), newJob(t, uniqueKey("k"))
+		require.Equal(t, []uuid.UUID{a.ID, a.ID}, create(t, s, a, b))
+		require.Len(t, fetch(t, s, 10), 1)
+	})
+
+	t.Run("KeyIsReleasedWhenTheHolderFinishes", func(t *testing.T) {
+		s := newStore(t)
+		first := newJob(t, uniqueKey("k"))
+		create(t, s, first)
+		finish(t, s, first.ID, succeeded)
+		next := newJob(t, uniqueKey("k"))
+		require.Equal(t, []uuid.UUID{next.ID}, create(t, s, next))
+	})
+
+	t.Run("KeyWithUntilIsHeldAfterFinishingUntilThen", func(t *testing.T) {
+		s := newStore(t)
+		first := newJob(t, uniqueKey("k"), uniqueUntil(base.Add(time.Hour)))
+		create(t, s, first)
+		finish(t, s, first.ID, succeeded)
+		ids, err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{newJob(t, uniqueKey("k"))}, Now: base.Add(59 * time.Minute)})
+		require.NoError(t, err)
+		require.Equal(t, []uuid.UUID{first.ID}, ids)
+		later := newJob(t, uniqueKey("k"))
+		ids, err = s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{later}, Now: base.Add(61 * time.Minute)})
+		require.NoError(t, err)
+		require.Equal(t, []uuid.UUID{later.ID}, ids)
+	})
+
+	t.Run("ConcurrentCreatesStoreOneJobPerKey", func(t *testing.T) {
+		s := newStore(t)
+		var wg sync.WaitGroup
+		results := make([]uuid.UUID, 8)
+		for i := range results {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ids, err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{newJob(t, uniqueKey("race"))}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				results[i] = ids[0]
+			}()
+		}
+		wg.Wait()
+		for _, id := range results {
+			require.Equal(t, results[0], id)
+		}
+		require.Len(t, fetch(t, s, 10), 1)
+	})
+}
+
+func testContinuations(t *testing.T, newStore NewStore) {
+	tests := []struct {
+		name   string
+		on     string
+		parent states.State
+		want   states.Name
+	}{
+		{"OnSuccessAfterSuccessIsEnqueued", states.OnSuccess, succeeded, states.NameEnqueued},
+		{"DefaultConditionIsOnSuccess", "", succeeded, states.NameEnqueued},
+		{"OnSuccessAfterFailureIsDeleted", states.OnSuccess, failed, states.NameDeleted},
+		{"OnFailureAfterFailureIsEnqueued", states.OnFailure, failed, states.NameEnqueued},
+		{"OnFailureAfterSuccessIsDeleted", states.OnFailure, succeeded, states.NameDeleted},
+		{"OnFinishAfterDeletionIsEnqueued", states.OnFinish, states.Deleted{DeletedAt: base}, states.NameEnqueued},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			parent := newJob(t)
+			child := newJob(t, awaiting(parent.ID, tt.on))
+			create(t, s, parent, child)
+			require.Equal(t, states.NameAwaiting, stateOf(t, s, child.ID))
+			finish(t, s, parent.ID, tt.parent)
+			require.Equal(t, tt.want, stateOf(t, s, child.ID))
+			require.Equal(t, []states.Name{states.NameAwaiting, tt.want}, historyNames(get(t, s, child.ID)))
+		})
+	}
+
+	t.Run("AddedAfterParentFinishedResolvesAtOnce", func(t *testing.T) {
+		s := newStore(t)
+		parent := newJob(t)
+		create(t, s, parent)
+		finish(t, s, parent.ID, succeeded)
+		child := newJob(t, awaiting(parent.ID, states.OnSuccess))
+		create(t, s, child)
+		require.Equal(t, states.NameEnqueued, stateOf(t, s, child.ID))
+		require.Len(t, fetch(t, s, 10), 1)
+	})
+
+	t.Run("UnknownParentIsNotFoundAndStoresNothing", func(t *testing.T) {
+		s := newStore(t)
+		child := newJob(t, awaiting(newID(), states.OnSuccess))
+		_, err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{child}})
+		require.ErrorIs(t, err, storage.ErrNotFound)
+		_, err = s.Get(ctx(t), child.ID)
+		require.ErrorIs(t, err, storage.ErrNotFound)
+	})
+
+	t.Run("DeletedContinuationResolvesItsOwnChildren", func(t *testing.T) {
+		s := newStore(t)
+		a := newJob(t)
+		b := newJob(t, awaiting(a.ID, states.OnSuccess))
+		c := newJob(t, awaiting(b.ID, states.OnFailure))
+		d := newJob(t, awaiting(b.ID, states.OnSuccess))
+		create(t, s, a, b, c, d)
+		finish(t, s, a.ID, failed)
+		require.Equal(t, states.NameDeleted, stateOf(t, s, b.ID))
+		require.Equal(t, states.NameEnqueued, stateOf(t, s, c.ID))
+		require.Equal(t, states.NameDeleted, stateOf(t, s, d.ID))
+	})
+
+	t.Run("RetentionAppliesToDeletedContinuations", func(t *testing.T) {
+		s := newStore(t)
+		a := newJob(t)
+		b := newJob(t, awaiting(a.ID, states.OnSuccess))
+		create(t, s, a, b)
+		f := fetch(t, s, 1)[0]
+		_, err := s.Transition(ctx(t), &storage.TransitionParams{Now: base, Retention: time.Hour, Transitions: []storage.Transition{{
+			ID: f.ID, Token: f.LeaseToken, To: states.NameFailed, Data: mustMarshal(failed),
+		}}})
+		require.NoError(t, err)
+		got := get(t, s, b.ID)
+		require.Equal(t, states.NameDeleted, got.State)
+		require.True(t, base.Add(time.Hour).Equal(got.ExpireAt), "expire at %v", got.ExpireAt)
+	})
+}
+
+func testBatches(t *testing.T, newStore NewStore) {
+	t.Run("ContinuationRunsOnceWhenEveryJobHasFinished", func(t *testing.T) {
+		s := newStore(t)
+		bid := newID()
+		a, b := newJob(t, inBatch(bid)), newJob(t, inBatch(bid))
+		onSuccess, onFinish := newJob(t, awaiting(bid, states.OnSuccess), inQueue("other")), newJob(t, awaiting(bid, states.OnFinish), inQueue("other"))
+		create(t, s, a, b, onSuccess, onFinish) // one call: the batch and its continuations
+		finish(t, s, a.ID, succeeded)
+		require.Equal(t, states.NameAwaiting, stateOf(t, s, onFinish.ID), "resolved before the batch finished")
+		finish(t, s, b.ID, failed)
+		require.Equal(t, states.NameDeleted, stateOf(t, s, onSuccess.ID), "not every job succeeded")
+		require.Equal(t, states.NameEnqueued, stateOf(t, s, onFinish.ID))
+	})
+
+	t.Run("BatchProgressCountsByState", func(t *testing.T) {
+		s := newStore(t)
+		bs, ok := s.(storage.Batches)
+		if !ok {
+			t.Skip("store does not implement storage.Batches")
+		}
+		bid := newID()
+		a, b, c := newJob(t, inBatch(bid)), newJob(t, inBatch(bid)), newJob(t, inBatch(bid))
+		create(t, s, a, b, c, newJob(t))
+		finish(t, s, a.ID, succeeded)
+		got, err := bs.BatchProgress(ctx(t), bid)
+		require.NoError(t, err)
+		require.Equal(t, int64(1), got[states.NameSucceeded])
+		require.Equal(t, int64(2), got[states.NameEnqueued])
+		_, err = bs.BatchProgress(ctx(t), newID())
+		require.ErrorIs(t, err, storage.ErrNotFound)
+	})
+
+	t.Run("ContinuationOfFinishedBatchResolvesAtOnce", func(t *testing.T) {
+		s := newStore(t)
+		bid := newID()
+		a := newJob(t, inBatch(bid))
+		create(t, s, a)
+		finish(t, s, a.ID, succeeded)
+		c := newJob(t, awaiting(bid, states.OnSuccess))
+		create(t, s, c)
+		require.Equal(t, states.NameEnqueued, stateOf(t, s, c.ID))
+	})
+}
+
+func testRecurring(t *testing.T, newStore NewStore) {
+	def := func(id, spec string, next time.Time) *storage.RecurringJob {
+		return &storage.RecurringJob{ID: id, Task: "test-task", Args: []byte(`{}`), Spec: spec, Queue: "default", Misfire: storage.MisfireOnce, NextRun: next, CreatedAt: base, UpdatedAt: base}
+	}
+	get := func(t *testing.T, r storage.Recurring, id string) *storage.RecurringJob {
+		t.Helper()
+		d, err := r.GetRecurring(ctx(t), id)
+		require.NoError(t, err)
+		return d
+	}
+
+	t.Run("UpsertKeepsTheScheduleWhenTheSpecIsUnchanged", func(t *testing.T) {
+		r, ok := newStore(t).(storage.Recurring)
+		if !ok {
+			t.Skip("store does not implement storage.Recurring")
+		}
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("digest", "0 9 * * *", base.Add(time.Hour))))
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("digest", "0 9 * * *", base.Add(2*time.Hour))))
+		require.True(t, base.Add(time.Hour).Equal(get(t, r, "digest").NextRun))
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("digest", "0 10 * * *", base.Add(3*time.Hour))))
+		got := get(t, r, "digest")
+		require.True(t, base.Add(3*time.Hour).Equal(got.NextRun))
+		require.Equal(t, "0 10 * * *", got.Spec)
+	})
+
+	t.Run("EachOccurrenceFiresExactlyOnce", func(t *testing.T) {
+		s := newStore(t)
+		r, ok := s.(storage.Recurring)
+		if !ok {
+			t.Skip("store does not implement storage.Recurring")
+		}
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("tick", "@every 1m", base)))
+		due, next, err := r.DueRecurring(ctx(t), base, 10)
+		require.NoError(t, err)
+		require.Len(t, due, 1)
+		require.True(t, next.IsZero())
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		fired := 0
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := r.FireRecurring(ctx(t), &storage.FireParams{ID: "tick", ExpectedNext: base, NextRun: base.Add(time.Minute), LastRun: base, Jobs: []*storage.Job{newJob(t)}})
+				if err == nil {
+					mu.Lock()
+					fired++
+					mu.Unlock()
+					return
+				}
+				require.ErrorIs(t, err, storage.ErrStateConflict)
+			}()
+		}
+		wg.Wait()
+		require.Equal(t, 1, fired)
+		require.Len(t, fetch(t, s, 10), 1, "one job per occurrence")
+		got := get(t, r, "tick")
+		require.True(t, base.Add(time.Minute).Equal(got.NextRun))
+		require.True(t, base.Equal(got.LastRun))
+		require.NotEqual(t, uuid.Nil, got.LastJobID)
+
+		due, next, err = r.DueRecurring(ctx(t), base, 10)
+		require.NoError(t, err)
+		require.Empty(t, due)
+		require.True(t, base.Add(time.Minute).Equal(next))
+	})
+
+	t.Run("PausedIsNeitherDueNorFired", func(t *testing.T) {
+		r, ok := newStore(t).(storage.Recurring)
+		if !ok {
+			t.Skip("store does not implement storage.Recurring")
+		}
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("p", "@hourly", base)))
+		require.NoError(t, r.SetRecurringPaused(ctx(t), "p", true, time.Time{}))
+		due, _, err := r.DueRecurring(ctx(t), base.Add(time.Hour), 10)
+		require.NoError(t, err)
+		require.Empty(t, due)
+		err = r.FireRecurring(ctx(t), &storage.FireParams{ID: "p", ExpectedNext: base, NextRun: base.Add(time.Hour)})
+		require.ErrorIs(t, err, storage.ErrStateConflict)
+		require.NoError(t, r.SetRecurringPaused(ctx(t), "p", false, base.Add(2*time.Hour)))
+		got := get(t, r, "p")
+		require.False(t, got.Paused)
+		require.True(t, base.Add(2*time.Hour).Equal(got.NextRun))
+	})
+
+	t.Run("RemoveAndList", func(t *testing.T) {
+		r, ok := newStore(t).(storage.Recurring)
+		if !ok {
+			t.Skip("store does not implement storage.Recurring")
+		}
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("b", "@daily", base)))
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("a", "@daily", base)))
+		list, err := r.ListRecurring(ctx(t))
+		require.NoError(t, err)
+		require.Len(t, list, 2)
+		require.Equal(t, "a", list[0].ID)
+		require.NoError(t, r.RemoveRecurring(ctx(t), "a"))
+		require.ErrorIs(t, r.RemoveRecurring(ctx(t), "a"), storage.ErrNotFound)
+		_, err = r.GetRecurring(ctx(t), "a")
+		require.ErrorIs(t, err, storage.ErrNotFound)
+	})
+}
+
+func testLocker(t *testing.T, newStore NewStore) {
+	t.Run("LockIsExclusiveUntilUnlockedOrExpired", func(t *testing.T) {
+		l, ok := newStore(t).(storage.Locker)
+		if !ok {
+			t.Skip("store does not implement storage.Locker")
+		}
+		got, err := l.TryLock(ctx(t), "k", "a", time.Minute)
+		require.NoError(t, err)
+		require.True(t, got)
+		got, err = l.TryLock(ctx(t), "k", "b", time.Minute)
+		require.NoError(t, err)
+		require.False(t, got, "two owners hold one lock")
+		got, err = l.TryLock(ctx(t), "k", "a", time.Minute)
+		require.NoError(t, err)
+		require.True(t, got, "the owner cannot extend its lock")
+		require.NoError(t, l.Unlock(ctx(t), "k", "b"))
+		got, _ = l.TryLock(ctx(t), "k", "b", time.Minute)
+		require.False(t, got, "a non-owner released the lock")
+		require.NoError(t, l.Unlock(ctx(t), "k", "a"))
+		got, _ = l.TryLock(ctx(t), "k", "b", 50*time.Millisecond)
+		require.True(t, got)
+		time.Sleep(100 * time.Millisecond)
+		got, _ = l.TryLock(ctx(t), "k", "c", time.Minute)
+		require.True(t, got, "an expired lock is still held")
+	})
+}
+
+func testServers(t *testing.T, newStore NewStore) {
+	t.Run("DeadServersJobsAreEnqueuedAtOnce", func(t *testing.T) {
+		s := newStore(t)
+		srv, ok := s.(storage.Servers)
+		if !ok {
+			t.Skip("store does not implement storage.Servers")
+		}
+		create(t, s, newJob(t))
+		f := fetch(t, s, 1)[0]
+		_, err := s.ExtendLeases(ctx(t), &storage.ExtendParams{Owner: owner, Jobs: map[uuid.UUID]int64{f.ID: f.LeaseToken}, Until: base.Add(time.Hour),
+			Server: &storage.ServerInfo{ID: owner, Host: "h", PID: 1, Queues: []string{"default"}, Concurrency: 4, StartedAt: base}})
+		require.NoError(t, err)
+		list, err := srv.ListServers(ctx(t))
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, owner, list[0].ID)
+		require.Equal(t, []string{"default"}, list[0].Queues)
+		require.False(t, list[0].HeartbeatAt.IsZero())
+
+		dead, err := srv.RemoveDeadServers(ctx(t), list[0].HeartbeatAt.Add(-time.Second))
+		require.NoError(t, err)
+		require.Empty(t, dead, "a live server was removed")
+
+		dead, err = srv.RemoveDeadServers(ctx(t), list[0].HeartbeatAt.Add(time.Second))
+		require.NoError(t, err)
+		require.Equal(t, []string{owner}, dead)
+		require.Equal(t, states.NameEnqueued, stateOf(t, s, f.ID), "the job of a dead server waits for its lease")
+		require.Len(t, fetch(t, s, 1), 1)
+		errs := transition(t, s, false, succeed(f.ID, f.LeaseToken))
+		require.ErrorIs(t, errs[0], storage.ErrLeaseLost)
+
+		require.NoError(t, srv.RemoveServer(ctx(t), "nobody"))
+		list, err = srv.ListServers(ctx(t))
+		require.NoError(t, err)
+		require.Empty(t, list)
+	})
+}
