@@ -159,7 +159,8 @@ func createRaw(t *testing.T, e *env, task, args string) uuidGetter {
 	var err error
 	j.StateData, err = states.Marshal(states.Enqueued{Queue: "default", EnqueuedAt: j.CreatedAt})
 	require.NoError(t, err)
-	require.NoError(t, e.store.Create(waitCtx(t), &storage.CreateParams{Jobs: []*storage.Job{j}}))
+	_, err = e.store.Create(waitCtx(t), &storage.CreateParams{Jobs: []*storage.Job{j}})
+	require.NoError(t, err)
 	return func() uuidT { return j.ID }
 }
 
