@@ -1,0 +1,426 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/memstore"
+	"github.com/taskflow-go/taskflow/storage/pgstore"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+type benchConfig struct {
+	store, database, schema, mode string
+	keep                          bool
+	n, concurrency, batch         int
+	duration                      time.Duration
+	rate                          float64
+}
+
+var modes = []string{"burndown", "continuous", "latency", "single"}
+
+func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
+	c := &benchConfig{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&c.store, "store", "memory", "store: memory or postgres")
+	fs.StringVar(&c.database, "database", os.Getenv("TASKFLOW_DATABASE_URL"), "PostgreSQL URL (default $TASKFLOW_DATABASE_URL)")
+	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema to use and keep (default: a fresh bench_<random>, dropped at the end)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema")
+	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency or single")
+	fs.IntVar(&c.n, "n", 100_000, "jobs to insert in burndown mode")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long continuous, latency and single modes run")
+	fs.Float64Var(&c.rate, "rate", 300, "jobs enqueued per second in latency mode")
+	fs.IntVar(&c.concurrency, "concurrency", 0, "worker concurrency (0: taskflow's default); inserting goroutines in single mode (0: 1)")
+	fs.IntVar(&c.batch, "batch", 1000, "jobs per EnqueueMany call")
+	if ok, err := parseFlags(fs, args, stderr); !ok {
+		return nil, err
+	}
+	switch {
+	case c.store != "memory" && c.store != "postgres":
+		return nil, fmt.Errorf("%w: bench: -store %q: want memory or postgres", errUsage, c.store)
+	case !slices.Contains(modes, c.mode):
+		return nil, fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
+	case c.n <= 0:
+		return nil, fmt.Errorf("%w: bench: -n must be positive", errUsage)
+	case c.batch <= 0:
+		return nil, fmt.Errorf("%w: bench: -batch must be positive", errUsage)
+	case c.duration <= 0:
+		return nil, fmt.Errorf("%w: bench: -duration must be positive", errUsage)
+	case c.rate <= 0:
+		return nil, fmt.Errorf("%w: bench: -rate must be positive", errUsage)
+	case c.concurrency < 0:
+		return nil, fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
+	}
+	return c, nil
+}
+
+// jobArgs are a bench job's arguments; At is set in latency mode only.
+type jobArgs struct {
+	N  int       `json:"n"`
+	At time.Time `json:"at,omitzero"`
+}
+
+// benchEnv is one bench run: a store, a client, the no-op task and what
+// the runs of that task record.
+type benchEnv struct {
+	cfg    *benchConfig
+	store  storage.Store
+	reg    *taskflow.Registry
+	client *taskflow.Client
+	task   taskflow.Bound[jobArgs, struct{}]
+	stderr io.Writer
+
+	done     atomic.Int64 // jobs stored as Succeeded
+	target   atomic.Int64 // done count that closes reached; 0 for none
+	reached  chan struct{}
+	mu       sync.Mutex
+	latency  []time.Duration // enqueue → start, latency mode
+	inserted atomic.Int64
+}
+
+// OnStateApplied counts Succeeded jobs; it makes benchEnv an apply-state
+// filter of the worker.
+func (e *benchEnv) OnStateApplied(_ context.Context, a *filters.ApplyStateContext) {
+	if a.State.Name() == states.NameSucceeded && e.done.Add(1) == e.target.Load() {
+		close(e.reached)
+	}
+}
+
+func (e *benchEnv) run(_ context.Context, a jobArgs) (struct{}, error) {
+	if !a.At.IsZero() {
+		d := time.Since(a.At)
+		e.mu.Lock()
+		e.latency = append(e.latency, d)
+		e.mu.Unlock()
+	}
+	return struct{}{}, nil
+}
+
+func bench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) error {
+	e := &benchEnv{cfg: cfg, stderr: stderr, reached: make(chan struct{}), reg: taskflow.NewRegistry()}
+	task, err := taskflow.RegisterTask(e.reg, "bench-noop", e.run)
+	if err != nil {
+		return err
+	}
+	cleanup, err := e.openStore(ctx, stderr)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	if e.client, err = taskflow.NewClient(e.store, taskflow.ClientOptions{}); err != nil {
+		return err
+	}
+	e.task = task.On(e.client)
+	fmt.Fprintf(stdout, "store=%s mode=%s GOMAXPROCS=%d %s\n", cfg.store, cfg.mode, runtime.GOMAXPROCS(0), runtime.Version())
+	switch cfg.mode {
+	case "burndown":
+		return e.burndown(ctx, stdout)
+	case "continuous":
+		return e.continuous(ctx, stdout)
+	case "latency":
+		return e.latencyRun(ctx, stdout)
+	default:
+		return e.single(ctx, stdout)
+	}
+}
+
+// openStore sets e.store and returns what undoes it.
+func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), error) {
+	if e.cfg.store == "memory" {
+		e.store = memstore.New()
+		return func() {}, nil
+	}
+	pool, err := connect(ctx, e.cfg.database)
+	if err != nil {
+		return nil, err
+	}
+	schema, drop := e.cfg.schema, e.cfg.schema == "" && !e.cfg.keep
+	if schema == "" {
+		b := make([]byte, 6)
+		_, _ = rand.Read(b)
+		schema = "bench_" + hex.EncodeToString(b)
+	}
+	if err := pgstore.Migrate(ctx, pool, pgstore.Schema(schema)); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	fmt.Fprintf(stderr, "using schema %s (pool max %d connections)\n", schema, pool.Config().MaxConns)
+	e.store = pgstore.New(pool, pgstore.Schema(schema))
+	return func() {
+		if drop {
+			c, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if _, err := pool.Exec(c, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+				fmt.Fprintf(stderr, "drop schema %s: %v\n", schema, err)
+			}
+			cancel()
+		} else {
+			fmt.Fprintf(stderr, "kept schema %s\n", schema)
+		}
+		pool.Close()
+	}, nil
+}
+
+// startWorker runs a worker until the returned stop is called.
+func (e *benchEnv) startWorker(opts taskflow.WorkerOptions) (stop func() error, err error) {
+	opts.Registry, opts.Concurrency = e.reg, e.cfg.concurrency
+	opts.Filters = []filters.Filter{e}
+	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	w, err := taskflow.NewWorker(e.store, opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	res := make(chan error, 1)
+	go func() { res <- w.Run(ctx) }()
+	return func() error { cancel(); return <-res }, nil
+}
+
+// progress prints counters to stderr every second until the returned stop
+// is called.
+func (e *benchEnv) progress(label string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		start, lastDone, lastIns := time.Now(), e.done.Load(), e.inserted.Load()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				d, ins := e.done.Load(), e.inserted.Load()
+				fmt.Fprintf(e.stderr, "%s %4.0fs  done %9d (%7d/s)  inserted %9d (%7d/s)\n", label,
+					now.Sub(start).Seconds(), d, d-lastDone, ins, ins-lastIns)
+				lastDone, lastIns = d, ins
+			}
+		}
+	}()
+	return func() { cancel(); <-stopped }
+}
+
+func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
+	n := e.cfg.n
+	args := make([]jobArgs, min(e.cfg.batch, n))
+	stopProgress := e.progress("insert")
+	start := time.Now()
+	for i := 0; i < n; i += len(args) {
+		if _, err := e.task.EnqueueMany(ctx, args[:min(len(args), n-i)]); err != nil {
+			stopProgress()
+			return err
+		}
+		e.inserted.Add(int64(min(len(args), n-i)))
+	}
+	insertTime := time.Since(start)
+	stopProgress()
+	report(out, "bulk insert", n, insertTime)
+
+	e.target.Store(int64(n))
+	stopProgress = e.progress("work")
+	defer stopProgress()
+	start = time.Now()
+	stop, err := e.startWorker(taskflow.WorkerOptions{})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	select {
+	case <-e.reached:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	report(out, "work", n, time.Since(start))
+	return nil
+}
+
+func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {
+	stop, err := e.startWorker(taskflow.WorkerOptions{Retention: time.Second, PruneInterval: 500 * time.Millisecond})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	heapStart := heapInUse()
+	// Producers keep the backlog (inserted but not done) under maxBacklog, so
+	// the run measures the worker, not an ever-growing queue.
+	const producers = 2
+	maxBacklog := int64(max(20_000, 4*e.cfg.batch))
+	runCtx, cancel := context.WithTimeout(ctx, e.cfg.duration)
+	defer cancel()
+	stopProgress := e.progress("continuous")
+	start, done0 := time.Now(), e.done.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, producers)
+	for range producers {
+		wg.Go(func() {
+			args := make([]jobArgs, e.cfg.batch)
+			for runCtx.Err() == nil {
+				if e.inserted.Load()-e.done.Load() > maxBacklog {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				if _, err := e.task.EnqueueMany(runCtx, args); err != nil {
+					if runCtx.Err() == nil {
+						errs <- err
+						cancel()
+					}
+					return
+				}
+				e.inserted.Add(int64(len(args)))
+			}
+		})
+	}
+	// The heap at each quarter: flat once retention and pruning reached a
+	// steady state.
+	heaps := []string{fmt.Sprintf("start %.1f", mib(heapStart))}
+	for q := 1; q < 4; q++ {
+		select {
+		case <-runCtx.Done():
+		case <-time.After(time.Until(start.Add(e.cfg.duration * time.Duration(q) / 4))):
+			heaps = append(heaps, fmt.Sprintf("%d/4 %.1f", q, mib(heapInUse())))
+		}
+	}
+	<-runCtx.Done()
+	elapsed, worked := time.Since(start), e.done.Load()-done0
+	wg.Wait()
+	stopProgress()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	report(out, "work", int(worked), elapsed)
+	report(out, "insert", int(e.inserted.Load()), elapsed)
+	fmt.Fprintf(out, "heap in use (MiB): %s, end %.1f\n", strings.Join(heaps, ", "), mib(heapInUse()))
+	return nil
+}
+
+func (e *benchEnv) latencyRun(ctx context.Context, out io.Writer) error {
+	stop, err := e.startWorker(taskflow.WorkerOptions{})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	time.Sleep(200 * time.Millisecond) // let the worker subscribe and go idle
+	e.latency = make([]time.Duration, 0, int(e.cfg.rate*e.cfg.duration.Seconds())+1)
+	var calls []time.Duration
+	stopProgress := e.progress("latency")
+	tick := time.NewTicker(time.Duration(float64(time.Second) / e.cfg.rate))
+	defer tick.Stop()
+	end := time.After(e.cfg.duration)
+	start := time.Now()
+loop:
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+			stopProgress()
+			return ctx.Err()
+		case <-end:
+			break loop
+		case <-tick.C:
+		}
+		at := time.Now()
+		if _, err := e.task.Enqueue(ctx, jobArgs{N: i, At: at}); err != nil {
+			stopProgress()
+			return err
+		}
+		calls = append(calls, time.Since(at))
+		e.inserted.Add(1)
+	}
+	elapsed := time.Since(start)
+	// Wait, boundedly, for the last jobs to run.
+	for deadline := time.Now().Add(10 * time.Second); e.done.Load() < e.inserted.Load() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopProgress()
+	e.mu.Lock()
+	lat := slices.Clone(e.latency)
+	e.mu.Unlock()
+	if len(lat) < len(calls) {
+		return fmt.Errorf("latency: only %d of %d jobs started within 10s after the run", len(lat), len(calls))
+	}
+	report(out, "enqueue", len(calls), elapsed)
+	fmt.Fprintf(out, "enqueue→start: %s\n", percentiles(lat))
+	fmt.Fprintf(out, "enqueue call:  %s\n", percentiles(calls))
+	return nil
+}
+
+func (e *benchEnv) single(ctx context.Context, out io.Writer) error {
+	runCtx, cancel := context.WithTimeout(ctx, e.cfg.duration)
+	defer cancel()
+	stopProgress := e.progress("single")
+	start := time.Now()
+	var wg sync.WaitGroup
+	var firstErr atomic.Pointer[error]
+	for g := range max(1, e.cfg.concurrency) {
+		wg.Go(func() {
+			for i := 0; runCtx.Err() == nil; i++ {
+				if _, err := e.task.Enqueue(runCtx, jobArgs{N: g<<32 | i}); err != nil {
+					if runCtx.Err() == nil {
+						firstErr.CompareAndSwap(nil, &err)
+						cancel()
+					}
+					return
+				}
+				e.inserted.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+	if err := firstErr.Load(); err != nil {
+		return *err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	report(out, "single insert", int(e.inserted.Load()), elapsed)
+	return nil
+}
+
+func report(out io.Writer, what string, n int, d time.Duration) {
+	fmt.Fprintf(out, "%s: %d jobs in %.2fs: %.0f jobs/s\n", what, n, d.Seconds(), float64(n)/d.Seconds())
+}
+
+// percentiles formats p50, p90, p99 and max of ds in milliseconds.
+func percentiles(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
+	slices.Sort(ds)
+	p := func(q float64) float64 {
+		return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))]) / float64(time.Millisecond)
+	}
+	return fmt.Sprintf("p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  (%d samples)", p(0.50), p(0.90), p(0.99), p(1), len(ds))
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
