@@ -21,16 +21,20 @@ type ClientOptions struct {
 	Filters []filters.Filter
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// Retention is how long jobs this client moves to Succeeded or Deleted
+	// (Delete, batch cancellation) are kept. Default: 24h.
+	Retention time.Duration
 }
 
 // Client creates jobs in a store and reads them back. It is safe for
 // concurrent use. Most programs make one, or use the default client set by
 // Configure.
 type Client struct {
-	store   storage.Store
-	clock   func() time.Time
-	filters []filters.Filter
-	global  *pipeline
+	store     storage.Store
+	retention time.Duration
+	clock     func() time.Time
+	filters   []filters.Filter
+	global    *pipeline
 }
 
 // NewClient returns a client for store. It returns an error wrapping
@@ -44,12 +48,19 @@ func NewClient(store storage.Store, opts ClientOptions) (*Client, error) {
 			return nil, fmt.Errorf("%w: %T implements no filter interface", ErrInvalidOption, f)
 		}
 	}
-	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters)}
+	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters), retention: opts.Retention}
+	if c.retention <= 0 {
+		c.retention = DefaultRetention
+	}
 	if c.clock == nil {
 		c.clock = time.Now
 	}
 	return c, nil
 }
+
+// DefaultRetention is how long Succeeded and Deleted jobs are kept unless
+// configured otherwise.
+const DefaultRetention = 24 * time.Hour
 
 var defaultClient atomic.Pointer[Client]
 
@@ -94,7 +105,7 @@ func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states
 			return nil, err
 		}
 	}
-	ids, err := c.store.Create(ctx, &storage.CreateParams{Jobs: jobs, Now: c.now()})
+	ids, err := c.store.Create(ctx, &storage.CreateParams{Jobs: jobs, Now: c.now(), Retention: c.retention})
 	if err != nil {
 		err = fmt.Errorf("taskflow: create %d job(s) of %q: %w", len(jobs), jobs[0].Task, err)
 	}

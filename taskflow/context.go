@@ -51,3 +51,9 @@ func JobFromContext(ctx context.Context) (*RunningJob, bool) {
 	r, ok := ctx.Value(runningJobKey{}).(*RunningJob)
 	return r, ok
 }
+
+// jsonString encodes s as a JSON string.
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s) // a string always encodes
+	return b
+}

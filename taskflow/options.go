@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // DefaultQueue is the queue a job goes to when no option names one.
@@ -30,19 +32,28 @@ func ValidateQueue(name string) error {
 type Option func(*options)
 
 type options struct {
-	queue    string
-	priority *int
-	delay    time.Duration
-	runAt    time.Time
-	params   map[string]json.RawMessage
-	err      error
+	queue     string
+	priority  *int
+	delay     time.Duration
+	runAt     time.Time
+	params    map[string]json.RawMessage
+	timeout   time.Duration
+	unique    string // explicit key
+	uniqueArg bool   // key from the task name and args
+	uniqueFor time.Duration
+	on        string // continuation condition
+	err       error
 
 	// task only
-	retry    *filters.Retry
-	filters  []filters.Filter
-	timeout  time.Duration
-	codec    Codec
-	taskOnly []string
+	retry     *filters.Retry
+	filters   []filters.Filter
+	codec     Codec
+	retention time.Duration
+	taskOnly  []string
+
+	// recurring only
+	timeZone string
+	misfire  string
 }
 
 // Queue puts jobs in the named queue (default "default"). The name must
@@ -118,9 +129,74 @@ func WithFilters(fs ...filters.Filter) Option {
 }
 
 // Timeout cancels the context of an attempt that runs longer than d; the
-// attempt fails with context.DeadlineExceeded and is retried. Task only.
-func Timeout(d time.Duration) Option {
-	return func(o *options) { o.timeout = d; o.taskOnly = append(o.taskOnly, "Timeout") }
+// attempt fails with context.DeadlineExceeded and is retried. Given to
+// Enqueue it applies to that job only.
+func Timeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// Unique makes the job unique under key: while a job holding the key is
+// Enqueued, Scheduled, Awaiting or Processing (and, with UniqueFor, for that
+// long after it was created), enqueueing another job with the key stores
+// nothing and returns a handle to the existing job. The key is enforced by
+// the store, atomically.
+func Unique(key string) Option { return func(o *options) { o.unique = key } }
+
+// UniqueByArgs makes jobs unique by their task and encoded arguments (see
+// Unique). Given to NewTask it applies to every job of the task.
+func UniqueByArgs() Option { return func(o *options) { o.uniqueArg = true } }
+
+// UniqueFor keeps a unique key held for d after the job is created, even
+// once the job has finished. Use it with Unique or UniqueByArgs.
+func UniqueFor(d time.Duration) Option { return func(o *options) { o.uniqueFor = d } }
+
+// ContinueOn sets when a continuation runs (see Bound.ContinueWith):
+// states.OnSuccess (the default), states.OnFailure (the parent failed for
+// good or was deleted) or states.OnFinish (either).
+func ContinueOn(condition string) Option {
+	return func(o *options) {
+		switch condition {
+		case states.OnSuccess, states.OnFailure, states.OnFinish:
+			o.on = condition
+		default:
+			o.fail(fmt.Errorf("%w: continuation condition %q: want %q, %q or %q", ErrInvalidOption, condition, states.OnSuccess, states.OnFailure, states.OnFinish))
+		}
+	}
+}
+
+// Retention keeps the task's Succeeded and Deleted jobs for d before they
+// are removed, instead of the worker's Retention. Task only.
+func Retention(d time.Duration) Option {
+	return func(o *options) { o.retention = d; o.taskOnly = append(o.taskOnly, "Retention") }
+}
+
+// TimeZone sets the IANA time zone a recurring job's cron expression is
+// read in (default UTC). Recurring jobs only.
+func TimeZone(name string) Option { return func(o *options) { o.timeZone = name } }
+
+// Misfire sets what a recurring job does about occurrences missed while no
+// worker ran: storage.MisfireOnce (run once to catch up; the default),
+// storage.MisfireAll (run each) or storage.MisfireSkip. Recurring jobs only.
+func Misfire(policy string) Option {
+	return func(o *options) {
+		switch policy {
+		case storage.MisfireOnce, storage.MisfireAll, storage.MisfireSkip:
+			o.misfire = policy
+		default:
+			o.fail(fmt.Errorf("%w: misfire policy %q: want %q, %q or %q", ErrInvalidOption, policy, storage.MisfireOnce, storage.MisfireAll, storage.MisfireSkip))
+		}
+	}
+}
+
+// forJob checks that o holds only options that apply to one job.
+func (o *options) forJob(task string) error {
+	switch {
+	case o.err != nil:
+		return fmt.Errorf("enqueue %q: %w", task, o.err)
+	case len(o.taskOnly) > 0:
+		return fmt.Errorf("%w: %s applies to tasks, not to one enqueue of %q", ErrInvalidOption, o.taskOnly[0], task)
+	case o.timeZone != "" || o.misfire != "":
+		return fmt.Errorf("%w: TimeZone and Misfire apply to recurring jobs, not to one enqueue of %q", ErrInvalidOption, task)
+	}
+	return nil
 }
 
 // WithCodec encodes the task's arguments and result with c instead of JSON.

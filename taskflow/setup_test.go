@@ -33,16 +33,21 @@ func setup(t *testing.T) *env {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// startWorker runs a worker until the test ends and waits for it to stop.
-func (e *env) startWorker(t *testing.T, opts taskflow.WorkerOptions) (*taskflow.Worker, context.CancelFunc) {
-	t.Helper()
+// opts fills in the fixture's registry and a quiet logger.
+func (e *env) opts(opts taskflow.WorkerOptions) taskflow.WorkerOptions {
 	if opts.Registry == nil {
 		opts.Registry = e.reg
 	}
 	if opts.Logger == nil {
 		opts.Logger = quiet
 	}
-	w, err := taskflow.NewWorker(e.store, opts)
+	return opts
+}
+
+// startWorker runs a worker until the test ends and waits for it to stop.
+func (e *env) startWorker(t *testing.T, opts taskflow.WorkerOptions) (*taskflow.Worker, context.CancelFunc) {
+	t.Helper()
+	w, err := taskflow.NewWorker(e.store, e.opts(opts))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -1,8 +1,13 @@
 package taskflow
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,8 +50,8 @@ func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.
 	if o.err != nil {
 		return nil, fmt.Errorf("task %q: %w", name, o.err)
 	}
-	if o.delay != 0 || !o.runAt.IsZero() {
-		return nil, fmt.Errorf("%w: Delay and RunAt apply to jobs, not to task %q", ErrInvalidOption, name)
+	if o.delay != 0 || !o.runAt.IsZero() || o.unique != "" || o.on != "" || o.timeZone != "" || o.misfire != "" {
+		return nil, fmt.Errorf("%w: Delay, RunAt, Unique, ContinueOn, TimeZone and Misfire apply to jobs, not to task %q", ErrInvalidOption, name)
 	}
 	t := &Task[Args, Result]{name: name, codec: o.codec, opts: o}
 	if t.codec == nil {
@@ -144,13 +149,71 @@ func (b Bound[Args, Result]) Enqueue(ctx context.Context, args Args, opts ...Opt
 // EnqueueMany stores one job per element of args in one atomic storage call:
 // either every job is stored or none is. The options apply to every job.
 func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts ...Option) ([]*Handle[Result], error) {
+	return b.enqueue(ctx, args, placement{}, opts)
+}
+
+// ContinueWith stores a job that waits (Awaiting) for parent — a job or a
+// batch — to finish, and then runs with args. By default it runs only if
+// the parent succeeded (for a batch: every job of it); see ContinueOn for
+// the other conditions. When the condition does not hold the job is
+// Deleted. A continuation added after its parent finished resolves at once.
+func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID, args Args, opts ...Option) (*Handle[Result], error) {
+	hs, err := b.enqueue(ctx, []Args{args}, placement{parent: parent}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return hs[0], nil
+}
+
+// EnqueueBatch stores one job per element of args as one batch, in one
+// atomic storage call. A continuation whose parent is the batch ID runs once
+// every job of the batch has finished (see ContinueWith).
+func (b Bound[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts ...Option) (*Batch[Result], error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: new batch id: %w", err)
+	}
+	hs, err := b.enqueue(ctx, args, placement{batch: id}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Batch[Result]{ID: id, Handles: hs, client: b.client}, nil
+}
+
+// Then stores a continuation of parent that runs next with parent's result
+// as its arguments, once parent has succeeded (the compiler checks that
+// next's Args type is parent's Result type). If parent fails for good or is
+// deleted, the continuation is Deleted. It uses parent's client.
+func Then[Result, Next any](ctx context.Context, parent *Handle[Result], next *Task[Result, Next], opts ...Option) (*Handle[Next], error) {
+	var zero Result
+	hs, err := next.On(parent.client).enqueue(ctx, []Result{zero}, placement{parent: parent.ID, argsFrom: true}, opts)
+	if err != nil {
+		return nil, err
+	}
+	return hs[0], nil
+}
+
+// placement says where new jobs go besides their queue: under a parent, in
+// a batch.
+type placement struct {
+	parent   uuid.UUID
+	batch    uuid.UUID
+	argsFrom bool // the job's args are its parent's result
+}
+
+// Job parameters taskflow itself sets.
+const (
+	paramTimeout     = "taskflow.timeout"      // per-job timeout, in nanoseconds
+	paramArgsFrom    = "taskflow.args_from"    // the job whose result is this job's args
+	paramRecurringID = "taskflow.recurring_id" // the recurring job that spawned this job
+	paramRecurringAt = "taskflow.recurring_at" // the occurrence it was spawned for
+)
+
+func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placement, opts []Option) ([]*Handle[Result], error) {
 	t := b.task
 	o := applyOptions(opts)
-	if o.err != nil {
-		return nil, fmt.Errorf("enqueue %q: %w", t.name, o.err)
-	}
-	if len(o.taskOnly) > 0 {
-		return nil, fmt.Errorf("%w: %s applies to tasks, not to one enqueue of %q", ErrInvalidOption, o.taskOnly[0], t.name)
+	if err := o.forJob(t.name); err != nil {
+		return nil, err
 	}
 	now := b.client.now()
 	queue := firstNonEmpty(o.queue, t.opts.queue, DefaultQueue)
@@ -161,7 +224,6 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 			break
 		}
 	}
-	var initial states.State = states.Enqueued{Queue: queue, EnqueuedAt: now}
 	var runAt time.Time
 	switch {
 	case !o.runAt.IsZero():
@@ -169,7 +231,15 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 	case o.delay > 0:
 		runAt = now.Add(o.delay)
 	}
-	if !runAt.IsZero() {
+	var initial states.State = states.Enqueued{Queue: queue, EnqueuedAt: now}
+	switch {
+	case pl.parent != uuid.Nil && !runAt.IsZero():
+		return nil, fmt.Errorf("%w: a continuation of %q cannot also be delayed", ErrInvalidOption, t.name)
+	case pl.parent != uuid.Nil:
+		initial = states.Awaiting{ParentID: pl.parent.String(), On: firstNonEmpty(o.on, states.OnSuccess)}
+	case o.on != "":
+		return nil, fmt.Errorf("%w: ContinueOn applies to continuations, not to one enqueue of %q", ErrInvalidOption, t.name)
+	case !runAt.IsZero():
 		initial = states.Scheduled{EnqueueAt: runAt, ScheduledAt: now}
 	}
 	data, err := states.Marshal(initial)
@@ -177,14 +247,24 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 		return nil, err
 	}
 	params := mergeParams(t.opts.params, o.params)
+	if o.timeout > 0 {
+		params = mergeParams(params, map[string]json.RawMessage{paramTimeout: json.RawMessage(strconv.FormatInt(int64(o.timeout), 10))})
+	}
+	if pl.argsFrom {
+		params = mergeParams(params, map[string]json.RawMessage{paramArgsFrom: jsonString(pl.parent.String())})
+	}
+	uniqueFor := cmp.Or(o.uniqueFor, t.opts.uniqueFor)
+	byArgs := o.uniqueArg || (t.opts.uniqueArg && o.unique == "")
 	jobs := make([]*storage.Job, len(args))
 	handles := make([]*Handle[Result], len(args))
 	jobBuf := make([]storage.Job, len(args)) // one allocation per call, not per job
 	handleBuf := make([]Handle[Result], len(args))
 	for i := range args {
-		raw, err := t.codec.Marshal(args[i])
-		if err != nil {
-			return nil, fmt.Errorf("%w args of task %q: %w", ErrEncode, t.name, err)
+		var raw []byte
+		if !pl.argsFrom {
+			if raw, err = t.codec.Marshal(args[i]); err != nil {
+				return nil, fmt.Errorf("%w args of task %q: %w", ErrEncode, t.name, err)
+			}
 		}
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -193,6 +273,14 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 		jobBuf[i] = storage.Job{
 			ID: id, Task: t.name, Args: raw, Queue: queue, Priority: priority,
 			State: initial.Name(), StateData: data, RunAt: runAt, CreatedAt: now, Params: params,
+			ParentID: pl.parent, BatchID: pl.batch, UniqueKey: o.unique,
+		}
+		if byArgs {
+			sum := sha256.Sum256(raw)
+			jobBuf[i].UniqueKey = t.name + ":" + hex.EncodeToString(sum[:16])
+		}
+		if jobBuf[i].UniqueKey != "" && uniqueFor > 0 {
+			jobBuf[i].UniqueUntil = now.Add(uniqueFor)
 		}
 		jobs[i] = &jobBuf[i]
 		handleBuf[i] = Handle[Result]{ID: id, client: b.client, codec: t.codec}

@@ -2,12 +2,14 @@ package taskflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/internal/completer"
 	"github.com/taskflow-go/taskflow/internal/reaper"
+	"github.com/taskflow-go/taskflow/internal/recurring"
 	"github.com/taskflow-go/taskflow/internal/scheduler"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
@@ -50,10 +53,19 @@ type WorkerOptions struct {
 	// implement storage.Notifier.
 	PollInterval time.Duration
 	// LeaseDuration is how long a fetched job stays leased without renewal.
-	// The worker renews the leases of its running jobs every third of it, so
-	// a job of a worker that died is run again within about this time.
+	// The worker renews the leases of its running jobs at every heartbeat,
+	// so a job of a worker that died is run again within about this time.
 	// Default: 30s.
 	LeaseDuration time.Duration
+	// HeartbeatInterval is how often the worker renews its leases and
+	// announces itself, in one storage call; a job deleted while it runs has
+	// its context cancelled at the next heartbeat. Default: 1s, or
+	// LeaseDuration/3 if that is shorter.
+	HeartbeatInterval time.Duration
+	// ServerTimeout is how long a worker may miss heartbeats before other
+	// workers remove it from the registry and requeue its jobs at once (on
+	// stores that implement storage.Servers). Default: 15s.
+	ServerTimeout time.Duration
 	// ShutdownTimeout is how long Run lets running jobs finish after its
 	// context is done, before it cancels their contexts. Default: 10s.
 	ShutdownTimeout time.Duration
@@ -100,11 +112,17 @@ func (o *WorkerOptions) setDefaults(store storage.Store) {
 	if o.LeaseDuration <= 0 {
 		o.LeaseDuration = 30 * time.Second
 	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = min(time.Second, o.LeaseDuration/3)
+	}
+	if o.ServerTimeout <= 0 {
+		o.ServerTimeout = 15 * time.Second
+	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
 	}
 	if o.Retention <= 0 {
-		o.Retention = 24 * time.Hour
+		o.Retention = DefaultRetention
 	}
 	if o.PruneInterval <= 0 {
 		o.PruneInterval = time.Minute
@@ -205,7 +223,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
 
-	w.comp = completer.New(w.store, o.CompletionBatch, 2, o.Clock, w.log)
+	w.comp = completer.New(w.store, o.CompletionBatch, 2, o.Retention, o.Clock, w.log)
 	compDone := make(chan struct{})
 	go func() { defer close(compDone); w.comp.Run(bg) }()
 
@@ -230,8 +248,37 @@ func (w *Worker) Run(ctx context.Context) error {
 		reaper.Every(bg, o.PruneInterval, func(ctx context.Context) { reaper.Prune(ctx, w.store, o.Clock, w.log) })
 		return nil
 	})
-	hbDone := make(chan struct{})
-	go func() { defer close(hbDone); w.heartbeat(bg) }()
+	if srv, ok := w.store.(storage.Servers); ok {
+		maint.Go(func() error {
+			reaper.Every(bg, max(o.ServerTimeout/3, 100*time.Millisecond), func(ctx context.Context) {
+				reaper.RemoveDeadServers(ctx, srv, o.Clock().Add(-o.ServerTimeout), w.log)
+			})
+			return nil
+		})
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := srv.RemoveServer(ctx, o.ServerID); err != nil {
+				w.log.Warn("taskflow: unregistering the worker failed", "err", err)
+			}
+		}()
+	}
+	if rs, ok := w.store.(storage.Recurring); ok {
+		var recurWake <-chan struct{}
+		if n, ok := w.store.(storage.Notifier); ok {
+			recurWake, _ = n.Subscribe(bg)
+		}
+		maint.Go(func() error {
+			recurring.Run(bg, rs, o.Clock, 5*time.Second, recurWake, w.spawnRecurring, w.log)
+			return nil
+		})
+	}
+	hbDone, registered := make(chan struct{}), make(chan struct{})
+	go func() { defer close(hbDone); w.heartbeat(bg, registered) }()
+	select {
+	case <-registered:
+	case <-ctx.Done():
+	}
 
 	jobs := make(chan *storage.Job)
 	var execs sync.WaitGroup
@@ -441,6 +488,9 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 	l := w.leases[j.ID]
 	l.cancel = cancel
 	l.ctx = runningCtx{Context: cctx, job: &l.job}
+	if l.lost { // deleted or requeued before it started
+		cancel()
+	}
 	w.mu.Unlock()
 	ctx := context.Context(&l.ctx)
 
@@ -474,6 +524,10 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 		}
 	}
 	ec := filters.NewElectStateContext(j, states.NameProcessing, candidate, err, end)
+	ec.Retention = w.opts.Retention
+	if rt.entry != nil && rt.entry.opts.retention > 0 {
+		ec.Retention = rt.entry.opts.retention
+	}
 	tr, terr := rt.pipe.electState(ctx, ec)
 	st := ec.Candidate()
 	if terr != nil { // a filter elected a state that cannot be encoded
@@ -486,7 +540,7 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 	}
 	tr.From, tr.Token = []states.Name{states.NameProcessing}, j.LeaseToken
 	if tr.To.IsFinal() {
-		tr.ExpireAt = end.Add(w.opts.Retention)
+		tr.ExpireAt = end.Add(ec.Retention)
 	}
 	w.submit(j, tr, st, rt.pipe)
 }
@@ -497,10 +551,25 @@ func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (r
 	if rt.entry == nil {
 		return nil, filters.Permanent(fmt.Errorf("%w %q: no task of that name is registered with this worker", ErrUnknownTask, j.Task)), ""
 	}
-	if d := rt.entry.opts.timeout; d > 0 {
+	d := rt.entry.opts.timeout
+	if raw, ok := j.Params[paramTimeout]; ok {
+		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			d = time.Duration(n)
+		}
+	}
+	if d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
 		defer cancel()
+	}
+	if _, ok := j.Params[paramArgsFrom]; ok {
+		args, err := w.argsFromParent(ctx, j)
+		if err != nil {
+			return nil, err, ""
+		}
+		c := *j
+		c.Args = args
+		j = &c
 	}
 	if len(rt.pipe.server) == 0 {
 		return call(ctx, rt.entry, j)
@@ -526,44 +595,78 @@ func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, err err
 	return result, err, ""
 }
 
-// heartbeat renews the leases of every job the worker holds, in one storage
-// call per tick, and cancels jobs whose lease was lost.
-func (w *Worker) heartbeat(ctx context.Context) {
-	t := time.NewTicker(w.opts.LeaseDuration / 3)
+// argsFromParent returns the result of the job j continues, which is j's
+// arguments (see Then).
+func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, error) {
+	var parent uuid.UUID
+	if err := json.Unmarshal(j.Params[paramArgsFrom], &parent); err != nil {
+		return nil, filters.Permanent(fmt.Errorf("%w parameter %s of job %s: %w", ErrDecode, paramArgsFrom, j.ID, err))
+	}
+	p, err := w.store.Get(ctx, parent)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: read result of parent job %s: %w", parent, err)
+	}
+	st, err := p.CurrentState()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := st.(states.Succeeded)
+	if !ok {
+		return nil, filters.Permanent(fmt.Errorf("taskflow: parent job %s is %s, so it has no result", parent, p.State))
+	}
+	return s.Result, nil
+}
+
+// heartbeat renews the leases of every job the worker holds and announces
+// the worker, in one storage call per tick, and cancels jobs whose lease was
+// lost (expired, or the job was deleted or requeued meanwhile). The first
+// beat happens at once, so the worker is registered before it fetches.
+func (w *Worker) heartbeat(ctx context.Context, registered chan<- struct{}) {
+	host, _ := os.Hostname()
+	info := &storage.ServerInfo{
+		ID: w.opts.ServerID, Host: host, PID: os.Getpid(), Queues: w.opts.Queues,
+		Concurrency: w.opts.Concurrency, StartedAt: w.opts.Clock(),
+	}
+	t := time.NewTicker(w.opts.HeartbeatInterval)
 	defer t.Stop()
 	for {
+		w.beat(ctx, info)
+		if registered != nil {
+			close(registered)
+			registered = nil
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		w.mu.Lock()
-		held := make(map[uuid.UUID]int64, len(w.leases))
-		for id, l := range w.leases {
-			held[id] = l.token
-		}
-		w.mu.Unlock()
-		if len(held) == 0 {
-			continue
-		}
-		lost, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ServerID, Jobs: held, Until: w.opts.Clock().Add(w.opts.LeaseDuration)})
-		if err != nil {
-			if ctx.Err() == nil {
-				w.log.Warn("taskflow: renewing leases failed", "jobs", len(held), "err", err)
-			}
-			continue
-		}
-		w.mu.Lock()
-		for _, id := range lost {
-			if l, ok := w.leases[id]; ok && !l.lost {
-				l.lost = true
-				if l.cancel != nil {
-					l.cancel()
-				}
-			}
-		}
-		w.mu.Unlock()
 	}
+}
+
+func (w *Worker) beat(ctx context.Context, info *storage.ServerInfo) {
+	w.mu.Lock()
+	held := make(map[uuid.UUID]int64, len(w.leases))
+	for id, l := range w.leases {
+		held[id] = l.token
+	}
+	w.mu.Unlock()
+	lost, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ServerID, Server: info, Jobs: held, Until: w.opts.Clock().Add(w.opts.LeaseDuration)})
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Warn("taskflow: renewing leases failed", "jobs", len(held), "err", err)
+		}
+		return
+	}
+	w.mu.Lock()
+	for _, id := range lost {
+		if l, ok := w.leases[id]; ok && !l.lost {
+			l.lost = true
+			if l.cancel != nil {
+				l.cancel()
+			}
+		}
+	}
+	w.mu.Unlock()
 }
 
 func errorType(err error) string {

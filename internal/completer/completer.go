@@ -28,17 +28,19 @@ type Completer struct {
 	in       chan Item
 	maxBatch int
 	flushers int
+	keep     time.Duration // retention of jobs a transition deletes as a side effect
 	now      func() time.Time
 	log      *slog.Logger
 	closed   sync.Once
 }
 
 // New returns a completer that stores at most maxBatch transitions per call
-// and runs flushers calls at once.
-func New(store storage.Store, maxBatch, flushers int, now func() time.Time, log *slog.Logger) *Completer {
+// and runs flushers calls at once. retention is passed on to the store for
+// continuations that the transitions delete.
+func New(store storage.Store, maxBatch, flushers int, retention time.Duration, now func() time.Time, log *slog.Logger) *Completer {
 	return &Completer{
 		store: store, in: make(chan Item, maxBatch*flushers), maxBatch: maxBatch,
-		flushers: max(flushers, 1), now: now, log: log,
+		flushers: max(flushers, 1), keep: retention, now: now, log: log,
 	}
 }
 
@@ -94,7 +96,7 @@ func (c *Completer) flush(ctx context.Context, batch []Item) {
 	for i, it := range batch {
 		ts[i] = it.T
 	}
-	p := &storage.TransitionParams{Transitions: ts}
+	p := &storage.TransitionParams{Transitions: ts, Retention: c.keep}
 	wait := 10 * time.Millisecond
 	for {
 		p.Now = c.now()

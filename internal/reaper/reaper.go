@@ -67,3 +67,18 @@ func Prune(ctx context.Context, store storage.Store, now func() time.Time, log *
 		}
 	}
 }
+
+// RemoveDeadServers unregisters workers whose last heartbeat is before
+// before; the store requeues their jobs.
+func RemoveDeadServers(ctx context.Context, srv storage.Servers, before time.Time, log *slog.Logger) {
+	dead, err := srv.RemoveDeadServers(ctx, before)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn("taskflow: removing dead workers failed", "err", err)
+		}
+		return
+	}
+	if len(dead) > 0 {
+		log.Warn("taskflow: removed workers that stopped sending heartbeats; their jobs are requeued", "servers", dead)
+	}
+}

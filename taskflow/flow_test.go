@@ -1,0 +1,691 @@
+package taskflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+func TestRecurringFiresEachOccurrenceOnceAcrossWorkers(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var lateness []time.Duration
+	task, err := taskflow.RegisterTask(e.reg, "tick", func(ctx context.Context, _ struct{}) (int, error) {
+		rj, _ := taskflow.JobFromContext(ctx)
+		var id string
+		var at time.Time
+		if _, err := rj.Param("taskflow.recurring_id", &id); err != nil || id != "every-second" {
+			return 0, fmt.Errorf("recurring id %q: %v", id, err)
+		}
+		if _, err := rj.Param("taskflow.recurring_at", &at); err != nil {
+			return 0, err
+		}
+		mu.Lock()
+		seen[at.Format(time.RFC3339Nano)]++
+		lateness = append(lateness, time.Since(at))
+		mu.Unlock()
+		return 0, nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, task.On(e.client).AddRecurring(waitCtx(t), "every-second", "* * * * * *", struct{}{}))
+	for range 3 {
+		e.startWorker(t, taskflow.WorkerOptions{})
+	}
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= 3 }, 10*time.Second, 10*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for at, n := range seen {
+		require.Equal(t, 1, n, "occurrence %s ran %d times", at, n)
+	}
+	for _, l := range lateness {
+		require.Less(t, l, 900*time.Millisecond, "a second-level schedule fired late")
+	}
+}
+
+func TestRecurringRegistration(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		id      string
+		spec    string
+		opts    []taskflow.Option
+		wantErr error
+	}{
+		{"Valid", "digest", "0 9 * * *", []taskflow.Option{taskflow.TimeZone("Europe/Berlin"), taskflow.Misfire("skip"), taskflow.Queue("mail")}, nil},
+		{"Macro", "nightly", "@daily", nil, nil},
+		{"BadCron", "x", "every day at nine", nil, taskflow.ErrInvalidOption},
+		{"BadZone", "x", "@daily", []taskflow.Option{taskflow.TimeZone("Nowhere/Land")}, taskflow.ErrInvalidOption},
+		{"BadMisfire", "x", "@daily", []taskflow.Option{taskflow.Misfire("sometimes")}, taskflow.ErrInvalidOption},
+		{"EmptyID", "", "@daily", nil, taskflow.ErrInvalidOption},
+		{"JobOnlyOption", "x", "@daily", []taskflow.Option{taskflow.Delay(time.Second)}, taskflow.ErrInvalidOption},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			task, err := taskflow.RegisterTask(e.reg, "t", add)
+			require.NoError(t, err)
+			err = task.On(e.client).AddRecurring(waitCtx(t), tt.id, tt.spec, addArgs{1, 2}, tt.opts...)
+			defs, lerr := e.client.RecurringJobs(waitCtx(t))
+			require.NoError(t, lerr)
+			if tt.wantErr != nil {
+				require.ErrorIs(t, err, tt.wantErr)
+				require.Empty(t, defs, "a rejected definition was stored")
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, defs, 1)
+			require.Equal(t, tt.spec, defs[0].Spec)
+			require.True(t, defs[0].NextRun.After(time.Now()))
+		})
+	}
+}
+
+func TestRecurringControl(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "t", add)
+	require.NoError(t, err)
+	b := task.On(e.client)
+	ctx := waitCtx(t)
+	require.NoError(t, b.AddRecurring(ctx, "r", "@hourly", addArgs{1, 2}))
+	first, err := e.client.RecurringJob(ctx, "r")
+	require.NoError(t, err)
+
+	// Declaring it again (a restart) keeps the schedule.
+	require.NoError(t, b.AddRecurring(ctx, "r", "@hourly", addArgs{1, 2}))
+	again, err := e.client.RecurringJob(ctx, "r")
+	require.NoError(t, err)
+	require.Equal(t, first.NextRun, again.NextRun)
+
+	id, err := e.client.TriggerRecurring(ctx, "r")
+	require.NoError(t, err)
+	info, err := e.client.Job(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, states.NameEnqueued, info.State.Name())
+	require.JSONEq(t, `"r"`, string(info.Params["taskflow.recurring_id"]))
+
+	require.NoError(t, e.client.PauseRecurring(ctx, "r"))
+	paused, _ := e.client.RecurringJob(ctx, "r")
+	require.True(t, paused.Paused)
+	require.NoError(t, e.client.ResumeRecurring(ctx, "r"))
+	resumed, _ := e.client.RecurringJob(ctx, "r")
+	require.False(t, resumed.Paused)
+
+	require.NoError(t, e.client.RemoveRecurring(ctx, "r"))
+	require.ErrorIs(t, e.client.RemoveRecurring(ctx, "r"), storage.ErrNotFound)
+	_, err = e.client.TriggerRecurring(ctx, "r")
+	require.ErrorIs(t, err, storage.ErrNotFound)
+}
+
+type order struct{ ID int }
+type invoice struct {
+	Order  int
+	Amount int
+}
+
+func TestThenHandsTheResultOnTyped(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	price, err := taskflow.RegisterTask(e.reg, "price", func(_ context.Context, o order) (invoice, error) {
+		return invoice{Order: o.ID, Amount: o.ID * 100}, nil
+	})
+	require.NoError(t, err)
+	describe, err := taskflow.RegisterTask(e.reg, "describe", func(_ context.Context, in invoice) (string, error) {
+		return fmt.Sprintf("order %d costs %d", in.Order, in.Amount), nil
+	})
+	require.NoError(t, err)
+	shout, err := taskflow.RegisterTask(e.reg, "shout", func(_ context.Context, s string) (string, error) {
+		return strings.ToUpper(s), nil
+	})
+	require.NoError(t, err)
+
+	h1, err := price.On(e.client).Enqueue(waitCtx(t), order{ID: 7})
+	require.NoError(t, err)
+	h2, err := taskflow.Then(waitCtx(t), h1, describe)
+	require.NoError(t, err)
+	h3, err := taskflow.Then(waitCtx(t), h2, shout)
+	require.NoError(t, err)
+	info, err := h3.Job(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, states.NameAwaiting, info.State.Name())
+
+	e.startWorker(t, taskflow.WorkerOptions{})
+	got, err := h3.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, "ORDER 7 COSTS 700", got)
+}
+
+func TestContinuationConditions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		parentErr error
+		on        []taskflow.Option
+		want      states.Name
+	}{
+		{"OnSuccessRunsAfterSuccess", nil, nil, states.NameSucceeded},
+		{"OnSuccessIsDeletedAfterFailure", errors.New("boom"), nil, states.NameDeleted},
+		{"OnFailureRunsAfterRetriesAreExhausted", errors.New("boom"), []taskflow.Option{taskflow.ContinueOn(states.OnFailure)}, states.NameSucceeded},
+		{"OnFailureIsDeletedAfterSuccess", nil, []taskflow.Option{taskflow.ContinueOn(states.OnFailure)}, states.NameDeleted},
+		{"OnFinishRunsAfterFailure", errors.New("boom"), []taskflow.Option{taskflow.ContinueOn(states.OnFinish)}, states.NameSucceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			parent, err := taskflow.RegisterTask(e.reg, "parent", func(context.Context, addArgs) (int, error) { return 1, tt.parentErr }, instantRetry(2))
+			require.NoError(t, err)
+			child, err := taskflow.RegisterTask(e.reg, "child", add)
+			require.NoError(t, err)
+			ph, err := parent.On(e.client).Enqueue(waitCtx(t), addArgs{})
+			require.NoError(t, err)
+			ch, err := child.On(e.client).ContinueWith(waitCtx(t), ph.ID, addArgs{2, 3}, tt.on...)
+			require.NoError(t, err)
+			e.startWorker(t, taskflow.WorkerOptions{})
+			info := waitState(t, e, ch.ID, tt.want)
+			if tt.want == states.NameSucceeded {
+				require.Equal(t, []states.Name{states.NameAwaiting, states.NameEnqueued, states.NameProcessing, states.NameSucceeded}, historyOf(t, info))
+				p, err := ph.Job(waitCtx(t))
+				require.NoError(t, err)
+				require.True(t, storage.Finished(p.State.Name()), "the continuation ran before its parent finished")
+			}
+		})
+	}
+}
+
+func TestContinuationOfFinishedParentResolvesAtOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "add", add)
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	ph, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{1, 1})
+	require.NoError(t, err)
+	_, err = ph.Wait(waitCtx(t))
+	require.NoError(t, err)
+	ch, err := task.On(e.client).ContinueWith(waitCtx(t), ph.ID, addArgs{2, 2})
+	require.NoError(t, err)
+	sum, err := ch.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 4, sum)
+
+	_, err = task.On(e.client).ContinueWith(waitCtx(t), newID(t), addArgs{})
+	require.ErrorIs(t, err, storage.ErrNotFound, "a continuation of an unknown job")
+}
+
+func TestBatchFanIn(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var finishedParts atomic.Int32
+	part, err := taskflow.RegisterTask(e.reg, "part", func(_ context.Context, n int) (int, error) {
+		time.Sleep(time.Duration(n) * time.Millisecond)
+		finishedParts.Add(1)
+		return n * n, nil
+	})
+	require.NoError(t, err)
+	var sumRuns atomic.Int32
+	var partsAtSum atomic.Int32
+	sum, err := taskflow.RegisterTask(e.reg, "sum", func(context.Context, struct{}) (string, error) {
+		sumRuns.Add(1)
+		partsAtSum.Store(finishedParts.Load())
+		return "done", nil
+	})
+	require.NoError(t, err)
+
+	batch, err := part.On(e.client).EnqueueBatch(waitCtx(t), []int{1, 2, 3, 4, 5, 6, 7, 8})
+	require.NoError(t, err)
+	after, err := sum.On(e.client).ContinueWith(waitCtx(t), batch.ID, struct{}{})
+	require.NoError(t, err)
+	p, err := batch.Progress(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, taskflow.BatchProgress{Total: 8, Pending: 8}, p)
+
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 3})
+	_, err = after.Wait(waitCtx(t))
+	require.NoError(t, err)
+	results, err := batch.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 4, 9, 16, 25, 36, 49, 64}, results)
+	require.Equal(t, int32(1), sumRuns.Load())
+	require.Equal(t, int32(8), partsAtSum.Load(), "the fan-in ran before every part finished")
+	p, err = batch.Progress(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, taskflow.BatchProgress{Total: 8, Succeeded: 8}, p)
+	require.True(t, p.Done())
+}
+
+func TestBatchCancel(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	started := make(chan struct{}, 1)
+	var finishedNormally atomic.Bool
+	slow, err := taskflow.RegisterTask(e.reg, "slow", func(ctx context.Context, _ int) (int, error) {
+		select {
+		case started <- struct{}{}:
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(10 * time.Second):
+			finishedNormally.Store(true)
+			return 1, nil
+		}
+	})
+	require.NoError(t, err)
+	batch, err := slow.On(e.client).EnqueueBatch(waitCtx(t), []int{1, 2, 3})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 1})
+	<-started
+	canceledAt := time.Now()
+	n, err := batch.Cancel(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	p, err := batch.Progress(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, taskflow.BatchProgress{Total: 3, Deleted: 3}, p)
+	// The running job's context is cancelled at the next heartbeat, and
+	// the job stays Deleted.
+	time.Sleep(1500 * time.Millisecond)
+	for _, h := range batch.Handles {
+		info, err := h.Job(waitCtx(t))
+		require.NoError(t, err)
+		require.Equal(t, states.NameDeleted, info.State.Name())
+		require.Equal(t, states.NameDeleted, info.History[len(info.History)-1].State.Name(), "a state was recorded after deletion")
+	}
+	require.False(t, finishedNormally.Load())
+	require.Less(t, time.Since(canceledAt), 5*time.Second)
+}
+
+func TestDeleteRunningJobCancelsItsContext(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	started := make(chan struct{})
+	canceled := make(chan time.Time, 1)
+	task, err := taskflow.RegisterTask(e.reg, "long", func(ctx context.Context, _ int) (int, error) {
+		close(started)
+		<-ctx.Done()
+		canceled <- time.Now()
+		return 0, ctx.Err()
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	<-started
+	deletedAt := time.Now()
+	require.NoError(t, e.client.Delete(waitCtx(t), h.ID))
+	select {
+	case at := <-canceled:
+		require.Less(t, at.Sub(deletedAt), 1500*time.Millisecond)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the deleted job's context was not cancelled")
+	}
+	_, err = h.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobDeleted)
+	time.Sleep(100 * time.Millisecond)
+	info, err := h.Job(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, []states.Name{states.NameEnqueued, states.NameProcessing, states.NameDeleted}, historyOf(t, info))
+}
+
+func TestJobControl(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, int) (int, error) { return 0, errors.New("nope") }, taskflow.MaxRetries(0))
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1, taskflow.Delay(time.Hour))
+	require.NoError(t, err)
+	ctx := waitCtx(t)
+
+	err = e.client.ChangeState(ctx, h.ID, states.Deleted{Reason: "x"}, states.NameEnqueued)
+	require.ErrorIs(t, err, storage.ErrStateConflict, "the expected-state guard did not hold")
+	require.NoError(t, e.client.Reschedule(ctx, h.ID, time.Now().Add(2*time.Hour)))
+	info, err := h.Job(ctx)
+	require.NoError(t, err)
+	require.Equal(t, states.NameScheduled, info.State.Name())
+
+	require.NoError(t, e.client.Requeue(ctx, h.ID))
+	e.startWorker(t, taskflow.WorkerOptions{})
+	_, err = h.Wait(ctx)
+	require.ErrorIs(t, err, taskflow.ErrJobFailed)
+
+	// A failed job stays until a person acts: requeue runs it again.
+	require.NoError(t, e.client.Requeue(ctx, h.ID))
+	require.Eventually(t, func() bool {
+		info, err := h.Job(ctx)
+		return err == nil && info.Attempt == 2 && info.State.Name() == states.NameFailed
+	}, 5*time.Second, 5*time.Millisecond)
+
+	require.NoError(t, e.client.Delete(ctx, h.ID))
+	info, err = h.Job(ctx)
+	require.NoError(t, err)
+	require.Equal(t, states.NameDeleted, info.State.Name())
+	require.False(t, info.ExpireAt.IsZero(), "a deleted job expires")
+	require.ErrorIs(t, e.client.Delete(ctx, h.ID), storage.ErrStateConflict)
+}
+
+func TestPerJobTimeout(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "sleepy", func(ctx context.Context, d time.Duration) (int, error) {
+		select {
+		case <-time.After(d):
+			return 1, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}, taskflow.MaxRetries(0), taskflow.Timeout(time.Minute))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	quick, err := task.On(e.client).Enqueue(waitCtx(t), 10*time.Millisecond, taskflow.Timeout(time.Second))
+	require.NoError(t, err)
+	slow, err := task.On(e.client).Enqueue(waitCtx(t), 10*time.Second, taskflow.Timeout(50*time.Millisecond))
+	require.NoError(t, err)
+	_, err = quick.Wait(waitCtx(t))
+	require.NoError(t, err)
+	_, err = slow.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobFailed)
+	require.ErrorContains(t, err, "deadline exceeded")
+}
+
+func TestUniqueJobs(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	report, err := taskflow.RegisterTask(e.reg, "report", add, taskflow.UniqueByArgs())
+	require.NoError(t, err)
+	b := report.On(e.client)
+	ctx := waitCtx(t)
+	h1, err := b.Enqueue(ctx, addArgs{1, 2})
+	require.NoError(t, err)
+	h2, err := b.Enqueue(ctx, addArgs{1, 2})
+	require.NoError(t, err)
+	require.Equal(t, h1.ID, h2.ID, "a duplicate returns the existing job's handle")
+	h3, err := b.Enqueue(ctx, addArgs{2, 1})
+	require.NoError(t, err)
+	require.NotEqual(t, h1.ID, h3.ID)
+
+	k1, err := b.Enqueue(ctx, addArgs{9, 9}, taskflow.Unique("nightly"))
+	require.NoError(t, err)
+	k2, err := b.Enqueue(ctx, addArgs{8, 8}, taskflow.Unique("nightly"))
+	require.NoError(t, err)
+	require.Equal(t, k1.ID, k2.ID, "an explicit key wins over args")
+
+	e.startWorker(t, taskflow.WorkerOptions{})
+	_, err = h1.Wait(ctx)
+	require.NoError(t, err)
+	h4, err := b.Enqueue(ctx, addArgs{1, 2})
+	require.NoError(t, err)
+	require.NotEqual(t, h1.ID, h4.ID, "the key is free once its job finished")
+
+	p1, err := b.Enqueue(ctx, addArgs{5, 5}, taskflow.UniqueFor(time.Hour))
+	require.NoError(t, err)
+	_, err = p1.Wait(ctx)
+	require.NoError(t, err)
+	p2, err := b.Enqueue(ctx, addArgs{5, 5})
+	require.NoError(t, err)
+	require.Equal(t, p1.ID, p2.ID, "UniqueFor holds the key after the job finished")
+}
+
+func TestMutexFilterAllowsOneJobPerKeyAtATime(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var running, peak atomic.Int32
+	task, err := taskflow.RegisterTask(e.reg, "exclusive", func(context.Context, int) (int, error) {
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		running.Add(-1)
+		return 0, nil
+	}, taskflow.WithFilters(filters.Mutex{Locker: e.store, Timeout: 10 * time.Second}))
+	require.NoError(t, err)
+	hs, err := task.On(e.client).EnqueueMany(waitCtx(t), []int{1, 2, 3, 4, 5})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 5})
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 5})
+	for _, h := range hs {
+		_, err := h.Wait(waitCtx(t))
+		require.NoError(t, err)
+	}
+	require.Equal(t, int32(1), peak.Load())
+}
+
+func TestMutexTimeoutFailsTheAttempt(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	held, err := e.store.TryLock(waitCtx(t), "mutex:blocked", "someone-else", time.Minute)
+	require.NoError(t, err)
+	require.True(t, held)
+	task, err := taskflow.RegisterTask(e.reg, "blocked", add, taskflow.MaxRetries(0),
+		taskflow.WithFilters(filters.Mutex{Locker: e.store, Timeout: 50 * time.Millisecond}))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobFailed)
+	require.ErrorContains(t, err, "mutex wait timed out")
+}
+
+// keepDeletedLonger is an elect-state filter that sets a retention per state.
+type keepDeletedLonger struct{}
+
+func (keepDeletedLonger) OnStateElection(_ context.Context, c *filters.ElectStateContext) {
+	if c.Candidate().Name() == states.NameDeleted {
+		c.Retention = 7 * 24 * time.Hour
+	}
+}
+
+func TestRetentionPerTaskAndPerState(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	short, err := taskflow.RegisterTask(e.reg, "short", add, taskflow.Retention(time.Minute))
+	require.NoError(t, err)
+	dflt, err := taskflow.RegisterTask(e.reg, "default", add)
+	require.NoError(t, err)
+	deleted, err := taskflow.RegisterTask(e.reg, "deleted", func(context.Context, addArgs) (int, error) { return 0, errors.New("x") },
+		taskflow.WithRetry(filters.Retry{Attempts: -1, WhenExhausted: filters.DeleteWhenExhausted}), taskflow.WithFilters(keepDeletedLonger{}))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	tests := []struct {
+		task interface {
+			On(*taskflow.Client) taskflow.Bound[addArgs, int]
+		}
+		want time.Duration
+	}{
+		{short, time.Minute},
+		{dflt, taskflow.DefaultRetention},
+		{deleted, 7 * 24 * time.Hour},
+	}
+	for _, tt := range tests {
+		h, err := tt.task.On(e.client).Enqueue(waitCtx(t), addArgs{})
+		require.NoError(t, err)
+		_, _ = h.Wait(waitCtx(t))
+		info, err := h.Job(waitCtx(t))
+		require.NoError(t, err)
+		require.True(t, info.State.IsFinal())
+		got := info.ExpireAt.Sub(info.UpdatedAt)
+		require.InDelta(t, tt.want.Seconds(), got.Seconds(), 1, "retention of %s", info.Task)
+	}
+}
+
+func TestFinishedJobsExpireAndFailedStay(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ok, err := taskflow.RegisterTask(e.reg, "ok", add, taskflow.Retention(50*time.Millisecond))
+	require.NoError(t, err)
+	bad, err := taskflow.RegisterTask(e.reg, "bad", func(context.Context, addArgs) (int, error) { return 0, errors.New("x") }, taskflow.MaxRetries(0))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{PruneInterval: 20 * time.Millisecond})
+	h1, err := ok.On(e.client).Enqueue(waitCtx(t), addArgs{})
+	require.NoError(t, err)
+	h2, err := bad.On(e.client).Enqueue(waitCtx(t), addArgs{})
+	require.NoError(t, err)
+	_, _ = h1.Wait(waitCtx(t))
+	_, _ = h2.Wait(waitCtx(t))
+	require.Eventually(t, func() bool { return e.store.Len() == 1 }, 5*time.Second, 10*time.Millisecond)
+	_, err = h1.Job(waitCtx(t))
+	require.ErrorIs(t, err, storage.ErrNotFound)
+	info, err := h2.Job(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, states.NameFailed, info.State.Name())
+}
+
+// frozenStore stands for the store as a killed worker sees it: once frozen,
+// every call hangs until its context ends, so the worker can neither renew
+// its leases nor record anything.
+type frozenStore struct {
+	storage.Store
+	frozen atomic.Bool
+}
+
+func (f *frozenStore) hang(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (f *frozenStore) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	if f.frozen.Load() {
+		return nil, f.hang(ctx)
+	}
+	return f.Store.Fetch(ctx, p)
+}
+
+func (f *frozenStore) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
+	if f.frozen.Load() {
+		return nil, f.hang(ctx)
+	}
+	return f.Store.Transition(ctx, p)
+}
+
+func (f *frozenStore) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
+	if f.frozen.Load() {
+		return nil, f.hang(ctx)
+	}
+	return f.Store.ExtendLeases(ctx, p)
+}
+
+func TestJobOfKilledWorkerIsCompletedByAnother(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		opts  taskflow.WorkerOptions
+		bound time.Duration
+	}{
+		// The watchdog sees the dead worker's heartbeats stop.
+		{"ByServerTimeout", taskflow.WorkerOptions{ServerTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond}, 3 * time.Second},
+		// The lease expires.
+		{"ByLeaseExpiry", taskflow.WorkerOptions{LeaseDuration: 300 * time.Millisecond}, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			var runs atomic.Int32
+			started := make(chan struct{}, 2)
+			task, err := taskflow.RegisterTask(e.reg, "work", func(ctx context.Context, _ int) (int, error) {
+				runs.Add(1)
+				started <- struct{}{}
+				select {
+				case <-time.After(100 * time.Millisecond):
+					return 42, nil
+				case <-ctx.Done():
+					return 0, ctx.Err()
+				}
+			})
+			require.NoError(t, err)
+			frozen := &frozenStore{Store: e.store}
+			dying := e.opts(tt.opts)
+			w, err := taskflow.NewWorker(frozen, dying)
+			require.NoError(t, err)
+			dctx, kill := context.WithCancel(context.Background())
+			t.Cleanup(kill)
+			frozen.frozen.Store(false)
+			go func() { _ = w.Run(dctx) }()
+
+			h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+			require.NoError(t, err)
+			<-started
+			frozen.frozen.Store(true) // the worker is killed mid-job
+			killedAt := time.Now()
+
+			e.startWorker(t, tt.opts)
+			got, err := h.Wait(waitCtx(t))
+			require.NoError(t, err)
+			require.Equal(t, 42, got)
+			require.Less(t, time.Since(killedAt), tt.bound)
+			info, err := h.Job(waitCtx(t))
+			require.NoError(t, err)
+			require.Equal(t, 1, count(historyOf(t, info), states.NameSucceeded), "completed twice")
+			require.Equal(t, int32(2), runs.Load())
+		})
+	}
+}
+
+func count(names []states.Name, n states.Name) int {
+	c := 0
+	for _, x := range names {
+		if x == n {
+			c++
+		}
+	}
+	return c
+}
+
+func TestServersAreRegistered(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w, stop := e.startWorker(t, taskflow.WorkerOptions{Queues: []string{"a", "b"}, Concurrency: 3, HeartbeatInterval: 20 * time.Millisecond})
+	require.Eventually(t, func() bool {
+		list, err := e.store.ListServers(context.Background())
+		return err == nil && len(list) == 1 && list[0].ID == w.ServerID() && list[0].Concurrency == 3
+	}, 5*time.Second, 10*time.Millisecond)
+	stop()
+	list, err := e.store.ListServers(context.Background())
+	require.NoError(t, err)
+	require.Empty(t, list, "a stopped worker stays registered")
+}
+
+func TestParamsReachTheTask(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "p", func(ctx context.Context, _ int) (string, error) {
+		rj, _ := taskflow.JobFromContext(ctx)
+		var tenant string
+		_, err := rj.Param("tenant", &tenant)
+		return tenant, err
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1, taskflow.Param("tenant", "acme"))
+	require.NoError(t, err)
+	got, err := h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, "acme", got)
+	info, err := h.Job(waitCtx(t))
+	require.NoError(t, err)
+	var v string
+	require.NoError(t, json.Unmarshal(info.Params["tenant"], &v))
+}

@@ -1,0 +1,197 @@
+package taskflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/internal/recurring"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// AddRecurring creates or updates the recurring job id, which runs the
+// task with args on the cron schedule spec: five fields (minute hour
+// day-of-month month day-of-week), or six with seconds first, or a macro
+// (@yearly, @monthly, @weekly, @daily, @hourly, @every 90s). Options: Queue,
+// Priority, TimeZone (IANA name, default UTC, daylight saving honoured) and
+// Misfire. An invalid expression or time zone returns an error wrapping
+// ErrInvalidOption and stores nothing.
+//
+// The definition and its next run time live in the store, so they survive
+// restarts, and every worker serving the store fires each occurrence
+// exactly once between them. Declaring the same definition again (say, at
+// every start-up) keeps its schedule; changing its spec or time zone
+// restarts it. A spawned job carries the parameters
+// "taskflow.recurring_id" and "taskflow.recurring_at" (the occurrence).
+func (b Bound[Args, Result]) AddRecurring(ctx context.Context, id, spec string, args Args, opts ...Option) error {
+	rs, err := b.client.recurring()
+	if err != nil {
+		return err
+	}
+	t := b.task
+	o := applyOptions(opts)
+	switch {
+	case o.err != nil:
+		return fmt.Errorf("recurring job %q: %w", id, o.err)
+	case id == "":
+		return fmt.Errorf("%w: empty recurring job id", ErrInvalidOption)
+	case len(o.taskOnly) > 0 || o.delay != 0 || !o.runAt.IsZero() || o.on != "" || o.unique != "" || o.uniqueArg:
+		return fmt.Errorf("%w: recurring job %q takes Queue, Priority, TimeZone and Misfire only", ErrInvalidOption, id)
+	}
+	sched, err := recurring.Parse(spec, o.timeZone)
+	if err != nil {
+		return fmt.Errorf("%w: recurring job %q: %w", ErrInvalidOption, id, err)
+	}
+	raw, err := t.codec.Marshal(args)
+	if err != nil {
+		return fmt.Errorf("%w args of recurring job %q (task %q): %w", ErrEncode, id, t.name, err)
+	}
+	now := b.client.now()
+	def := &storage.RecurringJob{
+		ID: id, Task: t.name, Args: raw, Spec: spec, TimeZone: o.timeZone,
+		Queue: firstNonEmpty(o.queue, t.opts.queue, DefaultQueue), Misfire: firstNonEmpty(o.misfire, storage.MisfireOnce),
+		NextRun: sched.Next(now), CreatedAt: now, UpdatedAt: now,
+	}
+	for _, p := range []*int{o.priority, t.opts.priority} {
+		if p != nil {
+			def.Priority = *p
+			break
+		}
+	}
+	if err := rs.UpsertRecurring(ctx, def); err != nil {
+		return fmt.Errorf("taskflow: store recurring job %q: %w", id, err)
+	}
+	return nil
+}
+
+// AddRecurring adds or updates a recurring job on the default client. See
+// Bound.AddRecurring.
+func (t *Task[Args, Result]) AddRecurring(ctx context.Context, id, spec string, args Args, opts ...Option) error {
+	b, err := t.onDefault()
+	if err != nil {
+		return err
+	}
+	return b.AddRecurring(ctx, id, spec, args, opts...)
+}
+
+func (c *Client) recurring() (storage.Recurring, error) {
+	rs, ok := c.store.(storage.Recurring)
+	if !ok {
+		return nil, fmt.Errorf("taskflow: recurring jobs: %w", storage.ErrNotSupported)
+	}
+	return rs, nil
+}
+
+// RemoveRecurring deletes the recurring job id; jobs it spawned stay.
+func (c *Client) RemoveRecurring(ctx context.Context, id string) error {
+	rs, err := c.recurring()
+	if err == nil {
+		err = rs.RemoveRecurring(ctx, id)
+	}
+	if err != nil {
+		return fmt.Errorf("taskflow: remove recurring job %q: %w", id, err)
+	}
+	return nil
+}
+
+// PauseRecurring stops the recurring job id from firing until resumed.
+func (c *Client) PauseRecurring(ctx context.Context, id string) error {
+	rs, err := c.recurring()
+	if err == nil {
+		err = rs.SetRecurringPaused(ctx, id, true, time.Time{})
+	}
+	if err != nil {
+		return fmt.Errorf("taskflow: pause recurring job %q: %w", id, err)
+	}
+	return nil
+}
+
+// ResumeRecurring lets a paused recurring job fire again, from its next
+// occurrence after now: occurrences passed while paused do not fire.
+func (c *Client) ResumeRecurring(ctx context.Context, id string) error {
+	def, err := c.RecurringJob(ctx, id)
+	if err != nil {
+		return err
+	}
+	sched, err := recurring.Parse(def.Spec, def.TimeZone)
+	if err != nil {
+		return fmt.Errorf("%w: recurring job %q: %w", ErrInvalidOption, id, err)
+	}
+	rs, _ := c.recurring()
+	if err := rs.SetRecurringPaused(ctx, id, false, sched.Next(c.now())); err != nil {
+		return fmt.Errorf("taskflow: resume recurring job %q: %w", id, err)
+	}
+	return nil
+}
+
+// TriggerRecurring enqueues a job of the recurring job id now, without
+// changing its schedule, and returns the new job's ID.
+func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, error) {
+	def, err := c.RecurringJob(ctx, id)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	now := c.now()
+	j, err := newRecurringJob(def, now, now)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	ids, err := c.store.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}, Now: now})
+	if err != nil {
+		return uuid.Nil, fmt.Errorf("taskflow: trigger recurring job %q: %w", id, err)
+	}
+	return ids[0], nil
+}
+
+// RecurringJob returns the definition and schedule of the recurring job id.
+func (c *Client) RecurringJob(ctx context.Context, id string) (*storage.RecurringJob, error) {
+	rs, err := c.recurring()
+	if err != nil {
+		return nil, err
+	}
+	def, err := rs.GetRecurring(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: recurring job %q: %w", id, err)
+	}
+	return def, nil
+}
+
+// RecurringJobs lists every recurring job, ordered by ID.
+func (c *Client) RecurringJobs(ctx context.Context) ([]*storage.RecurringJob, error) {
+	rs, err := c.recurring()
+	if err != nil {
+		return nil, err
+	}
+	return rs.ListRecurring(ctx)
+}
+
+// newRecurringJob builds the Enqueued job that def spawns for the occurrence
+// at.
+func newRecurringJob(def *storage.RecurringJob, at, now time.Time) (*storage.Job, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: new job id: %w", err)
+	}
+	data, err := states.Marshal(states.Enqueued{Queue: def.Queue, EnqueuedAt: now, Reason: "recurring job " + def.ID})
+	if err != nil {
+		return nil, err
+	}
+	atJSON, err := json.Marshal(at)
+	if err != nil {
+		return nil, err
+	}
+	return &storage.Job{
+		ID: id, Task: def.Task, Args: def.Args, Queue: def.Queue, Priority: def.Priority,
+		State: states.NameEnqueued, StateData: data, CreatedAt: now,
+		Params: map[string]json.RawMessage{paramRecurringID: jsonString(def.ID), paramRecurringAt: atJSON},
+	}, nil
+}
+
+// spawnRecurring is the worker's recurring.Spawn.
+func (w *Worker) spawnRecurring(def *storage.RecurringJob, at time.Time) (*storage.Job, error) {
+	return newRecurringJob(def, at, w.opts.Clock())
+}
