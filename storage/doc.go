@@ -9,8 +9,10 @@
 // up to N jobs, transition many jobs with compare-and-set, extend every lease
 // a worker holds in one call. [Store] is the small required core. Extras are
 // optional interfaces discovered at run time, as database/sql/driver does:
-// [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries) and
-// [Pruner] (removal of expired final jobs).
+// [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries),
+// [Pruner] (removal of expired final jobs), [Batches] (batch progress),
+// [Recurring] (durable cron definitions), [Locker] (named locks) and
+// [Servers] (the worker registry).
 //
 // # Guarantees
 //
@@ -34,6 +36,15 @@
 //     AllOrNothing set, one failing change MUST leave every job unchanged.
 //   - ReclaimExpired MUST make every job whose lease has expired fetchable
 //     again (Enqueued) and MUST invalidate its old token.
+//   - No two jobs MUST hold one UniqueKey at once; Create MUST return the
+//     holder's ID for a job whose key is held, and store it not.
+//   - When a job or a whole batch finishes (Succeeded, Failed or Deleted),
+//     the jobs Awaiting it MUST be resolved in the same atomic step, and an
+//     Awaiting job created after its parent finished MUST be resolved by
+//     Create.
+//   - FireRecurring MUST fire each occurrence at most once: it creates jobs
+//     only when the stored next run equals the expected one.
+//   - RemoveDeadServers MUST return the dead workers' jobs to Enqueued.
 //
 // Delivery is at-least-once: a job whose worker dies is run again after its
 // lease expires, so tasks should be idempotent.
