@@ -79,3 +79,11 @@ func newID(t *testing.T) uuid.UUID {
 	require.NoError(t, err)
 	return id
 }
+
+func mustLoad(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
