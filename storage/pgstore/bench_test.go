@@ -13,19 +13,12 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-var (
-	_ storage.Store    = (*Store)(nil)
-	_ storage.Notifier = (*Store)(nil)
-	_ storage.Lister   = (*Store)(nil)
-	_ storage.Pruner   = (*Store)(nil)
-)
-
 func createJobs(b *testing.B, s *Store, n int) {
 	jobs := make([]*storage.Job, n)
 	for i := range jobs {
 		jobs[i] = enqueuedJob(b)
 	}
-	require.NoError(b, s.Create(context.Background(), &storage.CreateParams{Jobs: jobs}))
+	require.NoError(b, create(context.Background(), s, jobs...))
 }
 
 // BenchmarkCreate measures bulk Create; one op is one job.

@@ -17,35 +17,172 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// Create implements [storage.Store] with one INSERT of every job and its
-// first history entry; a duplicate id fails it whole with
-// [storage.ErrDuplicate]. A zero CreatedAt means the server's clock.
+// Create implements [storage.Store]. Jobs without unique keys or parents
+// take one INSERT of every job and its first history entry; a duplicate id
+// fails it whole with [storage.ErrDuplicate]. Unique keys and Awaiting jobs
+// take a transaction (see create). A zero CreatedAt means the server's clock.
 func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
-	if err := s.create(ctx, p); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	out := make([]uuid.UUID, len(p.Jobs))
-	for i, j := range p.Jobs {
-		out[i] = j.ID
+	flow := slices.ContainsFunc(p.Jobs, func(j *storage.Job) bool { return j.UniqueKey != "" || j.State == states.NameAwaiting })
+	var (
+		ids  []uuid.UUID
+		wake bool
+	)
+	err := s.maybeTx(ctx, flow, func(db db) (err error) {
+		ids, wake, err = s.create(ctx, db, p)
+		return err
+	})
+	if err != nil {
+		return nil, interpretError("create", err)
 	}
-	return out, nil
+	return ids, s.wakeIf(ctx, wake)
 }
 
-func (s *Store) create(ctx context.Context, p *storage.CreateParams) error {
-	n := len(p.Jobs)
-	if err := s.check(ctx); err != nil || n == 0 {
-		return err
+// maybeTx runs fn in a transaction when needed, else on the store's db.
+func (s *Store) maybeTx(ctx context.Context, needed bool, fn func(db) error) error {
+	if !needed {
+		return fn(s.db)
 	}
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return fn(tx) })
+}
+
+// wakeIf wakes subscribers when wake is set.
+func (s *Store) wakeIf(ctx context.Context, wake bool) error {
+	if !wake {
+		return nil
+	}
+	return interpretError("notify", s.wake(ctx))
+}
+
+// create stores p.Jobs through db, which must be a transaction when a job
+// has a unique key or is Awaiting, and reports whether subscribers should be
+// woken. Of the jobs of one call sharing a key only the first is sent. Keys
+// are inserted ON CONFLICT DO NOTHING (after releasing stale ones) and the
+// holders of those that conflicted are read back; a holder that released
+// its key meanwhile makes it try again. Awaiting jobs are then checked
+// against their parents, and resolved at once when those have finished.
+func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]uuid.UUID, bool, error) {
+	ids := make([]uuid.UUID, len(p.Jobs))
+	send := p.Jobs
+	var first map[string]uuid.UUID // key -> the first job of this call with it
+	for i, j := range p.Jobs {
+		ids[i] = j.ID
+		if j.UniqueKey == "" {
+			continue
+		}
+		if id, ok := first[j.UniqueKey]; ok {
+			ids[i] = id
+			continue
+		}
+		if first == nil {
+			first = map[string]uuid.UUID{}
+		}
+		first[j.UniqueKey] = j.ID
+	}
+	var created map[uuid.UUID]bool // nil: every sent job was stored
+	if first == nil {
+		if err := s.insert(ctx, db, s.q.create, send, nil); err != nil {
+			return nil, false, err
+		}
+	} else {
+		send = slices.DeleteFunc(slices.Clone(p.Jobs), func(j *storage.Job) bool { return j.UniqueKey != "" && first[j.UniqueKey] != j.ID })
+		created = map[uuid.UUID]bool{}
+		holders, err := s.insertUnique(ctx, db, send, p.Now, created)
+		if err != nil {
+			return nil, false, err
+		}
+		for i, j := range p.Jobs {
+			if h, ok := holders[j.UniqueKey]; ok {
+				ids[i] = h
+			}
+		}
+	}
+	wake := false
+	var parents []pgtype.UUID
+	for _, j := range send {
+		if created != nil && !created[j.ID] {
+			continue
+		}
+		wake = wake || j.State == states.NameEnqueued || j.State == states.NameScheduled
+		if j.State == states.NameAwaiting {
+			parents = append(parents, uid(j.ParentID))
+		}
+	}
+	if len(parents) == 0 {
+		return ids, wake, nil
+	}
+	batches, err := s.await(ctx, db, parents)
+	if err != nil {
+		return nil, false, err
+	}
+	enqueued, err := s.resolve(ctx, db, p.Now, p.Retention, parents, batches)
+	return ids, wake || enqueued, err
+}
+
+// insertUnique inserts jobs, of which no two share a unique key, marks
+// those stored in created, and returns the holders of the keys whose jobs
+// were not stored.
+func (s *Store) insertUnique(ctx context.Context, db db, jobs []*storage.Job, now time.Time, created map[uuid.UUID]bool) (map[string]uuid.UUID, error) {
+	holders := map[string]uuid.UUID{}
+	jobs = slices.Clone(jobs) // shrinks as keys are settled
+	for range 3 {
+		var keys []string
+		for _, j := range jobs {
+			if j.UniqueKey != "" {
+				keys = append(keys, j.UniqueKey)
+			}
+		}
+		if _, err := db.Exec(ctx, s.q.releaseStale, ts(now), keys); err != nil {
+			return nil, err
+		}
+		if err := s.insert(ctx, db, s.q.createUnique, jobs, created); err != nil {
+			return nil, err
+		}
+		jobs = slices.DeleteFunc(jobs, func(j *storage.Job) bool { return created[j.ID] })
+		if len(jobs) == 0 {
+			return holders, nil
+		}
+		rows, err := db.Query(ctx, s.q.holders, keys)
+		if err != nil {
+			return nil, err
+		}
+		var (
+			key string
+			id  uuid.UUID
+		)
+		if _, err := pgx.ForEachRow(rows, []any{&key, (*[16]byte)(&id)}, func() error {
+			holders[key] = id
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		jobs = slices.DeleteFunc(jobs, func(j *storage.Job) bool { _, ok := holders[j.UniqueKey]; return ok })
+		if len(jobs) == 0 {
+			return holders, nil
+		}
+	}
+	return nil, fmt.Errorf("unique key %q: its holder kept changing", jobs[0].UniqueKey)
+}
+
+// insert runs the create statement sql on jobs. With created set, the
+// statement returns the ids it stored, which are marked there.
+func (s *Store) insert(ctx context.Context, db db, sql string, jobs []*storage.Job, created map[uuid.UUID]bool) error {
+	n := len(jobs)
 	var (
 		ids                           = make([]pgtype.UUID, n)
 		tasks, queues, names, reasons = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		args, data, params            = make([][]byte, n), make([][]byte, n), make([][]byte, n)
 		prios, attempts               = make([]int32, n), make([]int32, n)
 		runAt, createdAt, expireAt    = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
-		wake                          bool
-		err                           error
+		// Passed as NULL arrays, read as NULLs, unless a job sets them.
+		parents, batches []pgtype.UUID
+		keys             []pgtype.Text
+		until            []pgtype.Timestamptz
+		err              error
 	)
-	for i, j := range p.Jobs {
+	for i, j := range jobs {
 		ids[i], tasks[i], queues[i], names[i] = uid(j.ID), j.Task, j.Queue, string(j.State)
 		args[i], data[i], prios[i], attempts[i] = j.Args, j.StateData, int32(j.Priority), int32(j.Attempt)
 		runAt[i], createdAt[i], expireAt[i] = ts(j.RunAt), ts(j.CreatedAt), ts(j.ExpireAt)
@@ -53,18 +190,28 @@ func (s *Store) create(ctx context.Context, p *storage.CreateParams) error {
 			reasons[i] = st.Why()
 		}
 		if params[i], err = marshalParams(j.Params); err != nil {
-			return fmt.Errorf("pgstore: create job %s: %w", j.ID, err)
+			return fmt.Errorf("job %s: %w", j.ID, err)
 		}
-		wake = wake || j.State == states.NameEnqueued || j.State == states.NameScheduled
+		if j.ParentID != uuid.Nil || j.BatchID != uuid.Nil || j.UniqueKey != "" {
+			if parents == nil {
+				parents, batches = make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+				keys, until = make([]pgtype.Text, n), make([]pgtype.Timestamptz, n)
+			}
+			parents[i], batches[i] = optUID(j.ParentID), optUID(j.BatchID)
+			keys[i], until[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}, ts(j.UniqueUntil)
+		}
 	}
-	if _, err := s.db.Exec(ctx, s.q.create, ids, tasks, args, queues, prios, names, data, runAt, createdAt,
-		expireAt, params, reasons, attempts); err != nil {
-		return interpretError("create", err)
+	rows, err := db.Query(ctx, sql, ids, tasks, args, queues, prios, names, data, runAt, createdAt,
+		expireAt, params, reasons, attempts, parents, batches, keys, until)
+	if err != nil {
+		return err
 	}
-	if wake {
-		return interpretError("notify", s.wake(ctx))
-	}
-	return nil
+	var id uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id)}, func() error {
+		created[id] = true
+		return nil
+	})
+	return err
 }
 
 func marshalParams(m map[string]json.RawMessage) ([]byte, error) {
@@ -93,16 +240,19 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 // scanJob reads the columns of jobCols.
 func scanJob(row pgx.CollectableRow) (*storage.Job, error) {
 	var (
-		j                           storage.Job
-		runAt, expireAt, leaseUntil pgtype.Timestamptz
-		params                      []byte
+		j                                  storage.Job
+		runAt, expireAt, leaseUntil, until pgtype.Timestamptz
+		parent, batch                      pgtype.UUID
+		params                             []byte
 	)
 	err := row.Scan((*[16]byte)(&j.ID), &j.Task, &j.Args, &j.Queue, &j.Priority, (*string)(&j.State), &j.StateData,
-		&runAt, &j.Attempt, &j.CreatedAt, &j.UpdatedAt, &expireAt, &params, &j.LeaseOwner, &j.LeaseToken, &leaseUntil)
+		&runAt, &j.Attempt, &j.CreatedAt, &j.UpdatedAt, &expireAt, &params, &j.LeaseOwner, &j.LeaseToken, &leaseUntil,
+		&parent, &batch, &j.UniqueKey, &until)
 	if err != nil {
 		return nil, err
 	}
-	j.RunAt, j.ExpireAt, j.LeaseUntil = runAt.Time, expireAt.Time, leaseUntil.Time
+	j.RunAt, j.ExpireAt, j.LeaseUntil, j.UniqueUntil = runAt.Time, expireAt.Time, leaseUntil.Time, until.Time
+	j.ParentID, j.BatchID = parent.Bytes, batch.Bytes
 	if params != nil {
 		if err := json.Unmarshal(params, &j.Params); err != nil {
 			return nil, fmt.Errorf("job %s params: %w", j.ID, err)
@@ -114,10 +264,12 @@ func scanJob(row pgx.CollectableRow) (*storage.Job, error) {
 // errRollback aborts a transaction without failing the call.
 var errRollback = errors.New("rollback")
 
-// Transition implements [storage.Store]. A batch whose ids are distinct is
-// one statement. A batch naming a job more than once runs in rounds of
-// distinct ids, in order, and an AllOrNothing batch rolls back when one
-// change fails; both in one transaction.
+// Transition implements [storage.Store]. A batch whose ids are distinct and
+// that finishes no job is one statement. Otherwise the batch runs in one
+// transaction: a batch naming a job more than once runs in rounds of
+// distinct ids, in order; an AllOrNothing batch rolls back when one change
+// fails; and the continuations of finished jobs that the statement reports
+// as awaited or in a batch are resolved (see resolve).
 func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -127,35 +279,37 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		return errs, nil
 	}
 	rounds := distinctRounds(p.Transitions)
-	var err error
-	if len(rounds) == 1 && !p.AllOrNothing {
-		err = s.transitionRound(ctx, s.db, p, rounds[0], errs)
-	} else {
-		err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-			for _, r := range rounds {
-				if err := s.transitionRound(ctx, tx, p, r, errs); err != nil {
-					return err
-				}
+	finishes := slices.ContainsFunc(p.Transitions, func(t storage.Transition) bool { return storage.Finished(t.To) })
+	wake := false
+	err := s.maybeTx(ctx, len(rounds) > 1 || p.AllOrNothing || finishes, func(db db) error {
+		var f parents
+		for _, r := range rounds {
+			if err := s.transitionRound(ctx, db, p, r, errs, &f); err != nil {
+				return err
 			}
-			if p.AllOrNothing && errors.Join(errs...) != nil {
-				return errRollback
-			}
-			return nil
-		})
-		if errors.Is(err, errRollback) {
-			return errs, nil
 		}
+		if p.AllOrNothing && errors.Join(errs...) != nil {
+			return errRollback
+		}
+		var err error
+		wake, err = s.resolve(ctx, db, p.Now, p.Retention, f.jobs, f.batches)
+		return err
+	})
+	if errors.Is(err, errRollback) {
+		return errs, nil
 	}
 	if err != nil {
 		return nil, interpretError("transition", err)
 	}
 	for i, t := range p.Transitions {
-		if errs[i] == nil && (t.To == states.NameEnqueued || t.To == states.NameScheduled) {
-			return errs, interpretError("notify", s.wake(ctx))
-		}
+		wake = wake || errs[i] == nil && (t.To == states.NameEnqueued || t.To == states.NameScheduled)
 	}
-	return errs, nil
+	return errs, s.wakeIf(ctx, wake)
 }
+
+// parents collects finished jobs whose continuations may need resolving:
+// jobs that are awaited, and batches.
+type parents struct{ jobs, batches []pgtype.UUID }
 
 // distinctRounds splits the indexes of ts into rounds in which no job
 // appears twice; the n-th change of a job goes to round n.
@@ -174,8 +328,8 @@ func distinctRounds(ts []storage.Transition) [][]int {
 }
 
 // transitionRound applies the changes p.Transitions[idx], whose ids are
-// distinct, and records their results in errs.
-func (s *Store) transitionRound(ctx context.Context, db db, p *storage.TransitionParams, idx []int, errs []error) error {
+// distinct, records their results in errs and the finished parents in f.
+func (s *Store) transitionRound(ctx context.Context, db db, p *storage.TransitionParams, idx []int, errs []error, f *parents) error {
 	n := len(idx)
 	var (
 		ids                       = make([]pgtype.UUID, n)
@@ -208,13 +362,23 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 		return err
 	}
 	var (
-		ord   int
-		state *string
-		token *int64
+		ord           int
+		state         *string
+		token         *int64
+		done, awaited bool
+		batch         pgtype.UUID
 	)
-	_, err = pgx.ForEachRow(rows, []any{&ord, &state, &token}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&ord, &state, &token, &done, &awaited, &batch}, func() error {
 		i := idx[ord-1]
-		errs[i] = whyNot(&p.Transitions[i], state, token)
+		switch {
+		case !done:
+			errs[i] = whyNot(&p.Transitions[i], state, token)
+		case awaited:
+			f.jobs = append(f.jobs, uid(p.Transitions[i].ID))
+		}
+		if done && batch.Valid {
+			f.batches = append(f.batches, batch)
+		}
 		return nil
 	})
 	return err
@@ -247,10 +411,20 @@ func joinNames(names []states.Name) string {
 	return b.String()
 }
 
-// ExtendLeases implements [storage.Store].
+// ExtendLeases implements [storage.Store]. With p.Server set it first
+// records the server's heartbeat, by the server's clock (see
+// [storage.Servers]).
 func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
-	if err := s.check(ctx); err != nil || len(p.Jobs) == 0 {
+	if err := s.check(ctx); err != nil {
 		return nil, err
+	}
+	if v := p.Server; v != nil {
+		if _, err := s.db.Exec(ctx, s.q.heartbeat, v.ID, v.Host, v.PID, v.Queues, v.Concurrency, ts(v.StartedAt)); err != nil {
+			return nil, interpretError("heartbeat", err)
+		}
+	}
+	if len(p.Jobs) == 0 {
+		return nil, nil
 	}
 	ids, tokens := make([]pgtype.UUID, 0, len(p.Jobs)), make([]int64, 0, len(p.Jobs))
 	for id, token := range p.Jobs {
@@ -339,12 +513,17 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 
 // Count implements [storage.Lister].
 func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
+	return s.countStates(ctx, "count", s.q.count, queue)
+}
+
+// countStates runs sql, which returns a state and a count per row.
+func (s *Store) countStates(ctx context.Context, op, sql string, arg any) (map[states.Name]int64, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, s.q.count, queue)
+	rows, err := s.db.Query(ctx, sql, arg)
 	if err != nil {
-		return nil, interpretError("count", err)
+		return nil, interpretError(op, err)
 	}
 	out := make(map[states.Name]int64, len(states.Names))
 	var (
@@ -355,7 +534,7 @@ func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64,
 		out[states.Name(name)] = n
 		return nil
 	})
-	return out, interpretError("count", err)
+	return out, interpretError(op, err)
 }
 
 // DeleteExpired implements [storage.Pruner].

@@ -13,13 +13,6 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-var (
-	_ storage.Store    = (*Store)(nil)
-	_ storage.Notifier = (*Store)(nil)
-	_ storage.Lister   = (*Store)(nil)
-	_ storage.Pruner   = (*Store)(nil)
-)
-
 func schemaVersion(t *testing.T, s *Store) int {
 	var v int
 	require.NoError(t, s.pool.QueryRow(testCtx(t), s.q.version).Scan(&v))
@@ -68,7 +61,7 @@ func TestUnmigratedSchemaNamesTheFix(t *testing.T) {
 			s := New(pool, Schema(schema))
 			calls := map[string]func() error{
 				"Create": func() error {
-					return s.Create(testCtx(t), &storage.CreateParams{Jobs: []*storage.Job{{ID: uuid.New(), Task: "t", Queue: "q", State: "enqueued"}}})
+					return create(testCtx(t), s, &storage.Job{ID: uuid.New(), Task: "t", Queue: "q", State: "enqueued"})
 				},
 				"Fetch": func() error {
 					_, err := s.Fetch(testCtx(t), &storage.FetchParams{Queues: []string{"q"}, Limit: 1})

@@ -47,6 +47,17 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
+var (
+	_ storage.Store     = (*Store)(nil)
+	_ storage.Notifier  = (*Store)(nil)
+	_ storage.Lister    = (*Store)(nil)
+	_ storage.Pruner    = (*Store)(nil)
+	_ storage.Batches   = (*Store)(nil)
+	_ storage.Recurring = (*Store)(nil)
+	_ storage.Locker    = (*Store)(nil)
+	_ storage.Servers   = (*Store)(nil)
+)
+
 // DefaultSchema is the schema that holds the tables unless [Schema] names
 // another.
 const DefaultSchema = "taskflow"

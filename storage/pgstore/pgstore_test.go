@@ -17,13 +17,6 @@ import (
 	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
 
-var (
-	_ storage.Store    = (*Store)(nil)
-	_ storage.Notifier = (*Store)(nil)
-	_ storage.Lister   = (*Store)(nil)
-	_ storage.Pruner   = (*Store)(nil)
-)
-
 // testPool connects to TASKFLOW_TEST_DATABASE_URL, which must name a
 // loopback host. Without it the test is skipped, or fails when CI=true. The
 // pool's application_name is unique, so a test can find its own backends.
@@ -81,6 +74,12 @@ func testCtx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
+}
+
+// create stores jobs and returns only the error.
+func create(ctx context.Context, s *Store, jobs ...*storage.Job) error {
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	return err
 }
 
 func TestConformance(t *testing.T) {

@@ -14,27 +14,69 @@ import (
 type queries struct {
 	version, notify, create, fetch, transition, extend, promote, reclaim,
 	get, history, list, count, prune string
+	// Continuations, batches and unique keys (flow.go).
+	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
+	// Recurring definitions, locks and servers (flow.go).
+	upsertRecurring, removeRecurring, getRecurring, listRecurring, dueRecurring, nextRecurring,
+	fire, setLastJob, pauseRecurring, tryLock, unlock, heartbeat, listServers, removeServer, removeDead string
 }
 
 // jobCols is the column list that scanJob reads.
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at,
-	updated_at, expire_at, params, coalesce(lease_owner, ''), coalesce(lease_token, 0), lease_until`
+	updated_at, expire_at, params, coalesce(lease_owner, ''), coalesce(lease_token, 0), lease_until,
+	parent_id, batch_id, coalesce(unique_key, ''), unique_until`
 
 // clock is the time of a call: the caller's Now, else the server's clock.
 const clock = `coalesce($1::timestamptz, now())`
 
-// enqueuedData builds states.Enqueued JSON for the store-initiated moves
-// (promotion and reclaim), which happen per row on the server.
-const enqueuedData = `json_build_object('queue', j.queue, 'enqueued_at', ` + clock + `, 'reason', $3::text)`
+// enqueuedData builds states.Enqueued JSON with the given reason for the
+// store-initiated moves (promotion, reclaim, resolved continuations), which
+// happen per row on the server.
+func enqueuedData(reason string) string {
+	return `json_build_object('queue', j.queue, 'enqueued_at', ` + clock + `, 'reason', ` + reason + `)`
+}
 
-// moveToEnqueued is the shared tail of PromoteDue and ReclaimExpired: $1 is
-// Now, $2 the limit, $3 the reason; the WHERE clause picks the rows.
+// requeue is the SET list that moves a leased job back to Enqueued.
+func requeue(reason string) string {
+	return `state = 'enqueued', state_data = ` + enqueuedData(reason) + `,
+		updated_at = ` + clock + `, enqueued_seq = nextval('{sl}.enqueue_seq'),
+		lease_owner = NULL, lease_token = NULL, lease_until = NULL`
+}
+
+// moveToEnqueued is the shared tail of the statements that move jobs to
+// Enqueued in a CTE named moved: $1 is Now; the WHERE clause picks the rows.
 const moveToEnqueued = `
 	RETURNING j.id, j.state_data, j.updated_at
 ), h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
-	SELECT id, 'enqueued', $3, state_data, updated_at FROM moved
+	SELECT id, 'enqueued', state_data->>'reason', state_data, updated_at FROM moved
 )`
+
+// finished lists the states in which a job has finished (storage.Finished).
+const finished = `('succeeded', 'failed', 'deleted')`
+
+// createSQL inserts jobs and their first history entries. In its unique form
+// a job whose key is held is skipped, and the inserted ids are returned.
+const createSQL = `
+WITH arg AS (
+	SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int4[], $6::text[],
+		$7::json[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::int4[],
+		$14::uuid[], $15::uuid[], $16::text[], $17::timestamptz[])
+		WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created,
+			expire_at, params, reason, attempt, parent_id, batch_id, unique_key, unique_until, ord)
+), input AS (
+	SELECT *, coalesce(created, now()) AS created_at FROM arg
+), ins AS (
+	INSERT INTO {s}.jobs (id, task, args, queue, priority, state, state_data, run_at, attempt,
+		created_at, updated_at, expire_at, params, enqueued_seq, parent_id, batch_id, unique_key, unique_until, unique_held)
+	SELECT id, task, coalesce(args, ''), queue, priority, state, state_data, run_at, attempt,
+		created_at, created_at, expire_at, params,
+		CASE WHEN state = 'enqueued' THEN nextval('{sl}.enqueue_seq') END,
+		parent_id, batch_id, unique_key, unique_until, unique_key IS NOT NULL
+	FROM input ORDER BY ord{conflict}
+)
+INSERT INTO {s}.job_history (job_id, state, reason, data, at)
+SELECT id, state, coalesce(reason, ''), state_data, created_at FROM input{inserted} ORDER BY ord{returning}`
 
 func buildQueries(schema string) queries {
 	quoted := pgx.Identifier{schema}.Sanitize()
@@ -43,24 +85,11 @@ func buildQueries(schema string) queries {
 		version: r.Replace(`SELECT coalesce(max(version), 0) FROM {s}.schema_migrations`),
 		notify:  `SELECT pg_notify($1, '')`,
 
-		create: r.Replace(`
-WITH arg AS (
-	SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int4[], $6::text[],
-		$7::json[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::int4[])
-		WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created,
-			expire_at, params, reason, attempt, ord)
-), input AS (
-	SELECT *, coalesce(created, now()) AS created_at FROM arg
-), ins AS (
-	INSERT INTO {s}.jobs (id, task, args, queue, priority, state, state_data, run_at, attempt,
-		created_at, updated_at, expire_at, params, enqueued_seq)
-	SELECT id, task, coalesce(args, ''), queue, priority, state, state_data, run_at, attempt,
-		created_at, created_at, expire_at, params,
-		CASE WHEN state = 'enqueued' THEN nextval('{sl}.enqueue_seq') END
-	FROM input ORDER BY ord
-)
-INSERT INTO {s}.job_history (job_id, state, reason, data, at)
-SELECT id, state, coalesce(reason, ''), state_data, created_at FROM input ORDER BY ord`),
+		create: r.Replace(strings.NewReplacer("{conflict}", "", "{inserted}", "", "{returning}", "").Replace(createSQL)),
+		createUnique: r.Replace(strings.NewReplacer(
+			"{conflict}", "\n\tON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id",
+			"{inserted}", " WHERE id IN (SELECT id FROM ins)",
+			"{returning}", "\nRETURNING job_id").Replace(createSQL)),
 
 		// The ids are picked by a sub-select that locks and skips, per
 		// queue in the order given, then the rows are updated by id.
@@ -112,11 +141,12 @@ WITH t AS (
 		expire_at = CASE WHEN t.to_state IN ('succeeded', 'deleted') THEN t.expire_at END,
 		params = CASE WHEN t.params IS NULL THEN j.params ELSE coalesce(j.params, '{}') || t.params END,
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL,
-		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END
+		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
+		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
 	FROM t
 	WHERE j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
-	RETURNING t.*
+	RETURNING t.*, j.awaited, j.batch_id
 ), h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT id, state, reason, data, at FROM (
@@ -128,12 +158,12 @@ WITH t AS (
 		SELECT id, to_state, reason, data, ` + clock + `, ord, 9223372036854775807 FROM upd
 		ORDER BY ord, n) x
 )
-SELECT t.ord, f.state, f.lease_token FROM t
+SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id FROM t
 LEFT JOIN upd USING (ord)
 LEFT JOIN LATERAL (
 	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
 ) f ON true
-WHERE upd.ord IS NULL`),
+WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`),
 
 		extend: r.Replace(`
 WITH t AS (
@@ -147,7 +177,7 @@ SELECT id FROM t WHERE id NOT IN (SELECT id FROM upd)`),
 
 		promote: r.Replace(`
 WITH moved AS (
-	UPDATE {s}.jobs j SET state = 'enqueued', state_data = ` + enqueuedData + `,
+	UPDATE {s}.jobs j SET state = 'enqueued', state_data = ` + enqueuedData("$3::text") + `,
 		updated_at = ` + clock + `, enqueued_seq = nextval('{sl}.enqueue_seq')
 	WHERE j.id = ANY(ARRAY(
 		SELECT id FROM {s}.jobs WHERE state = 'scheduled' AND run_at <= ` + clock + `
@@ -158,9 +188,7 @@ SELECT (SELECT count(*) FROM moved),
 
 		reclaim: r.Replace(`
 WITH moved AS (
-	UPDATE {s}.jobs j SET state = 'enqueued', state_data = ` + enqueuedData + `,
-		updated_at = ` + clock + `, enqueued_seq = nextval('{sl}.enqueue_seq'),
-		lease_owner = NULL, lease_token = NULL, lease_until = NULL
+	UPDATE {s}.jobs j SET ` + requeue("$3::text") + `
 	WHERE j.id = ANY(ARRAY(
 		SELECT id FROM {s}.jobs WHERE lease_until <= ` + clock + `
 		ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED))` + moveToEnqueued + `
@@ -182,5 +210,116 @@ WITH d AS (
 	DELETE FROM {s}.job_history WHERE job_id = ANY(ARRAY(SELECT id FROM d))
 )
 SELECT count(*) FROM d`),
+
+		// Keys of finished jobs whose unique_until has passed (or was never
+		// set) are released before inserting jobs that want them.
+		releaseStale: r.Replace(`UPDATE {s}.jobs SET unique_held = false
+WHERE unique_key = ANY($2) AND unique_held AND state IN ` + finished + `
+	AND (unique_until IS NULL OR unique_until <= ` + clock + `)`),
+		holders: r.Replace(`SELECT unique_key, id FROM {s}.jobs WHERE unique_key = ANY($1) AND unique_held`),
+
+		// Parents that are jobs are marked awaited, which also locks them
+		// against a concurrent Transition; the others are returned with
+		// whether they are a batch.
+		await: r.Replace(`
+WITH marked AS (
+	UPDATE {s}.jobs SET awaited = true WHERE id = ANY($1::uuid[]) RETURNING id
+)
+SELECT p, EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = p)
+FROM unnest($1::uuid[]) p WHERE p NOT IN (SELECT id FROM marked)`),
+		// Whether a batch has finished is decided under its lock, taken in a
+		// statement of its own so that the next one sees every commit made
+		// before it was granted.
+		lockBatches: r.Replace(`SELECT pg_advisory_xact_lock(hashtextextended('{sl}' || b::text, 0))
+FROM unnest($1::uuid[]) b`),
+
+		// The continuations of the finished parents among $2 (jobs or
+		// batches) become Enqueued when their condition holds, else Deleted
+		// (expiring after $3 microseconds when positive).
+		resolve: r.Replace(`
+WITH p AS (
+	SELECT id, state = 'succeeded' AS success FROM {s}.jobs WHERE id = ANY($2::uuid[]) AND state IN ` + finished + `
+	UNION ALL
+	SELECT b, NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b AND state <> 'succeeded')
+	FROM unnest($2::uuid[]) b
+	WHERE EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b)
+		AND NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b AND state NOT IN ` + finished + `)
+), c AS (
+	SELECT c.id, CASE c.state_data->>'on' WHEN 'finish' THEN true WHEN 'failure' THEN NOT p.success
+		ELSE p.success END AS run
+	FROM {s}.jobs c JOIN p ON c.parent_id = p.id WHERE c.state = 'awaiting'
+), moved AS (
+	UPDATE {s}.jobs j SET
+		state = CASE WHEN c.run THEN 'enqueued' ELSE 'deleted' END,
+		state_data = CASE WHEN c.run THEN ` + enqueuedData("'parent finished'") + `
+			ELSE json_build_object('deleted_at', ` + clock + `, 'reason', 'continuation condition was not met') END,
+		updated_at = ` + clock + `,
+		enqueued_seq = CASE WHEN c.run THEN nextval('{sl}.enqueue_seq') END,
+		expire_at = CASE WHEN NOT c.run AND $3::int8 > 0 THEN ` + clock + ` + $3 * interval '1 microsecond' END,
+		unique_held = j.unique_held AND (c.run OR j.unique_until IS NOT NULL)
+	FROM c WHERE j.id = c.id AND j.state = 'awaiting'
+	RETURNING j.id, j.state, j.state_data, j.updated_at, j.awaited, j.batch_id
+), h AS (
+	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
+	SELECT id, state, state_data->>'reason', state_data, updated_at FROM moved
+)
+SELECT state, awaited, id, batch_id FROM moved`),
+		batchProgress: r.Replace(`SELECT state, count(*) FROM {s}.jobs WHERE batch_id = $1 GROUP BY state`),
+
+		// A definition declared again with the same spec and time zone keeps
+		// its schedule and pause; created_at is always kept.
+		upsertRecurring: r.Replace(`
+INSERT INTO {s}.recurring_jobs AS r (id, task, args, spec, time_zone, queue, priority, misfire, paused,
+	next_run, last_run, last_job_id, created_at, updated_at)
+VALUES ($1, $2, coalesce($3::bytea, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()), coalesce($14, now()))
+ON CONFLICT (id) DO UPDATE SET
+	(task, args, spec, time_zone, queue, priority, misfire, updated_at) = (EXCLUDED.task, EXCLUDED.args,
+		EXCLUDED.spec, EXCLUDED.time_zone, EXCLUDED.queue, EXCLUDED.priority, EXCLUDED.misfire, EXCLUDED.updated_at),
+	paused = CASE WHEN ` + sameSchedule + ` THEN r.paused ELSE EXCLUDED.paused END,
+	next_run = CASE WHEN ` + sameSchedule + ` THEN r.next_run ELSE EXCLUDED.next_run END,
+	last_run = CASE WHEN ` + sameSchedule + ` THEN r.last_run ELSE EXCLUDED.last_run END,
+	last_job_id = CASE WHEN ` + sameSchedule + ` THEN r.last_job_id ELSE EXCLUDED.last_job_id END`),
+		removeRecurring: r.Replace(`DELETE FROM {s}.recurring_jobs WHERE id = $1`),
+		getRecurring:    r.Replace(`SELECT ` + recurringCols + ` FROM {s}.recurring_jobs WHERE id = $1`),
+		listRecurring:   r.Replace(`SELECT ` + recurringCols + ` FROM {s}.recurring_jobs ORDER BY id`),
+		dueRecurring: r.Replace(`SELECT ` + recurringCols + ` FROM {s}.recurring_jobs
+WHERE NOT paused AND next_run <= $1 ORDER BY id LIMIT $2`),
+		nextRecurring: r.Replace(`SELECT min(next_run) FROM {s}.recurring_jobs WHERE NOT paused AND id <> ALL($1)`),
+		// The compare-and-set on next_run: concurrent callers queue on the
+		// row lock and, once the first commits, find next_run moved.
+		fire: r.Replace(`UPDATE {s}.recurring_jobs SET next_run = $3, last_run = $4, updated_at = coalesce($5, now())
+WHERE id = $1 AND NOT paused AND next_run = $2`),
+		setLastJob: r.Replace(`UPDATE {s}.recurring_jobs SET last_job_id = $2 WHERE id = $1`),
+		pauseRecurring: r.Replace(`UPDATE {s}.recurring_jobs
+SET paused = $2, next_run = CASE WHEN $2 THEN next_run ELSE $3 END, updated_at = now() WHERE id = $1`),
+
+		tryLock: r.Replace(`
+INSERT INTO {s}.locks AS l (key, owner, until) VALUES ($1, $2, now() + $3 * interval '1 microsecond')
+ON CONFLICT (key) DO UPDATE SET owner = EXCLUDED.owner, until = EXCLUDED.until
+WHERE l.owner = EXCLUDED.owner OR l.until <= now()`),
+		unlock: r.Replace(`DELETE FROM {s}.locks WHERE key = $1 AND owner = $2`),
+
+		heartbeat: r.Replace(`
+INSERT INTO {s}.servers (id, host, pid, queues, concurrency, started_at, heartbeat_at)
+VALUES ($1, $2, $3, coalesce($4::text[], '{}'), $5, $6, now())
+ON CONFLICT (id) DO UPDATE SET (host, pid, queues, concurrency, started_at, heartbeat_at) =
+	(EXCLUDED.host, EXCLUDED.pid, EXCLUDED.queues, EXCLUDED.concurrency, EXCLUDED.started_at, now())`),
+		listServers:  r.Replace(`SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at FROM {s}.servers ORDER BY id`),
+		removeServer: r.Replace(`DELETE FROM {s}.servers WHERE id = $1`),
+		// The dead servers' leased jobs go back to Enqueued in the same
+		// statement that unregisters the servers.
+		removeDead: r.Replace(`
+WITH dead AS (
+	DELETE FROM {s}.servers WHERE heartbeat_at < $2 RETURNING id
+), moved AS (
+	UPDATE {s}.jobs j SET ` + requeue(`'server ' || j.lease_owner || ' stopped sending heartbeats'`) + `
+	WHERE j.lease_until IS NOT NULL AND j.lease_owner IN (SELECT id FROM dead)` + moveToEnqueued + `
+SELECT array(SELECT id FROM dead ORDER BY id), (SELECT count(*) FROM moved)`),
 	}
 }
+
+const sameSchedule = `(r.spec, r.time_zone) = (EXCLUDED.spec, EXCLUDED.time_zone)`
+
+// recurringCols is the column list that scanRecurring reads.
+const recurringCols = `id, task, args, spec, time_zone, queue, priority, misfire, paused, next_run, last_run,
+	last_job_id, created_at, updated_at`

@@ -13,13 +13,6 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-var (
-	_ storage.Store    = (*Store)(nil)
-	_ storage.Notifier = (*Store)(nil)
-	_ storage.Lister   = (*Store)(nil)
-	_ storage.Pruner   = (*Store)(nil)
-)
-
 func enqueuedJob(t testing.TB) *storage.Job {
 	data, err := states.Marshal(states.Enqueued{Queue: "default", Reason: "created"})
 	require.NoError(t, err)
@@ -41,7 +34,7 @@ func TestStoreWrittenStatesDecodeAndUseServerClock(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	j := enqueuedJob(t)
-	require.NoError(t, s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}}))
+	require.NoError(t, create(ctx, s, j))
 	got := get(t, s, j.ID)
 	require.WithinDuration(t, time.Now(), got.CreatedAt, 5*time.Second, "zero CreatedAt means now")
 
@@ -91,7 +84,7 @@ func TestTransitionBatchNamingAJobTwice(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
 			j := enqueuedJob(t)
-			require.NoError(t, s.Create(testCtx(t), &storage.CreateParams{Jobs: []*storage.Job{j}}))
+			require.NoError(t, create(testCtx(t), s, j))
 			first, second := del, tc.second
 			first.ID, second.ID = j.ID, j.ID
 			errs, err := s.Transition(testCtx(t), &storage.TransitionParams{Transitions: []storage.Transition{first, second}, AllOrNothing: tc.allOrNothing})
@@ -114,7 +107,7 @@ func TestWithTxCreateFollowsCallersTransaction(t *testing.T) {
 			require.NoError(t, err)
 			defer tx.Rollback(ctx)
 			j := enqueuedJob(t)
-			require.NoError(t, s.WithTx(tx).Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}}))
+			require.NoError(t, create(ctx, s.WithTx(tx), j))
 			_, err = s.Get(ctx, j.ID)
 			require.ErrorIs(t, err, storage.ErrNotFound, "visible before commit")
 			require.False(t, woken(wake, 100*time.Millisecond), "woken before commit")
@@ -139,7 +132,7 @@ func TestStoreSurvivesTerminatedConnections(t *testing.T) {
 	ctx := testCtx(t)
 	wake := subscribe(t, s)
 	create := func() error {
-		return s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t)}})
+		return create(ctx, s, enqueuedJob(t))
 	}
 	require.NoError(t, create())
 
