@@ -159,7 +159,7 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 			lastData, lastReason = j.StateData, reasonOf(j.State, j.StateData)
 		}
 		rec.first[0] = storage.StateRecord{State: j.State, Reason: lastReason, Data: j.StateData, At: j.CreatedAt}
-		j.History = rec.first[:1:1]
+		j.History = rec.first[:1]
 		s.jobs[j.ID] = rec
 		if j.UniqueKey != "" {
 			s.unique[j.UniqueKey] = j.ID
@@ -175,11 +175,12 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 	return ids, wake, nil
 }
 
-// record is how a created job is allocated: with room for its first history
-// entry, which most jobs keep until they are fetched.
+// record is how a created job is allocated: with room for its first three
+// history entries (most jobs have Enqueued, Processing and Succeeded), so
+// that a job's usual life allocates once.
 type record struct {
 	storage.Job
-	first [1]storage.StateRecord
+	first [3]storage.StateRecord
 	// qseq is the sequence of the job's live queue entry; 0 when it has none.
 	qseq uint64
 }
@@ -249,7 +250,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	}
 	rec := storage.StateRecord{State: states.NameProcessing, Data: data, At: now}
 	until := now.Add(p.LeaseFor)
-	var out []*storage.Job
+	out := make([]*storage.Job, 0, min(p.Limit, 1024))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range p.Queues {
