@@ -689,3 +689,89 @@ func TestParamsReachTheTask(t *testing.T) {
 	var v string
 	require.NoError(t, json.Unmarshal(info.Params["tenant"], &v))
 }
+
+// flakyStore fails every call while down is set, as a store whose
+// database connection was lost does.
+type flakyStore struct {
+	storage.Store
+	down  atomic.Bool
+	calls atomic.Int64
+}
+
+var errConnLost = errors.New("connection refused")
+
+func (f *flakyStore) fail() error {
+	f.calls.Add(1)
+	if f.down.Load() {
+		return errConnLost
+	}
+	return nil
+}
+
+func (f *flakyStore) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Store.Fetch(ctx, p)
+}
+
+func (f *flakyStore) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Store.Transition(ctx, p)
+}
+
+func (f *flakyStore) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Store.ExtendLeases(ctx, p)
+}
+
+func (f *flakyStore) PromoteDue(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
+	if err := f.fail(); err != nil {
+		return storage.PromoteResult{}, err
+	}
+	return f.Store.PromoteDue(ctx, p)
+}
+
+func TestWorkerSurvivesALostStoreConnection(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var runs atomic.Int32
+	release := make(chan struct{})
+	task, err := taskflow.RegisterTask(e.reg, "t", func(_ context.Context, n int) (int, error) {
+		runs.Add(1)
+		if n == 0 {
+			<-release // finishes while the store is down
+		}
+		return n, nil
+	})
+	require.NoError(t, err)
+	flaky := &flakyStore{Store: e.store}
+	w, err := taskflow.NewWorker(flaky, e.opts(taskflow.WorkerOptions{}))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	first, err := task.On(e.client).Enqueue(waitCtx(t), 0)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return runs.Load() == 1 }, 5*time.Second, time.Millisecond)
+	flaky.down.Store(true)
+	close(release)
+	hs, err := task.On(e.client).EnqueueMany(waitCtx(t), []int{1, 2, 3}) // the client's own store still works
+	require.NoError(t, err)
+	before := flaky.calls.Load()
+	time.Sleep(300 * time.Millisecond)
+	require.Greater(t, flaky.calls.Load(), before, "the worker stopped retrying")
+	flaky.down.Store(false)
+
+	for _, h := range append(hs, first) {
+		_, err := h.Wait(waitCtx(t))
+		require.NoError(t, err)
+	}
+	require.Equal(t, int32(4), runs.Load(), "a job ran twice or not at all")
+}
