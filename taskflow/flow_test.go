@@ -775,3 +775,52 @@ func TestWorkerSurvivesALostStoreConnection(t *testing.T) {
 	}
 	require.Equal(t, int32(4), runs.Load(), "a job ran twice or not at all")
 }
+
+// fakeClock is a clock that moves only when told to.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestRetryScheduleFollowsTheInjectedClock runs a retry whose Hangfire
+// delay (15 to 44 seconds) passes on a fake clock, without waiting for it.
+func TestRetryScheduleFollowsTheInjectedClock(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	clock := &fakeClock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	c, err := taskflow.NewClient(e.store, taskflow.ClientOptions{Clock: clock.Now})
+	require.NoError(t, err)
+	var calls atomic.Int32
+	task, err := taskflow.RegisterTask(e.reg, "once-flaky", func(context.Context, int) (int, error) {
+		if calls.Add(1) == 1 {
+			return 0, errors.New("transient")
+		}
+		return 7, nil
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Clock: clock.Now})
+	h, err := task.On(c).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	info := waitState(t, e, h.ID, states.NameScheduled)
+	s := info.State.(states.Scheduled)
+	delay := s.EnqueueAt.Sub(clock.Now())
+	require.GreaterOrEqual(t, delay, 15*time.Second)
+	require.LessOrEqual(t, delay, 44*time.Second)
+
+	clock.Advance(time.Minute)
+	_, err = task.On(c).Enqueue(waitCtx(t), 2) // any store change wakes the scheduler
+	require.NoError(t, err)
+	got, err := h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 7, got)
+	info, err = h.Job(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, clock.Now(), info.UpdatedAt, "states are stamped by the injected clock")
+}

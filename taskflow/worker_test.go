@@ -166,14 +166,18 @@ func createRaw(t *testing.T, e *env, task, args string) uuidGetter {
 
 func waitState(t *testing.T, e *env, id uuidT, want states.Name) *taskflow.JobInfo {
 	t.Helper()
-	var info *taskflow.JobInfo
-	require.Eventually(t, func() bool {
-		var err error
-		info, err = e.client.Job(context.Background(), id)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := e.client.Job(context.Background(), id)
 		require.NoError(t, err)
-		return info.State.Name() == want
-	}, 10*time.Second, 2*time.Millisecond, "job never reached %s", want)
-	return info
+		if info.State.Name() == want {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job never reached %s; history %v", want, historyOf(t, info))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func TestWaitReturnsJobErrorForFinalFailure(t *testing.T) {
