@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
@@ -137,4 +138,51 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// BenchmarkLongRunHeap runs jobs continuously (enqueue, work, expire,
+// prune) in rounds of 20,000 and reports the heap after the first quarter
+// of the rounds and at the end: with finished jobs expiring, the second
+// should not exceed the first by more than noise. Run it with
+// -benchtime=40x or more.
+func BenchmarkLongRunHeap(b *testing.B) {
+	const round = 20_000
+	reg := taskflow.NewRegistry()
+	task, _ := taskflow.RegisterTask(reg, "noop", noop)
+	store := memstore.New()
+	c, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	counter := countSucceeded{n: new(atomic.Int64), done: new(atomic.Int64), finished: make(chan struct{})}
+	counter.n.Store(-1)
+	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{
+		Registry: reg, Logger: quiet, Filters: []filters.Filter{counter},
+		Retention: time.Millisecond, PruneInterval: 10 * time.Millisecond,
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- w.Run(ctx) }()
+	args := benchBatch(1000)
+	var early uint64
+	b.ResetTimer()
+	for r := range b.N {
+		for i := 0; i < round; i += len(args) {
+			if _, err := task.On(c).EnqueueMany(ctx, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for counter.done.Load() < int64((r+1)*round) {
+			time.Sleep(time.Millisecond)
+		}
+		if r == b.N/4 {
+			time.Sleep(50 * time.Millisecond) // let the pruner catch up
+			early = heapInUse()
+		}
+	}
+	b.StopTimer()
+	time.Sleep(50 * time.Millisecond)
+	late := heapInUse()
+	stop()
+	<-stopped
+	b.ReportMetric(float64(early)/(1<<20), "MiB-heap-early")
+	b.ReportMetric(float64(late)/(1<<20), "MiB-heap-late")
+	b.ReportMetric(float64(store.Len()), "jobs-held-at-end")
 }
