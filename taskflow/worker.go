@@ -203,8 +203,8 @@ func (w *Worker) ServerID() string { return w.opts.ServerID }
 // stops fetching, returns jobs it fetched but had not started to their
 // queue, lets running jobs finish for up to ShutdownTimeout, then cancels
 // their contexts. A job cut short this way is requeued, not failed. Jobs
-// still running after a further grace period are left leased; their leases
-// expire and another worker runs them. Run returns nil after a graceful
+// that ignore cancellation for another ShutdownTimeout are left leased:
+// their leases expire and another worker runs them. Run returns nil after a graceful
 // stop.
 //
 // A task that panics has its panic recovered and recorded (value and
@@ -298,7 +298,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if !waitTimeout(&execs, o.ShutdownTimeout) {
 		w.log.Info("taskflow: shutdown timeout reached; canceling running jobs")
 		cancelJobs()
-		if !waitTimeout(&execs, 5*time.Second) {
+		if !waitTimeout(&execs, o.ShutdownTimeout) {
 			w.log.Warn("taskflow: jobs ignored cancellation; leaving them leased for another worker")
 		}
 	}
@@ -434,7 +434,7 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 // submit hands a finished job's transition to the completer; once it is
 // stored the lease is dropped and apply-state filters run.
 func (w *Worker) submit(j *storage.Job, tr storage.Transition, st states.State, pipe *pipeline) {
-	w.comp.Submit(completer.Item{T: tr, Done: func(err error) {
+	ok := w.comp.Submit(completer.Item{T: tr, Done: func(err error) {
 		w.mu.Lock()
 		delete(w.leases, j.ID)
 		w.mu.Unlock()
@@ -449,6 +449,9 @@ func (w *Worker) submit(j *storage.Job, tr storage.Transition, st states.State, 
 			w.log.Error("taskflow: job outcome not stored; it will run again when its lease expires", "job_id", j.ID, "task", j.Task, "err", err)
 		}
 	}})
+	if !ok {
+		w.log.Warn("taskflow: job finished after the worker stopped; it will run again when its lease expires", "job_id", j.ID, "task", j.Task)
+	}
 }
 
 func (w *Worker) runtime(name string) *taskRuntime {

@@ -446,3 +446,32 @@ func TestWorkerOptionsValidation(t *testing.T) {
 	_, err := taskflow.NewWorker(nil, taskflow.WorkerOptions{})
 	require.ErrorIs(t, err, taskflow.ErrInvalidOption)
 }
+
+func TestJobIgnoringCancellationAtShutdownRunsAgainElsewhere(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var runs atomic.Int32
+	started := make(chan struct{}, 2)
+	task, err := taskflow.RegisterTask(e.reg, "stubborn", func(context.Context, int) (int, error) {
+		started <- struct{}{}
+		if runs.Add(1) == 1 {
+			time.Sleep(500 * time.Millisecond) // ignores ctx
+		}
+		return 1, nil
+	})
+	require.NoError(t, err)
+	opts := taskflow.WorkerOptions{ShutdownTimeout: 50 * time.Millisecond, LeaseDuration: 300 * time.Millisecond}
+	_, stop := e.startWorker(t, opts)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	<-started
+	stopped := time.Now()
+	stop() // returns although the job is still running
+	require.Less(t, time.Since(stopped), 400*time.Millisecond)
+	time.Sleep(600 * time.Millisecond) // the stubborn run finishes after its worker stopped
+
+	e.startWorker(t, opts)
+	_, err = h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, int32(2), runs.Load(), "at least once: the abandoned job ran again")
+}

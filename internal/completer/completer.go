@@ -31,7 +31,9 @@ type Completer struct {
 	keep     time.Duration // retention of jobs a transition deletes as a side effect
 	now      func() time.Time
 	log      *slog.Logger
-	closed   sync.Once
+
+	mu     sync.RWMutex // guards closed against Submit
+	closed bool
 }
 
 // New returns a completer that stores at most maxBatch transitions per call
@@ -44,12 +46,28 @@ func New(store storage.Store, maxBatch, flushers int, retention time.Duration, n
 	}
 }
 
-// Submit queues an item. It blocks while the queue is full. It must not be
-// called after Close.
-func (c *Completer) Submit(it Item) { c.in <- it }
+// Submit queues an item. It blocks while the queue is full. After Close it
+// drops the item and reports false: the job stays leased until its lease
+// expires, and another worker runs it again.
+func (c *Completer) Submit(it Item) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return false
+	}
+	c.in <- it
+	return true
+}
 
 // Close tells Run to store what is queued and return.
-func (c *Completer) Close() { c.closed.Do(func() { close(c.in) }) }
+func (c *Completer) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		close(c.in)
+	}
+}
 
 // Run stores submitted transitions until Close has been called and the
 // queue is empty. A failing call is retried with back-off until it
