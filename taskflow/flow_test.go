@@ -382,28 +382,45 @@ func TestJobControl(t *testing.T) {
 	require.ErrorIs(t, e.client.Delete(ctx, h.ID), storage.ErrStateConflict)
 }
 
-func TestPerJobTimeout(t *testing.T) {
+func TestTimeouts(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	task, err := taskflow.RegisterTask(e.reg, "sleepy", func(ctx context.Context, d time.Duration) (int, error) {
-		select {
-		case <-time.After(d):
-			return 1, nil
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		}
-	}, taskflow.MaxRetries(0), taskflow.Timeout(time.Minute))
-	require.NoError(t, err)
-	e.startWorker(t, taskflow.WorkerOptions{})
-	quick, err := task.On(e.client).Enqueue(waitCtx(t), 10*time.Millisecond, taskflow.Timeout(time.Second))
-	require.NoError(t, err)
-	slow, err := task.On(e.client).Enqueue(waitCtx(t), 10*time.Second, taskflow.Timeout(50*time.Millisecond))
-	require.NoError(t, err)
-	_, err = quick.Wait(waitCtx(t))
-	require.NoError(t, err)
-	_, err = slow.Wait(waitCtx(t))
-	require.ErrorIs(t, err, taskflow.ErrJobFailed)
-	require.ErrorContains(t, err, "deadline exceeded")
+	tests := []struct {
+		name    string
+		task    time.Duration
+		job     []taskflow.Option
+		runs    time.Duration
+		wantErr bool
+	}{
+		{"TaskTimeoutFailsTheAttempt", 50 * time.Millisecond, nil, 10 * time.Second, true},
+		{"JobTimeoutWinsOverTask", time.Minute, []taskflow.Option{taskflow.Timeout(50 * time.Millisecond)}, 10 * time.Second, true},
+		{"JobTimeoutCanBeLonger", 20 * time.Millisecond, []taskflow.Option{taskflow.Timeout(time.Second)}, 100 * time.Millisecond, false},
+		{"WithinTimeout", time.Second, nil, 10 * time.Millisecond, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			task, err := taskflow.RegisterTask(e.reg, "sleepy", func(ctx context.Context, d time.Duration) (int, error) {
+				select {
+				case <-time.After(d):
+					return 1, nil
+				case <-ctx.Done():
+					return 0, ctx.Err()
+				}
+			}, taskflow.MaxRetries(0), taskflow.Timeout(tt.task))
+			require.NoError(t, err)
+			e.startWorker(t, taskflow.WorkerOptions{})
+			h, err := task.On(e.client).Enqueue(waitCtx(t), tt.runs, tt.job...)
+			require.NoError(t, err)
+			_, err = h.Wait(waitCtx(t))
+			if !tt.wantErr {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, taskflow.ErrJobFailed)
+			require.ErrorContains(t, err, "deadline exceeded")
+		})
+	}
 }
 
 func TestUniqueJobs(t *testing.T) {

@@ -410,22 +410,6 @@ func TestJobOfDeadWorkerRunsAgain(t *testing.T) {
 	require.Equal(t, "lease expired", info.History[2].State.Why())
 }
 
-func TestTimeoutFailsAttempt(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	task, err := taskflow.RegisterTask(e.reg, "hangs", func(ctx context.Context, _ addArgs) (int, error) {
-		<-ctx.Done()
-		return 0, ctx.Err()
-	}, taskflow.Timeout(50*time.Millisecond), taskflow.MaxRetries(0))
-	require.NoError(t, err)
-	e.startWorker(t, taskflow.WorkerOptions{})
-	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
-	require.NoError(t, err)
-	_, err = h.Wait(waitCtx(t))
-	require.ErrorIs(t, err, taskflow.ErrJobFailed)
-	require.ErrorContains(t, err, "deadline exceeded")
-}
-
 func TestWorkerOptionsValidation(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

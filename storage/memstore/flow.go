@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -245,14 +244,8 @@ func (s *Store) ListRecurring(ctx context.Context) ([]*storage.RecurringJob, err
 		return nil, err
 	}
 	s.mu.Lock()
-	out := make([]*storage.RecurringJob, 0, len(s.recurring))
-	for _, r := range s.recurring {
-		c := *r
-		out = append(out, &c)
-	}
-	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b *storage.RecurringJob) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	defer s.mu.Unlock()
+	return copies(s.recurring), nil
 }
 
 // DueRecurring implements [storage.Recurring].
@@ -358,14 +351,8 @@ func (s *Store) ListServers(ctx context.Context) ([]*storage.ServerInfo, error) 
 		return nil, err
 	}
 	s.mu.Lock()
-	out := make([]*storage.ServerInfo, 0, len(s.servers))
-	for _, v := range s.servers {
-		c := *v
-		out = append(out, &c)
-	}
-	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b *storage.ServerInfo) int { return strings.Compare(a.ID, b.ID) })
-	return out, nil
+	defer s.mu.Unlock()
+	return copies(s.servers), nil
 }
 
 // RemoveServer implements [storage.Servers].
@@ -416,4 +403,14 @@ func (s *Store) RemoveDeadServers(ctx context.Context, before time.Time) ([]stri
 	}
 	slices.Sort(dead)
 	return dead, nil
+}
+
+// copies returns copies of m's values, ordered by key.
+func copies[T any](m map[string]*T) []*T {
+	out := make([]*T, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		c := *m[k]
+		out = append(out, &c)
+	}
+	return out
 }
