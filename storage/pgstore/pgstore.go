@@ -1,6 +1,8 @@
 // Package pgstore is a PostgreSQL taskflow store built on pgx/v5. It passes
 // the whole storage conformance suite (package storagetest) and implements
-// [storage.Notifier] (LISTEN/NOTIFY), [storage.Lister] and [storage.Pruner].
+// every optional interface: [storage.Notifier] (LISTEN/NOTIFY),
+// [storage.Lister], [storage.Pruner], [storage.Batches],
+// [storage.Recurring], [storage.Locker] and [storage.Servers].
 //
 // # Setup
 //
@@ -28,6 +30,17 @@
 // the error; they never panic. The worker backs off and retries, and pgxpool
 // replaces broken connections, so work resumes once the database is back.
 // Subscribers reconnect by themselves and get one wake-up after reconnecting.
+//
+// # Flow features
+//
+// A unique index enforces unique keys: Create inserts with ON CONFLICT DO
+// NOTHING and reads back the holder. Plain jobs take no extra statement: a
+// Create with no unique key and no Awaiting job is one INSERT, and a
+// Transition resolves continuations only for the finished jobs that its
+// UPDATE reports as awaited or in a batch. Transitions that finish jobs run
+// in a transaction, so that this resolution is atomic with them. Recurring
+// definitions, locks (with an expiry by the server's clock) and the server
+// registry are tables of their own.
 // Behind a transaction-pooling proxy (PgBouncer in transaction mode)
 // LISTEN does not work: pass WithNotify(false) and the worker polls.
 package pgstore
@@ -113,9 +126,9 @@ type shared struct {
 	notifying, pending atomic.Bool // see wake
 }
 
-// Store is a PostgreSQL [storage.Store]. It also implements
-// [storage.Notifier], [storage.Lister] and [storage.Pruner]. It is safe for
-// concurrent use. Create one with [New].
+// Store is a PostgreSQL [storage.Store] that implements every optional
+// interface of package storage. It is safe for concurrent use. Create one
+// with [New].
 type Store struct {
 	*shared
 	db   db

@@ -8,7 +8,7 @@ import (
 
 // queries holds the SQL of a store, its schema name filled in. Rows are
 // always reached through the primary key or one of the partial indexes of
-// migrations/001_init.sql: an UPDATE that filters on state, or joins a batch
+// migrations/: an UPDATE that filters on state, or joins a batch
 // by id = ANY, can be planned as a scan per row or of the whole table when
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -41,6 +42,28 @@ func finish(t *testing.T, s storage.Store, id uuid.UUID, to states.State) {
 		require.Equal(t, []error{nil}, transition(t, s, false, tr))
 	}
 	require.True(t, found, "job %s was not fetchable", id)
+}
+
+// together runs fns at once and fails t if any returns an error.
+func together(t *testing.T, fns ...func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(fns))
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+}
+
+// succeedLeased completes a fetched job, reporting any failure as an error,
+// for use off the test goroutine.
+func succeedLeased(t *testing.T, s storage.Store, j *storage.Job) func() error {
+	c := ctx(t)
+	return func() error {
+		errs, err := s.Transition(c, &storage.TransitionParams{Transitions: []storage.Transition{succeed(j.ID, j.LeaseToken)}, Now: base})
+		return errors.Join(append(errs, err)...)
+	}
 }
 
 var (
@@ -173,6 +196,30 @@ func testContinuations(t *testing.T, newStore NewStore) {
 		require.Equal(t, states.NameDeleted, stateOf(t, s, d.ID))
 	})
 
+	// A continuation created while its parent finishes must neither miss
+	// the parent finishing nor wait for it forever.
+	for _, inBatchOf := range []bool{false, true} {
+		name := map[bool]string{false: "Job", true: "Batch"}[inBatchOf]
+		t.Run("CreatedWhileItsParentFinishesIsResolved/"+name, func(t *testing.T) {
+			s := newStore(t)
+			c := ctx(t)
+			for range 20 {
+				bid := newID()
+				parent := newJob(t, inBatch(bid))
+				create(t, s, parent)
+				f := fetch(t, s, 1)
+				require.Len(t, f, 1)
+				pid := map[bool]uuid.UUID{false: parent.ID, true: bid}[inBatchOf]
+				child := newJob(t, awaiting(pid, states.OnSuccess), inQueue("other"))
+				together(t, succeedLeased(t, s, f[0]), func() error {
+					_, err := s.Create(c, &storage.CreateParams{Jobs: []*storage.Job{child}, Now: base})
+					return err
+				})
+				require.Equal(t, states.NameEnqueued, stateOf(t, s, child.ID))
+			}
+		})
+	}
+
 	t.Run("RetentionAppliesToDeletedContinuations", func(t *testing.T) {
 		s := newStore(t)
 		a := newJob(t)
@@ -201,6 +248,32 @@ func testBatches(t *testing.T, newStore NewStore) {
 		finish(t, s, b.ID, failed)
 		require.Equal(t, states.NameDeleted, stateOf(t, s, onSuccess.ID), "not every job succeeded")
 		require.Equal(t, states.NameEnqueued, stateOf(t, s, onFinish.ID))
+	})
+
+	t.Run("LastJobsFinishingAtOnceResolveTheContinuation", func(t *testing.T) {
+		s := newStore(t)
+		for range 20 {
+			bid := newID()
+			c := newJob(t, awaiting(bid, states.OnSuccess), inQueue("other"))
+			create(t, s, newJob(t, inBatch(bid)), newJob(t, inBatch(bid)), c)
+			f := fetch(t, s, 2)
+			require.Len(t, f, 2)
+			together(t, succeedLeased(t, s, f[0]), succeedLeased(t, s, f[1]))
+			require.Equal(t, states.NameEnqueued, stateOf(t, s, c.ID))
+		}
+	})
+
+	t.Run("GetReturnsBatchParentAndUniqueKey", func(t *testing.T) {
+		s := newStore(t)
+		bid := newID()
+		a := newJob(t, inBatch(bid), uniqueKey("k"), uniqueUntil(base.Add(time.Hour)))
+		b := newJob(t, awaiting(a.ID, states.OnSuccess))
+		create(t, s, a, b)
+		got := get(t, s, a.ID)
+		require.Equal(t, bid, got.BatchID)
+		require.Equal(t, "k", got.UniqueKey)
+		require.True(t, base.Add(time.Hour).Equal(got.UniqueUntil), "unique until %v", got.UniqueUntil)
+		require.Equal(t, a.ID, get(t, s, b.ID).ParentID)
 	})
 
 	t.Run("BatchProgressCountsByState", func(t *testing.T) {
