@@ -3,8 +3,10 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -87,4 +89,31 @@ func TestMigrateHonoursCanceledContext(t *testing.T) {
 	c, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.Error(t, Migrate(c, pool, Schema(newSchema(t, pool))))
+}
+
+// A database at version 1 with jobs in it upgrades in place: its jobs keep
+// working and get no parent, batch or unique key.
+func TestMigrateUpgradesVersion1(t *testing.T) {
+	pool := testPool(t)
+	schema := newSchema(t, pool)
+	q := pgx.Identifier{schema}.Sanitize()
+	ctx := testCtx(t)
+	_, err := pool.Exec(ctx, "CREATE SCHEMA "+q+"; CREATE TABLE "+q+".schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, strings.ReplaceAll(migrations[0], "{schema}", q))
+	require.NoError(t, err)
+	id := uuid.New()
+	_, err = pool.Exec(ctx, "INSERT INTO "+q+".schema_migrations (version) VALUES (1); INSERT INTO "+q+`.jobs
+		(id, task, args, queue, state, state_data, created_at, updated_at, enqueued_seq) VALUES ('`+id.String()+`', 't', '', 'default', 'enqueued', '{}', now(), now(), 1)`)
+	require.NoError(t, err)
+
+	require.NoError(t, Migrate(ctx, pool, Schema(schema)))
+	s := New(pool, Schema(schema))
+	j, err := s.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, uuid.Nil, j.ParentID)
+	require.Equal(t, "", j.UniqueKey)
+	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, f, 1)
 }
