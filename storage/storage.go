@@ -174,7 +174,8 @@ type ExtendParams struct {
 	Server *ServerInfo
 	// Jobs maps each job the owner runs to the token it holds.
 	Jobs map[uuid.UUID]int64
-	// Until is the new lease expiry.
+	// Until is the new lease expiry. Zero checks which leases are lost
+	// without extending any (and without writing them).
 	Until time.Time
 }
 

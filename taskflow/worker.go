@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -35,7 +34,8 @@ var ErrWorkerRunning = errors.New("taskflow: worker already running")
 type WorkerOptions struct {
 	// Queues to serve, highest priority first. Default: ["default"].
 	Queues []string
-	// Concurrency is how many jobs run at once. Default: 10 × GOMAXPROCS.
+	// Concurrency is how many jobs run at once, and so the most jobs one
+	// fetch leases. Default: 100.
 	Concurrency int
 	// Registry holds the tasks the worker can run. Default: DefaultRegistry().
 	Registry *Registry
@@ -46,7 +46,7 @@ type WorkerOptions struct {
 	Retry *filters.Retry
 	// ServerID names this worker in leases and states. Default: host:pid:random.
 	ServerID string
-	// FetchBatch is the most jobs leased in one storage call. Default: 500.
+	// FetchBatch is the most jobs leased in one storage call. Default: 1000.
 	FetchBatch int
 	// PollInterval is how often an idle worker looks for jobs when the
 	// store sends no wake-up. Default: 1s, or 100ms when the store does not
@@ -57,10 +57,11 @@ type WorkerOptions struct {
 	// so a job of a worker that died is run again within about this time.
 	// Default: 30s.
 	LeaseDuration time.Duration
-	// HeartbeatInterval is how often the worker renews its leases and
-	// announces itself, in one storage call; a job deleted while it runs has
-	// its context cancelled at the next heartbeat. Default: 1s, or
-	// LeaseDuration/3 if that is shorter.
+	// HeartbeatInterval is how often the worker announces itself and checks
+	// its leases, in one storage call; a job deleted while it runs has its
+	// context cancelled at the next heartbeat. Every LeaseDuration/3 the
+	// same call also renews the leases. Default: 1s, or LeaseDuration/3 if
+	// that is shorter.
 	HeartbeatInterval time.Duration
 	// ServerTimeout is how long a worker may miss heartbeats before other
 	// workers remove it from the registry and requeue its jobs at once (on
@@ -88,7 +89,7 @@ func (o *WorkerOptions) setDefaults(store storage.Store) {
 		o.Queues = []string{DefaultQueue}
 	}
 	if o.Concurrency <= 0 {
-		o.Concurrency = 10 * runtime.GOMAXPROCS(0)
+		o.Concurrency = 100
 	}
 	if o.Registry == nil {
 		o.Registry = DefaultRegistry()
@@ -101,7 +102,7 @@ func (o *WorkerOptions) setDefaults(store storage.Store) {
 		o.ServerID = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
 	}
 	if o.FetchBatch <= 0 {
-		o.FetchBatch = 500
+		o.FetchBatch = 1000
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = time.Second
@@ -632,8 +633,14 @@ func (w *Worker) heartbeat(ctx context.Context, registered chan<- struct{}) {
 	}
 	t := time.NewTicker(w.opts.HeartbeatInterval)
 	defer t.Stop()
+	var renewed time.Time
 	for {
-		w.beat(ctx, info)
+		now := w.opts.Clock()
+		var until time.Time // zero: check the leases only, a read
+		if now.Sub(renewed) >= w.opts.LeaseDuration/3-w.opts.HeartbeatInterval/2 {
+			until, renewed = now.Add(w.opts.LeaseDuration), now
+		}
+		w.beat(ctx, info, until)
 		if registered != nil {
 			close(registered)
 			registered = nil
@@ -646,14 +653,14 @@ func (w *Worker) heartbeat(ctx context.Context, registered chan<- struct{}) {
 	}
 }
 
-func (w *Worker) beat(ctx context.Context, info *storage.ServerInfo) {
+func (w *Worker) beat(ctx context.Context, info *storage.ServerInfo, until time.Time) {
 	w.mu.Lock()
 	held := make(map[uuid.UUID]int64, len(w.leases))
 	for id, l := range w.leases {
 		held[id] = l.token
 	}
 	w.mu.Unlock()
-	lost, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ServerID, Server: info, Jobs: held, Until: w.opts.Clock().Add(w.opts.LeaseDuration)})
+	lost, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ServerID, Server: info, Jobs: held, Until: until})
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("taskflow: renewing leases failed", "jobs", len(held), "err", err)

@@ -382,7 +382,9 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uu
 			lost = append(lost, id)
 			continue
 		}
-		j.LeaseUntil = p.Until
+		if !p.Until.IsZero() {
+			j.LeaseUntil = p.Until
+		}
 	}
 	return lost, nil
 }

@@ -64,6 +64,18 @@ func testLease(t *testing.T, newStore NewStore) {
 		require.Equal(t, states.NameProcessing, get(t, s, f[0].ID).State)
 	})
 
+	t.Run("ExtendLeasesWithZeroUntilOnlyChecks", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t), newJob(t))
+		f := fetch(t, s, 2)
+		require.Len(t, f, 2)
+		require.Equal(t, []error{nil}, transition(t, s, false, requeue(f[1].ID, states.NameProcessing)))
+		lost, err := s.ExtendLeases(ctx(t), &storage.ExtendParams{Owner: owner, Jobs: map[uuid.UUID]int64{f[0].ID: f[0].LeaseToken, f[1].ID: f[1].LeaseToken}})
+		require.NoError(t, err)
+		require.Equal(t, []uuid.UUID{f[1].ID}, lost)
+		require.True(t, f[0].LeaseUntil.Equal(get(t, s, f[0].ID).LeaseUntil), "a check moved the lease")
+	})
+
 	t.Run("ExtendLeasesOfAnotherOwnerIsLost", func(t *testing.T) {
 		s := newStore(t)
 		create(t, s, newJob(t))
