@@ -3,6 +3,7 @@ package taskflow
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -259,16 +260,16 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	handles := make([]*Handle[Result], len(args))
 	jobBuf := make([]storage.Job, len(args)) // one allocation per call, not per job
 	handleBuf := make([]Handle[Result], len(args))
-	for i := range args {
+	ids, err := newIDs(len(args))
+	if err != nil {
+		return nil, err
+	}
+	for i, id := range ids {
 		var raw []byte
 		if !pl.argsFrom {
 			if raw, err = t.codec.Marshal(args[i]); err != nil {
 				return nil, fmt.Errorf("%w args of task %q: %w", ErrEncode, t.name, err)
 			}
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return nil, fmt.Errorf("taskflow: new job id: %w", err)
 		}
 		jobBuf[i] = storage.Job{
 			ID: id, Task: t.name, Args: raw, Queue: queue, Priority: priority,
@@ -286,14 +287,41 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		handleBuf[i] = Handle[Result]{ID: id, client: b.client, codec: t.codec}
 		handles[i] = &handleBuf[i]
 	}
-	ids, err := b.client.create(ctx, jobs, initial, t.opts.filters)
+	stored, err := b.client.create(ctx, jobs, initial, t.opts.filters)
 	if err != nil {
 		return nil, err
 	}
-	for i, id := range ids {
+	for i, id := range stored {
 		handles[i].ID = id
 	}
 	return handles, nil
+}
+
+// newIDs returns n time-ordered UUIDv7 job IDs, reading the random bits
+// for all of them in one call.
+func newIDs(n int) ([]uuid.UUID, error) {
+	r := &randomBits{b: make([]byte, 16*n)}
+	if _, err := rand.Read(r.b); err != nil {
+		return nil, fmt.Errorf("taskflow: new job ids: %w", err)
+	}
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		id, err := uuid.NewV7FromReader(r)
+		if err != nil {
+			return nil, fmt.Errorf("taskflow: new job id: %w", err)
+		}
+		ids[i] = id
+	}
+	return ids, nil
+}
+
+// randomBits hands out pre-read random bytes.
+type randomBits struct{ b []byte }
+
+func (r *randomBits) Read(p []byte) (int, error) {
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
 }
 
 func firstNonEmpty(ss ...string) string {

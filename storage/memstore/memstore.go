@@ -138,19 +138,22 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 	wake := false
 	var lastData []byte
 	var lastReason string
+	recs := make([]*record, 0, len(jobs))
 	for i, in := range jobs {
 		if ids[i] != in.ID {
 			continue // a unique key's holder stands for it
 		}
-		if _, ok := s.jobs[in.ID]; ok { // the same ID twice in one call
-			for k, done := range jobs[:i] {
-				if ids[k] == done.ID {
-					s.removeLocked(s.jobs[done.ID])
-				}
+		rec := &record{Job: *in} // the job and its first history entries in one allocation
+		n := len(s.jobs)
+		s.jobs[in.ID] = rec
+		if len(s.jobs) == n { // the same ID twice in one call: undo the call
+			delete(s.jobs, in.ID)
+			for _, r := range recs {
+				s.removeLocked(r)
 			}
 			return nil, false, fmt.Errorf("memstore: create job %s twice: %w", in.ID, storage.ErrDuplicate)
 		}
-		rec := &record{Job: *in} // the job and its first history entry in one allocation
+		recs = append(recs, rec)
 		j := &rec.Job
 		j.UpdatedAt = j.CreatedAt
 		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
@@ -160,7 +163,6 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 		}
 		rec.first[0] = storage.StateRecord{State: j.State, Reason: lastReason, Data: j.StateData, At: j.CreatedAt}
 		j.History = rec.first[:1]
-		s.jobs[j.ID] = rec
 		if j.UniqueKey != "" {
 			s.unique[j.UniqueKey] = j.ID
 		}

@@ -54,6 +54,19 @@ func testCreate(t *testing.T, newStore NewStore) {
 		require.Len(t, fetch(t, s, 10), 1, "only the job created before is fetchable")
 	})
 
+	t.Run("CreateWithOneIDTwiceStoresNothing", func(t *testing.T) {
+		s := newStore(t)
+		a, b := newJob(t), newJob(t)
+		twin := *a
+		_, err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{a, b, &twin}})
+		require.ErrorIs(t, err, storage.ErrDuplicate)
+		for _, id := range []uuid.UUID{a.ID, b.ID} {
+			_, err = s.Get(ctx(t), id)
+			require.ErrorIs(t, err, storage.ErrNotFound)
+		}
+		require.Empty(t, fetch(t, s, 10))
+	})
+
 	t.Run("CreateManyAtOnce", func(t *testing.T) {
 		s := newStore(t)
 		jobs := make([]*storage.Job, 500)
