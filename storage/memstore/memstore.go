@@ -177,12 +177,11 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 	return ids, wake, nil
 }
 
-// record is how a created job is allocated: with room for its first three
-// history entries (most jobs have Enqueued, Processing and Succeeded), so
-// that a job's usual life allocates once.
+// record is how a created job is allocated: with room for its first
+// history entry, so that a pending job costs one allocation.
 type record struct {
 	storage.Job
-	first [3]storage.StateRecord
+	first [1]storage.StateRecord
 	// qseq is the sequence of the job's live queue entry; 0 when it has none.
 	qseq uint64
 }
@@ -272,6 +271,9 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			j.State, j.StateData, j.UpdatedAt = states.NameProcessing, data, now
 			j.Attempt++
 			j.LeaseOwner, j.LeaseToken, j.LeaseUntil = p.Owner, s.token, until
+			if cap(j.History)-len(j.History) < 2 { // room for this entry and the outcome's
+				j.History = append(make([]storage.StateRecord, 0, len(j.History)+3), j.History...)
+			}
 			j.History = append(j.History, rec)
 			s.processing[j.ID] = struct{}{}
 			out = append(out, snapshot(j))
