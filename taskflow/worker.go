@@ -162,7 +162,7 @@ type Worker struct {
 type lease struct {
 	token  int64
 	cancel context.CancelFunc // set while the task runs
-	lost   bool
+	lost   atomic.Bool
 	job    RunningJob
 	ctx    runningCtx // the task's context; lives here to save allocations
 }
@@ -281,7 +281,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 
-	jobs := make(chan *storage.Job)
+	jobs := make(chan *storage.Job, o.Concurrency) // fetched jobs wait here for an executor
 	var execs sync.WaitGroup
 	for range o.Concurrency {
 		execs.Add(1)
@@ -294,7 +294,16 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	w.fetchLoop(ctx, jobs, fetchWake)
+	var unstarted []*storage.Job
+	for len(jobs) > 0 {
+		select {
+		case j := <-jobs:
+			unstarted = append(unstarted, j)
+		default:
+		}
+	}
 	close(jobs)
+	w.requeue(unstarted, "worker stopped before the job started")
 
 	if !waitTimeout(&execs, o.ShutdownTimeout) {
 		w.log.Info("taskflow: shutdown timeout reached; canceling running jobs")
@@ -492,7 +501,7 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 	l := w.leases[j.ID]
 	l.cancel = cancel
 	l.ctx = runningCtx{Context: cctx, job: &l.job}
-	if l.lost { // deleted or requeued before it started
+	if l.lost.Load() { // deleted or requeued before it started
 		cancel()
 	}
 	w.mu.Unlock()
@@ -502,11 +511,8 @@ func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 	result, err, details := w.invoke(ctx, rt, j)
 	end := w.opts.Clock()
 
-	w.mu.Lock()
-	lost := l.lost
-	w.mu.Unlock()
 	switch {
-	case lost:
+	case l.lost.Load():
 		w.log.Warn("taskflow: lease lost while the job ran; another worker may run it", "job_id", j.ID, "task", j.Task)
 		w.mu.Lock()
 		delete(w.leases, j.ID)
@@ -669,8 +675,7 @@ func (w *Worker) beat(ctx context.Context, info *storage.ServerInfo, until time.
 	}
 	w.mu.Lock()
 	for _, id := range lost {
-		if l, ok := w.leases[id]; ok && !l.lost {
-			l.lost = true
+		if l, ok := w.leases[id]; ok && l.lost.CompareAndSwap(false, true) {
 			if l.cancel != nil {
 				l.cancel()
 			}
