@@ -411,34 +411,47 @@ func joinNames(names []states.Name) string {
 	return b.String()
 }
 
-// ExtendLeases implements [storage.Store]. With p.Server set it first
-// records the server's heartbeat, by the server's clock (see
-// [storage.Servers]).
+// ExtendLeases implements [storage.Store] in one round trip. With p.Server
+// set it also records the server's heartbeat, by the server's clock (see
+// [storage.Servers]). A zero p.Until only reads which leases are lost; it
+// writes and locks no job. Renewal skips rows that another transaction
+// holds locked (a completion storing the job's outcome, typically): they
+// are neither renewed nor reported lost, so renewal never waits for, or
+// deadlocks with, completions.
 func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	b := &pgx.Batch{}
 	if v := p.Server; v != nil {
-		if _, err := s.db.Exec(ctx, s.q.heartbeat, v.ID, v.Host, v.PID, v.Queues, v.Concurrency, ts(v.StartedAt)); err != nil {
-			return nil, interpretError("heartbeat", err)
-		}
+		b.Queue(s.q.heartbeat, v.ID, v.Host, v.PID, v.Queues, v.Concurrency, ts(v.StartedAt))
 	}
-	if len(p.Jobs) == 0 {
+	var lost []uuid.UUID
+	if len(p.Jobs) > 0 {
+		ids, tokens := make([]pgtype.UUID, 0, len(p.Jobs)), make([]int64, 0, len(p.Jobs))
+		for id, token := range p.Jobs {
+			ids, tokens = append(ids, uid(id)), append(tokens, token)
+		}
+		sql, args := s.q.checkLeases, []any{ids, tokens, p.Owner}
+		if !p.Until.IsZero() {
+			sql, args = s.q.extend, append(args, p.Until)
+		}
+		b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
+			var err error
+			lost, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (uuid.UUID, error) {
+				var id uuid.UUID
+				return id, r.Scan((*[16]byte)(&id))
+			})
+			return err
+		})
+	}
+	if b.Len() == 0 {
 		return nil, nil
 	}
-	ids, tokens := make([]pgtype.UUID, 0, len(p.Jobs)), make([]int64, 0, len(p.Jobs))
-	for id, token := range p.Jobs {
-		ids, tokens = append(ids, uid(id)), append(tokens, token)
-	}
-	rows, err := s.db.Query(ctx, s.q.extend, ids, tokens, p.Owner, p.Until)
-	if err != nil {
+	if err := s.db.SendBatch(ctx, b).Close(); err != nil {
 		return nil, interpretError("extend leases", err)
 	}
-	lost, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (uuid.UUID, error) {
-		var id uuid.UUID
-		return id, r.Scan((*[16]byte)(&id))
-	})
-	return lost, interpretError("extend leases", err)
+	return lost, nil
 }
 
 // PromoteDue implements [storage.Store].

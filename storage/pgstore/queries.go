@@ -12,7 +12,7 @@ import (
 // by id = ANY, can be planned as a scan per row or of the whole table when
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
-	version, notify, create, fetch, transition, extend, promote, reclaim,
+	version, notify, create, fetch, transition, extend, checkLeases, promote, reclaim,
 	get, history, list, count, prune string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
@@ -119,7 +119,9 @@ WITH leased AS (
 )
 SELECT ` + jobCols + ` FROM leased ORDER BY array_position($5, queue), priority DESC, enqueued_seq`),
 
-		// One statement applies a batch whose ids are distinct. The
+		// One statement applies a batch whose ids are distinct. It first
+		// locks the rows in id order, as every statement that waits for
+		// several job rows does, so that two of them cannot deadlock. The
 		// compare-and-set is in the UPDATE's WHERE, which PostgreSQL
 		// re-checks on the latest row version, and reaches rows by primary
 		// key. The token alone proves Processing: only leased jobs have one.
@@ -144,7 +146,8 @@ WITH t AS (
 		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
 		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
 	FROM t
-	WHERE j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
+	WHERE j.id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE))
+		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
 	RETURNING t.*, j.awaited, j.batch_id
 ), h AS (
@@ -165,15 +168,26 @@ LEFT JOIN LATERAL (
 ) f ON true
 WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`),
 
+		// Lease renewal never waits for a row lock: a row locked by a
+		// concurrent completion (or anyone else) is skipped, neither renewed
+		// nor reported lost, so renewal cannot deadlock with completions.
+		// Lost means the job no longer holds the token for this owner as of
+		// the statement's start.
 		extend: r.Replace(`
 WITH t AS (
 	SELECT * FROM unnest($1::uuid[], $2::int8[]) AS t(id, token)
 ), upd AS (
 	UPDATE {s}.jobs j SET lease_until = $4
-	FROM t WHERE j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3
-	RETURNING j.id
+	WHERE j.id = ANY(ARRAY(
+		SELECT j.id FROM {s}.jobs j JOIN t ON j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3
+		ORDER BY j.id FOR UPDATE OF j SKIP LOCKED))
 )
-SELECT id FROM t WHERE id NOT IN (SELECT id FROM upd)`),
+SELECT t.id FROM t WHERE NOT EXISTS (
+	SELECT 1 FROM {s}.jobs j WHERE j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3)`),
+		// checkLeases is extend without the renewal: a plain read.
+		checkLeases: r.Replace(`
+SELECT t.id FROM unnest($1::uuid[], $2::int8[]) AS t(id, token) WHERE NOT EXISTS (
+	SELECT 1 FROM {s}.jobs j WHERE j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3)`),
 
 		promote: r.Replace(`
 WITH moved AS (
@@ -214,8 +228,9 @@ SELECT count(*) FROM d`),
 		// Keys of finished jobs whose unique_until has passed (or was never
 		// set) are released before inserting jobs that want them.
 		releaseStale: r.Replace(`UPDATE {s}.jobs SET unique_held = false
-WHERE unique_key = ANY($2) AND unique_held AND state IN ` + finished + `
-	AND (unique_until IS NULL OR unique_until <= ` + clock + `)`),
+WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE unique_key = ANY($2) AND unique_held AND state IN ` + finished + `
+	AND (unique_until IS NULL OR unique_until <= ` + clock + `) ORDER BY id FOR UPDATE))
+	AND unique_held AND state IN ` + finished + ` AND (unique_until IS NULL OR unique_until <= ` + clock + `)`),
 		holders: r.Replace(`SELECT unique_key, id FROM {s}.jobs WHERE unique_key = ANY($1) AND unique_held`),
 
 		// Parents that are jobs are marked awaited, which also locks them
@@ -223,7 +238,8 @@ WHERE unique_key = ANY($2) AND unique_held AND state IN ` + finished + `
 		// whether they are a batch.
 		await: r.Replace(`
 WITH marked AS (
-	UPDATE {s}.jobs SET awaited = true WHERE id = ANY($1::uuid[]) RETURNING id
+	UPDATE {s}.jobs SET awaited = true
+	WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)) RETURNING id
 )
 SELECT p, EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = p)
 FROM unnest($1::uuid[]) p WHERE p NOT IN (SELECT id FROM marked)`),
@@ -257,7 +273,8 @@ WITH p AS (
 		enqueued_seq = CASE WHEN c.run THEN nextval('{sl}.enqueue_seq') END,
 		expire_at = CASE WHEN NOT c.run AND $3::int8 > 0 THEN ` + clock + ` + $3 * interval '1 microsecond' END,
 		unique_held = j.unique_held AND (c.run OR j.unique_until IS NOT NULL)
-	FROM c WHERE j.id = c.id AND j.state = 'awaiting'
+	FROM c WHERE j.id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM c)) ORDER BY id FOR UPDATE))
+		AND j.id = c.id AND j.state = 'awaiting'
 	RETURNING j.id, j.state, j.state_data, j.updated_at, j.awaited, j.batch_id
 ), h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
@@ -313,7 +330,9 @@ WITH dead AS (
 	DELETE FROM {s}.servers WHERE heartbeat_at < $2 RETURNING id
 ), moved AS (
 	UPDATE {s}.jobs j SET ` + requeue(`'server ' || j.lease_owner || ' stopped sending heartbeats'`) + `
-	WHERE j.lease_until IS NOT NULL AND j.lease_owner IN (SELECT id FROM dead)` + moveToEnqueued + `
+	WHERE j.id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE lease_until IS NOT NULL AND lease_owner IN (SELECT id FROM dead)
+		ORDER BY id FOR UPDATE))
+		AND j.lease_until IS NOT NULL AND j.lease_owner IN (SELECT id FROM dead)` + moveToEnqueued + `
 SELECT array(SELECT id FROM dead ORDER BY id), (SELECT count(*) FROM moved)`),
 	}
 }
