@@ -397,9 +397,12 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 		}
 		backoff = 50 * time.Millisecond
 		w.inflight.Add(int64(len(got)))
+		leases := make([]lease, len(got)) // one allocation per fetch
 		w.mu.Lock()
-		for _, j := range got {
-			w.leases[j.ID] = &lease{token: j.LeaseToken, job: RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}}
+		for i, j := range got {
+			l := &leases[i]
+			l.token, l.job = j.LeaseToken, RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
+			w.leases[j.ID] = l
 		}
 		w.mu.Unlock()
 		for i, j := range got {

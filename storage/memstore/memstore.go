@@ -276,8 +276,15 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			}
 			j.History = append(j.History, rec)
 			s.processing[j.ID] = struct{}{}
-			out = append(out, snapshot(j))
+			out = append(out, j)
 		}
+	}
+	// Hand out copies, made in one allocation for the whole batch.
+	copies := make([]storage.Job, len(out))
+	for i, j := range out {
+		copies[i] = *j
+		copies[i].History = nil
+		out[i] = &copies[i]
 	}
 	return out, nil
 }
