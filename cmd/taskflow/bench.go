@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 
 type benchConfig struct {
 	store, database, schema, mode string
+	cpuProfile                    string
 	keep                          bool
 	n, concurrency, batch         int
 	duration                      time.Duration
@@ -49,6 +51,7 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.Float64Var(&c.rate, "rate", 300, "jobs enqueued per second in latency mode")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "worker concurrency (0: taskflow's default); inserting goroutines in single mode (0: 1)")
 	fs.IntVar(&c.batch, "batch", 1000, "jobs per EnqueueMany call")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
 	if ok, err := parseFlags(fs, args, stderr); !ok {
 		return nil, err
 	}
@@ -234,6 +237,11 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	report(out, "bulk insert", n, insertTime)
 
 	e.target.Store(int64(n))
+	stopProfile, err := e.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	stopProgress = e.progress("work")
 	defer stopProgress()
 	start = time.Now()
@@ -258,6 +266,11 @@ func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {
 	}
 	defer stop()
 	heapStart := heapInUse()
+	stopProfile, err := e.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	// Producers keep the backlog (inserted but not done) under maxBacklog, so
 	// the run measures the worker, not an ever-growing queue.
 	const producers = 2
@@ -322,6 +335,11 @@ func (e *benchEnv) latencyRun(ctx context.Context, out io.Writer) error {
 	}
 	defer stop()
 	time.Sleep(200 * time.Millisecond) // let the worker subscribe and go idle
+	stopProfile, err := e.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	e.latency = make([]time.Duration, 0, int(e.cfg.rate*e.cfg.duration.Seconds())+1)
 	var calls []time.Duration
 	stopProgress := e.progress("latency")
@@ -366,6 +384,11 @@ loop:
 }
 
 func (e *benchEnv) single(ctx context.Context, out io.Writer) error {
+	stopProfile, err := e.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	runCtx, cancel := context.WithTimeout(ctx, e.cfg.duration)
 	defer cancel()
 	stopProgress := e.progress("single")
@@ -397,6 +420,28 @@ func (e *benchEnv) single(ctx context.Context, out io.Writer) error {
 	}
 	report(out, "single insert", int(e.inserted.Load()), elapsed)
 	return nil
+}
+
+// profile starts the CPU profile that -cpuprofile asks for and returns
+// what stops it.
+func (e *benchEnv) profile() (stop func(), err error) {
+	if e.cfg.cpuProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(e.cfg.cpuProfile)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(e.stderr, "cpu profile: %v\n", err)
+		}
+	}, nil
 }
 
 func report(out io.Writer, what string, n int, d time.Duration) {

@@ -7,6 +7,7 @@
 //	taskflow bench [-store memory|postgres] [-database URL] [-schema NAME] [-keep]
 //	               [-mode burndown|continuous|latency|single]
 //	               [-n N] [-duration D] [-rate R] [-concurrency C] [-batch B]
+//	               [-cpuprofile FILE]
 //
 // -database defaults to the environment variable TASKFLOW_DATABASE_URL, for
 // example postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
@@ -55,6 +56,7 @@ const usage = `usage:
   taskflow bench [-store memory|postgres] [-database URL] [-schema NAME] [-keep]
                  [-mode burndown|continuous|latency|single]
                  [-n N] [-duration D] [-rate R] [-concurrency C] [-batch B]
+                 [-cpuprofile FILE]
 Run "taskflow <command> -h" for the flags of a command.
 -database defaults to $TASKFLOW_DATABASE_URL.`
 

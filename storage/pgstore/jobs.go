@@ -26,6 +26,16 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 		return nil, err
 	}
 	flow := slices.ContainsFunc(p.Jobs, func(j *storage.Job) bool { return j.UniqueKey != "" || j.State == states.NameAwaiting })
+	if !flow && !s.inTx && s.cfg.notify && slices.ContainsFunc(p.Jobs, wakes) && s.notifying.CompareAndSwap(false, true) {
+		if err := s.createAndNotify(ctx, p.Jobs); err != nil {
+			return nil, interpretError("create", err)
+		}
+		ids := make([]uuid.UUID, len(p.Jobs))
+		for i, j := range p.Jobs {
+			ids[i] = j.ID
+		}
+		return ids, nil
+	}
 	var (
 		ids  []uuid.UUID
 		wake bool
@@ -38,6 +48,28 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 		return nil, interpretError("create", err)
 	}
 	return ids, s.wakeIf(ctx, wake)
+}
+
+// wakes reports whether creating j may give a fetcher or scheduler work.
+func wakes(j *storage.Job) bool {
+	return j.State == states.NameEnqueued || j.State == states.NameScheduled
+}
+
+// createAndNotify stores jobs that need no flow handling (no unique key,
+// none Awaiting) and sends the wake-up in the same implicit transaction:
+// one round trip and one commit, and subscribers are told exactly when the
+// jobs become visible. The caller holds s.notifying, so that at most one
+// committing transaction carries a NOTIFY (see wake); it is released here.
+func (s *Store) createAndNotify(ctx context.Context, jobs []*storage.Job) error {
+	defer s.notifyDone()
+	args, err := insertArgs(jobs)
+	if err != nil {
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(s.q.create, args...)
+	b.Queue(s.q.notify, s.channel)
+	return s.db.SendBatch(ctx, b).Close()
 }
 
 // maybeTx runs fn in a transaction when needed, else on the store's db.
@@ -105,7 +137,7 @@ func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]u
 		if created != nil && !created[j.ID] {
 			continue
 		}
-		wake = wake || j.State == states.NameEnqueued || j.State == states.NameScheduled
+		wake = wake || wakes(j)
 		if j.State == states.NameAwaiting {
 			parents = append(parents, uid(j.ParentID))
 		}
@@ -169,6 +201,24 @@ func (s *Store) insertUnique(ctx context.Context, db db, jobs []*storage.Job, no
 // insert runs the create statement sql on jobs. With created set, the
 // statement returns the ids it stored, which are marked there.
 func (s *Store) insert(ctx context.Context, db db, sql string, jobs []*storage.Job, created map[uuid.UUID]bool) error {
+	args, err := insertArgs(jobs)
+	if err != nil {
+		return err
+	}
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	var id uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id)}, func() error {
+		created[id] = true
+		return nil
+	})
+	return err
+}
+
+// insertArgs returns the arguments of the create statements for jobs.
+func insertArgs(jobs []*storage.Job) ([]any, error) {
 	n := len(jobs)
 	var (
 		ids                           = make([]pgtype.UUID, n)
@@ -190,7 +240,7 @@ func (s *Store) insert(ctx context.Context, db db, sql string, jobs []*storage.J
 			reasons[i] = st.Why()
 		}
 		if params[i], err = marshalParams(j.Params); err != nil {
-			return fmt.Errorf("job %s: %w", j.ID, err)
+			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
 		if j.ParentID != uuid.Nil || j.BatchID != uuid.Nil || j.UniqueKey != "" {
 			if parents == nil {
@@ -201,17 +251,8 @@ func (s *Store) insert(ctx context.Context, db db, sql string, jobs []*storage.J
 			keys[i], until[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}, ts(j.UniqueUntil)
 		}
 	}
-	rows, err := db.Query(ctx, sql, ids, tasks, args, queues, prios, names, data, runAt, createdAt,
-		expireAt, params, reasons, attempts, parents, batches, keys, until)
-	if err != nil {
-		return err
-	}
-	var id uuid.UUID
-	_, err = pgx.ForEachRow(rows, []any{(*[16]byte)(&id)}, func() error {
-		created[id] = true
-		return nil
-	})
-	return err
+	return []any{ids, tasks, args, queues, prios, names, data, runAt, createdAt,
+		expireAt, params, reasons, attempts, parents, batches, keys, until}, nil
 }
 
 func marshalParams(m map[string]json.RawMessage) ([]byte, error) {

@@ -197,7 +197,9 @@ func interpretError(op string, err error) error {
 // NOTIFY is queued there and delivered on commit. Otherwise it is sent
 // after the fact by one goroutine at a time: many calls in quick
 // succession cost one NOTIFY each time the previous one is done, so
-// producers never queue behind PostgreSQL's notification lock.
+// producers never queue behind PostgreSQL's notification lock. (Create
+// sends the NOTIFY with its INSERT instead when no other is in flight; see
+// createAndNotify.)
 func (s *Store) wake(ctx context.Context) error {
 	if !s.cfg.notify {
 		return nil
@@ -214,16 +216,20 @@ func (s *Store) wake(ctx context.Context) error {
 }
 
 func (s *shared) notifyLoop() {
-	for {
-		for s.pending.Swap(false) {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_, _ = s.pool.Exec(ctx, s.q.notify, s.channel) // best effort: polling is the fallback
-			cancel()
-		}
-		s.notifying.Store(false)
-		if !s.pending.Load() || !s.notifying.CompareAndSwap(false, true) {
-			return
-		}
+	for s.pending.Swap(false) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = s.pool.Exec(ctx, s.q.notify, s.channel) // best effort: polling is the fallback
+		cancel()
+	}
+	s.notifyDone()
+}
+
+// notifyDone releases s.notifying, then takes it again to send the
+// wake-ups that were asked for meanwhile.
+func (s *shared) notifyDone() {
+	s.notifying.Store(false)
+	if s.pending.Load() && s.notifying.CompareAndSwap(false, true) {
+		go s.notifyLoop()
 	}
 }
 
