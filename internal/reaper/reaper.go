@@ -1,4 +1,4 @@
-// Package reaper runs the two clean-up duties of a worker: it returns jobs
+// Package reaper runs the clean-up duties of a worker: it returns jobs
 // whose lease expired (their worker died or hung) to their queue, and it
 // removes finished jobs whose retention has passed.
 package reaper
