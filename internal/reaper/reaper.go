@@ -1,6 +1,7 @@
 // Package reaper runs the clean-up duties of a worker: it returns jobs
-// whose lease expired (their worker died or hung) to their queue, and it
-// removes finished jobs whose retention has passed.
+// whose lease expired (their worker died or hung) to their queue, removes
+// workers that stopped sending heartbeats (the store requeues their jobs),
+// and removes finished jobs whose retention has passed.
 package reaper
 
 import (
