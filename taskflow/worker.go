@@ -34,8 +34,7 @@ var ErrWorkerRunning = errors.New("taskflow: worker already running")
 type WorkerOptions struct {
 	// Queues to serve, highest priority first. Default: ["default"].
 	Queues []string
-	// Concurrency is how many jobs run at once, and so the most jobs one
-	// fetch leases. Default: 100.
+	// Concurrency is how many jobs run at once. Default: 100.
 	Concurrency int
 	// Registry holds the tasks the worker can run. Default: DefaultRegistry().
 	Registry *Registry
@@ -46,7 +45,9 @@ type WorkerOptions struct {
 	Retry *filters.Retry
 	// ServerID names this worker in leases and states. Default: host:pid:random.
 	ServerID string
-	// FetchBatch is the most jobs leased in one storage call. Default: 1000.
+	// FetchBatch is the most jobs leased in one storage call, and the most
+	// leased ahead of free slots (the worker leases ahead only as many as it
+	// finishes in about 100 ms). Default: 1000.
 	FetchBatch int
 	// PollInterval is how often an idle worker looks for jobs when the
 	// store sends no wake-up. Default: 1s, or 100ms when the store does not
@@ -148,7 +149,8 @@ type Worker struct {
 	log   *slog.Logger
 
 	running   atomic.Bool
-	inflight  atomic.Int64
+	inflight  atomic.Int64 // leased jobs not yet finished
+	finished  atomic.Int64 // jobs finished since start
 	slotFreed chan struct{}
 	comp      *completer.Completer
 	runtimes  sync.Map // task name -> *taskRuntime
@@ -281,7 +283,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 
-	jobs := make(chan *storage.Job, o.Concurrency) // fetched jobs wait here for an executor
+	jobs := make(chan *storage.Job, o.Concurrency+o.FetchBatch) // fetched jobs wait here for an executor
 	var execs sync.WaitGroup
 	for range o.Concurrency {
 		execs.Add(1)
@@ -337,6 +339,11 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 
 // fetchLoop leases jobs while there are free slots and hands them to the
 // executors, until ctx is done.
+//
+// Besides one job per slot it leases ahead about 100 ms of work at the rate
+// jobs have been finishing (at most FetchBatch), so that a worker running
+// short jobs fetches in large batches, while one running long jobs leases
+// next to nothing ahead and leaves the rest to other workers.
 func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-chan struct{}) {
 	o := &w.opts
 	poll := time.NewTimer(0)
@@ -352,13 +359,15 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 		}
 		return true
 	}
-	// Under load, wait briefly for a quarter of the slots to free up, so
-	// that each storage call leases several jobs instead of one.
-	minFetch := int64(max(1, o.Concurrency/4))
+	var rate finishRate
+	capacity := func() int64 {
+		return int64(o.Concurrency) + min(int64(rate.perSecond(w.finished.Load())/10), int64(o.FetchBatch))
+	}
 	gather := time.NewTimer(0)
 	defer gather.Stop()
 	for ctx.Err() == nil {
-		free := int64(o.Concurrency) - w.inflight.Load()
+		c := capacity()
+		free := c - w.inflight.Load()
 		if free <= 0 {
 			select {
 			case <-ctx.Done():
@@ -367,9 +376,11 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 			}
 			continue
 		}
-		if free < minFetch {
+		// Under load, wait briefly for a quarter of the room to free up, so
+		// that each storage call leases many jobs instead of a few.
+		if minFetch := max(1, c/4); free < minFetch {
 			gather.Reset(time.Millisecond)
-			for waiting := true; waiting && int64(o.Concurrency)-w.inflight.Load() < minFetch; {
+			for waiting := true; waiting && c-w.inflight.Load() < minFetch; {
 				select {
 				case <-ctx.Done():
 					return
@@ -378,7 +389,7 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 					waiting = false
 				}
 			}
-			free = int64(o.Concurrency) - w.inflight.Load()
+			free = c - w.inflight.Load()
 		}
 		limit := int(min(free, int64(o.FetchBatch)))
 		got, err := w.store.Fetch(ctx, &storage.FetchParams{
@@ -417,6 +428,25 @@ func (w *Worker) fetchLoop(ctx context.Context, out chan<- *storage.Job, wake <-
 			return
 		}
 	}
+}
+
+// finishRate estimates how many jobs per second the worker finishes, from
+// a counter sampled at least 100 ms apart and smoothed.
+type finishRate struct {
+	at    time.Time
+	count int64
+	rate  float64
+}
+
+func (r *finishRate) perSecond(count int64) float64 {
+	now := time.Now()
+	if dt := now.Sub(r.at); dt >= 100*time.Millisecond {
+		if !r.at.IsZero() {
+			r.rate = (r.rate + float64(count-r.count)/dt.Seconds()) / 2
+		}
+		r.at, r.count = now, count
+	}
+	return r.rate
 }
 
 // requeue returns leased jobs to their queue.
@@ -491,6 +521,7 @@ func (w *Worker) runtime(name string) *taskRuntime {
 // execute runs one leased job and submits its outcome.
 func (w *Worker) execute(jobCtx context.Context, j *storage.Job) {
 	defer func() {
+		w.finished.Add(1)
 		w.inflight.Add(-1)
 		select {
 		case w.slotFreed <- struct{}{}:

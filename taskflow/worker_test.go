@@ -459,3 +459,41 @@ func TestJobIgnoringCancellationAtShutdownRunsAgainElsewhere(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int32(2), runs.Load(), "at least once: the abandoned job ran again")
 }
+
+// TestLongJobsAreSharedBetweenWorkers checks that a worker does not lease
+// ahead jobs it cannot start soon: with long jobs, a second worker gets its
+// share.
+func TestLongJobsAreSharedBetweenWorkers(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var mu sync.Mutex
+	perWorker := map[string]int{}
+	task, err := taskflow.RegisterTask(e.reg, "long", func(ctx context.Context, _ int) (int, error) {
+		rj, _ := taskflow.JobFromContext(ctx)
+		info, err := e.client.Job(ctx, rj.ID)
+		if err != nil {
+			return 0, err
+		}
+		mu.Lock()
+		perWorker[info.State.(states.Processing).ServerID]++
+		mu.Unlock()
+		time.Sleep(150 * time.Millisecond)
+		return 0, nil
+	})
+	require.NoError(t, err)
+	hs, err := task.On(e.client).EnqueueMany(waitCtx(t), make([]int, 8))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 2})
+	time.Sleep(20 * time.Millisecond)
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 2})
+	for _, h := range hs {
+		_, err := h.Wait(waitCtx(t))
+		require.NoError(t, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, perWorker, 2)
+	for id, n := range perWorker {
+		require.GreaterOrEqual(t, n, 3, "worker %s ran only %d of 8 jobs", id, n)
+	}
+}
