@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "bench":
 		cfg, err := parseBench(args[1:], stderr)
-		if err != nil {
+		if err != nil || cfg == nil { // nil, nil: -h printed the flags
 			return err
 		}
 		return bench(ctx, cfg, stdout, stderr)

@@ -87,3 +87,15 @@ func TestBenchShortModesMemory(t *testing.T) {
 		})
 	}
 }
+
+func TestHelpFlagPrintsUsage(t *testing.T) {
+	for _, cmd := range []string{"bench", "migrate"} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), []string{cmd, "-h"}, &out, &errOut); err != nil {
+			t.Fatalf("%s -h: %v", cmd, err)
+		}
+		if !strings.Contains(errOut.String(), "-database") {
+			t.Errorf("%s -h printed no flags:\n%s", cmd, errOut.String())
+		}
+	}
+}
