@@ -255,7 +255,8 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		params = mergeParams(params, map[string]json.RawMessage{paramArgsFrom: jsonString(pl.parent.String())})
 	}
 	uniqueFor := cmp.Or(o.uniqueFor, t.opts.uniqueFor)
-	byArgs := o.uniqueArg || (t.opts.uniqueArg && o.unique == "")
+	// A Then continuation's args are not known yet, so they cannot key it.
+	byArgs := !pl.argsFrom && (o.uniqueArg || (t.opts.uniqueArg && o.unique == ""))
 	jobs := make([]*storage.Job, len(args))
 	handles := make([]*Handle[Result], len(args))
 	jobBuf := make([]storage.Job, len(args)) // one allocation per call, not per job
