@@ -29,7 +29,7 @@ func (c *Client) Requeue(ctx context.Context, id uuid.UUID) error {
 	if err != nil {
 		return fmt.Errorf("taskflow: requeue job %s: %w", id, err)
 	}
-	return c.changeState(ctx, j, states.Enqueued{Queue: j.Queue, EnqueuedAt: c.now(), Reason: "requeued by request"}, nil)
+	return c.changeState(ctx, j, states.Enqueued{Queue: j.Queue, EnqueuedAt: c.now(), Reason: "requeued by request"})
 }
 
 // Reschedule moves job id to Scheduled, to run at at, from any state but
@@ -51,12 +51,12 @@ func (c *Client) ChangeState(ctx context.Context, id uuid.UUID, to states.State,
 	if len(from) > 0 && !slices.Contains(from, j.State) {
 		return fmt.Errorf("taskflow: job %s is %s, not one of %v: %w", id, j.State, from, storage.ErrStateConflict)
 	}
-	return c.changeState(ctx, j, to, from)
+	return c.changeState(ctx, j, to)
 }
 
 // changeState elects and stores a state change of j, as a compare-and-set
 // against the state j was read in.
-func (c *Client) changeState(ctx context.Context, j *storage.Job, to states.State, from []states.Name) error {
+func (c *Client) changeState(ctx context.Context, j *storage.Job, to states.State) error {
 	if to == nil {
 		return fmt.Errorf("%w: nil state", ErrInvalidOption)
 	}
