@@ -21,6 +21,9 @@
 //
 //   - Every method MUST be safe for concurrent use and MUST return promptly
 //     with ctx's error when ctx is done.
+//   - A store MUST NOT keep the params structs or slices it is given after a
+//     call returns (callers reuse them); it may keep the byte slices (Args,
+//     state data), which no one modifies once handed over.
 //   - Create MUST store all of its jobs or none of them.
 //   - Fetch MUST lease each returned job to exactly one caller: while a lease
 //     is valid no other Fetch returns that job.

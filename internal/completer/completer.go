@@ -87,6 +87,7 @@ func (c *Completer) Run(ctx context.Context) {
 
 func (c *Completer) flushLoop(ctx context.Context) {
 	batch := make([]Item, 0, c.maxBatch)
+	ts := make([]storage.Transition, 0, c.maxBatch) // reused: stores do not keep it
 	for {
 		it, ok := <-c.in
 		if !ok {
@@ -105,15 +106,15 @@ func (c *Completer) flushLoop(ctx context.Context) {
 				break gather
 			}
 		}
-		c.flush(ctx, batch)
+		ts = ts[:0]
+		for _, it := range batch {
+			ts = append(ts, it.T)
+		}
+		c.flush(ctx, batch, ts)
 	}
 }
 
-func (c *Completer) flush(ctx context.Context, batch []Item) {
-	ts := make([]storage.Transition, len(batch))
-	for i, it := range batch {
-		ts[i] = it.T
-	}
+func (c *Completer) flush(ctx context.Context, batch []Item, ts []storage.Transition) {
 	p := &storage.TransitionParams{Transitions: ts, Retention: c.keep}
 	wait := 10 * time.Millisecond
 	for {

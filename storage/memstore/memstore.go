@@ -272,7 +272,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			j.Attempt++
 			j.LeaseOwner, j.LeaseToken, j.LeaseUntil = p.Owner, s.token, until
 			if cap(j.History)-len(j.History) < 2 { // room for this entry and the outcome's
-				j.History = append(make([]storage.StateRecord, 0, len(j.History)+3), j.History...)
+				j.History = append(make([]storage.StateRecord, 0, len(j.History)+2), j.History...)
 			}
 			j.History = append(j.History, rec)
 			s.processing[j.ID] = struct{}{}
