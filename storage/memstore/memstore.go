@@ -136,8 +136,7 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 		}
 	}
 	wake := false
-	var lastData []byte
-	var lastReason string
+	var reasons storage.Reasons
 	recs := make([]*record, 0, len(jobs))
 	for i, in := range jobs {
 		if ids[i] != in.ID {
@@ -158,10 +157,7 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 		j.UpdatedAt = j.CreatedAt
 		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
 		j.Params = maps.Clone(in.Params)
-		if !sameBytes(j.StateData, lastData) { // jobs of one call share their state data
-			lastData, lastReason = j.StateData, reasonOf(j.State, j.StateData)
-		}
-		rec.first[0] = storage.StateRecord{State: j.State, Reason: lastReason, Data: j.StateData, At: j.CreatedAt}
+		rec.first[0] = storage.StateRecord{State: j.State, Reason: reasons.Of(j.State, j.StateData), Data: j.StateData, At: j.CreatedAt}
 		j.History = rec.first[:1]
 		if j.UniqueKey != "" {
 			s.unique[j.UniqueKey] = j.ID
@@ -184,20 +180,6 @@ type record struct {
 	first [1]storage.StateRecord
 	// qseq is the sequence of the job's live queue entry; 0 when it has none.
 	qseq uint64
-}
-
-func sameBytes(a, b []byte) bool {
-	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
-}
-
-// reasonOf extracts the reason from encoded state data, for the first
-// history entry of a created job.
-func reasonOf(name states.Name, data []byte) string {
-	st, err := states.Unmarshal(name, data)
-	if err != nil {
-		return ""
-	}
-	return st.Why()
 }
 
 // placeLocked files j in the index its state needs. It reports whether

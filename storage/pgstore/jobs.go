@@ -221,24 +221,23 @@ func (s *Store) insert(ctx context.Context, db db, sql string, jobs []*storage.J
 func insertArgs(jobs []*storage.Job) ([]any, error) {
 	n := len(jobs)
 	var (
-		ids                           = make([]pgtype.UUID, n)
-		tasks, queues, names, reasons = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		args, data, params            = make([][]byte, n), make([][]byte, n), make([][]byte, n)
-		prios, attempts               = make([]int32, n), make([]int32, n)
-		runAt, createdAt, expireAt    = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+		ids                            = make([]pgtype.UUID, n)
+		tasks, queues, names, reasonOf = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		args, data, params             = make([][]byte, n), make([][]byte, n), make([][]byte, n)
+		prios, attempts                = make([]int32, n), make([]int32, n)
+		runAt, createdAt, expireAt     = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		// Passed as NULL arrays, read as NULLs, unless a job sets them.
 		parents, batches []pgtype.UUID
 		keys             []pgtype.Text
 		until            []pgtype.Timestamptz
 		err              error
+		reasons          storage.Reasons
 	)
 	for i, j := range jobs {
 		ids[i], tasks[i], queues[i], names[i] = uid(j.ID), j.Task, j.Queue, string(j.State)
 		args[i], data[i], prios[i], attempts[i] = j.Args, j.StateData, int32(j.Priority), int32(j.Attempt)
 		runAt[i], createdAt[i], expireAt[i] = ts(j.RunAt), ts(j.CreatedAt), ts(j.ExpireAt)
-		if st, err := states.Unmarshal(j.State, j.StateData); err == nil {
-			reasons[i] = st.Why()
-		}
+		reasonOf[i] = reasons.Of(j.State, j.StateData)
 		if params[i], err = marshalParams(j.Params); err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
@@ -252,7 +251,7 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 		}
 	}
 	return []any{ids, tasks, args, queues, prios, names, data, runAt, createdAt,
-		expireAt, params, reasons, attempts, parents, batches, keys, until}, nil
+		expireAt, params, reasonOf, attempts, parents, batches, keys, until}, nil
 }
 
 func marshalParams(m map[string]json.RawMessage) ([]byte, error) {
