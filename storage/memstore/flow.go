@@ -388,12 +388,10 @@ func (s *Store) RemoveDeadServers(ctx context.Context, before time.Time) ([]stri
 			if r.LeaseOwner != id {
 				continue
 			}
-			data, err := states.Marshal(states.Enqueued{Queue: r.Queue, EnqueuedAt: now, Reason: reason})
-			if err != nil {
+			if err := s.requeueLocked(r, reason, now); err != nil {
 				s.mu.Unlock()
 				return nil, err
 			}
-			s.moveLocked(r, states.NameEnqueued, data, reason, now)
 			requeued++
 		}
 	}

@@ -434,6 +434,16 @@ func (s *Store) moveLocked(r *record, to states.Name, data []byte, reason string
 	s.placeLocked(r)
 }
 
+// requeueLocked returns a job whose worker is gone to its queue.
+func (s *Store) requeueLocked(r *record, reason string, now time.Time) error {
+	data, err := states.Marshal(states.Enqueued{Queue: r.Queue, EnqueuedAt: now, Reason: reason})
+	if err != nil {
+		return err
+	}
+	s.moveLocked(r, states.NameEnqueued, data, reason, now)
+	return nil
+}
+
 func (s *Store) nextScheduledLocked() time.Time {
 	for s.scheduled.Len() > 0 {
 		top := s.scheduled[0]
@@ -461,13 +471,10 @@ func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (i
 		if j.LeaseUntil.After(now) {
 			continue
 		}
-		const reason = "lease expired"
-		data, err := states.Marshal(states.Enqueued{Queue: j.Queue, EnqueuedAt: now, Reason: reason})
-		if err != nil {
+		if err := s.requeueLocked(j, "lease expired", now); err != nil {
 			s.mu.Unlock()
 			return n, err
 		}
-		s.moveLocked(j, states.NameEnqueued, data, reason, now)
 		n++
 	}
 	s.mu.Unlock()
