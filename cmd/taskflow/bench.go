@@ -32,7 +32,7 @@ type benchConfig struct {
 	cpuProfile                    string
 	keep                          bool
 	n, concurrency, batch         int
-	duration                      time.Duration
+	duration, retention           time.Duration
 	rate                          float64
 }
 
@@ -51,6 +51,7 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.Float64Var(&c.rate, "rate", 300, "jobs enqueued per second in latency mode")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "worker concurrency (0: taskflow's default); inserting goroutines in single mode (0: 1)")
 	fs.IntVar(&c.batch, "batch", 1000, "jobs per EnqueueMany call")
+	fs.DurationVar(&c.retention, "retention", -1, "how long finished jobs are kept in continuous mode (default: 1s on memory, so that the heap stays flat; the worker's default on postgres); pruning runs every retention/2")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
 	if ok, err := parseFlags(fs, args, stderr); !ok {
 		return nil, err
@@ -68,6 +69,8 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, fmt.Errorf("%w: bench: -duration must be positive", errUsage)
 	case c.rate <= 0:
 		return nil, fmt.Errorf("%w: bench: -rate must be positive", errUsage)
+	case c.retention == 0 || c.retention < -1:
+		return nil, fmt.Errorf("%w: bench: -retention must be positive", errUsage)
 	case c.concurrency < 0:
 		return nil, fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
 	}
@@ -260,7 +263,14 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 }
 
 func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {
-	stop, err := e.startWorker(taskflow.WorkerOptions{Retention: time.Second, PruneInterval: 500 * time.Millisecond})
+	var opts taskflow.WorkerOptions
+	switch r := e.cfg.retention; {
+	case r > 0:
+		opts.Retention, opts.PruneInterval = r, r/2
+	case e.cfg.store == "memory":
+		opts.Retention, opts.PruneInterval = time.Second, 500*time.Millisecond
+	}
+	stop, err := e.startWorker(opts)
 	if err != nil {
 		return err
 	}

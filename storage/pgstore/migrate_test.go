@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/storage"
@@ -91,19 +92,31 @@ func TestMigrateHonoursCanceledContext(t *testing.T) {
 	require.Error(t, Migrate(c, pool, Schema(newSchema(t, pool))))
 }
 
-// A database at version 1 with jobs in it upgrades in place: its jobs keep
-// working and get no parent, batch or unique key.
-func TestMigrateUpgradesVersion1(t *testing.T) {
-	pool := testPool(t)
+// schemaAt creates a schema at the given version and returns its name
+// and quoted name.
+func schemaAt(t *testing.T, pool *pgxpool.Pool, version int) (string, string) {
 	schema := newSchema(t, pool)
 	q := pgx.Identifier{schema}.Sanitize()
 	ctx := testCtx(t)
 	_, err := pool.Exec(ctx, "CREATE SCHEMA "+q+"; CREATE TABLE "+q+".schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
 	require.NoError(t, err)
-	_, err = pool.Exec(ctx, strings.ReplaceAll(migrations[0], "{schema}", q))
-	require.NoError(t, err)
+	for v := range version {
+		_, err = pool.Exec(ctx, strings.ReplaceAll(migrations[v], "{schema}", q))
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, "INSERT INTO "+q+".schema_migrations (version) VALUES ($1)", v+1)
+		require.NoError(t, err)
+	}
+	return schema, q
+}
+
+// A database at version 1 with jobs in it upgrades in place: its jobs keep
+// working and get no parent, batch or unique key.
+func TestMigrateUpgradesVersion1(t *testing.T) {
+	pool := testPool(t)
+	schema, q := schemaAt(t, pool, 1)
+	ctx := testCtx(t)
 	id := uuid.New()
-	_, err = pool.Exec(ctx, "INSERT INTO "+q+".schema_migrations (version) VALUES (1); INSERT INTO "+q+`.jobs
+	_, err := pool.Exec(ctx, "INSERT INTO "+q+`.jobs
 		(id, task, args, queue, state, state_data, created_at, updated_at, enqueued_seq) VALUES ('`+id.String()+`', 't', '', 'default', 'enqueued', '{}', now(), now(), 1)`)
 	require.NoError(t, err)
 
@@ -116,4 +129,40 @@ func TestMigrateUpgradesVersion1(t *testing.T) {
 	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, f, 1)
+}
+
+// Version 2 kept the current state as the last history row; version 3 keeps
+// it on the job row only. Upgrading moves it there without changing the
+// history a job reports.
+func TestMigrateUpgradesVersion2History(t *testing.T) {
+	pool := testPool(t)
+	schema, q := schemaAt(t, pool, 2)
+	ctx := testCtx(t)
+	id := uuid.New()
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	_, err := pool.Exec(ctx, "INSERT INTO "+q+`.jobs (id, task, args, queue, state, state_data, run_at, created_at, updated_at)
+		VALUES ($1, 't', '', 'default', 'scheduled', '{"reason":"retry"}', $2, $2, $3)`, id, at, at.Add(time.Second))
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "INSERT INTO "+q+`.job_history (job_id, state, reason, data, at) VALUES
+		($1, 'enqueued', '', '{}', $2), ($1, 'scheduled', 'retry', '{"reason":"retry"}', $3)`, id, at, at.Add(time.Second))
+	require.NoError(t, err)
+
+	require.NoError(t, Migrate(ctx, pool, Schema(schema)))
+	s := New(pool, Schema(schema))
+	j, err := s.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, []storage.StateRecord{
+		{State: "enqueued", Data: []byte("{}"), At: at},
+		{State: "scheduled", Reason: "retry", Data: []byte(`{"reason":"retry"}`), At: at.Add(time.Second)},
+	}, utcHistory(j.History))
+	var rows int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".job_history").Scan(&rows))
+	require.Equal(t, 1, rows, "the current state is no longer a history row")
+}
+
+func utcHistory(h []storage.StateRecord) []storage.StateRecord {
+	for i := range h {
+		h[i].At = h[i].At.UTC()
+	}
+	return h
 }

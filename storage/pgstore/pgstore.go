@@ -19,6 +19,15 @@
 //
 // The pool belongs to the caller: taskflow never closes it.
 //
+// # Tables
+//
+// A job is one row of table jobs, which holds its current state. Table
+// job_history gets a row each time a job leaves a state, so creating a job
+// writes one row and each change of state one more; [Store.Get] reports the
+// history rows followed by the current state. Every statement that changes
+// a job is one round trip and reaches job rows by primary key or a partial
+// index (see migrations/ and queries.go).
+//
 // # Transactional enqueue
 //
 // [Store.WithTx] returns a store bound to the caller's transaction: jobs

@@ -38,45 +38,58 @@ func enqueuedData(reason string) string {
 
 // requeue is the SET list that moves a leased job back to Enqueued.
 func requeue(reason string) string {
-	return `state = 'enqueued', state_data = ` + enqueuedData(reason) + `,
-		updated_at = ` + clock + `, enqueued_seq = nextval('{sl}.enqueue_seq'),
-		lease_owner = NULL, lease_token = NULL, lease_until = NULL`
+	return toEnqueued(reason) + `, lease_owner = NULL, lease_token = NULL, lease_until = NULL`
 }
 
-// moveToEnqueued is the shared tail of the statements that move jobs to
-// Enqueued in a CTE named moved: $1 is Now; the WHERE clause picks the rows.
-const moveToEnqueued = `
-	RETURNING j.id, j.state_data, j.updated_at
-), h AS (
+// toEnqueued is the SET list that makes a job Enqueued for the given reason.
+func toEnqueued(reason string) string {
+	return `state = 'enqueued', state_data = ` + enqueuedData(reason) + `, state_reason = ` + reason + `,
+		updated_at = ` + clock + `, enqueued_seq = nextval('{sl}.enqueue_seq')`
+}
+
+// oldCols are the columns that a CTE named old reads from the rows a
+// statement locks: the state each job leaves, for its history.
+const oldCols = `id, state, state_reason, state_data, updated_at`
+
+// leaveHistory is a CTE named h that appends to the history the state each
+// job of old leaves. Rows locked by old are updated by the statement unless
+// a condition re-checked on them excludes them; where is that condition,
+// true when none. (Joining old to the updated rows instead is planned as a
+// nested loop: CTE row counts are estimated at one.)
+func leaveHistory(where string) string {
+	return `h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
-	SELECT id, 'enqueued', state_data->>'reason', state_data, updated_at FROM moved
+	SELECT id, state, coalesce(state_reason, ''), state_data, updated_at FROM old WHERE ` + where + `
 )`
+}
+
+// moveToEnqueued is the shared tail of the statements that lock rows in a
+// CTE named old and move them all to Enqueued in a CTE named moved; $1 is
+// Now.
+var moveToEnqueued = `
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
+	RETURNING j.id
+), ` + leaveHistory("true")
 
 // finished lists the states in which a job has finished (storage.Finished).
 const finished = `('succeeded', 'failed', 'deleted')`
 
-// createSQL inserts jobs and their first history entries. In its unique form
-// a job whose key is held is skipped, and the inserted ids are returned.
+// createSQL inserts jobs, whose initial state lives on the row until they
+// leave it. In its unique form a job whose key is held is skipped, and the
+// inserted ids are returned.
 const createSQL = `
-WITH arg AS (
-	SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int4[], $6::text[],
-		$7::json[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::int4[],
-		$14::uuid[], $15::uuid[], $16::text[], $17::timestamptz[])
-		WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created,
-			expire_at, params, reason, attempt, parent_id, batch_id, unique_key, unique_until, ord)
-), input AS (
-	SELECT *, coalesce(created, now()) AS created_at FROM arg
-), ins AS (
-	INSERT INTO {s}.jobs (id, task, args, queue, priority, state, state_data, run_at, attempt,
-		created_at, updated_at, expire_at, params, enqueued_seq, parent_id, batch_id, unique_key, unique_until, unique_held)
-	SELECT id, task, coalesce(args, ''), queue, priority, state, state_data, run_at, attempt,
-		created_at, created_at, expire_at, params,
-		CASE WHEN state = 'enqueued' THEN nextval('{sl}.enqueue_seq') END,
-		parent_id, batch_id, unique_key, unique_until, unique_key IS NOT NULL
-	FROM input ORDER BY ord{conflict}
-)
-INSERT INTO {s}.job_history (job_id, state, reason, data, at)
-SELECT id, state, coalesce(reason, ''), state_data, created_at FROM input{inserted} ORDER BY ord{returning}`
+INSERT INTO {s}.jobs (id, task, args, queue, priority, state, state_data, state_reason, run_at, attempt,
+	created_at, updated_at, expire_at, params, enqueued_seq, parent_id, batch_id, unique_key, unique_until, unique_held)
+SELECT id, task, coalesce(args, ''), queue, priority, state, state_data, nullif(reason, ''), run_at, attempt,
+	coalesce(created, now()), coalesce(created, now()), expire_at, params,
+	CASE WHEN state = 'enqueued' THEN nextval('{sl}.enqueue_seq') END,
+	parent_id, batch_id, unique_key, unique_until, unique_key IS NOT NULL
+FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int4[], $6::text[],
+	$7::json[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::int4[],
+	$14::uuid[], $15::uuid[], $16::text[], $17::timestamptz[])
+	WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created,
+		expire_at, params, reason, attempt, parent_id, batch_id, unique_key, unique_until, ord)
+ORDER BY ord{conflict}`
 
 func buildQueries(schema string) queries {
 	quoted := pgx.Identifier{schema}.Sanitize()
@@ -85,47 +98,44 @@ func buildQueries(schema string) queries {
 		version: r.Replace(`SELECT coalesce(max(version), 0) FROM {s}.schema_migrations`),
 		notify:  `SELECT pg_notify($1, '')`,
 
-		create: r.Replace(strings.NewReplacer("{conflict}", "", "{inserted}", "", "{returning}", "").Replace(createSQL)),
-		createUnique: r.Replace(strings.NewReplacer(
-			"{conflict}", "\n\tON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id",
-			"{inserted}", " WHERE id IN (SELECT id FROM ins)",
-			"{returning}", "\nRETURNING job_id").Replace(createSQL)),
+		create:       r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "")),
+		createUnique: r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "\nON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id")),
 
-		// The ids are picked by a sub-select that locks and skips, per
-		// queue in the order given, then the rows are updated by id.
+		// The rows are picked by a sub-select that locks and skips, per
+		// queue in the order given, then updated by id.
 		fetch: r.Replace(`
-WITH leased AS (
+WITH old AS (
+	SELECT p.* FROM unnest($5::text[]) WITH ORDINALITY AS q(name, ord)
+	CROSS JOIN LATERAL (
+		SELECT ` + oldCols + `, priority, enqueued_seq FROM {s}.jobs
+		WHERE state = 'enqueued' AND queue = q.name
+		ORDER BY priority DESC, enqueued_seq
+		LIMIT $2 FOR UPDATE SKIP LOCKED) p
+	ORDER BY q.ord, p.priority DESC, p.enqueued_seq
+	LIMIT $2
+), moved AS (
 	UPDATE {s}.jobs j SET
 		state = 'processing',
 		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
+		state_reason = NULL,
 		attempt = j.attempt + 1,
 		updated_at = ` + clock + `,
 		lease_owner = $3,
 		lease_token = nextval('{sl}.lease_token_seq'),
 		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
-	WHERE j.id = ANY(ARRAY(
-		SELECT p.id FROM unnest($5::text[]) WITH ORDINALITY AS q(name, ord)
-		CROSS JOIN LATERAL (
-			SELECT id, priority, enqueued_seq FROM {s}.jobs
-			WHERE state = 'enqueued' AND queue = q.name
-			ORDER BY priority DESC, enqueued_seq
-			LIMIT $2 FOR UPDATE SKIP LOCKED) p
-		ORDER BY q.ord, p.priority DESC, p.enqueued_seq
-		LIMIT $2))
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 	RETURNING j.*
-), h AS (
-	INSERT INTO {s}.job_history (job_id, state, data, at)
-	SELECT id, state, state_data, updated_at FROM leased
-)
-SELECT ` + jobCols + ` FROM leased ORDER BY array_position($5, queue), priority DESC, enqueued_seq`),
+), ` + leaveHistory("true") + `
+SELECT ` + jobCols + ` FROM moved ORDER BY array_position($5, queue), priority DESC, enqueued_seq`),
 
 		// One statement applies a batch whose ids are distinct. It first
 		// locks the rows in id order, as every statement that waits for
-		// several job rows does, so that two of them cannot deadlock. The
+		// several job rows does, so that two of them cannot deadlock, and
+		// reads the states they leave from the locked (latest) versions. The
 		// compare-and-set is in the UPDATE's WHERE, which PostgreSQL
 		// re-checks on the latest row version, and reaches rows by primary
 		// key. The token alone proves Processing: only leased jobs have one.
-		// History keeps traversed entries before the new state's. Rows not
+		// History gets the state left, then the traversed entries. Rows not
 		// updated are read back (as of the statement's start) so that the
 		// caller can tell why.
 		transition: r.Replace(`
@@ -133,10 +143,13 @@ WITH t AS (
 	SELECT * FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
 		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
 		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
+), old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE
 ), upd AS (
 	UPDATE {s}.jobs j SET
 		state = t.to_state,
 		state_data = t.data,
+		state_reason = nullif(t.reason, ''),
 		updated_at = ` + clock + `,
 		queue = coalesce(nullif(t.queue, ''), j.queue),
 		run_at = CASE WHEN t.to_state = 'scheduled' THEN t.run_at ELSE j.run_at END,
@@ -146,19 +159,21 @@ WITH t AS (
 		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
 		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
 	FROM t
-	WHERE j.id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE))
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
 	RETURNING t.*, j.awaited, j.batch_id
 ), h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT id, state, reason, data, at FROM (
+		SELECT old.id, old.state, coalesce(old.state_reason, '') AS reason, old.state_data AS data,
+			old.updated_at AS at, upd.ord, 0 AS n
+		FROM upd JOIN old ON old.id = upd.id
+		UNION ALL
 		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
 		FROM unnest($12::int8[], $13::text[], $14::text[], $15::json[], $16::timestamptz[])
 			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
 		JOIN upd ON upd.ord = tr.ord
-		UNION ALL
-		SELECT id, to_state, reason, data, ` + clock + `, ord, 9223372036854775807 FROM upd
 		ORDER BY ord, n) x
 )
 SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id FROM t
@@ -190,26 +205,30 @@ SELECT t.id FROM unnest($1::uuid[], $2::int8[]) AS t(id, token) WHERE NOT EXISTS
 	SELECT 1 FROM {s}.jobs j WHERE j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3)`),
 
 		promote: r.Replace(`
-WITH moved AS (
-	UPDATE {s}.jobs j SET state = 'enqueued', state_data = ` + enqueuedData("$3::text") + `,
-		updated_at = ` + clock + `, enqueued_seq = nextval('{sl}.enqueue_seq')
-	WHERE j.id = ANY(ARRAY(
-		SELECT id FROM {s}.jobs WHERE state = 'scheduled' AND run_at <= ` + clock + `
-		ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED))` + moveToEnqueued + `
+WITH old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE state = 'scheduled' AND run_at <= ` + clock + `
+	ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED
+), moved AS (
+	UPDATE {s}.jobs j SET ` + toEnqueued("$3::text") + moveToEnqueued + `
 SELECT (SELECT count(*) FROM moved),
 	(SELECT run_at FROM {s}.jobs WHERE state = 'scheduled' AND id NOT IN (SELECT id FROM moved)
 	 ORDER BY run_at LIMIT 1)`),
 
 		reclaim: r.Replace(`
-WITH moved AS (
-	UPDATE {s}.jobs j SET ` + requeue("$3::text") + `
-	WHERE j.id = ANY(ARRAY(
-		SELECT id FROM {s}.jobs WHERE lease_until <= ` + clock + `
-		ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED))` + moveToEnqueued + `
+WITH old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until <= ` + clock + `
+	ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+), moved AS (
+	UPDATE {s}.jobs j SET ` + requeue("$3::text") + moveToEnqueued + `
 SELECT count(*) FROM moved`),
 
-		get:     r.Replace(`SELECT ` + jobCols + ` FROM {s}.jobs WHERE id = $1`),
-		history: r.Replace(`SELECT state, reason, data, at FROM {s}.job_history WHERE job_id = $1 ORDER BY id`),
+		get: r.Replace(`SELECT ` + jobCols + ` FROM {s}.jobs WHERE id = $1`),
+		// The states a job has left, then its current one.
+		history: r.Replace(`SELECT state, reason, data, at FROM (
+	SELECT id, state, reason, data, at FROM {s}.job_history WHERE job_id = $1
+	UNION ALL
+	SELECT 9223372036854775807, state, coalesce(state_reason, ''), state_data, updated_at FROM {s}.jobs WHERE id = $1
+) h ORDER BY id`),
 		list: r.Replace(`SELECT ` + jobCols + ` FROM {s}.jobs WHERE state = $1 AND ($2 = '' OR queue = $2)
 ORDER BY id DESC OFFSET $3 LIMIT nullif($4::int, 0)`),
 		count: r.Replace(`SELECT state, count(*) FROM {s}.jobs WHERE ($1 = '' OR queue = $1) GROUP BY state`),
@@ -264,22 +283,21 @@ WITH p AS (
 	SELECT c.id, CASE c.state_data->>'on' WHEN 'finish' THEN true WHEN 'failure' THEN NOT p.success
 		ELSE p.success END AS run
 	FROM {s}.jobs c JOIN p ON c.parent_id = p.id WHERE c.state = 'awaiting'
+), old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM c)) ORDER BY id FOR UPDATE
 ), moved AS (
 	UPDATE {s}.jobs j SET
 		state = CASE WHEN c.run THEN 'enqueued' ELSE 'deleted' END,
 		state_data = CASE WHEN c.run THEN ` + enqueuedData("'parent finished'") + `
 			ELSE json_build_object('deleted_at', ` + clock + `, 'reason', 'continuation condition was not met') END,
+		state_reason = CASE WHEN c.run THEN 'parent finished' ELSE 'continuation condition was not met' END,
 		updated_at = ` + clock + `,
 		enqueued_seq = CASE WHEN c.run THEN nextval('{sl}.enqueue_seq') END,
 		expire_at = CASE WHEN NOT c.run AND $3::int8 > 0 THEN ` + clock + ` + $3 * interval '1 microsecond' END,
 		unique_held = j.unique_held AND (c.run OR j.unique_until IS NOT NULL)
-	FROM c WHERE j.id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM c)) ORDER BY id FOR UPDATE))
-		AND j.id = c.id AND j.state = 'awaiting'
-	RETURNING j.id, j.state, j.state_data, j.updated_at, j.awaited, j.batch_id
-), h AS (
-	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
-	SELECT id, state, state_data->>'reason', state_data, updated_at FROM moved
-)
+	FROM c WHERE j.id = ANY(ARRAY(SELECT id FROM old)) AND j.id = c.id AND j.state = 'awaiting'
+	RETURNING j.id, j.state, j.awaited, j.batch_id
+), ` + leaveHistory("state = 'awaiting'") + `
 SELECT state, awaited, id, batch_id FROM moved`),
 		batchProgress: r.Replace(`SELECT state, count(*) FROM {s}.jobs WHERE batch_id = $1 GROUP BY state`),
 
@@ -328,11 +346,11 @@ ON CONFLICT (id) DO UPDATE SET (host, pid, queues, concurrency, started_at, hear
 		removeDead: r.Replace(`
 WITH dead AS (
 	DELETE FROM {s}.servers WHERE heartbeat_at < $2 RETURNING id
+), old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until IS NOT NULL AND lease_owner IN (SELECT id FROM dead)
+	ORDER BY id FOR UPDATE
 ), moved AS (
-	UPDATE {s}.jobs j SET ` + requeue(`'server ' || j.lease_owner || ' stopped sending heartbeats'`) + `
-	WHERE j.id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE lease_until IS NOT NULL AND lease_owner IN (SELECT id FROM dead)
-		ORDER BY id FOR UPDATE))
-		AND j.lease_until IS NOT NULL AND j.lease_owner IN (SELECT id FROM dead)` + moveToEnqueued + `
+	UPDATE {s}.jobs j SET ` + requeue(`'server ' || j.lease_owner || ' stopped sending heartbeats'`) + moveToEnqueued + `
 SELECT array(SELECT id FROM dead ORDER BY id), (SELECT count(*) FROM moved)`),
 	}
 }

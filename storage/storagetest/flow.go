@@ -159,7 +159,9 @@ func testContinuations(t *testing.T, newStore NewStore) {
 			require.Equal(t, states.NameAwaiting, stateOf(t, s, child.ID))
 			finish(t, s, parent.ID, tt.parent)
 			require.Equal(t, tt.want, stateOf(t, s, child.ID))
-			require.Equal(t, []states.Name{states.NameAwaiting, tt.want}, historyNames(get(t, s, child.ID)))
+			got := get(t, s, child.ID)
+			require.Equal(t, []states.Name{states.NameAwaiting, tt.want}, historyNames(got))
+			require.NotEmpty(t, got.History[1].Reason, "the store says why it moved the continuation")
 		})
 	}
 

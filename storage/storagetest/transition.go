@@ -82,6 +82,71 @@ func testTransition(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	// Every kind of move, whether the caller's or the store's own, records
+	// the state left with its reason, data and time, and Get reports the
+	// current state last.
+	t.Run("HistoryRecordsEveryMove", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob(t, scheduledAt(base))
+		create(t, s, j)
+		type step struct {
+			name   string
+			move   func(t *testing.T)
+			state  states.Name
+			reason string
+		}
+		var token int64
+		lease := func(now time.Time) func(t *testing.T) {
+			return func(t *testing.T) {
+				f, err := s.Fetch(ctx(t), &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: owner, LeaseFor: time.Minute, Now: now})
+				require.NoError(t, err)
+				require.Len(t, f, 1)
+				token = f[0].LeaseToken
+			}
+		}
+		steps := []step{
+			{"create", func(*testing.T) {}, states.NameScheduled, "delayed"},
+			{"promote", func(t *testing.T) {
+				r, err := s.PromoteDue(ctx(t), &storage.PromoteParams{Now: base.Add(time.Second), Limit: 10})
+				require.NoError(t, err)
+				require.Equal(t, 1, r.Promoted)
+			}, states.NameEnqueued, "scheduled time reached"},
+			{"fetch", lease(base.Add(2 * time.Second)), states.NameProcessing, ""},
+			{"reclaim", func(t *testing.T) {
+				n, err := s.ReclaimExpired(ctx(t), &storage.ReclaimParams{Now: base.Add(2 * time.Minute), Limit: 10})
+				require.NoError(t, err)
+				require.Equal(t, 1, n)
+			}, states.NameEnqueued, "lease expired"},
+			{"fetch again", lease(base.Add(3 * time.Minute)), states.NameProcessing, ""},
+			{"succeed", func(t *testing.T) {
+				errs, err := s.Transition(ctx(t), &storage.TransitionParams{
+					Transitions: []storage.Transition{succeed(j.ID, token)}, Now: base.Add(4 * time.Minute)})
+				require.NoError(t, err)
+				require.Equal(t, []error{nil}, errs)
+			}, states.NameSucceeded, ""},
+		}
+		for i, st := range steps {
+			st.move(t)
+			got := get(t, s, j.ID)
+			require.Len(t, got.History, i+1, "after %s", st.name)
+			last := got.History[i]
+			require.Equal(t, st.state, last.State, "after %s", st.name)
+			require.Equal(t, got.State, last.State, "after %s: the last entry is the current state", st.name)
+			require.JSONEq(t, string(got.StateData), string(last.Data), "after %s", st.name)
+			require.True(t, got.UpdatedAt.Equal(last.At), "after %s: at %v, updated %v", st.name, last.At, got.UpdatedAt)
+			for k, want := range steps[:i+1] {
+				h := got.History[k]
+				require.Equal(t, want.state, h.State, "after %s, entry %d", st.name, k)
+				require.Equal(t, want.reason, h.Reason, "after %s, entry %d", st.name, k)
+				_, err := states.Unmarshal(h.State, h.Data)
+				require.NoError(t, err, "after %s, entry %d", st.name, k)
+				if k > 0 {
+					require.False(t, h.At.Before(got.History[k-1].At), "after %s: entry %d out of time order", st.name, k)
+				}
+			}
+		}
+	})
+
 	t.Run("BatchReportsEachResult", func(t *testing.T) {
 		s := newStore(t)
 		create(t, s, newJob(t), newJob(t), newJob(t))

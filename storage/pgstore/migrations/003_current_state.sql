@@ -1,0 +1,19 @@
+-- The current state lives on the job row only; job_history keeps the states
+-- a job has left, appended as it leaves them. Creating a job then writes one
+-- row, and each change one history row.
+
+ALTER TABLE {schema}.jobs ADD COLUMN state_reason text; -- NULL for none
+
+-- Every update writes a new row version; room left on each page lets the
+-- version stay on the page it came from, which writes less WAL.
+ALTER TABLE {schema}.jobs SET (fillfactor = 50);
+
+-- The last history entry of each job is its current state: move its reason
+-- to the job row and drop it.
+WITH last AS (
+    SELECT DISTINCT ON (job_id) job_id, id, reason FROM {schema}.job_history ORDER BY job_id, id DESC
+), moved AS (
+    DELETE FROM {schema}.job_history h USING last WHERE h.job_id = last.job_id AND h.id = last.id
+    RETURNING last.job_id, last.reason
+)
+UPDATE {schema}.jobs j SET state_reason = nullif(moved.reason, '') FROM moved WHERE j.id = moved.job_id;
