@@ -270,7 +270,11 @@ FROM unnest($1::uuid[]) b`),
 
 		// The continuations of the finished parents among $2 (jobs or
 		// batches) become Enqueued when their condition holds, else Deleted
-		// (expiring after $3 microseconds when positive).
+		// (expiring after $3 microseconds when positive). Each continuation
+		// reads its parent's outcome by index as it is updated, rather than
+		// joining the parents to the children: every join between two row
+		// sets of the statement can be planned as a nested loop, quadratic
+		// in the batch (see TestPlansStayLinearInBatchSize).
 		resolve: r.Replace(`
 WITH p AS (
 	SELECT id, state = 'succeeded' AS success FROM {s}.jobs WHERE id = ANY($2::uuid[]) AND state IN ` + finished + `
@@ -280,22 +284,24 @@ WITH p AS (
 	WHERE EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b)
 		AND NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b AND state NOT IN ` + finished + `)
 ), c AS (
-	SELECT c.id, CASE c.state_data->>'on' WHEN 'finish' THEN true WHEN 'failure' THEN NOT p.success
-		ELSE p.success END AS run
-	FROM {s}.jobs c JOIN p ON c.parent_id = p.id WHERE c.state = 'awaiting'
+	SELECT c.id FROM p CROSS JOIN LATERAL (
+		SELECT id FROM {s}.jobs WHERE parent_id = p.id AND state = 'awaiting' OFFSET 0) c
 ), old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM c)) ORDER BY id FOR UPDATE
 ), moved AS (
-	UPDATE {s}.jobs j SET
-		state = CASE WHEN c.run THEN 'enqueued' ELSE 'deleted' END,
-		state_data = CASE WHEN c.run THEN ` + enqueuedData("'parent finished'") + `
-			ELSE json_build_object('deleted_at', ` + clock + `, 'reason', 'continuation condition was not met') END,
-		state_reason = CASE WHEN c.run THEN 'parent finished' ELSE 'continuation condition was not met' END,
-		updated_at = ` + clock + `,
-		enqueued_seq = CASE WHEN c.run THEN nextval('{sl}.enqueue_seq') END,
-		expire_at = CASE WHEN NOT c.run AND $3::int8 > 0 THEN ` + clock + ` + $3 * interval '1 microsecond' END,
-		unique_held = j.unique_held AND (c.run OR j.unique_until IS NOT NULL)
-	FROM c WHERE j.id = ANY(ARRAY(SELECT id FROM old)) AND j.id = c.id AND j.state = 'awaiting'
+	UPDATE {s}.jobs j SET (state, state_data, state_reason, enqueued_seq, expire_at, unique_held) = (
+		SELECT CASE WHEN run THEN 'enqueued' ELSE 'deleted' END,
+			CASE WHEN run THEN ` + enqueuedData("'parent finished'") + `
+				ELSE json_build_object('deleted_at', ` + clock + `, 'reason', 'continuation condition was not met') END,
+			CASE WHEN run THEN 'parent finished' ELSE 'continuation condition was not met' END,
+			CASE WHEN run THEN nextval('{sl}.enqueue_seq') END,
+			CASE WHEN NOT run AND $3::int8 > 0 THEN ` + clock + ` + $3 * interval '1 microsecond' END,
+			j.unique_held AND (run OR j.unique_until IS NOT NULL)
+		FROM (SELECT CASE j.state_data->>'on' WHEN 'finish' THEN true WHEN 'failure' THEN NOT success ELSE success END AS run
+			FROM (SELECT coalesce((SELECT state = 'succeeded' FROM {s}.jobs WHERE id = j.parent_id),
+				NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = j.parent_id AND state <> 'succeeded')) AS success) ps) r),
+		updated_at = ` + clock + `
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old)) AND j.state = 'awaiting'
 	RETURNING j.id, j.state, j.awaited, j.batch_id
 ), ` + leaveHistory("state = 'awaiting'") + `
 SELECT state, awaited, id, batch_id FROM moved`),
