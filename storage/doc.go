@@ -48,6 +48,8 @@
 //   - FireRecurring MUST fire each occurrence at most once: it creates jobs
 //     only when the stored next run equals the expected one.
 //   - RemoveDeadServers MUST return the dead workers' jobs to Enqueued.
+//   - A [Notifier] MUST wake a subscriber once a change of a topic it
+//     subscribed to is stored, and SHOULD NOT wake it for other topics.
 //
 // Delivery is at-least-once: a job whose worker dies is run again after its
 // lease expires, so tasks should be idempotent.

@@ -251,14 +251,33 @@ type Store interface {
 	Get(ctx context.Context, id uuid.UUID) (*Job, error)
 }
 
+// Topic is a set of kinds of change that a [Notifier] announces. Each
+// loop of a worker subscribes to the one it acts on, so that a change wakes
+// only the loops that have work because of it.
+type Topic uint8
+
+const (
+	// TopicEnqueued: jobs became Enqueued (created, promoted, retried,
+	// requeued, reclaimed, or continuations whose parents finished).
+	// Fetchers subscribe to it.
+	TopicEnqueued Topic = 1 << iota
+	// TopicScheduled: jobs became Scheduled. Schedulers subscribe to it.
+	TopicScheduled
+	// TopicRecurring: recurring definitions were added, changed or resumed.
+	TopicRecurring
+
+	// TopicAll is every topic.
+	TopicAll = TopicEnqueued | TopicScheduled | TopicRecurring
+)
+
 // Notifier is implemented by stores that can wake fetchers and schedulers
 // when work may be available, instead of leaving them to poll.
 type Notifier interface {
-	// Subscribe returns a channel that receives a value whenever jobs may
-	// have become fetchable or the schedule changed. Wake-ups are coalesced:
-	// a slow reader misses none that matter, it sees one for many. The
-	// channel is closed when ctx is done.
-	Subscribe(ctx context.Context) (<-chan struct{}, error)
+	// Subscribe returns a channel that receives a value whenever a change
+	// of one of the topics has been stored. Wake-ups are coalesced: a slow
+	// reader misses none that matter, it sees one for many. The channel is
+	// closed when ctx is done.
+	Subscribe(ctx context.Context, topics Topic) (<-chan struct{}, error)
 }
 
 // ListParams select jobs for [Lister.List].

@@ -233,10 +233,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	var fetchWake, schedWake <-chan struct{}
 	if n, ok := w.store.(storage.Notifier); ok {
 		var err error
-		if fetchWake, err = n.Subscribe(bg); err != nil {
+		if fetchWake, err = n.Subscribe(bg, storage.TopicEnqueued); err != nil {
 			w.log.Warn("taskflow: subscribing to wake-ups failed; polling", "err", err)
 		}
-		if schedWake, err = n.Subscribe(bg); err != nil {
+		if schedWake, err = n.Subscribe(bg, storage.TopicScheduled); err != nil {
 			w.log.Warn("taskflow: subscribing to wake-ups failed; polling", "err", err)
 		}
 	}
@@ -269,7 +269,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if rs, ok := w.store.(storage.Recurring); ok {
 		var recurWake <-chan struct{}
 		if n, ok := w.store.(storage.Notifier); ok {
-			recurWake, _ = n.Subscribe(bg)
+			recurWake, _ = n.Subscribe(bg, storage.TopicRecurring)
 		}
 		maint.Go(func() error {
 			recurring.Run(bg, rs, o.Clock, 5*time.Second, recurWake, w.spawnRecurring, w.log)

@@ -115,44 +115,45 @@ func (s *Store) removeLocked(r *record) {
 
 // awaitLocked files an Awaiting job under its parent, or resolves it at
 // once when the parent has already finished.
-func (s *Store) awaitLocked(r *record, now time.Time, retention time.Duration) bool {
+func (s *Store) awaitLocked(r *record, now time.Time, retention time.Duration) storage.Topic {
 	if finished, success := s.parentOutcomeLocked(r.ParentID); finished {
 		return s.resolveLocked(r, success, now, retention)
 	}
 	s.awaiting[r.ParentID] = append(s.awaiting[r.ParentID], r.ID)
-	return false
+	return 0
 }
 
 // finishedLocked resolves the continuations of a job that has just
 // finished, and of its batch if the batch has finished with it.
-func (s *Store) finishedLocked(j *storage.Job, now time.Time, retention time.Duration) bool {
+func (s *Store) finishedLocked(j *storage.Job, now time.Time, retention time.Duration) storage.Topic {
 	wake := s.resolveChildrenLocked(j.ID, j.State == states.NameSucceeded, now, retention)
 	if j.BatchID != uuid.Nil {
 		if b := s.batches[j.BatchID]; b != nil && b.finished == b.total {
-			wake = s.resolveChildrenLocked(j.BatchID, b.succeeded == b.total, now, retention) || wake
+			wake |= s.resolveChildrenLocked(j.BatchID, b.succeeded == b.total, now, retention)
 		}
 	}
 	return wake
 }
 
-func (s *Store) resolveChildrenLocked(parent uuid.UUID, success bool, now time.Time, retention time.Duration) bool {
+func (s *Store) resolveChildrenLocked(parent uuid.UUID, success bool, now time.Time, retention time.Duration) storage.Topic {
 	children := s.awaiting[parent]
 	if len(children) == 0 {
-		return false
+		return 0
 	}
 	delete(s.awaiting, parent)
-	wake := false
+	var wake storage.Topic
 	for _, id := range children {
 		if r := s.jobs[id]; r != nil && r.State == states.NameAwaiting && r.ParentID == parent {
-			wake = s.resolveLocked(r, success, now, retention) || wake
+			wake |= s.resolveLocked(r, success, now, retention)
 		}
 	}
 	return wake
 }
 
 // resolveLocked moves an Awaiting job on: to Enqueued when its condition
-// holds, else to Deleted, which finishes it in turn.
-func (s *Store) resolveLocked(r *record, success bool, now time.Time, retention time.Duration) bool {
+// holds, else to Deleted, which finishes it in turn. It returns the topics
+// to wake.
+func (s *Store) resolveLocked(r *record, success bool, now time.Time, retention time.Duration) storage.Topic {
 	var on string
 	if st, err := states.Unmarshal(states.NameAwaiting, r.StateData); err == nil {
 		on = st.(states.Awaiting).On
@@ -161,7 +162,7 @@ func (s *Store) resolveLocked(r *record, success bool, now time.Time, retention 
 		const reason = "parent finished"
 		data, _ := states.Marshal(states.Enqueued{Queue: r.Queue, EnqueuedAt: now, Reason: reason})
 		s.moveLocked(r, states.NameEnqueued, data, reason, now)
-		return true
+		return storage.TopicEnqueued
 	}
 	const reason = "continuation condition was not met"
 	data, _ := states.Marshal(states.Deleted{DeletedAt: now, Reason: reason})
@@ -206,6 +207,7 @@ func (s *Store) UpsertRecurring(ctx context.Context, in *storage.RecurringJob) e
 		r.CreatedAt = old.CreatedAt
 	}
 	s.recurring[r.ID] = &r
+	s.wake(storage.TopicRecurring)
 	return nil
 }
 
@@ -291,9 +293,7 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 		}
 	}
 	s.mu.Unlock()
-	if wake {
-		s.wake()
-	}
+	s.wake(wake)
 	return err
 }
 
@@ -313,7 +313,9 @@ func (s *Store) SetRecurringPaused(ctx context.Context, id string, paused bool, 
 		r.NextRun = nextRun
 	}
 	s.mu.Unlock()
-	s.wake()
+	if !paused {
+		s.wake(storage.TopicRecurring)
+	}
 	return nil
 }
 
@@ -397,7 +399,7 @@ func (s *Store) RemoveDeadServers(ctx context.Context, before time.Time) ([]stri
 	}
 	s.mu.Unlock()
 	if requeued > 0 {
-		s.wake()
+		s.wake(storage.TopicEnqueued)
 	}
 	slices.Sort(dead)
 	return dead, nil

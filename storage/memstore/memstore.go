@@ -43,7 +43,7 @@ type Store struct {
 	servers    map[string]*storage.ServerInfo
 
 	subMu sync.Mutex
-	subs  map[chan struct{}]struct{}
+	subs  map[chan struct{}]storage.Topic
 }
 
 var (
@@ -73,7 +73,7 @@ func New(opts ...Option) *Store {
 		recurring:  make(map[string]*storage.RecurringJob),
 		locks:      make(map[string]lock),
 		servers:    make(map[string]*storage.ServerInfo),
-		subs:       make(map[chan struct{}]struct{}),
+		subs:       make(map[chan struct{}]storage.Topic),
 	}
 	for _, o := range opts {
 		o(s)
@@ -96,21 +96,20 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	s.mu.Lock()
 	ids, wake, err := s.createLocked(p.Jobs, s.clock(p.Now), p.Retention)
 	s.mu.Unlock()
-	if wake {
-		s.wake()
-	}
+	s.wake(wake)
 	return ids, err
 }
 
-// createLocked stores jobs, all or none; see [storage.Store.Create].
-func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.Duration) ([]uuid.UUID, bool, error) {
+// createLocked stores jobs, all or none, and returns the topics to wake;
+// see [storage.Store.Create].
+func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.Duration) ([]uuid.UUID, storage.Topic, error) {
 	ids := make([]uuid.UUID, len(jobs))
 	var claimed map[string]uuid.UUID // unique keys taken by earlier jobs of this call
 	var awaiting []*storage.Job
 	for i, j := range jobs {
 		ids[i] = j.ID
 		if _, ok := s.jobs[j.ID]; ok {
-			return nil, false, fmt.Errorf("memstore: create job %s: %w", j.ID, storage.ErrDuplicate)
+			return nil, 0, fmt.Errorf("memstore: create job %s: %w", j.ID, storage.ErrDuplicate)
 		}
 		if j.UniqueKey != "" {
 			if h := s.uniqueHolderLocked(j.UniqueKey, now); h != nil {
@@ -132,11 +131,13 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 	}
 	for _, j := range awaiting {
 		if !s.parentExistsLocked(j.ParentID) && !parentInCall(j.ParentID, jobs) {
-			return nil, false, fmt.Errorf("memstore: job %s awaits %s: %w", j.ID, j.ParentID, storage.ErrNotFound)
+			return nil, 0, fmt.Errorf("memstore: job %s awaits %s: %w", j.ID, j.ParentID, storage.ErrNotFound)
 		}
 	}
-	wake := false
-	var reasons storage.Reasons
+	var (
+		wake    storage.Topic
+		reasons storage.Reasons
+	)
 	recs := make([]*record, 0, len(jobs))
 	for i, in := range jobs {
 		if ids[i] != in.ID {
@@ -150,7 +151,7 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 			for _, r := range recs {
 				s.removeLocked(r)
 			}
-			return nil, false, fmt.Errorf("memstore: create job %s twice: %w", in.ID, storage.ErrDuplicate)
+			return nil, 0, fmt.Errorf("memstore: create job %s twice: %w", in.ID, storage.ErrDuplicate)
 		}
 		recs = append(recs, rec)
 		j := &rec.Job
@@ -163,11 +164,11 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 			s.unique[j.UniqueKey] = j.ID
 		}
 		s.batchAccountLocked(j, "", j.State)
-		wake = s.placeLocked(rec) || wake
+		wake |= s.placeLocked(rec)
 	}
 	for _, j := range awaiting {
 		if r := s.jobs[j.ID]; r != nil && r.State == states.NameAwaiting {
-			wake = s.awaitLocked(r, now, retention) || wake
+			wake |= s.awaitLocked(r, now, retention)
 		}
 	}
 	return ids, wake, nil
@@ -184,7 +185,7 @@ type record struct {
 
 // placeLocked files j in the index its state needs. It reports whether
 // fetchers or schedulers should be woken.
-func (s *Store) placeLocked(r *record) bool {
+func (s *Store) placeLocked(r *record) storage.Topic {
 	j := &r.Job
 	switch j.State {
 	case states.NameEnqueued:
@@ -196,17 +197,17 @@ func (s *Store) placeLocked(r *record) bool {
 			s.queues[j.Queue] = q
 		}
 		q.push(j.Priority, item{r: r, seq: s.seq})
-		return true
+		return storage.TopicEnqueued
 	case states.NameScheduled:
 		heap.Push(&s.scheduled, timed{at: j.RunAt, id: j.ID})
-		return true
+		return storage.TopicScheduled
 	case states.NameProcessing:
 		s.processing[j.ID] = struct{}{}
 	}
 	if !j.ExpireAt.IsZero() {
 		heap.Push(&s.expiring, timed{at: j.ExpireAt, id: j.ID})
 	}
-	return false
+	return 0
 }
 
 // unplaceLocked removes j from the indexes of its current state.
@@ -298,7 +299,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			return errs, nil
 		}
 	}
-	wake := false
+	var wake storage.Topic
 	for i := range p.Transitions {
 		t := &p.Transitions[i]
 		if errs[i] = s.checkLocked(t); errs[i] != nil {
@@ -330,15 +331,13 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			j.Params = m
 		}
 		s.batchAccountLocked(j, from, t.To)
-		wake = s.placeLocked(r) || wake
+		wake |= s.placeLocked(r)
 		if storage.Finished(t.To) {
-			wake = s.finishedLocked(j, now, p.Retention) || wake
+			wake |= s.finishedLocked(j, now, p.Retention)
 		}
 	}
 	s.mu.Unlock()
-	if wake {
-		s.wake()
-	}
+	s.wake(wake)
 	return errs, nil
 }
 
@@ -418,7 +417,7 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 	res.Next = s.nextScheduledLocked()
 	s.mu.Unlock()
 	if res.Promoted > 0 {
-		s.wake()
+		s.wake(storage.TopicEnqueued)
 	}
 	return res, nil
 }
@@ -479,7 +478,7 @@ func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (i
 	}
 	s.mu.Unlock()
 	if n > 0 {
-		s.wake()
+		s.wake(storage.TopicEnqueued)
 	}
 	return n, nil
 }
@@ -501,10 +500,10 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 }
 
 // Subscribe implements [storage.Notifier].
-func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
+func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan struct{}, error) {
 	ch := make(chan struct{}, 1)
 	s.subMu.Lock()
-	s.subs[ch] = struct{}{}
+	s.subs[ch] = topics
 	s.subMu.Unlock()
 	go func() {
 		<-ctx.Done()
@@ -516,12 +515,18 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 	return ch, nil
 }
 
-func (s *Store) wake() {
+// wake wakes the subscribers to any of topics.
+func (s *Store) wake(topics storage.Topic) {
+	if topics == 0 {
+		return
+	}
 	s.subMu.Lock()
-	for ch := range s.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
+	for ch, t := range s.subs {
+		if t&topics != 0 {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 	s.subMu.Unlock()

@@ -44,21 +44,21 @@ func (s *Store) await(ctx context.Context, tx db, parents []pgtype.UUID) ([]pgty
 // jobs and batches, in the caller's transaction, then those of the
 // continuations it deleted, until none is left. Each round takes the
 // batches' locks first, so that of two transactions finishing the last jobs
-// of a batch the later one sees the batch finished. It reports whether a
-// continuation became Enqueued.
-func (s *Store) resolve(ctx context.Context, tx db, now time.Time, retention time.Duration, jobs, batches []pgtype.UUID) (bool, error) {
-	wake := false
+// of a batch the later one sees the batch finished. It returns the topics to
+// wake: TopicEnqueued when a continuation became Enqueued.
+func (s *Store) resolve(ctx context.Context, tx db, now time.Time, retention time.Duration, jobs, batches []pgtype.UUID) (storage.Topic, error) {
+	var wake storage.Topic
 	for len(jobs)+len(batches) > 0 {
 		if len(batches) > 0 {
 			slices.SortFunc(batches, func(a, b pgtype.UUID) int { return bytes.Compare(a.Bytes[:], b.Bytes[:]) })
 			batches = slices.Compact(batches)
 			if _, err := tx.Exec(ctx, s.q.lockBatches, batches); err != nil {
-				return false, err
+				return 0, err
 			}
 		}
 		rows, err := tx.Query(ctx, s.q.resolve, ts(now), append(jobs, batches...), retention.Microseconds())
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 		jobs, batches = nil, nil
 		var (
@@ -69,7 +69,7 @@ func (s *Store) resolve(ctx context.Context, tx db, now time.Time, retention tim
 		_, err = pgx.ForEachRow(rows, []any{&state, &awaited, &id, &batch}, func() error {
 			switch {
 			case state == string(states.NameEnqueued):
-				wake = true
+				wake = storage.TopicEnqueued
 			case awaited:
 				jobs = append(jobs, id)
 			}
@@ -79,7 +79,7 @@ func (s *Store) resolve(ctx context.Context, tx db, now time.Time, retention tim
 			return nil
 		})
 		if err != nil {
-			return false, err
+			return 0, err
 		}
 	}
 	return wake, nil
@@ -97,8 +97,11 @@ func (s *Store) BatchProgress(ctx context.Context, batchID uuid.UUID) (map[state
 // UpsertRecurring implements [storage.Recurring]. Zero CreatedAt and
 // UpdatedAt mean the server's clock.
 func (s *Store) UpsertRecurring(ctx context.Context, r *storage.RecurringJob) error {
-	return s.exec(ctx, "upsert recurring job "+r.ID, nil, s.q.upsertRecurring, r.ID, r.Task, r.Args, r.Spec, r.TimeZone,
-		r.Queue, r.Priority, r.Misfire, r.Paused, ts(r.NextRun), ts(r.LastRun), optUID(r.LastJobID), ts(r.CreatedAt), ts(r.UpdatedAt))
+	if err := s.exec(ctx, "upsert recurring job "+r.ID, nil, s.q.upsertRecurring, r.ID, r.Task, r.Args, r.Spec, r.TimeZone,
+		r.Queue, r.Priority, r.Misfire, r.Paused, ts(r.NextRun), ts(r.LastRun), optUID(r.LastJobID), ts(r.CreatedAt), ts(r.UpdatedAt)); err != nil {
+		return err
+	}
+	return s.wake(ctx, storage.TopicRecurring)
 }
 
 // RemoveRecurring implements [storage.Recurring].
@@ -144,7 +147,7 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	wake := false
+	var wake storage.Topic
 	err := s.maybeTx(ctx, true, func(tx db) error {
 		tag, err := tx.Exec(ctx, s.q.fire, p.ID, p.ExpectedNext, ts(p.NextRun), ts(p.LastRun), ts(p.Now))
 		if err != nil {
@@ -164,7 +167,7 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 	if err != nil {
 		return interpretError("fire recurring job "+p.ID, err)
 	}
-	return s.wakeIf(ctx, wake)
+	return s.wake(ctx, wake)
 }
 
 // SetRecurringPaused implements [storage.Recurring].
@@ -172,7 +175,10 @@ func (s *Store) SetRecurringPaused(ctx context.Context, id string, paused bool, 
 	if err := s.exec(ctx, "pause recurring job "+id, storage.ErrNotFound, s.q.pauseRecurring, id, paused, ts(nextRun)); err != nil {
 		return err
 	}
-	return s.wakeIf(ctx, !paused)
+	if paused {
+		return nil
+	}
+	return s.wake(ctx, storage.TopicRecurring)
 }
 
 // queryRecurring runs sql, which returns recurringCols.
@@ -269,7 +275,10 @@ func (s *Store) RemoveDeadServers(ctx context.Context, before time.Time) ([]stri
 	if err := s.db.QueryRow(ctx, s.q.removeDead, nil, before).Scan(&dead, &moved); err != nil {
 		return nil, interpretError("remove dead servers", err)
 	}
-	return dead, s.wakeIf(ctx, moved > 0)
+	if moved == 0 {
+		return dead, nil
+	}
+	return dead, s.wake(ctx, storage.TopicEnqueued)
 }
 
 // optUID passes the zero UUID as NULL.

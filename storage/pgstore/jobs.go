@@ -26,8 +26,8 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 		return nil, err
 	}
 	flow := slices.ContainsFunc(p.Jobs, func(j *storage.Job) bool { return j.UniqueKey != "" || j.State == states.NameAwaiting })
-	if !flow && !s.inTx && s.cfg.notify && slices.ContainsFunc(p.Jobs, wakes) && s.notifying.CompareAndSwap(false, true) {
-		if err := s.createAndNotify(ctx, p.Jobs); err != nil {
+	if topics := wakes(p.Jobs...); !flow && !s.inTx && s.cfg.notify && topics != 0 && s.notifying.CompareAndSwap(false, true) {
+		if err := s.createAndNotify(ctx, p.Jobs, topics); err != nil {
 			return nil, interpretError("create", err)
 		}
 		ids := make([]uuid.UUID, len(p.Jobs))
@@ -38,7 +38,7 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	}
 	var (
 		ids  []uuid.UUID
-		wake bool
+		wake storage.Topic
 	)
 	err := s.maybeTx(ctx, flow, func(db db) (err error) {
 		ids, wake, err = s.create(ctx, db, p)
@@ -47,12 +47,27 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if err != nil {
 		return nil, interpretError("create", err)
 	}
-	return ids, s.wakeIf(ctx, wake)
+	return ids, s.wake(ctx, wake)
 }
 
-// wakes reports whether creating j may give a fetcher or scheduler work.
-func wakes(j *storage.Job) bool {
-	return j.State == states.NameEnqueued || j.State == states.NameScheduled
+// wakes returns the topics that storing jobs announces.
+func wakes(jobs ...*storage.Job) storage.Topic {
+	var t storage.Topic
+	for _, j := range jobs {
+		t |= stateTopic(j.State)
+	}
+	return t
+}
+
+// stateTopic is the topic of a job entering state s; none for most states.
+func stateTopic(s states.Name) storage.Topic {
+	switch s {
+	case states.NameEnqueued:
+		return storage.TopicEnqueued
+	case states.NameScheduled:
+		return storage.TopicScheduled
+	}
+	return 0
 }
 
 // createAndNotify stores jobs that need no flow handling (no unique key,
@@ -60,7 +75,7 @@ func wakes(j *storage.Job) bool {
 // one round trip and one commit, and subscribers are told exactly when the
 // jobs become visible. The caller holds s.notifying, so that at most one
 // committing transaction carries a NOTIFY (see wake); it is released here.
-func (s *Store) createAndNotify(ctx context.Context, jobs []*storage.Job) error {
+func (s *Store) createAndNotify(ctx context.Context, jobs []*storage.Job, topics storage.Topic) error {
 	defer s.notifyDone()
 	args, err := insertArgs(jobs)
 	if err != nil {
@@ -68,7 +83,7 @@ func (s *Store) createAndNotify(ctx context.Context, jobs []*storage.Job) error 
 	}
 	b := &pgx.Batch{}
 	b.Queue(s.q.create, args...)
-	b.Queue(s.q.notify, s.channel)
+	b.Queue(s.q.notify, s.channel, payload(topics))
 	return s.db.SendBatch(ctx, b).Close()
 }
 
@@ -80,22 +95,13 @@ func (s *Store) maybeTx(ctx context.Context, needed bool, fn func(db) error) err
 	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return fn(tx) })
 }
 
-// wakeIf wakes subscribers when wake is set.
-func (s *Store) wakeIf(ctx context.Context, wake bool) error {
-	if !wake {
-		return nil
-	}
-	return interpretError("notify", s.wake(ctx))
-}
-
 // create stores p.Jobs through db, which must be a transaction when a job
-// has a unique key or is Awaiting, and reports whether subscribers should be
-// woken. Of the jobs of one call sharing a key only the first is sent. Keys
+// has a unique key or is Awaiting, and returns the topics to wake. Of the jobs of one call sharing a key only the first is sent. Keys
 // are inserted ON CONFLICT DO NOTHING (after releasing stale ones) and the
 // holders of those that conflicted are read back; a holder that released
 // its key meanwhile makes it try again. Awaiting jobs are then checked
 // against their parents, and resolved at once when those have finished.
-func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]uuid.UUID, bool, error) {
+func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]uuid.UUID, storage.Topic, error) {
 	ids := make([]uuid.UUID, len(p.Jobs))
 	send := p.Jobs
 	var first map[string]uuid.UUID // key -> the first job of this call with it
@@ -116,14 +122,14 @@ func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]u
 	var created map[uuid.UUID]bool // nil: every sent job was stored
 	if first == nil {
 		if err := s.insert(ctx, db, s.q.create, send, nil); err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
 	} else {
 		send = slices.DeleteFunc(slices.Clone(p.Jobs), func(j *storage.Job) bool { return j.UniqueKey != "" && first[j.UniqueKey] != j.ID })
 		created = map[uuid.UUID]bool{}
 		holders, err := s.insertUnique(ctx, db, send, p.Now, created)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
 		for i, j := range p.Jobs {
 			if h, ok := holders[j.UniqueKey]; ok {
@@ -131,13 +137,15 @@ func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]u
 			}
 		}
 	}
-	wake := false
-	var parents []pgtype.UUID
+	var (
+		wake    storage.Topic
+		parents []pgtype.UUID
+	)
 	for _, j := range send {
 		if created != nil && !created[j.ID] {
 			continue
 		}
-		wake = wake || wakes(j)
+		wake |= wakes(j)
 		if j.State == states.NameAwaiting {
 			parents = append(parents, uid(j.ParentID))
 		}
@@ -147,10 +155,10 @@ func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]u
 	}
 	batches, err := s.await(ctx, db, parents)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	enqueued, err := s.resolve(ctx, db, p.Now, p.Retention, parents, batches)
-	return ids, wake || enqueued, err
+	return ids, wake | enqueued, err
 }
 
 // insertUnique inserts jobs, of which no two share a unique key, marks
@@ -320,7 +328,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 	}
 	rounds := distinctRounds(p.Transitions)
 	finishes := slices.ContainsFunc(p.Transitions, func(t storage.Transition) bool { return storage.Finished(t.To) })
-	wake := false
+	var wake storage.Topic
 	err := s.maybeTx(ctx, len(rounds) > 1 || p.AllOrNothing || finishes, func(db db) error {
 		var f parents
 		for _, r := range rounds {
@@ -342,9 +350,11 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		return nil, interpretError("transition", err)
 	}
 	for i, t := range p.Transitions {
-		wake = wake || errs[i] == nil && (t.To == states.NameEnqueued || t.To == states.NameScheduled)
+		if errs[i] == nil {
+			wake |= stateTopic(t.To)
+		}
 	}
-	return errs, s.wakeIf(ctx, wake)
+	return errs, s.wake(ctx, wake)
 }
 
 // parents collects finished jobs whose continuations may need resolving:
@@ -521,7 +531,7 @@ func (s *Store) moveToEnqueued(ctx context.Context, op, sql string, now time.Tim
 		return 0, interpretError(op, err)
 	}
 	if n > 0 {
-		return n, interpretError("notify", s.wake(ctx))
+		return n, s.wake(ctx, storage.TopicEnqueued)
 	}
 	return n, nil
 }

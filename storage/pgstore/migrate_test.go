@@ -71,7 +71,7 @@ func TestUnmigratedSchemaNamesTheFix(t *testing.T) {
 					return err
 				},
 				"Get":       func() error { _, err := s.Get(testCtx(t), uuid.New()); return err },
-				"Subscribe": func() error { _, err := s.Subscribe(testCtx(t)); return err },
+				"Subscribe": func() error { _, err := s.Subscribe(testCtx(t), storage.TopicAll); return err },
 			}
 			for name, call := range calls {
 				err := call()

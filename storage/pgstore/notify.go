@@ -11,11 +11,12 @@ import (
 )
 
 // Subscribe implements [storage.Notifier]. Each call holds one dedicated
-// connection, outside the pool, that LISTENs until ctx is done. When that
-// connection breaks it reconnects with backoff and sends one wake-up, since
-// notifications may have been missed meanwhile. With WithNotify(false) it
-// returns [storage.ErrNotSupported].
-func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
+// connection, outside the pool, that LISTENs until ctx is done and passes
+// on the notifications of topics. When that connection breaks it
+// reconnects with backoff and sends one wake-up, since notifications may
+// have been missed meanwhile. With WithNotify(false) it returns
+// [storage.ErrNotSupported].
+func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan struct{}, error) {
 	if !s.cfg.notify {
 		return nil, fmt.Errorf("pgstore: subscribe: notifications are off: %w", storage.ErrNotSupported)
 	}
@@ -27,7 +28,7 @@ func (s *Store) Subscribe(ctx context.Context) (<-chan struct{}, error) {
 		return nil, interpretError("subscribe", err)
 	}
 	ch := make(chan struct{}, 1)
-	go s.listenLoop(ctx, conn, ch)
+	go s.listenLoop(ctx, conn, topics, ch)
 	return ch, nil
 }
 
@@ -50,14 +51,17 @@ func closeConn(conn *pgx.Conn) {
 	_ = conn.Close(ctx)
 }
 
-// listenLoop forwards notifications to ch, coalesced, until ctx is done.
-func (s *shared) listenLoop(ctx context.Context, conn *pgx.Conn, ch chan struct{}) {
+// listenLoop forwards the notifications of topics to ch, coalesced, until
+// ctx is done.
+func (s *shared) listenLoop(ctx context.Context, conn *pgx.Conn, topics storage.Topic, ch chan struct{}) {
 	defer close(ch)
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	for {
-		if _, err := conn.WaitForNotification(ctx); err == nil {
-			signal(ch)
+		if n, err := conn.WaitForNotification(ctx); err == nil {
+			if topicsOf(n.Payload)&topics != 0 {
+				signal(ch)
+			}
 			continue
 		}
 		closeConn(conn)

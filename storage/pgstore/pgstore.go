@@ -133,7 +133,8 @@ type shared struct {
 	channel string      // NOTIFY channel, one per schema
 	ready   atomic.Bool // the schema version was checked and is current
 
-	notifying, pending atomic.Bool // see wake
+	notifying atomic.Bool   // see wake
+	pending   atomic.Uint32 // topics to announce; see wake
 }
 
 // Store is a PostgreSQL [storage.Store] that implements every optional
@@ -202,22 +203,23 @@ func interpretError(op string, err error) error {
 	return fmt.Errorf("pgstore: %s: %w", op, err)
 }
 
-// wake tells subscribers that work may be available. In a transaction the
-// NOTIFY is queued there and delivered on commit. Otherwise it is sent
-// after the fact by one goroutine at a time: many calls in quick
-// succession cost one NOTIFY each time the previous one is done, so
-// producers never queue behind PostgreSQL's notification lock. (Create
-// sends the NOTIFY with its INSERT instead when no other is in flight; see
-// createAndNotify.)
-func (s *Store) wake(ctx context.Context) error {
-	if !s.cfg.notify {
+// wake tells the subscribers to topics that work may be available; it does
+// nothing for none. In a transaction the NOTIFY is queued there and
+// delivered on commit. Otherwise it is sent after the fact by one goroutine
+// at a time: many calls in quick succession cost one NOTIFY, for the union
+// of their topics, each time the previous one is done, so producers never
+// queue behind PostgreSQL's notification lock. (Create sends the NOTIFY
+// with its INSERT instead when no other is in flight; see createAndNotify.)
+// The payload names the topics (see payload).
+func (s *Store) wake(ctx context.Context, topics storage.Topic) error {
+	if !s.cfg.notify || topics == 0 {
 		return nil
 	}
 	if s.inTx {
-		_, err := s.db.Exec(ctx, s.q.notify, s.channel)
-		return err
+		_, err := s.db.Exec(ctx, s.q.notify, s.channel, payload(topics))
+		return interpretError("notify", err)
 	}
-	s.pending.Store(true)
+	s.pending.Or(uint32(topics))
 	if s.notifying.CompareAndSwap(false, true) {
 		go s.notifyLoop()
 	}
@@ -225,9 +227,9 @@ func (s *Store) wake(ctx context.Context) error {
 }
 
 func (s *shared) notifyLoop() {
-	for s.pending.Swap(false) {
+	for t := s.pending.Swap(0); t != 0; t = s.pending.Swap(0) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, _ = s.pool.Exec(ctx, s.q.notify, s.channel) // best effort: polling is the fallback
+		_, _ = s.pool.Exec(ctx, s.q.notify, s.channel, payload(storage.Topic(t))) // best effort: polling is the fallback
 		cancel()
 	}
 	s.notifyDone()
@@ -237,9 +239,43 @@ func (s *shared) notifyLoop() {
 // wake-ups that were asked for meanwhile.
 func (s *shared) notifyDone() {
 	s.notifying.Store(false)
-	if s.pending.Load() && s.notifying.CompareAndSwap(false, true) {
+	if s.pending.Load() != 0 && s.notifying.CompareAndSwap(false, true) {
 		go s.notifyLoop()
 	}
+}
+
+// topicLetters name the topics in a notification's payload.
+var topicLetters = [...]struct {
+	t storage.Topic
+	c byte
+}{{storage.TopicEnqueued, 'e'}, {storage.TopicScheduled, 's'}, {storage.TopicRecurring, 'r'}}
+
+// payload is the NOTIFY payload for topics: one letter per topic.
+func payload(topics storage.Topic) string {
+	b := make([]byte, 0, len(topicLetters))
+	for _, l := range topicLetters {
+		if topics&l.t != 0 {
+			b = append(b, l.c)
+		}
+	}
+	return string(b)
+}
+
+// topicsOf reads a payload; an empty or unknown one, which another version
+// may send, stands for every topic.
+func topicsOf(payload string) storage.Topic {
+	var t storage.Topic
+	for i := range len(payload) {
+		for _, l := range topicLetters {
+			if payload[i] == l.c {
+				t |= l.t
+			}
+		}
+	}
+	if t == 0 {
+		return storage.TopicAll
+	}
+	return t
 }
 
 // ts maps the zero time to NULL.

@@ -96,7 +96,7 @@ func buildQueries(schema string) queries {
 	r := strings.NewReplacer("{s}", quoted, "{sl}", strings.ReplaceAll(quoted, "'", "''"))
 	return queries{
 		version: r.Replace(`SELECT coalesce(max(version), 0) FROM {s}.schema_migrations`),
-		notify:  `SELECT pg_notify($1, '')`,
+		notify:  `SELECT pg_notify($1, $2)`,
 
 		create:       r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "")),
 		createUnique: r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "\nON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id")),

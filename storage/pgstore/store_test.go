@@ -168,7 +168,7 @@ func TestStoreSurvivesTerminatedConnections(t *testing.T) {
 func subscribe(t *testing.T, s *Store) <-chan struct{} {
 	c, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ch, err := s.Subscribe(c)
+	ch, err := s.Subscribe(c, storage.TopicEnqueued)
 	require.NoError(t, err)
 	return ch
 }

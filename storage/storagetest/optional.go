@@ -12,26 +12,99 @@ import (
 )
 
 func testNotifier(t *testing.T, newStore NewStore) {
-	t.Run("CreateWakesSubscribers", func(t *testing.T) {
-		s := newStore(t)
-		n, ok := s.(storage.Notifier)
+	recurring := func(t *testing.T, s storage.Store) storage.Recurring {
+		r, ok := s.(storage.Recurring)
 		if !ok {
-			t.Skip("store does not implement storage.Notifier")
+			t.Skip("store does not implement storage.Recurring")
 		}
-		c, cancel := context.WithCancel(ctx(t))
-		ch, err := n.Subscribe(c)
-		require.NoError(t, err)
-		drain(ch)
-		create(t, s, newJob(t))
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-			t.Fatal("no wake-up within 5s of Create")
-		}
-		cancel()
-		for range ch { // closed once ctx is done
-		}
-	})
+		return r
+	}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, s storage.Store)
+		cause func(t *testing.T, s storage.Store)
+		want  storage.Topic
+	}{
+		{"CreateEnqueued", nil, func(t *testing.T, s storage.Store) { create(t, s, newJob(t)) }, storage.TopicEnqueued},
+		{"CreateScheduled", nil, func(t *testing.T, s storage.Store) {
+			create(t, s, newJob(t, scheduledAt(base.Add(time.Hour))))
+		}, storage.TopicScheduled},
+		{"RetryScheduled", func(t *testing.T, s storage.Store) { create(t, s, newJob(t)) }, func(t *testing.T, s storage.Store) {
+			f := fetch(t, s, 1)[0]
+			at := base.Add(time.Minute)
+			require.Equal(t, []error{nil}, transition(t, s, false, storage.Transition{
+				ID: f.ID, Token: f.LeaseToken, To: states.NameScheduled, RunAt: at,
+				Data: mustMarshal(states.Scheduled{EnqueueAt: at, ScheduledAt: base})}))
+		}, storage.TopicScheduled},
+		{"PromoteDue", func(t *testing.T, s storage.Store) { create(t, s, newJob(t, scheduledAt(base))) }, func(t *testing.T, s storage.Store) {
+			r, err := s.PromoteDue(ctx(t), &storage.PromoteParams{Now: base, Limit: 10})
+			require.NoError(t, err)
+			require.Equal(t, 1, r.Promoted)
+		}, storage.TopicEnqueued},
+		{"ReclaimExpired", func(t *testing.T, s storage.Store) {
+			create(t, s, newJob(t))
+			fetch(t, s, 1)
+		}, func(t *testing.T, s storage.Store) {
+			n, err := s.ReclaimExpired(ctx(t), &storage.ReclaimParams{Now: base.Add(time.Hour), Limit: 10})
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+		}, storage.TopicEnqueued},
+		{"UpsertRecurring", nil, func(t *testing.T, s storage.Store) {
+			require.NoError(t, recurring(t, s).UpsertRecurring(ctx(t), &storage.RecurringJob{ID: "r", Task: "test-task",
+				Args: []byte(`{}`), Spec: "@every 1h", Queue: "default", Misfire: storage.MisfireOnce, NextRun: base}))
+		}, storage.TopicRecurring},
+		{"ResumeRecurring", func(t *testing.T, s storage.Store) {
+			r := recurring(t, s)
+			require.NoError(t, r.UpsertRecurring(ctx(t), &storage.RecurringJob{ID: "r", Task: "test-task",
+				Args: []byte(`{}`), Spec: "@every 1h", Queue: "default", Misfire: storage.MisfireOnce, NextRun: base}))
+			require.NoError(t, r.SetRecurringPaused(ctx(t), "r", true, time.Time{}))
+		}, func(t *testing.T, s storage.Store) {
+			require.NoError(t, recurring(t, s).SetRecurringPaused(ctx(t), "r", false, base))
+		}, storage.TopicRecurring},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"WakesOnlyItsTopic", func(t *testing.T) {
+			s := newStore(t)
+			n, ok := s.(storage.Notifier)
+			if !ok {
+				t.Skip("store does not implement storage.Notifier")
+			}
+			if tt.setup != nil {
+				tt.setup(t, s)
+			}
+			c, cancel := context.WithCancel(ctx(t))
+			subs := map[storage.Topic]<-chan struct{}{}
+			for _, topic := range []storage.Topic{storage.TopicEnqueued, storage.TopicScheduled, storage.TopicRecurring} {
+				ch, err := n.Subscribe(c, topic)
+				require.NoError(t, err)
+				subs[topic] = ch
+			}
+			for _, ch := range subs {
+				drain(ch)
+			}
+			tt.cause(t, s)
+			select {
+			case <-subs[tt.want]:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no wake-up of topic %d within 5s", tt.want)
+			}
+			time.Sleep(100 * time.Millisecond) // wake-ups of one change arrive together
+			for topic, ch := range subs {
+				if topic != tt.want {
+					select {
+					case <-ch:
+						t.Errorf("topic %d woken by a change of topic %d", topic, tt.want)
+					default:
+					}
+				}
+			}
+			cancel()
+			for _, ch := range subs {
+				for range ch { // closed once ctx is done
+				}
+			}
+		})
+	}
 }
 
 func drain(ch <-chan struct{}) {
