@@ -4,10 +4,6 @@
 
 ALTER TABLE {schema}.jobs ADD COLUMN state_reason text; -- NULL for none
 
--- Every update writes a new row version; room left on each page lets the
--- version stay on the page it came from, which writes less WAL.
-ALTER TABLE {schema}.jobs SET (fillfactor = 50);
-
 -- The last history entry of each job is its current state: move its reason
 -- to the job row and drop it.
 WITH last AS (
