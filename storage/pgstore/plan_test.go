@@ -48,14 +48,18 @@ func (p planNode) rescanned() []string {
 // planPool is a pool whose sessions report the plan of every statement
 // they run, as executed, through fn.
 func planPool(t *testing.T, mode string, fn func(query string, plan planNode)) *pgxpool.Pool {
-	cfg := testPool(t).Config()
+	pool := testPool(t)
+	if _, err := pool.Exec(testCtx(t), `LOAD 'auto_explain'`); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("auto_explain cannot be loaded: %v", err)
+		}
+		t.Skipf("plan check skipped: auto_explain cannot be loaded for this database user: %v", err)
+	}
+	cfg := pool.Config()
 	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		_, err := c.Exec(ctx, `LOAD 'auto_explain';
 SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; SET auto_explain.log_timing = off;
 SET auto_explain.log_format = json; SET auto_explain.log_level = notice; SET plan_cache_mode = `+mode)
-		if err != nil && os.Getenv("CI") != "true" {
-			t.Skipf("plan check skipped: auto_explain cannot be loaded for this user: %v", err)
-		}
 		return err
 	}
 	cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
@@ -73,10 +77,10 @@ SET auto_explain.log_format = json; SET auto_explain.log_level = notice; SET pla
 		}
 		fn(e.Query, e.Plan)
 	}
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	plans, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return pool
+	t.Cleanup(plans.Close)
+	return plans
 }
 
 // Every statement that works on a batch of jobs must stay linear in the
