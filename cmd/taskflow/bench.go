@@ -51,7 +51,7 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.Float64Var(&c.rate, "rate", 300, "jobs enqueued per second in latency mode")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "worker concurrency (0: taskflow's default); inserting goroutines in single mode (0: 1)")
 	fs.IntVar(&c.batch, "batch", 1000, "jobs per EnqueueMany call")
-	fs.DurationVar(&c.retention, "retention", -1, "how long finished jobs are kept in continuous mode (default: 1s on memory, so that the heap stays flat; the worker's default on postgres); pruning runs every retention/2")
+	fs.DurationVar(&c.retention, "retention", 0, "how long finished jobs are kept in continuous mode, pruned every retention/2 (0: 1s on memory, so that the heap stays flat; the worker's default on postgres)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
 	if ok, err := parseFlags(fs, args, stderr); !ok {
 		return nil, err
@@ -69,8 +69,8 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, fmt.Errorf("%w: bench: -duration must be positive", errUsage)
 	case c.rate <= 0:
 		return nil, fmt.Errorf("%w: bench: -rate must be positive", errUsage)
-	case c.retention == 0 || c.retention < -1:
-		return nil, fmt.Errorf("%w: bench: -retention must be positive", errUsage)
+	case c.retention < 0:
+		return nil, fmt.Errorf("%w: bench: -retention must not be negative", errUsage)
 	case c.concurrency < 0:
 		return nil, fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
 	}

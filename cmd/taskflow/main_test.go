@@ -24,6 +24,7 @@ func TestCommandLineErrors(t *testing.T) {
 		{[]string{"bench", "-duration", "0s"}, "-duration must be positive"},
 		{[]string{"bench", "-rate", "0"}, "-rate must be positive"},
 		{[]string{"bench", "-concurrency", "-2"}, "-concurrency must not be negative"},
+		{[]string{"bench", "-retention", "-1s"}, "-retention must not be negative"},
 		{[]string{"bench", "-nope"}, "flag provided but not defined: -nope"},
 		{[]string{"bench", "extra"}, `unexpected argument "extra"`},
 		{[]string{"bench", "-store", "postgres"}, "no database: pass -database URL or set TASKFLOW_DATABASE_URL"},

@@ -96,11 +96,12 @@ func (s *Store) maybeTx(ctx context.Context, needed bool, fn func(db) error) err
 }
 
 // create stores p.Jobs through db, which must be a transaction when a job
-// has a unique key or is Awaiting, and returns the topics to wake. Of the jobs of one call sharing a key only the first is sent. Keys
-// are inserted ON CONFLICT DO NOTHING (after releasing stale ones) and the
-// holders of those that conflicted are read back; a holder that released
-// its key meanwhile makes it try again. Awaiting jobs are then checked
-// against their parents, and resolved at once when those have finished.
+// has a unique key or is Awaiting, and returns the topics to wake. Of the
+// jobs of one call sharing a key only the first is sent. Keys are inserted
+// ON CONFLICT DO NOTHING (after releasing stale ones) and the holders of
+// those that conflicted are read back; a holder that released its key
+// meanwhile makes it try again. Awaiting jobs are then checked against
+// their parents, and resolved at once when those have finished.
 func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]uuid.UUID, storage.Topic, error) {
 	ids := make([]uuid.UUID, len(p.Jobs))
 	send := p.Jobs
