@@ -308,10 +308,13 @@ func testBatches(t *testing.T, newStore NewStore) {
 	})
 }
 
+// recurringDef is a recurring definition of the test task.
+func recurringDef(id, spec string, next time.Time) *storage.RecurringJob {
+	return &storage.RecurringJob{ID: id, Task: "test-task", Args: []byte(`{}`), Spec: spec, Queue: "default", Misfire: storage.MisfireOnce, NextRun: next, CreatedAt: base, UpdatedAt: base}
+}
+
 func testRecurring(t *testing.T, newStore NewStore) {
-	def := func(id, spec string, next time.Time) *storage.RecurringJob {
-		return &storage.RecurringJob{ID: id, Task: "test-task", Args: []byte(`{}`), Spec: spec, Queue: "default", Misfire: storage.MisfireOnce, NextRun: next, CreatedAt: base, UpdatedAt: base}
-	}
+	def := recurringDef
 	get := func(t *testing.T, r storage.Recurring, id string) *storage.RecurringJob {
 		t.Helper()
 		d, err := r.GetRecurring(ctx(t), id)

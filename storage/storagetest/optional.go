@@ -50,13 +50,11 @@ func testNotifier(t *testing.T, newStore NewStore) {
 			require.Equal(t, 1, n)
 		}, storage.TopicEnqueued},
 		{"UpsertRecurring", nil, func(t *testing.T, s storage.Store) {
-			require.NoError(t, recurring(t, s).UpsertRecurring(ctx(t), &storage.RecurringJob{ID: "r", Task: "test-task",
-				Args: []byte(`{}`), Spec: "@every 1h", Queue: "default", Misfire: storage.MisfireOnce, NextRun: base}))
+			require.NoError(t, recurring(t, s).UpsertRecurring(ctx(t), recurringDef("r", "@every 1h", base)))
 		}, storage.TopicRecurring},
 		{"ResumeRecurring", func(t *testing.T, s storage.Store) {
 			r := recurring(t, s)
-			require.NoError(t, r.UpsertRecurring(ctx(t), &storage.RecurringJob{ID: "r", Task: "test-task",
-				Args: []byte(`{}`), Spec: "@every 1h", Queue: "default", Misfire: storage.MisfireOnce, NextRun: base}))
+			require.NoError(t, r.UpsertRecurring(ctx(t), recurringDef("r", "@every 1h", base)))
 			require.NoError(t, r.SetRecurringPaused(ctx(t), "r", true, time.Time{}))
 		}, func(t *testing.T, s storage.Store) {
 			require.NoError(t, recurring(t, s).SetRecurringPaused(ctx(t), "r", false, base))
