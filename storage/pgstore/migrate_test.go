@@ -138,26 +138,39 @@ func TestMigrateUpgradesVersion2History(t *testing.T) {
 	pool := testPool(t)
 	schema, q := schemaAt(t, pool, 2)
 	ctx := testCtx(t)
-	id := uuid.New()
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	_, err := pool.Exec(ctx, "INSERT INTO "+q+`.jobs (id, task, args, queue, state, state_data, run_at, created_at, updated_at)
-		VALUES ($1, 't', '', 'default', 'scheduled', '{"reason":"retry"}', $2, $2, $3)`, id, at, at.Add(time.Second))
-	require.NoError(t, err)
-	_, err = pool.Exec(ctx, "INSERT INTO "+q+`.job_history (job_id, state, reason, data, at) VALUES
-		($1, 'enqueued', '', '{}', $2), ($1, 'scheduled', 'retry', '{"reason":"retry"}', $3)`, id, at, at.Add(time.Second))
-	require.NoError(t, err)
+	enqueued := storage.StateRecord{State: "enqueued", Data: []byte("{}"), At: at}
+	tests := []struct {
+		name    string
+		id      uuid.UUID
+		current storage.StateRecord // the last history row of version 2
+	}{
+		{"current state with a reason", uuid.New(),
+			storage.StateRecord{State: "scheduled", Reason: "retry", Data: []byte(`{"reason":"retry"}`), At: at.Add(time.Second)}},
+		{"current state without one", uuid.New(),
+			storage.StateRecord{State: "succeeded", Data: []byte(`{"result":1}`), At: at.Add(time.Second)}},
+	}
+	for _, tt := range tests {
+		_, err := pool.Exec(ctx, "INSERT INTO "+q+`.jobs (id, task, args, queue, state, state_data, run_at, created_at, updated_at)
+			VALUES ($1, 't', '', 'default', $2, $3, $4, $4, $5)`, tt.id, tt.current.State, tt.current.Data, at, tt.current.At)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, "INSERT INTO "+q+`.job_history (job_id, state, reason, data, at) VALUES
+			($1, 'enqueued', '', '{}', $2), ($1, $3, $4, $5, $6)`, tt.id, at, tt.current.State, tt.current.Reason, tt.current.Data, tt.current.At)
+		require.NoError(t, err)
+	}
 
 	require.NoError(t, Migrate(ctx, pool, Schema(schema)))
 	s := New(pool, Schema(schema))
-	j, err := s.Get(ctx, id)
-	require.NoError(t, err)
-	require.Equal(t, []storage.StateRecord{
-		{State: "enqueued", Data: []byte("{}"), At: at},
-		{State: "scheduled", Reason: "retry", Data: []byte(`{"reason":"retry"}`), At: at.Add(time.Second)},
-	}, utcHistory(j.History))
-	var rows int
-	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".job_history").Scan(&rows))
-	require.Equal(t, 1, rows, "the current state is no longer a history row")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j, err := s.Get(ctx, tt.id)
+			require.NoError(t, err)
+			require.Equal(t, []storage.StateRecord{enqueued, tt.current}, utcHistory(j.History))
+			var rows int
+			require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+q+".job_history WHERE job_id = $1", tt.id).Scan(&rows))
+			require.Equal(t, 1, rows, "the current state is no longer a history row")
+		})
+	}
 }
 
 func utcHistory(h []storage.StateRecord) []storage.StateRecord {
