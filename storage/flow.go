@@ -144,10 +144,12 @@ type Servers interface {
 	ListServers(ctx context.Context) ([]*ServerInfo, error)
 	// RemoveServer unregisters a worker that stopped cleanly.
 	RemoveServer(ctx context.Context, id string) error
-	// RemoveDeadServers unregisters workers whose last heartbeat is before
-	// the given time and MUST return their Processing jobs to Enqueued at
-	// once. It returns the IDs of the removed workers.
-	RemoveDeadServers(ctx context.Context, before time.Time) ([]string, error)
+	// RemoveDeadServers unregisters workers whose last heartbeat is older
+	// than timeout, by the clock that stamps heartbeats (the store's: a
+	// worker's own clock may be skewed or injected), and MUST return their
+	// Processing jobs to Enqueued at once. It returns the IDs of the removed
+	// workers.
+	RemoveDeadServers(ctx context.Context, timeout time.Duration) ([]string, error)
 }
 
 // Reasons reads the reason of encoded states for stores that keep it

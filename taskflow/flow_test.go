@@ -806,6 +806,37 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// A worker's clock may differ from the store's, by skew or injection: the
+// store decides which workers are dead by its own clock, so a live worker
+// whose clock runs a year ahead keeps its job through several sweeps.
+func TestWorkerClockAheadOfTheStoreIsNotDeclaredDead(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	clock := &fakeClock{now: time.Now().AddDate(1, 0, 0)}
+	task, err := taskflow.RegisterTask(e.reg, "slow", func(ctx context.Context, _ int) (int, error) {
+		select {
+		case <-time.After(400 * time.Millisecond): // several sweeps of 100 ms
+			return 1, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Clock: clock.Now, ServerTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 0)
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	info, err := h.Job(waitCtx(t))
+	require.NoError(t, err)
+	var names []states.Name
+	for _, r := range info.History {
+		names = append(names, r.State.Name())
+	}
+	require.Equal(t, []states.Name{states.NameEnqueued, states.NameProcessing, states.NameSucceeded}, names,
+		"the job ran once, never requeued from its live worker")
+}
+
 // TestRetryScheduleFollowsTheInjectedClock runs a retry whose Hangfire
 // delay (15 to 44 seconds) passes on a fake clock, without waiting for it.
 func TestRetryScheduleFollowsTheInjectedClock(t *testing.T) {

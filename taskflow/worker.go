@@ -254,7 +254,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if srv, ok := w.store.(storage.Servers); ok {
 		maint.Go(func() error {
 			reaper.Every(bg, max(o.ServerTimeout/3, 100*time.Millisecond), func(ctx context.Context) {
-				reaper.RemoveDeadServers(ctx, srv, o.Clock().Add(-o.ServerTimeout), w.log)
+				reaper.RemoveDeadServers(ctx, srv, o.ServerTimeout, w.log)
 			})
 			return nil
 		})

@@ -369,11 +369,12 @@ func (s *Store) RemoveServer(ctx context.Context, id string) error {
 }
 
 // RemoveDeadServers implements [storage.Servers].
-func (s *Store) RemoveDeadServers(ctx context.Context, before time.Time) ([]string, error) {
+func (s *Store) RemoveDeadServers(ctx context.Context, timeout time.Duration) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	now := s.now()
+	before := now.Add(-timeout)
 	var dead []string
 	s.mu.Lock()
 	for id, v := range s.servers {

@@ -264,7 +264,7 @@ func (s *Store) RemoveServer(ctx context.Context, id string) error {
 
 // RemoveDeadServers implements [storage.Servers] with one statement that
 // unregisters the servers and moves the jobs they lease to Enqueued.
-func (s *Store) RemoveDeadServers(ctx context.Context, before time.Time) ([]string, error) {
+func (s *Store) RemoveDeadServers(ctx context.Context, timeout time.Duration) ([]string, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -272,7 +272,7 @@ func (s *Store) RemoveDeadServers(ctx context.Context, before time.Time) ([]stri
 		dead  []string
 		moved int
 	)
-	if err := s.db.QueryRow(ctx, s.q.removeDead, nil, before).Scan(&dead, &moved); err != nil {
+	if err := s.db.QueryRow(ctx, s.q.removeDead, nil, timeout.Microseconds()).Scan(&dead, &moved); err != nil {
 		return nil, interpretError("remove dead servers", err)
 	}
 	if moved == 0 {

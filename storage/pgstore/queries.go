@@ -351,7 +351,7 @@ ON CONFLICT (id) DO UPDATE SET (host, pid, queues, concurrency, started_at, hear
 		// statement that unregisters the servers.
 		removeDead: r.Replace(`
 WITH dead AS (
-	DELETE FROM {s}.servers WHERE heartbeat_at < $2 RETURNING id
+	DELETE FROM {s}.servers WHERE heartbeat_at < now() - $2::bigint * interval '1 microsecond' RETURNING id
 ), old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until IS NOT NULL AND lease_owner IN (SELECT id FROM dead)
 	ORDER BY id FOR UPDATE
