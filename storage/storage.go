@@ -123,6 +123,19 @@ type FetchParams struct {
 	LeaseFor time.Duration
 	// Now is the time of the fetch; zero means the store's clock.
 	Now time.Time
+	// Above, when set, limits the fetch to jobs that come before a job at
+	// this position in the order Fetch serves: jobs of the queues listed
+	// before Above.Queue, and jobs of Above.Queue with a Priority greater
+	// than Above.Priority. Above.Queue MUST be one of Queues. A worker that
+	// holds jobs leased ahead uses it to fetch only jobs more urgent than
+	// the least urgent one it holds.
+	Above *Position
+}
+
+// Position is a place in the order in which [Store.Fetch] serves jobs.
+type Position struct {
+	Queue    string
+	Priority int
 }
 
 // Transition is one compare-and-set state change.
@@ -177,6 +190,15 @@ type ExtendParams struct {
 	// Until is the new lease expiry. Zero checks which leases are lost
 	// without extending any (and without writing them).
 	Until time.Time
+}
+
+// LostLease is a lease that [Store.ExtendLeases] found no longer held.
+type LostLease struct {
+	ID uuid.UUID
+	// State is the job's state now; empty when the job no longer exists.
+	// A Processing job is held under another token (it was requeued or
+	// reclaimed, and fetched again).
+	State states.Name
 }
 
 // PromoteParams are the arguments of [Store.PromoteDue].
@@ -237,8 +259,9 @@ type Store interface {
 	Transition(ctx context.Context, p *TransitionParams) ([]error, error)
 
 	// ExtendLeases moves the lease expiry of the owner's jobs to p.Until. It
-	// returns the IDs whose lease the owner no longer holds.
-	ExtendLeases(ctx context.Context, p *ExtendParams) (lost []uuid.UUID, err error)
+	// returns the leases the owner no longer holds, each with the state its
+	// job is in now, so that the worker can tell the attempt why it lost it.
+	ExtendLeases(ctx context.Context, p *ExtendParams) (lost []LostLease, err error)
 
 	// PromoteDue moves Scheduled jobs whose RunAt has come to Enqueued.
 	PromoteDue(ctx context.Context, p *PromoteParams) (PromoteResult, error)

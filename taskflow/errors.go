@@ -42,6 +42,28 @@ var (
 	ErrPanic = errors.New("taskflow: task panicked")
 )
 
+// Causes of a running attempt's cancellation, as context.Cause returns
+// them (wrapped, with the job and attempt named). An attempt whose job was
+// taken from it has its context cancelled within about a heartbeat, and its
+// outcome is discarded: the job's new state stands. ErrJobDeleted, above,
+// is the cause when the job was deleted.
+var (
+	// ErrJobRequeued means the job was requeued while the attempt ran.
+	ErrJobRequeued = errors.New("taskflow: job requeued")
+	// ErrJobRescheduled means the job was rescheduled while the attempt ran.
+	ErrJobRescheduled = errors.New("taskflow: job rescheduled")
+	// ErrJobStateChanged means the job was moved to another state (say,
+	// Failed or Succeeded by ChangeState) while the attempt ran.
+	ErrJobStateChanged = errors.New("taskflow: job moved to another state")
+	// ErrLeaseLost means the attempt's lease expired before it was renewed
+	// (the worker could not reach the store, or was taken for dead), so the
+	// job was returned to its queue.
+	ErrLeaseLost = errors.New("taskflow: lease lost")
+	// ErrWorkerStopped means the worker stopped and its ShutdownTimeout
+	// passed; the job is requeued.
+	ErrWorkerStopped = errors.New("taskflow: worker stopped")
+)
+
 // JobError reports that a job ended without success. It matches
 // ErrJobFailed or ErrJobDeleted with errors.Is.
 type JobError struct {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
@@ -597,7 +596,7 @@ func (f *frozenStore) Transition(ctx context.Context, p *storage.TransitionParam
 	return f.Store.Transition(ctx, p)
 }
 
-func (f *frozenStore) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
+func (f *frozenStore) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
 	if f.frozen.Load() {
 		return nil, f.hang(ctx)
 	}
@@ -739,7 +738,7 @@ func (f *flakyStore) Transition(ctx context.Context, p *storage.TransitionParams
 	return f.Store.Transition(ctx, p)
 }
 
-func (f *flakyStore) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
+func (f *flakyStore) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
 	if err := f.fail(); err != nil {
 		return nil, err
 	}

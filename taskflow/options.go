@@ -45,11 +45,12 @@ type options struct {
 	err       error
 
 	// task only
-	retry     *filters.Retry
-	filters   []filters.Filter
-	codec     Codec
-	retention time.Duration
-	taskOnly  []string
+	retry      *filters.Retry
+	maxRetries *int // overrides the Attempts of the retry policy
+	filters    []filters.Filter
+	codec      Codec
+	retention  time.Duration
+	taskOnly   []string
 
 	// recurring only
 	timeZone string
@@ -97,19 +98,20 @@ func WithRetry(r filters.Retry) Option {
 	return func(o *options) { o.retry = &r; o.taskOnly = append(o.taskOnly, "WithRetry") }
 }
 
-// MaxRetries sets how many times a failed job of this task is retried, with
-// the worker's delay policy otherwise. 0 disables retries. Task only.
+// MaxRetries sets how many times a failed job of this task is retried; 0
+// disables retries. Everything else of the retry policy stays: the task's
+// own (WithRetry), else the worker's (WorkerOptions.Retry), with its delay,
+// OnlyOn, ExceptOn and WhenExhausted. Task only.
 func MaxRetries(n int) Option {
 	return func(o *options) {
-		r := filters.Retry{Attempts: n}
+		if n < 0 {
+			o.fail(fmt.Errorf("%w: MaxRetries(%d): want 0 or more", ErrInvalidOption, n))
+			return
+		}
 		if n == 0 {
-			r = filters.NoRetry
+			n = filters.NoRetry.Attempts
 		}
-		if o.retry != nil {
-			o.retry.Attempts = r.Attempts
-		} else {
-			o.retry = &r
-		}
+		o.maxRetries = &n
 		o.taskOnly = append(o.taskOnly, "MaxRetries")
 	}
 }

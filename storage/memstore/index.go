@@ -42,9 +42,14 @@ func (q *queue) push(priority int, it item) {
 	q.levels[i] = f
 }
 
-func (q *queue) pop() (item, bool) {
+// pop removes the first item of the highest priority level, if that level
+// has a priority of at least floor.
+func (q *queue) pop(floor int) (item, bool) {
 	for len(q.levels) > 0 {
 		f := q.levels[0]
+		if f.priority < floor {
+			return item{}, false
+		}
 		if f.head < len(f.items) {
 			it := f.items[f.head]
 			f.items[f.head] = item{}

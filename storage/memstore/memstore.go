@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -238,9 +239,16 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, name := range p.Queues {
+		floor := math.MinInt
+		if a := p.Above; a != nil && a.Queue == name {
+			if a.Priority == math.MaxInt {
+				break
+			}
+			floor = a.Priority + 1
+		}
 		q := s.queues[name]
 		for q != nil && len(out) < p.Limit {
-			it, ok := q.pop()
+			it, ok := q.pop(floor)
 			if !ok {
 				break
 			}
@@ -260,6 +268,9 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			j.History = append(j.History, rec)
 			s.processing[j.ID] = struct{}{}
 			out = append(out, j)
+		}
+		if p.Above != nil && p.Above.Queue == name {
+			break
 		}
 	}
 	// Hand out copies, made in one allocation for the whole batch.
@@ -356,11 +367,11 @@ func (s *Store) checkLocked(t *storage.Transition) error {
 }
 
 // ExtendLeases implements [storage.Store].
-func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
+func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var lost []uuid.UUID
+	var lost []storage.LostLease
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p.Server != nil {
@@ -370,8 +381,12 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uu
 	}
 	for id, token := range p.Jobs {
 		j, ok := s.jobs[id]
-		if !ok || j.State != states.NameProcessing || j.LeaseToken != token || j.LeaseOwner != p.Owner {
-			lost = append(lost, id)
+		if !ok {
+			lost = append(lost, storage.LostLease{ID: id})
+			continue
+		}
+		if j.State != states.NameProcessing || j.LeaseToken != token || j.LeaseOwner != p.Owner {
+			lost = append(lost, storage.LostLease{ID: id, State: j.State})
 			continue
 		}
 		if !p.Until.IsZero() {

@@ -90,7 +90,8 @@ func TestConcurrentCompletionsAndRenewalsDoNotDeadlock(t *testing.T) {
 				// A job reported lost must have finished: its completion
 				// committed before the call started (or during it).
 				if len(lost) > 0 {
-					for _, id := range lost[:min(len(lost), 5)] {
+					for _, l := range lost[:min(len(lost), 5)] {
+						id := l.ID
 						if j, err := s.Get(ctx, id); !assertNoError(t, err, "get") || j.State != states.NameSucceeded {
 							t.Errorf("job %s reported lost at %s while still leased", id, before)
 						}

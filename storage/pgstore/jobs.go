@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -278,12 +279,39 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if p.Limit < 1 || len(p.Queues) == 0 {
 		return nil, nil
 	}
-	rows, err := s.db.Query(ctx, s.q.fetch, ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(), p.Queues)
+	sql, args := s.q.fetch, []any{ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(), p.Queues}
+	if a := p.Above; a != nil {
+		queues, floors := fetchFloors(p.Queues, a)
+		if len(queues) == 0 {
+			return nil, nil
+		}
+		sql, args = s.q.fetchAbove, append(args[:4], queues, floors)
+	}
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, interpretError("fetch", err)
 	}
 	jobs, err := pgx.CollectRows(rows, scanJob)
 	return jobs, interpretError("fetch", err)
+}
+
+// fetchFloors returns the queues a fetch above a.Queue serves, each with
+// the least priority it takes: any in the queues before a.Queue, more than
+// a.Priority in a.Queue itself.
+func fetchFloors(queues []string, a *storage.Position) ([]string, []int32) {
+	i := slices.Index(queues, a.Queue)
+	if i < 0 {
+		i = len(queues) - 1
+	}
+	floors := make([]int32, i+1)
+	for k := range floors {
+		floors[k] = math.MinInt32
+	}
+	if a.Priority >= math.MaxInt32 {
+		return queues[:i], floors[:i]
+	}
+	floors[i] = int32(max(a.Priority, math.MinInt32-1) + 1)
+	return queues[:i+1], floors
 }
 
 // scanJob reads the columns of jobCols.
@@ -469,7 +497,7 @@ func joinNames(names []states.Name) string {
 // holds locked (a completion storing the job's outcome, typically): they
 // are neither renewed nor reported lost, so renewal never waits for, or
 // deadlocks with, completions.
-func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uuid.UUID, error) {
+func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -477,7 +505,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uu
 	if v := p.Server; v != nil {
 		b.Queue(s.q.heartbeat, v.ID, v.Host, v.PID, v.Queues, v.Concurrency, ts(v.StartedAt))
 	}
-	var lost []uuid.UUID
+	var lost []storage.LostLease
 	if len(p.Jobs) > 0 {
 		ids, tokens := make([]pgtype.UUID, 0, len(p.Jobs)), make([]int64, 0, len(p.Jobs))
 		for id, token := range p.Jobs {
@@ -489,9 +517,9 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]uu
 		}
 		b.Queue(sql, args...).Query(func(rows pgx.Rows) error {
 			var err error
-			lost, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (uuid.UUID, error) {
-				var id uuid.UUID
-				return id, r.Scan((*[16]byte)(&id))
+			lost, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.LostLease, error) {
+				var l storage.LostLease
+				return l, r.Scan((*[16]byte)(&l.ID), (*string)(&l.State))
 			})
 			return err
 		})

@@ -12,7 +12,7 @@ import (
 // by id = ANY, can be planned as a scan per row or of the whole table when
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
-	version, notify, create, fetch, transition, extend, checkLeases, promote, reclaim,
+	version, notify, create, fetch, fetchAbove, transition, extend, checkLeases, promote, reclaim,
 	get, history, list, count, prune string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
@@ -25,6 +25,39 @@ type queries struct {
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at,
 	updated_at, expire_at, params, coalesce(lease_owner, ''), coalesce(lease_token, 0), lease_until,
 	parent_id, batch_id, coalesce(unique_key, ''), unique_until`
+
+// fetchSQL leases jobs: rows are picked by a sub-select that locks and
+// skips, per queue in the order given, then updated by id.
+var fetchSQL = `
+WITH old AS (
+	SELECT p.* FROM {queues}
+	CROSS JOIN LATERAL (
+		SELECT ` + oldCols + `, priority, enqueued_seq FROM {s}.jobs
+		WHERE state = 'enqueued' AND queue = q.name{floor}
+		ORDER BY priority DESC, enqueued_seq
+		LIMIT $2 FOR UPDATE SKIP LOCKED) p
+	ORDER BY q.ord, p.priority DESC, p.enqueued_seq
+	LIMIT $2
+), moved AS (
+	UPDATE {s}.jobs j SET
+		state = 'processing',
+		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
+		state_reason = NULL,
+		attempt = j.attempt + 1,
+		updated_at = ` + clock + `,
+		lease_owner = $3,
+		lease_token = nextval('{sl}.lease_token_seq'),
+		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
+	RETURNING j.*
+), ` + leaveHistory("true") + `
+SELECT ` + jobCols + ` FROM moved ORDER BY array_position($5, queue), priority DESC, enqueued_seq`
+
+// lostLeases lists the leases of t (id, token) that owner $3 no longer
+// holds, with the state each job is in now (an empty string for a job that is gone).
+const lostLeases = `
+SELECT t.id, coalesce(j.state, '') FROM t LEFT JOIN {s}.jobs j ON j.id = t.id
+WHERE j.id IS NULL OR j.lease_token IS DISTINCT FROM t.token OR j.lease_owner IS DISTINCT FROM $3`
 
 // clock is the time of a call: the caller's Now, else the server's clock.
 const clock = `coalesce($1::timestamptz, now())`
@@ -101,32 +134,11 @@ func buildQueries(schema string) queries {
 		create:       r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "")),
 		createUnique: r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "\nON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id")),
 
-		// The rows are picked by a sub-select that locks and skips, per
-		// queue in the order given, then updated by id.
-		fetch: r.Replace(`
-WITH old AS (
-	SELECT p.* FROM unnest($5::text[]) WITH ORDINALITY AS q(name, ord)
-	CROSS JOIN LATERAL (
-		SELECT ` + oldCols + `, priority, enqueued_seq FROM {s}.jobs
-		WHERE state = 'enqueued' AND queue = q.name
-		ORDER BY priority DESC, enqueued_seq
-		LIMIT $2 FOR UPDATE SKIP LOCKED) p
-	ORDER BY q.ord, p.priority DESC, p.enqueued_seq
-	LIMIT $2
-), moved AS (
-	UPDATE {s}.jobs j SET
-		state = 'processing',
-		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
-		state_reason = NULL,
-		attempt = j.attempt + 1,
-		updated_at = ` + clock + `,
-		lease_owner = $3,
-		lease_token = nextval('{sl}.lease_token_seq'),
-		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
-	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
-	RETURNING j.*
-), ` + leaveHistory("true") + `
-SELECT ` + jobCols + ` FROM moved ORDER BY array_position($5, queue), priority DESC, enqueued_seq`),
+		fetch: r.Replace(strings.NewReplacer("{queues}", "unnest($5::text[]) WITH ORDINALITY AS q(name, ord)", "{floor}", "").Replace(fetchSQL)),
+		// fetchAbove is fetch limited to jobs at or above a floor priority
+		// per queue ($6), an index condition.
+		fetchAbove: r.Replace(strings.NewReplacer("{queues}", "unnest($5::text[], $6::int4[]) WITH ORDINALITY AS q(name, floor, ord)",
+			"{floor}", " AND priority >= q.floor").Replace(fetchSQL)),
 
 		// One statement applies a batch whose ids are distinct. It first
 		// locks the rows in id order, as every statement that waits for
@@ -196,13 +208,12 @@ WITH t AS (
 	WHERE j.id = ANY(ARRAY(
 		SELECT j.id FROM {s}.jobs j JOIN t ON j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3
 		ORDER BY j.id FOR UPDATE OF j SKIP LOCKED))
-)
-SELECT t.id FROM t WHERE NOT EXISTS (
-	SELECT 1 FROM {s}.jobs j WHERE j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3)`),
+)` + lostLeases),
 		// checkLeases is extend without the renewal: a plain read.
 		checkLeases: r.Replace(`
-SELECT t.id FROM unnest($1::uuid[], $2::int8[]) AS t(id, token) WHERE NOT EXISTS (
-	SELECT 1 FROM {s}.jobs j WHERE j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3)`),
+WITH t AS (
+	SELECT * FROM unnest($1::uuid[], $2::int8[]) AS t(id, token)
+)` + lostLeases),
 
 		promote: r.Replace(`
 WITH old AS (

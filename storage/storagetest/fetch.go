@@ -43,6 +43,44 @@ func testFetch(t *testing.T, newStore NewStore) {
 		require.Empty(t, fetch(t, s, 10), "a leased job was fetched again")
 	})
 
+	// A worker holding jobs leased ahead fetches only more urgent ones.
+	t.Run("FetchAboveTakesOnlyJobsServedBeforeThePosition", func(t *testing.T) {
+		queues := []string{"high", "mid", "low"}
+		jobs := map[string]*storage.Job{
+			"high/0": newJob(t, inQueue("high")),
+			"mid/9":  newJob(t, inQueue("mid"), priority(9)),
+			"mid/5":  newJob(t, inQueue("mid"), priority(5)),
+			"mid/4":  newJob(t, inQueue("mid"), priority(4)),
+			"mid/-3": newJob(t, inQueue("mid"), priority(-3)),
+			"low/9":  newJob(t, inQueue("low"), priority(9)),
+		}
+		for _, tc := range []struct {
+			name  string
+			above storage.Position
+			want  []string
+		}{
+			{"within the middle queue", storage.Position{Queue: "mid", Priority: 4}, []string{"high/0", "mid/9", "mid/5"}},
+			{"below every priority", storage.Position{Queue: "mid", Priority: -4}, []string{"high/0", "mid/9", "mid/5", "mid/4", "mid/-3"}},
+			{"first queue, equal priority", storage.Position{Queue: "high", Priority: 0}, nil},
+			{"last queue", storage.Position{Queue: "low", Priority: 8}, []string{"high/0", "mid/9", "mid/5", "mid/4", "mid/-3", "low/9"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStore(t)
+				for _, j := range jobs {
+					c := *j
+					create(t, s, &c)
+				}
+				got, err := s.Fetch(ctx(t), &storage.FetchParams{Queues: queues, Limit: 100, Owner: owner, LeaseFor: time.Minute, Now: base, Above: &tc.above})
+				require.NoError(t, err)
+				want := []uuid.UUID{}
+				for _, k := range tc.want {
+					want = append(want, jobs[k].ID)
+				}
+				require.Equal(t, want, append([]uuid.UUID{}, ids(got)...), "in the order Fetch serves")
+			})
+		}
+	})
+
 	t.Run("FetchWithNothingReturnsNoJobsAndNoError", func(t *testing.T) {
 		require.Empty(t, fetch(t, newStore(t), 10, "default", "other"))
 	})

@@ -58,7 +58,8 @@ func testLease(t *testing.T, newStore NewStore) {
 			Until: base.Add(10 * time.Minute),
 		})
 		require.NoError(t, err)
-		require.ElementsMatch(t, []uuid.UUID{f[1].ID, bogus}, lost)
+		require.ElementsMatch(t, []storage.LostLease{{ID: f[1].ID, State: states.NameProcessing}, {ID: bogus}}, lost,
+			"a job held under another token is lost and Processing; a missing one has no state")
 		require.True(t, base.Add(10*time.Minute).Equal(get(t, s, f[0].ID).LeaseUntil))
 		require.Equal(t, 1, reclaim(t, s, base.Add(5*time.Minute)), "only the job whose lease was not extended expires")
 		require.Equal(t, states.NameProcessing, get(t, s, f[0].ID).State)
@@ -72,7 +73,7 @@ func testLease(t *testing.T, newStore NewStore) {
 		require.Equal(t, []error{nil}, transition(t, s, false, requeue(f[1].ID, states.NameProcessing)))
 		lost, err := s.ExtendLeases(ctx(t), &storage.ExtendParams{Owner: owner, Jobs: map[uuid.UUID]int64{f[0].ID: f[0].LeaseToken, f[1].ID: f[1].LeaseToken}})
 		require.NoError(t, err)
-		require.Equal(t, []uuid.UUID{f[1].ID}, lost)
+		require.Equal(t, []storage.LostLease{{ID: f[1].ID, State: states.NameEnqueued}}, lost)
 		require.True(t, f[0].LeaseUntil.Equal(get(t, s, f[0].ID).LeaseUntil), "a check moved the lease")
 	})
 
@@ -82,6 +83,28 @@ func testLease(t *testing.T, newStore NewStore) {
 		f := fetch(t, s, 1)[0]
 		lost, err := s.ExtendLeases(ctx(t), &storage.ExtendParams{Owner: "server-b", Jobs: map[uuid.UUID]int64{f.ID: f.LeaseToken}, Until: base.Add(time.Hour)})
 		require.NoError(t, err)
-		require.Equal(t, []uuid.UUID{f.ID}, lost)
+		require.Equal(t, []storage.LostLease{{ID: f.ID, State: states.NameProcessing}}, lost)
+	})
+
+	// A worker tells a running attempt why its job was taken from it by the
+	// state the lost lease reports.
+	t.Run("ExtendLeasesReportsTheStateALostJobIsIn", func(t *testing.T) {
+		s := newStore(t)
+		create(t, s, newJob(t), newJob(t), newJob(t))
+		f := fetch(t, s, 3)
+		require.Len(t, f, 3)
+		del := storage.Transition{ID: f[1].ID, To: states.NameDeleted, Data: mustMarshal(states.Deleted{DeletedAt: base})}
+		sched := storage.Transition{ID: f[2].ID, To: states.NameScheduled, RunAt: base.Add(time.Hour),
+			Data: mustMarshal(states.Scheduled{EnqueueAt: base.Add(time.Hour), ScheduledAt: base})}
+		require.Equal(t, []error{nil, nil}, transition(t, s, false, del, sched))
+		for _, until := range []time.Time{{}, base.Add(time.Hour)} {
+			held := map[uuid.UUID]int64{}
+			for _, j := range f {
+				held[j.ID] = j.LeaseToken
+			}
+			lost, err := s.ExtendLeases(ctx(t), &storage.ExtendParams{Owner: owner, Jobs: held, Until: until})
+			require.NoError(t, err)
+			require.ElementsMatch(t, []storage.LostLease{{ID: f[1].ID, State: states.NameDeleted}, {ID: f[2].ID, State: states.NameScheduled}}, lost)
+		}
 	})
 }

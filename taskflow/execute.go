@@ -1,0 +1,298 @@
+package taskflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/completer"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// attempt is one run of a job on this worker, from fetch until its outcome
+// is stored or discarded. Everything about a run lives here and nothing is
+// looked up by job ID alone: the worker may hold a newer attempt of the
+// same job (requeued, then fetched again) while an old one still runs, and
+// the old one must touch nothing of the new.
+type attempt struct {
+	job   *storage.Job // as fetched: its LeaseToken fences every change
+	info  RunningJob
+	ctx   runningCtx // the task's context; lives here to save allocations
+	queue int        // index of the job's queue in WorkerOptions.Queues
+	seq   uint64     // fetch order, for the ready queue
+
+	// Guarded by Worker.mu.
+	cancel context.CancelCauseFunc // set while the task runs
+	until  time.Time               // the lease expiry this worker last set
+	lost   error                   // why the job was taken from this attempt; nil while it holds it
+}
+
+// before reports whether a is served before b: the store's fetch order.
+func (a *attempt) before(b *attempt) bool {
+	if a.queue != b.queue {
+		return a.queue < b.queue
+	}
+	if a.job.Priority != b.job.Priority {
+		return a.job.Priority > b.job.Priority
+	}
+	return a.seq < b.seq
+}
+
+// release forgets a's lease, unless a newer attempt of the job holds it.
+func (w *Worker) release(a *attempt) {
+	w.mu.Lock()
+	if w.held[a.job.ID] == a {
+		delete(w.held, a.job.ID)
+	}
+	w.mu.Unlock()
+}
+
+// requeue returns leased jobs to their queue.
+func (w *Worker) requeue(atts []*attempt, reason string) {
+	now := w.opts.Clock()
+	for _, a := range atts {
+		st := states.Enqueued{Queue: a.job.Queue, EnqueuedAt: now, Reason: reason}
+		tr, err := w.transition(a.job, st)
+		if err != nil {
+			w.log.Error("taskflow: requeue", "job_id", a.job.ID, "err", err)
+			continue
+		}
+		w.submit(a, tr, st, nil)
+	}
+}
+
+func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition, error) {
+	data, err := states.Marshal(s)
+	if err != nil {
+		return storage.Transition{}, err
+	}
+	return storage.Transition{
+		ID: j.ID, From: []states.Name{states.NameProcessing}, Token: j.LeaseToken,
+		To: s.Name(), Data: data, Reason: s.Why(), Queue: j.Queue,
+	}, nil
+}
+
+// submit hands an attempt's transition to the completer; once it is
+// stored the lease is dropped and apply-state filters run.
+func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline) {
+	j := a.job
+	ok := w.comp.Submit(completer.Item{T: tr, Done: func(err error) {
+		w.release(a)
+		switch {
+		case err == nil:
+			if pipe != nil {
+				pipe.applied(context.Background(), j, states.NameProcessing, st)
+			}
+		case errors.Is(err, storage.ErrLeaseLost), errors.Is(err, storage.ErrStateConflict):
+			w.log.Info("taskflow: attempt's outcome discarded: its job was taken from it meanwhile",
+				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "state", tr.To, "err", err)
+		default:
+			w.log.Error("taskflow: job outcome not stored; it will run again when its lease expires",
+				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "err", err)
+		}
+	}})
+	if !ok {
+		w.log.Warn("taskflow: job finished after the worker stopped; it will run again when its lease expires", "job_id", j.ID, "task", j.Task)
+	}
+}
+
+func (w *Worker) runtime(name string) *taskRuntime {
+	if rt, ok := w.runtimes.Load(name); ok {
+		return rt.(*taskRuntime)
+	}
+	e := w.opts.Registry.lookup(name)
+	retry := *w.opts.Retry
+	var taskFilters []filters.Filter
+	if e != nil {
+		if e.opts.retry != nil {
+			retry = *e.opts.retry
+		}
+		if e.opts.maxRetries != nil {
+			retry.Attempts = *e.opts.maxRetries
+		}
+		taskFilters = e.opts.filters
+	}
+	rt := &taskRuntime{entry: e, pipe: newPipeline([]filters.Filter{retry}, w.opts.Filters, taskFilters)}
+	if e == nil {
+		return rt // do not cache: the task may be registered later
+	}
+	actual, _ := w.runtimes.LoadOrStore(name, rt)
+	return actual.(*taskRuntime)
+}
+
+// execute runs one attempt and submits its outcome, unless the job was
+// taken from it meanwhile.
+func (w *Worker) execute(jobCtx context.Context, a *attempt) {
+	defer func() {
+		w.finished.Add(1)
+		w.inflight.Add(-1)
+		select {
+		case w.slotFreed <- struct{}{}:
+		default:
+		}
+	}()
+	j := a.job
+	cctx, cancel := context.WithCancelCause(jobCtx)
+	defer cancel(nil)
+	a.ctx = runningCtx{Context: cctx, job: &a.info}
+	w.mu.Lock()
+	lost := a.lost
+	a.cancel = cancel
+	w.mu.Unlock()
+	if lost != nil { // taken before it started: nothing to run
+		w.log.Info("taskflow: attempt dropped before it started: its job was taken from it",
+			"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "cause", lost)
+		w.release(a)
+		return
+	}
+	ctx := context.Context(&a.ctx)
+
+	rt := w.runtime(j.Task)
+	start := w.opts.Clock()
+	result, err, details := w.invoke(ctx, rt, j)
+	end := w.opts.Clock()
+
+	w.mu.Lock()
+	lost, a.cancel = a.lost, nil
+	w.mu.Unlock()
+	switch {
+	case lost != nil:
+		w.log.Info("taskflow: attempt's outcome discarded: its job was taken from it while it ran",
+			"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "cause", lost)
+		w.release(a)
+		return
+	case err != nil && jobCtx.Err() != nil:
+		w.requeue([]*attempt{a}, "worker stopped before the job finished")
+		return
+	}
+
+	var candidate states.State
+	if err == nil {
+		candidate = states.Succeeded{SucceededAt: end, Result: result, Latency: start.Sub(j.CreatedAt), Duration: end.Sub(start)}
+	} else {
+		msg := err.Error()
+		candidate = states.Failed{
+			FailedAt: end, ErrorType: errorType(err), ErrorMessage: msg, ErrorDetails: details,
+			ServerID: w.opts.ServerID, Reason: truncate(msg, 200),
+		}
+	}
+	ec := filters.NewElectStateContext(j, states.NameProcessing, candidate, err, end)
+	ec.Retention = w.opts.Retention
+	if rt.entry != nil && rt.entry.opts.retention > 0 {
+		ec.Retention = rt.entry.opts.retention
+	}
+	tr, terr := rt.pipe.electState(ctx, ec)
+	st := ec.Candidate()
+	if terr != nil { // a filter elected a state that cannot be encoded
+		st = states.Failed{FailedAt: end, ErrorMessage: terr.Error(), ServerID: w.opts.ServerID, Reason: "state could not be stored"}
+		tr, terr = w.transition(j, st)
+		if terr != nil {
+			w.log.Error("taskflow: job outcome lost", "job_id", j.ID, "err", terr)
+			w.release(a)
+			return
+		}
+	}
+	tr.From, tr.Token = []states.Name{states.NameProcessing}, j.LeaseToken
+	if tr.To.IsFinal() {
+		tr.ExpireAt = end.Add(ec.Retention)
+	}
+	w.submit(a, tr, st, rt.pipe)
+}
+
+// invoke runs the task inside the server filters, recovering panics. For
+// a panic, details holds the stack.
+func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
+	if rt.entry == nil {
+		return nil, filters.Permanent(fmt.Errorf("%w %q: no task of that name is registered with this worker", ErrUnknownTask, j.Task)), ""
+	}
+	d := rt.entry.opts.timeout
+	if raw, ok := j.Params[paramTimeout]; ok {
+		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			d = time.Duration(n)
+		}
+	}
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	if _, ok := j.Params[paramArgsFrom]; ok {
+		args, err := w.argsFromParent(ctx, j)
+		if err != nil {
+			return nil, err, ""
+		}
+		c := *j
+		c.Args = args
+		j = &c
+	}
+	if len(rt.pipe.server) == 0 {
+		return call(ctx, rt.entry, j)
+	}
+	pc := &filters.PerformContext{Job: j}
+	err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
+		pc.Result, err, details = call(ctx, rt.entry, j)
+		return err
+	})
+	return pc.Result, err, details
+}
+
+// call runs the task function, turning a panic into an error wrapping
+// ErrPanic with the stack in details.
+func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, err error, details string) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, r)
+			details = string(debug.Stack())
+		}
+	}()
+	result, err = e.run(ctx, j.Args)
+	return result, err, ""
+}
+
+// argsFromParent returns the result of the job j continues, which is j's
+// arguments (see Then).
+func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, error) {
+	var parent uuid.UUID
+	if err := json.Unmarshal(j.Params[paramArgsFrom], &parent); err != nil {
+		return nil, filters.Permanent(fmt.Errorf("%w parameter %s of job %s: %w", ErrDecode, paramArgsFrom, j.ID, err))
+	}
+	p, err := w.store.Get(ctx, parent)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: read result of parent job %s: %w", parent, err)
+	}
+	st, err := p.CurrentState()
+	if err != nil {
+		return nil, err
+	}
+	s, ok := st.(states.Succeeded)
+	if !ok {
+		return nil, filters.Permanent(fmt.Errorf("taskflow: parent job %s is %s, so it has no result", parent, p.State))
+	}
+	return s.Result, nil
+}
+
+func errorType(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return fmt.Sprintf("%T", err)
+		}
+		err = u
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}

@@ -1,0 +1,271 @@
+package taskflow
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// urgentEvery is the least time between two urgent fetches (see fetchLoop):
+// it bounds the extra storage calls that wake-ups cause under load, and so
+// adds at most this much to the pickup of an urgent job.
+const urgentEvery = 5 * time.Millisecond
+
+// fetchLoop leases jobs while there are free slots and hands them to the
+// executors through the ready queue, until ctx is done.
+//
+// Besides one job per slot it leases ahead about 100 ms of work at the rate
+// jobs have been finishing (at most FetchBatch), so that a worker running
+// short jobs fetches in large batches, while one running long jobs leases
+// next to nothing ahead and leaves the rest to other workers.
+//
+// Jobs leased ahead must not delay more urgent ones that arrive later: when
+// a wake-up comes while jobs wait in the ready queue, the loop fetches the
+// jobs that come before the least urgent waiting one (an earlier queue, or
+// a higher priority), even with no room, and the ready queue runs them
+// first.
+func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
+	o := &w.opts
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	backoff := 50 * time.Millisecond
+	idle := func(d time.Duration) bool {
+		poll.Reset(d)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wake:
+		case <-poll.C:
+		}
+		return true
+	}
+	var rate finishRate
+	capacity := func() int64 {
+		return int64(o.Concurrency) + min(int64(rate.perSecond(w.finished.Load())/10), int64(o.FetchBatch))
+	}
+	gather := time.NewTimer(0)
+	defer gather.Stop()
+	urgent := time.NewTimer(0)
+	defer urgent.Stop()
+	var (
+		lastUrgent     time.Time
+		urgentArmed    bool // urgent timer set for a wake-up that came too soon
+		gatherDeadline bool // gather timer set
+	)
+	fetchUrgent := func() {
+		urgentArmed = false
+		if wait := urgentEvery - time.Since(lastUrgent); wait > 0 {
+			urgent.Reset(wait)
+			urgentArmed = true
+			return
+		}
+		lastUrgent = time.Now()
+		if pos, ok := w.ready.least(o.Queues); ok {
+			w.fetch(ctx, o.Concurrency, &pos)
+		}
+	}
+	for ctx.Err() == nil {
+		c := capacity()
+		free := c - w.inflight.Load()
+		// Under load, wait briefly for a quarter of the room to free up, so
+		// that each storage call leases many jobs instead of a few.
+		if minFetch := max(1, c/4); free < minFetch {
+			var gatherC, urgentC <-chan time.Time
+			if free > 0 {
+				if !gatherDeadline {
+					gather.Reset(time.Millisecond)
+					gatherDeadline = true
+				}
+				gatherC = gather.C
+			}
+			if urgentArmed {
+				urgentC = urgent.C
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.slotFreed:
+				continue
+			case <-wake:
+				fetchUrgent()
+				continue
+			case <-urgentC:
+				fetchUrgent()
+				continue
+			case <-gatherC:
+			}
+		}
+		gatherDeadline = false
+		limit := int(min(free, int64(o.FetchBatch)))
+		n, err := w.fetch(ctx, limit, nil)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			w.log.Warn("taskflow: fetching jobs failed", "err", err, "retry_in", backoff)
+			if !idle(backoff) {
+				return
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		if n < limit && !idle(o.PollInterval) {
+			return
+		}
+	}
+}
+
+// fetch leases up to limit jobs (above pos, when set), registers an attempt
+// for each and queues them for the executors. It returns how many it got.
+func (w *Worker) fetch(ctx context.Context, limit int, above *storage.Position) (int, error) {
+	o := &w.opts
+	now := o.Clock()
+	got, err := w.store.Fetch(ctx, &storage.FetchParams{
+		Queues: o.Queues, Limit: limit, Owner: o.ServerID, LeaseFor: o.LeaseDuration, Now: now, Above: above,
+	})
+	if err != nil || len(got) == 0 {
+		if err != nil && above != nil && ctx.Err() == nil {
+			w.log.Warn("taskflow: fetching urgent jobs failed", "err", err)
+		}
+		return 0, err
+	}
+	w.inflight.Add(int64(len(got)))
+	atts := make([]attempt, len(got)) // one allocation per fetch
+	ptrs := make([]*attempt, len(got))
+	until := now.Add(o.LeaseDuration)
+	w.mu.Lock()
+	for i, j := range got {
+		a := &atts[i]
+		a.job, a.until, a.queue = j, until, queueIndex(o.Queues, j.Queue)
+		a.info = RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
+		if old := w.held[j.ID]; old != nil {
+			// The job came back to a queue while an attempt of it still
+			// runs here, and this worker fetched it again.
+			w.loseLocked(old, lostCause(old, states.NameProcessing, now))
+		}
+		w.held[j.ID] = a
+		ptrs[i] = a
+	}
+	w.mu.Unlock()
+	w.ready.push(ptrs)
+	return len(got), nil
+}
+
+func queueIndex(queues []string, q string) int {
+	for i, name := range queues {
+		if name == q {
+			return i
+		}
+	}
+	return len(queues)
+}
+
+// finishRate estimates how many jobs per second the worker finishes, from
+// a counter sampled at least 100 ms apart and smoothed.
+type finishRate struct {
+	at    time.Time
+	count int64
+	rate  float64
+}
+
+func (r *finishRate) perSecond(count int64) float64 {
+	now := time.Now()
+	if dt := now.Sub(r.at); dt >= 100*time.Millisecond {
+		if !r.at.IsZero() {
+			r.rate = (r.rate + float64(count-r.count)/dt.Seconds()) / 2
+		}
+		r.at, r.count = now, count
+	}
+	return r.rate
+}
+
+// readyQueue holds fetched attempts until an executor takes them, most
+// urgent first, in the order the store serves jobs: by the worker's queue
+// order, then higher priority, then fetch order.
+type readyQueue struct {
+	mu     sync.Mutex
+	more   sync.Cond
+	h      attemptHeap
+	seq    uint64
+	closed bool
+}
+
+func newReadyQueue() *readyQueue {
+	q := &readyQueue{}
+	q.more.L = &q.mu
+	return q
+}
+
+func (q *readyQueue) push(as []*attempt) {
+	q.mu.Lock()
+	for _, a := range as {
+		q.seq++
+		a.seq = q.seq
+		heap.Push(&q.h, a)
+	}
+	q.mu.Unlock()
+	for range as {
+		q.more.Signal()
+	}
+}
+
+// pop waits for the most urgent attempt; it reports false once the queue
+// is closed.
+func (q *readyQueue) pop() (*attempt, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.h) == 0 && !q.closed {
+		q.more.Wait()
+	}
+	if q.closed {
+		return nil, false
+	}
+	return heap.Pop(&q.h).(*attempt), true
+}
+
+// least returns the position of the least urgent waiting attempt.
+func (q *readyQueue) least(queues []string) (storage.Position, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.h) == 0 {
+		return storage.Position{}, false
+	}
+	worst := q.h[0]
+	for _, a := range q.h[1:] {
+		if !worst.before(a) {
+			continue
+		}
+		worst = a
+	}
+	return storage.Position{Queue: queues[min(worst.queue, len(queues)-1)], Priority: worst.job.Priority}, true
+}
+
+// close stops the executors from taking more and returns the attempts that
+// were still waiting.
+func (q *readyQueue) close() []*attempt {
+	q.mu.Lock()
+	left := q.h
+	q.h, q.closed = nil, true
+	q.mu.Unlock()
+	q.more.Broadcast()
+	return left
+}
+
+type attemptHeap []*attempt
+
+func (h attemptHeap) Len() int           { return len(h) }
+func (h attemptHeap) Less(i, j int) bool { return h[i].before(h[j]) }
+func (h attemptHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *attemptHeap) Push(x any)        { *h = append(*h, x.(*attempt)) }
+func (h *attemptHeap) Pop() any {
+	old := *h
+	a := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return a
+}
