@@ -15,6 +15,14 @@ import (
 // [Retry] will not retry the job.
 var ErrPermanent = errors.New("permanent error")
 
+// ErrBadInput marks an error about the job rather than the work: no task of
+// its name is registered with the worker, its arguments cannot be decoded,
+// or its result cannot be encoded. [Retry] neither retries such a job nor
+// deletes it, whatever WhenExhausted says: it stays Failed, with the
+// problem named, for a person to fix and requeue. Errors matching it also
+// match [ErrPermanent].
+var ErrBadInput = errors.New("bad input")
+
 // Permanent wraps err so that [Retry] does not retry it. The result matches
 // both err and [ErrPermanent] with errors.Is. Permanent(nil) is nil.
 func Permanent(err error) error {
@@ -63,7 +71,9 @@ type Retry struct {
 	OnlyOn []error
 	// ExceptOn never retries errors matching one of these with errors.Is.
 	ExceptOn []error
-	// WhenExhausted says what happens once retries are used up.
+	// WhenExhausted says what happens once retries are used up, or to an
+	// error the policy does not retry. A job failed by bad input
+	// ([ErrBadInput]) always stays Failed.
 	WhenExhausted Exhausted
 }
 
@@ -114,7 +124,7 @@ func (r Retry) OnStateElection(_ context.Context, c *ElectStateContext) {
 	}
 	n, limit := c.Job.Attempt, r.attempts()
 	if !r.Retryable(c.Err) || n > limit {
-		if r.WhenExhausted == DeleteWhenExhausted {
+		if r.WhenExhausted == DeleteWhenExhausted && !errors.Is(c.Err, ErrBadInput) {
 			c.SetCandidate(states.Deleted{DeletedAt: c.Now, ErrorMessage: failed.ErrorMessage, Reason: exhaustedReason(r, c.Err, limit)})
 		}
 		return

@@ -30,6 +30,17 @@ var (
 	ErrClosed = errors.New("storage: store closed")
 )
 
+// Reasons that stores record with the moves they make on their own, so
+// that a worker can tell a job reclaimed from it from one a person moved.
+const (
+	// ReasonLeaseExpired is the reason of a job that ReclaimExpired
+	// returned to its queue.
+	ReasonLeaseExpired = "lease expired"
+	// ReasonServerDead ends the reason of a job that RemoveDeadServers
+	// returned to its queue: "server ID stopped sending heartbeats".
+	ReasonServerDead = " stopped sending heartbeats"
+)
+
 // Job is the stored record of a job. Stores work on bytes: Args and state
 // data are encoded by package taskflow and never decoded here.
 type Job struct {

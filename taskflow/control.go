@@ -16,14 +16,17 @@ import (
 
 // Delete moves job id to Deleted, from any state but Deleted. A running job
 // has its context cancelled within about a second (at its worker's next
-// heartbeat), and no other final state is recorded for it.
+// heartbeat; the cause matches ErrJobDeleted), and no other final state is
+// recorded for it.
 func (c *Client) Delete(ctx context.Context, id uuid.UUID) error {
 	return c.ChangeState(ctx, id, states.Deleted{DeletedAt: c.now(), Reason: "deleted by request"},
 		states.NameEnqueued, states.NameScheduled, states.NameAwaiting, states.NameProcessing, states.NameSucceeded, states.NameFailed)
 }
 
 // Requeue moves job id to Enqueued in its queue, from any state. A running
-// job loses its lease (its context is cancelled) and runs again.
+// job loses its lease: its context is cancelled within about a second (the
+// cause matches ErrJobRequeued), its outcome is discarded, and it runs
+// again as a new attempt.
 func (c *Client) Requeue(ctx context.Context, id uuid.UUID) error {
 	j, err := c.store.Get(ctx, id)
 	if err != nil {
@@ -32,17 +35,19 @@ func (c *Client) Requeue(ctx context.Context, id uuid.UUID) error {
 	return c.changeState(ctx, j, states.Enqueued{Queue: j.Queue, EnqueuedAt: c.now(), Reason: "requeued by request"})
 }
 
-// Reschedule moves job id to Scheduled, to run at at, from any state but
-// Processing.
+// Reschedule moves job id to Scheduled, to run at at, from any state. A
+// running job has its context cancelled (the cause matches
+// ErrJobRescheduled) and runs again at at.
 func (c *Client) Reschedule(ctx context.Context, id uuid.UUID, at time.Time) error {
-	return c.ChangeState(ctx, id, states.Scheduled{EnqueueAt: at, ScheduledAt: c.now(), Reason: "rescheduled by request"},
-		states.NameEnqueued, states.NameScheduled, states.NameAwaiting, states.NameSucceeded, states.NameFailed, states.NameDeleted)
+	return c.ChangeState(ctx, id, states.Scheduled{EnqueueAt: at, ScheduledAt: c.now(), Reason: "rescheduled by request"})
 }
 
 // ChangeState moves job id to state to, through the client's elect-state
 // filters, if the job is in one of the states from (any state when from is
 // empty). Otherwise it returns an error wrapping storage.ErrStateConflict
-// and changes nothing.
+// and changes nothing. A running job moved out of Processing has its
+// context cancelled within about a second, with a cause naming the new
+// state, and its outcome is discarded.
 func (c *Client) ChangeState(ctx context.Context, id uuid.UUID, to states.State, from ...states.Name) error {
 	j, err := c.store.Get(ctx, id)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
 )
 
@@ -95,4 +96,16 @@ func (e *JobError) Is(target error) bool {
 		return target == ErrJobDeleted
 	}
 	return false
+}
+
+// badInput marks err as bad input (filters.ErrBadInput): the job stays
+// Failed, never retried nor deleted by the retry policy.
+func badInput(err error) error { return &badInputError{err} }
+
+type badInputError struct{ err error }
+
+func (e *badInputError) Error() string { return e.err.Error() }
+func (e *badInputError) Unwrap() error { return e.err }
+func (e *badInputError) Is(target error) bool {
+	return target == filters.ErrBadInput || target == filters.ErrPermanent
 }

@@ -32,7 +32,6 @@ type attempt struct {
 
 	// Guarded by Worker.mu.
 	cancel context.CancelCauseFunc // set while the task runs
-	until  time.Time               // the lease expiry this worker last set
 	lost   error                   // why the job was taken from this attempt; nil while it holds it
 }
 
@@ -212,7 +211,7 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 // a panic, details holds the stack.
 func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
 	if rt.entry == nil {
-		return nil, filters.Permanent(fmt.Errorf("%w %q: no task of that name is registered with this worker", ErrUnknownTask, j.Task)), ""
+		return nil, badInput(fmt.Errorf("%w %q: no task of that name is registered with this worker", ErrUnknownTask, j.Task)), ""
 	}
 	d := rt.entry.opts.timeout
 	if raw, ok := j.Params[paramTimeout]; ok {
@@ -263,7 +262,7 @@ func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, err err
 func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, error) {
 	var parent uuid.UUID
 	if err := json.Unmarshal(j.Params[paramArgsFrom], &parent); err != nil {
-		return nil, filters.Permanent(fmt.Errorf("%w parameter %s of job %s: %w", ErrDecode, paramArgsFrom, j.ID, err))
+		return nil, badInput(fmt.Errorf("%w parameter %s of job %s: %w", ErrDecode, paramArgsFrom, j.ID, err))
 	}
 	p, err := w.store.Get(ctx, parent)
 	if err != nil {

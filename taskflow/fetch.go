@@ -137,16 +137,15 @@ func (w *Worker) fetch(ctx context.Context, limit int, above *storage.Position) 
 	w.inflight.Add(int64(len(got)))
 	atts := make([]attempt, len(got)) // one allocation per fetch
 	ptrs := make([]*attempt, len(got))
-	until := now.Add(o.LeaseDuration)
 	w.mu.Lock()
 	for i, j := range got {
 		a := &atts[i]
-		a.job, a.until, a.queue = j, until, queueIndex(o.Queues, j.Queue)
+		a.job, a.queue = j, queueIndex(o.Queues, j.Queue)
 		a.info = RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
 		if old := w.held[j.ID]; old != nil {
 			// The job came back to a queue while an attempt of it still
 			// runs here, and this worker fetched it again.
-			w.loseLocked(old, lostCause(old, states.NameProcessing, now))
+			w.loseLocked(old, states.NameProcessing)
 		}
 		w.held[j.ID] = a
 		ptrs[i] = a

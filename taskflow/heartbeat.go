@@ -2,8 +2,10 @@ package taskflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -59,66 +61,91 @@ func (w *Worker) beat(ctx context.Context, info *storage.ServerInfo, until time.
 		}
 		return
 	}
-	now := w.opts.Clock()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, l := range lost {
 		// Only the attempt the lease was checked for: a newer attempt of
 		// the same job, fetched meanwhile, holds a lease of its own.
 		if a := w.held[l.ID]; a != nil && a.job.LeaseToken == held[l.ID] {
-			w.loseLocked(a, lostCause(a, l.State, now))
-		}
-	}
-	if until.IsZero() {
-		return
-	}
-	for id, token := range held {
-		if a := w.held[id]; a != nil && a.job.LeaseToken == token {
-			a.until = until
+			w.loseLocked(a, l.State)
 		}
 	}
 }
 
-// loseLocked records that the job was taken from attempt a, cancels a's
-// context with cause if it runs, and forgets its lease. w.mu is held.
-func (w *Worker) loseLocked(a *attempt, cause error) {
+// loseLocked records that the job was taken from attempt a and forgets
+// a's lease; w.mu is held. From then on nothing of a is stored. Its
+// context is cancelled once the cause is known: read from the job's history
+// (what became of the job right after a's Processing entry), or, when that
+// read fails, guessed from hint, the state the job is in now.
+func (w *Worker) loseLocked(a *attempt, hint states.Name) {
 	if a.lost != nil {
 		return
 	}
-	a.lost = cause
-	if a.cancel != nil {
-		a.cancel(cause)
-	}
+	a.lost = errLosing
 	if w.held[a.job.ID] == a {
 		delete(w.held, a.job.ID)
 	}
+	go func() {
+		ctx, cancel := context.WithTimeout(w.bg, time.Second)
+		defer cancel()
+		cause := w.lossCause(ctx, a, hint)
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		a.lost = cause
+		if a.cancel != nil {
+			a.cancel(cause)
+		}
+	}()
 }
 
-// lostCause says why the job of attempt a was taken from it, from the state
-// the job is in now. A job back in a queue, or running as another attempt,
-// was requeued if a's lease had not yet expired by this worker's clock, and
-// reclaimed after expiry otherwise.
-func lostCause(a *attempt, now states.Name, at time.Time) error {
-	var why error
-	switch now {
-	case "", states.NameDeleted:
-		why = ErrJobDeleted
-	case states.NameScheduled:
-		why = ErrJobRescheduled
-	case states.NameEnqueued, states.NameProcessing:
-		why = ErrJobRequeued
-		if !at.Before(a.until) {
-			why = ErrLeaseLost
+// errLosing stands for the cause while it is being read.
+var errLosing = errors.New("taskflow: job taken from the attempt")
+
+// lossCause says why the job of attempt a was taken from it.
+func (w *Worker) lossCause(ctx context.Context, a *attempt, hint states.Name) error {
+	why, state, reason := ErrJobRequeued, hint, ""
+	if hint == "" {
+		why, state = ErrJobDeleted, "gone"
+	} else if j, err := w.store.Get(ctx, a.job.ID); errors.Is(err, storage.ErrNotFound) {
+		why, state = ErrJobDeleted, "gone"
+	} else if err == nil {
+		if rec, ok := after(j.History, a.job.Attempt); ok {
+			state, reason = rec.State, rec.Reason
 		}
+	}
+	switch {
+	case why == ErrJobDeleted:
+	case state == states.NameDeleted:
+		why = ErrJobDeleted
+	case state == states.NameScheduled:
+		why = ErrJobRescheduled
+	case state == states.NameEnqueued && (reason == storage.ReasonLeaseExpired || strings.HasSuffix(reason, storage.ReasonServerDead)):
+		why = ErrLeaseLost
+	case state == states.NameEnqueued, state == states.NameProcessing:
+		why = ErrJobRequeued
 	default:
 		why = ErrJobStateChanged
 	}
-	state := string(now)
-	switch now {
-	case "":
-		state = "gone"
-	case states.NameProcessing:
-		state = "running as a newer attempt"
+	msg := fmt.Sprintf("%s (%s)", state, reason)
+	if reason == "" {
+		msg = string(state)
 	}
-	return fmt.Errorf("%w: job %s (task %s, attempt %d) is %s now", why, a.job.ID, a.job.Task, a.job.Attempt, state)
+	return fmt.Errorf("%w: job %s (task %s) left attempt %d for %s", why, a.job.ID, a.job.Task, a.job.Attempt, msg)
+}
+
+// after returns the history entry that follows the Processing entry of
+// attempt n (the n-th Processing entry).
+func after(history []storage.StateRecord, n int) (storage.StateRecord, bool) {
+	for i, rec := range history {
+		if rec.State != states.NameProcessing {
+			continue
+		}
+		if n--; n == 0 {
+			if i+1 < len(history) {
+				return history[i+1], true
+			}
+			return storage.StateRecord{}, false
+		}
+	}
+	return storage.StateRecord{}, false
 }

@@ -21,7 +21,7 @@ type Registry struct {
 type entry struct {
 	name string
 	// run decodes args, calls the task and encodes its result. Decode and
-	// encode failures wrap ErrDecode or ErrEncode and filters.ErrPermanent.
+	// encode failures wrap ErrDecode or ErrEncode and filters.ErrBadInput.
 	run  func(ctx context.Context, args []byte) ([]byte, error)
 	opts options
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 )
@@ -62,7 +61,7 @@ func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.
 	run := func(ctx context.Context, raw []byte) ([]byte, error) {
 		var args Args
 		if err := codec.Unmarshal(raw, &args); err != nil {
-			return nil, filters.Permanent(fmt.Errorf("%w args of task %q: %w", ErrDecode, name, err))
+			return nil, badInput(fmt.Errorf("%w args of task %q: %w", ErrDecode, name, err))
 		}
 		res, err := fn(ctx, args)
 		if err != nil {
@@ -70,7 +69,7 @@ func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.
 		}
 		out, err := codec.Marshal(res)
 		if err != nil {
-			return nil, filters.Permanent(fmt.Errorf("%w result of task %q: %w", ErrEncode, name, err))
+			return nil, badInput(fmt.Errorf("%w result of task %q: %w", ErrEncode, name, err))
 		}
 		return out, nil
 	}

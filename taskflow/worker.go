@@ -168,7 +168,8 @@ type Worker struct {
 	inflight  atomic.Int64 // leased attempts not yet finished
 	finished  atomic.Int64 // attempts finished since start
 	slotFreed chan struct{}
-	ready     *readyQueue // fetched attempts waiting for an executor
+	ready     *readyQueue     // fetched attempts waiting for an executor
+	bg        context.Context // the maintenance loops' context, done after the executors stop
 	comp      *completer.Completer
 	runtimes  sync.Map // task name -> *taskRuntime
 
@@ -237,6 +238,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	// maintenance loops (bg), last of all the heartbeat.
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
+	w.bg = bg
 	jobCtx, cancelJobs := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelJobs(nil)
 

@@ -54,7 +54,9 @@ func TestWorkerRunsTypedTaskAndWaitReturnsResult(t *testing.T) {
 
 // TestBadJobsFailWithoutStoppingTheWorker covers every kind of bad input a
 // worker meets: each job goes Failed with a reason that names the problem,
-// and the worker keeps serving the next job.
+// and the worker keeps serving the next job. Bad input stays Failed even
+// under a retry policy that deletes exhausted jobs; the task's own errors
+// follow the policy.
 func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 	t.Parallel()
 	type badResult struct{ F func() }
@@ -64,6 +66,7 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 		wantReason []string
 		wantType   string
 		wantStack  bool
+		badInput   bool
 	}{
 		{
 			name: "UnknownTask",
@@ -71,6 +74,7 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 				return createRaw(t, e, "no-such-task", `{}`)
 			},
 			wantReason: []string{`unknown task "no-such-task"`},
+			badInput:   true,
 		},
 		{
 			name: "MalformedArgs",
@@ -80,6 +84,7 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 				return createRaw(t, e, "add", `{"A": "not a number"`)
 			},
 			wantReason: []string{`args of task "add"`, "taskflow: decode"},
+			badInput:   true,
 		},
 		{
 			name: "Panic",
@@ -103,6 +108,7 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 				return func() uuidT { return h.ID }
 			},
 			wantReason: []string{`result of task "bad-result"`, "taskflow: encode"},
+			badInput:   true,
 		},
 		{
 			name: "ErrorReturned",
@@ -117,36 +123,48 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 			wantType:   "*errors.errorString",
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			e := setup(t)
-			id := tt.setup(t, e)()
-			ok, err := taskflow.RegisterTask(e.reg, "ok", add)
-			require.NoError(t, err)
-			e.startWorker(t, taskflow.WorkerOptions{})
+	deleting := filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}
+	for _, policy := range []*filters.Retry{nil, &deleting} {
+		for _, tt := range tests {
+			name := tt.name
+			if policy != nil {
+				name += "/DeleteWhenExhausted"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				e := setup(t)
+				id := tt.setup(t, e)()
+				ok, err := taskflow.RegisterTask(e.reg, "ok", add)
+				require.NoError(t, err)
+				e.startWorker(t, taskflow.WorkerOptions{Retry: policy})
 
-			h, err := ok.On(e.client).Enqueue(waitCtx(t), addArgs{1, 1})
-			require.NoError(t, err)
-			sum, err := h.Wait(waitCtx(t))
-			require.NoError(t, err, "the worker stopped serving jobs")
-			require.Equal(t, 2, sum)
+				h, err := ok.On(e.client).Enqueue(waitCtx(t), addArgs{1, 1})
+				require.NoError(t, err)
+				sum, err := h.Wait(waitCtx(t))
+				require.NoError(t, err, "the worker stopped serving jobs")
+				require.Equal(t, 2, sum)
 
-			info := waitState(t, e, id, states.NameFailed)
-			f := info.State.(states.Failed)
-			for _, want := range tt.wantReason {
-				require.Contains(t, f.Reason, want)
-				require.Contains(t, f.ErrorMessage, want)
-			}
-			if tt.wantType != "" {
-				require.Equal(t, tt.wantType, f.ErrorType)
-			}
-			require.Equal(t, tt.wantStack, f.ErrorDetails != "", "stack recorded: %q", f.ErrorDetails)
-			if tt.wantStack {
-				require.Contains(t, f.ErrorDetails, "worker_test.go")
-			}
-			require.True(t, info.ExpireAt.IsZero(), "failed jobs do not expire")
-		})
+				if policy != nil && !tt.badInput {
+					info := waitState(t, e, id, states.NameDeleted)
+					require.Contains(t, info.State.(states.Deleted).ErrorMessage, tt.wantReason[0])
+					return
+				}
+				info := waitState(t, e, id, states.NameFailed)
+				f := info.State.(states.Failed)
+				for _, want := range tt.wantReason {
+					require.Contains(t, f.Reason, want)
+					require.Contains(t, f.ErrorMessage, want)
+				}
+				if tt.wantType != "" {
+					require.Equal(t, tt.wantType, f.ErrorType)
+				}
+				require.Equal(t, tt.wantStack, f.ErrorDetails != "", "stack recorded: %q", f.ErrorDetails)
+				if tt.wantStack {
+					require.Contains(t, f.ErrorDetails, "worker_test.go")
+				}
+				require.True(t, info.ExpireAt.IsZero(), "failed jobs do not expire")
+			})
+		}
 	}
 }
 
@@ -420,10 +438,20 @@ func TestWorkerOptionsValidation(t *testing.T) {
 	}{
 		{"BadQueue", taskflow.WorkerOptions{Queues: []string{"UPPER"}}, taskflow.ErrInvalidQueue},
 		{"BadFilter", taskflow.WorkerOptions{Filters: []filters.Filter{"x"}}, taskflow.ErrInvalidOption},
+		{"ServerTimeoutWithinThreeHeartbeats", taskflow.WorkerOptions{ServerTimeout: time.Second, HeartbeatInterval: time.Second}, taskflow.ErrInvalidOption},
+		{"HeartbeatLongerThanAThirdOfTheLease", taskflow.WorkerOptions{LeaseDuration: 30 * time.Second, HeartbeatInterval: 11 * time.Second}, taskflow.ErrInvalidOption},
+		{"HeartbeatOverTheLeaseDefault", taskflow.WorkerOptions{HeartbeatInterval: 20 * time.Second}, taskflow.ErrInvalidOption},
+		{"ShortServerTimeoutAlone", taskflow.WorkerOptions{ServerTimeout: time.Second}, nil},
+		{"ShortLeaseAlone", taskflow.WorkerOptions{LeaseDuration: 600 * time.Millisecond}, nil},
+		{"LongHeartbeatWithLongLease", taskflow.WorkerOptions{LeaseDuration: time.Minute, HeartbeatInterval: 20 * time.Second}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := taskflow.NewWorker(e.store, tt.opts)
+			if tt.want == nil {
+				require.NoError(t, err)
+				return
+			}
 			require.ErrorIs(t, err, tt.want)
 		})
 	}

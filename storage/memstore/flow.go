@@ -385,7 +385,7 @@ func (s *Store) RemoveDeadServers(ctx context.Context, timeout time.Duration) ([
 	}
 	requeued := 0
 	for _, id := range dead {
-		reason := fmt.Sprintf("server %s stopped sending heartbeats", id)
+		reason := "server " + id + storage.ReasonServerDead
 		for jid := range s.processing {
 			r := s.jobs[jid]
 			if r.LeaseOwner != id {

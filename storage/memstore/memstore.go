@@ -485,7 +485,7 @@ func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (i
 		if j.LeaseUntil.After(now) {
 			continue
 		}
-		if err := s.requeueLocked(j, "lease expired", now); err != nil {
+		if err := s.requeueLocked(j, storage.ReasonLeaseExpired, now); err != nil {
 			s.mu.Unlock()
 			return n, err
 		}

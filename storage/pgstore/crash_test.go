@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
@@ -165,4 +166,10 @@ func TestCrashRecovery(t *testing.T) {
 		total += c
 	}
 	require.Equal(t, map[states.Name]int64{states.NameSucceeded: crashJobs}, map[states.Name]int64{states.NameSucceeded: total}, "nothing lost, nothing extra: %v", n)
+}
+
+// TestJobControlAgainstRunningWork is the job-control stress test (package
+// stresstest) on PostgreSQL.
+func TestJobControlAgainstRunningWork(t *testing.T) {
+	stresstest.Run(t, newStore(t), stresstest.Config{})
 }

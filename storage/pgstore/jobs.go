@@ -546,7 +546,7 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 
 // ReclaimExpired implements [storage.Store].
 func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
-	return s.moveToEnqueued(ctx, "reclaim", s.q.reclaim, p.Now, p.Limit, "lease expired")
+	return s.moveToEnqueued(ctx, "reclaim", s.q.reclaim, p.Now, p.Limit, storage.ReasonLeaseExpired)
 }
 
 // moveToEnqueued runs the promote or reclaim statement, which returns the

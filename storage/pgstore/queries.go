@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // queries holds the SQL of a store, its schema name filled in. Rows are
@@ -367,7 +369,7 @@ WITH dead AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until IS NOT NULL AND lease_owner IN (SELECT id FROM dead)
 	ORDER BY id FOR UPDATE
 ), moved AS (
-	UPDATE {s}.jobs j SET ` + requeue(`'server ' || j.lease_owner || ' stopped sending heartbeats'`) + moveToEnqueued + `
+	UPDATE {s}.jobs j SET ` + requeue(`'server ' || j.lease_owner || '`+storage.ReasonServerDead+`'`) + moveToEnqueued + `
 SELECT array(SELECT id FROM dead ORDER BY id), (SELECT count(*) FROM moved)`),
 	}
 }

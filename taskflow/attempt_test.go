@@ -1,0 +1,296 @@
+package taskflow_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+// TestTakenAttemptIsCancelledWithItsCause takes a running job from its
+// attempt in each way a client can; the attempt's context is cancelled
+// within about a second with a cause naming why, its outcome is discarded,
+// and the job's new state stands (a requeued or rescheduled job runs again
+// as attempt 2).
+func TestTakenAttemptIsCancelledWithItsCause(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		act       func(ctx context.Context, c *taskflow.Client, id uuid.UUID) error
+		wantCause error
+		wantFinal states.Name
+		wantHist  []states.Name
+	}{
+		{
+			name:      "Requeue",
+			act:       func(ctx context.Context, c *taskflow.Client, id uuid.UUID) error { return c.Requeue(ctx, id) },
+			wantCause: taskflow.ErrJobRequeued, wantFinal: states.NameSucceeded,
+			wantHist: []states.Name{states.NameEnqueued, states.NameProcessing, states.NameEnqueued, states.NameProcessing, states.NameSucceeded},
+		},
+		{
+			name: "Reschedule",
+			act: func(ctx context.Context, c *taskflow.Client, id uuid.UUID) error {
+				return c.Reschedule(ctx, id, time.Now().Add(50*time.Millisecond))
+			},
+			wantCause: taskflow.ErrJobRescheduled, wantFinal: states.NameSucceeded,
+			wantHist: []states.Name{states.NameEnqueued, states.NameProcessing, states.NameScheduled, states.NameEnqueued, states.NameProcessing, states.NameSucceeded},
+		},
+		{
+			name:      "Delete",
+			act:       func(ctx context.Context, c *taskflow.Client, id uuid.UUID) error { return c.Delete(ctx, id) },
+			wantCause: taskflow.ErrJobDeleted, wantFinal: states.NameDeleted,
+			wantHist: []states.Name{states.NameEnqueued, states.NameProcessing, states.NameDeleted},
+		},
+		{
+			name: "ChangeStateToFailed",
+			act: func(ctx context.Context, c *taskflow.Client, id uuid.UUID) error {
+				return c.ChangeState(ctx, id, states.Failed{FailedAt: time.Now(), ErrorMessage: "stopped by an operator"}, states.NameProcessing)
+			},
+			wantCause: taskflow.ErrJobStateChanged, wantFinal: states.NameFailed,
+			wantHist: []states.Name{states.NameEnqueued, states.NameProcessing, states.NameFailed},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			started := make(chan struct{})
+			type cancellation struct {
+				at    time.Time
+				cause error
+			}
+			canceled := make(chan cancellation, 1)
+			task, err := taskflow.RegisterTask(e.reg, "long", func(ctx context.Context, _ int) (int, error) {
+				job, _ := taskflow.JobFromContext(ctx)
+				if job.Attempt > 1 {
+					return job.Attempt, nil
+				}
+				close(started)
+				<-ctx.Done()
+				canceled <- cancellation{time.Now(), context.Cause(ctx)}
+				return 0, ctx.Err() // discarded: the job is no longer this attempt's
+			})
+			require.NoError(t, err)
+			e.startWorker(t, taskflow.WorkerOptions{Concurrency: 2})
+			h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+			require.NoError(t, err)
+			<-started
+			require.NoError(t, tt.act(waitCtx(t), e.client, h.ID))
+			acted := time.Now()
+			select {
+			case c := <-canceled:
+				require.Less(t, c.at.Sub(acted), 1500*time.Millisecond)
+				require.ErrorIs(t, c.cause, tt.wantCause)
+				require.ErrorContains(t, c.cause, h.ID.String(), "the cause names the job")
+			case <-time.After(5 * time.Second):
+				t.Fatal("the taken attempt's context was not cancelled")
+			}
+			info := waitState(t, e, h.ID, tt.wantFinal)
+			time.Sleep(50 * time.Millisecond) // a late outcome of attempt 1 would show now
+			info, err = e.client.Job(waitCtx(t), h.ID)
+			require.NoError(t, err)
+			require.Equal(t, tt.wantHist, historyOf(t, info))
+			if tt.wantFinal == states.NameSucceeded {
+				n, err := h.Wait(waitCtx(t))
+				require.NoError(t, err)
+				require.Equal(t, 2, n, "the result is the second attempt's")
+			}
+		})
+	}
+}
+
+// TestStaleAttemptLeavesTheNewAttemptAlone requeues a running job whose
+// attempt ignores cancellation; the same worker runs the job again while
+// the old attempt still runs. When the old attempt ends it must not drop the
+// new attempt's lease: the new attempt, longer than a lease, keeps it and
+// the job succeeds on attempt 2, not reclaimed and run again.
+func TestStaleAttemptLeavesTheNewAttemptAlone(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	started := make(chan struct{})
+	var (
+		mu    sync.Mutex
+		runs  []int
+		cause error
+	)
+	task, err := taskflow.RegisterTask(e.reg, "stubborn", func(ctx context.Context, _ int) (int, error) {
+		job, _ := taskflow.JobFromContext(ctx)
+		mu.Lock()
+		runs = append(runs, job.Attempt)
+		mu.Unlock()
+		if job.Attempt == 1 {
+			close(started)
+			time.Sleep(1500 * time.Millisecond) // ignores ctx
+			mu.Lock()
+			cause = context.Cause(ctx)
+			mu.Unlock()
+			return 1, nil
+		}
+		select {
+		case <-time.After(2500 * time.Millisecond):
+			return job.Attempt, nil
+		case <-ctx.Done():
+			return 0, context.Cause(ctx)
+		}
+	}, taskflow.MaxRetries(0))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 2, LeaseDuration: time.Second})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	<-started
+	require.NoError(t, e.client.Requeue(waitCtx(t), h.ID))
+	n, err := h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []int{1, 2}, runs, "the job ran again while its new attempt still ran")
+	require.ErrorIs(t, cause, taskflow.ErrJobRequeued)
+}
+
+// TestRequeueOfRunningJobsOnOneWorker is the loop that crashed a worker:
+// one executor, warmed up, then enqueue, wait, requeue the running job,
+// round after round. Every job ends Succeeded exactly once.
+func TestRequeueOfRunningJobsOnOneWorker(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	noop, err := taskflow.RegisterTask(e.reg, "noop", func(context.Context, int) (int, error) { return 0, nil })
+	require.NoError(t, err)
+	work, err := taskflow.RegisterTask(e.reg, "work", func(ctx context.Context, _ int) (int, error) {
+		select {
+		case <-time.After(80 * time.Millisecond):
+			return 1, nil
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 1})
+	ctx := waitCtx(t)
+	warm := make([]int, 1000)
+	hs, err := noop.On(e.client).EnqueueMany(ctx, warm)
+	require.NoError(t, err)
+	for _, h := range hs {
+		_, err := h.Wait(ctx)
+		require.NoError(t, err)
+	}
+	var ids []uuid.UUID
+	for range 40 {
+		h, err := work.On(e.client).Enqueue(ctx, 1)
+		require.NoError(t, err)
+		ids = append(ids, h.ID)
+		time.Sleep(50 * time.Millisecond)
+		if err := e.client.Requeue(ctx, h.ID); err != nil {
+			require.ErrorIs(t, err, storage.ErrStateConflict)
+		}
+	}
+	for _, id := range ids {
+		info := waitState(t, e, id, states.NameSucceeded)
+		n := 0
+		for _, s := range historyOf(t, info) {
+			if s == states.NameSucceeded {
+				n++
+			}
+		}
+		require.Equal(t, 1, n, "job %s: %v", id, historyOf(t, info))
+	}
+}
+
+// TestLiveWorkerIsNeverTakenForDead sets only a short ServerTimeout: the
+// heartbeat is derived to fit, so the watchdog never removes a live worker
+// and requeues its running jobs.
+func TestLiveWorkerIsNeverTakenForDead(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "slow", func(ctx context.Context, _ int) (int, error) {
+		select {
+		case <-time.After(2500 * time.Millisecond):
+			job, _ := taskflow.JobFromContext(ctx)
+			return job.Attempt, nil
+		case <-ctx.Done():
+			return 0, context.Cause(ctx)
+		}
+	}, taskflow.MaxRetries(0))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{ServerTimeout: time.Second})
+	hs, err := task.On(e.client).EnqueueMany(waitCtx(t), []int{1, 2, 3, 4})
+	require.NoError(t, err)
+	for _, h := range hs {
+		n, err := h.Wait(waitCtx(t))
+		require.NoError(t, err)
+		require.Equal(t, 1, n, "the job ran again")
+	}
+}
+
+// TestMaxRetriesKeepsTheWorkersPolicy: a per-task retry count changes the
+// count only; the worker's delay and WhenExhausted still apply.
+func TestMaxRetriesKeepsTheWorkersPolicy(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, int) (int, error) {
+		return 0, errors.New("always")
+	}, taskflow.MaxRetries(2))
+	require.NoError(t, err)
+	policy := retryNow(5)
+	policy.WhenExhausted = filters.DeleteWhenExhausted
+	e.startWorker(t, taskflow.WorkerOptions{Retry: &policy})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	info := waitState(t, e, h.ID, states.NameDeleted) // not Scheduled for Hangfire's 15-44 s
+	require.Equal(t, 3, info.Attempt, "MaxRetries(2): three runs")
+}
+
+// TestUrgentJobsJumpLeasedAheadWork: a worker leases ahead a backlog of low
+// priority work; a high priority job enqueued later starts after the
+// attempts already running, not after everything leased ahead.
+func TestUrgentJobsJumpLeasedAheadWork(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var (
+		mu       sync.Mutex
+		order    []int // 0 for low priority, 1 for urgent
+		urgentAt = -1  // how many low jobs had started when the urgent job was enqueued
+	)
+	task, err := taskflow.RegisterTask(e.reg, "step", func(_ context.Context, urgent int) (int, error) {
+		mu.Lock()
+		order = append(order, urgent)
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		return 0, nil
+	})
+	require.NoError(t, err)
+	low := make([]int, 3000)
+	_, err = task.On(e.client).EnqueueMany(waitCtx(t), low)
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 2})
+	time.Sleep(500 * time.Millisecond) // the finish rate is known: the worker leases about 100 ms ahead
+	mu.Lock()
+	urgentAt = len(order)
+	mu.Unlock()
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1, taskflow.Priority(10))
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	mu.Lock()
+	defer mu.Unlock()
+	pos := -1
+	for i, u := range order {
+		if u == 1 {
+			pos = i
+		}
+	}
+	require.GreaterOrEqual(t, pos, urgentAt)
+	// At about 1,000 jobs/s the worker holds about 100 leased ahead; the
+	// urgent job may wait for the two running and an urgent fetch, not
+	// for those.
+	require.Less(t, pos-urgentAt, 40, "the urgent job waited behind %d low priority jobs", pos-urgentAt)
+}
