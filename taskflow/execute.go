@@ -84,7 +84,10 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 // stored the lease is dropped and apply-state filters run.
 func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline) {
 	j := a.job
+	w.completing.Add(1)
 	ok := w.comp.Submit(completer.Item{T: tr, Done: func(err error) {
+		w.completing.Add(-1)
+		w.freed()
 		w.release(a)
 		switch {
 		case err == nil:
@@ -100,6 +103,7 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 		}
 	}})
 	if !ok {
+		w.completing.Add(-1)
 		w.log.Warn("taskflow: job finished after the worker stopped; it will run again when its lease expires", "job_id", j.ID, "task", j.Task)
 	}
 }
@@ -134,10 +138,7 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	defer func() {
 		w.finished.Add(1)
 		w.inflight.Add(-1)
-		select {
-		case w.slotFreed <- struct{}{}:
-		default:
-		}
+		w.freed()
 	}()
 	j := a.job
 	cctx, cancel := context.WithCancelCause(jobCtx)

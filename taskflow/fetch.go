@@ -21,7 +21,11 @@ const urgentEvery = 5 * time.Millisecond
 // Besides one job per slot it leases ahead about 100 ms of work at the rate
 // jobs have been finishing (at most FetchBatch), so that a worker running
 // short jobs fetches in large batches, while one running long jobs leases
-// next to nothing ahead and leaves the rest to other workers.
+// next to nothing ahead and leaves the rest to other workers. It also stops
+// while more outcomes wait to be stored than the completer's flushers take
+// in one round: when storing outcomes is the bottleneck, the executors stay
+// free (an executor never waits to hand over an outcome) and the backlog
+// stays in the store, where other workers can take it.
 //
 // Jobs leased ahead must not delay more urgent ones that arrive later: when
 // a wake-up comes while jobs wait in the ready queue, the loop fetches the
@@ -70,7 +74,7 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 	}
 	for ctx.Err() == nil {
 		c := capacity()
-		free := c - w.inflight.Load()
+		free := min(c-w.inflight.Load(), w.completionRoom()-w.completing.Load())
 		// Under load, wait briefly for a quarter of the room to free up, so
 		// that each storage call leases many jobs instead of a few.
 		if minFetch := max(1, c/4); free < minFetch {

@@ -164,14 +164,15 @@ type Worker struct {
 	opts  WorkerOptions
 	log   *slog.Logger
 
-	running   atomic.Bool
-	inflight  atomic.Int64 // leased attempts not yet finished
-	finished  atomic.Int64 // attempts finished since start
-	slotFreed chan struct{}
-	ready     *readyQueue     // fetched attempts waiting for an executor
-	bg        context.Context // the maintenance loops' context, done after the executors stop
-	comp      *completer.Completer
-	runtimes  sync.Map // task name -> *taskRuntime
+	running    atomic.Bool
+	inflight   atomic.Int64    // leased attempts waiting or running
+	completing atomic.Int64    // outcomes handed to the completer, not yet stored
+	finished   atomic.Int64    // attempts finished since start
+	slotFreed  chan struct{}   // an attempt finished or an outcome was stored
+	ready      *readyQueue     // fetched attempts waiting for an executor
+	bg         context.Context // the maintenance loops' context, done after the executors stop
+	comp       *completer.Completer
+	runtimes   sync.Map // task name -> *taskRuntime
 
 	mu sync.Mutex
 	// held maps each job this worker holds a lease on to its newest
@@ -214,6 +215,23 @@ func NewWorker(store storage.Store, opts WorkerOptions) (*Worker, error) {
 	}, nil
 }
 
+// completionFlushers is how many completion batches are stored at once.
+const completionFlushers = 2
+
+// completionRoom is the most outcomes that may wait to be stored before the
+// worker stops fetching: enough to fill every flusher's next batch.
+func (w *Worker) completionRoom() int64 {
+	return int64(completionFlushers * w.opts.CompletionBatch)
+}
+
+// freed tells the fetch loop that room may have freed up.
+func (w *Worker) freed() {
+	select {
+	case w.slotFreed <- struct{}{}:
+	default:
+	}
+}
+
 // ServerID returns the name this worker leases jobs under.
 func (w *Worker) ServerID() string { return w.opts.ServerID }
 
@@ -242,7 +260,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	jobCtx, cancelJobs := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelJobs(nil)
 
-	w.comp = completer.New(w.store, o.CompletionBatch, 2, o.Retention, o.Clock, w.log)
+	// The fetch loop keeps the outcomes waiting to be stored under
+	// completionRoom; the queue also has room for every attempt leased,
+	// so an executor never waits to hand over an outcome.
+	w.comp = completer.New(w.store, o.CompletionBatch, completionFlushers,
+		int(w.completionRoom())+o.Concurrency+2*o.FetchBatch, o.Retention, o.Clock, w.log)
 	compDone := make(chan struct{})
 	go func() { defer close(compDone); w.comp.Run(bg) }()
 

@@ -36,7 +36,7 @@ type benchConfig struct {
 	rate                          float64
 }
 
-var modes = []string{"burndown", "continuous", "latency", "single"}
+var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
 
 func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	c := &benchConfig{}
@@ -45,8 +45,8 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.StringVar(&c.database, "database", os.Getenv("TASKFLOW_DATABASE_URL"), "PostgreSQL URL (default $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema to use and keep (default: a fresh bench_<random>, dropped at the end)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema")
-	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency or single")
-	fs.IntVar(&c.n, "n", 100_000, "jobs to insert in burndown mode")
+	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")
+	fs.IntVar(&c.n, "n", 100_000, "jobs to insert in burndown mode, low priority jobs in priority mode")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long continuous, latency and single modes run")
 	fs.Float64Var(&c.rate, "rate", 300, "jobs enqueued per second in latency mode")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "worker concurrency (0: taskflow's default); inserting goroutines in single mode (0: 1)")
@@ -142,6 +142,8 @@ func bench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) erro
 		return e.continuous(ctx, stdout)
 	case "latency":
 		return e.latencyRun(ctx, stdout)
+	case "priority":
+		return e.priorityRun(ctx, stdout)
 	default:
 		return e.single(ctx, stdout)
 	}
@@ -390,6 +392,67 @@ loop:
 	report(out, "enqueue", len(calls), elapsed)
 	fmt.Fprintf(out, "enqueue→start: %s\n", percentiles(lat))
 	fmt.Fprintf(out, "enqueue call:  %s\n", percentiles(calls))
+	return nil
+}
+
+// urgentJobs is how many high priority jobs priority mode enqueues behind
+// the backlog, one every urgentGap.
+const (
+	urgentJobs = 100
+	urgentGap  = 5 * time.Millisecond
+)
+
+// priorityRun works a backlog of -n no-op jobs at priority 0 and, once the
+// worker runs at full speed (a tenth of the backlog done), enqueues
+// urgentJobs at priority 10, one at a time; it reports how long each waited
+// to start, and the burn-down rate of the whole backlog.
+func (e *benchEnv) priorityRun(ctx context.Context, out io.Writer) error {
+	n := e.cfg.n
+	args := make([]jobArgs, min(e.cfg.batch, n))
+	for i := 0; i < n; i += len(args) {
+		if _, err := e.task.EnqueueMany(ctx, args[:min(len(args), n-i)]); err != nil {
+			return err
+		}
+		e.inserted.Add(int64(min(len(args), n-i)))
+	}
+	e.target.Store(int64(n + urgentJobs))
+	stopProfile, err := e.profile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	stopProgress := e.progress("work")
+	defer stopProgress()
+	start := time.Now()
+	stop, err := e.startWorker(taskflow.WorkerOptions{})
+	if err != nil {
+		return err
+	}
+	defer stop()
+	for e.done.Load() < int64(n/10) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range urgentJobs {
+		if _, err := e.task.Enqueue(ctx, jobArgs{N: i, At: time.Now()}, taskflow.Priority(10)); err != nil {
+			return err
+		}
+		time.Sleep(urgentGap)
+	}
+	if left := int64(n) - e.done.Load(); left < int64(n/10) {
+		fmt.Fprintf(out, "warning: only %d low priority jobs were left when the last urgent job was enqueued; raise -n\n", left)
+	}
+	select {
+	case <-e.reached:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	report(out, "work", n+urgentJobs, time.Since(start))
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fmt.Fprintf(out, "urgent enqueue→start: %s\n", percentiles(e.latency))
 	return nil
 }
 

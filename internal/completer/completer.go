@@ -37,11 +37,12 @@ type Completer struct {
 }
 
 // New returns a completer that stores at most maxBatch transitions per call
-// and runs flushers calls at once. retention is passed on to the store for
-// continuations that the transitions delete.
-func New(store storage.Store, maxBatch, flushers int, retention time.Duration, now func() time.Time, log *slog.Logger) *Completer {
+// and runs flushers calls at once; Submit blocks once queue items wait.
+// retention is passed on to the store for continuations that the
+// transitions delete.
+func New(store storage.Store, maxBatch, flushers, queue int, retention time.Duration, now func() time.Time, log *slog.Logger) *Completer {
 	return &Completer{
-		store: store, in: make(chan Item, maxBatch*flushers), maxBatch: maxBatch,
+		store: store, in: make(chan Item, max(queue, 1)), maxBatch: maxBatch,
 		flushers: max(flushers, 1), keep: retention, now: now, log: log,
 	}
 }
