@@ -15,7 +15,7 @@ import (
 // adds at most this much to the pickup of an urgent job.
 const urgentEvery = 5 * time.Millisecond
 
-// fetchLoop leases jobs while there are free slots and hands them to the
+// fetchLoop leases jobs while there is room and hands them to the
 // executors through the ready queue, until ctx is done.
 //
 // Besides one job per slot it leases ahead about 100 ms of work at the rate
@@ -27,22 +27,26 @@ const urgentEvery = 5 * time.Millisecond
 // free (an executor never waits to hand over an outcome) and the backlog
 // stays in the store, where other workers can take it.
 //
-// Jobs leased ahead must not delay more urgent ones that arrive later: when
-// a wake-up comes while jobs wait in the ready queue, the loop fetches the
-// jobs that come before the least urgent waiting one (an earlier queue, or
-// a higher priority), even with no room, and the ready queue runs them
-// first.
+// Work leased ahead, and a fetch under way, must not delay more urgent jobs
+// that arrive later: see urgentLoop.
 func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 	o := &w.opts
+	idleWake := make(chan struct{}, 1)
+	urgentDone := make(chan struct{})
+	go func() { defer close(urgentDone); w.urgentLoop(ctx, wake, idleWake) }()
+	defer func() { <-urgentDone }()
+
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	backoff := 50 * time.Millisecond
 	idle := func(d time.Duration) bool {
+		w.idle.Store(true)
+		defer w.idle.Store(false)
 		poll.Reset(d)
 		select {
 		case <-ctx.Done():
 			return false
-		case <-wake:
+		case <-idleWake:
 		case <-poll.C:
 		}
 		return true
@@ -53,57 +57,34 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 	}
 	gather := time.NewTimer(0)
 	defer gather.Stop()
-	urgent := time.NewTimer(0)
-	defer urgent.Stop()
-	var (
-		lastUrgent     time.Time
-		urgentArmed    bool // urgent timer set for a wake-up that came too soon
-		gatherDeadline bool // gather timer set
-	)
-	fetchUrgent := func() {
-		urgentArmed = false
-		if wait := urgentEvery - time.Since(lastUrgent); wait > 0 {
-			urgent.Reset(wait)
-			urgentArmed = true
-			return
-		}
-		lastUrgent = time.Now()
-		if pos, ok := w.ready.least(o.Queues); ok {
-			w.fetch(ctx, o.Concurrency, &pos)
-		}
-	}
 	for ctx.Err() == nil {
 		c := capacity()
 		free := min(c-w.inflight.Load(), w.completionRoom()-w.completing.Load())
-		// Under load, wait briefly for a quarter of the room to free up, so
-		// that each storage call leases many jobs instead of a few.
-		if minFetch := max(1, c/4); free < minFetch {
-			var gatherC, urgentC <-chan time.Time
-			if free > 0 {
-				if !gatherDeadline {
-					gather.Reset(time.Millisecond)
-					gatherDeadline = true
-				}
-				gatherC = gather.C
-			}
-			if urgentArmed {
-				urgentC = urgent.C
-			}
+		if free <= 0 {
 			select {
 			case <-ctx.Done():
 				return
 			case <-w.slotFreed:
+			}
+			continue
+		}
+		// Under load, wait briefly for a quarter of the room to free up, so
+		// that each storage call leases many jobs instead of a few.
+		if minFetch := max(1, c/4); free < minFetch {
+			gather.Reset(time.Millisecond)
+			for waiting := true; waiting && free < minFetch; free = min(c-w.inflight.Load(), w.completionRoom()-w.completing.Load()) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-w.slotFreed:
+				case <-gather.C:
+					waiting = false
+				}
+			}
+			if free <= 0 {
 				continue
-			case <-wake:
-				fetchUrgent()
-				continue
-			case <-urgentC:
-				fetchUrgent()
-				continue
-			case <-gatherC:
 			}
 		}
-		gatherDeadline = false
 		limit := int(min(free, int64(o.FetchBatch)))
 		n, err := w.fetch(ctx, limit, nil)
 		if err != nil {
@@ -124,6 +105,58 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 	}
 }
 
+// urgentLoop takes the store's wake-ups. It passes each on to an idle fetch
+// loop, and, while the fetch loop is busy (fetching, or waiting for room),
+// fetches at once the jobs that come before the least urgent one the worker
+// holds waiting (or, with none waiting, before the last one fetched): an
+// earlier queue, or a higher priority. The ready queue runs them first.
+// Urgent fetches are at least urgentEvery apart.
+func (w *Worker) urgentLoop(ctx context.Context, wake <-chan struct{}, idleWake chan<- struct{}) {
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-wake:
+			if !ok {
+				return
+			}
+		}
+		select {
+		case idleWake <- struct{}{}:
+		default:
+		}
+		if w.idle.Load() {
+			continue
+		}
+		if wait := urgentEvery - time.Since(last); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		last = time.Now()
+		pos, ok := w.ready.least(w.opts.Queues)
+		if !ok {
+			pos, ok = w.frontier()
+		}
+		if ok {
+			if _, err := w.fetch(ctx, w.opts.Concurrency, &pos); err != nil && ctx.Err() == nil {
+				w.log.Warn("taskflow: fetching urgent jobs failed", "err", err)
+			}
+		}
+	}
+}
+
+// frontier returns the position of the least urgent job of the last
+// fetch that the fetch loop made, if it got any.
+func (w *Worker) frontier() (storage.Position, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastFetched, w.fetchedAny
+}
+
 // fetch leases up to limit jobs (above pos, when set), registers an attempt
 // for each and queues them for the executors. It returns how many it got.
 func (w *Worker) fetch(ctx context.Context, limit int, above *storage.Position) (int, error) {
@@ -133,9 +166,6 @@ func (w *Worker) fetch(ctx context.Context, limit int, above *storage.Position) 
 		Queues: o.Queues, Limit: limit, Owner: o.ServerID, LeaseFor: o.LeaseDuration, Now: now, Above: above,
 	})
 	if err != nil || len(got) == 0 {
-		if err != nil && above != nil && ctx.Err() == nil {
-			w.log.Warn("taskflow: fetching urgent jobs failed", "err", err)
-		}
 		return 0, err
 	}
 	w.inflight.Add(int64(len(got)))
@@ -153,6 +183,10 @@ func (w *Worker) fetch(ctx context.Context, limit int, above *storage.Position) 
 		}
 		w.held[j.ID] = a
 		ptrs[i] = a
+	}
+	if above == nil { // stores return jobs in the order they serve them
+		last := got[len(got)-1]
+		w.lastFetched, w.fetchedAny = storage.Position{Queue: last.Queue, Priority: last.Priority}, true
 	}
 	w.mu.Unlock()
 	w.ready.push(ptrs)

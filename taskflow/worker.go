@@ -180,6 +180,11 @@ type Worker struct {
 	// fetched again while it ran) is no longer in it: it has lost its
 	// lease and is told so.
 	held map[uuid.UUID]*attempt
+	// lastFetched is the position of the least urgent job of the fetch
+	// loop's last fetch, if fetchedAny.
+	lastFetched storage.Position
+	fetchedAny  bool
+	idle        atomic.Bool // the fetch loop waits for a wake-up or its poll
 }
 
 // taskRuntime is what the worker needs to run one task: the erased task (nil

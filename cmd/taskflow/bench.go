@@ -32,6 +32,7 @@ type benchConfig struct {
 	cpuProfile                    string
 	keep                          bool
 	n, concurrency, batch         int
+	fetchBatch                    int
 	duration, retention           time.Duration
 	rate                          float64
 }
@@ -51,6 +52,7 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.Float64Var(&c.rate, "rate", 300, "jobs enqueued per second in latency mode")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "worker concurrency (0: taskflow's default); inserting goroutines in single mode (0: 1)")
 	fs.IntVar(&c.batch, "batch", 1000, "jobs per EnqueueMany call")
+	fs.IntVar(&c.fetchBatch, "fetch-batch", 0, "the worker's FetchBatch (0: taskflow's default)")
 	fs.DurationVar(&c.retention, "retention", 0, "how long finished jobs are kept in continuous mode, pruned every retention/2 (0: 1s on memory, so that the heap stays flat; the worker's default on postgres)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
 	if ok, err := parseFlags(fs, args, stderr); !ok {
@@ -71,6 +73,8 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, fmt.Errorf("%w: bench: -rate must be positive", errUsage)
 	case c.retention < 0:
 		return nil, fmt.Errorf("%w: bench: -retention must not be negative", errUsage)
+	case c.fetchBatch < 0:
+		return nil, fmt.Errorf("%w: bench: -fetch-batch must not be negative", errUsage)
 	case c.concurrency < 0:
 		return nil, fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
 	}
@@ -187,7 +191,7 @@ func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), err
 
 // startWorker runs a worker until the returned stop is called.
 func (e *benchEnv) startWorker(opts taskflow.WorkerOptions) (stop func() error, err error) {
-	opts.Registry, opts.Concurrency = e.reg, e.cfg.concurrency
+	opts.Registry, opts.Concurrency, opts.FetchBatch = e.reg, e.cfg.concurrency, e.cfg.fetchBatch
 	opts.Filters = []filters.Filter{e}
 	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	w, err := taskflow.NewWorker(e.store, opts)
