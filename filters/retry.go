@@ -19,8 +19,7 @@ var ErrPermanent = errors.New("permanent error")
 // its name is registered with the worker, its arguments cannot be decoded,
 // or its result cannot be encoded. [Retry] neither retries such a job nor
 // deletes it, whatever WhenExhausted says: it stays Failed, with the
-// problem named, for a person to fix and requeue. Errors matching it also
-// match [ErrPermanent].
+// problem named, for a person to fix and requeue.
 var ErrBadInput = errors.New("bad input")
 
 // Permanent wraps err so that [Retry] does not retry it. The result matches
@@ -97,7 +96,7 @@ func (r Retry) attempts() int {
 // Retryable reports whether r would retry err (ignoring how many attempts
 // are left).
 func (r Retry) Retryable(err error) bool {
-	if err == nil || errors.Is(err, ErrPermanent) {
+	if err == nil || errors.Is(err, ErrPermanent) || errors.Is(err, ErrBadInput) {
 		return false
 	}
 	for _, e := range r.ExceptOn {

@@ -46,6 +46,8 @@ func TestRetryElection(t *testing.T) {
 		{"OnlyOnOther", filters.Retry{OnlyOn: []error{errTransient}}, 1, errBadInput, states.NameFailed, 0, ""},
 		{"ExhaustedDeletes", filters.Retry{Attempts: 1, WhenExhausted: filters.DeleteWhenExhausted}, 2, errTransient, states.NameDeleted, 0, "Retry attempts exceeded (1)"},
 		{"NotRetryableDeletes", filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}, 1, filters.Permanent(errBadInput), states.NameDeleted, 0, "Error is not retryable"},
+		{"BadInputStaysFailedWhenExhaustedDeletes", filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}, 1, fmt.Errorf("decode args: %w", filters.ErrBadInput), states.NameFailed, 0, ""},
+		{"BadInputIsNotRetried", filters.Retry{Delay: fixed}, 1, fmt.Errorf("decode args: %w", filters.ErrBadInput), states.NameFailed, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
