@@ -141,6 +141,13 @@ type FetchParams struct {
 	// holds jobs leased ahead uses it to fetch only jobs more urgent than
 	// the least urgent one it holds.
 	Above *Position
+	// NotAbove, when set, limits the fetch to jobs at or after this
+	// position: jobs of NotAbove.Queue with a Priority of at most
+	// NotAbove.Priority, and jobs of the queues listed after it.
+	// NotAbove.Queue MUST be one of Queues. A worker fetching a large batch
+	// uses it so that the batch never holds up a job more urgent than the
+	// ones it already has: such jobs are fetched apart, with Above.
+	NotAbove *Position
 }
 
 // Position is a place in the order in which [Store.Fetch] serves jobs.

@@ -250,15 +250,16 @@ func TestMaxRetriesKeepsTheWorkersPolicy(t *testing.T) {
 }
 
 // TestUrgentJobsJumpLeasedAheadWork: a worker leases ahead a backlog of low
-// priority work; a high priority job enqueued later starts after the
-// attempts already running, not after everything leased ahead.
+// priority work; high priority jobs enqueued later, more at once than one
+// urgent fetch takes, start after the attempts already running, not after
+// everything leased ahead, nor after the rest of the backlog.
 func TestUrgentJobsJumpLeasedAheadWork(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	var (
 		mu       sync.Mutex
 		order    []int // 0 for low priority, 1 for urgent
-		urgentAt = -1  // how many low jobs had started when the urgent job was enqueued
+		urgentAt int   // how many jobs had started when the urgent ones were enqueued
 	)
 	task, err := taskflow.RegisterTask(e.reg, "step", func(_ context.Context, urgent int) (int, error) {
 		mu.Lock()
@@ -268,29 +269,36 @@ func TestUrgentJobsJumpLeasedAheadWork(t *testing.T) {
 		return 0, nil
 	})
 	require.NoError(t, err)
-	low := make([]int, 3000)
-	_, err = task.On(e.client).EnqueueMany(waitCtx(t), low)
+	_, err = task.On(e.client).EnqueueMany(waitCtx(t), make([]int, 3000))
 	require.NoError(t, err)
 	e.startWorker(t, taskflow.WorkerOptions{Concurrency: 2})
 	time.Sleep(500 * time.Millisecond) // the finish rate is known: the worker leases about 100 ms ahead
 	mu.Lock()
 	urgentAt = len(order)
 	mu.Unlock()
-	h, err := task.On(e.client).Enqueue(waitCtx(t), 1, taskflow.Priority(10))
+	const urgent = 20 // ten times what one urgent fetch takes (Concurrency)
+	urgentArgs := make([]int, urgent)
+	for i := range urgentArgs {
+		urgentArgs[i] = 1
+	}
+	hs, err := task.On(e.client).EnqueueMany(waitCtx(t), urgentArgs, taskflow.Priority(10))
 	require.NoError(t, err)
-	_, err = h.Wait(waitCtx(t))
-	require.NoError(t, err)
+	for _, h := range hs {
+		_, err = h.Wait(waitCtx(t))
+		require.NoError(t, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	pos := -1
+	var pos []int
 	for i, u := range order {
 		if u == 1 {
-			pos = i
+			pos = append(pos, i)
 		}
 	}
-	require.GreaterOrEqual(t, pos, urgentAt)
+	require.Len(t, pos, urgent)
+	require.GreaterOrEqual(t, pos[0], urgentAt)
 	// At about 1,000 jobs/s the worker holds about 100 leased ahead; the
-	// urgent job may wait for the two running and an urgent fetch, not
-	// for those.
-	require.Less(t, pos-urgentAt, 40, "the urgent job waited behind %d low priority jobs", pos-urgentAt)
+	// urgent jobs may wait for the two running and an urgent fetch, not
+	// for those, nor for the rest of the backlog.
+	require.Less(t, pos[urgent-1]-urgentAt, urgent+40, "the urgent jobs waited behind %d low priority jobs", pos[urgent-1]-urgentAt-urgent)
 }

@@ -57,6 +57,7 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 	}
 	gather := time.NewTimer(0)
 	defer gather.Stop()
+	full := false // the last fetch got all it asked for: there is a backlog
 	for ctx.Err() == nil {
 		c := capacity()
 		free := min(c-w.inflight.Load(), w.completionRoom()-w.completing.Load())
@@ -86,7 +87,8 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 			}
 		}
 		limit := int(min(free, int64(o.FetchBatch)))
-		n, err := w.fetch(ctx, limit, nil)
+		n, err := w.fetchBulk(ctx, limit, wake != nil && full)
+		full = n == limit
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -110,7 +112,9 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 // fetches at once the jobs that come before the least urgent one the worker
 // holds waiting (or, with none waiting, before the last one fetched): an
 // earlier queue, or a higher priority. The ready queue runs them first.
-// Urgent fetches are at least urgentEvery apart.
+// Urgent fetches are at least urgentEvery apart, and take at most
+// Concurrency jobs; when that many come, the next bulk fetch takes the rest
+// in the store's order.
 func (w *Worker) urgentLoop(ctx context.Context, wake <-chan struct{}, idleWake chan<- struct{}) {
 	var last time.Time
 	for {
@@ -142,8 +146,12 @@ func (w *Worker) urgentLoop(ctx context.Context, wake <-chan struct{}, idleWake 
 			pos, ok = w.frontier()
 		}
 		if ok {
-			if _, err := w.fetch(ctx, w.opts.Concurrency, &pos); err != nil && ctx.Err() == nil {
+			n, err := w.fetch(ctx, w.opts.Concurrency, &pos, nil)
+			if err != nil && ctx.Err() == nil {
 				w.log.Warn("taskflow: fetching urgent jobs failed", "err", err)
+			}
+			if n == w.opts.Concurrency { // more may wait: the next bulk fetch takes them
+				w.urgentLeft.Store(true)
 			}
 		}
 	}
@@ -157,13 +165,33 @@ func (w *Worker) frontier() (storage.Position, bool) {
 	return w.lastFetched, w.fetchedAny
 }
 
-// fetch leases up to limit jobs (above pos, when set), registers an attempt
-// for each and queues them for the executors. It returns how many it got.
-func (w *Worker) fetch(ctx context.Context, limit int, above *storage.Position) (int, error) {
+// fetchBulk leases up to limit jobs for the fetch loop. Under a backlog,
+// with urgent fetches on, it takes only jobs not above the last one it
+// fetched, so that a large fetch never holds up a more urgent job that
+// arrives meanwhile (the urgent loop takes those at once); then, if that
+// leaves room, or the urgent loop left some behind, any job.
+func (w *Worker) fetchBulk(ctx context.Context, limit int, restrict bool) (int, error) {
+	n := 0
+	if pos, ok := w.frontier(); ok && restrict && !w.urgentLeft.Swap(false) {
+		got, err := w.fetch(ctx, limit, nil, &pos)
+		if err != nil || got == limit {
+			return got, err
+		}
+		n = got
+	}
+	got, err := w.fetch(ctx, limit-n, nil, nil)
+	return n + got, err
+}
+
+// fetch leases up to limit jobs (limited to those above or not above a
+// position, when set), registers an attempt for each and queues them for
+// the executors. It returns how many it got.
+func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.Position) (int, error) {
 	o := &w.opts
 	now := o.Clock()
 	got, err := w.store.Fetch(ctx, &storage.FetchParams{
-		Queues: o.Queues, Limit: limit, Owner: o.ServerID, LeaseFor: o.LeaseDuration, Now: now, Above: above,
+		Queues: o.Queues, Limit: limit, Owner: o.ServerID, LeaseFor: o.LeaseDuration, Now: now,
+		Above: above, NotAbove: notAbove,
 	})
 	if err != nil || len(got) == 0 {
 		return 0, err

@@ -185,6 +185,7 @@ type Worker struct {
 	lastFetched storage.Position
 	fetchedAny  bool
 	idle        atomic.Bool // the fetch loop waits for a wake-up or its poll
+	urgentLeft  atomic.Bool // an urgent fetch got all it asked for; more may wait
 }
 
 // taskRuntime is what the worker needs to run one task: the erased task (nil

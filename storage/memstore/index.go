@@ -42,27 +42,31 @@ func (q *queue) push(priority int, it item) {
 	q.levels[i] = f
 }
 
-// pop removes the first item of the highest priority level, if that level
-// has a priority of at least floor.
-func (q *queue) pop(floor int) (item, bool) {
-	for len(q.levels) > 0 {
-		f := q.levels[0]
-		if f.priority < floor {
+// pop removes the first item of the highest priority level whose priority
+// is at most ceiling, if that level has a priority of at least floor.
+func (q *queue) pop(floor, ceiling int) (item, bool) {
+	for i := 0; i < len(q.levels); {
+		f := q.levels[i]
+		switch {
+		case f.priority < floor:
 			return item{}, false
+		case f.head >= len(f.items): // drained
+			q.levels = append(q.levels[:i], q.levels[i+1:]...)
+			continue
+		case f.priority > ceiling:
+			i++
+			continue
 		}
-		if f.head < len(f.items) {
-			it := f.items[f.head]
-			f.items[f.head] = item{}
-			f.head++
-			// Compact once the consumed prefix dominates, so memory stays
-			// proportional to what is queued.
-			if f.head > 1024 && f.head*2 > len(f.items) {
-				f.items = append(f.items[:0:0], f.items[f.head:]...)
-				f.head = 0
-			}
-			return it, true
+		it := f.items[f.head]
+		f.items[f.head] = item{}
+		f.head++
+		// Compact once the consumed prefix dominates, so memory stays
+		// proportional to what is queued.
+		if f.head > 1024 && f.head*2 > len(f.items) {
+			f.items = append(f.items[:0:0], f.items[f.head:]...)
+			f.head = 0
 		}
-		q.levels = q.levels[1:]
+		return it, true
 	}
 	return item{}, false
 }

@@ -238,17 +238,24 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	out := make([]*storage.Job, 0, min(p.Limit, 1024))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	reached := p.NotAbove == nil // queues before NotAbove.Queue are not served
 	for _, name := range p.Queues {
-		floor := math.MinInt
+		floor, ceiling := math.MinInt, math.MaxInt
 		if a := p.Above; a != nil && a.Queue == name {
 			if a.Priority == math.MaxInt {
 				break
 			}
 			floor = a.Priority + 1
 		}
+		if n := p.NotAbove; n != nil && n.Queue == name {
+			reached, ceiling = true, n.Priority
+		}
+		if !reached {
+			continue
+		}
 		q := s.queues[name]
 		for q != nil && len(out) < p.Limit {
-			it, ok := q.pop(floor)
+			it, ok := q.pop(floor, ceiling)
 			if !ok {
 				break
 			}

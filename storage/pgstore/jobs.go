@@ -280,12 +280,12 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 		return nil, nil
 	}
 	sql, args := s.q.fetch, []any{ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(), p.Queues}
-	if a := p.Above; a != nil {
-		queues, floors := fetchFloors(p.Queues, a)
+	if p.Above != nil || p.NotAbove != nil {
+		queues, floors, ceilings := fetchRange(p.Queues, p.Above, p.NotAbove)
 		if len(queues) == 0 {
 			return nil, nil
 		}
-		sql, args = s.q.fetchAbove, append(args[:4], queues, floors)
+		sql, args = s.q.fetchRange, append(args[:4], queues, floors, ceilings)
 	}
 	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
@@ -295,23 +295,34 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	return jobs, interpretError("fetch", err)
 }
 
-// fetchFloors returns the queues a fetch above a.Queue serves, each with
-// the least priority it takes: any in the queues before a.Queue, more than
-// a.Priority in a.Queue itself.
-func fetchFloors(queues []string, a *storage.Position) ([]string, []int32) {
-	i := slices.Index(queues, a.Queue)
-	if i < 0 {
-		i = len(queues) - 1
+// fetchRange returns the queues that a fetch limited by above and notAbove
+// (either may be nil) serves, each with the least and the greatest
+// priority it takes there.
+func fetchRange(queues []string, above, notAbove *storage.Position) (qs []string, floors, ceilings []int32) {
+	from, to := 0, len(queues)
+	if notAbove != nil {
+		from = max(slices.Index(queues, notAbove.Queue), 0)
 	}
-	floors := make([]int32, i+1)
-	for k := range floors {
-		floors[k] = math.MinInt32
+	if above != nil {
+		if i := slices.Index(queues, above.Queue); i >= 0 {
+			to = i + 1
+		}
 	}
-	if a.Priority >= math.MaxInt32 {
-		return queues[:i], floors[:i]
+	clamp := func(p int) int32 { return int32(min(max(p, math.MinInt32), math.MaxInt32)) }
+	for i := from; i < to; i++ {
+		floor, ceiling := int32(math.MinInt32), int32(math.MaxInt32)
+		if above != nil && queues[i] == above.Queue {
+			if above.Priority >= math.MaxInt32 {
+				continue
+			}
+			floor = clamp(above.Priority + 1)
+		}
+		if notAbove != nil && queues[i] == notAbove.Queue {
+			ceiling = clamp(notAbove.Priority)
+		}
+		qs, floors, ceilings = append(qs, queues[i]), append(floors, floor), append(ceilings, ceiling)
 	}
-	floors[i] = int32(max(a.Priority, math.MinInt32-1) + 1)
-	return queues[:i+1], floors
+	return qs, floors, ceilings
 }
 
 // scanJob reads the columns of jobCols.

@@ -14,7 +14,7 @@ import (
 // by id = ANY, can be planned as a scan per row or of the whole table when
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
-	version, notify, create, fetch, fetchAbove, transition, extend, checkLeases, promote, reclaim,
+	version, notify, create, fetch, fetchRange, transition, extend, checkLeases, promote, reclaim,
 	get, history, list, count, prune string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
@@ -137,10 +137,10 @@ func buildQueries(schema string) queries {
 		createUnique: r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "\nON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id")),
 
 		fetch: r.Replace(strings.NewReplacer("{queues}", "unnest($5::text[]) WITH ORDINALITY AS q(name, ord)", "{floor}", "").Replace(fetchSQL)),
-		// fetchAbove is fetch limited to jobs at or above a floor priority
-		// per queue ($6), an index condition.
-		fetchAbove: r.Replace(strings.NewReplacer("{queues}", "unnest($5::text[], $6::int4[]) WITH ORDINALITY AS q(name, floor, ord)",
-			"{floor}", " AND priority >= q.floor").Replace(fetchSQL)),
+		// fetchRange is fetch limited to a priority range per queue (floor
+		// $6, ceiling $7), an index condition.
+		fetchRange: r.Replace(strings.NewReplacer("{queues}", "unnest($5::text[], $6::int4[], $7::int4[]) WITH ORDINALITY AS q(name, floor, ceiling, ord)",
+			"{floor}", " AND priority BETWEEN q.floor AND q.ceiling").Replace(fetchSQL)),
 
 		// One statement applies a batch whose ids are distinct. It first
 		// locks the rows in id order, as every statement that waits for

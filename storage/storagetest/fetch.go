@@ -43,8 +43,9 @@ func testFetch(t *testing.T, newStore NewStore) {
 		require.Empty(t, fetch(t, s, 10), "a leased job was fetched again")
 	})
 
-	// A worker holding jobs leased ahead fetches only more urgent ones.
-	t.Run("FetchAboveTakesOnlyJobsServedBeforeThePosition", func(t *testing.T) {
+	// A worker fetches urgent jobs (Above what it holds) apart from its
+	// large batches (NotAbove what it holds).
+	t.Run("FetchAboveAndNotAboveAPosition", func(t *testing.T) {
 		queues := []string{"high", "mid", "low"}
 		jobs := map[string]*storage.Job{
 			"high/0": newJob(t, inQueue("high")),
@@ -54,15 +55,20 @@ func testFetch(t *testing.T, newStore NewStore) {
 			"mid/-3": newJob(t, inQueue("mid"), priority(-3)),
 			"low/9":  newJob(t, inQueue("low"), priority(9)),
 		}
+		pos := func(q string, p int) *storage.Position { return &storage.Position{Queue: q, Priority: p} }
 		for _, tc := range []struct {
-			name  string
-			above storage.Position
-			want  []string
+			name            string
+			above, notAbove *storage.Position
+			want            []string
 		}{
-			{"within the middle queue", storage.Position{Queue: "mid", Priority: 4}, []string{"high/0", "mid/9", "mid/5"}},
-			{"below every priority", storage.Position{Queue: "mid", Priority: -4}, []string{"high/0", "mid/9", "mid/5", "mid/4", "mid/-3"}},
-			{"first queue, equal priority", storage.Position{Queue: "high", Priority: 0}, nil},
-			{"last queue", storage.Position{Queue: "low", Priority: 8}, []string{"high/0", "mid/9", "mid/5", "mid/4", "mid/-3", "low/9"}},
+			{"above, within the middle queue", pos("mid", 4), nil, []string{"high/0", "mid/9", "mid/5"}},
+			{"above every priority of a queue", pos("mid", -4), nil, []string{"high/0", "mid/9", "mid/5", "mid/4", "mid/-3"}},
+			{"above, first queue, equal priority", pos("high", 0), nil, nil},
+			{"above, last queue", pos("low", 8), nil, []string{"high/0", "mid/9", "mid/5", "mid/4", "mid/-3", "low/9"}},
+			{"not above, within the middle queue", nil, pos("mid", 5), []string{"mid/5", "mid/4", "mid/-3", "low/9"}},
+			{"not above, first queue", nil, pos("high", 0), []string{"high/0", "mid/9", "mid/5", "mid/4", "mid/-3", "low/9"}},
+			{"not above, last queue", nil, pos("low", 8), nil},
+			{"both", pos("mid", -3), pos("mid", 5), []string{"mid/5", "mid/4"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := newStore(t)
@@ -70,7 +76,7 @@ func testFetch(t *testing.T, newStore NewStore) {
 					c := *j
 					create(t, s, &c)
 				}
-				got, err := s.Fetch(ctx(t), &storage.FetchParams{Queues: queues, Limit: 100, Owner: owner, LeaseFor: time.Minute, Now: base, Above: &tc.above})
+				got, err := s.Fetch(ctx(t), &storage.FetchParams{Queues: queues, Limit: 100, Owner: owner, LeaseFor: time.Minute, Now: base, Above: tc.above, NotAbove: tc.notAbove})
 				require.NoError(t, err)
 				want := []uuid.UUID{}
 				for _, k := range tc.want {
