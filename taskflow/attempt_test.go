@@ -1,8 +1,11 @@
 package taskflow_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -301,4 +304,92 @@ func TestUrgentJobsJumpLeasedAheadWork(t *testing.T) {
 	// urgent jobs may wait for the two running and an urgent fetch, not
 	// for those, nor for the rest of the backlog.
 	require.Less(t, pos[urgent-1]-urgentAt, urgent+40, "the urgent jobs waited behind %d low priority jobs", pos[urgent-1]-urgentAt-urgent)
+}
+
+// unreachableStore fails every call, as a store behind a dead network does.
+type unreachableStore struct{ storage.Store }
+
+var errUnreachable = errors.New("dial tcp 127.0.0.1:5432: connection refused")
+
+func (unreachableStore) ExtendLeases(context.Context, *storage.ExtendParams) ([]storage.LostLease, error) {
+	return nil, errUnreachable
+}
+
+func (unreachableStore) Fetch(context.Context, *storage.FetchParams) ([]*storage.Job, error) {
+	return nil, errUnreachable
+}
+
+// TestWorkerRunFailsAtOnceWithoutItsStore: Run returns the store's error
+// instead of logging warnings forever.
+func TestWorkerRunFailsAtOnceWithoutItsStore(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	w, err := taskflow.NewWorker(unreachableStore{e.store}, e.opts(taskflow.WorkerOptions{}))
+	require.NoError(t, err)
+	err = w.Run(waitCtx(t))
+	require.ErrorIs(t, err, errUnreachable)
+	require.ErrorContains(t, err, w.ServerID())
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) records(t *testing.T) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(s.b.Bytes()), []byte("\n")) {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(line, &m))
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestFailedAttemptsAreLogged: each failed attempt is logged through the
+// worker's logger with the job's id, task, queue and attempt: a warning
+// while retries remain, an error when the job failed for good.
+func TestFailedAttemptsAreLogged(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var logs syncBuffer
+	task, err := taskflow.RegisterTask(e.reg, "flaky", func(context.Context, int) (int, error) {
+		panic("out of paper")
+	}, taskflow.MaxRetries(1))
+	require.NoError(t, err)
+	policy := retryNow(5)
+	e.startWorker(t, taskflow.WorkerOptions{Queues: []string{"printing"}, Retry: &policy, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1, taskflow.Queue("printing"))
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobFailed)
+	var failures []map[string]any
+	require.Eventually(t, func() bool {
+		failures = failures[:0]
+		for _, r := range logs.records(t) {
+			if r["job_id"] == h.ID.String() {
+				failures = append(failures, r)
+			}
+		}
+		return len(failures) == 2
+	}, 5*time.Second, 10*time.Millisecond)
+	for i, want := range []struct{ level, state string }{{"WARN", "enqueued"}, {"ERROR", "failed"}} {
+		r := failures[i]
+		require.Equal(t, want.level, r["level"])
+		require.Equal(t, want.state, r["state"])
+		require.Equal(t, "flaky", r["task"])
+		require.Equal(t, "printing", r["queue"])
+		require.EqualValues(t, i+1, r["attempt"])
+		require.Equal(t, true, r["panic"])
+		require.Contains(t, r["err"], "out of paper")
+	}
 }

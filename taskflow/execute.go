@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -65,7 +66,7 @@ func (w *Worker) requeue(atts []*attempt, reason string) {
 			w.log.Error("taskflow: requeue", "job_id", a.job.ID, "err", err)
 			continue
 		}
-		w.submit(a, tr, st, nil)
+		w.submit(a, tr, st, nil, nil)
 	}
 }
 
@@ -81,8 +82,9 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 }
 
 // submit hands an attempt's transition to the completer; once it is
-// stored the lease is dropped and apply-state filters run.
-func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline) {
+// stored the lease is dropped, a failure (taskErr) is logged and
+// apply-state filters run.
+func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline, taskErr error) {
 	j := a.job
 	w.completing.Add(1)
 	ok := w.comp.Submit(completer.Item{T: tr, Done: func(err error) {
@@ -91,6 +93,9 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 		w.release(a)
 		switch {
 		case err == nil:
+			if taskErr != nil {
+				w.logFailure(j, st, taskErr)
+			}
 			if pipe != nil {
 				pipe.applied(context.Background(), j, states.NameProcessing, st)
 			}
@@ -205,7 +210,19 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	if tr.To.IsFinal() {
 		tr.ExpireAt = end.Add(ec.Retention)
 	}
-	w.submit(a, tr, st, rt.pipe)
+	w.submit(a, tr, st, rt.pipe, err)
+}
+
+// logFailure logs a failed attempt once its outcome is stored: a warning
+// when the job will run again, an error when it will not.
+func (w *Worker) logFailure(j *storage.Job, st states.State, err error) {
+	level, msg := slog.LevelWarn, "taskflow: job attempt failed; it will run again"
+	switch st.Name() {
+	case states.NameFailed, states.NameDeleted:
+		level, msg = slog.LevelError, "taskflow: job failed"
+	}
+	w.log.Log(context.Background(), level, msg, "job_id", j.ID, "task", j.Task, "queue", j.Queue,
+		"attempt", j.Attempt, "state", st.Name(), "reason", st.Why(), "panic", errors.Is(err, ErrPanic), "err", err)
 }
 
 // invoke runs the task inside the server filters, recovering panics. For

@@ -14,36 +14,47 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// heartbeat renews the leases of every job the worker holds and announces
-// the worker, in one storage call per tick, and cancels attempts whose job
-// was taken from them (deleted, requeued, rescheduled, moved to another
-// state, or reclaimed after the lease expired). The first beat happens at
-// once, so the worker is registered before it fetches.
-func (w *Worker) heartbeat(ctx context.Context, registered chan<- struct{}) {
+// serverInfo describes this worker for the store's registry.
+func (w *Worker) serverInfo() *storage.ServerInfo {
 	host, _ := os.Hostname()
-	info := &storage.ServerInfo{
+	return &storage.ServerInfo{
 		ID: w.opts.ServerID, Host: host, PID: os.Getpid(), Queues: w.opts.Queues,
 		Concurrency: w.opts.Concurrency, StartedAt: w.opts.Clock(),
 	}
+}
+
+// register sends the first heartbeat, which also proves the store
+// reachable and migrated.
+func (w *Worker) register(ctx context.Context, info *storage.ServerInfo) error {
+	ctx, cancel := context.WithTimeout(ctx, max(w.opts.LeaseDuration, 5*time.Second))
+	defer cancel()
+	if _, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ServerID, Server: info}); err != nil {
+		return fmt.Errorf("taskflow: worker %s cannot use its store: %w", w.opts.ServerID, err)
+	}
+	return nil
+}
+
+// heartbeat renews the leases of every job the worker holds and announces
+// the worker, in one storage call per tick, and cancels attempts whose job
+// was taken from them (deleted, requeued, rescheduled, moved to another
+// state, or reclaimed after the lease expired). The first beat is
+// register's.
+func (w *Worker) heartbeat(ctx context.Context, info *storage.ServerInfo) {
 	t := time.NewTicker(w.opts.HeartbeatInterval)
 	defer t.Stop()
-	var renewed time.Time
+	renewed := w.opts.Clock()
 	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 		now := w.opts.Clock()
 		var until time.Time // zero: check the leases only, a read
 		if now.Sub(renewed) >= w.opts.LeaseDuration/3-w.opts.HeartbeatInterval/2 {
 			until, renewed = now.Add(w.opts.LeaseDuration), now
 		}
 		w.beat(ctx, info, until)
-		if registered != nil {
-			close(registered)
-			registered = nil
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
 	}
 }
 

@@ -251,12 +251,23 @@ func (w *Worker) ServerID() string { return w.opts.ServerID }
 //
 // A task that panics has its panic recovered and recorded (value and
 // stack) as a failed attempt; the worker keeps running.
+//
+// Run returns an error at once, running nothing, when its first call to the
+// store fails: the store cannot be reached or is not migrated. Once
+// running, it logs failed storage calls and retries them with back-off.
 func (w *Worker) Run(ctx context.Context) error {
 	if !w.running.CompareAndSwap(false, true) {
 		return ErrWorkerRunning
 	}
 	defer w.running.Store(false)
 	o := &w.opts
+
+	// The first heartbeat registers the worker before it fetches, and
+	// tells at once a store that cannot be reached or is not migrated.
+	info := w.serverInfo()
+	if err := w.register(ctx, info); err != nil {
+		return err
+	}
 
 	// Shut-down order: fetcher (on ctx) → executors → completer → the
 	// maintenance loops (bg), last of all the heartbeat.
@@ -320,12 +331,8 @@ func (w *Worker) Run(ctx context.Context) error {
 			return nil
 		})
 	}
-	hbDone, registered := make(chan struct{}), make(chan struct{})
-	go func() { defer close(hbDone); w.heartbeat(bg, registered) }()
-	select {
-	case <-registered:
-	case <-ctx.Done():
-	}
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); w.heartbeat(bg, info) }()
 
 	w.ready = newReadyQueue()
 	var execs sync.WaitGroup

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 func schemaVersion(t *testing.T, s *Store) int {
@@ -72,6 +73,13 @@ func TestUnmigratedSchemaNamesTheFix(t *testing.T) {
 				},
 				"Get":       func() error { _, err := s.Get(testCtx(t), uuid.New()); return err },
 				"Subscribe": func() error { _, err := s.Subscribe(testCtx(t), storage.TopicAll); return err },
+				"Worker.Run": func() error { // returns at once, instead of logging forever
+					w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: taskflow.NewRegistry()})
+					if err != nil {
+						return err
+					}
+					return w.Run(testCtx(t))
+				},
 			}
 			for name, call := range calls {
 				err := call()
