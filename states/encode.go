@@ -28,9 +28,6 @@ func appendFast(s State) ([]byte, bool) {
 	case Processing:
 		e.time(`{"started_at":`, s.StartedAt)
 		e.str(`,"server_id":`, s.ServerID)
-		if s.WorkerID != "" {
-			e.str(`,"worker_id":`, s.WorkerID)
-		}
 		e.reason(s.Reason)
 	case Succeeded:
 		e.time(`{"succeeded_at":`, s.SucceededAt)

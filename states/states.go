@@ -88,7 +88,6 @@ type Awaiting struct {
 type Processing struct {
 	StartedAt time.Time `json:"started_at"`
 	ServerID  string    `json:"server_id"`
-	WorkerID  string    `json:"worker_id,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
 }
 

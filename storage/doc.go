@@ -63,7 +63,7 @@
 //
 // Backends translate driver errors into the sentinels of this package
 // ([ErrNotFound], [ErrStateConflict], [ErrLeaseLost], [ErrDuplicate],
-// [ErrNotSupported], [ErrClosed]); callers check them with errors.Is. No
+// [ErrNotSupported]); callers check them with errors.Is. No
 // driver type appears in a signature here.
 //
 // # Stability

@@ -26,8 +26,6 @@ var (
 	ErrDuplicate = errors.New("storage: duplicate job")
 	// ErrNotSupported means the backend lacks an optional ability.
 	ErrNotSupported = errors.New("storage: not supported")
-	// ErrClosed means the store was closed.
-	ErrClosed = errors.New("storage: store closed")
 )
 
 // Reasons that stores record with the moves they make on their own, so

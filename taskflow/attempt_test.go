@@ -393,3 +393,17 @@ func TestFailedAttemptsAreLogged(t *testing.T) {
 		require.Contains(t, r["err"], "out of paper")
 	}
 }
+
+// TestEmptyBatchIsAnError: a batch with no jobs would have an ID that
+// names nothing, and a continuation of it would wait forever.
+func TestEmptyBatchIsAnError(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "part", add)
+	require.NoError(t, err)
+	for _, args := range [][]addArgs{nil, {}} {
+		b, err := task.On(e.client).EnqueueBatch(waitCtx(t), args)
+		require.ErrorIs(t, err, taskflow.ErrInvalidOption)
+		require.Nil(t, b)
+	}
+}

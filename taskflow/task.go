@@ -43,6 +43,9 @@ func NewTask[Args, Result any](name string, fn func(context.Context, Args) (Resu
 // wrapping ErrInvalidName, ErrDuplicateTask or ErrInvalidOption when the
 // declaration is wrong.
 func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.Context, Args) (Result, error), opts ...Option) (*Task[Args, Result], error) {
+	if reg == nil {
+		return nil, fmt.Errorf("%w: task %q: nil registry", ErrInvalidOption, name)
+	}
 	if fn == nil {
 		return nil, fmt.Errorf("%w: task %q has a nil function", ErrInvalidOption, name)
 	}
@@ -167,8 +170,12 @@ func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID,
 
 // EnqueueBatch stores one job per element of args as one batch, in one
 // atomic storage call. A continuation whose parent is the batch ID runs once
-// every job of the batch has finished (see ContinueWith).
+// every job of the batch has finished (see ContinueWith). A batch with no
+// jobs is an error wrapping ErrInvalidOption.
 func (b Bound[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts ...Option) (*Batch[Result], error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("%w: a batch of task %q needs at least one job", ErrInvalidOption, b.task.name)
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: new batch id: %w", err)

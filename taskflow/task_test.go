@@ -31,17 +31,20 @@ func TestRegisterTaskValidation(t *testing.T) {
 		task    string
 		opts    []taskflow.Option
 		nilFn   bool
+		nilReg  bool
 		wantErr error
 	}{
-		{"Valid", "billing/charge-card.v2", nil, false, nil},
-		{"Empty", "", nil, false, taskflow.ErrInvalidName},
-		{"Space", "send email", nil, false, taskflow.ErrInvalidName},
-		{"TooLong", string(make([]byte, 201)), nil, false, taskflow.ErrInvalidName},
-		{"Duplicate", "dup", nil, false, taskflow.ErrDuplicateTask},
-		{"BadQueue", "q", []taskflow.Option{taskflow.Queue("Mail!")}, false, taskflow.ErrInvalidQueue},
-		{"DelayOnTask", "d", []taskflow.Option{taskflow.Delay(time.Second)}, false, taskflow.ErrInvalidOption},
-		{"NotAFilter", "f", []taskflow.Option{taskflow.WithFilters(42)}, false, taskflow.ErrInvalidOption},
-		{"NilFunc", "nil", nil, true, taskflow.ErrInvalidOption},
+		{"Valid", "billing/charge-card.v2", nil, false, false, nil},
+		{"Empty", "", nil, false, false, taskflow.ErrInvalidName},
+		{"Space", "send email", nil, false, false, taskflow.ErrInvalidName},
+		{"TooLong", string(make([]byte, 201)), nil, false, false, taskflow.ErrInvalidName},
+		{"Duplicate", "dup", nil, false, false, taskflow.ErrDuplicateTask},
+		{"BadQueue", "q", []taskflow.Option{taskflow.Queue("Mail!")}, false, false, taskflow.ErrInvalidQueue},
+		{"DelayOnTask", "d", []taskflow.Option{taskflow.Delay(time.Second)}, false, false, taskflow.ErrInvalidOption},
+		{"NotAFilter", "f", []taskflow.Option{taskflow.WithFilters(42)}, false, false, taskflow.ErrInvalidOption},
+		{"NilFunc", "nil", nil, true, false, taskflow.ErrInvalidOption},
+		{"NilRegistry", "no-registry", nil, false, true, taskflow.ErrInvalidOption},
+		{"NegativeMaxRetries", "m", []taskflow.Option{taskflow.MaxRetries(-1)}, false, false, taskflow.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +55,9 @@ func TestRegisterTaskValidation(t *testing.T) {
 			fn := add
 			if tt.nilFn {
 				fn = nil
+			}
+			if tt.nilReg {
+				reg = nil
 			}
 			task, err := taskflow.RegisterTask(reg, tt.task, fn, tt.opts...)
 			if tt.wantErr == nil {

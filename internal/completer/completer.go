@@ -7,7 +7,6 @@ package completer
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -129,7 +128,7 @@ func (c *Completer) flush(ctx context.Context, batch []Item, ts []storage.Transi
 			}
 			return
 		}
-		if ctx.Err() != nil || errors.Is(err, storage.ErrClosed) {
+		if ctx.Err() != nil {
 			for _, it := range batch {
 				if it.Done != nil {
 					it.Done(err)

@@ -49,6 +49,9 @@ func loadMigrations() []string {
 // database at a newer version is left alone.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, opts ...Option) error {
 	cfg := newConfig(opts)
+	if cfg.err != nil {
+		return cfg.err
+	}
 	schema := pgx.Identifier{cfg.schema}.Sanitize()
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, "taskflow migrate "+cfg.schema); err != nil {

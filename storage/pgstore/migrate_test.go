@@ -187,3 +187,36 @@ func utcHistory(h []storage.StateRecord) []storage.StateRecord {
 	}
 	return h
 }
+
+// TestSchemaMustBeAPlainIdentifier: a schema name is never quoted into SQL
+// as anything but a plain identifier; others are refused by Migrate and by
+// every call of the store.
+func TestSchemaMustBeAPlainIdentifier(t *testing.T) {
+	pool := testPool(t)
+	for _, tc := range []struct {
+		name  string
+		valid bool
+	}{
+		{"taskflow_jobs", true},
+		{"_private2", true},
+		{strings.Repeat("a", 63), true},
+		{"", false},
+		{"Jobs", false},
+		{"1st", false},
+		{`jobs"; DROP TABLE x; --`, false},
+		{"my-jobs", false},
+		{strings.Repeat("a", 64), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.valid {
+				c := &config{}
+				Schema(tc.name)(c)
+				require.NoError(t, c.err)
+				return
+			}
+			require.ErrorIs(t, Migrate(testCtx(t), pool, Schema(tc.name)), ErrInvalidSchema)
+			_, err := New(pool, Schema(tc.name)).Get(testCtx(t), uuid.New())
+			require.ErrorIs(t, err, ErrInvalidSchema)
+		})
+	}
+}

@@ -58,6 +58,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +98,7 @@ type Option func(*config)
 type config struct {
 	schema string
 	notify bool
+	err    error // an invalid option; every call returns it
 }
 
 func newConfig(opts []Option) config {
@@ -107,9 +109,24 @@ func newConfig(opts []Option) config {
 	return c
 }
 
+// ErrInvalidSchema means a schema name is not a plain SQL identifier.
+var ErrInvalidSchema = errors.New("pgstore: invalid schema name")
+
+var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
 // Schema puts the tables in the named schema instead of [DefaultSchema].
-// Pass the same option to [New] and [Migrate].
-func Schema(name string) Option { return func(c *config) { c.schema = name } }
+// Pass the same option to [New] and [Migrate]. The name must be a plain SQL
+// identifier: lower-case letters, digits and underscores, not starting with
+// a digit, at most 63 bytes. Otherwise Migrate and every call of the store
+// return an error wrapping [ErrInvalidSchema].
+func Schema(name string) Option {
+	return func(c *config) {
+		c.schema = name
+		if !identifier.MatchString(name) {
+			c.err = fmt.Errorf("%w %q: want [a-z_][a-z0-9_]*, at most 63 bytes", ErrInvalidSchema, name)
+		}
+	}
+}
 
 // WithNotify turns LISTEN/NOTIFY wake-ups on (the default) or off. With them
 // off, Subscribe returns [storage.ErrNotSupported] and workers poll; use that
@@ -170,6 +187,9 @@ func (s *Store) WithTx(tx pgx.Tx) *Store {
 func (s *Store) check(ctx context.Context) error {
 	if s.ready.Load() {
 		return nil
+	}
+	if s.cfg.err != nil {
+		return s.cfg.err
 	}
 	var v int
 	err := s.db.QueryRow(ctx, s.q.version).Scan(&v)
