@@ -12,9 +12,12 @@ import (
 
 // Handle refers to one job of a task whose result type is Result.
 type Handle[Result any] struct {
-	ID     uuid.UUID
-	client *Client
-	codec  Codec
+	ID uuid.UUID
+	// Existing reports that the enqueue stored no job: one holding the same
+	// unique key (Unique, UniqueByArgs) stands for it, and ID is that job's.
+	Existing bool
+	client   *Client
+	codec    Codec
 }
 
 // Job returns the job with its state and history.

@@ -299,6 +299,7 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		return nil, err
 	}
 	for i, id := range stored {
+		handles[i].Existing = id != handles[i].ID
 		handles[i].ID = id
 	}
 	return handles, nil
