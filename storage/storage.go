@@ -319,6 +319,14 @@ type Notifier interface {
 	Subscribe(ctx context.Context, topics Topic) (<-chan struct{}, error)
 }
 
+// TxBound is implemented by stores bound to a caller's transaction (such
+// as pgstore's WithTx). Outside returns the same store outside that
+// transaction, for reads that outlive it: a handle to a job enqueued in the
+// transaction waits for the job after the commit.
+type TxBound interface {
+	Outside() Store
+}
+
 // ListParams select jobs for [Lister.List].
 type ListParams struct {
 	State states.Name // required

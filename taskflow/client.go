@@ -31,6 +31,7 @@ type ClientOptions struct {
 // Configure.
 type Client struct {
 	store     storage.Store
+	reader    storage.Store // store, outside the caller's transaction if it is bound to one
 	retention time.Duration
 	clock     func() time.Time
 	filters   []filters.Filter
@@ -51,6 +52,10 @@ func NewClient(store storage.Store, opts ClientOptions) (*Client, error) {
 	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters), retention: opts.Retention}
 	if c.retention <= 0 {
 		c.retention = DefaultRetention
+	}
+	c.reader = store
+	if tb, ok := store.(storage.TxBound); ok {
+		c.reader = tb.Outside()
 	}
 	if c.clock == nil {
 		c.clock = time.Now

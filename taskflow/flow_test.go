@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
@@ -754,6 +755,38 @@ func (f *flakyStore) PromoteDue(ctx context.Context, p *storage.PromoteParams) (
 		return storage.PromoteResult{}, err
 	}
 	return f.Store.PromoteDue(ctx, p)
+}
+
+func (f *flakyStore) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	if err := f.fail(); err != nil {
+		return nil, err
+	}
+	return f.Store.Get(ctx, id)
+}
+
+// TestWaitOutlastsALostStoreConnection: a waiting handle keeps waiting
+// while its store is unreachable, and returns the result once it is back.
+func TestWaitOutlastsALostStoreConnection(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "t", add)
+	require.NoError(t, err)
+	flaky := &flakyStore{Store: e.store}
+	c, err := taskflow.NewClient(flaky, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	h, err := task.On(c).Enqueue(waitCtx(t), addArgs{2, 3})
+	require.NoError(t, err)
+	flaky.down.Store(true)
+	e.startWorker(t, taskflow.WorkerOptions{}) // on the store itself
+	time.AfterFunc(300*time.Millisecond, func() { flaky.down.Store(false) })
+	sum, err := h.Wait(waitCtx(t))
+	require.NoError(t, err, "a transient error ended the wait")
+	require.Equal(t, 5, sum)
+	require.Greater(t, flaky.calls.Load(), int64(1), "Wait did not read while the store was down")
+
+	gone := task.On(c).Handle(newID(t))
+	_, err = gone.Wait(waitCtx(t))
+	require.ErrorIs(t, err, storage.ErrNotFound, "a job that does not exist ends the wait")
 }
 
 func TestWorkerSurvivesALostStoreConnection(t *testing.T) {

@@ -2,15 +2,19 @@ package taskflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
-// Handle refers to one job of a task whose result type is Result.
+// Handle refers to one job of a task whose result type is Result. It reads
+// the job outside any transaction the job was enqueued in, so a handle from
+// an enqueue in a transaction works once the transaction commits.
 type Handle[Result any] struct {
 	ID uuid.UUID
 	// Existing reports that the enqueue stored no job: one holding the same
@@ -22,7 +26,11 @@ type Handle[Result any] struct {
 
 // Job returns the job with its state and history.
 func (h *Handle[Result]) Job(ctx context.Context) (*JobInfo, error) {
-	return h.client.Job(ctx, h.ID)
+	j, err := h.client.reader.Get(ctx, h.ID)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: get job %s: %w", h.ID, err)
+	}
+	return newJobInfo(j)
 }
 
 // Result returns the decoded result if the job has succeeded. Otherwise it
@@ -30,7 +38,7 @@ func (h *Handle[Result]) Job(ctx context.Context) (*JobInfo, error) {
 // wrapping ErrNotSucceeded (for a job still on its way).
 func (h *Handle[Result]) Result(ctx context.Context) (Result, error) {
 	var zero Result
-	j, err := h.client.store.Get(ctx, h.ID)
+	j, err := h.client.reader.Get(ctx, h.ID)
 	if err != nil {
 		return zero, fmt.Errorf("taskflow: result of job %s: %w", h.ID, err)
 	}
@@ -66,23 +74,33 @@ func (h *Handle[Result]) outcome(task string, name states.Name, data []byte) (re
 // or until it has Failed for good or been Deleted and returns a *JobError,
 // or until ctx is done. A Failed job is waited for no longer: retries move a
 // job to Scheduled, never to Failed, so Failed means no retry is planned.
+// A failed read of the store (a lost connection, say) does not end the
+// wait: Wait tries again, until ctx is done; a job that no longer exists
+// does.
 func (h *Handle[Result]) Wait(ctx context.Context) (Result, error) {
-	const maxPoll = 100 * time.Millisecond
-	poll := time.Millisecond
+	const maxPoll, maxRetry = 100 * time.Millisecond, time.Second
+	poll, retry := time.Millisecond, 10*time.Millisecond
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var zero Result
 	for {
 		select {
 		case <-ctx.Done():
-			var zero Result
-			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, ctx.Err())
+			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, context.Cause(ctx))
 		case <-timer.C:
 		}
-		j, err := h.client.store.Get(ctx, h.ID)
-		if err != nil {
-			var zero Result
+		j, err := h.client.reader.Get(ctx, h.ID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
 			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, err)
+		case err != nil && ctx.Err() != nil:
+			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, context.Cause(ctx))
+		case err != nil:
+			timer.Reset(retry)
+			retry = min(retry*2, maxRetry)
+			continue
 		}
+		retry = 10 * time.Millisecond
 		if res, done, err := h.outcome(j.Task, j.State, j.StateData); done {
 			return res, err
 		}

@@ -173,3 +173,35 @@ func TestCrashRecovery(t *testing.T) {
 func TestJobControlAgainstRunningWork(t *testing.T) {
 	stresstest.Run(t, newStore(t), stresstest.Config{})
 }
+
+// TestHandleFromATransactionWorksAfterCommit: a handle returned by an
+// enqueue inside the caller's transaction reads outside it, so it can wait
+// for the job once the transaction has committed.
+func TestHandleFromATransactionWorksAfterCommit(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	reg := taskflow.NewRegistry()
+	double, err := taskflow.RegisterTask(reg, "double", func(_ context.Context, n int) (int, error) { return 2 * n, nil })
+	require.NoError(t, err)
+	tx, err := s.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	c, err := taskflow.NewClient(s.WithTx(tx), taskflow.ClientOptions{})
+	require.NoError(t, err)
+	h, err := double.On(c).Enqueue(ctx, 21)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+
+	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+	n, err := h.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 42, n)
+	info, err := h.Job(ctx)
+	require.NoError(t, err)
+	require.Equal(t, states.NameSucceeded, info.State.Name())
+}

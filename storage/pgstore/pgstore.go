@@ -181,6 +181,15 @@ func (s *Store) WithTx(tx pgx.Tx) *Store {
 	return &Store{shared: s.shared, db: tx, inTx: true}
 }
 
+// Outside implements [storage.TxBound]: it returns the store on the pool,
+// outside any transaction.
+func (s *Store) Outside() storage.Store {
+	if !s.inTx {
+		return s
+	}
+	return &Store{shared: s.shared, db: s.pool}
+}
+
 // check returns ErrNotMigrated unless the schema is at the version this
 // package needs. Success is cached; failure is not, so migrating a live
 // database heals running stores.
