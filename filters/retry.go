@@ -15,9 +15,8 @@ import (
 // [Retry] will not retry the job.
 var ErrPermanent = errors.New("permanent error")
 
-// ErrBadInput marks an error about the job rather than the work: no task of
-// its name is registered with the worker, its arguments cannot be decoded,
-// or its result cannot be encoded. [Retry] neither retries such a job nor
+// ErrBadInput marks an error about the job rather than the work: its
+// arguments cannot be decoded, or its result cannot be encoded. [Retry] neither retries such a job nor
 // deletes it, whatever WhenExhausted says: it stays Failed, with the
 // problem named, for a person to fix and requeue.
 var ErrBadInput = errors.New("bad input")

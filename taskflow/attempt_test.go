@@ -407,3 +407,28 @@ func TestEmptyBatchIsAnError(t *testing.T) {
 		require.Nil(t, b)
 	}
 }
+
+// TestUnknownTaskWaitsForAWorkerThatKnowsIt: during a rolling deploy a
+// worker meets a job of a task it does not know yet. The job is not failed:
+// it is scheduled again, with a reason saying so, and a worker that knows
+// the task runs it.
+func TestUnknownTaskWaitsForAWorkerThatKnowsIt(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, stopOld := e.startWorker(t, taskflow.WorkerOptions{Registry: taskflow.NewRegistry(), ServerID: "old-release"})
+	id := createRaw(t, e, "new-task", `{"A":1,"B":2}`)()
+	info := waitState(t, e, id, states.NameScheduled)
+	require.Contains(t, info.State.Why(), `"new-task"`)
+	require.Contains(t, info.State.Why(), "old-release")
+	require.Contains(t, info.State.Why(), "waiting for a worker that knows it")
+	require.Greater(t, time.Until(info.State.(states.Scheduled).EnqueueAt), time.Second)
+	stopOld()
+
+	_, err := taskflow.RegisterTask(e.reg, "new-task", add)
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{ServerID: "new-release"})
+	require.NoError(t, e.client.Requeue(waitCtx(t), id)) // rather than wait for the pause to pass
+	info = waitState(t, e, id, states.NameSucceeded)
+	require.NotContains(t, historyOf(t, info), states.NameFailed)
+	require.JSONEq(t, "3", string(info.State.(states.Succeeded).Result))
+}

@@ -17,7 +17,9 @@ var (
 	ErrInvalidName = errors.New("taskflow: invalid task name")
 	// ErrDuplicateTask means a registry already holds a task of that name.
 	ErrDuplicateTask = errors.New("taskflow: duplicate task name")
-	// ErrUnknownTask means a stored job names a task no registry holds.
+	// ErrUnknownTask means a stored job names a task the worker does not
+	// know; the job is scheduled again for a worker that does, and its
+	// reason starts with this error's text.
 	ErrUnknownTask = errors.New("taskflow: unknown task")
 	// ErrInvalidQueue means a queue name does not match [a-z0-9_-]+.
 	ErrInvalidQueue = errors.New("taskflow: invalid queue name")

@@ -162,6 +162,10 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	ctx := context.Context(&a.ctx)
 
 	rt := w.runtime(j.Task)
+	if rt.entry == nil {
+		w.awaitAnotherWorker(ctx, a, rt)
+		return
+	}
 	start := w.opts.Clock()
 	result, err, details := w.invoke(ctx, rt, j)
 	end := w.opts.Clock()
@@ -190,27 +194,46 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 			ServerID: w.opts.ServerID, Reason: truncate(msg, 200),
 		}
 	}
-	ec := filters.NewElectStateContext(j, states.NameProcessing, candidate, err, end)
+	w.conclude(ctx, a, rt, candidate, err, end)
+}
+
+// conclude elects the state that ends attempt a, from candidate and the
+// task's error, and submits it.
+func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, candidate states.State, taskErr error, now time.Time) {
+	j := a.job
+	ec := filters.NewElectStateContext(j, states.NameProcessing, candidate, taskErr, now)
 	ec.Retention = w.opts.Retention
 	if rt.entry != nil && rt.entry.opts.retention > 0 {
 		ec.Retention = rt.entry.opts.retention
 	}
-	tr, terr := rt.pipe.electState(ctx, ec)
+	tr, err := rt.pipe.electState(ctx, ec)
 	st := ec.Candidate()
-	if terr != nil { // a filter elected a state that cannot be encoded
-		st = states.Failed{FailedAt: end, ErrorMessage: terr.Error(), ServerID: w.opts.ServerID, Reason: "state could not be stored"}
-		tr, terr = w.transition(j, st)
-		if terr != nil {
-			w.log.Error("taskflow: job outcome lost", "job_id", j.ID, "err", terr)
+	if err != nil { // a filter elected a state that cannot be encoded
+		st = states.Failed{FailedAt: now, ErrorMessage: err.Error(), ServerID: w.opts.ServerID, Reason: "state could not be stored"}
+		if tr, err = w.transition(j, st); err != nil {
+			w.log.Error("taskflow: job outcome lost", "job_id", j.ID, "err", err)
 			w.release(a)
 			return
 		}
 	}
 	tr.From, tr.Token = []states.Name{states.NameProcessing}, j.LeaseToken
 	if tr.To.IsFinal() {
-		tr.ExpireAt = end.Add(ec.Retention)
+		tr.ExpireAt = now.Add(ec.Retention)
 	}
-	w.submit(a, tr, st, rt.pipe, err)
+	w.submit(a, tr, st, rt.pipe, taskErr)
+}
+
+// awaitAnotherWorker handles a job whose task this worker does not know,
+// as during a rolling deploy: the job is not failed but Scheduled again,
+// for a worker that knows the task, after a pause that grows with its
+// attempts up to a minute. Its reason names the task and this worker.
+func (w *Worker) awaitAnotherWorker(ctx context.Context, a *attempt, rt *taskRuntime) {
+	j, now := a.job, w.opts.Clock()
+	pause := min(5*time.Second<<min(max(j.Attempt-1, 0), 4), time.Minute)
+	reason := fmt.Sprintf("%v %q: not registered with worker %s; waiting for a worker that knows it", ErrUnknownTask, j.Task, w.opts.ServerID)
+	w.log.Warn("taskflow: job of a task this worker does not know; scheduled again for another worker",
+		"job_id", j.ID, "task", j.Task, "queue", j.Queue, "attempt", j.Attempt, "run_at", now.Add(pause))
+	w.conclude(ctx, a, rt, states.Scheduled{EnqueueAt: now.Add(pause), ScheduledAt: now, Reason: reason}, nil, now)
 }
 
 // logFailure logs a failed attempt once its outcome is stored: a warning
@@ -228,9 +251,6 @@ func (w *Worker) logFailure(j *storage.Job, st states.State, err error) {
 // invoke runs the task inside the server filters, recovering panics. For
 // a panic, details holds the stack.
 func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
-	if rt.entry == nil {
-		return nil, badInput(fmt.Errorf("%w %q: no task of that name is registered with this worker", ErrUnknownTask, j.Task)), ""
-	}
 	d := rt.entry.opts.timeout
 	if raw, ok := j.Params[paramTimeout]; ok {
 		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {

@@ -69,14 +69,6 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 		badInput   bool
 	}{
 		{
-			name: "UnknownTask",
-			setup: func(t *testing.T, e *env) uuidGetter {
-				return createRaw(t, e, "no-such-task", `{}`)
-			},
-			wantReason: []string{`unknown task "no-such-task"`},
-			badInput:   true,
-		},
-		{
 			name: "MalformedArgs",
 			setup: func(t *testing.T, e *env) uuidGetter {
 				_, err := taskflow.RegisterTask(e.reg, "add", add)
