@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -62,7 +63,13 @@ type RecurringJob struct {
 	Queue    string
 	Priority int
 	Misfire  string
-	Paused   bool
+	// Params, UniqueKey and UniqueFor are given to every job spawned: its
+	// parameters, and the unique key it holds, for UniqueFor after it is
+	// created when that is set.
+	Params    map[string]json.RawMessage
+	UniqueKey string
+	UniqueFor time.Duration
+	Paused    bool
 	// NextRun is the next occurrence, computed by the caller.
 	NextRun time.Time
 	// LastRun is the occurrence last fired, LastJobID the job it spawned.

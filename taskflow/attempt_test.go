@@ -432,3 +432,32 @@ func TestUnknownTaskWaitsForAWorkerThatKnowsIt(t *testing.T) {
 	require.NotContains(t, historyOf(t, info), states.NameFailed)
 	require.JSONEq(t, "3", string(info.State.(states.Succeeded).Result))
 }
+
+// TestRecurringJobsGetTheTasksAndTheDefinitionsSettings: options given to
+// AddRecurring, and the task's own defaults, reach the jobs a definition
+// spawns, as they reach enqueued ones.
+func TestRecurringJobsGetTheTasksAndTheDefinitionsSettings(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "report", add,
+		taskflow.Queue("reports"), taskflow.Param("team", "core"), taskflow.UniqueByArgs())
+	require.NoError(t, err)
+	ctx := waitCtx(t)
+	require.NoError(t, task.On(e.client).AddRecurring(ctx, "acme-report", "@daily", addArgs{1, 2},
+		taskflow.Param("tenant", "acme"), taskflow.Timeout(2*time.Second), taskflow.Priority(3)))
+
+	id, err := e.client.TriggerRecurring(ctx, "acme-report")
+	require.NoError(t, err)
+	info, err := e.client.Job(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, "reports", info.Queue)
+	require.Equal(t, 3, info.Priority)
+	require.JSONEq(t, `"core"`, string(info.Params["team"]), "the task's parameter")
+	require.JSONEq(t, `"acme"`, string(info.Params["tenant"]), "the definition's parameter")
+	require.JSONEq(t, `2000000000`, string(info.Params["taskflow.timeout"]), "the definition's timeout")
+	require.JSONEq(t, `"acme-report"`, string(info.Params["taskflow.recurring_id"]))
+
+	again, err := e.client.TriggerRecurring(ctx, "acme-report")
+	require.NoError(t, err)
+	require.Equal(t, id, again, "unique by args, as the task says: the pending job stands for the new one")
+}

@@ -64,16 +64,17 @@ func TestRecurringRegistration(t *testing.T) {
 		name    string
 		id      string
 		spec    string
-		opts    []taskflow.Option
+		opts    []taskflow.RecurringOption
 		wantErr error
 	}{
-		{"Valid", "digest", "0 9 * * *", []taskflow.Option{taskflow.TimeZone("Europe/Berlin"), taskflow.Misfire("skip"), taskflow.Queue("mail")}, nil},
+		{"Valid", "digest", "0 9 * * *", []taskflow.RecurringOption{taskflow.TimeZone("Europe/Berlin"), taskflow.Misfire("skip"), taskflow.Queue("mail")}, nil},
 		{"Macro", "nightly", "@daily", nil, nil},
 		{"BadCron", "x", "every day at nine", nil, taskflow.ErrInvalidOption},
-		{"BadZone", "x", "@daily", []taskflow.Option{taskflow.TimeZone("Nowhere/Land")}, taskflow.ErrInvalidOption},
-		{"BadMisfire", "x", "@daily", []taskflow.Option{taskflow.Misfire("sometimes")}, taskflow.ErrInvalidOption},
+		{"BadZone", "x", "@daily", []taskflow.RecurringOption{taskflow.TimeZone("Nowhere/Land")}, taskflow.ErrInvalidOption},
+		{"BadMisfire", "x", "@daily", []taskflow.RecurringOption{taskflow.Misfire("sometimes")}, taskflow.ErrInvalidOption},
 		{"EmptyID", "", "@daily", nil, taskflow.ErrInvalidOption},
-		{"JobOnlyOption", "x", "@daily", []taskflow.Option{taskflow.Delay(time.Second)}, taskflow.ErrInvalidOption},
+		{"NegativeTimeout", "x", "@daily", []taskflow.RecurringOption{taskflow.Timeout(-time.Second)}, taskflow.ErrInvalidOption},
+		{"EmptyUniqueKey", "x", "@daily", []taskflow.RecurringOption{taskflow.Unique("")}, taskflow.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -177,14 +178,14 @@ func TestContinuationConditions(t *testing.T) {
 	tests := []struct {
 		name      string
 		parentErr error
-		on        []taskflow.Option
+		on        []taskflow.ContinuationOption
 		want      states.Name
 	}{
 		{"OnSuccessRunsAfterSuccess", nil, nil, states.NameSucceeded},
 		{"OnSuccessIsDeletedAfterFailure", errors.New("boom"), nil, states.NameDeleted},
-		{"OnFailureRunsAfterRetriesAreExhausted", errors.New("boom"), []taskflow.Option{taskflow.ContinueOn(states.OnFailure)}, states.NameSucceeded},
-		{"OnFailureIsDeletedAfterSuccess", nil, []taskflow.Option{taskflow.ContinueOn(states.OnFailure)}, states.NameDeleted},
-		{"OnFinishRunsAfterFailure", errors.New("boom"), []taskflow.Option{taskflow.ContinueOn(states.OnFinish)}, states.NameSucceeded},
+		{"OnFailureRunsAfterRetriesAreExhausted", errors.New("boom"), []taskflow.ContinuationOption{taskflow.ContinueOn(states.OnFailure)}, states.NameSucceeded},
+		{"OnFailureIsDeletedAfterSuccess", nil, []taskflow.ContinuationOption{taskflow.ContinueOn(states.OnFailure)}, states.NameDeleted},
+		{"OnFinishRunsAfterFailure", errors.New("boom"), []taskflow.ContinuationOption{taskflow.ContinueOn(states.OnFinish)}, states.NameSucceeded},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -387,13 +388,13 @@ func TestTimeouts(t *testing.T) {
 	tests := []struct {
 		name    string
 		task    time.Duration
-		job     []taskflow.Option
+		job     []taskflow.JobOption
 		runs    time.Duration
 		wantErr bool
 	}{
 		{"TaskTimeoutFailsTheAttempt", 50 * time.Millisecond, nil, 10 * time.Second, true},
-		{"JobTimeoutWinsOverTask", time.Minute, []taskflow.Option{taskflow.Timeout(50 * time.Millisecond)}, 10 * time.Second, true},
-		{"JobTimeoutCanBeLonger", 20 * time.Millisecond, []taskflow.Option{taskflow.Timeout(time.Second)}, 100 * time.Millisecond, false},
+		{"JobTimeoutWinsOverTask", time.Minute, []taskflow.JobOption{taskflow.Timeout(50 * time.Millisecond)}, 10 * time.Second, true},
+		{"JobTimeoutCanBeLonger", 20 * time.Millisecond, []taskflow.JobOption{taskflow.Timeout(time.Second)}, 100 * time.Millisecond, false},
 		{"WithinTimeout", time.Second, nil, 10 * time.Millisecond, false},
 	}
 	for _, tt := range tests {

@@ -16,10 +16,11 @@ import (
 // AddRecurring creates or updates the recurring job id, which runs the
 // task with args on the cron schedule spec: five fields (minute hour
 // day-of-month month day-of-week), or six with seconds first, or a macro
-// (@yearly, @monthly, @weekly, @daily, @hourly, @every 90s). Options: Queue,
-// Priority, TimeZone (IANA name, default UTC, daylight saving honoured) and
-// Misfire. An invalid expression or time zone returns an error wrapping
-// ErrInvalidOption and stores nothing.
+// (@yearly, @monthly, @weekly, @daily, @hourly, @every 90s). It takes
+// TimeZone (IANA name, default UTC, daylight saving honoured) and Misfire,
+// and every Option, which applies to the jobs it spawns as to enqueued
+// ones, over the task's own defaults. An invalid expression, time zone or
+// option returns an error wrapping ErrInvalidOption and stores nothing.
 //
 // The definition and its next run time live in the store, so they survive
 // restarts, and every worker serving the store fires each occurrence
@@ -27,22 +28,20 @@ import (
 // every start-up) keeps its schedule; changing its spec or time zone
 // restarts it. A spawned job carries the parameters
 // "taskflow.recurring_id" and "taskflow.recurring_at" (the occurrence).
-func (b Bound[Args, Result]) AddRecurring(ctx context.Context, id, spec string, args Args, opts ...Option) error {
+func (b Bound[Args, Result]) AddRecurring(ctx context.Context, id, spec string, args Args, opts ...RecurringOption) error {
 	rs, err := b.client.recurring()
 	if err != nil {
 		return err
 	}
 	t := b.task
-	o := applyOptions(opts)
+	r := recurringSettingsOf(opts)
 	switch {
-	case o.err != nil:
-		return fmt.Errorf("recurring job %q: %w", id, o.err)
+	case r.err != nil:
+		return fmt.Errorf("recurring job %q: %w", id, r.err)
 	case id == "":
 		return fmt.Errorf("%w: empty recurring job id", ErrInvalidOption)
-	case len(o.taskOnly) > 0 || o.delay != 0 || !o.runAt.IsZero() || o.on != "" || o.unique != "" || o.uniqueArg:
-		return fmt.Errorf("%w: recurring job %q takes Queue, Priority, TimeZone and Misfire only", ErrInvalidOption, id)
 	}
-	sched, err := recurring.Parse(spec, o.timeZone)
+	sched, err := recurring.Parse(spec, r.timeZone)
 	if err != nil {
 		return fmt.Errorf("%w: recurring job %q: %w", ErrInvalidOption, id, err)
 	}
@@ -50,17 +49,19 @@ func (b Bound[Args, Result]) AddRecurring(ctx context.Context, id, spec string, 
 	if err != nil {
 		return fmt.Errorf("%w args of recurring job %q (task %q): %w", ErrEncode, id, t.name, err)
 	}
+	o := r.jobSettings.over(t.opts.jobSettings)
 	now := b.client.now()
 	def := &storage.RecurringJob{
-		ID: id, Task: t.name, Args: raw, Spec: spec, TimeZone: o.timeZone,
-		Queue: firstNonEmpty(o.queue, t.opts.queue, DefaultQueue), Misfire: firstNonEmpty(o.misfire, storage.MisfireOnce),
+		ID: id, Task: t.name, Args: raw, Spec: spec, TimeZone: r.timeZone,
+		Queue: o.queue, Misfire: firstNonEmpty(r.misfire, storage.MisfireOnce),
+		Params: withTimeout(o.params, r.timeout), UniqueKey: o.unique, UniqueFor: o.uniqueFor,
 		NextRun: sched.Next(now), CreatedAt: now, UpdatedAt: now,
 	}
-	for _, p := range []*int{o.priority, t.opts.priority} {
-		if p != nil {
-			def.Priority = *p
-			break
-		}
+	if o.priority != nil {
+		def.Priority = *o.priority
+	}
+	if o.uniqueArg {
+		def.UniqueKey = argsKey(t.name, raw)
 	}
 	if err := rs.UpsertRecurring(ctx, def); err != nil {
 		return fmt.Errorf("taskflow: store recurring job %q: %w", id, err)
@@ -70,7 +71,7 @@ func (b Bound[Args, Result]) AddRecurring(ctx context.Context, id, spec string, 
 
 // AddRecurring adds or updates a recurring job on the default client. See
 // Bound.AddRecurring.
-func (t *Task[Args, Result]) AddRecurring(ctx context.Context, id, spec string, args Args, opts ...Option) error {
+func (t *Task[Args, Result]) AddRecurring(ctx context.Context, id, spec string, args Args, opts ...RecurringOption) error {
 	b, err := t.onDefault()
 	if err != nil {
 		return err
@@ -184,11 +185,15 @@ func newRecurringJob(def *storage.RecurringJob, at, now time.Time) (*storage.Job
 	if err != nil {
 		return nil, err
 	}
-	return &storage.Job{
+	j := &storage.Job{
 		ID: id, Task: def.Task, Args: def.Args, Queue: def.Queue, Priority: def.Priority,
-		State: states.NameEnqueued, StateData: data, CreatedAt: now,
-		Params: map[string]json.RawMessage{paramRecurringID: jsonString(def.ID), paramRecurringAt: atJSON},
-	}, nil
+		State: states.NameEnqueued, StateData: data, CreatedAt: now, UniqueKey: def.UniqueKey,
+		Params: mergeParams(def.Params, map[string]json.RawMessage{paramRecurringID: jsonString(def.ID), paramRecurringAt: atJSON}),
+	}
+	if j.UniqueKey != "" && def.UniqueFor > 0 {
+		j.UniqueUntil = now.Add(def.UniqueFor)
+	}
+	return j, nil
 }
 
 // spawnRecurring is the worker's recurring.Spawn.

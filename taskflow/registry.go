@@ -23,7 +23,7 @@ type entry struct {
 	// run decodes args, calls the task and encodes its result. Decode and
 	// encode failures wrap ErrDecode or ErrEncode and filters.ErrBadInput.
 	run  func(ctx context.Context, args []byte) ([]byte, error)
-	opts options
+	opts taskSettings
 }
 
 // NewRegistry returns an empty registry.

@@ -69,7 +69,7 @@ func waitCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func instantRetry(attempts int) taskflow.Option {
+func instantRetry(attempts int) taskflow.PolicyOption {
 	return taskflow.WithRetry(retryNow(attempts))
 }
 

@@ -1,14 +1,12 @@
 package taskflow
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,14 +22,14 @@ import (
 type Task[Args, Result any] struct {
 	name  string
 	codec Codec
-	opts  options
+	opts  taskSettings
 }
 
 // NewTask declares a task and registers it in the default registry. It
 // panics if name is invalid or taken, or an option is invalid: declaring
 // tasks is start-up code, and such a mistake must not go unnoticed. Use
 // RegisterTask to get an error instead, or to use another registry.
-func NewTask[Args, Result any](name string, fn func(context.Context, Args) (Result, error), opts ...Option) *Task[Args, Result] {
+func NewTask[Args, Result any](name string, fn func(context.Context, Args) (Result, error), opts ...TaskOption) *Task[Args, Result] {
 	t, err := RegisterTask(DefaultRegistry(), name, fn, opts...)
 	if err != nil {
 		panic(err)
@@ -42,19 +40,16 @@ func NewTask[Args, Result any](name string, fn func(context.Context, Args) (Resu
 // RegisterTask declares a task and registers it in reg. It returns an error
 // wrapping ErrInvalidName, ErrDuplicateTask or ErrInvalidOption when the
 // declaration is wrong.
-func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.Context, Args) (Result, error), opts ...Option) (*Task[Args, Result], error) {
+func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.Context, Args) (Result, error), opts ...TaskOption) (*Task[Args, Result], error) {
 	if reg == nil {
 		return nil, fmt.Errorf("%w: task %q: nil registry", ErrInvalidOption, name)
 	}
 	if fn == nil {
 		return nil, fmt.Errorf("%w: task %q has a nil function", ErrInvalidOption, name)
 	}
-	o := applyOptions(opts)
+	o := taskSettingsOf(opts)
 	if o.err != nil {
 		return nil, fmt.Errorf("task %q: %w", name, o.err)
-	}
-	if o.delay != 0 || !o.runAt.IsZero() || o.unique != "" || o.on != "" || o.timeZone != "" || o.misfire != "" {
-		return nil, fmt.Errorf("%w: Delay, RunAt, Unique, ContinueOn, TimeZone and Misfire apply to jobs, not to task %q", ErrInvalidOption, name)
 	}
 	t := &Task[Args, Result]{name: name, codec: o.codec, opts: o}
 	if t.codec == nil {
@@ -98,7 +93,7 @@ func (t *Task[Args, Result]) onDefault() (Bound[Args, Result], error) {
 
 // Enqueue stores a job that runs the task with args, on the default client
 // (see Configure). See Bound.Enqueue.
-func (t *Task[Args, Result]) Enqueue(ctx context.Context, args Args, opts ...Option) (*Handle[Result], error) {
+func (t *Task[Args, Result]) Enqueue(ctx context.Context, args Args, opts ...JobOption) (*Handle[Result], error) {
 	b, err := t.onDefault()
 	if err != nil {
 		return nil, err
@@ -108,7 +103,7 @@ func (t *Task[Args, Result]) Enqueue(ctx context.Context, args Args, opts ...Opt
 
 // EnqueueMany stores one job per element of args, atomically, on the
 // default client. See Bound.EnqueueMany.
-func (t *Task[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts ...Option) ([]*Handle[Result], error) {
+func (t *Task[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts ...JobOption) ([]*Handle[Result], error) {
 	b, err := t.onDefault()
 	if err != nil {
 		return nil, err
@@ -141,7 +136,7 @@ func (b Bound[Args, Result]) Handle(id uuid.UUID) *Handle[Result] {
 // Enqueue stores a job that runs the task with args. The job is Enqueued,
 // or Scheduled when Delay or RunAt is given. Args that cannot be encoded
 // return an error wrapping ErrEncode and store nothing.
-func (b Bound[Args, Result]) Enqueue(ctx context.Context, args Args, opts ...Option) (*Handle[Result], error) {
+func (b Bound[Args, Result]) Enqueue(ctx context.Context, args Args, opts ...JobOption) (*Handle[Result], error) {
 	hs, err := b.EnqueueMany(ctx, []Args{args}, opts...)
 	if err != nil {
 		return nil, err
@@ -151,8 +146,8 @@ func (b Bound[Args, Result]) Enqueue(ctx context.Context, args Args, opts ...Opt
 
 // EnqueueMany stores one job per element of args in one atomic storage call:
 // either every job is stored or none is. The options apply to every job.
-func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts ...Option) ([]*Handle[Result], error) {
-	return b.enqueue(ctx, args, placement{}, opts)
+func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts ...JobOption) ([]*Handle[Result], error) {
+	return b.enqueue(ctx, args, placement{}, jobSettingsOf(opts))
 }
 
 // ContinueWith stores a job that waits (Awaiting) for parent — a job or a
@@ -160,8 +155,8 @@ func (b Bound[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 // the parent succeeded (for a batch: every job of it); see ContinueOn for
 // the other conditions. When the condition does not hold the job is
 // Deleted. A continuation added after its parent finished resolves at once.
-func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID, args Args, opts ...Option) (*Handle[Result], error) {
-	hs, err := b.enqueue(ctx, []Args{args}, placement{parent: parent}, opts)
+func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID, args Args, opts ...ContinuationOption) (*Handle[Result], error) {
+	hs, err := b.enqueue(ctx, []Args{args}, placement{parent: parent}, continuationSettingsOf(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +167,7 @@ func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID,
 // atomic storage call. A continuation whose parent is the batch ID runs once
 // every job of the batch has finished (see ContinueWith). A batch with no
 // jobs is an error wrapping ErrInvalidOption.
-func (b Bound[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts ...Option) (*Batch[Result], error) {
+func (b Bound[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts ...JobOption) (*Batch[Result], error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%w: a batch of task %q needs at least one job", ErrInvalidOption, b.task.name)
 	}
@@ -180,7 +175,7 @@ func (b Bound[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: new batch id: %w", err)
 	}
-	hs, err := b.enqueue(ctx, args, placement{batch: id}, opts)
+	hs, err := b.enqueue(ctx, args, placement{batch: id}, jobSettingsOf(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -191,9 +186,9 @@ func (b Bound[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts
 // as its arguments, once parent has succeeded (the compiler checks that
 // next's Args type is parent's Result type). If parent fails for good or is
 // deleted, the continuation is Deleted. It uses parent's client.
-func Then[Result, Next any](ctx context.Context, parent *Handle[Result], next *Task[Result, Next], opts ...Option) (*Handle[Next], error) {
+func Then[Result, Next any](ctx context.Context, parent *Handle[Result], next *Task[Result, Next], opts ...ContinuationOption) (*Handle[Next], error) {
 	var zero Result
-	hs, err := next.On(parent.client).enqueue(ctx, []Result{zero}, placement{parent: parent.ID, argsFrom: true}, opts)
+	hs, err := next.On(parent.client).enqueue(ctx, []Result{zero}, placement{parent: parent.ID, argsFrom: true}, continuationSettingsOf(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -216,21 +211,16 @@ const (
 	paramRecurringAt = "taskflow.recurring_at" // the occurrence it was spawned for
 )
 
-func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placement, opts []Option) ([]*Handle[Result], error) {
+func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placement, call jobSettings) ([]*Handle[Result], error) {
 	t := b.task
-	o := applyOptions(opts)
-	if err := o.forJob(t.name); err != nil {
-		return nil, err
+	if call.err != nil {
+		return nil, fmt.Errorf("enqueue %q: %w", t.name, call.err)
 	}
+	if pl.argsFrom && (call.uniqueArg || t.opts.uniqueArg && call.unique == "") {
+		return nil, fmt.Errorf("%w: UniqueByArgs: a Then continuation of %q has no args to key it by yet", ErrInvalidOption, t.name)
+	}
+	o := call.over(t.opts.jobSettings)
 	now := b.client.now()
-	queue := firstNonEmpty(o.queue, t.opts.queue, DefaultQueue)
-	priority := 0
-	for _, p := range []*int{o.priority, t.opts.priority} {
-		if p != nil {
-			priority = *p
-			break
-		}
-	}
 	var runAt time.Time
 	switch {
 	case !o.runAt.IsZero():
@@ -238,14 +228,10 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	case o.delay > 0:
 		runAt = now.Add(o.delay)
 	}
-	var initial states.State = states.Enqueued{Queue: queue, EnqueuedAt: now}
+	var initial states.State = states.Enqueued{Queue: o.queue, EnqueuedAt: now}
 	switch {
-	case pl.parent != uuid.Nil && !runAt.IsZero():
-		return nil, fmt.Errorf("%w: a continuation of %q cannot also be delayed", ErrInvalidOption, t.name)
 	case pl.parent != uuid.Nil:
 		initial = states.Awaiting{ParentID: pl.parent.String(), On: firstNonEmpty(o.on, states.OnSuccess)}
-	case o.on != "":
-		return nil, fmt.Errorf("%w: ContinueOn applies to continuations, not to one enqueue of %q", ErrInvalidOption, t.name)
 	case !runAt.IsZero():
 		initial = states.Scheduled{EnqueueAt: runAt, ScheduledAt: now}
 	}
@@ -253,16 +239,14 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	if err != nil {
 		return nil, err
 	}
-	params := mergeParams(t.opts.params, o.params)
-	if o.timeout > 0 {
-		params = mergeParams(params, map[string]json.RawMessage{paramTimeout: json.RawMessage(strconv.FormatInt(int64(o.timeout), 10))})
-	}
+	params := withTimeout(o.params, call.timeout) // a task's own timeout the worker knows
 	if pl.argsFrom {
 		params = mergeParams(params, map[string]json.RawMessage{paramArgsFrom: jsonString(pl.parent.String())})
 	}
-	uniqueFor := cmp.Or(o.uniqueFor, t.opts.uniqueFor)
-	// A Then continuation's args are not known yet, so they cannot key it.
-	byArgs := !pl.argsFrom && (o.uniqueArg || (t.opts.uniqueArg && o.unique == ""))
+	queue, priority, uniqueFor, byArgs := o.queue, 0, o.uniqueFor, o.uniqueArg
+	if o.priority != nil {
+		priority = *o.priority
+	}
 	jobs := make([]*storage.Job, len(args))
 	handles := make([]*Handle[Result], len(args))
 	jobBuf := make([]storage.Job, len(args)) // one allocation per call, not per job
@@ -284,8 +268,7 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 			ParentID: pl.parent, BatchID: pl.batch, UniqueKey: o.unique,
 		}
 		if byArgs {
-			sum := sha256.Sum256(raw)
-			jobBuf[i].UniqueKey = t.name + ":" + hex.EncodeToString(sum[:16])
+			jobBuf[i].UniqueKey = argsKey(t.name, raw)
 		}
 		if jobBuf[i].UniqueKey != "" && uniqueFor > 0 {
 			jobBuf[i].UniqueUntil = now.Add(uniqueFor)
@@ -303,6 +286,12 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		handles[i].ID = id
 	}
 	return handles, nil
+}
+
+// argsKey is the unique key of a job of task with encoded args raw.
+func argsKey(task string, raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return task + ":" + hex.EncodeToString(sum[:16])
 }
 
 // newIDs returns n time-ordered UUIDv7 job IDs, reading the random bits

@@ -29,7 +29,7 @@ func TestRegisterTaskValidation(t *testing.T) {
 	tests := []struct {
 		name    string
 		task    string
-		opts    []taskflow.Option
+		opts    []taskflow.TaskOption
 		nilFn   bool
 		nilReg  bool
 		wantErr error
@@ -39,12 +39,11 @@ func TestRegisterTaskValidation(t *testing.T) {
 		{"Space", "send email", nil, false, false, taskflow.ErrInvalidName},
 		{"TooLong", string(make([]byte, 201)), nil, false, false, taskflow.ErrInvalidName},
 		{"Duplicate", "dup", nil, false, false, taskflow.ErrDuplicateTask},
-		{"BadQueue", "q", []taskflow.Option{taskflow.Queue("Mail!")}, false, false, taskflow.ErrInvalidQueue},
-		{"DelayOnTask", "d", []taskflow.Option{taskflow.Delay(time.Second)}, false, false, taskflow.ErrInvalidOption},
-		{"NotAFilter", "f", []taskflow.Option{taskflow.WithFilters(42)}, false, false, taskflow.ErrInvalidOption},
+		{"BadQueue", "q", []taskflow.TaskOption{taskflow.Queue("Mail!")}, false, false, taskflow.ErrInvalidQueue},
+		{"NotAFilter", "f", []taskflow.TaskOption{taskflow.WithFilters(42)}, false, false, taskflow.ErrInvalidOption},
 		{"NilFunc", "nil", nil, true, false, taskflow.ErrInvalidOption},
 		{"NilRegistry", "no-registry", nil, false, true, taskflow.ErrInvalidOption},
-		{"NegativeMaxRetries", "m", []taskflow.Option{taskflow.MaxRetries(-1)}, false, false, taskflow.ErrInvalidOption},
+		{"NegativeMaxRetries", "m", []taskflow.TaskOption{taskflow.MaxRetries(-1)}, false, false, taskflow.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,8 +92,8 @@ func TestEnqueue(t *testing.T) {
 	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name      string
-		taskOpts  []taskflow.Option
-		opts      []taskflow.Option
+		taskOpts  []taskflow.TaskOption
+		opts      []taskflow.JobOption
 		wantState states.Name
 		wantQueue string
 		wantPrio  int
@@ -102,13 +101,18 @@ func TestEnqueue(t *testing.T) {
 		wantErr   error
 	}{
 		{"Defaults", nil, nil, states.NameEnqueued, "default", 0, time.Time{}, nil},
-		{"TaskQueue", []taskflow.Option{taskflow.Queue("mail"), taskflow.Priority(2)}, nil, states.NameEnqueued, "mail", 2, time.Time{}, nil},
-		{"CallWinsOverTask", []taskflow.Option{taskflow.Queue("mail")}, []taskflow.Option{taskflow.Queue("urgent"), taskflow.Priority(-1)}, states.NameEnqueued, "urgent", -1, time.Time{}, nil},
-		{"Delay", nil, []taskflow.Option{taskflow.Delay(time.Minute)}, states.NameScheduled, "default", 0, now.Add(time.Minute), nil},
-		{"RunAt", nil, []taskflow.Option{taskflow.RunAt(now.Add(time.Hour))}, states.NameScheduled, "default", 0, now.Add(time.Hour), nil},
-		{"InvalidQueue", nil, []taskflow.Option{taskflow.Queue("Bad Queue")}, "", "", 0, time.Time{}, taskflow.ErrInvalidQueue},
-		{"TaskOnlyOption", nil, []taskflow.Option{taskflow.MaxRetries(3)}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
-		{"UnencodableParam", nil, []taskflow.Option{taskflow.Param("p", make(chan int))}, "", "", 0, time.Time{}, taskflow.ErrEncode},
+		{"TaskQueue", []taskflow.TaskOption{taskflow.Queue("mail"), taskflow.Priority(2)}, nil, states.NameEnqueued, "mail", 2, time.Time{}, nil},
+		{"CallWinsOverTask", []taskflow.TaskOption{taskflow.Queue("mail")}, []taskflow.JobOption{taskflow.Queue("urgent"), taskflow.Priority(-1)}, states.NameEnqueued, "urgent", -1, time.Time{}, nil},
+		{"Delay", nil, []taskflow.JobOption{taskflow.Delay(time.Minute)}, states.NameScheduled, "default", 0, now.Add(time.Minute), nil},
+		{"RunAt", nil, []taskflow.JobOption{taskflow.RunAt(now.Add(time.Hour))}, states.NameScheduled, "default", 0, now.Add(time.Hour), nil},
+		{"InvalidQueue", nil, []taskflow.JobOption{taskflow.Queue("Bad Queue")}, "", "", 0, time.Time{}, taskflow.ErrInvalidQueue},
+		{"NegativeDelay", nil, []taskflow.JobOption{taskflow.Delay(-time.Minute)}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
+		{"ZeroRunAt", nil, []taskflow.JobOption{taskflow.RunAt(time.Time{})}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
+		{"NegativeTimeout", nil, []taskflow.JobOption{taskflow.Timeout(-time.Second)}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
+		{"EmptyUniqueKey", nil, []taskflow.JobOption{taskflow.Unique("")}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
+		{"PriorityOutOfRange", nil, []taskflow.JobOption{taskflow.Priority(taskflow.MaxPriority + 1)}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
+		{"EmptyParamName", nil, []taskflow.JobOption{taskflow.Param("", 1)}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption},
+		{"NegativeUniqueFor", nil, []taskflow.JobOption{taskflow.UniqueFor(-time.Hour)}, "", "", 0, time.Time{}, taskflow.ErrInvalidOption}, {"UnencodableParam", nil, []taskflow.JobOption{taskflow.Param("p", make(chan int))}, "", "", 0, time.Time{}, taskflow.ErrEncode},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -97,8 +98,13 @@ func (s *Store) BatchProgress(ctx context.Context, batchID uuid.UUID) (map[state
 // UpsertRecurring implements [storage.Recurring]. Zero CreatedAt and
 // UpdatedAt mean the server's clock.
 func (s *Store) UpsertRecurring(ctx context.Context, r *storage.RecurringJob) error {
+	params, err := marshalParams(r.Params)
+	if err != nil {
+		return fmt.Errorf("pgstore: recurring job %q params: %w", r.ID, err)
+	}
 	if err := s.exec(ctx, "upsert recurring job "+r.ID, nil, s.q.upsertRecurring, r.ID, r.Task, r.Args, r.Spec, r.TimeZone,
-		r.Queue, r.Priority, r.Misfire, r.Paused, ts(r.NextRun), ts(r.LastRun), optUID(r.LastJobID), ts(r.CreatedAt), ts(r.UpdatedAt)); err != nil {
+		r.Queue, r.Priority, r.Misfire, r.Paused, ts(r.NextRun), ts(r.LastRun), optUID(r.LastJobID), ts(r.CreatedAt), ts(r.UpdatedAt),
+		params, r.UniqueKey, r.UniqueFor.Microseconds()); err != nil {
 		return err
 	}
 	return s.wake(ctx, storage.TopicRecurring)
@@ -195,11 +201,22 @@ func (s *Store) queryRecurring(ctx context.Context, op, sql string, args ...any)
 			r         storage.RecurringJob
 			next, run pgtype.Timestamptz
 			last      pgtype.UUID
+			params    []byte
+			uniqueFor int64
 		)
 		err := row.Scan(&r.ID, &r.Task, &r.Args, &r.Spec, &r.TimeZone, &r.Queue, &r.Priority, &r.Misfire, &r.Paused,
-			&next, &run, &last, &r.CreatedAt, &r.UpdatedAt)
+			&next, &run, &last, &r.CreatedAt, &r.UpdatedAt, &params, &r.UniqueKey, &uniqueFor)
+		if err != nil {
+			return nil, err
+		}
 		r.NextRun, r.LastRun, r.LastJobID = next.Time, run.Time, last.Bytes
-		return &r, err
+		r.UniqueFor = time.Duration(uniqueFor) * time.Microsecond
+		if params != nil {
+			if err := json.Unmarshal(params, &r.Params); err != nil {
+				return nil, fmt.Errorf("recurring job %q params: %w", r.ID, err)
+			}
+		}
+		return &r, nil
 	})
 	return list, interpretError(op, err)
 }

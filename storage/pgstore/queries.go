@@ -324,11 +324,13 @@ SELECT state, awaited, id, batch_id FROM moved`),
 		// its schedule and pause; created_at is always kept.
 		upsertRecurring: r.Replace(`
 INSERT INTO {s}.recurring_jobs AS r (id, task, args, spec, time_zone, queue, priority, misfire, paused,
-	next_run, last_run, last_job_id, created_at, updated_at)
-VALUES ($1, $2, coalesce($3::bytea, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()), coalesce($14, now()))
+	next_run, last_run, last_job_id, created_at, updated_at, params, unique_key, unique_for)
+VALUES ($1, $2, coalesce($3::bytea, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()), coalesce($14, now()),
+	$15, $16, $17)
 ON CONFLICT (id) DO UPDATE SET
-	(task, args, spec, time_zone, queue, priority, misfire, updated_at) = (EXCLUDED.task, EXCLUDED.args,
-		EXCLUDED.spec, EXCLUDED.time_zone, EXCLUDED.queue, EXCLUDED.priority, EXCLUDED.misfire, EXCLUDED.updated_at),
+	(task, args, spec, time_zone, queue, priority, misfire, updated_at, params, unique_key, unique_for) = (EXCLUDED.task,
+		EXCLUDED.args, EXCLUDED.spec, EXCLUDED.time_zone, EXCLUDED.queue, EXCLUDED.priority, EXCLUDED.misfire,
+		EXCLUDED.updated_at, EXCLUDED.params, EXCLUDED.unique_key, EXCLUDED.unique_for),
 	paused = CASE WHEN ` + sameSchedule + ` THEN r.paused ELSE EXCLUDED.paused END,
 	next_run = CASE WHEN ` + sameSchedule + ` THEN r.next_run ELSE EXCLUDED.next_run END,
 	last_run = CASE WHEN ` + sameSchedule + ` THEN r.last_run ELSE EXCLUDED.last_run END,
@@ -378,4 +380,4 @@ const sameSchedule = `(r.spec, r.time_zone) = (EXCLUDED.spec, EXCLUDED.time_zone
 
 // recurringCols is the column list that scanRecurring reads.
 const recurringCols = `id, task, args, spec, time_zone, queue, priority, misfire, paused, next_run, last_run,
-	last_job_id, created_at, updated_at`
+	last_job_id, created_at, updated_at, params, unique_key, unique_for`

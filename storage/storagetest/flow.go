@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -334,6 +335,33 @@ func testRecurring(t *testing.T, newStore NewStore) {
 		got := get(t, r, "digest")
 		require.True(t, base.Add(3*time.Hour).Equal(got.NextRun))
 		require.Equal(t, "0 10 * * *", got.Spec)
+	})
+
+	// A definition carries the settings of the jobs it spawns.
+	t.Run("UpsertStoresTheSpawnedJobsSettings", func(t *testing.T) {
+		r, ok := newStore(t).(storage.Recurring)
+		if !ok {
+			t.Skip("store does not implement storage.Recurring")
+		}
+		d := def("report", "@daily", base.Add(time.Hour))
+		d.Priority = 7
+		d.Params = map[string]json.RawMessage{"tenant": json.RawMessage(`"acme"`), "taskflow.timeout": json.RawMessage(`1000`)}
+		d.UniqueKey, d.UniqueFor = "report:acme", 90*time.Minute
+		require.NoError(t, r.UpsertRecurring(ctx(t), d))
+		got := get(t, r, "report")
+		require.Equal(t, 7, got.Priority)
+		require.Len(t, got.Params, 2)
+		require.JSONEq(t, `"acme"`, string(got.Params["tenant"]))
+		require.JSONEq(t, `1000`, string(got.Params["taskflow.timeout"]))
+		require.Equal(t, "report:acme", got.UniqueKey)
+		require.Equal(t, 90*time.Minute, got.UniqueFor)
+
+		d.Params, d.UniqueKey, d.UniqueFor = nil, "", 0 // declared again without them
+		require.NoError(t, r.UpsertRecurring(ctx(t), d))
+		got = get(t, r, "report")
+		require.Empty(t, got.Params)
+		require.Empty(t, got.UniqueKey)
+		require.Zero(t, got.UniqueFor)
 	})
 
 	t.Run("EachOccurrenceFiresExactlyOnce", func(t *testing.T) {

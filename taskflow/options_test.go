@@ -1,0 +1,44 @@
+package taskflow_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMisusedOptionsDoNotCompile builds the programs under
+// testdata/misuse: each gives an option where it does not apply and must
+// fail to compile, naming the option type it lacks; "ok" gives every kind
+// where it applies and must compile.
+func TestMisusedOptionsDoNotCompile(t *testing.T) {
+	t.Parallel()
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	tests := []struct {
+		dir  string
+		want string // empty: it compiles
+	}{
+		{"ok", ""},
+		{"delay_on_task", "does not implement taskflow.TaskOption"},
+		{"maxretries_on_enqueue", "does not implement taskflow.JobOption"},
+		{"continueon_on_enqueue", "does not implement taskflow.JobOption"},
+		{"timezone_on_enqueue", "does not implement taskflow.JobOption"},
+		{"delay_on_continuation", "does not implement taskflow.ContinuationOption"},
+		{"runat_on_recurring", "does not implement taskflow.RecurringOption"},
+		{"retry_on_recurring", "does not implement taskflow.RecurringOption"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir, func(t *testing.T) {
+			t.Parallel()
+			out, err := exec.Command(goTool, "build", "-o", filepath.Join(t.TempDir(), "bin"), "./testdata/misuse/"+tt.dir).CombinedOutput()
+			if tt.want == "" {
+				require.NoError(t, err, "%s", out)
+				return
+			}
+			require.Error(t, err, "it compiled")
+			require.Contains(t, string(out), tt.want)
+		})
+	}
+}
