@@ -19,10 +19,25 @@
 //   - OnCreating and OnCreated run in the client, around storing new jobs.
 //   - OnPerform runs in the worker, around the task function.
 //   - OnStateElection runs before every state change that taskflow makes for
-//     a job: creation, completion of an attempt, and job control. Fetching a
-//     job into Processing is done by the store in one batched step and is
-//     not elected.
-//   - OnStateApplied runs after a state change has been stored.
+//     a job, with the global filters of the side that makes it and then the
+//     task's own:
+//     the initial state of every job created (Enqueue, EnqueueMany,
+//     EnqueueBatch, ContinueWith, Then, TriggerRecurring), in the client,
+//     after its OnCreating filters;
+//     the outcome of every attempt (Succeeded or Failed, which the retry
+//     policy may turn into Scheduled, Enqueued or Deleted), a job whose task
+//     the worker does not know (Scheduled for another worker), and a job
+//     the worker returns to its queue when it stops, in the worker;
+//     Delete, Requeue, Reschedule, ChangeState and Batch.Cancel, in the
+//     client (its filters, then the task's found in ClientOptions.Registry).
+//   - The store makes some moves on its own, in one batched step, and they
+//     are not elected: fetching a job into Processing, promoting a due
+//     Scheduled job to Enqueued, returning a job whose lease expired (or
+//     whose worker died) to Enqueued, resolving continuations when their
+//     parent finishes, and creating the jobs of a recurring occurrence that
+//     a worker fires on schedule (neither client filters nor election: put
+//     what such jobs need in the definition's options).
+//   - OnStateApplied runs after an elected state change has been stored.
 package filters
 
 import (

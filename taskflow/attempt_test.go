@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -460,4 +461,67 @@ func TestRecurringJobsGetTheTasksAndTheDefinitionsSettings(t *testing.T) {
 	again, err := e.client.TriggerRecurring(ctx, "acme-report")
 	require.NoError(t, err)
 	require.Equal(t, id, again, "unique by args, as the task says: the pending job stands for the new one")
+}
+
+// electRecorder records the elections and applied changes it sees.
+type electRecorder struct {
+	mu      sync.Mutex
+	elected []string // "from>to"
+	applied []string
+}
+
+func (r *electRecorder) OnStateElection(_ context.Context, c *filters.ElectStateContext) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.elected = append(r.elected, string(c.From)+">"+string(c.Candidate().Name()))
+}
+
+func (r *electRecorder) OnStateApplied(_ context.Context, c *filters.ApplyStateContext) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.applied = append(r.applied, string(c.From)+">"+string(c.State.Name()))
+}
+
+func (r *electRecorder) seen() ([]string, []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.elected), slices.Clone(r.applied)
+}
+
+// TestJobControlAndShutdownAreElectedThroughTheTasksFilters: state changes
+// that a client or a stopping worker makes go through the task's own
+// elect-state and apply-state filters, as a worker's outcomes do.
+func TestJobControlAndShutdownAreElectedThroughTheTasksFilters(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	rec := &electRecorder{}
+	started := make(chan struct{}, 1)
+	task, err := taskflow.RegisterTask(e.reg, "watched", func(ctx context.Context, _ int) (int, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return 0, ctx.Err()
+	}, taskflow.WithFilters(rec))
+	require.NoError(t, err)
+	c, err := taskflow.NewClient(e.store, taskflow.ClientOptions{Registry: e.reg})
+	require.NoError(t, err)
+	ctx := waitCtx(t)
+
+	h, err := task.On(c).Enqueue(ctx, 1, taskflow.Delay(time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, c.Delete(ctx, h.ID))
+	elected, applied := rec.seen()
+	require.Contains(t, elected, "scheduled>deleted", "Delete was not elected through the task's filters")
+	require.Contains(t, applied, "scheduled>deleted")
+
+	h, err = task.On(c).Enqueue(ctx, 2)
+	require.NoError(t, err)
+	_, stop := e.startWorker(t, taskflow.WorkerOptions{ShutdownTimeout: 50 * time.Millisecond})
+	<-started
+	stop() // the running job is cancelled and requeued
+	info, err := c.Job(ctx, h.ID)
+	require.NoError(t, err)
+	require.Equal(t, states.NameEnqueued, info.State.Name())
+	elected, applied = rec.seen()
+	require.Contains(t, elected, "processing>enqueued", "the shutdown requeue was not elected")
+	require.Contains(t, applied, "processing>enqueued")
 }

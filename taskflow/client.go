@@ -1,6 +1,7 @@
 package taskflow
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,10 @@ type ClientOptions struct {
 	// Retention is how long jobs this client moves to Succeeded or Deleted
 	// (Delete, batch cancellation) are kept. Default: 24h.
 	Retention time.Duration
+	// Registry is where the client finds a job's task, so that job control
+	// (Delete, Requeue, Reschedule, ChangeState) runs the task's own
+	// filters after the global ones. Default: DefaultRegistry().
+	Registry *Registry
 }
 
 // Client creates jobs in a store and reads them back. It is safe for
@@ -32,6 +37,7 @@ type ClientOptions struct {
 type Client struct {
 	store     storage.Store
 	reader    storage.Store // store, outside the caller's transaction if it is bound to one
+	registry  *Registry
 	retention time.Duration
 	clock     func() time.Time
 	filters   []filters.Filter
@@ -49,7 +55,8 @@ func NewClient(store storage.Store, opts ClientOptions) (*Client, error) {
 			return nil, fmt.Errorf("%w: %T implements no filter interface", ErrInvalidOption, f)
 		}
 	}
-	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters), retention: opts.Retention}
+	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters), retention: opts.Retention,
+		registry: cmp.Or(opts.Registry, DefaultRegistry())}
 	if c.retention <= 0 {
 		c.retention = DefaultRetention
 	}

@@ -59,8 +59,9 @@ func (c *Client) ChangeState(ctx context.Context, id uuid.UUID, to states.State,
 	return c.changeState(ctx, j, to)
 }
 
-// changeState elects and stores a state change of j, as a compare-and-set
-// against the state j was read in.
+// changeState elects (the client's filters, then the task's) and stores a
+// state change of j, as a compare-and-set against the state j was read in,
+// then tells the apply-state filters.
 func (c *Client) changeState(ctx context.Context, j *storage.Job, to states.State) error {
 	if to == nil {
 		return fmt.Errorf("%w: nil state", ErrInvalidOption)
@@ -68,7 +69,16 @@ func (c *Client) changeState(ctx context.Context, j *storage.Job, to states.Stat
 	now := c.now()
 	ec := filters.NewElectStateContext(j, j.State, to, nil, now)
 	ec.Retention = c.retention
-	tr, err := c.global.electState(ctx, ec)
+	p := c.global
+	if e := c.registry.lookup(j.Task); e != nil {
+		if e.opts.retention > 0 {
+			ec.Retention = e.opts.retention
+		}
+		if len(e.opts.filters) > 0 {
+			p = newPipeline(c.filters, e.opts.filters)
+		}
+	}
+	tr, err := p.electState(ctx, ec)
 	if err != nil {
 		return err
 	}
@@ -83,7 +93,7 @@ func (c *Client) changeState(ctx context.Context, j *storage.Job, to states.Stat
 	if err != nil {
 		return fmt.Errorf("taskflow: move job %s from %s to %s: %w", j.ID, j.State, tr.To, err)
 	}
-	c.global.applied(ctx, j, j.State, ec.Candidate())
+	p.applied(ctx, j, j.State, ec.Candidate())
 	return nil
 }
 

@@ -56,17 +56,13 @@ func (w *Worker) release(a *attempt) {
 	w.mu.Unlock()
 }
 
-// requeue returns leased jobs to their queue.
+// requeue returns leased jobs to their queue, through election like every
+// state change the worker makes.
 func (w *Worker) requeue(atts []*attempt, reason string) {
 	now := w.opts.Clock()
 	for _, a := range atts {
 		st := states.Enqueued{Queue: a.job.Queue, EnqueuedAt: now, Reason: reason}
-		tr, err := w.transition(a.job, st)
-		if err != nil {
-			w.log.Error("taskflow: requeue", "job_id", a.job.ID, "err", err)
-			continue
-		}
-		w.submit(a, tr, st, nil, nil)
+		w.conclude(context.Background(), a, w.runtime(a.job.Task), st, nil, now)
 	}
 }
 

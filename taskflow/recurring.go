@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/internal/recurring"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
@@ -130,7 +131,8 @@ func (c *Client) ResumeRecurring(ctx context.Context, id string) error {
 }
 
 // TriggerRecurring enqueues a job of the recurring job id now, without
-// changing its schedule, and returns the new job's ID.
+// changing its schedule, through the client's filters and the task's, and
+// returns the new job's ID (or, when its unique key is held, the holder's).
 func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, error) {
 	def, err := c.RecurringJob(ctx, id)
 	if err != nil {
@@ -141,7 +143,15 @@ func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, er
 	if err != nil {
 		return uuid.Nil, err
 	}
-	ids, err := c.store.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}, Now: now})
+	var taskFilters []filters.Filter
+	if e := c.registry.lookup(def.Task); e != nil {
+		taskFilters = e.opts.filters
+	}
+	st, err := j.CurrentState()
+	if err != nil {
+		return uuid.Nil, err
+	}
+	ids, err := c.create(ctx, []*storage.Job{j}, st, taskFilters)
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("taskflow: trigger recurring job %q: %w", id, err)
 	}
