@@ -525,3 +525,20 @@ func TestJobControlAndShutdownAreElectedThroughTheTasksFilters(t *testing.T) {
 	require.Contains(t, elected, "processing>enqueued", "the shutdown requeue was not elected")
 	require.Contains(t, applied, "processing>enqueued")
 }
+
+// TestDeclareAndBind: a task declared without its function registers
+// nothing; Bind registers it once per registry.
+func TestDeclareAndBind(t *testing.T) {
+	t.Parallel()
+	task := taskflow.Declare[addArgs, int]("declared-add")
+	require.Equal(t, "declared-add", task.Name())
+	reg := taskflow.NewRegistry()
+	require.Empty(t, reg.Names(), "Declare registered something")
+	require.NoError(t, task.Bind(reg, add))
+	require.Equal(t, []string{"declared-add"}, reg.Names())
+	require.ErrorIs(t, task.Bind(reg, add), taskflow.ErrDuplicateTask)
+	require.ErrorIs(t, task.Bind(nil, add), taskflow.ErrInvalidOption)
+	require.ErrorIs(t, task.Bind(taskflow.NewRegistry(), nil), taskflow.ErrInvalidOption)
+	require.Panics(t, func() { taskflow.Declare[addArgs, int]("bad name") })
+	require.Panics(t, func() { taskflow.Declare[addArgs, int]("t", taskflow.Timeout(-1)) })
+}

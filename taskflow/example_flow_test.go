@@ -90,3 +90,33 @@ func ExampleUnique() {
 	// Output:
 	// true
 }
+
+// Mailer is a dependency a task needs, built in the worker's main.
+type Mailer struct{ From string }
+
+// Send is the task's function: a method value carries the mailer.
+func (m *Mailer) Send(_ context.Context, a EmailArgs) (Receipt, error) {
+	return Receipt{MessageID: m.From + "->" + a.To}, nil
+}
+
+// A producer declares a task by name and types, without its function; a
+// worker binds the function, with its dependencies, at start-up.
+func ExampleDeclare() {
+	// Shared by both programs, say in package tasks:
+	sendEmail := taskflow.Declare[EmailArgs, Receipt]("send-email", taskflow.Queue("default"))
+
+	// The worker's main builds the dependencies and binds the function.
+	mailer := &Mailer{From: "noreply@example.com"}
+	reg := taskflow.NewRegistry()
+	if err := sendEmail.Bind(reg, mailer.Send); err != nil {
+		panic(err)
+	}
+	client, stop := exampleEnv(reg)
+	defer stop()
+
+	// The producer enqueues; it never links Mailer.
+	h, _ := sendEmail.On(client).Enqueue(context.Background(), EmailArgs{To: "ada@example.com"})
+	r, err := h.Wait(context.Background())
+	fmt.Println(r.MessageID, err)
+	// Output: noreply@example.com->ada@example.com <nil>
+}

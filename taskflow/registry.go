@@ -38,9 +38,6 @@ func DefaultRegistry() *Registry { return defaultRegistry }
 var taskName = regexp.MustCompile(`^[A-Za-z0-9._:/-]{1,200}$`)
 
 func (r *Registry) add(e *entry) error {
-	if !taskName.MatchString(e.name) {
-		return fmt.Errorf("%w %q: want 1 to 200 of A-Z a-z 0-9 . _ : / -", ErrInvalidName, e.name)
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.tasks[e.name]; ok {

@@ -28,7 +28,8 @@ type Task[Args, Result any] struct {
 // NewTask declares a task and registers it in the default registry. It
 // panics if name is invalid or taken, or an option is invalid: declaring
 // tasks is start-up code, and such a mistake must not go unnoticed. Use
-// RegisterTask to get an error instead, or to use another registry.
+// RegisterTask to get an error instead, or to use another registry, and
+// Declare to declare a task without its function.
 func NewTask[Args, Result any](name string, fn func(context.Context, Args) (Result, error), opts ...TaskOption) *Task[Args, Result] {
 	t, err := RegisterTask(DefaultRegistry(), name, fn, opts...)
 	if err != nil {
@@ -41,11 +42,33 @@ func NewTask[Args, Result any](name string, fn func(context.Context, Args) (Resu
 // wrapping ErrInvalidName, ErrDuplicateTask or ErrInvalidOption when the
 // declaration is wrong.
 func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.Context, Args) (Result, error), opts ...TaskOption) (*Task[Args, Result], error) {
-	if reg == nil {
-		return nil, fmt.Errorf("%w: task %q: nil registry", ErrInvalidOption, name)
+	t, err := declare[Args, Result](name, opts)
+	if err != nil {
+		return nil, err
 	}
-	if fn == nil {
-		return nil, fmt.Errorf("%w: task %q has a nil function", ErrInvalidOption, name)
+	if err := t.Bind(reg, fn); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Declare declares a task by its name and types only, for a program that
+// enqueues it but does not run it: it links no function and registers
+// nothing. A worker binds the function with Bind, in main, where the
+// task's dependencies (a database pool, a mailer) are built. Declare the
+// task once, in a package both programs import. It panics if name or an
+// option is invalid.
+func Declare[Args, Result any](name string, opts ...TaskOption) *Task[Args, Result] {
+	t, err := declare[Args, Result](name, opts)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func declare[Args, Result any](name string, opts []TaskOption) (*Task[Args, Result], error) {
+	if !taskName.MatchString(name) {
+		return nil, fmt.Errorf("%w %q: want 1 to 200 of A-Z a-z 0-9 . _ : / -", ErrInvalidName, name)
 	}
 	o := taskSettingsOf(opts)
 	if o.err != nil {
@@ -55,7 +78,20 @@ func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.
 	if t.codec == nil {
 		t.codec = JSON
 	}
-	codec := t.codec
+	return t, nil
+}
+
+// Bind registers fn in reg as the function of task t, for the workers that
+// use reg. It returns an error wrapping ErrDuplicateTask when reg already
+// holds a task of t's name, or ErrInvalidOption for a nil reg or fn.
+func (t *Task[Args, Result]) Bind(reg *Registry, fn func(context.Context, Args) (Result, error)) error {
+	if reg == nil {
+		return fmt.Errorf("%w: task %q: nil registry", ErrInvalidOption, t.name)
+	}
+	if fn == nil {
+		return fmt.Errorf("%w: task %q has a nil function", ErrInvalidOption, t.name)
+	}
+	codec, name := t.codec, t.name
 	run := func(ctx context.Context, raw []byte) ([]byte, error) {
 		var args Args
 		if err := codec.Unmarshal(raw, &args); err != nil {
@@ -71,10 +107,7 @@ func RegisterTask[Args, Result any](reg *Registry, name string, fn func(context.
 		}
 		return out, nil
 	}
-	if err := reg.add(&entry{name: name, run: run, opts: o}); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return reg.add(&entry{name: name, run: run, opts: t.opts})
 }
 
 // Name returns the name the task is registered under.
