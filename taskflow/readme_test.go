@@ -1,0 +1,32 @@
+package taskflow_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadmeInOneScreenRuns runs the README's "In one screen" program as
+// shown and checks what it prints.
+func TestReadmeInOneScreenRuns(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, rest, ok := strings.Cut(string(readme), "## In one screen\n\n```go\n")
+	require.True(t, ok, "the README has no \"In one screen\" Go block")
+	src, _, ok := strings.Cut(rest, "```\n")
+	require.True(t, ok)
+	// A directory under testdata is inside the module but outside ./...
+	dir, err := os.MkdirTemp("testdata", "readme")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644))
+	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./"+filepath.ToSlash(dir)).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, "sent-to-ada@example.com <nil>\n", string(out))
+}
