@@ -194,7 +194,7 @@ func TestRequeueOfRunningJobsOnOneWorker(t *testing.T) {
 		ids = append(ids, h.ID)
 		time.Sleep(50 * time.Millisecond)
 		if err := e.client.Requeue(ctx, h.ID); err != nil {
-			require.ErrorIs(t, err, storage.ErrStateConflict)
+			require.ErrorIs(t, err, taskflow.ErrStateConflict)
 		}
 	}
 	for _, id := range ids {

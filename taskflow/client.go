@@ -207,7 +207,7 @@ type StateChange struct {
 }
 
 // Job returns job id with its current state and full history. An unknown
-// id returns an error wrapping storage.ErrNotFound.
+// id returns an error wrapping ErrNotFound.
 func (c *Client) Job(ctx context.Context, id uuid.UUID) (*JobInfo, error) {
 	j, err := c.store.Get(ctx, id)
 	if err != nil {

@@ -44,7 +44,7 @@ func (c *Client) Reschedule(ctx context.Context, id uuid.UUID, at time.Time) err
 
 // ChangeState moves job id to state to, through the client's elect-state
 // filters, if the job is in one of the states from (any state when from is
-// empty). Otherwise it returns an error wrapping storage.ErrStateConflict
+// empty). Otherwise it returns an error wrapping ErrStateConflict
 // and changes nothing. A running job moved out of Processing has its
 // context cancelled within about a second, with a cause naming the new
 // state, and its outcome is discarded.
@@ -121,7 +121,7 @@ func (p BatchProgress) Done() bool { return p.Pending == 0 }
 func (b *Batch[Result]) Progress(ctx context.Context) (BatchProgress, error) {
 	bs, ok := b.client.store.(storage.Batches)
 	if !ok {
-		return BatchProgress{}, fmt.Errorf("taskflow: batch progress: %w", storage.ErrNotSupported)
+		return BatchProgress{}, fmt.Errorf("taskflow: batch progress: the store implements no storage.Batches: %w", ErrNotSupported)
 	}
 	counts, err := bs.BatchProgress(ctx, b.ID)
 	if err != nil {

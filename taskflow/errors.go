@@ -8,6 +8,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // Sentinel errors; test for them with errors.Is.
@@ -43,6 +44,21 @@ var (
 	// ErrPanic means a task panicked; the panic value and stack are in the
 	// Failed state.
 	ErrPanic = errors.New("taskflow: task panicked")
+)
+
+// Errors of the store, as taskflow's calls return them (wrapped); they are
+// the storage package's sentinels, so a program never imports storage to
+// test for them.
+var (
+	// ErrNotFound means no job, batch or recurring definition has the
+	// given ID.
+	ErrNotFound = storage.ErrNotFound
+	// ErrStateConflict means a job was not in a state the call expected:
+	// it moved on meanwhile, or ChangeState's from did not hold.
+	ErrStateConflict = storage.ErrStateConflict
+	// ErrNotSupported means the store lacks what the call needs (recurring
+	// definitions, batch progress, ...); the error names it.
+	ErrNotSupported = storage.ErrNotSupported
 )
 
 // Causes of a running attempt's cancellation, as context.Cause returns

@@ -130,9 +130,9 @@ func TestRecurringControl(t *testing.T) {
 	require.False(t, resumed.Paused)
 
 	require.NoError(t, e.client.RemoveRecurring(ctx, "r"))
-	require.ErrorIs(t, e.client.RemoveRecurring(ctx, "r"), storage.ErrNotFound)
+	require.ErrorIs(t, e.client.RemoveRecurring(ctx, "r"), taskflow.ErrNotFound)
 	_, err = e.client.TriggerRecurring(ctx, "r")
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, taskflow.ErrNotFound)
 }
 
 type order struct{ ID int }
@@ -228,7 +228,7 @@ func TestContinuationOfFinishedParentResolvesAtOnce(t *testing.T) {
 	require.Equal(t, 4, sum)
 
 	_, err = task.On(e.client).ContinueWith(waitCtx(t), newID(t), addArgs{})
-	require.ErrorIs(t, err, storage.ErrNotFound, "a continuation of an unknown job")
+	require.ErrorIs(t, err, taskflow.ErrNotFound, "a continuation of an unknown job")
 }
 
 func TestBatchFanIn(t *testing.T) {
@@ -357,7 +357,7 @@ func TestJobControl(t *testing.T) {
 	ctx := waitCtx(t)
 
 	err = e.client.ChangeState(ctx, h.ID, states.Deleted{Reason: "x"}, states.NameEnqueued)
-	require.ErrorIs(t, err, storage.ErrStateConflict, "the expected-state guard did not hold")
+	require.ErrorIs(t, err, taskflow.ErrStateConflict, "the expected-state guard did not hold")
 	require.NoError(t, e.client.Reschedule(ctx, h.ID, time.Now().Add(2*time.Hour)))
 	info, err := h.Job(ctx)
 	require.NoError(t, err)
@@ -380,7 +380,7 @@ func TestJobControl(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, states.NameDeleted, info.State.Name())
 	require.False(t, info.ExpireAt.IsZero(), "a deleted job expires")
-	require.ErrorIs(t, e.client.Delete(ctx, h.ID), storage.ErrStateConflict)
+	require.ErrorIs(t, e.client.Delete(ctx, h.ID), taskflow.ErrStateConflict)
 }
 
 func TestTimeouts(t *testing.T) {
@@ -569,7 +569,7 @@ func TestFinishedJobsExpireAndFailedStay(t *testing.T) {
 	_, _ = h2.Wait(waitCtx(t))
 	require.Eventually(t, func() bool { return e.store.Len() == 1 }, 5*time.Second, 10*time.Millisecond)
 	_, err = h1.Job(waitCtx(t))
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, taskflow.ErrNotFound)
 	info, err := h2.Job(waitCtx(t))
 	require.NoError(t, err)
 	require.Equal(t, states.NameFailed, info.State.Name())
@@ -787,7 +787,7 @@ func TestWaitOutlastsALostStoreConnection(t *testing.T) {
 
 	gone := task.On(c).Handle(newID(t))
 	_, err = gone.Wait(waitCtx(t))
-	require.ErrorIs(t, err, storage.ErrNotFound, "a job that does not exist ends the wait")
+	require.ErrorIs(t, err, taskflow.ErrNotFound, "a job that does not exist ends the wait")
 }
 
 func TestWorkerSurvivesALostStoreConnection(t *testing.T) {

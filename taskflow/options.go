@@ -314,16 +314,26 @@ func TimeZone(name string) CronOption {
 	return CronOption{func(s *recurringSettings) { s.timeZone = name }}
 }
 
+// MisfirePolicy says what a recurring job does about occurrences missed
+// while no worker ran.
+type MisfirePolicy string
+
+// Misfire policies.
+const (
+	MisfireOnce MisfirePolicy = storage.MisfireOnce // run once to catch up (the default)
+	MisfireAll  MisfirePolicy = storage.MisfireAll  // run every missed occurrence, up to 1,000
+	MisfireSkip MisfirePolicy = storage.MisfireSkip // skip occurrences later than a minute
+)
+
 // Misfire sets what a recurring job does about occurrences missed while no
-// worker ran: storage.MisfireOnce (run once to catch up; the default),
-// storage.MisfireAll (run each) or storage.MisfireSkip.
-func Misfire(policy string) CronOption {
+// worker ran: MisfireOnce (the default), MisfireAll or MisfireSkip.
+func Misfire(policy MisfirePolicy) CronOption {
 	return CronOption{func(s *recurringSettings) {
 		switch policy {
-		case storage.MisfireOnce, storage.MisfireAll, storage.MisfireSkip:
-			s.misfire = policy
+		case MisfireOnce, MisfireAll, MisfireSkip:
+			s.misfire = string(policy)
 		default:
-			s.fail(fmt.Errorf("%w: misfire policy %q: want %q, %q or %q", ErrInvalidOption, policy, storage.MisfireOnce, storage.MisfireAll, storage.MisfireSkip))
+			s.fail(fmt.Errorf("%w: misfire policy %q: want %q, %q or %q", ErrInvalidOption, policy, MisfireOnce, MisfireAll, MisfireSkip))
 		}
 	}}
 }

@@ -83,7 +83,7 @@ func (t *Task[Args, Result]) AddRecurring(ctx context.Context, id, spec string, 
 func (c *Client) recurring() (storage.Recurring, error) {
 	rs, ok := c.store.(storage.Recurring)
 	if !ok {
-		return nil, fmt.Errorf("taskflow: recurring jobs: %w", storage.ErrNotSupported)
+		return nil, fmt.Errorf("taskflow: recurring jobs: the store implements no storage.Recurring: %w", ErrNotSupported)
 	}
 	return rs, nil
 }
@@ -134,7 +134,7 @@ func (c *Client) ResumeRecurring(ctx context.Context, id string) error {
 // changing its schedule, through the client's filters and the task's, and
 // returns the new job's ID (or, when its unique key is held, the holder's).
 func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, error) {
-	def, err := c.RecurringJob(ctx, id)
+	def, err := c.storedRecurring(ctx, id)
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -158,8 +158,52 @@ func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, er
 	return ids[0], nil
 }
 
-// RecurringJob returns the definition and schedule of the recurring job id.
-func (c *Client) RecurringJob(ctx context.Context, id string) (*storage.RecurringJob, error) {
+// RecurringJob is a recurring definition and its schedule.
+type RecurringJob struct {
+	ID   string
+	Task string
+	// Args are the encoded arguments of every job it spawns.
+	Args     []byte
+	Spec     string // the cron expression
+	TimeZone string // IANA name; empty means UTC
+	Misfire  MisfirePolicy
+	Paused   bool
+	// NextRun is the next occurrence; LastRun the last one fired and
+	// LastJobID the job it spawned.
+	NextRun   time.Time
+	LastRun   time.Time
+	LastJobID uuid.UUID
+	// Queue, Priority, Params, UniqueKey and UniqueFor are given to every
+	// job it spawns.
+	Queue     string
+	Priority  int
+	Params    map[string]json.RawMessage
+	UniqueKey string
+	UniqueFor time.Duration
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+func newRecurringJobInfo(d *storage.RecurringJob) *RecurringJob {
+	return &RecurringJob{
+		ID: d.ID, Task: d.Task, Args: d.Args, Spec: d.Spec, TimeZone: d.TimeZone, Misfire: MisfirePolicy(d.Misfire),
+		Paused: d.Paused, NextRun: d.NextRun, LastRun: d.LastRun, LastJobID: d.LastJobID, Queue: d.Queue,
+		Priority: d.Priority, Params: d.Params, UniqueKey: d.UniqueKey, UniqueFor: d.UniqueFor,
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt,
+	}
+}
+
+// RecurringJob returns the definition and schedule of the recurring job id,
+// or an error wrapping ErrNotFound.
+func (c *Client) RecurringJob(ctx context.Context, id string) (*RecurringJob, error) {
+	def, err := c.storedRecurring(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return newRecurringJobInfo(def), nil
+}
+
+func (c *Client) storedRecurring(ctx context.Context, id string) (*storage.RecurringJob, error) {
 	rs, err := c.recurring()
 	if err != nil {
 		return nil, err
@@ -172,12 +216,20 @@ func (c *Client) RecurringJob(ctx context.Context, id string) (*storage.Recurrin
 }
 
 // RecurringJobs lists every recurring job, ordered by ID.
-func (c *Client) RecurringJobs(ctx context.Context) ([]*storage.RecurringJob, error) {
+func (c *Client) RecurringJobs(ctx context.Context) ([]*RecurringJob, error) {
 	rs, err := c.recurring()
 	if err != nil {
 		return nil, err
 	}
-	return rs.ListRecurring(ctx)
+	defs, err := rs.ListRecurring(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list recurring jobs: %w", err)
+	}
+	out := make([]*RecurringJob, len(defs))
+	for i, d := range defs {
+		out[i] = newRecurringJobInfo(d)
+	}
+	return out, nil
 }
 
 // newRecurringJob builds the Enqueued job that def spawns for the occurrence

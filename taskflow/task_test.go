@@ -11,7 +11,6 @@ import (
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
-	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
@@ -200,7 +199,7 @@ func TestResultOfUnknownJob(t *testing.T) {
 	other := *h
 	other.ID[0] ^= 0xff
 	_, err = other.Result(context.Background())
-	require.ErrorIs(t, err, storage.ErrNotFound)
+	require.ErrorIs(t, err, taskflow.ErrNotFound)
 }
 
 func TestRunningJobParam(t *testing.T) {
