@@ -42,6 +42,7 @@ package filters
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -53,11 +54,34 @@ import (
 type Filter any
 
 // CreatingContext is passed to [ClientFilter.OnCreating]. The filter may
-// change the job's Queue, Priority and Params before it is stored, or cancel
-// its creation.
+// change the job's queue, priority and parameters before it is stored, or
+// cancel its creation.
 type CreatingContext struct {
-	Job    *storage.Job
+	Job    Job
 	reason string
+}
+
+// NewCreatingContext starts the creation of job j.
+func NewCreatingContext(j *storage.Job) *CreatingContext { return &CreatingContext{Job: NewJob(j)} }
+
+// SetQueue moves the job to queue; the name must match [a-z0-9_-]+.
+func (c *CreatingContext) SetQueue(queue string) { c.Job.job().Queue = queue }
+
+// SetPriority sets the job's priority.
+func (c *CreatingContext) SetPriority(p int) { c.Job.job().Priority = p }
+
+// SetParam sets the job parameter name to the encoded value; a nil value
+// removes it.
+func (c *CreatingContext) SetParam(name string, value json.RawMessage) {
+	j := c.Job.job()
+	if value == nil {
+		delete(j.Params, name)
+		return
+	}
+	if j.Params == nil {
+		j.Params = map[string]json.RawMessage{}
+	}
+	j.Params[name] = value
 }
 
 // Cancel stops the job from being created; Enqueue returns an error wrapping
@@ -74,7 +98,7 @@ func (c *CreatingContext) Canceled() (string, bool) { return c.reason, c.reason 
 
 // CreatedContext is passed to [ClientFilter.OnCreated].
 type CreatedContext struct {
-	Job *storage.Job
+	Job Job
 	// Err is the error creation ended with, if any.
 	Err error
 }
@@ -90,7 +114,7 @@ type ClientFilter interface {
 
 // PerformContext is passed to [ServerFilter.OnPerform].
 type PerformContext struct {
-	Job *storage.Job
+	Job Job
 	// Result holds the encoded result once next has returned nil.
 	Result []byte
 }
@@ -107,7 +131,7 @@ type ServerFilter interface {
 // carries the candidate state, which a filter may replace.
 type ElectStateContext struct {
 	// Job is the job as stored before the change.
-	Job *storage.Job
+	Job Job
 	// From is the job's current state; empty while the job is created.
 	From states.Name
 	// Err is the error behind a Failed candidate.
@@ -124,7 +148,7 @@ type ElectStateContext struct {
 }
 
 // NewElectStateContext starts an election of candidate for job.
-func NewElectStateContext(job *storage.Job, from states.Name, candidate states.State, err error, now time.Time) *ElectStateContext {
+func NewElectStateContext(job Job, from states.Name, candidate states.State, err error, now time.Time) *ElectStateContext {
 	return &ElectStateContext{Job: job, From: from, Err: err, Now: now, candidate: candidate}
 }
 
@@ -154,7 +178,7 @@ type ElectStateFilter interface {
 // ApplyStateContext is passed to [ApplyStateFilter.OnStateApplied].
 type ApplyStateContext struct {
 	// Job is the job as it was before the change.
-	Job *storage.Job
+	Job Job
 	// From is the state the job left; empty for a new job.
 	From states.Name
 	// State is the state now stored.

@@ -27,7 +27,7 @@ type Mutex struct {
 	Locker storage.Locker
 	// Key names the mutex of a job. nil means one mutex per task
 	// (MutexByTask); MutexByArgs gives one per task and arguments.
-	Key func(job *storage.Job) string
+	Key func(job Job) string
 	// Timeout is how long a job waits for the mutex. Default: 1m.
 	Timeout time.Duration
 	// TTL is how long the lock outlives its holder's last renewal.
@@ -36,12 +36,12 @@ type Mutex struct {
 }
 
 // MutexByTask keys a Mutex by task name.
-func MutexByTask(job *storage.Job) string { return job.Task }
+func MutexByTask(job Job) string { return job.Task() }
 
 // MutexByArgs keys a Mutex by task name and encoded arguments.
-func MutexByArgs(job *storage.Job) string {
-	sum := sha256.Sum256(job.Args)
-	return job.Task + ":" + hex.EncodeToString(sum[:16])
+func MutexByArgs(job Job) string {
+	sum := sha256.Sum256(job.Args())
+	return job.Task() + ":" + hex.EncodeToString(sum[:16])
 }
 
 // OnPerform implements [ServerFilter].
@@ -57,7 +57,7 @@ func (m Mutex) OnPerform(ctx context.Context, c *PerformContext, next func(conte
 		ttl = 30 * time.Second
 	}
 	key := "mutex:" + keyOf(c.Job)
-	owner := fmt.Sprintf("%s/%d", c.Job.ID, c.Job.LeaseToken)
+	owner := fmt.Sprintf("%s/%d", c.Job.ID(), c.Job.Attempt()) // this attempt
 	if err := m.acquire(ctx, key, owner, timeout, ttl); err != nil {
 		return err
 	}

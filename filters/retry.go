@@ -117,10 +117,10 @@ func (r Retry) Retryable(err error) bool {
 // OnStateElection implements [ElectStateFilter].
 func (r Retry) OnStateElection(_ context.Context, c *ElectStateContext) {
 	failed, ok := c.Candidate().(states.Failed)
-	if !ok || c.Job == nil {
+	if !ok {
 		return
 	}
-	n, limit := c.Job.Attempt, r.attempts()
+	n, limit := c.Job.Attempt(), r.attempts()
 	if !r.Retryable(c.Err) || n > limit {
 		if r.WhenExhausted == DeleteWhenExhausted && !errors.Is(c.Err, ErrBadInput) {
 			c.SetCandidate(states.Deleted{DeletedAt: c.Now, ErrorMessage: failed.ErrorMessage, Reason: exhaustedReason(r, c.Err, limit)})
@@ -134,7 +134,7 @@ func (r Retry) OnStateElection(_ context.Context, c *ElectStateContext) {
 	reason := fmt.Sprintf("Retry attempt %d of %d: %s", n, limit, failed.ErrorMessage)
 	d := delay(n)
 	if d <= 0 {
-		c.SetCandidate(states.Enqueued{Queue: c.Job.Queue, EnqueuedAt: c.Now, Reason: reason})
+		c.SetCandidate(states.Enqueued{Queue: c.Job.Queue(), EnqueuedAt: c.Now, Reason: reason})
 		return
 	}
 	c.SetCandidate(states.Scheduled{EnqueueAt: c.Now.Add(d), ScheduledAt: c.Now, Reason: reason})

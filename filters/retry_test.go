@@ -54,7 +54,7 @@ func TestRetryElection(t *testing.T) {
 			t.Parallel()
 			job := &storage.Job{Queue: "mail", Attempt: tt.attempt}
 			failed := states.Failed{FailedAt: now, ErrorMessage: tt.err.Error()}
-			ec := filters.NewElectStateContext(job, states.NameProcessing, failed, tt.err, now)
+			ec := filters.NewElectStateContext(filters.NewJob(job), states.NameProcessing, failed, tt.err, now)
 			tt.retry.OnStateElection(context.Background(), ec)
 			got := ec.Candidate()
 			require.Equal(t, tt.want, got.Name())
@@ -76,7 +76,7 @@ func TestRetryElection(t *testing.T) {
 
 func TestRetryIgnoresOtherCandidates(t *testing.T) {
 	t.Parallel()
-	ec := filters.NewElectStateContext(&storage.Job{Attempt: 1}, states.NameProcessing, states.Succeeded{}, nil, time.Now())
+	ec := filters.NewElectStateContext(filters.NewJob(&storage.Job{Attempt: 1}), states.NameProcessing, states.Succeeded{}, nil, time.Now())
 	filters.Retry{}.OnStateElection(context.Background(), ec)
 	require.Equal(t, states.NameSucceeded, ec.Candidate().Name())
 	require.Empty(t, ec.Traversed())

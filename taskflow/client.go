@@ -123,7 +123,7 @@ func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states
 	}
 	for i := len(p.client) - 1; i >= 0; i-- {
 		for _, j := range jobs {
-			p.client[i].OnCreated(ctx, &filters.CreatedContext{Job: j, Err: err})
+			p.client[i].OnCreated(ctx, &filters.CreatedContext{Job: filters.NewJob(j), Err: err})
 		}
 	}
 	if err != nil {
@@ -143,7 +143,7 @@ func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states
 func (c *Client) beforeCreate(ctx context.Context, p *pipeline, jobs []*storage.Job, initial states.State) error {
 	for _, j := range jobs {
 		j.Params = maps.Clone(j.Params) // filters may edit one job's params
-		cc := &filters.CreatingContext{Job: j}
+		cc := filters.NewCreatingContext(j)
 		for _, f := range p.client {
 			if err := f.OnCreating(ctx, cc); err != nil {
 				return fmt.Errorf("taskflow: create job of %q: %w", j.Task, err)
@@ -151,6 +151,9 @@ func (c *Client) beforeCreate(ctx context.Context, p *pipeline, jobs []*storage.
 			if reason, ok := cc.Canceled(); ok {
 				return fmt.Errorf("%w: job of %q: %s", ErrCanceled, j.Task, reason)
 			}
+		}
+		if err := ValidateQueue(j.Queue); err != nil {
+			return fmt.Errorf("taskflow: a creating filter moved a job of %q: %w", j.Task, err)
 		}
 		st := initial
 		if q, ok := st.(states.Enqueued); ok && q.Queue != j.Queue {
@@ -165,7 +168,7 @@ func (c *Client) beforeCreate(ctx context.Context, p *pipeline, jobs []*storage.
 		if len(p.elect) == 0 {
 			continue
 		}
-		tr, err := p.electState(ctx, filters.NewElectStateContext(j, "", st, nil, c.now()))
+		tr, err := p.electState(ctx, filters.NewElectStateContext(filters.NewJob(j), "", st, nil, c.now()))
 		if err != nil {
 			return err
 		}

@@ -67,7 +67,7 @@ func (c *Client) changeState(ctx context.Context, j *storage.Job, to states.Stat
 		return fmt.Errorf("%w: nil state", ErrInvalidOption)
 	}
 	now := c.now()
-	ec := filters.NewElectStateContext(j, j.State, to, nil, now)
+	ec := filters.NewElectStateContext(filters.NewJob(j), j.State, to, nil, now)
 	ec.Retention = c.retention
 	p := c.global
 	if e := c.registry.lookup(j.Task); e != nil {

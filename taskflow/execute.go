@@ -197,7 +197,7 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 // task's error, and submits it.
 func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, candidate states.State, taskErr error, now time.Time) {
 	j := a.job
-	ec := filters.NewElectStateContext(j, states.NameProcessing, candidate, taskErr, now)
+	ec := filters.NewElectStateContext(filters.NewJob(j), states.NameProcessing, candidate, taskErr, now)
 	ec.Retention = w.opts.Retention
 	if rt.entry != nil && rt.entry.opts.retention > 0 {
 		ec.Retention = rt.entry.opts.retention
@@ -270,7 +270,7 @@ func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (r
 	if len(rt.pipe.server) == 0 {
 		return call(ctx, rt.entry, j)
 	}
-	pc := &filters.PerformContext{Job: j}
+	pc := &filters.PerformContext{Job: filters.NewJob(j)}
 	err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
 		pc.Result, err, details = call(ctx, rt.entry, j)
 		return err

@@ -89,14 +89,14 @@ type cancelIf struct{}
 
 func (cancelIf) OnCreating(_ context.Context, c *filters.CreatingContext) error {
 	var a addArgs
-	_ = json.Unmarshal(c.Job.Args, &a)
+	_ = json.Unmarshal(c.Job.Args(), &a)
 	switch a.A {
 	case -1:
 		c.Cancel("negative numbers are not allowed")
 	case -2:
 		return errors.New("filter broke")
 	case 100:
-		c.Job.Queue = "big"
+		c.SetQueue("big")
 	}
 	return nil
 }
@@ -145,7 +145,7 @@ func TestClientFilterCanCancelOrChangeJob(t *testing.T) {
 type deleteOnSecondFailure struct{}
 
 func (deleteOnSecondFailure) OnStateElection(_ context.Context, c *filters.ElectStateContext) {
-	if c.From == states.NameProcessing && c.Job.Attempt >= 2 && c.Candidate().Name() != states.NameSucceeded {
+	if c.From == states.NameProcessing && c.Job.Attempt() >= 2 && c.Candidate().Name() != states.NameSucceeded {
 		c.SetCandidate(states.Deleted{DeletedAt: c.Now, Reason: "gave up early"})
 	}
 }

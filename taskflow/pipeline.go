@@ -50,7 +50,7 @@ func (p *pipeline) electState(ctx context.Context, ec *filters.ElectStateContext
 	if err != nil {
 		return storage.Transition{}, err
 	}
-	tr := storage.Transition{ID: ec.Job.ID, To: st.Name(), Data: data, Reason: st.Why()}
+	tr := storage.Transition{ID: ec.Job.ID(), To: st.Name(), Data: data, Reason: st.Why()}
 	for _, s := range ec.Traversed() {
 		rec, err := storage.NewStateRecord(s, ec.Now)
 		if err != nil {
@@ -72,7 +72,7 @@ func (p *pipeline) applied(ctx context.Context, job *storage.Job, from states.Na
 	if len(p.apply) == 0 {
 		return
 	}
-	ac := &filters.ApplyStateContext{Job: job, From: from, State: to}
+	ac := &filters.ApplyStateContext{Job: filters.NewJob(job), From: from, State: to}
 	for _, f := range p.apply {
 		f.OnStateApplied(ctx, ac)
 	}

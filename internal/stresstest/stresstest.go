@@ -86,7 +86,7 @@ type recorder struct {
 func (r *recorder) OnStateApplied(_ context.Context, c *filters.ApplyStateContext) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.outcomes[c.Job.ID] = append(r.outcomes[c.Job.ID], outcome{c.Job.Attempt, c.State.Name()})
+	r.outcomes[c.Job.ID()] = append(r.outcomes[c.Job.ID()], outcome{c.Job.Attempt(), c.State.Name()})
 }
 
 // running returns a job with an attempt running, if any.
