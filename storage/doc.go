@@ -7,12 +7,19 @@
 // The contract speaks in jobs and batches, so that each backend can do each
 // operation in one round trip: create many jobs atomically, fetch-and-lease
 // up to N jobs, transition many jobs with compare-and-set, extend every lease
-// a worker holds in one call. [Store] is the small required core. Extras are
-// optional interfaces discovered at run time, as database/sql/driver does:
+// a worker holds in one call. [Store] is the small required core: jobs,
+// leases and transitions. Everything else is an optional capability, an
+// interface discovered at run time, as database/sql/driver does:
+// [UniqueKeys] (unique jobs), [Continuations] (Awaiting jobs resolved when
+// their parent finishes), [Batches] (batches and their progress),
+// [Recurring] (durable cron definitions), [Locker] (named locks, for the
+// mutex filter), [Servers] (the worker registry and its watchdog),
 // [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries),
-// [Pruner] (removal of expired final jobs), [Batches] (batch progress),
-// [Recurring] (durable cron definitions), [Locker] (named locks) and
-// [Servers] (the worker registry).
+// [Pruner] (removal of expired final jobs) and [TxBound] (stores bound to a
+// caller's transaction). taskflow never asks a store for a capability it
+// lacks: it returns an error wrapping [ErrNotSupported] that names it. A
+// store that implements only [Store] passes the required part of
+// storagetest, whose other areas skip with a message.
 //
 // # Guarantees
 //
@@ -39,12 +46,13 @@
 //     AllOrNothing set, one failing change MUST leave every job unchanged.
 //   - ReclaimExpired MUST make every job whose lease has expired fetchable
 //     again (Enqueued) and MUST invalidate its old token.
-//   - No two jobs MUST hold one UniqueKey at once; Create MUST return the
-//     holder's ID for a job whose key is held, and store it not.
-//   - When a job or a whole batch finishes (Succeeded, Failed or Deleted),
-//     the jobs Awaiting it MUST be resolved in the same atomic step, and an
-//     Awaiting job created after its parent finished MUST be resolved by
-//     Create.
+//   - With [UniqueKeys], no two jobs MUST hold one UniqueKey at once;
+//     Create MUST return the holder's ID for a job whose key is held, and
+//     store it not.
+//   - With [Continuations] (and [Batches], for a batch), when a job or a
+//     whole batch finishes (Succeeded, Failed or Deleted), the jobs Awaiting
+//     it MUST be resolved in the same atomic step, and an Awaiting job
+//     created after its parent finished MUST be resolved by Create.
 //   - FireRecurring MUST fire each occurrence at most once: it creates jobs
 //     only when the stored next run equals the expected one.
 //   - RemoveDeadServers MUST return the dead workers' jobs to Enqueued.

@@ -38,7 +38,29 @@ func ConditionHolds(on string, success bool) bool {
 	}
 }
 
-// Batches is implemented by stores that report batch progress.
+// UniqueKeys is implemented by stores that enforce Job.UniqueKey and
+// Job.UniqueUntil in Create: no two jobs hold one key at once, and Create
+// returns the holder's ID for a job whose key is held, storing it not.
+// taskflow gives a job with a UniqueKey only to a store that implements it.
+type UniqueKeys interface {
+	// EnforcesUniqueKeys marks the capability; it does nothing.
+	EnforcesUniqueKeys()
+}
+
+// Continuations is implemented by stores that keep Awaiting jobs (ParentID
+// set) and resolve them when their parent finishes, in the same atomic
+// step (see Store.Transition), and resolve at once in Create an Awaiting
+// job whose parent has already finished. taskflow gives an Awaiting job
+// only to a store that implements it.
+type Continuations interface {
+	// ResolvesContinuations marks the capability; it does nothing.
+	ResolvesContinuations()
+}
+
+// Batches is implemented by stores that keep batches (Job.BatchID): a
+// batch finishes when every job of it has, and resolves the continuations
+// awaiting it (with [Continuations]); BatchProgress reports it. taskflow
+// gives a job with a BatchID only to a store that implements it.
 type Batches interface {
 	// BatchProgress counts the jobs of a batch by state. A batch with no
 	// jobs returns ErrNotFound.

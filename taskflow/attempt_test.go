@@ -542,3 +542,55 @@ func TestDeclareAndBind(t *testing.T) {
 	require.Panics(t, func() { taskflow.Declare[addArgs, int]("bad name") })
 	require.Panics(t, func() { taskflow.Declare[addArgs, int]("t", taskflow.Timeout(-1)) })
 }
+
+// requiredOnly is a store with the required part of the contract only.
+type requiredOnly struct{ storage.Store }
+
+// TestRequiredOnlyStore: on a store that implements only storage.Store,
+// plain jobs run, and each feature that needs an optional capability
+// returns ErrNotSupported naming it, storing nothing.
+func TestRequiredOnlyStore(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	store := requiredOnly{e.store}
+	task, err := taskflow.RegisterTask(e.reg, "sum", add)
+	require.NoError(t, err)
+	c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(store, e.opts(taskflow.WorkerOptions{}))
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(waitCtx(t))
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+
+	h, err := task.On(c).Enqueue(ctx, addArgs{1, 2})
+	require.NoError(t, err)
+	sum, err := h.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 3, sum)
+
+	b := task.On(c)
+	for _, tc := range []struct {
+		name, want string
+		call       func() error
+	}{
+		{"Unique", "unique keys", func() error { _, err := b.Enqueue(ctx, addArgs{}, taskflow.Unique("k")); return err }},
+		{"ContinueWith", "continuations", func() error { _, err := b.ContinueWith(ctx, h.ID, addArgs{}); return err }},
+		{"Then", "continuations", func() error {
+			next, err := taskflow.RegisterTask(e.reg, "next", func(context.Context, int) (int, error) { return 0, nil })
+			require.NoError(t, err)
+			_, err = taskflow.Then(ctx, h, next)
+			return err
+		}},
+		{"EnqueueBatch", "batches", func() error { _, err := b.EnqueueBatch(ctx, []addArgs{{}}); return err }},
+		{"AddRecurring", "recurring", func() error { return b.AddRecurring(ctx, "r", "@daily", addArgs{}) }},
+		{"TriggerRecurring", "recurring", func() error { _, err := c.TriggerRecurring(ctx, "r"); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call()
+			require.ErrorIs(t, err, taskflow.ErrNotSupported)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}

@@ -250,3 +250,26 @@ func mergeParams(a, b map[string]json.RawMessage) map[string]json.RawMessage {
 	maps.Copy(m, b)
 	return m
 }
+
+// supports returns an error wrapping ErrNotSupported, naming the capability,
+// unless the store can keep jobs that have unique keys, await a parent or
+// belong to a batch, as asked.
+func (c *Client) supports(unique, continuation, batch bool) error {
+	var missing string
+	switch {
+	case unique && !is[storage.UniqueKeys](c.store):
+		missing = "unique keys (storage.UniqueKeys)"
+	case continuation && !is[storage.Continuations](c.store):
+		missing = "continuations (storage.Continuations)"
+	case batch && !is[storage.Batches](c.store):
+		missing = "batches (storage.Batches)"
+	default:
+		return nil
+	}
+	return fmt.Errorf("taskflow: the store does not keep %s: %w", missing, ErrNotSupported)
+}
+
+func is[C any](s storage.Store) bool {
+	_, ok := s.(C)
+	return ok
+}

@@ -51,6 +51,9 @@ func (b Bound[Args, Result]) AddRecurring(ctx context.Context, id, spec string, 
 		return fmt.Errorf("%w args of recurring job %q (task %q): %w", ErrEncode, id, t.name, err)
 	}
 	o := r.jobSettings.over(t.opts.jobSettings)
+	if err := b.client.supports(o.unique != "" || o.uniqueArg, false, false); err != nil {
+		return fmt.Errorf("recurring job %q: %w", id, err)
+	}
 	now := b.client.now()
 	def := &storage.RecurringJob{
 		ID: id, Task: t.name, Args: raw, Spec: spec, TimeZone: r.timeZone,

@@ -253,6 +253,9 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		return nil, fmt.Errorf("%w: UniqueByArgs: a Then continuation of %q has no args to key it by yet", ErrInvalidOption, t.name)
 	}
 	o := call.over(t.opts.jobSettings)
+	if err := b.client.supports(o.unique != "" || o.uniqueArg, pl.parent != uuid.Nil, pl.batch != uuid.Nil); err != nil {
+		return nil, fmt.Errorf("enqueue %q: %w", t.name, err)
+	}
 	now := b.client.now()
 	var runAt time.Time
 	switch {

@@ -14,10 +14,12 @@ import (
 )
 
 var (
-	_ storage.Batches   = (*Store)(nil)
-	_ storage.Recurring = (*Store)(nil)
-	_ storage.Locker    = (*Store)(nil)
-	_ storage.Servers   = (*Store)(nil)
+	_ storage.UniqueKeys    = (*Store)(nil)
+	_ storage.Continuations = (*Store)(nil)
+	_ storage.Batches       = (*Store)(nil)
+	_ storage.Recurring     = (*Store)(nil)
+	_ storage.Locker        = (*Store)(nil)
+	_ storage.Servers       = (*Store)(nil)
 )
 
 // batch counts the jobs of one batch.
@@ -172,6 +174,12 @@ func (s *Store) resolveLocked(r *record, success bool, now time.Time, retention 
 	s.moveLocked(r, states.NameDeleted, data, reason, now)
 	return s.finishedLocked(&r.Job, now, retention)
 }
+
+// EnforcesUniqueKeys implements [storage.UniqueKeys].
+func (s *Store) EnforcesUniqueKeys() {}
+
+// ResolvesContinuations implements [storage.Continuations].
+func (s *Store) ResolvesContinuations() {}
 
 // BatchProgress implements [storage.Batches].
 func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Name]int64, error) {

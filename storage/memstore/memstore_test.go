@@ -12,3 +12,13 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	storagetest.Run(t, func(t *testing.T) storage.Store { return memstore.New() })
 }
+
+// requiredOnly is a store with the required part of the contract only: the
+// interface hides every optional method of the memstore inside.
+type requiredOnly struct{ storage.Store }
+
+// TestConformanceOfTheRequiredPartAlone: a store that implements only
+// storage.Store passes the suite; the optional areas skip.
+func TestConformanceOfTheRequiredPartAlone(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return requiredOnly{memstore.New()} })
+}

@@ -86,6 +86,12 @@ func (s *Store) resolve(ctx context.Context, tx db, now time.Time, retention tim
 	return wake, nil
 }
 
+// EnforcesUniqueKeys implements [storage.UniqueKeys].
+func (s *Store) EnforcesUniqueKeys() {}
+
+// ResolvesContinuations implements [storage.Continuations].
+func (s *Store) ResolvesContinuations() {}
+
 // BatchProgress implements [storage.Batches].
 func (s *Store) BatchProgress(ctx context.Context, batchID uuid.UUID) (map[states.Name]int64, error) {
 	out, err := s.countStates(ctx, "batch progress", s.q.batchProgress, uid(batchID))

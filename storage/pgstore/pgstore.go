@@ -71,14 +71,16 @@ import (
 )
 
 var (
-	_ storage.Store     = (*Store)(nil)
-	_ storage.Notifier  = (*Store)(nil)
-	_ storage.Lister    = (*Store)(nil)
-	_ storage.Pruner    = (*Store)(nil)
-	_ storage.Batches   = (*Store)(nil)
-	_ storage.Recurring = (*Store)(nil)
-	_ storage.Locker    = (*Store)(nil)
-	_ storage.Servers   = (*Store)(nil)
+	_ storage.Store         = (*Store)(nil)
+	_ storage.Notifier      = (*Store)(nil)
+	_ storage.Lister        = (*Store)(nil)
+	_ storage.Pruner        = (*Store)(nil)
+	_ storage.UniqueKeys    = (*Store)(nil)
+	_ storage.Continuations = (*Store)(nil)
+	_ storage.Batches       = (*Store)(nil)
+	_ storage.Recurring     = (*Store)(nil)
+	_ storage.Locker        = (*Store)(nil)
+	_ storage.Servers       = (*Store)(nil)
 )
 
 // DefaultSchema is the schema that holds the tables unless [Schema] names

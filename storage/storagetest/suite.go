@@ -38,12 +38,40 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Notifier", func(t *testing.T) { testNotifier(t, newStore) })
 	t.Run("Lister", func(t *testing.T) { testLister(t, newStore) })
 	t.Run("Pruner", func(t *testing.T) { testPruner(t, newStore) })
-	t.Run("Unique", func(t *testing.T) { testUnique(t, newStore) })
-	t.Run("Continuations", func(t *testing.T) { testContinuations(t, newStore) })
-	t.Run("Batches", func(t *testing.T) { testBatches(t, newStore) })
+	t.Run("Unique", func(t *testing.T) { testUnique(t, needing(newStore, has[storage.UniqueKeys]("UniqueKeys"))) })
+	t.Run("Continuations", func(t *testing.T) {
+		testContinuations(t, needing(newStore, has[storage.Continuations]("Continuations")))
+	})
+	t.Run("Batches", func(t *testing.T) {
+		testBatches(t, needing(newStore, has[storage.Batches]("Batches"), has[storage.Continuations]("Continuations")))
+	})
 	t.Run("Recurring", func(t *testing.T) { testRecurring(t, newStore) })
 	t.Run("Locker", func(t *testing.T) { testLocker(t, newStore) })
 	t.Run("Servers", func(t *testing.T) { testServers(t, newStore) })
+}
+
+// capability is an optional interface of package storage.
+type capability struct {
+	name string
+	has  func(storage.Store) bool
+}
+
+func has[C any](name string) capability {
+	return capability{name, func(s storage.Store) bool { _, ok := s.(C); return ok }}
+}
+
+// needing returns newStore for the tests of optional capabilities: a test
+// skips, with a message, when the store lacks one of caps.
+func needing(newStore NewStore, caps ...capability) NewStore {
+	return func(t *testing.T) storage.Store {
+		s := newStore(t)
+		for _, c := range caps {
+			if !c.has(s) {
+				t.Skipf("store does not implement storage.%s", c.name)
+			}
+		}
+		return s
+	}
 }
 
 // base is the time the suite pretends it is. It is truncated to whole
