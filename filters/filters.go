@@ -26,17 +26,18 @@
 //     after its OnCreating filters;
 //     the outcome of every attempt (Succeeded or Failed, which the retry
 //     policy may turn into Scheduled, Enqueued or Deleted), a job whose task
-//     the worker does not know (Scheduled for another worker), and a job
-//     the worker returns to its queue when it stops, in the worker;
+//     the worker does not know (Scheduled for another worker), a job the
+//     worker returns to its queue when it stops, and the initial state of
+//     the jobs of a recurring occurrence it fires (after OnCreating, with
+//     the worker's filters and the task's; a cancel skips the occurrence),
+//     in the worker;
 //     Delete, Requeue, Reschedule, ChangeState and Batch.Cancel, in the
 //     client (its filters, then the task's found in ClientOptions.Registry).
 //   - The store makes some moves on its own, in one batched step, and they
 //     are not elected: fetching a job into Processing, promoting a due
 //     Scheduled job to Enqueued, returning a job whose lease expired (or
 //     whose worker died) to Enqueued, resolving continuations when their
-//     parent finishes, and creating the jobs of a recurring occurrence that
-//     a worker fires on schedule (neither client filters nor election: put
-//     what such jobs need in the definition's options).
+//     parent finishes.
 //   - OnStateApplied runs after an elected state change has been stored.
 package filters
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -593,4 +594,40 @@ func TestRequiredOnlyStore(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+// stamp is a client filter that marks the jobs it sees created.
+type stamp struct{ created atomic.Int32 }
+
+func (s *stamp) OnCreating(_ context.Context, c *filters.CreatingContext) error {
+	c.SetParam("stamped", json.RawMessage(`true`))
+	return nil
+}
+
+func (s *stamp) OnCreated(_ context.Context, c *filters.CreatedContext) {
+	if c.Err == nil {
+		s.created.Add(1)
+	}
+}
+
+// TestRecurringJobsPassTheClientFilters: jobs a worker fires on schedule
+// pass the task's client filters, as enqueued ones do.
+func TestRecurringJobsPassTheClientFilters(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	f := &stamp{}
+	task, err := taskflow.RegisterTask(e.reg, "stamped", add, taskflow.WithFilters(f))
+	require.NoError(t, err)
+	ctx := waitCtx(t)
+	require.NoError(t, task.On(e.client).AddRecurring(ctx, "every-second", "@every 1s", addArgs{1, 1}))
+	e.startWorker(t, taskflow.WorkerOptions{})
+	var def *taskflow.RecurringJob
+	require.Eventually(t, func() bool {
+		def, err = e.client.RecurringJob(ctx, "every-second")
+		return err == nil && def.LastJobID != uuid.Nil
+	}, 5*time.Second, 10*time.Millisecond)
+	info, err := e.client.Job(ctx, def.LastJobID)
+	require.NoError(t, err)
+	require.JSONEq(t, `true`, string(info.Params["stamped"]), "OnCreating did not see the fired job")
+	require.Eventually(t, func() bool { return f.created.Load() >= 1 }, time.Second, time.Millisecond, "OnCreated was not told")
 }

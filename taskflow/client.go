@@ -112,75 +112,15 @@ func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states
 	if len(taskFilters) > 0 {
 		p = newPipeline(c.filters, taskFilters)
 	}
-	if len(p.client) > 0 || len(p.elect) > 0 {
-		if err := c.beforeCreate(ctx, p, jobs, initial); err != nil {
-			return nil, err
-		}
+	if err := p.creating(ctx, jobs, initial, c.now()); err != nil {
+		return nil, err
 	}
 	ids, err := c.store.Create(ctx, &storage.CreateParams{Jobs: jobs, Now: c.now(), Retention: c.retention})
 	if err != nil {
 		err = fmt.Errorf("taskflow: create %d job(s) of %q: %w", len(jobs), jobs[0].Task, err)
 	}
-	for i := len(p.client) - 1; i >= 0; i-- {
-		for _, j := range jobs {
-			p.client[i].OnCreated(ctx, &filters.CreatedContext{Job: filters.NewJob(j), Err: err})
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	for i, j := range jobs {
-		if len(p.apply) > 0 && ids[i] == j.ID {
-			st, derr := j.CurrentState()
-			if derr == nil {
-				p.applied(ctx, j, "", st)
-			}
-		}
-	}
-	return ids, nil
-}
-
-func (c *Client) beforeCreate(ctx context.Context, p *pipeline, jobs []*storage.Job, initial states.State) error {
-	for _, j := range jobs {
-		j.Params = maps.Clone(j.Params) // filters may edit one job's params
-		cc := filters.NewCreatingContext(j)
-		for _, f := range p.client {
-			if err := f.OnCreating(ctx, cc); err != nil {
-				return fmt.Errorf("taskflow: create job of %q: %w", j.Task, err)
-			}
-			if reason, ok := cc.Canceled(); ok {
-				return fmt.Errorf("%w: job of %q: %s", ErrCanceled, j.Task, reason)
-			}
-		}
-		if err := ValidateQueue(j.Queue); err != nil {
-			return fmt.Errorf("taskflow: a creating filter moved a job of %q: %w", j.Task, err)
-		}
-		st := initial
-		if q, ok := st.(states.Enqueued); ok && q.Queue != j.Queue {
-			q.Queue = j.Queue // a creating filter moved the job
-			st = q
-			data, err := states.Marshal(st)
-			if err != nil {
-				return err
-			}
-			j.StateData = data
-		}
-		if len(p.elect) == 0 {
-			continue
-		}
-		tr, err := p.electState(ctx, filters.NewElectStateContext(filters.NewJob(j), "", st, nil, c.now()))
-		if err != nil {
-			return err
-		}
-		if len(tr.Traversed) > 0 {
-			return fmt.Errorf("%w: an elect-state filter replaced the initial state of a %q job; use OnCreating", ErrInvalidOption, j.Task)
-		}
-		j.State, j.StateData = tr.To, tr.Data
-		if tr.Queue != "" {
-			j.Queue = tr.Queue
-		}
-	}
-	return nil
+	p.created(ctx, jobs, ids, err)
+	return ids, err
 }
 
 // JobInfo is a job as stored, with its states decoded.

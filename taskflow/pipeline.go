@@ -2,6 +2,11 @@ package taskflow
 
 import (
 	"context"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
@@ -86,4 +91,76 @@ func (p *pipeline) perform(ctx context.Context, pc *filters.PerformContext, fn f
 		next = func(ctx context.Context) error { return f.OnPerform(ctx, pc, inner) }
 	}
 	return next(ctx)
+}
+
+// creating runs the OnCreating hooks and the election of the initial state
+// (initial, moved to the job's queue if a filter moved it) of new jobs,
+// each job on its own copy of its parameters.
+func (p *pipeline) creating(ctx context.Context, jobs []*storage.Job, initial states.State, now time.Time) error {
+	if len(p.client) == 0 && len(p.elect) == 0 {
+		return nil
+	}
+	for _, j := range jobs {
+		j.Params = maps.Clone(j.Params) // filters may edit one job's params
+		cc := filters.NewCreatingContext(j)
+		for _, f := range p.client {
+			if err := f.OnCreating(ctx, cc); err != nil {
+				return fmt.Errorf("taskflow: create job of %q: %w", j.Task, err)
+			}
+			if reason, ok := cc.Canceled(); ok {
+				return fmt.Errorf("%w: job of %q: %s", ErrCanceled, j.Task, reason)
+			}
+		}
+		if err := ValidateQueue(j.Queue); err != nil {
+			return fmt.Errorf("taskflow: a creating filter moved a job of %q: %w", j.Task, err)
+		}
+		st := initial
+		if q, ok := st.(states.Enqueued); ok && q.Queue != j.Queue {
+			q.Queue = j.Queue // a creating filter moved the job
+			st = q
+			data, err := states.Marshal(st)
+			if err != nil {
+				return err
+			}
+			j.StateData = data
+		}
+		if len(p.elect) == 0 {
+			continue
+		}
+		tr, err := p.electState(ctx, filters.NewElectStateContext(filters.NewJob(j), "", st, nil, now))
+		if err != nil {
+			return err
+		}
+		if len(tr.Traversed) > 0 {
+			return fmt.Errorf("%w: an elect-state filter replaced the initial state of a %q job; use OnCreating", ErrInvalidOption, j.Task)
+		}
+		j.State, j.StateData = tr.To, tr.Data
+		if tr.Queue != "" {
+			j.Queue = tr.Queue
+		}
+	}
+	return nil
+}
+
+// created runs the OnCreated hooks, in reverse order, once storing jobs
+// ended with err, and tells the apply-state filters of each job stored as
+// itself (ids[i] is the ID that stands for jobs[i]; nil ids: unknown, and
+// only jobs without a unique key are known to be stored).
+func (p *pipeline) created(ctx context.Context, jobs []*storage.Job, ids []uuid.UUID, err error) {
+	for i := len(p.client) - 1; i >= 0; i-- {
+		for _, j := range jobs {
+			p.client[i].OnCreated(ctx, &filters.CreatedContext{Job: filters.NewJob(j), Err: err})
+		}
+	}
+	if err != nil || len(p.apply) == 0 {
+		return
+	}
+	for i, j := range jobs {
+		if ids == nil && j.UniqueKey != "" || ids != nil && ids[i] != j.ID {
+			continue
+		}
+		if st, derr := j.CurrentState(); derr == nil {
+			p.applied(ctx, j, "", st)
+		}
+	}
 }

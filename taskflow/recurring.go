@@ -3,6 +3,7 @@ package taskflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -261,7 +262,34 @@ func newRecurringJob(def *storage.RecurringJob, at, now time.Time) (*storage.Job
 	return j, nil
 }
 
-// spawnRecurring is the worker's recurring.Spawn.
-func (w *Worker) spawnRecurring(def *storage.RecurringJob, at time.Time) (*storage.Job, error) {
-	return newRecurringJob(def, at, w.opts.Clock())
+// recurringSpawner makes the jobs of recurring occurrences for a worker,
+// through the client filters of the worker and of the task.
+type recurringSpawner struct{ w *Worker }
+
+// Spawn implements recurring.Spawner: a creating filter that cancels the
+// job skips the occurrence.
+func (s recurringSpawner) Spawn(ctx context.Context, def *storage.RecurringJob, at time.Time) (*storage.Job, error) {
+	now := s.w.opts.Clock()
+	j, err := newRecurringJob(def, at, now)
+	if err != nil {
+		return nil, err
+	}
+	st, err := j.CurrentState()
+	if err != nil {
+		return nil, err
+	}
+	err = s.w.runtime(def.Task).pipe.creating(ctx, []*storage.Job{j}, st, now)
+	switch {
+	case errors.Is(err, ErrCanceled):
+		s.w.log.Info("taskflow: a filter canceled a recurring occurrence", "recurring_id", def.ID, "at", at, "err", err)
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return j, nil
+}
+
+// Fired implements recurring.Spawner.
+func (s recurringSpawner) Fired(ctx context.Context, def *storage.RecurringJob, jobs []*storage.Job, err error) {
+	s.w.runtime(def.Task).pipe.created(ctx, jobs, nil, err)
 }

@@ -327,7 +327,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			recurWake, _ = n.Subscribe(bg, storage.TopicRecurring)
 		}
 		maint.Go(func() error {
-			recurring.Run(bg, rs, o.Clock, 5*time.Second, recurWake, w.spawnRecurring, w.log)
+			recurring.Run(bg, rs, o.Clock, 5*time.Second, recurWake, recurringSpawner{w}, w.log)
 			return nil
 		})
 	}

@@ -89,15 +89,21 @@ func Plan(s Schedule, due, now time.Time, misfire string) (fire []time.Time, nex
 	return []time.Time{last}, at
 }
 
-// Spawn builds the job a definition runs for the occurrence at.
-type Spawn func(def *storage.RecurringJob, at time.Time) (*storage.Job, error)
+// Spawner makes the jobs of occurrences, and hears how storing them went.
+type Spawner interface {
+	// Spawn builds the job def runs for the occurrence at; a nil job skips
+	// the occurrence.
+	Spawn(ctx context.Context, def *storage.RecurringJob, at time.Time) (*storage.Job, error)
+	// Fired is told how storing the jobs of one firing of def ended.
+	Fired(ctx context.Context, def *storage.RecurringJob, jobs []*storage.Job, err error)
+}
 
 // Batch is the most definitions fired per storage call.
 const Batch = 100
 
 // Run fires due recurring jobs until ctx is done. It sleeps until the next
 // run time the store reports, at most maxWait, or until wake fires.
-func Run(ctx context.Context, store storage.Recurring, now func() time.Time, maxWait time.Duration, wake <-chan struct{}, spawn Spawn, log *slog.Logger) {
+func Run(ctx context.Context, store storage.Recurring, now func() time.Time, maxWait time.Duration, wake <-chan struct{}, spawn Spawner, log *slog.Logger) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -133,7 +139,7 @@ func Run(ctx context.Context, store storage.Recurring, now func() time.Time, max
 }
 
 // fire fires one due definition and returns its new next run.
-func fire(ctx context.Context, store storage.Recurring, def *storage.RecurringJob, now time.Time, spawn Spawn, log *slog.Logger) time.Time {
+func fire(ctx context.Context, store storage.Recurring, def *storage.RecurringJob, now time.Time, spawn Spawner, log *slog.Logger) time.Time {
 	s, err := Parse(def.Spec, def.TimeZone)
 	if err != nil {
 		log.Error("taskflow: recurring job has an invalid schedule; pausing it", "recurring_id", def.ID, "err", err)
@@ -143,15 +149,19 @@ func fire(ctx context.Context, store storage.Recurring, def *storage.RecurringJo
 	occurrences, next := Plan(s, def.NextRun, now, def.Misfire)
 	p := &storage.FireParams{ID: def.ID, ExpectedNext: def.NextRun, NextRun: next, LastRun: def.LastRun, Now: now}
 	for _, at := range occurrences {
-		j, err := spawn(def, at)
+		j, err := spawn.Spawn(ctx, def, at)
 		if err != nil {
 			log.Error("taskflow: building a recurring job failed", "recurring_id", def.ID, "err", err)
 			return time.Time{}
 		}
-		p.Jobs = append(p.Jobs, j)
+		if j != nil {
+			p.Jobs = append(p.Jobs, j)
+		}
 		p.LastRun = at
 	}
-	switch err := store.FireRecurring(ctx, p); {
+	err = store.FireRecurring(ctx, p)
+	spawn.Fired(ctx, def, p.Jobs, err)
+	switch {
 	case errors.Is(err, storage.ErrStateConflict):
 		return time.Time{} // another worker fired it
 	case err != nil:
