@@ -243,7 +243,8 @@ func newRecurringJob(def *storage.RecurringJob, at, now time.Time) (*storage.Job
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: new job id: %w", err)
 	}
-	data, err := states.Marshal(states.Enqueued{Queue: def.Queue, EnqueuedAt: now, Reason: "recurring job " + def.ID})
+	initial := states.Enqueued{Queue: def.Queue, EnqueuedAt: now, Reason: "recurring job " + def.ID}
+	data, err := states.Marshal(initial)
 	if err != nil {
 		return nil, err
 	}
@@ -251,14 +252,11 @@ func newRecurringJob(def *storage.RecurringJob, at, now time.Time) (*storage.Job
 	if err != nil {
 		return nil, err
 	}
-	j := &storage.Job{
-		ID: id, Task: def.Task, Args: def.Args, Queue: def.Queue, Priority: def.Priority,
-		State: states.NameEnqueued, StateData: data, CreatedAt: now, UniqueKey: def.UniqueKey,
-		Params: mergeParams(def.Params, map[string]json.RawMessage{paramRecurringID: jsonString(def.ID), paramRecurringAt: atJSON}),
-	}
-	if j.UniqueKey != "" && def.UniqueFor > 0 {
-		j.UniqueUntil = now.Add(def.UniqueFor)
-	}
+	spec := jobSpec{task: def.Task, queue: def.Queue, priority: def.Priority, initial: initial, data: data, now: now,
+		params:    mergeParams(def.Params, map[string]json.RawMessage{paramRecurringID: jsonString(def.ID), paramRecurringAt: atJSON}),
+		uniqueFor: def.UniqueFor}
+	j := &storage.Job{}
+	spec.build(j, id, def.Args, def.UniqueKey)
 	return j, nil
 }
 

@@ -279,9 +279,10 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	if pl.argsFrom {
 		params = mergeParams(params, map[string]json.RawMessage{paramArgsFrom: jsonString(pl.parent.String())})
 	}
-	queue, priority, uniqueFor, byArgs := o.queue, 0, o.uniqueFor, o.uniqueArg
+	spec := jobSpec{task: t.name, queue: o.queue, initial: initial, data: data, runAt: runAt, now: now,
+		params: params, parent: pl.parent, batch: pl.batch, uniqueKey: o.unique, uniqueFor: o.uniqueFor}
 	if o.priority != nil {
-		priority = *o.priority
+		spec.priority = *o.priority
 	}
 	jobs := make([]*storage.Job, len(args))
 	handles := make([]*Handle[Result], len(args))
@@ -298,17 +299,11 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 				return nil, fmt.Errorf("%w args of task %q: %w", ErrEncode, t.name, err)
 			}
 		}
-		jobBuf[i] = storage.Job{
-			ID: id, Task: t.name, Args: raw, Queue: queue, Priority: priority,
-			State: initial.Name(), StateData: data, RunAt: runAt, CreatedAt: now, Params: params,
-			ParentID: pl.parent, BatchID: pl.batch, UniqueKey: o.unique,
+		key := spec.uniqueKey
+		if o.uniqueArg {
+			key = argsKey(t.name, raw)
 		}
-		if byArgs {
-			jobBuf[i].UniqueKey = argsKey(t.name, raw)
-		}
-		if jobBuf[i].UniqueKey != "" && uniqueFor > 0 {
-			jobBuf[i].UniqueUntil = now.Add(uniqueFor)
-		}
+		spec.build(&jobBuf[i], id, raw, key)
 		jobs[i] = &jobBuf[i]
 		handleBuf[i] = Handle[Result]{ID: id, client: b.client, codec: t.codec}
 		handles[i] = &handleBuf[i]
@@ -322,6 +317,35 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		handles[i].ID = id
 	}
 	return handles, nil
+}
+
+// jobSpec is what every job taskflow creates is built from, whether it is
+// enqueued, in a batch, a continuation or spawned by a recurring definition.
+type jobSpec struct {
+	task      string
+	queue     string
+	priority  int
+	initial   states.State
+	data      []byte // initial, encoded
+	runAt     time.Time
+	now       time.Time
+	params    map[string]json.RawMessage
+	parent    uuid.UUID
+	batch     uuid.UUID
+	uniqueKey string
+	uniqueFor time.Duration
+}
+
+// build fills j as the job id with encoded args and unique key key.
+func (s *jobSpec) build(j *storage.Job, id uuid.UUID, args []byte, key string) {
+	*j = storage.Job{
+		ID: id, Task: s.task, Args: args, Queue: s.queue, Priority: s.priority,
+		State: s.initial.Name(), StateData: s.data, RunAt: s.runAt, CreatedAt: s.now, Params: s.params,
+		ParentID: s.parent, BatchID: s.batch, UniqueKey: key,
+	}
+	if key != "" && s.uniqueFor > 0 {
+		j.UniqueUntil = s.now.Add(s.uniqueFor)
+	}
 }
 
 // argsKey is the unique key of a job of task with encoded args raw.
