@@ -13,7 +13,7 @@
 // [UniqueKeys] (unique jobs), [Continuations] (Awaiting jobs resolved when
 // their parent finishes), [Batches] (batches and their progress),
 // [Recurring] (durable cron definitions), [Locker] (named locks, for the
-// mutex filter), [Servers] (the worker registry and its watchdog),
+// mutex filter), [Workers] (the worker registry and its watchdog),
 // [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries),
 // [Pruner] (removal of expired final jobs) and [TxBound] (stores bound to a
 // caller's transaction). taskflow never asks a store for a capability it
@@ -55,7 +55,7 @@
 //     created after its parent finished MUST be resolved by Create.
 //   - FireRecurring MUST fire each occurrence at most once: it creates jobs
 //     only when the stored next run equals the expected one.
-//   - RemoveDeadServers MUST return the dead workers' jobs to Enqueued.
+//   - RemoveDeadWorkers MUST return the dead workers' jobs to Enqueued.
 //   - A [Notifier] MUST wake a subscriber once a change of a topic it
 //     subscribed to is stored, and SHOULD NOT wake it for other topics.
 //

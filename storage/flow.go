@@ -154,8 +154,8 @@ type Locker interface {
 	Unlock(ctx context.Context, key, owner string) error
 }
 
-// ServerInfo describes a running worker.
-type ServerInfo struct {
+// WorkerInfo describes a running worker.
+type WorkerInfo struct {
 	ID          string
 	Host        string
 	PID         int
@@ -165,20 +165,20 @@ type ServerInfo struct {
 	HeartbeatAt time.Time
 }
 
-// Servers is implemented by stores that keep a registry of workers.
-// Heartbeats arrive through [Store.ExtendLeases] (ExtendParams.Server), so a
+// Workers is implemented by stores that keep a registry of workers.
+// Heartbeats arrive through [Store.ExtendLeases] (ExtendParams.Worker), so a
 // worker renews its leases and announces itself in one call.
-type Servers interface {
-	// ListServers returns the registered workers, ordered by ID.
-	ListServers(ctx context.Context) ([]*ServerInfo, error)
-	// RemoveServer unregisters a worker that stopped cleanly.
-	RemoveServer(ctx context.Context, id string) error
-	// RemoveDeadServers unregisters workers whose last heartbeat is older
+type Workers interface {
+	// ListWorkers returns the registered workers, ordered by ID.
+	ListWorkers(ctx context.Context) ([]*WorkerInfo, error)
+	// RemoveWorker unregisters a worker that stopped cleanly.
+	RemoveWorker(ctx context.Context, id string) error
+	// RemoveDeadWorkers unregisters workers whose last heartbeat is older
 	// than timeout, by the clock that stamps heartbeats (the store's: a
 	// worker's own clock may be skewed or injected), and MUST return their
 	// Processing jobs to Enqueued at once. It returns the IDs of the removed
 	// workers.
-	RemoveDeadServers(ctx context.Context, timeout time.Duration) ([]string, error)
+	RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([]string, error)
 }
 
 // Reasons reads the reason of encoded states for stores that keep it

@@ -34,9 +34,9 @@ const (
 	// ReasonLeaseExpired is the reason of a job that ReclaimExpired
 	// returned to its queue.
 	ReasonLeaseExpired = "lease expired"
-	// ReasonServerDead ends the reason of a job that RemoveDeadServers
-	// returned to its queue: "server ID stopped sending heartbeats".
-	ReasonServerDead = " stopped sending heartbeats"
+	// ReasonWorkerDead ends the reason of a job that RemoveDeadWorkers
+	// returned to its queue: "worker ID stopped sending heartbeats".
+	ReasonWorkerDead = " stopped sending heartbeats"
 )
 
 // Job is the stored record of a job. Stores work on bytes: Args and state
@@ -125,7 +125,7 @@ type FetchParams struct {
 	Queues []string
 	// Limit is the most jobs to lease; at least 1.
 	Limit int
-	// Owner identifies the leasing server; it is stored on the lease and in
+	// Owner identifies the leasing worker; it is stored on the lease and in
 	// the Processing state.
 	Owner string
 	// LeaseFor is how long the lease lasts from Now.
@@ -198,9 +198,9 @@ type TransitionParams struct {
 // ExtendParams are the arguments of [Store.ExtendLeases].
 type ExtendParams struct {
 	Owner string
-	// Server, when set, is recorded as the owner's heartbeat by stores that
-	// implement [Servers].
-	Server *ServerInfo
+	// Worker, when set, is recorded as the owner's heartbeat by stores that
+	// implement [Workers].
+	Worker *WorkerInfo
 	// Jobs maps each job the owner runs to the token it holds.
 	Jobs map[uuid.UUID]int64
 	// Until is the new lease expiry. Zero checks which leases are lost

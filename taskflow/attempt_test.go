@@ -210,7 +210,7 @@ func TestRequeueOfRunningJobsOnOneWorker(t *testing.T) {
 	}
 }
 
-// TestLiveWorkerIsNeverTakenForDead sets only a short ServerTimeout: the
+// TestLiveWorkerIsNeverTakenForDead sets only a short WorkerTimeout: the
 // heartbeat is derived to fit, so the watchdog never removes a live worker
 // and requeues its running jobs.
 func TestLiveWorkerIsNeverTakenForDead(t *testing.T) {
@@ -226,7 +226,7 @@ func TestLiveWorkerIsNeverTakenForDead(t *testing.T) {
 		}
 	}, taskflow.MaxRetries(0))
 	require.NoError(t, err)
-	e.startWorker(t, taskflow.WorkerOptions{ServerTimeout: time.Second})
+	e.startWorker(t, taskflow.WorkerOptions{WorkerTimeout: time.Second})
 	hs, err := task.On(e.client).EnqueueMany(waitCtx(t), []int{1, 2, 3, 4})
 	require.NoError(t, err)
 	for _, h := range hs {
@@ -330,7 +330,7 @@ func TestWorkerRunFailsAtOnceWithoutItsStore(t *testing.T) {
 	require.NoError(t, err)
 	err = w.Run(waitCtx(t))
 	require.ErrorIs(t, err, errUnreachable)
-	require.ErrorContains(t, err, w.ServerID())
+	require.ErrorContains(t, err, w.ID())
 }
 
 // syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
@@ -417,7 +417,7 @@ func TestEmptyBatchIsAnError(t *testing.T) {
 func TestUnknownTaskWaitsForAWorkerThatKnowsIt(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	_, stopOld := e.startWorker(t, taskflow.WorkerOptions{Registry: taskflow.NewRegistry(), ServerID: "old-release"})
+	_, stopOld := e.startWorker(t, taskflow.WorkerOptions{Registry: taskflow.NewRegistry(), ID: "old-release"})
 	id := createRaw(t, e, "new-task", `{"A":1,"B":2}`)()
 	info := waitState(t, e, id, states.NameScheduled)
 	require.Contains(t, info.State.Why(), `"new-task"`)
@@ -428,7 +428,7 @@ func TestUnknownTaskWaitsForAWorkerThatKnowsIt(t *testing.T) {
 
 	_, err := taskflow.RegisterTask(e.reg, "new-task", add)
 	require.NoError(t, err)
-	e.startWorker(t, taskflow.WorkerOptions{ServerID: "new-release"})
+	e.startWorker(t, taskflow.WorkerOptions{ID: "new-release"})
 	require.NoError(t, e.client.Requeue(waitCtx(t), id)) // rather than wait for the pause to pass
 	info = waitState(t, e, id, states.NameSucceeded)
 	require.NotContains(t, historyOf(t, info), states.NameFailed)

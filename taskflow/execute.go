@@ -187,7 +187,7 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 		msg := err.Error()
 		candidate = states.Failed{
 			FailedAt: end, ErrorType: errorType(err), ErrorMessage: msg, ErrorDetails: details,
-			ServerID: w.opts.ServerID, Reason: truncate(msg, 200),
+			ServerID: w.opts.ID, Reason: truncate(msg, 200),
 		}
 	}
 	w.conclude(ctx, a, rt, candidate, err, end)
@@ -205,7 +205,7 @@ func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, cand
 	tr, err := rt.pipe.electState(ctx, ec)
 	st := ec.Candidate()
 	if err != nil { // a filter elected a state that cannot be encoded
-		st = states.Failed{FailedAt: now, ErrorMessage: err.Error(), ServerID: w.opts.ServerID, Reason: "state could not be stored"}
+		st = states.Failed{FailedAt: now, ErrorMessage: err.Error(), ServerID: w.opts.ID, Reason: "state could not be stored"}
 		if tr, err = w.transition(j, st); err != nil {
 			w.log.Error("taskflow: job outcome lost", "job_id", j.ID, "err", err)
 			w.release(a)
@@ -226,7 +226,7 @@ func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, cand
 func (w *Worker) awaitAnotherWorker(ctx context.Context, a *attempt, rt *taskRuntime) {
 	j, now := a.job, w.opts.Clock()
 	pause := min(5*time.Second<<min(max(j.Attempt-1, 0), 4), time.Minute)
-	reason := fmt.Sprintf("%v %q: not registered with worker %s; waiting for a worker that knows it", ErrUnknownTask, j.Task, w.opts.ServerID)
+	reason := fmt.Sprintf("%v %q: not registered with worker %s; waiting for a worker that knows it", ErrUnknownTask, j.Task, w.opts.ID)
 	w.log.Warn("taskflow: job of a task this worker does not know; scheduled again for another worker",
 		"job_id", j.ID, "task", j.Task, "queue", j.Queue, "attempt", j.Attempt, "run_at", now.Add(pause))
 	w.conclude(ctx, a, rt, states.Scheduled{EnqueueAt: now.Add(pause), ScheduledAt: now, Reason: reason}, nil, now)

@@ -190,7 +190,7 @@ func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.
 	o := &w.opts
 	now := o.Clock()
 	got, err := w.store.Fetch(ctx, &storage.FetchParams{
-		Queues: o.Queues, Limit: limit, Owner: o.ServerID, LeaseFor: o.LeaseDuration, Now: now,
+		Queues: o.Queues, Limit: limit, Owner: o.ID, LeaseFor: o.LeaseDuration, Now: now,
 		Above: above, NotAbove: notAbove,
 	})
 	if err != nil || len(got) == 0 {

@@ -617,7 +617,7 @@ func TestJobOfKilledWorkerIsCompletedByAnother(t *testing.T) {
 		bound time.Duration
 	}{
 		// The watchdog sees the dead worker's heartbeats stop.
-		{"ByServerTimeout", taskflow.WorkerOptions{ServerTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond}, 3 * time.Second},
+		{"ByServerTimeout", taskflow.WorkerOptions{WorkerTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond}, 3 * time.Second},
 		// The lease expires.
 		{"ByLeaseExpiry", taskflow.WorkerOptions{LeaseDuration: 300 * time.Millisecond}, 3 * time.Second},
 	}
@@ -676,16 +676,16 @@ func count(names []states.Name, n states.Name) int {
 	return c
 }
 
-func TestServersAreRegistered(t *testing.T) {
+func TestWorkersAreRegistered(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	w, stop := e.startWorker(t, taskflow.WorkerOptions{Queues: []string{"a", "b"}, Concurrency: 3, HeartbeatInterval: 20 * time.Millisecond})
 	require.Eventually(t, func() bool {
-		list, err := e.store.ListServers(context.Background())
-		return err == nil && len(list) == 1 && list[0].ID == w.ServerID() && list[0].Concurrency == 3
+		list, err := e.store.ListWorkers(context.Background())
+		return err == nil && len(list) == 1 && list[0].ID == w.ID() && list[0].Concurrency == 3
 	}, 5*time.Second, 10*time.Millisecond)
 	stop()
-	list, err := e.store.ListServers(context.Background())
+	list, err := e.store.ListWorkers(context.Background())
 	require.NoError(t, err)
 	require.Empty(t, list, "a stopped worker stays registered")
 }
@@ -859,7 +859,7 @@ func TestWorkerClockAheadOfTheStoreIsNotDeclaredDead(t *testing.T) {
 		}
 	})
 	require.NoError(t, err)
-	e.startWorker(t, taskflow.WorkerOptions{Clock: clock.Now, ServerTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond})
+	e.startWorker(t, taskflow.WorkerOptions{Clock: clock.Now, WorkerTimeout: 300 * time.Millisecond, HeartbeatInterval: 50 * time.Millisecond})
 	h, err := task.On(e.client).Enqueue(waitCtx(t), 0)
 	require.NoError(t, err)
 	_, err = h.Wait(waitCtx(t))

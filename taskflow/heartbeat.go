@@ -15,21 +15,21 @@ import (
 )
 
 // serverInfo describes this worker for the store's registry.
-func (w *Worker) serverInfo() *storage.ServerInfo {
+func (w *Worker) serverInfo() *storage.WorkerInfo {
 	host, _ := os.Hostname()
-	return &storage.ServerInfo{
-		ID: w.opts.ServerID, Host: host, PID: os.Getpid(), Queues: w.opts.Queues,
+	return &storage.WorkerInfo{
+		ID: w.opts.ID, Host: host, PID: os.Getpid(), Queues: w.opts.Queues,
 		Concurrency: w.opts.Concurrency, StartedAt: w.opts.Clock(),
 	}
 }
 
 // register sends the first heartbeat, which also proves the store
 // reachable and migrated.
-func (w *Worker) register(ctx context.Context, info *storage.ServerInfo) error {
+func (w *Worker) register(ctx context.Context, info *storage.WorkerInfo) error {
 	ctx, cancel := context.WithTimeout(ctx, max(w.opts.LeaseDuration, 5*time.Second))
 	defer cancel()
-	if _, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ServerID, Server: info}); err != nil {
-		return fmt.Errorf("taskflow: worker %s cannot use its store: %w", w.opts.ServerID, err)
+	if _, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ID, Worker: info}); err != nil {
+		return fmt.Errorf("taskflow: worker %s cannot use its store: %w", w.opts.ID, err)
 	}
 	return nil
 }
@@ -39,7 +39,7 @@ func (w *Worker) register(ctx context.Context, info *storage.ServerInfo) error {
 // was taken from them (deleted, requeued, rescheduled, moved to another
 // state, or reclaimed after the lease expired). The first beat is
 // register's.
-func (w *Worker) heartbeat(ctx context.Context, info *storage.ServerInfo) {
+func (w *Worker) heartbeat(ctx context.Context, info *storage.WorkerInfo) {
 	t := time.NewTicker(w.opts.HeartbeatInterval)
 	defer t.Stop()
 	renewed := w.opts.Clock()
@@ -58,14 +58,14 @@ func (w *Worker) heartbeat(ctx context.Context, info *storage.ServerInfo) {
 	}
 }
 
-func (w *Worker) beat(ctx context.Context, info *storage.ServerInfo, until time.Time) {
+func (w *Worker) beat(ctx context.Context, info *storage.WorkerInfo, until time.Time) {
 	w.mu.Lock()
 	held := make(map[uuid.UUID]int64, len(w.held))
 	for id, a := range w.held {
 		held[id] = a.job.LeaseToken
 	}
 	w.mu.Unlock()
-	lost, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ServerID, Server: info, Jobs: held, Until: until})
+	lost, err := w.store.ExtendLeases(ctx, &storage.ExtendParams{Owner: w.opts.ID, Worker: info, Jobs: held, Until: until})
 	if err != nil {
 		if ctx.Err() == nil {
 			w.log.Warn("taskflow: renewing leases failed", "jobs", len(held), "err", err)
@@ -130,7 +130,7 @@ func (w *Worker) lossCause(ctx context.Context, a *attempt, hint states.Name) er
 		why = ErrJobDeleted
 	case state == states.NameScheduled:
 		why = ErrJobRescheduled
-	case state == states.NameEnqueued && (reason == storage.ReasonLeaseExpired || strings.HasSuffix(reason, storage.ReasonServerDead)):
+	case state == states.NameEnqueued && (reason == storage.ReasonLeaseExpired || strings.HasSuffix(reason, storage.ReasonWorkerDead)):
 		why = ErrLeaseLost
 	case state == states.NameEnqueued, state == states.NameProcessing:
 		why = ErrJobRequeued

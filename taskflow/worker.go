@@ -38,8 +38,9 @@ type WorkerOptions struct {
 	// Retry is the retry policy of tasks that set none (WithRetry,
 	// MaxRetries). Default: filters.Retry{}, Hangfire's 10 retries.
 	Retry *filters.Retry
-	// ServerID names this worker in leases and states. Default: host:pid:random.
-	ServerID string
+	// ID names this worker in leases, its registry entry and the states it
+	// records (their ServerID, as Hangfire calls it). Default: host:pid:random.
+	ID string
 	// FetchBatch is the most jobs leased in one storage call, and the most
 	// leased ahead of free slots (the worker leases ahead only as many as it
 	// finishes in about 100 ms). Default: 1000.
@@ -58,15 +59,15 @@ type WorkerOptions struct {
 	// it (deleted, requeued, rescheduled, moved to another state, or its
 	// lease expired) has its context cancelled at the next heartbeat. Every
 	// LeaseDuration/3 the same call also renews the leases. At most
-	// LeaseDuration/3 and ServerTimeout/3. Default: 1s, or the smaller of
+	// LeaseDuration/3 and WorkerTimeout/3. Default: 1s, or the smaller of
 	// those bounds.
 	HeartbeatInterval time.Duration
-	// ServerTimeout is how long a worker may miss heartbeats before other
+	// WorkerTimeout is how long a worker may miss heartbeats before other
 	// workers remove it from the registry and requeue its jobs at once (on
-	// stores that implement storage.Servers). At least 3 ×
+	// stores that implement storage.Workers). At least 3 ×
 	// HeartbeatInterval, so that a live worker is never taken for dead.
 	// Default: 15s, or 3 × HeartbeatInterval if that is longer.
-	ServerTimeout time.Duration
+	WorkerTimeout time.Duration
 	// ShutdownTimeout is how long Run lets running jobs finish after its
 	// context is done, before it cancels their contexts. Default: 10s.
 	ShutdownTimeout time.Duration
@@ -99,9 +100,9 @@ func (o *WorkerOptions) setDefaults(store storage.Store) error {
 	if o.Retry == nil {
 		o.Retry = &filters.Retry{}
 	}
-	if o.ServerID == "" {
+	if o.ID == "" {
 		host, _ := os.Hostname()
-		o.ServerID = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
+		o.ID = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), uuid.NewString()[:8])
 	}
 	if o.FetchBatch <= 0 {
 		o.FetchBatch = 1000
@@ -117,23 +118,23 @@ func (o *WorkerOptions) setDefaults(store storage.Store) error {
 	}
 	if o.HeartbeatInterval <= 0 {
 		o.HeartbeatInterval = min(time.Second, o.LeaseDuration/3)
-		if o.ServerTimeout > 0 {
-			o.HeartbeatInterval = min(o.HeartbeatInterval, o.ServerTimeout/3)
+		if o.WorkerTimeout > 0 {
+			o.HeartbeatInterval = min(o.HeartbeatInterval, o.WorkerTimeout/3)
 		}
 	}
-	if o.ServerTimeout <= 0 {
-		o.ServerTimeout = max(15*time.Second, 3*o.HeartbeatInterval)
+	if o.WorkerTimeout <= 0 {
+		o.WorkerTimeout = max(15*time.Second, 3*o.HeartbeatInterval)
 	}
 	switch {
 	case o.HeartbeatInterval < time.Millisecond:
-		return fmt.Errorf("%w: HeartbeatInterval %v is under a millisecond (LeaseDuration %v, ServerTimeout %v)",
-			ErrInvalidOption, o.HeartbeatInterval, o.LeaseDuration, o.ServerTimeout)
+		return fmt.Errorf("%w: HeartbeatInterval %v is under a millisecond (LeaseDuration %v, WorkerTimeout %v)",
+			ErrInvalidOption, o.HeartbeatInterval, o.LeaseDuration, o.WorkerTimeout)
 	case 3*o.HeartbeatInterval > o.LeaseDuration:
 		return fmt.Errorf("%w: HeartbeatInterval %v is more than LeaseDuration/3 (LeaseDuration %v): leases would expire between renewals",
 			ErrInvalidOption, o.HeartbeatInterval, o.LeaseDuration)
-	case o.ServerTimeout < 3*o.HeartbeatInterval:
-		return fmt.Errorf("%w: ServerTimeout %v is less than 3 × HeartbeatInterval (%v): a live worker would be taken for dead",
-			ErrInvalidOption, o.ServerTimeout, o.HeartbeatInterval)
+	case o.WorkerTimeout < 3*o.HeartbeatInterval:
+		return fmt.Errorf("%w: WorkerTimeout %v is less than 3 × HeartbeatInterval (%v): a live worker would be taken for dead",
+			ErrInvalidOption, o.WorkerTimeout, o.HeartbeatInterval)
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
@@ -216,7 +217,7 @@ func NewWorker(store storage.Store, opts WorkerOptions) (*Worker, error) {
 		}
 	}
 	return &Worker{
-		store: store, opts: opts, log: opts.Logger.With("server_id", opts.ServerID),
+		store: store, opts: opts, log: opts.Logger.With("server_id", opts.ID),
 		slotFreed: make(chan struct{}, 1), held: map[uuid.UUID]*attempt{},
 	}, nil
 }
@@ -238,8 +239,8 @@ func (w *Worker) freed() {
 	}
 }
 
-// ServerID returns the name this worker leases jobs under.
-func (w *Worker) ServerID() string { return w.opts.ServerID }
+// ID returns the name this worker leases jobs under.
+func (w *Worker) ID() string { return w.opts.ID }
 
 // Run fetches and runs jobs until ctx is done, then stops gracefully: it
 // stops fetching, returns jobs it fetched but had not started to their
@@ -306,17 +307,17 @@ func (w *Worker) Run(ctx context.Context) error {
 		reaper.Every(bg, o.PruneInterval, func(ctx context.Context) { reaper.Prune(ctx, w.store, o.Clock, w.log) })
 		return nil
 	})
-	if srv, ok := w.store.(storage.Servers); ok {
+	if srv, ok := w.store.(storage.Workers); ok {
 		maint.Go(func() error {
-			reaper.Every(bg, max(o.ServerTimeout/3, 100*time.Millisecond), func(ctx context.Context) {
-				reaper.RemoveDeadServers(ctx, srv, o.ServerTimeout, w.log)
+			reaper.Every(bg, max(o.WorkerTimeout/3, 100*time.Millisecond), func(ctx context.Context) {
+				reaper.RemoveDeadWorkers(ctx, srv, o.WorkerTimeout, w.log)
 			})
 			return nil
 		})
 		defer func() {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if err := srv.RemoveServer(ctx, o.ServerID); err != nil {
+			if err := srv.RemoveWorker(ctx, o.ID); err != nil {
 				w.log.Warn("taskflow: unregistering the worker failed", "err", err)
 			}
 		}()

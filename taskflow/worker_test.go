@@ -430,10 +430,10 @@ func TestWorkerOptionsValidation(t *testing.T) {
 	}{
 		{"BadQueue", taskflow.WorkerOptions{Queues: []string{"UPPER"}}, taskflow.ErrInvalidQueue},
 		{"BadFilter", taskflow.WorkerOptions{Filters: []filters.Filter{"x"}}, taskflow.ErrInvalidOption},
-		{"ServerTimeoutWithinThreeHeartbeats", taskflow.WorkerOptions{ServerTimeout: time.Second, HeartbeatInterval: time.Second}, taskflow.ErrInvalidOption},
+		{"ServerTimeoutWithinThreeHeartbeats", taskflow.WorkerOptions{WorkerTimeout: time.Second, HeartbeatInterval: time.Second}, taskflow.ErrInvalidOption},
 		{"HeartbeatLongerThanAThirdOfTheLease", taskflow.WorkerOptions{LeaseDuration: 30 * time.Second, HeartbeatInterval: 11 * time.Second}, taskflow.ErrInvalidOption},
 		{"HeartbeatOverTheLeaseDefault", taskflow.WorkerOptions{HeartbeatInterval: 20 * time.Second}, taskflow.ErrInvalidOption},
-		{"ShortServerTimeoutAlone", taskflow.WorkerOptions{ServerTimeout: time.Second}, nil},
+		{"ShortServerTimeoutAlone", taskflow.WorkerOptions{WorkerTimeout: time.Second}, nil},
 		{"ShortLeaseAlone", taskflow.WorkerOptions{LeaseDuration: 600 * time.Millisecond}, nil},
 		{"LongHeartbeatWithLongLease", taskflow.WorkerOptions{LeaseDuration: time.Minute, HeartbeatInterval: 20 * time.Second}, nil},
 	}

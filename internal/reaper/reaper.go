@@ -69,10 +69,10 @@ func Prune(ctx context.Context, store storage.Store, now func() time.Time, log *
 	}
 }
 
-// RemoveDeadServers unregisters workers whose last heartbeat, by the store's
+// RemoveDeadWorkers unregisters workers whose last heartbeat, by the store's
 // clock, is older than timeout; the store requeues their jobs.
-func RemoveDeadServers(ctx context.Context, srv storage.Servers, timeout time.Duration, log *slog.Logger) {
-	dead, err := srv.RemoveDeadServers(ctx, timeout)
+func RemoveDeadWorkers(ctx context.Context, srv storage.Workers, timeout time.Duration, log *slog.Logger) {
+	dead, err := srv.RemoveDeadWorkers(ctx, timeout)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Warn("taskflow: removing dead workers failed", "err", err)

@@ -182,8 +182,8 @@ func Run(t *testing.T, store storage.Store, cfg Config) {
 	defer func() { stopWorkers(); wg.Wait() }()
 	for i := range cfg.Workers {
 		w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{
-			Registry: reg, Concurrency: cfg.Concurrency, Logger: quiet, ServerID: fmt.Sprintf("stress-%d", i),
-			LeaseDuration: LeaseDuration, HeartbeatInterval: 100 * time.Millisecond, ServerTimeout: 2 * time.Second,
+			Registry: reg, Concurrency: cfg.Concurrency, Logger: quiet, ID: fmt.Sprintf("stress-%d", i),
+			LeaseDuration: LeaseDuration, HeartbeatInterval: 100 * time.Millisecond, WorkerTimeout: 2 * time.Second,
 			ShutdownTimeout: time.Second, Filters: []filters.Filter{rec},
 		})
 		if err != nil {

@@ -19,7 +19,7 @@ var (
 	_ storage.Batches       = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
-	_ storage.Servers       = (*Store)(nil)
+	_ storage.Workers       = (*Store)(nil)
 )
 
 // batch counts the jobs of one batch.
@@ -355,8 +355,8 @@ func (s *Store) Unlock(ctx context.Context, key, owner string) error {
 	return nil
 }
 
-// ListServers implements [storage.Servers].
-func (s *Store) ListServers(ctx context.Context) ([]*storage.ServerInfo, error) {
+// ListWorkers implements [storage.Workers].
+func (s *Store) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -365,8 +365,8 @@ func (s *Store) ListServers(ctx context.Context) ([]*storage.ServerInfo, error) 
 	return copies(s.servers), nil
 }
 
-// RemoveServer implements [storage.Servers].
-func (s *Store) RemoveServer(ctx context.Context, id string) error {
+// RemoveWorker implements [storage.Workers].
+func (s *Store) RemoveWorker(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -376,8 +376,8 @@ func (s *Store) RemoveServer(ctx context.Context, id string) error {
 	return nil
 }
 
-// RemoveDeadServers implements [storage.Servers].
-func (s *Store) RemoveDeadServers(ctx context.Context, timeout time.Duration) ([]string, error) {
+// RemoveDeadWorkers implements [storage.Workers].
+func (s *Store) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([]string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -393,7 +393,7 @@ func (s *Store) RemoveDeadServers(ctx context.Context, timeout time.Duration) ([
 	}
 	requeued := 0
 	for _, id := range dead {
-		reason := "server " + id + storage.ReasonServerDead
+		reason := "worker " + id + storage.ReasonWorkerDead
 		for jid := range s.processing {
 			r := s.jobs[jid]
 			if r.LeaseOwner != id {

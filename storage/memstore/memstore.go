@@ -41,7 +41,7 @@ type Store struct {
 	batches    map[uuid.UUID]*batch
 	recurring  map[string]*storage.RecurringJob
 	locks      map[string]lock
-	servers    map[string]*storage.ServerInfo
+	servers    map[string]*storage.WorkerInfo
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]storage.Topic
@@ -73,7 +73,7 @@ func New(opts ...Option) *Store {
 		batches:    make(map[uuid.UUID]*batch),
 		recurring:  make(map[string]*storage.RecurringJob),
 		locks:      make(map[string]lock),
-		servers:    make(map[string]*storage.ServerInfo),
+		servers:    make(map[string]*storage.WorkerInfo),
 		subs:       make(map[chan struct{}]storage.Topic),
 	}
 	for _, o := range opts {
@@ -381,8 +381,8 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 	var lost []storage.LostLease
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p.Server != nil {
-		v := *p.Server
+	if p.Worker != nil {
+		v := *p.Worker
 		v.HeartbeatAt = s.now()
 		s.servers[v.ID] = &v
 	}

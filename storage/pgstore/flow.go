@@ -259,18 +259,18 @@ func (s *Store) Unlock(ctx context.Context, key, owner string) error {
 	return s.exec(ctx, "unlock "+key, nil, s.q.unlock, key, owner)
 }
 
-// ListServers implements [storage.Servers].
-func (s *Store) ListServers(ctx context.Context) ([]*storage.ServerInfo, error) {
+// ListWorkers implements [storage.Workers].
+func (s *Store) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, s.q.listServers)
+	rows, err := s.db.Query(ctx, s.q.listWorkers)
 	if err != nil {
 		return nil, interpretError("list servers", err)
 	}
-	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.ServerInfo, error) {
+	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*storage.WorkerInfo, error) {
 		var (
-			v       storage.ServerInfo
+			v       storage.WorkerInfo
 			started pgtype.Timestamptz
 		)
 		err := row.Scan(&v.ID, &v.Host, &v.PID, &v.Queues, &v.Concurrency, &started, &v.HeartbeatAt)
@@ -280,14 +280,14 @@ func (s *Store) ListServers(ctx context.Context) ([]*storage.ServerInfo, error) 
 	return list, interpretError("list servers", err)
 }
 
-// RemoveServer implements [storage.Servers].
-func (s *Store) RemoveServer(ctx context.Context, id string) error {
-	return s.exec(ctx, "remove server "+id, nil, s.q.removeServer, id)
+// RemoveWorker implements [storage.Workers].
+func (s *Store) RemoveWorker(ctx context.Context, id string) error {
+	return s.exec(ctx, "remove worker "+id, nil, s.q.removeWorker, id)
 }
 
-// RemoveDeadServers implements [storage.Servers] with one statement that
+// RemoveDeadWorkers implements [storage.Workers] with one statement that
 // unregisters the servers and moves the jobs they lease to Enqueued.
-func (s *Store) RemoveDeadServers(ctx context.Context, timeout time.Duration) ([]string, error) {
+func (s *Store) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([]string, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}

@@ -501,9 +501,9 @@ func joinNames(names []states.Name) string {
 	return b.String()
 }
 
-// ExtendLeases implements [storage.Store] in one round trip. With p.Server
+// ExtendLeases implements [storage.Store] in one round trip. With p.Worker
 // set it also records the server's heartbeat, by the server's clock (see
-// [storage.Servers]). A zero p.Until only reads which leases are lost; it
+// [storage.Workers]). A zero p.Until only reads which leases are lost; it
 // writes and locks no job. Renewal skips rows that another transaction
 // holds locked (a completion storing the job's outcome, typically): they
 // are neither renewed nor reported lost, so renewal never waits for, or
@@ -513,7 +513,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 		return nil, err
 	}
 	b := &pgx.Batch{}
-	if v := p.Server; v != nil {
+	if v := p.Worker; v != nil {
 		b.Queue(s.q.heartbeat, v.ID, v.Host, v.PID, v.Queues, v.Concurrency, ts(v.StartedAt))
 	}
 	var lost []storage.LostLease

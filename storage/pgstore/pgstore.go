@@ -2,7 +2,7 @@
 // the whole storage conformance suite (package storagetest) and implements
 // every optional interface: [storage.Notifier] (LISTEN/NOTIFY),
 // [storage.Lister], [storage.Pruner], [storage.Batches],
-// [storage.Recurring], [storage.Locker] and [storage.Servers].
+// [storage.Recurring], [storage.Locker] and [storage.Workers].
 //
 // # Setup
 //
@@ -48,8 +48,7 @@
 // Transition resolves continuations only for the finished jobs that its
 // UPDATE reports as awaited or in a batch. Transitions that finish jobs run
 // in a transaction, so that this resolution is atomic with them. Recurring
-// definitions, locks (with an expiry by the server's clock) and the server
-// registry are tables of their own.
+// definitions, X// registry are tables of their own.
 // Behind a transaction-pooling proxy (PgBouncer in transaction mode)
 // LISTEN does not work: pass WithNotify(false) and the worker polls.
 package pgstore
@@ -80,7 +79,7 @@ var (
 	_ storage.Batches       = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
-	_ storage.Servers       = (*Store)(nil)
+	_ storage.Workers       = (*Store)(nil)
 )
 
 // DefaultSchema is the schema that holds the tables unless [Schema] names

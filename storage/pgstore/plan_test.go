@@ -188,12 +188,12 @@ func runBatchWorkload(t *testing.T, s *Store, n int) {
 	require.NoError(t, err)
 	require.Equal(t, n, reclaimed)
 
-	// A dead server's jobs, requeued.
+	// A dead worker's jobs, requeued.
 	f = fetch(at(3 * time.Minute))
-	_, err = s.ExtendLeases(ctx, &storage.ExtendParams{Owner: "w", Server: &storage.ServerInfo{ID: "w", Host: "h"}})
+	_, err = s.ExtendLeases(ctx, &storage.ExtendParams{Owner: "w", Worker: &storage.WorkerInfo{ID: "w", Host: "h"}})
 	require.NoError(t, err)
 	time.Sleep(2 * time.Millisecond)
-	dead, err := s.RemoveDeadServers(ctx, time.Millisecond)
+	dead, err := s.RemoveDeadWorkers(ctx, time.Millisecond)
 	require.NoError(t, err)
 	require.Equal(t, []string{"w"}, dead)
 

@@ -20,7 +20,7 @@ type queries struct {
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
 	// Recurring definitions, locks and servers (flow.go).
 	upsertRecurring, removeRecurring, getRecurring, listRecurring, dueRecurring, nextRecurring,
-	fire, setLastJob, pauseRecurring, tryLock, unlock, heartbeat, listServers, removeServer, removeDead string
+	fire, setLastJob, pauseRecurring, tryLock, unlock, heartbeat, listWorkers, removeWorker, removeDead string
 }
 
 // jobCols is the column list that scanJob reads.
@@ -360,8 +360,8 @@ INSERT INTO {s}.servers (id, host, pid, queues, concurrency, started_at, heartbe
 VALUES ($1, $2, $3, coalesce($4::text[], '{}'), $5, $6, now())
 ON CONFLICT (id) DO UPDATE SET (host, pid, queues, concurrency, started_at, heartbeat_at) =
 	(EXCLUDED.host, EXCLUDED.pid, EXCLUDED.queues, EXCLUDED.concurrency, EXCLUDED.started_at, now())`),
-		listServers:  r.Replace(`SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at FROM {s}.servers ORDER BY id`),
-		removeServer: r.Replace(`DELETE FROM {s}.servers WHERE id = $1`),
+		listWorkers:  r.Replace(`SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at FROM {s}.servers ORDER BY id`),
+		removeWorker: r.Replace(`DELETE FROM {s}.servers WHERE id = $1`),
 		// The dead servers' leased jobs go back to Enqueued in the same
 		// statement that unregisters the servers.
 		removeDead: r.Replace(`
@@ -371,7 +371,7 @@ WITH dead AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until IS NOT NULL AND lease_owner IN (SELECT id FROM dead)
 	ORDER BY id FOR UPDATE
 ), moved AS (
-	UPDATE {s}.jobs j SET ` + requeue(`'server ' || j.lease_owner || '`+storage.ReasonServerDead+`'`) + moveToEnqueued + `
+	UPDATE {s}.jobs j SET ` + requeue(`'worker ' || j.lease_owner || '`+storage.ReasonWorkerDead+`'`) + moveToEnqueued + `
 SELECT array(SELECT id FROM dead ORDER BY id), (SELECT count(*) FROM moved)`),
 	}
 }

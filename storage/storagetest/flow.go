@@ -469,31 +469,31 @@ func testLocker(t *testing.T, newStore NewStore) {
 	})
 }
 
-func testServers(t *testing.T, newStore NewStore) {
-	t.Run("DeadServersJobsAreEnqueuedAtOnce", func(t *testing.T) {
+func testWorkers(t *testing.T, newStore NewStore) {
+	t.Run("DeadWorkersJobsAreEnqueuedAtOnce", func(t *testing.T) {
 		s := newStore(t)
-		srv, ok := s.(storage.Servers)
+		srv, ok := s.(storage.Workers)
 		if !ok {
-			t.Skip("store does not implement storage.Servers")
+			t.Skip("store does not implement storage.Workers")
 		}
 		create(t, s, newJob(t))
 		f := fetch(t, s, 1)[0]
 		_, err := s.ExtendLeases(ctx(t), &storage.ExtendParams{Owner: owner, Jobs: map[uuid.UUID]int64{f.ID: f.LeaseToken}, Until: base.Add(time.Hour),
-			Server: &storage.ServerInfo{ID: owner, Host: "h", PID: 1, Queues: []string{"default"}, Concurrency: 4, StartedAt: base}})
+			Worker: &storage.WorkerInfo{ID: owner, Host: "h", PID: 1, Queues: []string{"default"}, Concurrency: 4, StartedAt: base}})
 		require.NoError(t, err)
-		list, err := srv.ListServers(ctx(t))
+		list, err := srv.ListWorkers(ctx(t))
 		require.NoError(t, err)
 		require.Len(t, list, 1)
 		require.Equal(t, owner, list[0].ID)
 		require.Equal(t, []string{"default"}, list[0].Queues)
 		require.False(t, list[0].HeartbeatAt.IsZero())
 
-		dead, err := srv.RemoveDeadServers(ctx(t), time.Hour)
+		dead, err := srv.RemoveDeadWorkers(ctx(t), time.Hour)
 		require.NoError(t, err)
-		require.Empty(t, dead, "a live server was removed")
+		require.Empty(t, dead, "a live worker was removed")
 
 		time.Sleep(20 * time.Millisecond)
-		dead, err = srv.RemoveDeadServers(ctx(t), 10*time.Millisecond)
+		dead, err = srv.RemoveDeadWorkers(ctx(t), 10*time.Millisecond)
 		require.NoError(t, err)
 		require.Equal(t, []string{owner}, dead)
 		require.Equal(t, states.NameEnqueued, stateOf(t, s, f.ID), "the job of a dead server waits for its lease")
@@ -501,8 +501,8 @@ func testServers(t *testing.T, newStore NewStore) {
 		errs := transition(t, s, false, succeed(f.ID, f.LeaseToken))
 		require.ErrorIs(t, errs[0], storage.ErrLeaseLost)
 
-		require.NoError(t, srv.RemoveServer(ctx(t), "nobody"))
-		list, err = srv.ListServers(ctx(t))
+		require.NoError(t, srv.RemoveWorker(ctx(t), "nobody"))
+		list, err = srv.ListWorkers(ctx(t))
 		require.NoError(t, err)
 		require.Empty(t, list)
 	})

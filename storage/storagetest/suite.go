@@ -47,7 +47,7 @@ func Run(t *testing.T, newStore NewStore) {
 	})
 	t.Run("Recurring", func(t *testing.T) { testRecurring(t, newStore) })
 	t.Run("Locker", func(t *testing.T) { testLocker(t, newStore) })
-	t.Run("Servers", func(t *testing.T) { testServers(t, newStore) })
+	t.Run("Workers", func(t *testing.T) { testWorkers(t, newStore) })
 }
 
 // capability is an optional interface of package storage.
