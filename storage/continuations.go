@@ -1,0 +1,49 @@
+package storage
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+)
+
+// Finished reports whether a job in state n has finished, for continuations
+// and batches: Succeeded, Failed (no retry planned) or Deleted.
+func Finished(n states.Name) bool {
+	return n == states.NameSucceeded || n == states.NameFailed || n == states.NameDeleted
+}
+
+// ConditionHolds reports whether a continuation with condition on (see
+// states.Awaiting) runs when its parent finished with success (for a batch:
+// every job of it succeeded).
+func ConditionHolds(on string, success bool) bool {
+	switch on {
+	case states.OnFinish:
+		return true
+	case states.OnFailure:
+		return !success
+	default:
+		return success
+	}
+}
+
+// Continuations is implemented by stores that keep Awaiting jobs (ParentID
+// set) and resolve them when their parent finishes, in the same atomic
+// step (see Store.Transition), and resolve at once in Create an Awaiting
+// job whose parent has already finished. taskflow gives an Awaiting job
+// only to a store that implements it.
+type Continuations interface {
+	// ResolvesContinuations marks the capability; it does nothing.
+	ResolvesContinuations()
+}
+
+// Batches is implemented by stores that keep batches (Job.BatchID): a
+// batch finishes when every job of it has, and resolves the continuations
+// awaiting it (with [Continuations]); BatchProgress reports it. taskflow
+// gives a job with a BatchID only to a store that implements it.
+type Batches interface {
+	// BatchProgress counts the jobs of a batch by state. A batch with no
+	// jobs returns ErrNotFound.
+	BatchProgress(ctx context.Context, batchID uuid.UUID) (map[states.Name]int64, error)
+}
