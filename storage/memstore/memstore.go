@@ -2,7 +2,7 @@
 // development, tests and single-process programs. It needs no services and
 // has no dependencies, and it passes the whole storage conformance suite
 // (package storagetest), so code written against it behaves the same on
-// PostgreSQL or Redis. Jobs live only as long as the process.
+// PostgreSQL. Jobs live only as long as the process.
 package memstore
 
 import (
@@ -22,9 +22,9 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// Store is an in-memory [storage.Store]. It also implements
-// [storage.Notifier], [storage.Lister] and [storage.Pruner]. The zero value
-// is not usable; call [New]. A Store is safe for concurrent use.
+// Store is an in-memory [storage.Store] with every optional capability of
+// package storage. The zero value is not usable; call [New]. A Store is
+// safe for concurrent use.
 type Store struct {
 	now func() time.Time
 
