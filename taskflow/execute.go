@@ -313,13 +313,26 @@ func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, er
 	return s.Result, nil
 }
 
+// errorType names the type of err that the task returned: the outermost
+// one that is not only a wrapper adding context (fmt.Errorf's %w,
+// filters.Permanent, taskflow's own markers).
 func errorType(err error) string {
 	for {
-		u := errors.Unwrap(err)
-		if u == nil {
-			return fmt.Sprintf("%T", err)
+		switch name := fmt.Sprintf("%T", err); name {
+		case "*fmt.wrapError", "*fmt.wrapErrors", "*filters.permanentError", "*taskflow.badInputError":
+			next := errors.Unwrap(err)
+			if next == nil {
+				if multi, ok := err.(interface{ Unwrap() []error }); ok && len(multi.Unwrap()) > 0 {
+					next = multi.Unwrap()[0]
+				}
+			}
+			if next == nil {
+				return name
+			}
+			err = next
+		default:
+			return name
 		}
-		err = u
 	}
 }
 

@@ -114,6 +114,20 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 			wantReason: []string{"card declined"},
 			wantType:   "*errors.errorString",
 		},
+		{
+			name: "TypedErrorWithACause",
+			setup: func(t *testing.T, e *env) uuidGetter {
+				task, err := taskflow.RegisterTask(e.reg, "typed", func(context.Context, addArgs) (int, error) {
+					return 0, fmt.Errorf("charge: %w", &cardError{cause: errors.New("insufficient funds")})
+				}, taskflow.MaxRetries(0))
+				require.NoError(t, err)
+				h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
+				require.NoError(t, err)
+				return func() uuidT { return h.ID }
+			},
+			wantReason: []string{"charge: card declined: insufficient funds"},
+			wantType:   "*taskflow_test.cardError",
+		},
 	}
 	deleting := filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}
 	for _, policy := range []*filters.Retry{nil, &deleting} {
@@ -159,6 +173,12 @@ func TestBadJobsFailWithoutStoppingTheWorker(t *testing.T) {
 		}
 	}
 }
+
+// cardError is a task's own error type, with a cause.
+type cardError struct{ cause error }
+
+func (e *cardError) Error() string { return "card declined: " + e.cause.Error() }
+func (e *cardError) Unwrap() error { return e.cause }
 
 type uuidT = [16]byte
 type uuidGetter func() uuidT
