@@ -304,9 +304,12 @@ const (
 	TopicScheduled
 	// TopicRecurring: recurring definitions were added, changed or resumed.
 	TopicRecurring
+	// TopicFinished: jobs became Succeeded, Failed or Deleted by
+	// Transition. Waiting handles subscribe to it.
+	TopicFinished
 
 	// TopicAll is every topic.
-	TopicAll = TopicEnqueued | TopicScheduled | TopicRecurring
+	TopicAll = TopicEnqueued | TopicScheduled | TopicRecurring | TopicFinished
 )
 
 // Notifier is implemented by stores that can wake fetchers and schedulers
@@ -317,6 +320,14 @@ type Notifier interface {
 	// reader misses none that matter, it sees one for many. The channel is
 	// closed when ctx is done.
 	Subscribe(ctx context.Context, topics Topic) (<-chan struct{}, error)
+}
+
+// Peeker is implemented by stores that read a job without its history, in
+// less work than Get: what a handle waiting for the job needs.
+type Peeker interface {
+	// Peek returns the job as Get does but with no History, or
+	// ErrNotFound.
+	Peek(ctx context.Context, id uuid.UUID) (*Job, error)
 }
 
 // TxBound is implemented by stores bound to a caller's transaction (such

@@ -18,6 +18,7 @@ import (
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -630,4 +631,48 @@ func TestRecurringJobsPassTheClientFilters(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `true`, string(info.Params["stamped"]), "OnCreating did not see the fired job")
 	require.Eventually(t, func() bool { return f.created.Load() >= 1 }, time.Second, time.Millisecond, "OnCreated was not told")
+}
+
+// countingStore counts the reads of a store.
+type countingStore struct {
+	*memstore.Store
+	gets, peeks atomic.Int32
+}
+
+func (c *countingStore) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	c.gets.Add(1)
+	return c.Store.Get(ctx, id)
+}
+
+func (c *countingStore) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	c.peeks.Add(1)
+	return c.Store.Peek(ctx, id)
+}
+
+// TestWaitReadsTheStateAndIsWokenWhenTheJobFinishes: a waiting handle
+// reads the job's state only (no history), backs off while the job runs,
+// and is woken by the store when it finishes instead of polling.
+func TestWaitReadsTheStateAndIsWokenWhenTheJobFinishes(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	var returned atomic.Int64
+	task, err := taskflow.RegisterTask(e.reg, "slow", func(context.Context, int) (int, error) {
+		time.Sleep(2500 * time.Millisecond)
+		returned.Store(time.Now().UnixNano())
+		return 7, nil
+	})
+	require.NoError(t, err)
+	store := &countingStore{Store: e.store}
+	c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	h, err := task.On(c).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	n, err := h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+	late := time.Since(time.Unix(0, returned.Load()))
+	require.Less(t, late, 500*time.Millisecond, "Wait was not woken when the job finished")
+	require.Zero(t, store.gets.Load(), "Wait read the history")
+	require.Less(t, store.peeks.Load(), int32(20), "Wait polled instead of waiting for the wake-up")
 }

@@ -38,6 +38,7 @@ type Client struct {
 	store     storage.Store
 	reader    storage.Store // store, outside the caller's transaction if it is bound to one
 	registry  *Registry
+	finished  finishWatch // waiting handles' wake-ups
 	retention time.Duration
 	clock     func() time.Time
 	filters   []filters.Filter

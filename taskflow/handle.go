@@ -38,7 +38,7 @@ func (h *Handle[Result]) Job(ctx context.Context) (*JobInfo, error) {
 // wrapping ErrNotSucceeded (for a job still on its way).
 func (h *Handle[Result]) Result(ctx context.Context) (Result, error) {
 	var zero Result
-	j, err := h.client.reader.Get(ctx, h.ID)
+	j, err := h.client.peek(ctx, h.ID)
 	if err != nil {
 		return zero, fmt.Errorf("taskflow: result of job %s: %w", h.ID, err)
 	}
@@ -74,11 +74,20 @@ func (h *Handle[Result]) outcome(task string, name states.Name, data []byte) (re
 // or until it has Failed for good or been Deleted and returns a *JobError,
 // or until ctx is done. A Failed job is waited for no longer: retries move a
 // job to Scheduled, never to Failed, so Failed means no retry is planned.
+// It reads the job's state only, not its history, and is woken when jobs
+// finish where the store can notify (one subscription per client, shared
+// by its waiting handles); otherwise it polls, backing off to 100 ms.
 // A failed read of the store (a lost connection, say) does not end the
 // wait: Wait tries again, until ctx is done; a job that no longer exists
 // does.
 func (h *Handle[Result]) Wait(ctx context.Context) (Result, error) {
-	const maxPoll, maxRetry = 100 * time.Millisecond, time.Second
+	const maxRetry = time.Second
+	maxPoll := 100 * time.Millisecond
+	finished, unwatch := h.client.watch()
+	defer unwatch()
+	if _, ok := h.client.reader.(storage.Notifier); ok {
+		maxPoll = time.Second // a safety net: wake-ups do the work
+	}
 	poll, retry := time.Millisecond, 10*time.Millisecond
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -88,8 +97,9 @@ func (h *Handle[Result]) Wait(ctx context.Context) (Result, error) {
 		case <-ctx.Done():
 			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, context.Cause(ctx))
 		case <-timer.C:
+		case <-finished:
 		}
-		j, err := h.client.reader.Get(ctx, h.ID)
+		j, err := h.client.peek(ctx, h.ID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, err)

@@ -52,6 +52,7 @@ var (
 	_ storage.Notifier = (*Store)(nil)
 	_ storage.Lister   = (*Store)(nil)
 	_ storage.Pruner   = (*Store)(nil)
+	_ storage.Peeker   = (*Store)(nil)
 )
 
 // Option configures a [Store].
@@ -351,7 +352,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		s.batchAccountLocked(j, from, t.To)
 		wake |= s.placeLocked(r)
 		if storage.Finished(t.To) {
-			wake |= s.finishedLocked(j, now, p.Retention)
+			wake |= storage.TopicFinished | s.finishedLocked(j, now, p.Retention)
 		}
 	}
 	s.mu.Unlock()
@@ -519,6 +520,20 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	c := j.Job
 	c.History = slices.Clone(j.History)
 	return &c, nil
+}
+
+// Peek implements [storage.Peeker].
+func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j, ok := s.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("memstore: job %s: %w", id, storage.ErrNotFound)
+	}
+	return snapshot(&j.Job), nil
 }
 
 // Subscribe implements [storage.Notifier].

@@ -67,6 +67,8 @@ func stateTopic(s states.Name) storage.Topic {
 		return storage.TopicEnqueued
 	case states.NameScheduled:
 		return storage.TopicScheduled
+	case states.NameSucceeded, states.NameFailed, states.NameDeleted:
+		return storage.TopicFinished
 	}
 	return 0
 }
@@ -578,6 +580,23 @@ func (s *Store) moveToEnqueued(ctx context.Context, op, sql string, now time.Tim
 
 // Get implements [storage.Store].
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	j, err := s.Peek(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Query(ctx, s.q.history, uid(id))
+	if err != nil {
+		return nil, interpretError("get history", err)
+	}
+	j.History, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.StateRecord, error) {
+		var h storage.StateRecord
+		return h, r.Scan((*string)(&h.State), &h.Reason, &h.Data, &h.At)
+	})
+	return j, interpretError("get history", err)
+}
+
+// Peek implements [storage.Peeker]: one query, on the job row.
+func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -589,15 +608,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	if err != nil {
 		return nil, interpretError("get job "+id.String(), err)
 	}
-	rows, err = s.db.Query(ctx, s.q.history, uid(id))
-	if err != nil {
-		return nil, interpretError("get history", err)
-	}
-	j.History, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.StateRecord, error) {
-		var h storage.StateRecord
-		return h, r.Scan((*string)(&h.State), &h.Reason, &h.Data, &h.At)
-	})
-	return j, interpretError("get history", err)
+	return j, nil
 }
 
 // List implements [storage.Lister]. Jobs come newest first (by their

@@ -278,7 +278,7 @@ func (s *shared) notifyDone() {
 var topicLetters = [...]struct {
 	t storage.Topic
 	c byte
-}{{storage.TopicEnqueued, 'e'}, {storage.TopicScheduled, 's'}, {storage.TopicRecurring, 'r'}}
+}{{storage.TopicEnqueued, 'e'}, {storage.TopicScheduled, 's'}, {storage.TopicRecurring, 'r'}, {storage.TopicFinished, 'f'}}
 
 // payload is the NOTIFY payload for topics: one letter per topic.
 func payload(topics storage.Topic) string {

@@ -59,6 +59,10 @@ func testNotifier(t *testing.T, newStore NewStore) {
 		}, func(t *testing.T, s storage.Store) {
 			require.NoError(t, recurring(t, s).SetRecurringPaused(ctx(t), "r", false, base))
 		}, storage.TopicRecurring},
+		{"FinishingTransition", func(t *testing.T, s storage.Store) { create(t, s, newJob(t)) }, func(t *testing.T, s storage.Store) {
+			f := fetch(t, s, 1)[0]
+			require.Equal(t, []error{nil}, transition(t, s, false, succeed(f.ID, f.LeaseToken)))
+		}, storage.TopicFinished},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"WakesOnlyItsTopic", func(t *testing.T) {
@@ -72,7 +76,7 @@ func testNotifier(t *testing.T, newStore NewStore) {
 			}
 			c, cancel := context.WithCancel(ctx(t))
 			subs := map[storage.Topic]<-chan struct{}{}
-			for _, topic := range []storage.Topic{storage.TopicEnqueued, storage.TopicScheduled, storage.TopicRecurring} {
+			for _, topic := range []storage.Topic{storage.TopicEnqueued, storage.TopicScheduled, storage.TopicRecurring, storage.TopicFinished} {
 				ch, err := n.Subscribe(c, topic)
 				require.NoError(t, err)
 				subs[topic] = ch
@@ -113,6 +117,27 @@ func drain(ch <-chan struct{}) {
 			return
 		}
 	}
+}
+
+func testPeeker(t *testing.T, newStore NewStore) {
+	t.Run("PeekIsGetWithoutHistory", func(t *testing.T) {
+		s := newStore(t)
+		p, ok := s.(storage.Peeker)
+		if !ok {
+			t.Skip("store does not implement storage.Peeker")
+		}
+		create(t, s, newJob(t))
+		f := fetch(t, s, 1)[0]
+		got, err := p.Peek(ctx(t), f.ID)
+		require.NoError(t, err)
+		full := get(t, s, f.ID)
+		require.NotEmpty(t, full.History)
+		require.Empty(t, got.History)
+		full.History = nil
+		require.Equal(t, full, got)
+		_, err = p.Peek(ctx(t), newID())
+		require.ErrorIs(t, err, storage.ErrNotFound)
+	})
 }
 
 func testLister(t *testing.T, newStore NewStore) {
