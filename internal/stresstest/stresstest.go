@@ -40,7 +40,8 @@ type Config struct {
 	Workers int
 	// Concurrency of each worker. Default: 4.
 	Concurrency int
-	// Jobs is how many jobs are created, spread over the run. Default: 300.
+	// Jobs is how many jobs are created, spread over the run. Default: 100
+	// a second of Duration, at least 300.
 	Jobs int
 }
 
@@ -127,7 +128,7 @@ func Run(t *testing.T, store storage.Store, cfg Config) {
 		cfg.Concurrency = 4
 	}
 	if cfg.Jobs <= 0 {
-		cfg.Jobs = 300
+		cfg.Jobs = max(300, int(100*cfg.Duration.Seconds()))
 	}
 	rec := &recorder{attempts: map[uuid.UUID]map[int]*attemptRec{}, outcomes: map[uuid.UUID][]outcome{}}
 	reg := taskflow.NewRegistry()
