@@ -18,6 +18,27 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
+// createSQL: $1–$17 the jobs' columns as arrays (id, task, args, queue, priority, state,
+// state_data, run_at, created_at, expire_at, params, reason, attempt, parent_id, batch_id,
+// unique_key, unique_until) → nothing; in its unique form, the ids inserted.
+//
+// It inserts jobs, whose initial state lives on the row until they
+// leave it. In its unique form a job whose key is held is skipped, and the
+// inserted ids are returned.
+const createSQL = `
+INSERT INTO {s}.jobs (id, task, args, queue, priority, state, state_data, state_reason, run_at, attempt,
+	created_at, updated_at, expire_at, params, enqueued_seq, parent_id, batch_id, unique_key, unique_until, unique_held)
+SELECT id, task, coalesce(args, ''), queue, priority, state, state_data, nullif(reason, ''), run_at, attempt,
+	coalesce(created, now()), coalesce(created, now()), expire_at, params,
+	CASE WHEN state = 'enqueued' THEN nextval('{sl}.enqueue_seq') END,
+	parent_id, batch_id, unique_key, unique_until, unique_key IS NOT NULL
+FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int4[], $6::text[],
+	$7::json[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::int4[],
+	$14::uuid[], $15::uuid[], $16::text[], $17::timestamptz[])
+	WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created,
+		expire_at, params, reason, attempt, parent_id, batch_id, unique_key, unique_until, ord)
+ORDER BY ord{conflict}`
+
 // Create implements [storage.Store]. Jobs without unique keys or parents
 // take one INSERT of every job and its first history entry; a duplicate id
 // fails it whole with [storage.ErrDuplicate]. Unique keys and Awaiting jobs
@@ -165,6 +186,18 @@ func (s *Store) create(ctx context.Context, db db, p *storage.CreateParams) ([]u
 	return ids, wake | enqueued, err
 }
 
+// holdersSQL: $1 unique keys → unique_key, id of each job holding one.
+var holdersSQL = `SELECT unique_key, id FROM {s}.jobs WHERE unique_key = ANY($1) AND unique_held`
+
+// releaseStaleSQL: $1 now, $2 unique keys → nothing.
+//
+// Keys of finished jobs whose unique_until has passed (or was never
+// set) are released before inserting jobs that want them.
+var releaseStaleSQL = `UPDATE {s}.jobs SET unique_held = false
+WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE unique_key = ANY($2) AND unique_held AND state IN ` + finished + `
+	AND (unique_until IS NULL OR unique_until <= ` + clock + `) ORDER BY id FOR UPDATE))
+	AND unique_held AND state IN ` + finished + ` AND (unique_until IS NULL OR unique_until <= ` + clock + `)`
+
 // insertUnique inserts jobs, of which no two share a unique key, marks
 // those stored in created, and returns the holders of the keys whose jobs
 // were not stored.
@@ -272,6 +305,37 @@ func marshalParams(m map[string]json.RawMessage) ([]byte, error) {
 	}
 	return json.Marshal(m)
 }
+
+// fetchSQL: $1 now, $2 limit, $3 owner, $4 lease (µs), $5 queues (and, for fetchRange,
+// $6 floors and $7 ceilings of priority per queue) → jobCols of the jobs leased, in the
+// order served.
+//
+// It leases jobs: rows are picked by a sub-select that locks and
+// skips, per queue in the order given, then updated by id.
+var fetchSQL = `
+WITH old AS (
+	SELECT p.* FROM {queues}
+	CROSS JOIN LATERAL (
+		SELECT ` + oldCols + `, priority, enqueued_seq FROM {s}.jobs
+		WHERE state = 'enqueued' AND queue = q.name{floor}
+		ORDER BY priority DESC, enqueued_seq
+		LIMIT $2 FOR UPDATE SKIP LOCKED) p
+	ORDER BY q.ord, p.priority DESC, p.enqueued_seq
+	LIMIT $2
+), moved AS (
+	UPDATE {s}.jobs j SET
+		state = 'processing',
+		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
+		state_reason = NULL,
+		attempt = j.attempt + 1,
+		updated_at = ` + clock + `,
+		lease_owner = $3,
+		lease_token = nextval('{sl}.lease_token_seq'),
+		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
+	RETURNING j.*
+), ` + leaveHistory("true") + `
+SELECT ` + jobCols + ` FROM moved ORDER BY array_position($5, queue), priority DESC, enqueued_seq`
 
 // Fetch implements [storage.Store] with one UPDATE that locks and skips.
 func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
@@ -419,6 +483,63 @@ func distinctRounds(ts []storage.Transition) [][]int {
 	return out
 }
 
+// transitionSQL: $1 now, $2 ids, $3 expected states (comma-joined, or empty), $4 tokens, $5 new states, $6 state data, $7 reasons, $8 queues, $9 run_at, $10 expire_at, $11 params, $12–$16 traversed entries (ord, state, reason, data, at) → a row per change not applied, or applied and finishing an awaited job or a batch job: ord, state, token, applied, awaited, batch_id.
+//
+// One statement applies a batch whose ids are distinct. It first
+// locks the rows in id order, as every statement that waits for
+// several job rows does, so that two of them cannot deadlock, and
+// reads the states they leave from the locked (latest) versions. The
+// compare-and-set is in the UPDATE's WHERE, which PostgreSQL
+// re-checks on the latest row version, and reaches rows by primary
+// key. The token alone proves Processing: only leased jobs have one.
+// History gets the state left, then the traversed entries. Rows not
+// updated are read back (as of the statement's start) so that the
+// caller can tell why.
+var transitionSQL = `
+WITH t AS (
+	SELECT * FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
+		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
+		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
+), old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE
+), upd AS (
+	UPDATE {s}.jobs j SET
+		state = t.to_state,
+		state_data = t.data,
+		state_reason = nullif(t.reason, ''),
+		updated_at = ` + clock + `,
+		queue = coalesce(nullif(t.queue, ''), j.queue),
+		run_at = CASE WHEN t.to_state = 'scheduled' THEN t.run_at ELSE j.run_at END,
+		expire_at = CASE WHEN t.to_state IN ('succeeded', 'deleted') THEN t.expire_at END,
+		params = CASE WHEN t.params IS NULL THEN j.params ELSE coalesce(j.params, '{}') || t.params END,
+		lease_owner = NULL, lease_token = NULL, lease_until = NULL,
+		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
+		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
+	FROM t
+	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
+		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
+		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
+	RETURNING t.*, j.awaited, j.batch_id
+), h AS (
+	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
+	SELECT id, state, reason, data, at FROM (
+		SELECT old.id, old.state, coalesce(old.state_reason, '') AS reason, old.state_data AS data,
+			old.updated_at AS at, upd.ord, 0 AS n
+		FROM upd JOIN old ON old.id = upd.id
+		UNION ALL
+		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
+		FROM unnest($12::int8[], $13::text[], $14::text[], $15::json[], $16::timestamptz[])
+			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
+		JOIN upd ON upd.ord = tr.ord
+		ORDER BY ord, n) x
+)
+SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id FROM t
+LEFT JOIN upd USING (ord)
+LEFT JOIN LATERAL (
+	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
+) f ON true
+WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`
+
 // transitionRound applies the changes p.Transitions[idx], whose ids are
 // distinct, records their results in errs and the finished parents in f.
 func (s *Store) transitionRound(ctx context.Context, db db, p *storage.TransitionParams, idx []int, errs []error, f *parents) error {
@@ -503,6 +624,38 @@ func joinNames(names []states.Name) string {
 	return b.String()
 }
 
+// heartbeatSQL: $1 id, $2 host, $3 pid, $4 queues, $5 concurrency, $6 started_at → nothing.
+var heartbeatSQL = `
+INSERT INTO {s}.servers (id, host, pid, queues, concurrency, started_at, heartbeat_at)
+VALUES ($1, $2, $3, coalesce($4::text[], '{}'), $5, $6, now())
+ON CONFLICT (id) DO UPDATE SET (host, pid, queues, concurrency, started_at, heartbeat_at) =
+	(EXCLUDED.host, EXCLUDED.pid, EXCLUDED.queues, EXCLUDED.concurrency, EXCLUDED.started_at, now())`
+
+// checkLeasesSQL: $1 ids, $2 tokens, $3 owner → the leases lost, with the state each job is in now (lostLeases).
+//
+// checkLeases is extend without the renewal: a plain read.
+var checkLeasesSQL = `
+WITH t AS (
+	SELECT * FROM unnest($1::uuid[], $2::int8[]) AS t(id, token)
+)` + lostLeases
+
+// extendSQL: $1 ids, $2 tokens, $3 owner, $4 new lease expiry → the leases lost, with the state each job is in now (lostLeases).
+//
+// Lease renewal never waits for a row lock: a row locked by a
+// concurrent completion (or anyone else) is skipped, neither renewed
+// nor reported lost, so renewal cannot deadlock with completions.
+// Lost means the job no longer holds the token for this owner as of
+// the statement's start.
+var extendSQL = `
+WITH t AS (
+	SELECT * FROM unnest($1::uuid[], $2::int8[]) AS t(id, token)
+), upd AS (
+	UPDATE {s}.jobs j SET lease_until = $4
+	WHERE j.id = ANY(ARRAY(
+		SELECT j.id FROM {s}.jobs j JOIN t ON j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3
+		ORDER BY j.id FOR UPDATE OF j SKIP LOCKED))
+)` + lostLeases
+
 // ExtendLeases implements [storage.Store] in one round trip. With p.Worker
 // set it also records the server's heartbeat, by the server's clock (see
 // [storage.Workers]). A zero p.Until only reads which leases are lost; it
@@ -546,6 +699,17 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 	return lost, nil
 }
 
+// promoteSQL: $1 now, $2 limit, $3 reason → the count promoted, the earliest run_at of the Scheduled jobs left.
+var promoteSQL = `
+WITH old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE state = 'scheduled' AND run_at <= ` + clock + `
+	ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED
+), moved AS (
+	UPDATE {s}.jobs j SET ` + toEnqueued("$3::text") + moveToEnqueued + `
+SELECT (SELECT count(*) FROM moved),
+	(SELECT run_at FROM {s}.jobs WHERE state = 'scheduled' AND id NOT IN (SELECT id FROM moved)
+	 ORDER BY run_at LIMIT 1)`
+
 // PromoteDue implements [storage.Store].
 func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
 	var (
@@ -556,6 +720,15 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 	res.Promoted, res.Next = n, next.Time
 	return res, err
 }
+
+// reclaimSQL: $1 now, $2 limit, $3 reason → the count reclaimed.
+var reclaimSQL = `
+WITH old AS (
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until <= ` + clock + `
+	ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+), moved AS (
+	UPDATE {s}.jobs j SET ` + requeue("$3::text") + moveToEnqueued + `
+SELECT count(*) FROM moved`
 
 // ReclaimExpired implements [storage.Store].
 func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
@@ -578,6 +751,15 @@ func (s *Store) moveToEnqueued(ctx context.Context, op, sql string, now time.Tim
 	return n, nil
 }
 
+// historySQL: $1 id → state, reason, data, at of every state the job has been in, oldest first.
+//
+// The states a job has left, then its current one.
+var historySQL = `SELECT state, reason, data, at FROM (
+	SELECT id, state, reason, data, at FROM {s}.job_history WHERE job_id = $1
+	UNION ALL
+	SELECT 9223372036854775807, state, coalesce(state_reason, ''), state_data, updated_at FROM {s}.jobs WHERE id = $1
+) h ORDER BY id`
+
 // Get implements [storage.Store].
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	j, err := s.Peek(ctx, id)
@@ -595,6 +777,9 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	return j, interpretError("get history", err)
 }
 
+// getSQL: $1 id → jobCols of the job.
+var getSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE id = $1`
+
 // Peek implements [storage.Peeker]: one query, on the job row.
 func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	if err := s.check(ctx); err != nil {
@@ -611,6 +796,10 @@ func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	return j, nil
 }
 
+// listSQL: $1 state, $2 queue (empty: any), $3 offset, $4 limit (0: all) → jobCols, newest first.
+var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE state = $1 AND ($2 = '' OR queue = $2)
+ORDER BY id DESC OFFSET $3 LIMIT nullif($4::int, 0)`
+
 // List implements [storage.Lister]. Jobs come newest first (by their
 // UUIDv7 id).
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
@@ -624,6 +813,9 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	jobs, err := pgx.CollectRows(rows, scanJob)
 	return jobs, interpretError("list", err)
 }
+
+// countSQL: $1 queue (empty: any) → state, count.
+var countSQL = `SELECT state, count(*) FROM {s}.jobs WHERE ($1 = '' OR queue = $1) GROUP BY state`
 
 // Count implements [storage.Lister].
 func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
@@ -650,6 +842,18 @@ func (s *Store) countStates(ctx context.Context, op, sql string, arg any) (map[s
 	})
 	return out, interpretError(op, err)
 }
+
+// pruneSQL: $1 now, $2 limit → the count of jobs removed with their history.
+var pruneSQL = `
+WITH d AS (
+	DELETE FROM {s}.jobs WHERE id = ANY(ARRAY(
+		SELECT id FROM {s}.jobs WHERE expire_at <= ` + clock + `
+		ORDER BY expire_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+	RETURNING id
+), h AS (
+	DELETE FROM {s}.job_history WHERE job_id = ANY(ARRAY(SELECT id FROM d))
+)
+SELECT count(*) FROM d`
 
 // DeleteExpired implements [storage.Pruner].
 func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int, error) {

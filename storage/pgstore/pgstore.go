@@ -191,6 +191,9 @@ func (s *Store) Outside() storage.Store {
 	return &Store{shared: s.shared, db: s.pool}
 }
 
+// versionSQL: () → the schema version applied last.
+var versionSQL = `SELECT coalesce(max(version), 0) FROM {s}.schema_migrations`
+
 // check returns ErrNotMigrated unless the schema is at the version this
 // package needs. Success is cached; failure is not, so migrating a live
 // database heals running stores.
