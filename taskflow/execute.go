@@ -162,9 +162,8 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 		w.awaitAnotherWorker(ctx, a, rt)
 		return
 	}
-	start := w.opts.Clock()
-	result, err, details := w.invoke(ctx, rt, j)
-	end := w.opts.Clock()
+	out := w.invoke(ctx, rt, j)
+	err := out.err
 
 	w.mu.Lock()
 	lost, a.cancel = a.lost, nil
@@ -180,17 +179,28 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 		return
 	}
 
-	var candidate states.State
-	if err == nil {
-		candidate = states.Succeeded{SucceededAt: end, Result: result, Latency: start.Sub(j.CreatedAt), Duration: end.Sub(start)}
-	} else {
-		msg := err.Error()
-		candidate = states.Failed{
-			FailedAt: end, ErrorType: errorType(err), ErrorMessage: msg, ErrorDetails: details,
-			ServerID: w.opts.ID, Reason: truncate(msg, 200),
-		}
+	w.conclude(ctx, a, rt, out.state(j, w.opts.ID), err, out.end)
+}
+
+// outcome is how one run of a task ended.
+type outcome struct {
+	start, end time.Time
+	result     []byte // encoded, when err is nil
+	err        error
+	details    string // the stack, for a panic
+}
+
+// state is the candidate state that outcome o elects for job j, run by
+// worker worker.
+func (o outcome) state(j *storage.Job, worker string) states.State {
+	if o.err == nil {
+		return states.Succeeded{SucceededAt: o.end, Result: o.result, Latency: o.start.Sub(j.CreatedAt), Duration: o.end.Sub(o.start)}
 	}
-	w.conclude(ctx, a, rt, candidate, err, end)
+	msg := o.err.Error()
+	return states.Failed{
+		FailedAt: o.end, ErrorType: errorType(o.err), ErrorMessage: msg, ErrorDetails: o.details,
+		ServerID: worker, Reason: truncate(msg, 200),
+	}
 }
 
 // conclude elects the state that ends attempt a, from candidate and the
@@ -244,9 +254,11 @@ func (w *Worker) logFailure(j *storage.Job, st states.State, err error) {
 		"attempt", j.Attempt, "state", st.Name(), "reason", st.Why(), "panic", errors.Is(err, ErrPanic), "err", err)
 }
 
-// invoke runs the task inside the server filters, recovering panics. For
-// a panic, details holds the stack.
-func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
+// invoke runs the task inside the server filters, recovering panics, and
+// returns how it ended, timed by the worker's clock.
+func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (out outcome) {
+	out.start = w.opts.Clock()
+	defer func() { out.end = w.opts.Clock() }()
 	d := rt.entry.opts.timeout
 	if raw, ok := j.Params[paramTimeout]; ok {
 		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
@@ -261,21 +273,24 @@ func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (r
 	if _, ok := j.Params[paramArgsFrom]; ok {
 		args, err := w.argsFromParent(ctx, j)
 		if err != nil {
-			return nil, err, ""
+			out.err = err
+			return out
 		}
 		c := *j
 		c.Args = args
 		j = &c
 	}
 	if len(rt.pipe.server) == 0 {
-		return call(ctx, rt.entry, j)
+		out.result, out.err, out.details = call(ctx, rt.entry, j)
+		return out
 	}
 	pc := &filters.PerformContext{Job: filters.NewJob(j)}
-	err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
-		pc.Result, err, details = call(ctx, rt.entry, j)
+	out.err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
+		pc.Result, err, out.details = call(ctx, rt.entry, j)
 		return err
 	})
-	return pc.Result, err, details
+	out.result = pc.Result
+	return out
 }
 
 // call runs the task function, turning a panic into an error wrapping
