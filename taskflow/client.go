@@ -25,6 +25,9 @@ type ClientOptions struct {
 	// Retention is how long jobs this client moves to Succeeded or Deleted
 	// (Delete, batch cancellation) are kept. Default: 24h.
 	Retention time.Duration
+	// Events, when set, receives an event for every job this client
+	// creates and every state it sets (see Events).
+	Events *Events
 	// Registry is where the client finds a job's task, so that job control
 	// (Delete, Requeue, Reschedule, ChangeState) runs the task's own
 	// filters after the global ones. Default: DefaultRegistry().
@@ -38,6 +41,7 @@ type Client struct {
 	store     storage.Store
 	reader    storage.Store // store, outside the caller's transaction if it is bound to one
 	registry  *Registry
+	events    *Events
 	finished  finishWatch // waiting handles' wake-ups
 	retention time.Duration
 	clock     func() time.Time
@@ -57,7 +61,7 @@ func NewClient(store storage.Store, opts ClientOptions) (*Client, error) {
 		}
 	}
 	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters), retention: opts.Retention,
-		registry: cmp.Or(opts.Registry, DefaultRegistry())}
+		registry: cmp.Or(opts.Registry, DefaultRegistry()), events: opts.Events}
 	if c.retention <= 0 {
 		c.retention = DefaultRetention
 	}
@@ -121,6 +125,9 @@ func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states
 		err = fmt.Errorf("taskflow: create %d job(s) of %q: %w", len(jobs), jobs[0].Task, err)
 	}
 	p.created(ctx, jobs, ids, err)
+	if err == nil {
+		c.events.created(jobs, ids, "")
+	}
 	return ids, err
 }
 

@@ -94,6 +94,10 @@ func (c *Client) changeState(ctx context.Context, j *storage.Job, to states.Stat
 		return fmt.Errorf("taskflow: move job %s from %s to %s: %w", j.ID, j.State, tr.To, err)
 	}
 	p.applied(ctx, j, j.State, ec.Candidate())
+	if c.events.active() {
+		st := ec.Candidate()
+		c.events.publish(Event{Kind: eventOf(st, nil), JobID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, At: now, State: st})
+	}
 	return nil
 }
 

@@ -120,3 +120,33 @@ func ExampleDeclare() {
 	fmt.Println(r.MessageID, err)
 	// Output: noreply@example.com->ada@example.com <nil>
 }
+
+// Subscribe to what happens to jobs, in process: one hub for the client and
+// the worker. A subscriber that falls behind loses events, never slows the
+// worker.
+func ExampleEvents() {
+	reg := taskflow.NewRegistry()
+	double, _ := taskflow.RegisterTask(reg, "double", func(_ context.Context, n int) (int, error) { return 2 * n, nil })
+	hub := taskflow.NewEvents()
+	sub := hub.Subscribe(64)
+	defer sub.Close()
+
+	store := memstore.New()
+	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{Events: hub})
+	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub, Logger: quiet})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = worker.Run(ctx); close(done) }()
+	defer func() { stop(); <-done }()
+
+	h, _ := double.On(client).Enqueue(ctx, 21)
+	_, _ = h.Wait(ctx)
+	for range 3 {
+		ev := <-sub.C
+		fmt.Println(ev.Kind, ev.Task, ev.Attempt)
+	}
+	// Output:
+	// enqueued double 0
+	// started double 1
+	// succeeded double 1
+}

@@ -31,6 +31,8 @@ type attempt struct {
 	queue int        // index of the job's queue in WorkerOptions.Queues
 	seq   uint64     // fetch order, for the ready queue
 
+	ran time.Duration // how long the task ran, once it has
+
 	// Guarded by Worker.mu.
 	cancel context.CancelCauseFunc // set while the task runs
 	lost   error                   // why the job was taken from this attempt; nil while it holds it
@@ -91,6 +93,10 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 		case err == nil:
 			if taskErr != nil {
 				w.logFailure(j, st, taskErr)
+			}
+			if ev := w.opts.Events; ev.active() {
+				ev.publish(Event{Kind: eventOf(st, taskErr), JobID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt,
+					At: w.opts.Clock(), Duration: a.ran, Err: taskErr, State: st, Worker: w.opts.ID})
 			}
 			if pipe != nil {
 				pipe.applied(context.Background(), j, states.NameProcessing, st)
@@ -162,8 +168,14 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 		w.awaitAnotherWorker(ctx, a, rt)
 		return
 	}
+	if ev := w.opts.Events; ev.active() {
+		now := w.opts.Clock()
+		ev.publish(Event{Kind: EventStarted, JobID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt,
+			At: now, Pickup: now.Sub(j.CreatedAt), Worker: w.opts.ID})
+	}
 	out := w.invoke(ctx, rt, j)
 	err := out.err
+	a.ran = out.end.Sub(out.start)
 
 	w.mu.Lock()
 	lost, a.cancel = a.lost, nil

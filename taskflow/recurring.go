@@ -290,4 +290,7 @@ func (s recurringSpawner) Spawn(ctx context.Context, def *storage.RecurringJob, 
 // Fired implements recurring.Spawner.
 func (s recurringSpawner) Fired(ctx context.Context, def *storage.RecurringJob, jobs []*storage.Job, err error) {
 	s.w.runtime(def.Task).pipe.created(ctx, jobs, nil, err)
+	if err == nil {
+		s.w.opts.Events.created(jobs, nil, s.w.opts.ID)
+	}
 }

@@ -83,6 +83,9 @@ type WorkerOptions struct {
 	Clock func() time.Time
 	// Logger receives the worker's logs. Default: slog.Default().
 	Logger *slog.Logger
+	// Events, when set, receives an event when an attempt starts and when
+	// each state the worker sets is stored (see Events).
+	Events *Events
 }
 
 // setDefaults fills in the defaults and refuses settings that cannot work
