@@ -85,7 +85,22 @@ func (c countSucceeded) OnStateApplied(_ context.Context, a *filters.ApplyStateC
 // BenchmarkEndToEnd enqueues b.N no-op jobs, then measures a worker
 // running them all: fetch, decode, run, encode, store Succeeded with
 // history.
-func BenchmarkEndToEnd(b *testing.B) {
+func BenchmarkEndToEnd(b *testing.B) { benchEndToEnd(b, nil) }
+
+// BenchmarkEndToEndWithEvents is BenchmarkEndToEnd with an event hub on
+// the worker and a subscriber that reads every event.
+func BenchmarkEndToEndWithEvents(b *testing.B) {
+	hub := taskflow.NewEvents()
+	sub := hub.Subscribe(4096)
+	go func() {
+		for range sub.C {
+		}
+	}()
+	defer sub.Close()
+	benchEndToEnd(b, hub)
+}
+
+func benchEndToEnd(b *testing.B, events *taskflow.Events) {
 	reg := taskflow.NewRegistry()
 	task, _ := taskflow.RegisterTask(reg, "noop", noop)
 	store := memstore.New()
@@ -99,7 +114,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	counter := countSucceeded{n: new(atomic.Int64), done: new(atomic.Int64), finished: make(chan struct{})}
 	counter.n.Store(int64(b.N))
-	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet, Filters: []filters.Filter{counter}})
+	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet, Filters: []filters.Filter{counter}, Events: events})
 	runCtx, stop := context.WithCancel(ctx)
 	b.ReportAllocs()
 	cpu := cpuTime()
