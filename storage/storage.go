@@ -254,7 +254,8 @@ type Store interface {
 	// has already finished is resolved at once (see Transition).
 	Create(ctx context.Context, p *CreateParams) ([]uuid.UUID, error)
 
-	// Fetch leases up to p.Limit Enqueued jobs and moves them to Processing:
+	// Fetch leases up to p.Limit Enqueued jobs and moves them to Processing
+	// (none of a paused queue, on a store that implements [Queues]):
 	// Attempt grows by one, the lease gets a new, larger token, and a
 	// Processing entry (owner as ServerID) is appended to the history. It
 	// returns no jobs and no error when none are available.

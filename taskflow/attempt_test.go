@@ -588,6 +588,7 @@ func TestRequiredOnlyStore(t *testing.T) {
 		{"EnqueueBatch", "batches", func() error { _, err := b.EnqueueBatch(ctx, []addArgs{{}}); return err }},
 		{"AddRecurring", "recurring", func() error { return b.AddRecurring(ctx, "r", "@daily", addArgs{}) }},
 		{"TriggerRecurring", "recurring", func() error { _, err := c.TriggerRecurring(ctx, "r"); return err }},
+		{"PauseQueue", "Queues", func() error { return c.PauseQueue(ctx, "default") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.call()

@@ -74,6 +74,11 @@ type Event struct {
 // process. Publishing never blocks: a subscriber that does not keep up
 // loses events, and counts them. With no subscriber it costs an atomic
 // load. The zero value is not usable; call NewEvents.
+//
+// Each event is published by the client or worker that stored its state,
+// once stored, so the events of one job may interleave: the next attempt's
+// EventStarted may come before the EventRetried of the attempt before it.
+// An attempt's EventStarted always comes before its end.
 type Events struct {
 	mu   sync.RWMutex                    // held for writing to change subs or close a channel
 	subs atomic.Pointer[[]*Subscription] // copy on write

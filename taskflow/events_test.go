@@ -37,11 +37,16 @@ func TestEventsFollowAJob(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Delete(waitCtx(t), h.ID))
 
-	want := []struct {
+	// Each event is published by whoever stored its state, once stored, so
+	// events of one job may interleave (the second attempt may start before
+	// the first one's Retried is out); an attempt's start always comes
+	// before its end.
+	type key struct {
 		kind    taskflow.EventKind
 		attempt int
 		worker  string
-	}{
+	}
+	want := []key{
 		{taskflow.EventEnqueued, 0, ""},
 		{taskflow.EventStarted, 1, "w1"},
 		{taskflow.EventRetried, 1, "w1"},
@@ -49,25 +54,31 @@ func TestEventsFollowAJob(t *testing.T) {
 		{taskflow.EventSucceeded, 2, "w1"},
 		{taskflow.EventDeleted, 2, ""},
 	}
-	for i, w := range want {
+	var got []key
+	seen := map[key]int{}
+	for range want {
 		select {
 		case ev := <-sub.C:
-			require.Equal(t, w.kind, ev.Kind, "event %d: %s", i, ev.Kind)
 			require.Equal(t, h.ID, ev.JobID)
 			require.Equal(t, "flaky", ev.Task)
 			require.Equal(t, "default", ev.Queue)
-			require.Equal(t, w.attempt, ev.Attempt, "event %d (%s)", i, ev.Kind)
-			require.Equal(t, w.worker, ev.Worker, "event %d (%s)", i, ev.Kind)
 			if ev.Kind == taskflow.EventRetried {
 				require.ErrorContains(t, ev.Err, "first try fails")
 			}
 			if ev.Kind == taskflow.EventStarted {
 				require.GreaterOrEqual(t, ev.Pickup, time.Duration(0))
 			}
+			k := key{ev.Kind, ev.Attempt, ev.Worker}
+			seen[k] = len(got)
+			got = append(got, k)
 		case <-time.After(5 * time.Second):
-			t.Fatalf("event %d (%s) did not come", i, w.kind)
+			t.Fatalf("only %d events came: %v", len(got), got)
 		}
 	}
+	require.ElementsMatch(t, want, got)
+	require.Equal(t, want[0], got[0], "the job's creation comes first")
+	require.Less(t, seen[want[1]], seen[want[2]], "attempt 1 ended before it started: %v", got)
+	require.Less(t, seen[want[3]], seen[want[4]], "attempt 2 ended before it started: %v", got)
 	require.Zero(t, sub.Dropped())
 }
 
@@ -95,4 +106,40 @@ func TestSlowSubscriberDropsEventsAndNeverBlocks(t *testing.T) {
 	_, open = <-slow.C
 	require.False(t, open, "Close closes C")
 	slow.Close() // twice is fine
+}
+
+// TestPausedQueueWaitsUntilResumed: a paused queue's jobs stay Enqueued
+// while the worker serves other queues, and run once it is resumed.
+func TestPausedQueueWaitsUntilResumed(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "mail", add)
+	require.NoError(t, err)
+	ctx := waitCtx(t)
+	require.NoError(t, e.client.PauseQueue(ctx, "mail"))
+	e.startWorker(t, taskflow.WorkerOptions{Queues: []string{"mail", "default"}})
+	held, err := task.On(e.client).Enqueue(ctx, addArgs{1, 1}, taskflow.Queue("mail"))
+	require.NoError(t, err)
+	other, err := task.On(e.client).Enqueue(ctx, addArgs{2, 2})
+	require.NoError(t, err)
+	_, err = other.Wait(ctx)
+	require.NoError(t, err, "the worker stopped serving the other queue")
+	time.Sleep(200 * time.Millisecond)
+	info, err := held.Job(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "enqueued", string(info.State.Name()), "a paused queue's job ran")
+
+	qs, err := e.client.Queues(ctx)
+	require.NoError(t, err)
+	require.Len(t, qs, 1)
+	require.Equal(t, "mail", qs[0].Name)
+	require.True(t, qs[0].Paused)
+	require.EqualValues(t, 1, qs[0].Enqueued)
+	require.Greater(t, qs[0].Latency, 100*time.Millisecond)
+
+	require.NoError(t, e.client.ResumeQueue(ctx, "mail"))
+	sum, err := held.Wait(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, sum)
+	require.ErrorIs(t, e.client.PauseQueue(ctx, "Bad Name"), taskflow.ErrInvalidQueue)
 }

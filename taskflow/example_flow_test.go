@@ -133,20 +133,22 @@ func ExampleEvents() {
 
 	store := memstore.New()
 	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{Events: hub})
-	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub, Logger: quiet})
 	ctx, stop := context.WithCancel(context.Background())
+	h, _ := double.On(client).Enqueue(ctx, 21)
+	ev := <-sub.C
+	fmt.Println(ev.Kind, ev.Task, ev.Attempt)
+
+	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub, Logger: quiet})
 	done := make(chan struct{})
 	go func() { _ = worker.Run(ctx); close(done) }()
 	defer func() { stop(); <-done }()
-
-	h, _ := double.On(client).Enqueue(ctx, 21)
 	_, _ = h.Wait(ctx)
-	for range 3 {
+	for range 2 {
 		ev := <-sub.C
-		fmt.Println(ev.Kind, ev.Task, ev.Attempt)
+		fmt.Println(ev.Kind, ev.Task, ev.Attempt, ev.Worker == worker.ID())
 	}
 	// Output:
 	// enqueued double 0
-	// started double 1
-	// succeeded double 1
+	// started double 1 true
+	// succeeded double 1 true
 }

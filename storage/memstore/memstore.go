@@ -13,6 +13,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +43,7 @@ type Store struct {
 	recurring  map[string]*storage.RecurringJob
 	locks      map[string]lock
 	servers    map[string]*storage.WorkerInfo
+	paused     map[string]bool // paused queues
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]storage.Topic
@@ -53,6 +55,7 @@ var (
 	_ storage.Lister   = (*Store)(nil)
 	_ storage.Pruner   = (*Store)(nil)
 	_ storage.Peeker   = (*Store)(nil)
+	_ storage.Queues   = (*Store)(nil)
 )
 
 // Option configures a [Store].
@@ -75,6 +78,7 @@ func New(opts ...Option) *Store {
 		recurring:  make(map[string]*storage.RecurringJob),
 		locks:      make(map[string]lock),
 		servers:    make(map[string]*storage.WorkerInfo),
+		paused:     make(map[string]bool),
 		subs:       make(map[chan struct{}]storage.Topic),
 	}
 	for _, o := range opts {
@@ -255,6 +259,9 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			continue
 		}
 		q := s.queues[name]
+		if s.paused[name] {
+			q = nil
+		}
 		for q != nil && len(out) < p.Limit {
 			it, ok := q.pop(floor, ceiling)
 			if !ok {
@@ -648,4 +655,59 @@ func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.jobs)
+}
+
+// SetQueuePaused implements [storage.Queues].
+func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if paused {
+		s.paused[queue] = true
+	} else {
+		delete(s.paused, queue)
+	}
+	s.mu.Unlock()
+	if !paused {
+		s.wake(storage.TopicEnqueued)
+	}
+	return nil
+}
+
+// ListQueues implements [storage.Queues].
+func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byName := map[string]*storage.QueueInfo{}
+	info := func(name string) *storage.QueueInfo {
+		q := byName[name]
+		if q == nil {
+			q = &storage.QueueInfo{Name: name, Paused: s.paused[name]}
+			byName[name] = q
+		}
+		return q
+	}
+	for name := range s.paused {
+		info(name)
+	}
+	for _, r := range s.jobs {
+		if r.State != states.NameEnqueued {
+			continue
+		}
+		q := info(r.Queue)
+		q.Enqueued++
+		if q.OldestEnqueued.IsZero() || r.UpdatedAt.Before(q.OldestEnqueued) {
+			q.OldestEnqueued = r.UpdatedAt
+		}
+	}
+	out := make([]storage.QueueInfo, 0, len(byName))
+	for _, q := range byName {
+		out = append(out, *q)
+	}
+	slices.SortFunc(out, func(a, b storage.QueueInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

@@ -13,12 +13,19 @@ import (
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
 	version, notify, create, fetch, fetchRange, transition, extend, checkLeases, promote, reclaim,
-	get, history, list, count, prune string
+	get, history, list, count, prune, pauseQueue, listQueues string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
 	// Recurring definitions, locks and the worker registry (flow.go).
 	upsertRecurring, removeRecurring, getRecurring, listRecurring, dueRecurring, nextRecurring,
 	fire, setLastJob, pauseRecurring, tryLock, unlock, heartbeat, listWorkers, removeWorker, removeDead string
+}
+
+// servedQueues is the fetch's queue list, from the rows of list (q0),
+// less the paused queues, filtered before any job row is locked.
+func servedQueues(list string) string {
+	return `(SELECT * FROM ` + list + `
+		WHERE NOT EXISTS (SELECT 1 FROM {s}.queues pq WHERE pq.name = q0.name AND pq.paused)) q`
 }
 
 // jobCols is the column list that scanJob reads.
@@ -88,10 +95,10 @@ func buildQueries(schema string) queries {
 		notify:       `SELECT pg_notify($1, $2)`,
 		create:       r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "")),
 		createUnique: r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "\nON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id")),
-		fetch:        r.Replace(strings.NewReplacer("{queues}", "unnest($5::text[]) WITH ORDINALITY AS q(name, ord)", "{floor}", "").Replace(fetchSQL)),
+		fetch:        r.Replace(strings.NewReplacer("{queues}", servedQueues("unnest($5::text[]) WITH ORDINALITY AS q0(name, ord)"), "{floor}", "").Replace(fetchSQL)),
 		// fetchRange is fetch limited to a priority range per queue (floor
 		// $6, ceiling $7), an index condition.
-		fetchRange: r.Replace(strings.NewReplacer("{queues}", "unnest($5::text[], $6::int4[], $7::int4[]) WITH ORDINALITY AS q(name, floor, ceiling, ord)",
+		fetchRange: r.Replace(strings.NewReplacer("{queues}", servedQueues("unnest($5::text[], $6::int4[], $7::int4[]) WITH ORDINALITY AS q0(name, floor, ceiling, ord)"),
 			"{floor}", " AND priority BETWEEN q.floor AND q.ceiling").Replace(fetchSQL)),
 		transition:      r.Replace(transitionSQL),
 		extend:          r.Replace(extendSQL),
@@ -124,6 +131,8 @@ func buildQueries(schema string) queries {
 		listWorkers:     r.Replace(listWorkersSQL),
 		removeWorker:    r.Replace(removeWorkerSQL),
 		removeDead:      r.Replace(removeDeadSQL),
+		pauseQueue:      r.Replace(pauseQueueSQL),
+		listQueues:      r.Replace(listQueuesSQL),
 	}
 }
 

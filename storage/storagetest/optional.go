@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -194,4 +195,56 @@ func testPruner(t *testing.T, newStore NewStore) {
 		get(t, s, f[1].ID)
 		get(t, s, f[2].ID)
 	})
+}
+
+func testQueues(t *testing.T, newStore NewStore) {
+	t.Run("PausedQueueIsNotFetchedAndItsJobsStay", func(t *testing.T) {
+		s := newStore(t)
+		qs, ok := s.(storage.Queues)
+		if !ok {
+			t.Skip("store does not implement storage.Queues")
+		}
+		a, b := newJob(t, inQueue("a")), newJob(t, inQueue("b"))
+		create(t, s, a, b)
+		require.NoError(t, qs.SetQueuePaused(ctx(t), "a", true))
+		require.NoError(t, qs.SetQueuePaused(ctx(t), "empty", true))
+		require.Equal(t, []uuid.UUID{b.ID}, ids(fetch(t, s, 10, "a", "b")), "a paused queue was fetched")
+		require.Empty(t, fetch(t, s, 10, "a"), "a paused queue was fetched")
+		require.Empty(t, fetchAbove(t, s, "a"), "a paused queue was fetched above a position")
+
+		list, err := qs.ListQueues(ctx(t))
+		require.NoError(t, err)
+		require.Len(t, list, 2, "b has no Enqueued job left: %v", list)
+		require.Equal(t, "a", list[0].Name)
+		require.True(t, list[0].Paused)
+		require.EqualValues(t, 1, list[0].Enqueued)
+		require.False(t, list[0].OldestEnqueued.IsZero())
+		require.Equal(t, storage.QueueInfo{Name: "empty", Paused: true}, list[1])
+
+		var wake <-chan struct{}
+		if n, ok := s.(storage.Notifier); ok {
+			c, cancel := context.WithCancel(ctx(t))
+			defer cancel()
+			wake, err = n.Subscribe(c, storage.TopicEnqueued)
+			require.NoError(t, err)
+			drain(wake)
+		}
+		require.NoError(t, qs.SetQueuePaused(ctx(t), "a", false))
+		if wake != nil {
+			select {
+			case <-wake:
+			case <-time.After(5 * time.Second):
+				t.Fatal("resuming a queue woke no fetcher")
+			}
+		}
+		require.Equal(t, []uuid.UUID{a.ID}, ids(fetch(t, s, 10, "a")), "a resumed queue's job")
+	})
+}
+
+func fetchAbove(t *testing.T, s storage.Store, queue string) []*storage.Job {
+	t.Helper()
+	jobs, err := s.Fetch(ctx(t), &storage.FetchParams{Queues: []string{queue}, Limit: 10, Owner: owner, LeaseFor: time.Minute, Now: base,
+		Above: &storage.Position{Queue: queue, Priority: -1}})
+	require.NoError(t, err)
+	return jobs
 }

@@ -1,0 +1,79 @@
+package taskflow
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// QueueInfo is a queue as Client.Queues reports it.
+type QueueInfo struct {
+	Name   string
+	Paused bool
+	// Enqueued is how many jobs wait in the queue.
+	Enqueued int64
+	// Latency is how long the job waiting longest has waited; zero when
+	// none waits.
+	Latency time.Duration
+}
+
+func (c *Client) queues(op, queue string) (storage.Queues, error) {
+	if queue != "" {
+		if err := ValidateQueue(queue); err != nil {
+			return nil, fmt.Errorf("taskflow: %s: %w", op, err)
+		}
+	}
+	qs, ok := c.store.(storage.Queues)
+	if !ok {
+		return nil, fmt.Errorf("taskflow: %s: the store implements no storage.Queues: %w", op, ErrNotSupported)
+	}
+	return qs, nil
+}
+
+// PauseQueue stops every worker from fetching jobs of queue, durably,
+// until ResumeQueue. Its jobs stay in it; jobs already running finish.
+func (c *Client) PauseQueue(ctx context.Context, queue string) error {
+	qs, err := c.queues("pause queue", queue)
+	if err == nil {
+		err = qs.SetQueuePaused(ctx, queue, true)
+	}
+	if err != nil {
+		return fmt.Errorf("taskflow: pause queue %q: %w", queue, err)
+	}
+	return nil
+}
+
+// ResumeQueue lets workers fetch jobs of queue again, and wakes them.
+func (c *Client) ResumeQueue(ctx context.Context, queue string) error {
+	qs, err := c.queues("resume queue", queue)
+	if err == nil {
+		err = qs.SetQueuePaused(ctx, queue, false)
+	}
+	if err != nil {
+		return fmt.Errorf("taskflow: resume queue %q: %w", queue, err)
+	}
+	return nil
+}
+
+// Queues lists the queues that have jobs waiting or are paused, by name.
+func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
+	qs, err := c.queues("list queues", "")
+	if err != nil {
+		return nil, err
+	}
+	list, err := qs.ListQueues(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list queues: %w", err)
+	}
+	now := c.now()
+	out := make([]QueueInfo, len(list))
+	for i, q := range list {
+		out[i] = QueueInfo{Name: q.Name, Paused: q.Paused, Enqueued: q.Enqueued}
+		if !q.OldestEnqueued.IsZero() {
+			out[i].Latency = max(now.Sub(q.OldestEnqueued), 0)
+		}
+	}
+	return out, nil
+}
