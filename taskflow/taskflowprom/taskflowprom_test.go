@@ -1,0 +1,102 @@
+package taskflowprom_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/storage/memstore"
+	"github.com/taskflow-go/taskflow/taskflow"
+	"github.com/taskflow-go/taskflow/taskflow/taskflowprom"
+)
+
+// TestCollectorOnARealRegistry runs jobs through a client and a worker
+// that share a hub, and scrapes a registry.
+func TestCollectorOnARealRegistry(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reg := taskflow.NewRegistry()
+	add, err := taskflow.RegisterTask(reg, "add", func(_ context.Context, n int) (int, error) { return n + 1, nil })
+	require.NoError(t, err)
+	store := memstore.New()
+	hub := taskflow.NewEvents()
+	client, err := taskflow.NewClient(store, taskflow.ClientOptions{Events: hub, Registry: reg})
+	require.NoError(t, err)
+	collector := taskflowprom.New(hub, taskflowprom.Options{Client: client, CacheFor: time.Millisecond})
+	defer collector.Close()
+	registry := prometheus.NewRegistry()
+	require.NoError(t, registry.Register(collector))
+
+	require.NoError(t, client.PauseQueue(ctx, "held"))
+	_, err = add.On(client).Enqueue(ctx, 9, taskflow.Queue("held"))
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub, Queues: []string{"default", "held"}})
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+	hs, err := add.On(client).EnqueueMany(ctx, []int{1, 2})
+	require.NoError(t, err)
+	for _, h := range hs {
+		_, err := h.Wait(ctx)
+		require.NoError(t, err)
+	}
+
+	want := `
+# HELP taskflow_job_events_total Jobs that entered a state or started an attempt, by task, queue and event (enqueued, scheduled, awaiting, started, succeeded, retried, failed, deleted).
+# TYPE taskflow_job_events_total counter
+taskflow_job_events_total{event="enqueued",queue="default",task="add"} 2
+taskflow_job_events_total{event="enqueued",queue="held",task="add"} 1
+taskflow_job_events_total{event="started",queue="default",task="add"} 2
+taskflow_job_events_total{event="succeeded",queue="default",task="add"} 2
+# HELP taskflow_queue_depth Jobs waiting in the queue.
+# TYPE taskflow_queue_depth gauge
+taskflow_queue_depth{queue="held"} 1
+# HELP taskflow_queue_paused 1 when the queue is paused.
+# TYPE taskflow_queue_paused gauge
+taskflow_queue_paused{queue="held"} 1
+`
+	require.Eventually(t, func() bool {
+		return testutil.GatherAndCompare(registry, strings.NewReader(want),
+			"taskflow_job_events_total", "taskflow_queue_depth", "taskflow_queue_paused") == nil
+	}, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want),
+		"taskflow_job_events_total", "taskflow_queue_depth", "taskflow_queue_paused"))
+
+	families, err := registry.Gather()
+	require.NoError(t, err)
+	samples := map[string]uint64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			if h := m.GetHistogram(); h != nil {
+				samples[f.GetName()] += h.GetSampleCount()
+			}
+		}
+	}
+	require.EqualValues(t, 2, samples["taskflow_attempt_duration_seconds"])
+	require.EqualValues(t, 2, samples["taskflow_pickup_latency_seconds"])
+	require.Zero(t, testutil.ToFloat64(collectorDropped(t, registry)))
+}
+
+// collectorDropped reads taskflow_events_dropped_total from registry.
+func collectorDropped(t *testing.T, registry *prometheus.Registry) prometheus.Collector {
+	t.Helper()
+	families, err := registry.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == "taskflow_events_dropped_total" {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "dropped"}, func() float64 {
+				return f.GetMetric()[0].GetCounter().GetValue()
+			})
+		}
+	}
+	t.Fatal("no taskflow_events_dropped_total")
+	return nil
+}
