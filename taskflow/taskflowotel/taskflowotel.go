@@ -1,0 +1,137 @@
+// Package taskflowotel traces jobs with OpenTelemetry. It is an
+// integration a program opts into; the core packages never import
+// OpenTelemetry.
+//
+// Tracing is a taskflow filter: give the same value to the clients that
+// enqueue (ClientOptions.Filters) and to the workers that run
+// (WorkerOptions.Filters), in any number of processes.
+//
+//	tracing := taskflowotel.New(taskflowotel.Options{}) // the global TracerProvider
+//	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{Filters: []filters.Filter{tracing}})
+//	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Filters: []filters.Filter{tracing}})
+//
+// Enqueueing a job starts a producer span, a child of the span in the
+// enqueue's context, and stores its W3C trace context inside the job (the
+// parameter "taskflow.trace"). Each attempt runs in a consumer span whose
+// parent is that producer span, even when the worker is another process on
+// another host; the task's ctx carries it, so spans the task starts nest
+// under it. Attributes follow OpenTelemetry's messaging conventions.
+package taskflowotel
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/taskflow-go/taskflow/filters"
+)
+
+// Param is the job parameter that carries the enqueue's trace context.
+const Param = "taskflow.trace"
+
+// Options configure Tracing. The zero value uses OpenTelemetry's globals.
+type Options struct {
+	// TracerProvider makes the tracer. Default: otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// Propagator encodes the trace context into the job. Default: the W3C
+	// trace context (propagation.TraceContext).
+	Propagator propagation.TextMapPropagator
+}
+
+// Tracing is a client and server filter that traces jobs.
+type Tracing struct {
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+
+	mu       sync.Mutex
+	creating map[uuid.UUID]trace.Span // producer spans until OnCreated
+}
+
+// New returns the tracing filter.
+func New(opts Options) *Tracing {
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	p := opts.Propagator
+	if p == nil {
+		p = propagation.TraceContext{}
+	}
+	return &Tracing{
+		tracer:     tp.Tracer("github.com/taskflow-go/taskflow/taskflow/taskflowotel"),
+		propagator: p,
+		creating:   map[uuid.UUID]trace.Span{},
+	}
+}
+
+func attributes(j filters.Job, op string, kind attribute.KeyValue) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		semconv.MessagingSystemKey.String("taskflow"),
+		kind,
+		semconv.MessagingOperationName(op),
+		semconv.MessagingDestinationName(j.Queue()),
+		semconv.MessagingMessageID(j.ID().String()),
+		attribute.String("taskflow.task", j.Task()),
+	}
+}
+
+// OnCreating implements filters.ClientFilter: it starts the job's producer
+// span and stores its trace context in the job.
+func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) error {
+	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attributes(c.Job, "enqueue", semconv.MessagingOperationTypeSend)...))
+	carrier := propagation.MapCarrier{}
+	t.propagator.Inject(ctx, carrier)
+	if raw, err := json.Marshal(carrier); err == nil && len(carrier) > 0 {
+		c.SetParam(Param, raw)
+	}
+	t.mu.Lock()
+	t.creating[c.Job.ID()] = span
+	t.mu.Unlock()
+	return nil
+}
+
+// OnCreated implements filters.ClientFilter: it ends the producer span.
+func (t *Tracing) OnCreated(_ context.Context, c *filters.CreatedContext) {
+	t.mu.Lock()
+	span, ok := t.creating[c.Job.ID()]
+	delete(t.creating, c.Job.ID())
+	t.mu.Unlock()
+	if !ok {
+		return
+	}
+	if c.Err != nil {
+		span.RecordError(c.Err)
+		span.SetStatus(codes.Error, c.Err.Error())
+	}
+	span.End()
+}
+
+// OnPerform implements filters.ServerFilter: the attempt runs in a
+// consumer span whose parent is the job's producer span.
+func (t *Tracing) OnPerform(ctx context.Context, c *filters.PerformContext, next func(context.Context) error) error {
+	if raw, ok := c.Job.Param(Param); ok {
+		var carrier propagation.MapCarrier
+		if json.Unmarshal(raw, &carrier) == nil {
+			ctx = t.propagator.Extract(ctx, carrier)
+		}
+	}
+	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(append(attributes(c.Job, "process", semconv.MessagingOperationTypeProcess),
+			attribute.Int("taskflow.attempt", c.Job.Attempt()))...))
+	defer span.End()
+	err := next(ctx)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return err
+}
