@@ -143,3 +143,41 @@ func TestPausedQueueWaitsUntilResumed(t *testing.T) {
 	require.Equal(t, 2, sum)
 	require.ErrorIs(t, e.client.PauseQueue(ctx, "Bad Name"), taskflow.ErrInvalidQueue)
 }
+
+// TestStatsCountOutcomesAfterRetention: the counts of succeeded and failed
+// jobs outlive the jobs themselves.
+func TestStatsCountOutcomesAfterRetention(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ok, err := taskflow.RegisterTask(e.reg, "ok", add, taskflow.Retention(time.Millisecond))
+	require.NoError(t, err)
+	bad, err := taskflow.RegisterTask(e.reg, "bad", func(context.Context, int) (int, error) { return 0, errors.New("no") }, taskflow.MaxRetries(0))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{PruneInterval: 10 * time.Millisecond})
+	ctx := waitCtx(t)
+	start := time.Now()
+	hs, err := ok.On(e.client).EnqueueMany(ctx, make([]addArgs, 3))
+	require.NoError(t, err)
+	for _, h := range hs {
+		_, err := h.Wait(ctx)
+		require.NoError(t, err)
+	}
+	h, err := bad.On(e.client).Enqueue(ctx, 1)
+	require.NoError(t, err)
+	_, err = h.Wait(ctx)
+	require.Error(t, err)
+	require.Eventually(t, func() bool { _, err := hs[0].Job(ctx); return errors.Is(err, taskflow.ErrNotFound) },
+		5*time.Second, 10*time.Millisecond, "the succeeded jobs were not removed")
+
+	points, err := e.client.Stats(ctx, start.Add(-time.Hour), time.Now().Add(time.Minute), time.Hour)
+	require.NoError(t, err)
+	var total taskflow.StatsPoint
+	for _, p := range points {
+		total.Succeeded += p.Succeeded
+		total.Failed += p.Failed
+	}
+	require.EqualValues(t, 3, total.Succeeded)
+	require.EqualValues(t, 1, total.Failed)
+	_, err = e.client.Stats(ctx, start, time.Now(), 90*time.Second)
+	require.ErrorIs(t, err, taskflow.ErrInvalidOption)
+}

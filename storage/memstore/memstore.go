@@ -43,19 +43,21 @@ type Store struct {
 	recurring  map[string]*storage.RecurringJob
 	locks      map[string]lock
 	servers    map[string]*storage.WorkerInfo
-	paused     map[string]bool // paused queues
+	paused     map[string]bool                   // paused queues
+	stats      map[time.Time]*storage.StatsPoint // by minute
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]storage.Topic
 }
 
 var (
-	_ storage.Store    = (*Store)(nil)
-	_ storage.Notifier = (*Store)(nil)
-	_ storage.Lister   = (*Store)(nil)
-	_ storage.Pruner   = (*Store)(nil)
-	_ storage.Peeker   = (*Store)(nil)
-	_ storage.Queues   = (*Store)(nil)
+	_ storage.Store      = (*Store)(nil)
+	_ storage.Notifier   = (*Store)(nil)
+	_ storage.Lister     = (*Store)(nil)
+	_ storage.Pruner     = (*Store)(nil)
+	_ storage.Peeker     = (*Store)(nil)
+	_ storage.Queues     = (*Store)(nil)
+	_ storage.Statistics = (*Store)(nil)
 )
 
 // Option configures a [Store].
@@ -79,6 +81,7 @@ func New(opts ...Option) *Store {
 		locks:      make(map[string]lock),
 		servers:    make(map[string]*storage.WorkerInfo),
 		paused:     make(map[string]bool),
+		stats:      make(map[time.Time]*storage.StatsPoint),
 		subs:       make(map[chan struct{}]storage.Topic),
 	}
 	for _, o := range opts {
@@ -360,6 +363,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		wake |= s.placeLocked(r)
 		if storage.Finished(t.To) {
 			wake |= storage.TopicFinished | s.finishedLocked(j, now, p.Retention)
+			s.countLocked(t.To, now)
 		}
 	}
 	s.mu.Unlock()
@@ -647,7 +651,52 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 		s.removeLocked(j)
 		n++
 	}
+	for minute := range s.stats {
+		if now.Sub(minute) > storage.StatsRetention {
+			delete(s.stats, minute)
+		}
+	}
 	return n, nil
+}
+
+// countLocked counts a job that entered state name at now.
+func (s *Store) countLocked(name states.Name, now time.Time) {
+	minute := storage.StatsPeriod(now, time.Minute)
+	p := s.stats[minute]
+	if p == nil {
+		p = &storage.StatsPoint{At: minute}
+		s.stats[minute] = p
+	}
+	switch name {
+	case states.NameSucceeded:
+		p.Succeeded++
+	case states.NameFailed:
+		p.Failed++
+	case states.NameDeleted:
+		p.Deleted++
+	}
+}
+
+// Stats implements [storage.Statistics].
+func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	step = max(step.Truncate(time.Minute), time.Minute)
+	counted := map[time.Time]storage.StatsPoint{}
+	s.mu.Lock()
+	first := storage.StatsPeriod(from, step)
+	for minute, p := range s.stats {
+		if minute.Before(first) || !minute.Before(to) {
+			continue
+		}
+		at := storage.StatsPeriod(minute, step)
+		c := counted[at]
+		c.Succeeded, c.Failed, c.Deleted = c.Succeeded+p.Succeeded, c.Failed+p.Failed, c.Deleted+p.Deleted
+		counted[at] = c
+	}
+	s.mu.Unlock()
+	return storage.FillStats(from, to, step, counted), nil
 }
 
 // Len returns how many jobs the store holds, in any state.

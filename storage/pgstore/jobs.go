@@ -485,7 +485,8 @@ func distinctRounds(ts []storage.Transition) [][]int {
 
 // transitionSQL: $1 now, $2 ids, $3 expected states (comma-joined, or empty), $4 tokens, $5 new states, $6 state data, $7 reasons, $8 queues, $9 run_at, $10 expire_at, $11 params, $12–$16 traversed entries (ord, state, reason, data, at) → a row per change not applied, or applied and finishing an awaited job or a batch job: ord, state, token, applied, awaited, batch_id.
 //
-// One statement applies a batch whose ids are distinct. It first
+// One statement applies a batch whose ids are distinct, and counts the
+// outcomes it stores (storage.Statistics). It first
 // locks the rows in id order, as every statement that waits for
 // several job rows does, so that two of them cannot deadlock, and
 // reads the states they leave from the locked (latest) versions. The
@@ -532,6 +533,14 @@ WITH t AS (
 			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
 		JOIN upd ON upd.ord = tr.ord
 		ORDER BY ord, n) x
+), counted AS (
+	INSERT INTO {s}.stats AS st (minute, shard, succeeded, failed, deleted)
+	SELECT date_trunc('minute', ` + clock + `), pg_backend_pid() % 8,
+		count(*) FILTER (WHERE to_state = 'succeeded'), count(*) FILTER (WHERE to_state = 'failed'),
+		count(*) FILTER (WHERE to_state = 'deleted')
+	FROM upd HAVING count(*) FILTER (WHERE to_state IN ` + finished + `) > 0
+	ON CONFLICT (minute, shard) DO UPDATE SET succeeded = st.succeeded + EXCLUDED.succeeded,
+		failed = st.failed + EXCLUDED.failed, deleted = st.deleted + EXCLUDED.deleted
 )
 SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id FROM t
 LEFT JOIN upd USING (ord)
@@ -861,6 +870,41 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 		return 0, err
 	}
 	var n int
-	err := s.db.QueryRow(ctx, s.q.prune, ts(p.Now), p.Limit).Scan(&n)
-	return n, interpretError("delete expired", err)
+	if err := s.db.QueryRow(ctx, s.q.prune, ts(p.Now), p.Limit).Scan(&n); err != nil {
+		return 0, interpretError("delete expired", err)
+	}
+	_, err := s.db.Exec(ctx, s.q.pruneStats, ts(p.Now), storage.StatsRetention.Microseconds())
+	return n, interpretError("delete expired statistics", err)
+}
+
+// pruneStatsSQL: $1 now, $2 retention (µs) → nothing.
+var pruneStatsSQL = `DELETE FROM {s}.stats WHERE minute < ` + clock + ` - $2 * interval '1 microsecond'`
+
+// statsSQL: $1 from, $2 to, $3 step (µs) → the start of each period with
+// counts, its succeeded, failed and deleted counts.
+var statsSQL = `SELECT date_bin($3 * interval '1 microsecond', minute, 'epoch'::timestamptz) AS at,
+	sum(succeeded)::int8, sum(failed)::int8, sum(deleted)::int8
+FROM {s}.stats WHERE minute >= date_bin($3 * interval '1 microsecond', $1, 'epoch'::timestamptz) AND minute < $2
+GROUP BY 1`
+
+// Stats implements [storage.Statistics].
+func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	step = max(step.Truncate(time.Minute), time.Minute)
+	rows, err := s.db.Query(ctx, s.q.stats, from, to, step.Microseconds())
+	if err != nil {
+		return nil, interpretError("statistics", err)
+	}
+	counted := map[time.Time]storage.StatsPoint{}
+	var p storage.StatsPoint
+	_, err = pgx.ForEachRow(rows, []any{&p.At, &p.Succeeded, &p.Failed, &p.Deleted}, func() error {
+		counted[p.At.UTC()] = p
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError("statistics", err)
+	}
+	return storage.FillStats(from.UTC(), to, step, counted), nil
 }

@@ -13,7 +13,7 @@ import (
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
 	version, notify, create, fetch, fetchRange, transition, extend, checkLeases, promote, reclaim,
-	get, history, list, count, prune, pauseQueue, listQueues string
+	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
 	// Recurring definitions, locks and the worker registry (flow.go).
@@ -132,6 +132,8 @@ func buildQueries(schema string) queries {
 		removeWorker:    r.Replace(removeWorkerSQL),
 		removeDead:      r.Replace(removeDeadSQL),
 		pauseQueue:      r.Replace(pauseQueueSQL),
+		pruneStats:      r.Replace(pruneStatsSQL),
+		stats:           r.Replace(statsSQL),
 		listQueues:      r.Replace(listQueuesSQL),
 	}
 }

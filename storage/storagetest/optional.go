@@ -248,3 +248,44 @@ func fetchAbove(t *testing.T, s storage.Store, queue string) []*storage.Job {
 	require.NoError(t, err)
 	return jobs
 }
+
+func testStatistics(t *testing.T, newStore NewStore) {
+	t.Run("TransitionCountsOutcomesPerMinute", func(t *testing.T) {
+		s := newStore(t)
+		st, ok := s.(storage.Statistics)
+		if !ok {
+			t.Skip("store does not implement storage.Statistics")
+		}
+		jobs := []*storage.Job{newJob(t), newJob(t), newJob(t), newJob(t)}
+		create(t, s, jobs...)
+		f := fetch(t, s, 4)
+		require.Len(t, f, 4)
+		del := storage.Transition{ID: f[3].ID, To: states.NameDeleted, Data: mustMarshal(states.Deleted{DeletedAt: base})}
+		fail := storage.Transition{ID: f[2].ID, Token: f[2].LeaseToken, To: states.NameFailed, Data: mustMarshal(failed)}
+		// The first call at base+1s, the second a minute later.
+		require.Equal(t, []error{nil, nil, nil}, transition(t, s, false, succeed(f[0].ID, f[0].LeaseToken), fail, del))
+		errs, err := s.Transition(ctx(t), &storage.TransitionParams{Transitions: []storage.Transition{succeed(f[1].ID, f[1].LeaseToken)},
+			Now: base.Add(time.Minute + time.Second)})
+		require.NoError(t, err)
+		require.Equal(t, []error{nil}, errs)
+
+		minute := storage.StatsPeriod(base.Add(time.Second), time.Minute)
+		points, err := st.Stats(ctx(t), minute.Add(-time.Minute), minute.Add(3*time.Minute), time.Minute)
+		require.NoError(t, err)
+		require.Equal(t, []storage.StatsPoint{
+			{At: minute.Add(-time.Minute)},
+			{At: minute, Succeeded: 1, Failed: 1, Deleted: 1},
+			{At: minute.Add(time.Minute), Succeeded: 1},
+			{At: minute.Add(2 * time.Minute)},
+		}, points)
+
+		hour := storage.StatsPeriod(minute, time.Hour)
+		points, err = st.Stats(ctx(t), minute, minute.Add(time.Hour), time.Hour)
+		require.NoError(t, err)
+		want := []storage.StatsPoint{{At: hour, Succeeded: 2, Failed: 1, Deleted: 1}}
+		if !minute.Add(time.Minute).Before(hour.Add(time.Hour)) { // the second minute fell in the next hour
+			want = []storage.StatsPoint{{At: hour, Succeeded: 1, Failed: 1, Deleted: 1}, {At: hour.Add(time.Hour), Succeeded: 1}}
+		}
+		require.Equal(t, want, points[:len(want)])
+	})
+}
