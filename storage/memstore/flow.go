@@ -113,6 +113,8 @@ func (s *Store) removeLocked(r *record) {
 	}
 	s.batchAccountLocked(&r.Job, r.State, "")
 	delete(s.jobs, r.ID)
+	delete(s.logs, r.ID)
+	delete(s.progress, r.ID)
 }
 
 // awaitLocked files an Awaiting job under its parent, or resolves it at

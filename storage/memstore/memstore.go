@@ -45,6 +45,8 @@ type Store struct {
 	servers    map[string]*storage.WorkerInfo
 	paused     map[string]bool                   // paused queues
 	stats      map[time.Time]*storage.StatsPoint // by minute
+	logs       map[uuid.UUID][]storage.LogRecord
+	progress   map[uuid.UUID]storage.Progress
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]storage.Topic
@@ -58,6 +60,7 @@ var (
 	_ storage.Peeker     = (*Store)(nil)
 	_ storage.Queues     = (*Store)(nil)
 	_ storage.Statistics = (*Store)(nil)
+	_ storage.JobLogs    = (*Store)(nil)
 )
 
 // Option configures a [Store].
@@ -82,6 +85,8 @@ func New(opts ...Option) *Store {
 		servers:    make(map[string]*storage.WorkerInfo),
 		paused:     make(map[string]bool),
 		stats:      make(map[time.Time]*storage.StatsPoint),
+		logs:       make(map[uuid.UUID][]storage.LogRecord),
+		progress:   make(map[uuid.UUID]storage.Progress),
 		subs:       make(map[chan struct{}]storage.Topic),
 	}
 	for _, o := range opts {
@@ -759,4 +764,51 @@ func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 	}
 	slices.SortFunc(out, func(a, b storage.QueueInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// AppendLogs implements [storage.JobLogs].
+func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range records {
+		if _, ok := s.jobs[r.JobID]; ok {
+			s.logs[r.JobID] = append(s.logs[r.JobID], r)
+		}
+	}
+	return nil
+}
+
+// SetProgress implements [storage.JobLogs].
+func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range progress {
+		if _, ok := s.jobs[p.JobID]; ok {
+			s.progress[p.JobID] = p
+		}
+	}
+	return nil
+}
+
+// JobLogs implements [storage.JobLogs].
+func (s *Store) JobLogs(ctx context.Context, id uuid.UUID) ([]storage.LogRecord, *storage.Progress, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.jobs[id]; !ok {
+		return nil, nil, fmt.Errorf("memstore: job %s: %w", id, storage.ErrNotFound)
+	}
+	var p *storage.Progress
+	if v, ok := s.progress[id]; ok {
+		p = &v
+	}
+	return slices.Clone(s.logs[id]), p, nil
 }

@@ -13,7 +13,8 @@ import (
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
 	version, notify, create, fetch, fetchRange, transition, extend, checkLeases, promote, reclaim,
-	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues string
+	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues,
+	appendLogs, setProgress, jobLogs, jobProgress string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
 	// Recurring definitions, locks and the worker registry (flow.go).
@@ -134,6 +135,10 @@ func buildQueries(schema string) queries {
 		pauseQueue:      r.Replace(pauseQueueSQL),
 		pruneStats:      r.Replace(pruneStatsSQL),
 		stats:           r.Replace(statsSQL),
+		appendLogs:      r.Replace(appendLogsSQL),
+		setProgress:     r.Replace(setProgressSQL),
+		jobLogs:         r.Replace(jobLogsSQL),
+		jobProgress:     r.Replace(jobProgressSQL),
 		listQueues:      r.Replace(listQueuesSQL),
 	}
 }

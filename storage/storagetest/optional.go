@@ -289,3 +289,47 @@ func testStatistics(t *testing.T, newStore NewStore) {
 		require.Equal(t, want, points[:len(want)])
 	})
 }
+
+func testJobLogs(t *testing.T, newStore NewStore) {
+	t.Run("LogsAndProgressAreKeptWithTheJob", func(t *testing.T) {
+		s := newStore(t)
+		jl, ok := s.(storage.JobLogs)
+		if !ok {
+			t.Skip("store does not implement storage.JobLogs")
+		}
+		a, b := newJob(t), newJob(t)
+		create(t, s, a, b)
+		rec := func(id uuid.UUID, attempt int, msg string) storage.LogRecord {
+			return storage.LogRecord{JobID: id, Attempt: attempt, At: base, Level: "INFO", Message: msg, Attrs: []byte(`{"n":1}`)}
+		}
+		require.NoError(t, jl.AppendLogs(ctx(t), []storage.LogRecord{rec(a.ID, 1, "one"), rec(b.ID, 1, "b"), rec(a.ID, 1, "two"), rec(newID(), 1, "gone")}))
+		require.NoError(t, jl.AppendLogs(ctx(t), []storage.LogRecord{rec(a.ID, 2, "three")}))
+		require.NoError(t, jl.SetProgress(ctx(t), []storage.Progress{{JobID: a.ID, Attempt: 1, Percent: 10, Message: "started", At: base}, {JobID: newID(), Percent: 1, At: base}}))
+		require.NoError(t, jl.SetProgress(ctx(t), []storage.Progress{{JobID: a.ID, Attempt: 2, Percent: 90, Message: "almost", At: base.Add(time.Second)}}))
+
+		logs, progress, err := jl.JobLogs(ctx(t), a.ID)
+		require.NoError(t, err)
+		var msgs []string
+		for _, l := range logs {
+			require.Equal(t, a.ID, l.JobID)
+			require.Equal(t, "INFO", l.Level)
+			require.JSONEq(t, `{"n":1}`, string(l.Attrs))
+			require.True(t, base.Equal(l.At))
+			msgs = append(msgs, l.Message)
+		}
+		require.Equal(t, []string{"one", "two", "three"}, msgs)
+		require.Equal(t, 2, logs[2].Attempt)
+		require.NotNil(t, progress)
+		require.Equal(t, 90, progress.Percent)
+		require.Equal(t, "almost", progress.Message)
+		require.Equal(t, 2, progress.Attempt)
+		require.True(t, base.Add(time.Second).Equal(progress.At))
+
+		logs, progress, err = jl.JobLogs(ctx(t), b.ID)
+		require.NoError(t, err)
+		require.Len(t, logs, 1)
+		require.Nil(t, progress)
+		_, _, err = jl.JobLogs(ctx(t), newID())
+		require.ErrorIs(t, err, storage.ErrNotFound)
+	})
+}

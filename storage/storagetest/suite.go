@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Peeker", func(t *testing.T) { testPeeker(t, newStore) })
 	t.Run("Queues", func(t *testing.T) { testQueues(t, newStore) })
 	t.Run("Statistics", func(t *testing.T) { testStatistics(t, newStore) })
+	t.Run("JobLogs", func(t *testing.T) { testJobLogs(t, newStore) })
 	t.Run("Pruner", func(t *testing.T) { testPruner(t, newStore) })
 	t.Run("Unique", func(t *testing.T) { testUnique(t, needing(newStore, has[storage.UniqueKeys]("UniqueKeys"))) })
 	t.Run("Continuations", func(t *testing.T) {
