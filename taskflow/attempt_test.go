@@ -385,6 +385,9 @@ func TestFailedAttemptsAreLogged(t *testing.T) {
 		}
 		return len(failures) == 2
 	}, 5*time.Second, 10*time.Millisecond)
+	// Outcomes are logged once stored, by the completer, so the second
+	// attempt's may come first.
+	slices.SortFunc(failures, func(a, b map[string]any) int { return int(a["attempt"].(float64) - b["attempt"].(float64)) })
 	for i, want := range []struct{ level, state string }{{"WARN", "enqueued"}, {"ERROR", "failed"}} {
 		r := failures[i]
 		require.Equal(t, want.level, r["level"])

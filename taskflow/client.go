@@ -149,6 +149,28 @@ type JobInfo struct {
 	Params   map[string]json.RawMessage
 	// History lists every state the job has been in, oldest first.
 	History []StateChange
+	// Logs are what the task logged through Logger, every attempt's, in
+	// order; Progress is what it last reported through SetProgress (nil if
+	// nothing). Both need a store that implements storage.JobLogs.
+	Logs     []LogRecord
+	Progress *Progress
+}
+
+// LogRecord is one record a task logged through Logger.
+type LogRecord struct {
+	Attempt int
+	At      time.Time
+	Level   string
+	Message string
+	Attrs   json.RawMessage // a JSON object; nil for none
+}
+
+// Progress is what a task last reported through SetProgress.
+type Progress struct {
+	Attempt int
+	Percent int
+	Message string
+	At      time.Time
 }
 
 // StateChange is one entry of a job's history.
@@ -164,7 +186,23 @@ func (c *Client) Job(ctx context.Context, id uuid.UUID) (*JobInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: get job %s: %w", id, err)
 	}
-	return newJobInfo(j)
+	info, err := newJobInfo(j)
+	if err != nil {
+		return nil, err
+	}
+	if jl, ok := c.store.(storage.JobLogs); ok {
+		logs, p, err := jl.JobLogs(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("taskflow: logs of job %s: %w", id, err)
+		}
+		for _, l := range logs {
+			info.Logs = append(info.Logs, LogRecord{Attempt: l.Attempt, At: l.At, Level: l.Level, Message: l.Message, Attrs: l.Attrs})
+		}
+		if p != nil {
+			info.Progress = &Progress{Attempt: p.Attempt, Percent: p.Percent, Message: p.Message, At: p.At}
+		}
+	}
+	return info, nil
 }
 
 func newJobInfo(j *storage.Job) (*JobInfo, error) {

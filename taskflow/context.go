@@ -36,11 +36,15 @@ type runningJobKey struct{}
 type runningCtx struct {
 	context.Context
 	job *RunningJob
+	a   *attempt
 }
 
 func (c *runningCtx) Value(key any) any {
-	if key == (runningJobKey{}) {
+	switch key {
+	case runningJobKey{}:
 		return c.job
+	case journalKey{}:
+		return c.a.journalOf()
 	}
 	return c.Context.Value(key)
 }

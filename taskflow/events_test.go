@@ -3,12 +3,16 @@ package taskflow_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -180,4 +184,79 @@ func TestStatsCountOutcomesAfterRetention(t *testing.T) {
 	require.EqualValues(t, 1, total.Failed)
 	_, err = e.client.Stats(ctx, start, time.Now(), 90*time.Second)
 	require.ErrorIs(t, err, taskflow.ErrInvalidOption)
+}
+
+// progressCounter counts the store's progress writes.
+type progressCounter struct {
+	*memstore.Store
+	writes atomic.Int32
+}
+
+func (p *progressCounter) SetProgress(ctx context.Context, progress []storage.Progress) error {
+	if len(progress) > 0 {
+		p.writes.Add(1)
+	}
+	return p.Store.SetProgress(ctx, progress)
+}
+
+// TestTaskLogsAndProgressAreStoredWithTheJob: what a task logs through
+// Logger goes to the worker's logger with the job's attributes and is
+// stored with the job, capped per attempt with a marker; progress reported
+// in a tight loop is stored coalesced, and stays once the job finished.
+func TestTaskLogsAndProgressAreStoredWithTheJob(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	store := &progressCounter{Store: e.store}
+	var logs syncBuffer
+	task, err := taskflow.RegisterTask(e.reg, "import", func(ctx context.Context, rows int) (int, error) {
+		log := taskflow.Logger(ctx).With("file", "users.csv")
+		log.Info("import started", "rows", rows)
+		for i := range rows {
+			taskflow.SetProgress(ctx, 100*(i+1)/rows, fmt.Sprintf("row %d of %d", i+1, rows))
+			if i < 9 {
+				log.Warn("odd row", "row", i)
+			}
+		}
+		return rows, nil
+	})
+	require.NoError(t, err)
+	c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(store, e.opts(taskflow.WorkerOptions{JobLogCap: 5,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
+	require.NoError(t, err)
+	ctx, stop := context.WithCancel(waitCtx(t))
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+
+	h, err := task.On(c).Enqueue(ctx, 2000)
+	require.NoError(t, err)
+	_, err = h.Wait(ctx)
+	require.NoError(t, err)
+	var info *taskflow.JobInfo
+	require.Eventually(t, func() bool {
+		info, err = c.Job(ctx, h.ID)
+		return err == nil && len(info.Logs) == 6 && info.Progress != nil && info.Progress.Percent == 100
+	}, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, "import started", info.Logs[0].Message)
+	require.Equal(t, "INFO", info.Logs[0].Level)
+	require.JSONEq(t, `{"file":"users.csv","rows":2000}`, string(info.Logs[0].Attrs))
+	require.Equal(t, "odd row", info.Logs[4].Message)
+	require.Equal(t, 1, info.Logs[4].Attempt)
+	require.Contains(t, info.Logs[5].Message, "5 more records of this attempt were not kept", "the cap's marker")
+	require.Equal(t, "row 2000 of 2000", info.Progress.Message)
+	require.Less(t, store.writes.Load(), int32(20), "2,000 progress reports were not coalesced")
+
+	var sent int
+	for _, r := range logs.records(t) {
+		if r["msg"] == "odd row" {
+			sent++
+			require.Equal(t, h.ID.String(), r["job_id"])
+			require.Equal(t, "import", r["task"])
+			require.EqualValues(t, 1, r["attempt"])
+			require.Equal(t, "users.csv", r["file"])
+		}
+	}
+	require.Equal(t, 9, sent, "every record goes to the worker's logger, stored or not")
 }

@@ -9,6 +9,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -32,10 +34,20 @@ type attempt struct {
 	seq   uint64     // fetch order, for the ready queue
 
 	ran time.Duration // how long the task ran, once it has
+	w   *Worker
+
+	journalOnce sync.Once
+	journal     atomic.Pointer[journal] // made when the task first logs or reports progress
 
 	// Guarded by Worker.mu.
 	cancel context.CancelCauseFunc // set while the task runs
 	lost   error                   // why the job was taken from this attempt; nil while it holds it
+}
+
+// journalOf returns a's journal, made on first use.
+func (a *attempt) journalOf() *journal {
+	a.journalOnce.Do(func() { a.journal.Store(a.w.newJournal(a)) })
+	return a.journal.Load()
 }
 
 // before reports whether a is served before b: the store's fetch order.
@@ -150,7 +162,7 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	j := a.job
 	cctx, cancel := context.WithCancelCause(jobCtx)
 	defer cancel(nil)
-	a.ctx = runningCtx{Context: cctx, job: &a.info}
+	a.ctx = runningCtx{Context: cctx, job: &a.info, a: a}
 	w.mu.Lock()
 	lost := a.lost
 	a.cancel = cancel
@@ -176,6 +188,9 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	out := w.invoke(ctx, rt, j)
 	err := out.err
 	a.ran = out.end.Sub(out.start)
+	if j := a.journal.Load(); j != nil { // the task logged or reported progress
+		j.end()
+	}
 
 	w.mu.Lock()
 	lost, a.cancel = a.lost, nil

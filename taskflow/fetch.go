@@ -202,7 +202,7 @@ func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.
 	w.mu.Lock()
 	for i, j := range got {
 		a := &atts[i]
-		a.job, a.queue = j, queueIndex(o.Queues, j.Queue)
+		a.job, a.queue, a.w = j, queueIndex(o.Queues, j.Queue), w
 		a.info = RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
 		if old := w.held[j.ID]; old != nil {
 			// The job came back to a queue while an attempt of it still

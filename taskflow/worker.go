@@ -86,6 +86,10 @@ type WorkerOptions struct {
 	// Events, when set, receives an event when an attempt starts and when
 	// each state the worker sets is stored (see Events).
 	Events *Events
+	// JobLogCap is how many records of one attempt Logger stores with the
+	// job, on a store that implements storage.JobLogs; negative stores
+	// none (they still go to Logger). Default: DefaultJobLogCap.
+	JobLogCap int
 }
 
 // setDefaults fills in the defaults and refuses settings that cannot work
@@ -157,6 +161,10 @@ func (o *WorkerOptions) setDefaults(store storage.Store) error {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.JobLogCap == 0 {
+		o.JobLogCap = DefaultJobLogCap
+	}
+	o.JobLogCap = max(o.JobLogCap, 0)
 	return nil
 }
 
@@ -188,7 +196,9 @@ type Worker struct {
 	// loop's last fetch, if fetchedAny.
 	lastFetched storage.Position
 	fetchedAny  bool
-	idle        atomic.Bool // the fetch loop waits for a wake-up or its poll
+	idle        atomic.Bool     // the fetch loop waits for a wake-up or its poll
+	jobLogs     storage.JobLogs // nil: what tasks log is not stored
+	journals    journals
 	urgentLeft  atomic.Bool // an urgent fetch got all it asked for; more may wait
 }
 
@@ -219,10 +229,15 @@ func NewWorker(store storage.Store, opts WorkerOptions) (*Worker, error) {
 			return nil, fmt.Errorf("%w: %T implements no filter interface", ErrInvalidOption, f)
 		}
 	}
-	return &Worker{
+	w := &Worker{
 		store: store, opts: opts, log: opts.Logger.With("server_id", opts.ID),
 		slotFreed: make(chan struct{}, 1), held: map[uuid.UUID]*attempt{},
-	}, nil
+	}
+	if jl, ok := store.(storage.JobLogs); ok && opts.JobLogCap > 0 {
+		w.jobLogs = jl
+		w.journals = journals{set: map[*journal]struct{}{}, wake: make(chan struct{}, 1), store: jl, log: w.log}
+	}
+	return w, nil
 }
 
 // completionFlushers is how many completion batches are stored at once.
@@ -301,6 +316,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	var maint errgroup.Group
+	if w.jobLogs != nil {
+		maint.Go(func() error { w.journals.run(bg); return nil })
+	}
 	maint.Go(func() error { scheduler.Run(bg, w.store, o.Clock, 5*time.Second, schedWake, w.log); return nil })
 	maint.Go(func() error {
 		reaper.Every(bg, max(o.LeaseDuration/6, 100*time.Millisecond), func(ctx context.Context) { reaper.Reclaim(ctx, w.store, o.Clock, w.log) })
