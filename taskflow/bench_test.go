@@ -8,10 +8,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
+	"github.com/taskflow-go/taskflow/taskflow/taskflowotel"
+	"github.com/taskflow-go/taskflow/taskflow/taskflowprom"
 )
 
 type benchArgs struct {
@@ -100,11 +105,46 @@ func BenchmarkEndToEndWithEvents(b *testing.B) {
 	benchEndToEnd(b, hub)
 }
 
-func benchEndToEnd(b *testing.B, events *taskflow.Events) {
+// BenchmarkEndToEndMetrics is BenchmarkEndToEnd with events read by the
+// Prometheus collector.
+func BenchmarkEndToEndMetrics(b *testing.B) {
+	hub := taskflow.NewEvents()
+	collector := taskflowprom.New(hub, taskflowprom.Options{})
+	defer collector.Close()
+	prometheus.NewRegistry().MustRegister(collector)
+	benchEndToEnd(b, hub)
+}
+
+// BenchmarkEndToEndObserved is BenchmarkEndToEnd with every way to see
+// inside on: events read by the Prometheus collector, and tracing (a span
+// per enqueue and per attempt, sampled, no exporter).
+func BenchmarkEndToEndObserved(b *testing.B) {
+	hub := taskflow.NewEvents()
+	collector := taskflowprom.New(hub, taskflowprom.Options{})
+	defer collector.Close()
+	prometheus.NewRegistry().MustRegister(collector)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	benchEndToEnd(b, hub, taskflowotel.New(taskflowotel.Options{TracerProvider: tp}))
+}
+
+// BenchmarkEndToEndObservedSampled is BenchmarkEndToEndObserved with 1%
+// of the traces sampled, as production tracing usually is.
+func BenchmarkEndToEndObservedSampled(b *testing.B) {
+	hub := taskflow.NewEvents()
+	collector := taskflowprom.New(hub, taskflowprom.Options{})
+	defer collector.Close()
+	prometheus.NewRegistry().MustRegister(collector)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))))
+	defer func() { _ = tp.Shutdown(context.Background()) }()
+	benchEndToEnd(b, hub, taskflowotel.New(taskflowotel.Options{TracerProvider: tp}))
+}
+
+func benchEndToEnd(b *testing.B, events *taskflow.Events, extra ...filters.Filter) {
 	reg := taskflow.NewRegistry()
 	task, _ := taskflow.RegisterTask(reg, "noop", noop)
 	store := memstore.New()
-	c, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	c, _ := taskflow.NewClient(store, taskflow.ClientOptions{Events: events, Filters: extra})
 	args := benchBatch(1000)
 	ctx := context.Background()
 	for i := 0; i < b.N; i += len(args) {
@@ -114,7 +154,7 @@ func benchEndToEnd(b *testing.B, events *taskflow.Events) {
 	}
 	counter := countSucceeded{n: new(atomic.Int64), done: new(atomic.Int64), finished: make(chan struct{})}
 	counter.n.Store(int64(b.N))
-	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet, Filters: []filters.Filter{counter}, Events: events})
+	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet, Filters: append([]filters.Filter{counter}, extra...), Events: events})
 	runCtx, stop := context.WithCancel(ctx)
 	b.ReportAllocs()
 	cpu := cpuTime()

@@ -35,14 +35,13 @@ type runningJobKey struct{}
 // runningCtx carries the running job without an allocation of its own.
 type runningCtx struct {
 	context.Context
-	job *RunningJob
-	a   *attempt
+	a *attempt
 }
 
 func (c *runningCtx) Value(key any) any {
 	switch key {
 	case runningJobKey{}:
-		return c.job
+		return &c.a.info
 	case journalKey{}:
 		return c.a.journalOf()
 	}

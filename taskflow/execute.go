@@ -9,7 +9,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,8 +35,7 @@ type attempt struct {
 	ran time.Duration // how long the task ran, once it has
 	w   *Worker
 
-	journalOnce sync.Once
-	journal     atomic.Pointer[journal] // made when the task first logs or reports progress
+	journal atomic.Pointer[journal] // made when the task first logs or reports progress
 
 	// Guarded by Worker.mu.
 	cancel context.CancelCauseFunc // set while the task runs
@@ -46,7 +44,10 @@ type attempt struct {
 
 // journalOf returns a's journal, made on first use.
 func (a *attempt) journalOf() *journal {
-	a.journalOnce.Do(func() { a.journal.Store(a.w.newJournal(a)) })
+	if j := a.journal.Load(); j != nil {
+		return j
+	}
+	a.journal.CompareAndSwap(nil, a.w.newJournal(a))
 	return a.journal.Load()
 }
 
@@ -162,7 +163,7 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	j := a.job
 	cctx, cancel := context.WithCancelCause(jobCtx)
 	defer cancel(nil)
-	a.ctx = runningCtx{Context: cctx, job: &a.info, a: a}
+	a.ctx = runningCtx{Context: cctx, a: a}
 	w.mu.Lock()
 	lost := a.lost
 	a.cancel = cancel
@@ -283,9 +284,14 @@ func (w *Worker) logFailure(j *storage.Job, st states.State, err error) {
 
 // invoke runs the task inside the server filters, recovering panics, and
 // returns how it ended, timed by the worker's clock.
-func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (out outcome) {
-	out.start = w.opts.Clock()
-	defer func() { out.end = w.opts.Clock() }()
+func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) outcome {
+	start := w.opts.Clock()
+	result, err, details := w.perform(ctx, rt, j)
+	return outcome{start: start, end: w.opts.Clock(), result: result, err: err, details: details}
+}
+
+// perform applies the job's timeout and the server filters around call.
+func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
 	d := rt.entry.opts.timeout
 	if raw, ok := j.Params[paramTimeout]; ok {
 		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
@@ -300,24 +306,21 @@ func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) (o
 	if _, ok := j.Params[paramArgsFrom]; ok {
 		args, err := w.argsFromParent(ctx, j)
 		if err != nil {
-			out.err = err
-			return out
+			return nil, err, ""
 		}
 		c := *j
 		c.Args = args
 		j = &c
 	}
 	if len(rt.pipe.server) == 0 {
-		out.result, out.err, out.details = call(ctx, rt.entry, j)
-		return out
+		return call(ctx, rt.entry, j)
 	}
 	pc := &filters.PerformContext{Job: filters.NewJob(j)}
-	out.err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
-		pc.Result, err, out.details = call(ctx, rt.entry, j)
+	err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
+		pc.Result, err, details = call(ctx, rt.entry, j)
 		return err
 	})
-	out.result = pc.Result
-	return out
+	return pc.Result, err, details
 }
 
 // call runs the task function, turning a panic into an error wrapping

@@ -15,7 +15,9 @@
 // parameter "taskflow.trace"). Each attempt runs in a consumer span whose
 // parent is that producer span, even when the worker is another process on
 // another host; the task's ctx carries it, so spans the task starts nest
-// under it. Attributes follow OpenTelemetry's messaging conventions.
+// under it. An attempt of a trace that was not sampled starts no span: the
+// task's ctx carries the enqueue's span context, so its own spans are not
+// sampled either. Attributes follow OpenTelemetry's messaging conventions.
 package taskflowotel
 
 import (
@@ -86,8 +88,10 @@ func attributes(j filters.Job, op string, kind attribute.KeyValue) []attribute.K
 // OnCreating implements filters.ClientFilter: it starts the job's producer
 // span and stores its trace context in the job.
 func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) error {
-	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attributes(c.Job, "enqueue", semconv.MessagingOperationTypeSend)...))
+	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() {
+		span.SetAttributes(attributes(c.Job, "enqueue", semconv.MessagingOperationTypeSend)...)
+	}
 	carrier := propagation.MapCarrier{}
 	t.propagator.Inject(ctx, carrier)
 	if raw, err := json.Marshal(carrier); err == nil && len(carrier) > 0 {
@@ -119,14 +123,28 @@ func (t *Tracing) OnCreated(_ context.Context, c *filters.CreatedContext) {
 // consumer span whose parent is the job's producer span.
 func (t *Tracing) OnPerform(ctx context.Context, c *filters.PerformContext, next func(context.Context) error) error {
 	if raw, ok := c.Job.Param(Param); ok {
-		var carrier propagation.MapCarrier
-		if json.Unmarshal(raw, &carrier) == nil {
+		var w3c struct { // what the W3C propagator writes, decoded without a map
+			Traceparent string `json:"traceparent"`
+			Tracestate  string `json:"tracestate"`
+		}
+		if json.Unmarshal(raw, &w3c) == nil && w3c.Traceparent != "" {
+			carrier := propagation.MapCarrier{"traceparent": w3c.Traceparent}
+			if w3c.Tracestate != "" {
+				carrier["tracestate"] = w3c.Tracestate
+			}
 			ctx = t.propagator.Extract(ctx, carrier)
+		} else if m := (propagation.MapCarrier{}); json.Unmarshal(raw, &m) == nil {
+			ctx = t.propagator.Extract(ctx, m) // another propagator's fields
 		}
 	}
-	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(append(attributes(c.Job, "process", semconv.MessagingOperationTypeProcess),
-			attribute.Int("taskflow.attempt", c.Job.Attempt()))...))
+	if parent := trace.SpanContextFromContext(ctx); parent.IsValid() && !parent.IsSampled() {
+		return next(ctx) // a trace not sampled: spans the task starts inherit that
+	}
+	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindConsumer))
+	if span.IsRecording() {
+		span.SetAttributes(append(attributes(c.Job, "process", semconv.MessagingOperationTypeProcess),
+			attribute.Int("taskflow.attempt", c.Job.Attempt()))...)
+	}
 	defer span.End()
 	err := next(ctx)
 	if err != nil {
