@@ -338,44 +338,30 @@ func Misfire(policy MisfirePolicy) CronOption {
 	}}
 }
 
-func taskSettingsOf(opts []TaskOption) taskSettings {
-	var s taskSettings
+// settingsOf applies opts, skipping nil ones, to fresh settings.
+func settingsOf[O comparable, S any](opts []O, apply func(O, *S)) S {
+	var s S
+	var none O
 	for _, o := range opts {
-		if o != nil {
-			o.applyTask(&s)
+		if o != none {
+			apply(o, &s)
 		}
 	}
 	return s
 }
 
-func jobSettingsOf(opts []JobOption) jobSettings {
-	var s jobSettings
-	for _, o := range opts {
-		if o != nil {
-			o.applyJob(&s)
-		}
-	}
-	return s
+func taskSettingsOf(opts []TaskOption) taskSettings {
+	return settingsOf(opts, TaskOption.applyTask)
 }
+
+func jobSettingsOf(opts []JobOption) jobSettings { return settingsOf(opts, JobOption.applyJob) }
 
 func continuationSettingsOf(opts []ContinuationOption) jobSettings {
-	var s jobSettings
-	for _, o := range opts {
-		if o != nil {
-			o.applyContinuation(&s)
-		}
-	}
-	return s
+	return settingsOf(opts, ContinuationOption.applyContinuation)
 }
 
 func recurringSettingsOf(opts []RecurringOption) recurringSettings {
-	var s recurringSettings
-	for _, o := range opts {
-		if o != nil {
-			o.applyRecurring(&s)
-		}
-	}
-	return s
+	return settingsOf(opts, RecurringOption.applyRecurring)
 }
 
 // over returns the settings of s over the defaults d: each setting of s
