@@ -264,17 +264,22 @@ func act(ctx context.Context, t *testing.T, c *taskflow.Client, rec *recorder, i
 	if info.State.Name() != states.NameProcessing {
 		return
 	}
+	// Each action applies only while the job is still Processing: Requeue,
+	// Reschedule and Delete would act on a job that finished meanwhile too,
+	// and a finished job requeued runs, and succeeds, again.
 	start := time.Now()
 	var name string
+	now := time.Now()
 	switch rand.IntN(4) {
 	case 0:
-		name, err = "requeue", c.Requeue(ctx, id)
+		name, err = "requeue", c.ChangeState(ctx, id, states.Enqueued{Queue: info.Queue, EnqueuedAt: now, Reason: "requeued by the driver"}, states.NameProcessing)
 	case 1:
-		name, err = "delete", c.Delete(ctx, id)
+		name, err = "delete", c.ChangeState(ctx, id, states.Deleted{DeletedAt: now, Reason: "deleted by the driver"}, states.NameProcessing)
 	case 2:
-		name, err = "reschedule", c.Reschedule(ctx, id, time.Now().Add(time.Duration(rand.IntN(200))*time.Millisecond))
+		at := now.Add(time.Duration(rand.IntN(200)) * time.Millisecond)
+		name, err = "reschedule", c.ChangeState(ctx, id, states.Scheduled{EnqueueAt: at, ScheduledAt: now, Reason: "rescheduled by the driver"}, states.NameProcessing)
 	default:
-		name, err = "fail", c.ChangeState(ctx, id, states.Failed{FailedAt: time.Now(), ErrorMessage: "failed by the driver"}, states.NameProcessing)
+		name, err = "fail", c.ChangeState(ctx, id, states.Failed{FailedAt: now, ErrorMessage: "failed by the driver"}, states.NameProcessing)
 	}
 	switch {
 	case err == nil:
