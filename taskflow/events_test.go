@@ -260,3 +260,22 @@ func TestTaskLogsAndProgressAreStoredWithTheJob(t *testing.T) {
 	}
 	require.Equal(t, 9, sent, "every record goes to the worker's logger, stored or not")
 }
+
+// TestWorkersListsLiveWorkers: a running worker is listed with its queues
+// and concurrency, and gone once it stopped.
+func TestWorkersListsLiveWorkers(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	_, stop := e.startWorker(t, taskflow.WorkerOptions{ID: "w-7", Queues: []string{"a", "b"}, Concurrency: 3})
+	ws, err := e.client.Workers(waitCtx(t))
+	require.NoError(t, err)
+	require.Len(t, ws, 1)
+	require.Equal(t, "w-7", ws[0].ID)
+	require.Equal(t, []string{"a", "b"}, ws[0].Queues)
+	require.Equal(t, 3, ws[0].Concurrency)
+	require.False(t, ws[0].HeartbeatAt.IsZero())
+	stop()
+	ws, err = e.client.Workers(waitCtx(t))
+	require.NoError(t, err)
+	require.Empty(t, ws, "a stopped worker unregisters")
+}

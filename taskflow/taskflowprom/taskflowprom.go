@@ -58,12 +58,14 @@ type Collector struct {
 	pickup   *prometheus.HistogramVec // by task, queue
 	dropped  prometheus.CounterFunc
 
-	depth, latency, paused *prometheus.Desc
-	scrapeErrors           prometheus.Counter
+	depth, latency, paused, workers *prometheus.Desc
+	scrapeErrors                    prometheus.Counter
 
-	mu     sync.Mutex
-	queues []taskflow.QueueInfo
-	readAt time.Time
+	mu      sync.Mutex
+	queues  []taskflow.QueueInfo
+	alive   int
+	haveWks bool // the store keeps a worker registry
+	readAt  time.Time
 }
 
 // New returns a collector of the events of hub.
@@ -100,8 +102,9 @@ func New(hub *taskflow.Events, opts Options) *Collector {
 		depth:   prometheus.NewDesc(ns+"_queue_depth", "Jobs waiting in the queue.", []string{"queue"}, nil),
 		latency: prometheus.NewDesc(ns+"_queue_latency_seconds", "How long the job waiting longest in the queue has waited.", []string{"queue"}, nil),
 		paused:  prometheus.NewDesc(ns+"_queue_paused", "1 when the queue is paused.", []string{"queue"}, nil),
+		workers: prometheus.NewDesc(ns+"_workers_alive", "Workers registered with the store (heartbeats within their timeout).", nil, nil),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Name: "queue_read_errors_total", Help: "Scrapes that could not read the queues from the store.",
+			Namespace: ns, Name: "store_read_errors_total", Help: "Scrapes that could not read the queues or the workers from the store.",
 		}),
 	}
 	c.dropped = prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -144,6 +147,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.depth
 	ch <- c.latency
 	ch <- c.paused
+	ch <- c.workers
 }
 
 // Collect implements prometheus.Collector.
@@ -152,7 +156,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.duration.Collect(ch)
 	c.pickup.Collect(ch)
 	c.dropped.Collect(ch)
-	for _, q := range c.readQueues() {
+	queues, alive, haveWks := c.read()
+	if haveWks {
+		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(alive))
+	}
+	for _, q := range queues {
 		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(q.Enqueued), q.Name)
 		ch <- prometheus.MustNewConstMetric(c.latency, prometheus.GaugeValue, q.Latency.Seconds(), q.Name)
 		paused := 0.0
@@ -164,15 +172,16 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.scrapeErrors.Collect(ch)
 }
 
-// readQueues returns the queues, read at most once per CacheFor.
-func (c *Collector) readQueues() []taskflow.QueueInfo {
+// read returns the queues and the number of workers alive, read from the
+// store at most once per CacheFor.
+func (c *Collector) read() ([]taskflow.QueueInfo, int, bool) {
 	if c.opts.Client == nil {
-		return nil
+		return nil, 0, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.readAt.IsZero() && time.Since(c.readAt) < c.opts.CacheFor {
-		return c.queues
+		return c.queues, c.alive, c.haveWks
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -182,8 +191,18 @@ func (c *Collector) readQueues() []taskflow.QueueInfo {
 		qs = nil // a store without queue control has no queue gauges
 	case err != nil:
 		c.scrapeErrors.Inc()
-		return c.queues // the last known, rather than none
+		return c.queues, c.alive, c.haveWks // the last known, rather than none
+	}
+	ws, err := c.opts.Client.Workers(ctx)
+	switch {
+	case errors.Is(err, taskflow.ErrNotSupported):
+		c.haveWks = false
+	case err != nil:
+		c.scrapeErrors.Inc()
+		return c.queues, c.alive, c.haveWks
+	default:
+		c.alive, c.haveWks = len(ws), true
 	}
 	c.queues, c.readAt = qs, time.Now()
-	return qs
+	return qs, c.alive, c.haveWks
 }

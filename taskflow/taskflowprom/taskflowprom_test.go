@@ -62,13 +62,16 @@ taskflow_queue_depth{queue="held"} 1
 # HELP taskflow_queue_paused 1 when the queue is paused.
 # TYPE taskflow_queue_paused gauge
 taskflow_queue_paused{queue="held"} 1
+# HELP taskflow_workers_alive Workers registered with the store (heartbeats within their timeout).
+# TYPE taskflow_workers_alive gauge
+taskflow_workers_alive 1
 `
 	require.Eventually(t, func() bool {
 		return testutil.GatherAndCompare(registry, strings.NewReader(want),
-			"taskflow_job_events_total", "taskflow_queue_depth", "taskflow_queue_paused") == nil
+			"taskflow_job_events_total", "taskflow_queue_depth", "taskflow_queue_paused", "taskflow_workers_alive") == nil
 	}, 5*time.Second, 10*time.Millisecond)
 	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want),
-		"taskflow_job_events_total", "taskflow_queue_depth", "taskflow_queue_paused"))
+		"taskflow_job_events_total", "taskflow_queue_depth", "taskflow_queue_paused", "taskflow_workers_alive"))
 
 	families, err := registry.Gather()
 	require.NoError(t, err)
