@@ -267,15 +267,18 @@ func TestWorkersListsLiveWorkers(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	_, stop := e.startWorker(t, taskflow.WorkerOptions{ID: "w-7", Queues: []string{"a", "b"}, Concurrency: 3})
-	ws, err := e.client.Workers(waitCtx(t))
-	require.NoError(t, err)
-	require.Len(t, ws, 1)
+	var ws []taskflow.WorkerInfo
+	require.Eventually(t, func() bool {
+		var err error
+		ws, err = e.client.Workers(waitCtx(t))
+		return err == nil && len(ws) == 1
+	}, 5*time.Second, time.Millisecond, "the worker did not register")
 	require.Equal(t, "w-7", ws[0].ID)
 	require.Equal(t, []string{"a", "b"}, ws[0].Queues)
 	require.Equal(t, 3, ws[0].Concurrency)
 	require.False(t, ws[0].HeartbeatAt.IsZero())
 	stop()
-	ws, err = e.client.Workers(waitCtx(t))
+	ws, err := e.client.Workers(waitCtx(t))
 	require.NoError(t, err)
 	require.Empty(t, ws, "a stopped worker unregisters")
 }
