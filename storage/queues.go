@@ -11,8 +11,9 @@ type QueueInfo struct {
 	Paused bool
 	// Enqueued is how many jobs wait in the queue.
 	Enqueued int64
-	// OldestEnqueued is when the job waiting longest became Enqueued;
-	// zero when none waits.
+	// OldestEnqueued is when the job waiting longest became Enqueued, or,
+	// where finding it would read every waiting job, the job next to run
+	// (the same in a queue without priorities); zero when none waits.
 	OldestEnqueued time.Time
 }
 

@@ -14,8 +14,9 @@ type QueueInfo struct {
 	Paused bool
 	// Enqueued is how many jobs wait in the queue.
 	Enqueued int64
-	// Latency is how long the job waiting longest has waited; zero when
-	// none waits.
+	// Latency is how long the job waiting longest has waited (on
+	// PostgreSQL, the job next to run: the same in a queue without
+	// priorities); zero when none waits.
 	Latency time.Duration
 }
 

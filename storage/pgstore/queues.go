@@ -27,12 +27,26 @@ func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) e
 	return nil
 }
 
-// listQueuesSQL: () → name, paused, enqueued count, oldest enqueued time
-// of every queue with Enqueued jobs or paused, by name. It counts exactly,
-// reading every Enqueued row through the fetch index.
-var listQueuesSQL = `SELECT name, bool_or(paused), sum(n)::int8, min(oldest) FROM (
-	SELECT queue AS name, false AS paused, count(*) AS n, min(updated_at) AS oldest
-	FROM {s}.jobs WHERE state = 'enqueued' GROUP BY queue
+// listQueuesSQL: () → name, paused, enqueued count, enqueued time of the
+// job next to run, of every queue with Enqueued jobs or paused, by name.
+// It walks the fetch index only: the queues by a loose index scan, each
+// queue's count by an index-only scan, and the job next to run (highest
+// priority, first enqueued) by the index's first entry. So the time it
+// gives is that job's, which is the oldest in a queue without priorities.
+var listQueuesSQL = `WITH RECURSIVE qs AS (
+	(SELECT queue FROM {s}.jobs WHERE state = 'enqueued' ORDER BY queue LIMIT 1)
+	UNION ALL
+	SELECT (SELECT j.queue FROM {s}.jobs j WHERE j.state = 'enqueued' AND j.queue > qs.queue ORDER BY j.queue LIMIT 1)
+	FROM qs WHERE qs.queue IS NOT NULL
+), waiting AS (
+	SELECT q.queue AS name,
+		(SELECT count(*) FROM {s}.jobs j WHERE j.state = 'enqueued' AND j.queue = q.queue) AS n,
+		(SELECT j.updated_at FROM {s}.jobs j WHERE j.state = 'enqueued' AND j.queue = q.queue
+			ORDER BY j.priority DESC, j.enqueued_seq LIMIT 1) AS oldest
+	FROM qs q WHERE q.queue IS NOT NULL
+)
+SELECT name, bool_or(paused), sum(n)::int8, min(oldest) FROM (
+	SELECT name, false AS paused, n, oldest FROM waiting
 	UNION ALL
 	SELECT name, true, 0, NULL FROM {s}.queues WHERE paused
 ) x GROUP BY name ORDER BY name`
@@ -42,18 +56,27 @@ func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, s.q.listQueues)
-	if err != nil {
-		return nil, interpretError("list queues", err)
-	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.QueueInfo, error) {
-		var (
-			q      storage.QueueInfo
-			oldest pgtype.Timestamptz
-		)
-		err := r.Scan(&q.Name, &q.Paused, &q.Enqueued, &oldest)
-		q.OldestEnqueued = oldest.Time
-		return q, err
+	var list []storage.QueueInfo
+	// The planner costs the index walks high enough to compile them
+	// (JIT), which takes longer than running them: off for this statement.
+	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL jit = off"); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, s.q.listQueues)
+		if err != nil {
+			return err
+		}
+		list, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (storage.QueueInfo, error) {
+			var (
+				q      storage.QueueInfo
+				oldest pgtype.Timestamptz
+			)
+			err := r.Scan(&q.Name, &q.Paused, &q.Enqueued, &oldest)
+			q.OldestEnqueued = oldest.Time
+			return q, err
+		})
+		return err
 	})
 	return list, interpretError("list queues", err)
 }
