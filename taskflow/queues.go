@@ -20,15 +20,10 @@ type QueueInfo struct {
 	Latency time.Duration
 }
 
-func (c *Client) queues(op, queue string) (storage.Queues, error) {
-	if queue != "" {
-		if err := ValidateQueue(queue); err != nil {
-			return nil, fmt.Errorf("taskflow: %s: %w", op, err)
-		}
-	}
+func (c *Client) queues() (storage.Queues, error) {
 	qs, ok := c.store.(storage.Queues)
 	if !ok {
-		return nil, fmt.Errorf("taskflow: %s: the store implements no storage.Queues: %w", op, ErrNotSupported)
+		return nil, fmt.Errorf("the store implements no storage.Queues: %w", ErrNotSupported)
 	}
 	return qs, nil
 }
@@ -36,33 +31,33 @@ func (c *Client) queues(op, queue string) (storage.Queues, error) {
 // PauseQueue stops every worker from fetching jobs of queue, durably,
 // until ResumeQueue. Its jobs stay in it; jobs already running finish.
 func (c *Client) PauseQueue(ctx context.Context, queue string) error {
-	qs, err := c.queues("pause queue", queue)
-	if err == nil {
-		err = qs.SetQueuePaused(ctx, queue, true)
-	}
-	if err != nil {
-		return fmt.Errorf("taskflow: pause queue %q: %w", queue, err)
-	}
-	return nil
+	return c.setPaused(ctx, "pause", queue, true)
 }
 
 // ResumeQueue lets workers fetch jobs of queue again, and wakes them.
 func (c *Client) ResumeQueue(ctx context.Context, queue string) error {
-	qs, err := c.queues("resume queue", queue)
+	return c.setPaused(ctx, "resume", queue, false)
+}
+
+func (c *Client) setPaused(ctx context.Context, op, queue string, paused bool) error {
+	err := ValidateQueue(queue)
 	if err == nil {
-		err = qs.SetQueuePaused(ctx, queue, false)
+		var qs storage.Queues
+		if qs, err = c.queues(); err == nil {
+			err = qs.SetQueuePaused(ctx, queue, paused)
+		}
 	}
 	if err != nil {
-		return fmt.Errorf("taskflow: resume queue %q: %w", queue, err)
+		return fmt.Errorf("taskflow: %s queue %q: %w", op, queue, err)
 	}
 	return nil
 }
 
 // Queues lists the queues that have jobs waiting or are paused, by name.
 func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
-	qs, err := c.queues("list queues", "")
+	qs, err := c.queues()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("taskflow: list queues: %w", err)
 	}
 	list, err := qs.ListQueues(ctx)
 	if err != nil {
