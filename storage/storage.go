@@ -339,20 +339,30 @@ type TxBound interface {
 	Outside() Store
 }
 
-// ListParams select jobs for [Lister.List].
+// ListParams select jobs for [Lister.List]. Empty fields match every job.
 type ListParams struct {
-	State states.Name // required
-	Queue string      // empty means every queue
-	// Offset and Limit page through the jobs, newest first.
+	State   states.Name
+	Queue   string
+	Task    string
+	BatchID uuid.UUID
+	// Offset and Limit page through the jobs, newest first; a zero Limit
+	// means no limit.
 	Offset, Limit int
 }
 
 // Lister is implemented by stores that answer monitoring queries.
 type Lister interface {
-	// List returns jobs in a state, newest first, without history.
+	// List returns the jobs p selects, newest first, without history.
 	List(ctx context.Context, p *ListParams) ([]*Job, error)
 	// Count returns how many jobs are in each state, optionally in one queue.
 	Count(ctx context.Context, queue string) (map[states.Name]int64, error)
+}
+
+// Estimator is implemented by stores where an exact count of every state
+// is too slow on a large store. EstimateCount returns the number of jobs in
+// each state, exact for the states in exact and estimated for the others.
+type Estimator interface {
+	EstimateCount(ctx context.Context) (counts map[states.Name]int64, exact []states.Name, err error)
 }
 
 // PruneParams are the arguments of [Pruner.DeleteExpired].

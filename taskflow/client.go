@@ -147,6 +147,9 @@ type JobInfo struct {
 	// ExpireAt is when a finished job will be removed; zero means never.
 	ExpireAt time.Time
 	Params   map[string]json.RawMessage
+	// ParentID is the job or batch an Awaiting job waits for (it stays set
+	// after); BatchID the batch the job belongs to. Zero for none.
+	ParentID, BatchID uuid.UUID
 	// History lists every state the job has been in, oldest first.
 	History []StateChange
 	// Logs are what the task logged through Logger, every attempt's, in
@@ -213,6 +216,7 @@ func newJobInfo(j *storage.Job) (*JobInfo, error) {
 	info := &JobInfo{
 		ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, Args: j.Args, Attempt: j.Attempt,
 		State: st, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, ExpireAt: j.ExpireAt, Params: j.Params,
+		ParentID: j.ParentID, BatchID: j.BatchID,
 		History: make([]StateChange, 0, len(j.History)),
 	}
 	for _, h := range j.History {

@@ -123,37 +123,25 @@ func (p BatchProgress) Done() bool { return p.Pending == 0 }
 // Progress counts the batch's jobs by outcome. It needs a store that
 // implements storage.Batches.
 func (b *Batch[Result]) Progress(ctx context.Context) (BatchProgress, error) {
-	bs, ok := b.client.store.(storage.Batches)
-	if !ok {
-		return BatchProgress{}, fmt.Errorf("taskflow: batch progress: the store implements no storage.Batches: %w", ErrNotSupported)
-	}
-	counts, err := bs.BatchProgress(ctx, b.ID)
-	if err != nil {
-		return BatchProgress{}, fmt.Errorf("taskflow: batch %s progress: %w", b.ID, err)
-	}
-	var p BatchProgress
-	for name, n := range counts {
-		p.Total += int(n)
-		switch name {
-		case states.NameSucceeded:
-			p.Succeeded += int(n)
-		case states.NameFailed:
-			p.Failed += int(n)
-		case states.NameDeleted:
-			p.Deleted += int(n)
-		default:
-			p.Pending += int(n)
-		}
-	}
-	return p, nil
+	return b.client.BatchProgress(ctx, b.ID)
 }
 
 // Cancel deletes every job of the batch that has not finished; running ones
 // have their contexts cancelled. It returns how many it deleted.
 func (b *Batch[Result]) Cancel(ctx context.Context) (int, error) {
+	ids := make([]uuid.UUID, len(b.Handles))
+	for i, h := range b.Handles {
+		ids[i] = h.ID
+	}
+	return b.client.cancel(ctx, ids)
+}
+
+// cancel deletes each of ids that has not finished and returns how many it
+// deleted.
+func (c *Client) cancel(ctx context.Context, ids []uuid.UUID) (int, error) {
 	n := 0
-	for _, h := range b.Handles {
-		err := b.client.ChangeState(ctx, h.ID, states.Deleted{DeletedAt: b.client.now(), Reason: "batch canceled"},
+	for _, id := range ids {
+		err := c.ChangeState(ctx, id, states.Deleted{DeletedAt: c.now(), Reason: "batch canceled"},
 			states.NameEnqueued, states.NameScheduled, states.NameAwaiting, states.NameProcessing)
 		switch {
 		case err == nil:

@@ -593,7 +593,8 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	s.mu.Lock()
 	var out []*storage.Job
 	for _, j := range s.jobs {
-		if j.State == p.State && (p.Queue == "" || j.Queue == p.Queue) {
+		if (p.State == "" || j.State == p.State) && (p.Queue == "" || j.Queue == p.Queue) &&
+			(p.Task == "" || j.Task == p.Task) && (p.BatchID == uuid.Nil || j.BatchID == p.BatchID) {
 			out = append(out, snapshot(&j.Job))
 		}
 	}

@@ -805,9 +805,11 @@ func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	return j, nil
 }
 
-// listSQL: $1 state, $2 queue (empty: any), $3 offset, $4 limit (0: all) → jobCols, newest first.
-var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE state = $1 AND ($2 = '' OR queue = $2)
-ORDER BY id DESC OFFSET $3 LIMIT nullif($4::int, 0)`
+// listSQL: the filters, then offset and limit (0: all) → jobCols, newest
+// first. List writes only the conditions it needs, so each combination of
+// filters gets its own plan: a rare state's partial index (jobs_failed,
+// jobs_scheduled, ...) or jobs_batch serves it, not a scan of every job.
+var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE %s ORDER BY id DESC OFFSET $%d LIMIT nullif($%d::int, 0)`
 
 // List implements [storage.Lister]. Jobs come newest first (by their
 // UUIDv7 id).
@@ -815,7 +817,29 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.Query(ctx, s.q.list, string(p.State), p.Queue, p.Offset, p.Limit)
+	where, args := []string{"true"}, []any{}
+	filter := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	switch p.State {
+	case "":
+	case states.NameProcessing: // the condition on lease_until lets jobs_lease serve it
+		filter("state = $%d AND lease_until IS NOT NULL", string(p.State))
+	default:
+		filter("state = $%d", string(p.State))
+	}
+	if p.Queue != "" {
+		filter("queue = $%d", p.Queue)
+	}
+	if p.Task != "" {
+		filter("task = $%d", p.Task)
+	}
+	if p.BatchID != uuid.Nil {
+		filter("batch_id = $%d", uid(p.BatchID))
+	}
+	sql := fmt.Sprintf(s.q.list, strings.Join(where, " AND "), len(args)+1, len(args)+2)
+	rows, err := s.db.Query(ctx, sql, append(args, p.Offset, p.Limit)...)
 	if err != nil {
 		return nil, interpretError("list", err)
 	}
@@ -850,6 +874,74 @@ func (s *Store) countStates(ctx context.Context, op, sql string, arg any) (map[s
 		return nil
 	})
 	return out, interpretError(op, err)
+}
+
+// estimateSQL: $1 schema name → the table's estimated row count and, per state in the
+// planner's statistics, its estimated count.
+var estimateSQL = `
+SELECT c.reltuples::bigint, coalesce(v.state, ''), coalesce((v.freq * greatest(c.reltuples, 0))::bigint, 0)
+FROM pg_class c
+LEFT JOIN pg_stats st ON st.schemaname = $1 AND st.tablename = 'jobs' AND st.attname = 'state' AND NOT st.inherited
+LEFT JOIN LATERAL unnest(st.most_common_vals::text::text[], st.most_common_freqs) AS v(state, freq) ON true
+WHERE c.oid = '{sl}.jobs'::regclass`
+
+// countStateSQL: () → the exact count of one state, through its partial index.
+var countStateSQL = map[states.Name]string{
+	states.NameEnqueued:   `SELECT count(*) FROM {s}.jobs WHERE state = 'enqueued'`,
+	states.NameScheduled:  `SELECT count(*) FROM {s}.jobs WHERE state = 'scheduled'`,
+	states.NameAwaiting:   `SELECT count(*) FROM {s}.jobs WHERE state = 'awaiting'`,
+	states.NameProcessing: `SELECT count(*) FROM {s}.jobs WHERE state = 'processing' AND lease_until IS NOT NULL`,
+	states.NameFailed:     `SELECT count(*) FROM {s}.jobs WHERE state = 'failed'`,
+}
+
+// exactBelow is the count under which EstimateCount counts exactly.
+const exactBelow = 100_000
+
+// EstimateCount implements [storage.Estimator]. On a table of fewer than
+// 100,000 jobs every count is exact. Above, the states that have a partial
+// index (enqueued, scheduled, awaiting, processing, failed) are counted
+// exactly while the planner expects fewer than 100,000 of them; the others,
+// succeeded and deleted above all, are the planner's estimate from the
+// table's statistics (ANALYZE, which autovacuum runs).
+func (s *Store) EstimateCount(ctx context.Context) (map[states.Name]int64, []states.Name, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.db.Query(ctx, s.q.estimate, s.cfg.schema)
+	if err != nil {
+		return nil, nil, interpretError("estimate count", err)
+	}
+	var (
+		total, n int64
+		name     string
+	)
+	est := make(map[states.Name]int64, len(states.Names))
+	_, err = pgx.ForEachRow(rows, []any{&total, &name, &n}, func() error {
+		if name != "" {
+			est[states.Name(name)] = n
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, interpretError("estimate count", err)
+	}
+	if total < exactBelow { // small, or never analyzed (-1)
+		counts, err := s.Count(ctx, "")
+		return counts, states.Names, err
+	}
+	var exact []states.Name
+	for _, st := range states.Names {
+		sql, ok := s.q.countState[st]
+		if !ok || est[st] >= exactBelow {
+			continue
+		}
+		if err := s.db.QueryRow(ctx, sql).Scan(&n); err != nil {
+			return nil, nil, interpretError("count "+string(st)+" jobs", err)
+		}
+		est[st] = n
+		exact = append(exact, st)
+	}
+	return est, exact, nil
 }
 
 // pruneSQL: $1 now, $2 limit → the count of jobs removed with their history.

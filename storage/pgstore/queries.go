@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/taskflow-go/taskflow/states"
 )
 
 // queries holds the SQL of a store, its schema name filled in. Rows are
@@ -14,7 +16,8 @@ import (
 type queries struct {
 	version, notify, create, fetch, fetchRange, transition, extend, checkLeases, promote, reclaim,
 	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues,
-	appendLogs, setProgress, jobLogs, jobProgress string
+	appendLogs, setProgress, jobLogs, jobProgress, estimate string
+	countState map[states.Name]string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
 	// Recurring definitions, locks and the worker registry (flow.go).
@@ -109,6 +112,8 @@ func buildQueries(schema string) queries {
 		get:             r.Replace(getSQL),
 		history:         r.Replace(historySQL),
 		list:            r.Replace(listSQL),
+		estimate:        r.Replace(estimateSQL),
+		countState:      replaceAll(r, countStateSQL),
 		count:           r.Replace(countSQL),
 		prune:           r.Replace(pruneSQL),
 		releaseStale:    r.Replace(releaseStaleSQL),
@@ -148,3 +153,11 @@ const sameSchedule = `(r.spec, r.time_zone) = (EXCLUDED.spec, EXCLUDED.time_zone
 // recurringCols is the column list that scanRecurring reads.
 const recurringCols = `id, task, args, spec, time_zone, queue, priority, misfire, paused, next_run, last_run,
 	last_job_id, created_at, updated_at, params, unique_key, unique_for`
+
+func replaceAll[K comparable](r *strings.Replacer, m map[K]string) map[K]string {
+	out := make(map[K]string, len(m))
+	for k, v := range m {
+		out[k] = r.Replace(v)
+	}
+	return out
+}

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -169,6 +170,45 @@ func testLister(t *testing.T, newStore NewStore) {
 		require.NoError(t, err)
 		require.Equal(t, int64(1), counts[states.NameEnqueued])
 		require.Zero(t, counts[states.NameScheduled])
+	})
+
+	t.Run("ListByTaskBatchAndAnyState", func(t *testing.T) {
+		s := newStore(t)
+		l, ok := s.(storage.Lister)
+		if !ok {
+			t.Skip("store does not implement storage.Lister")
+		}
+		named := func(task string) jobOpt { return func(j *storage.Job) { j.Task = task } }
+		a, b, c := newJob(t, named("resize")), newJob(t, named("mail")), newJob(t, named("resize"), scheduledAt(base.Add(time.Hour)))
+		create(t, s, a, b, c)
+		var batch *storage.Job
+		if _, ok := s.(storage.Batches); ok {
+			batch = newJob(t, named("resize"), inBatch(newID()))
+			create(t, s, batch)
+		}
+		present := func(jobs ...*storage.Job) []*storage.Job { // without the batch's job on a store without batches
+			return slices.DeleteFunc(jobs, func(j *storage.Job) bool { return j == nil })
+		}
+		batchID, inTheBatch := uuid.Nil, present(batch, c, b, a) // a nil BatchID matches every job
+		if batch != nil {
+			batchID, inTheBatch = batch.BatchID, []*storage.Job{batch}
+		}
+		tests := []struct {
+			name string
+			p    storage.ListParams
+			want []*storage.Job
+		}{
+			{"task in any state", storage.ListParams{Task: "resize"}, present(batch, c, a)},
+			{"task and state", storage.ListParams{Task: "resize", State: states.NameScheduled}, present(c)},
+			{"unknown task", storage.ListParams{Task: "none"}, nil},
+			{"every job, paged", storage.ListParams{Offset: 1, Limit: 2}, present(batch, c, b, a)[1:3]},
+			{"batch", storage.ListParams{BatchID: batchID}, inTheBatch},
+		}
+		for _, tt := range tests {
+			jobs, err := l.List(ctx(t), &tt.p)
+			require.NoError(t, err, tt.name)
+			require.Equal(t, idStrings(tt.want), idStrings(jobs), tt.name)
+		}
 	})
 }
 

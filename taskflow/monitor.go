@@ -1,0 +1,161 @@
+package taskflow
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// JobQuery selects jobs for Client.Jobs. Empty fields match every job.
+type JobQuery struct {
+	State   states.Name
+	Queue   string
+	Task    string
+	BatchID uuid.UUID
+	// Offset and Limit page through the jobs, newest first. A zero Limit
+	// means DefaultJobsLimit; a negative one, no limit.
+	Offset, Limit int
+}
+
+// DefaultJobsLimit is how many jobs Client.Jobs returns unless JobQuery.Limit
+// says otherwise.
+const DefaultJobsLimit = 50
+
+// Jobs returns the jobs q selects, newest first, without their history,
+// logs and progress (Client.Job has them). It needs a store that implements
+// storage.Lister.
+func (c *Client) Jobs(ctx context.Context, q JobQuery) ([]*JobInfo, error) {
+	l, err := c.lister()
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list jobs: %w", err)
+	}
+	if q.State != "" && !q.State.Valid() {
+		return nil, fmt.Errorf("taskflow: list jobs: unknown state %q (want one of %v)", q.State, states.Names)
+	}
+	switch {
+	case q.Limit == 0:
+		q.Limit = DefaultJobsLimit
+	case q.Limit < 0:
+		q.Limit = 0
+	}
+	jobs, err := l.List(ctx, &storage.ListParams{State: q.State, Queue: q.Queue, Task: q.Task, BatchID: q.BatchID,
+		Offset: max(q.Offset, 0), Limit: q.Limit})
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list jobs: %w", err)
+	}
+	out := make([]*JobInfo, 0, len(jobs))
+	for _, j := range jobs {
+		info, err := newJobInfo(j)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// JobCounts are the numbers of jobs per state.
+type JobCounts struct {
+	Jobs map[states.Name]int64
+	// Estimated names the states whose numbers are estimates (see
+	// storage.Estimator: on PostgreSQL, succeeded and deleted above 100,000
+	// jobs); the others are exact.
+	Estimated []states.Name
+}
+
+// JobCounts counts jobs per state. On a store that implements
+// storage.Estimator, the states too costly to count exactly on a large
+// store are estimated, and JobCounts.Estimated names them, so a dashboard
+// can call it every few seconds. It needs a store that implements
+// storage.Lister.
+func (c *Client) JobCounts(ctx context.Context) (JobCounts, error) {
+	if e, ok := c.store.(storage.Estimator); ok {
+		counts, exact, err := e.EstimateCount(ctx)
+		if err != nil {
+			return JobCounts{}, fmt.Errorf("taskflow: count jobs: %w", err)
+		}
+		out := JobCounts{Jobs: counts}
+		for _, st := range states.Names {
+			if !contains(exact, st) {
+				out.Estimated = append(out.Estimated, st)
+			}
+		}
+		return out, nil
+	}
+	l, err := c.lister()
+	if err == nil {
+		var counts map[states.Name]int64
+		if counts, err = l.Count(ctx, ""); err == nil {
+			return JobCounts{Jobs: counts}, nil
+		}
+	}
+	return JobCounts{}, fmt.Errorf("taskflow: count jobs: %w", err)
+}
+
+func contains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Client) lister() (storage.Lister, error) {
+	l, ok := c.store.(storage.Lister)
+	if !ok {
+		return nil, fmt.Errorf("the store implements no storage.Lister: %w", ErrNotSupported)
+	}
+	return l, nil
+}
+
+// BatchProgress counts the jobs of batch id by outcome. It needs a store
+// that implements storage.Batches.
+func (c *Client) BatchProgress(ctx context.Context, id uuid.UUID) (BatchProgress, error) {
+	bs, ok := c.store.(storage.Batches)
+	if !ok {
+		return BatchProgress{}, fmt.Errorf("taskflow: batch progress: the store implements no storage.Batches: %w", ErrNotSupported)
+	}
+	counts, err := bs.BatchProgress(ctx, id)
+	if err != nil {
+		return BatchProgress{}, fmt.Errorf("taskflow: batch %s progress: %w", id, err)
+	}
+	var p BatchProgress
+	for name, n := range counts {
+		p.Total += int(n)
+		switch name {
+		case states.NameSucceeded:
+			p.Succeeded += int(n)
+		case states.NameFailed:
+			p.Failed += int(n)
+		case states.NameDeleted:
+			p.Deleted += int(n)
+		default:
+			p.Pending += int(n)
+		}
+	}
+	return p, nil
+}
+
+// CancelBatch deletes every job of batch id that has not finished, as
+// Batch.Cancel does, for a batch known only by its id. It needs a store
+// that implements storage.Lister.
+func (c *Client) CancelBatch(ctx context.Context, id uuid.UUID) (int, error) {
+	l, err := c.lister()
+	if err != nil {
+		return 0, fmt.Errorf("taskflow: cancel batch %s: %w", id, err)
+	}
+	jobs, err := l.List(ctx, &storage.ListParams{BatchID: id})
+	if err != nil {
+		return 0, fmt.Errorf("taskflow: cancel batch %s: %w", id, err)
+	}
+	ids := make([]uuid.UUID, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	return c.cancel(ctx, ids)
+}
