@@ -56,6 +56,7 @@ type Collector struct {
 	jobs     *prometheus.CounterVec   // by task, queue, event
 	duration *prometheus.HistogramVec // attempts, by task, queue
 	pickup   *prometheus.HistogramVec // by task, queue
+	lost     *prometheus.CounterVec   // leases lost, by task, queue, cause
 	dropped  prometheus.CounterFunc
 
 	depth, latency, paused, workers *prometheus.Desc
@@ -99,6 +100,10 @@ func New(hub *taskflow.Events, opts Options) *Collector {
 			Namespace: ns, Name: "pickup_latency_seconds", Buckets: opts.Buckets,
 			Help: "How long jobs waited from their creation until an attempt started, by task and queue.",
 		}, []string{"task", "queue"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "leases_lost_total",
+			Help: "Running attempts whose lease could not be renewed, by task, queue and cause (requeued, rescheduled, deleted, state_changed, reclaimed).",
+		}, []string{"task", "queue", "cause"}),
 		depth:   prometheus.NewDesc(ns+"_queue_depth", "Jobs waiting in the queue.", []string{"queue"}, nil),
 		latency: prometheus.NewDesc(ns+"_queue_latency_seconds", "How long the job waiting longest in the queue has waited.", []string{"queue"}, nil),
 		paused:  prometheus.NewDesc(ns+"_queue_paused", "1 when the queue is paused.", []string{"queue"}, nil),
@@ -126,6 +131,8 @@ func (c *Collector) consume() {
 			if ev.Worker != "" { // the end of an attempt, not a client's delete
 				c.duration.WithLabelValues(ev.Task, ev.Queue).Observe(ev.Duration.Seconds())
 			}
+		case taskflow.EventLeaseLost:
+			c.lost.WithLabelValues(ev.Task, ev.Queue, ev.Cause()).Inc()
 		}
 	}
 }
@@ -142,6 +149,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.jobs.Describe(ch)
 	c.duration.Describe(ch)
 	c.pickup.Describe(ch)
+	c.lost.Describe(ch)
 	c.dropped.Describe(ch)
 	c.scrapeErrors.Describe(ch)
 	ch <- c.depth
@@ -155,6 +163,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.jobs.Collect(ch)
 	c.duration.Collect(ch)
 	c.pickup.Collect(ch)
+	c.lost.Collect(ch)
 	c.dropped.Collect(ch)
 	queues, alive, haveWks := c.read()
 	if haveWks {
