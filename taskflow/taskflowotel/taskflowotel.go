@@ -18,6 +18,14 @@
 // under it. An attempt of a trace that was not sampled starts no span: the
 // task's ctx carries the enqueue's span context, so its own spans are not
 // sampled either. Attributes follow OpenTelemetry's messaging conventions.
+//
+// A continuation's spans link to its parent job's producer span when the
+// filter can read the parent (Options.Store): the parent's trace context is
+// copied into the continuation (the parameter "taskflow.trace.link") when
+// it is created.
+//
+// [NewMetrics] records the same metrics as package taskflowprom through an
+// OpenTelemetry MeterProvider.
 package taskflowotel
 
 import (
@@ -34,10 +42,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // Param is the job parameter that carries the enqueue's trace context.
 const Param = "taskflow.trace"
+
+// LinkParam is the job parameter that carries, in a continuation, its
+// parent job's trace context.
+const LinkParam = "taskflow.trace.link"
 
 // Options configure Tracing. The zero value uses OpenTelemetry's globals.
 type Options struct {
@@ -46,12 +59,17 @@ type Options struct {
 	// Propagator encodes the trace context into the job. Default: the W3C
 	// trace context (propagation.TraceContext).
 	Propagator propagation.TextMapPropagator
+	// Store, when set, is read for the parent of each continuation created,
+	// so that the continuation's spans link to the parent's. It costs one
+	// read per continuation.
+	Store storage.Store
 }
 
 // Tracing is a client and server filter that traces jobs.
 type Tracing struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
+	store      storage.Store
 
 	mu       sync.Mutex
 	creating map[uuid.UUID]trace.Span // producer spans until OnCreated
@@ -70,6 +88,7 @@ func New(opts Options) *Tracing {
 	return &Tracing{
 		tracer:     tp.Tracer("github.com/taskflow-go/taskflow/taskflow/taskflowotel"),
 		propagator: p,
+		store:      opts.Store,
 		creating:   map[uuid.UUID]trace.Span{},
 	}
 }
@@ -88,7 +107,12 @@ func attributes(j filters.Job, op string, kind attribute.KeyValue) []attribute.K
 // OnCreating implements filters.ClientFilter: it starts the job's producer
 // span and stores its trace context in the job.
 func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) error {
-	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindProducer))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	if link, raw := t.parentLink(ctx, c.Job); link.SpanContext.IsValid() {
+		opts = append(opts, trace.WithLinks(link))
+		c.SetParam(LinkParam, raw)
+	}
+	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), opts...)
 	if span.IsRecording() {
 		span.SetAttributes(attributes(c.Job, "enqueue", semconv.MessagingOperationTypeSend)...)
 	}
@@ -101,6 +125,49 @@ func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) er
 	t.creating[c.Job.ID()] = span
 	t.mu.Unlock()
 	return nil
+}
+
+// parentLink returns a link to the producer span of j's parent job, and
+// its encoded trace context, when j is a continuation of a job that has one.
+func (t *Tracing) parentLink(ctx context.Context, j filters.Job) (trace.Link, json.RawMessage) {
+	if t.store == nil || j.ParentID() == uuid.Nil {
+		return trace.Link{}, nil
+	}
+	var parent *storage.Job
+	var err error
+	if p, ok := t.store.(storage.Peeker); ok {
+		parent, err = p.Peek(ctx, j.ParentID())
+	} else {
+		parent, err = t.store.Get(ctx, j.ParentID())
+	}
+	if err != nil { // a batch, or a parent gone: no link
+		return trace.Link{}, nil
+	}
+	raw, ok := parent.Params[Param]
+	if !ok {
+		return trace.Link{}, nil
+	}
+	sc := trace.SpanContextFromContext(t.extract(context.Background(), raw))
+	return trace.Link{SpanContext: sc}, raw
+}
+
+// extract returns ctx with the trace context encoded in raw.
+func (t *Tracing) extract(ctx context.Context, raw json.RawMessage) context.Context {
+	var w3c struct { // what the W3C propagator writes, decoded without a map
+		Traceparent string `json:"traceparent"`
+		Tracestate  string `json:"tracestate"`
+	}
+	if json.Unmarshal(raw, &w3c) == nil && w3c.Traceparent != "" {
+		carrier := propagation.MapCarrier{"traceparent": w3c.Traceparent}
+		if w3c.Tracestate != "" {
+			carrier["tracestate"] = w3c.Tracestate
+		}
+		return t.propagator.Extract(ctx, carrier)
+	}
+	if m := (propagation.MapCarrier{}); json.Unmarshal(raw, &m) == nil {
+		return t.propagator.Extract(ctx, m) // another propagator's fields
+	}
+	return ctx
 }
 
 // OnCreated implements filters.ClientFilter: it ends the producer span.
@@ -123,24 +190,18 @@ func (t *Tracing) OnCreated(_ context.Context, c *filters.CreatedContext) {
 // consumer span whose parent is the job's producer span.
 func (t *Tracing) OnPerform(ctx context.Context, c *filters.PerformContext, next func(context.Context) error) error {
 	if raw, ok := c.Job.Param(Param); ok {
-		var w3c struct { // what the W3C propagator writes, decoded without a map
-			Traceparent string `json:"traceparent"`
-			Tracestate  string `json:"tracestate"`
-		}
-		if json.Unmarshal(raw, &w3c) == nil && w3c.Traceparent != "" {
-			carrier := propagation.MapCarrier{"traceparent": w3c.Traceparent}
-			if w3c.Tracestate != "" {
-				carrier["tracestate"] = w3c.Tracestate
-			}
-			ctx = t.propagator.Extract(ctx, carrier)
-		} else if m := (propagation.MapCarrier{}); json.Unmarshal(raw, &m) == nil {
-			ctx = t.propagator.Extract(ctx, m) // another propagator's fields
-		}
+		ctx = t.extract(ctx, raw)
 	}
 	if parent := trace.SpanContextFromContext(ctx); parent.IsValid() && !parent.IsSampled() {
 		return next(ctx) // a trace not sampled: spans the task starts inherit that
 	}
-	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindConsumer))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	if raw, ok := c.Job.Param(LinkParam); ok {
+		if sc := trace.SpanContextFromContext(t.extract(context.Background(), raw)); sc.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+	}
+	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), opts...)
 	if span.IsRecording() {
 		span.SetAttributes(append(attributes(c.Job, "process", semconv.MessagingOperationTypeProcess),
 			attribute.Int("taskflow.attempt", c.Job.Attempt()))...)
