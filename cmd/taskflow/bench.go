@@ -34,7 +34,8 @@ type benchConfig struct {
 	n, concurrency, batch         int
 	fetchBatch                    int
 	duration, retention           time.Duration
-	rate                          float64
+	rate, traceSample             float64
+	observe                       bool
 }
 
 var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
@@ -54,6 +55,8 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.IntVar(&c.batch, "batch", 1000, "jobs per EnqueueMany call")
 	fs.IntVar(&c.fetchBatch, "fetch-batch", 0, "the worker's FetchBatch (0: taskflow's default)")
 	fs.DurationVar(&c.retention, "retention", 0, "how long finished jobs are kept in continuous mode, pruned every retention/2 (0: 1s on memory, so that the heap stays flat; the worker's default on postgres)")
+	fs.BoolVar(&c.observe, "observe", false, "turn on events read by the Prometheus collector and OpenTelemetry metrics, and tracing")
+	fs.Float64Var(&c.traceSample, "trace-sample", 0.01, "with -observe, the share of traces sampled")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
 	if ok, err := parseFlags(fs, args, stderr); !ok {
 		return nil, err
@@ -75,6 +78,8 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, fmt.Errorf("%w: bench: -retention must not be negative", errUsage)
 	case c.fetchBatch < 0:
 		return nil, fmt.Errorf("%w: bench: -fetch-batch must not be negative", errUsage)
+	case c.traceSample < 0 || c.traceSample > 1:
+		return nil, fmt.Errorf("%w: bench: -trace-sample must be between 0 and 1", errUsage)
 	case c.concurrency < 0:
 		return nil, fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
 	}
@@ -96,6 +101,7 @@ type benchEnv struct {
 	client *taskflow.Client
 	task   taskflow.Bound[jobArgs, struct{}]
 	stderr io.Writer
+	obs    *observed // with -observe
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -134,11 +140,19 @@ func bench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cleanup()
-	if e.client, err = taskflow.NewClient(e.store, taskflow.ClientOptions{}); err != nil {
+	var copts taskflow.ClientOptions
+	if cfg.observe {
+		if e.obs, err = observe(cfg.traceSample, nil); err != nil {
+			return err
+		}
+		defer e.obs.close()
+		copts.Events, copts.Filters = e.obs.hub, e.obs.filters
+	}
+	if e.client, err = taskflow.NewClient(e.store, copts); err != nil {
 		return err
 	}
 	e.task = task.On(e.client)
-	fmt.Fprintf(stdout, "store=%s mode=%s GOMAXPROCS=%d %s\n", cfg.store, cfg.mode, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintf(stdout, "store=%s mode=%s observe=%t GOMAXPROCS=%d %s\n", cfg.store, cfg.mode, cfg.observe, runtime.GOMAXPROCS(0), runtime.Version())
 	switch cfg.mode {
 	case "burndown":
 		return e.burndown(ctx, stdout)
@@ -193,6 +207,9 @@ func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), err
 func (e *benchEnv) startWorker(opts taskflow.WorkerOptions) (stop func() error, err error) {
 	opts.Registry, opts.Concurrency, opts.FetchBatch = e.reg, e.cfg.concurrency, e.cfg.fetchBatch
 	opts.Filters = []filters.Filter{e}
+	if e.obs != nil {
+		opts.Events, opts.Filters = e.obs.hub, append(opts.Filters, e.obs.filters...)
+	}
 	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	w, err := taskflow.NewWorker(e.store, opts)
 	if err != nil {

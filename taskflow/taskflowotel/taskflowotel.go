@@ -30,6 +30,7 @@ package taskflowotel
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"sync"
 
@@ -116,9 +117,7 @@ func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) er
 	if span.IsRecording() {
 		span.SetAttributes(attributes(c.Job, "enqueue", semconv.MessagingOperationTypeSend)...)
 	}
-	carrier := propagation.MapCarrier{}
-	t.propagator.Inject(ctx, carrier)
-	if raw, err := json.Marshal(carrier); err == nil && len(carrier) > 0 {
+	if raw := t.inject(ctx); raw != nil {
 		c.SetParam(Param, raw)
 	}
 	t.mu.Lock()
@@ -151,8 +150,50 @@ func (t *Tracing) parentLink(ctx context.Context, j filters.Job) (trace.Link, js
 	return trace.Link{SpanContext: sc}, raw
 }
 
+// w3cPrefix starts what inject writes for the W3C propagator; a version 00
+// traceparent of 55 characters follows.
+const w3cPrefix = `{"traceparent":"`
+
+// inject encodes the trace context of ctx, or returns nil for none. The
+// W3C propagator's output is written directly, the others' through a map.
+func (t *Tracing) inject(ctx context.Context) json.RawMessage {
+	sc := trace.SpanContextFromContext(ctx)
+	if _, w3c := t.propagator.(propagation.TraceContext); w3c && sc.IsValid() && sc.TraceState().Len() == 0 {
+		b := make([]byte, 0, len(w3cPrefix)+57)
+		b = append(b, w3cPrefix+"00-"...)
+		b = append(b, sc.TraceID().String()...)
+		b = append(b, '-')
+		b = append(b, sc.SpanID().String()...)
+		b = append(b, '-')
+		b = hex.AppendEncode(b, []byte{byte(sc.TraceFlags() & trace.FlagsSampled)})
+		return append(b, `"}`...)
+	}
+	carrier := propagation.MapCarrier{}
+	t.propagator.Inject(ctx, carrier)
+	if len(carrier) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(carrier)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
 // extract returns ctx with the trace context encoded in raw.
 func (t *Tracing) extract(ctx context.Context, raw json.RawMessage) context.Context {
+	if _, w3c := t.propagator.(propagation.TraceContext); w3c && len(raw) == len(w3cPrefix)+57 &&
+		string(raw[:len(w3cPrefix)+3]) == w3cPrefix+"00-" && string(raw[len(raw)-2:]) == `"}` {
+		tp := raw[len(w3cPrefix):] // 00-<trace id>-<span id>-<flags>
+		tid, err1 := trace.TraceIDFromHex(string(tp[3:35]))
+		sid, err2 := trace.SpanIDFromHex(string(tp[36:52]))
+		var flags [1]byte
+		_, err3 := hex.Decode(flags[:], tp[53:55])
+		if err1 == nil && err2 == nil && err3 == nil && tp[35] == '-' && tp[52] == '-' {
+			return trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+				TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true}))
+		}
+	}
 	var w3c struct { // what the W3C propagator writes, decoded without a map
 		Traceparent string `json:"traceparent"`
 		Tracestate  string `json:"tracestate"`
