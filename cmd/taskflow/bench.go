@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
@@ -37,6 +38,10 @@ type benchConfig struct {
 	rate, traceSample             float64
 	observe                       bool
 }
+
+// benchApplication is the application_name of the bench's connections
+// unless the database URL sets one; the CPU meter finds them by it.
+const benchApplication = "taskflow"
 
 var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
 
@@ -101,7 +106,8 @@ type benchEnv struct {
 	client *taskflow.Client
 	task   taskflow.Bound[jobArgs, struct{}]
 	stderr io.Writer
-	obs    *observed // with -observe
+	obs    *observed     // with -observe
+	pool   *pgxpool.Pool // the postgres store's
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -188,7 +194,7 @@ func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), err
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "using schema %s (pool max %d connections)\n", schema, pool.Config().MaxConns)
-	e.store = pgstore.New(pool, pgstore.Schema(schema))
+	e.store, e.pool = pgstore.New(pool, pgstore.Schema(schema)), pool
 	return func() {
 		if drop {
 			c, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -270,7 +276,7 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	defer stopProfile()
 	stopProgress = e.progress("work")
 	defer stopProgress()
-	start = time.Now()
+	start, cpu := time.Now(), startCPU(e.pool)
 	stop, err := e.startWorker(taskflow.WorkerOptions{})
 	if err != nil {
 		return err
@@ -282,6 +288,7 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 		return ctx.Err()
 	}
 	report(out, "work", n, time.Since(start))
+	cpu.report(ctx, out, n)
 	return nil
 }
 

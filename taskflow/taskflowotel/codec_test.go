@@ -1,6 +1,7 @@
 package taskflowotel
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"testing"
@@ -41,6 +42,8 @@ func TestTraceContextRoundTrip(t *testing.T) {
 			require.NoError(t, json.Unmarshal(raw, &got))
 			require.Equal(t, map[string]string(carrier), got, "what the propagator writes")
 			require.Equal(t, tt.sc, trace.SpanContextFromContext(tr.extract(context.Background(), raw)))
+			spaced := bytes.ReplaceAll(raw, []byte(`":"`), []byte(`": "`)) // as PostgreSQL's jsonb gives it back
+			require.Equal(t, tt.sc, trace.SpanContextFromContext(tr.extract(context.Background(), spaced)))
 		})
 	}
 	for _, bad := range []string{`{"traceparent":"00-zzzz2f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`, `[]`, `{`, ``} {

@@ -112,21 +112,40 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 	return m, nil
 }
 
+// metricKey names a set of attributes; the sets are built once each, as
+// building one (hashing every attribute) costs more than recording.
+type metricKey struct {
+	task, queue string
+	attr, value string // a third attribute, if attr is not empty
+}
+
 func (m *Metrics) consume() {
 	defer close(m.done)
 	ctx := context.Background()
+	sets := map[metricKey]metric.MeasurementOption{}
+	set := func(k metricKey) metric.MeasurementOption {
+		o, ok := sets[k]
+		if !ok {
+			kv := []attribute.KeyValue{attribute.String("taskflow.task", k.task), semconv.MessagingDestinationName(k.queue)}
+			if k.attr != "" {
+				kv = append(kv, attribute.String(k.attr, k.value))
+			}
+			o = metric.WithAttributeSet(attribute.NewSet(kv...))
+			sets[k] = o
+		}
+		return o
+	}
 	for ev := range m.sub.C {
-		at := []attribute.KeyValue{attribute.String("taskflow.task", ev.Task), semconv.MessagingDestinationName(ev.Queue)}
-		m.events.Add(ctx, 1, metric.WithAttributes(append(at, attribute.String("taskflow.event", ev.Kind.String()))...))
+		m.events.Add(ctx, 1, set(metricKey{ev.Task, ev.Queue, "taskflow.event", ev.Kind.String()}))
 		switch ev.Kind {
 		case taskflow.EventStarted:
-			m.pickup.Record(ctx, ev.Pickup.Seconds(), metric.WithAttributes(at...))
+			m.pickup.Record(ctx, ev.Pickup.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue}))
 		case taskflow.EventSucceeded, taskflow.EventRetried, taskflow.EventFailed, taskflow.EventDeleted:
 			if ev.Worker != "" { // the end of an attempt, not a client's delete
-				m.duration.Record(ctx, ev.Duration.Seconds(), metric.WithAttributes(at...))
+				m.duration.Record(ctx, ev.Duration.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue}))
 			}
 		case taskflow.EventLeaseLost:
-			m.lost.Add(ctx, 1, metric.WithAttributes(append(at, attribute.String("taskflow.cause", ev.Cause()))...))
+			m.lost.Add(ctx, 1, set(metricKey{ev.Task, ev.Queue, "taskflow.cause", ev.Cause()}))
 		}
 	}
 }

@@ -29,6 +29,7 @@
 package taskflowotel
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -182,16 +183,9 @@ func (t *Tracing) inject(ctx context.Context) json.RawMessage {
 
 // extract returns ctx with the trace context encoded in raw.
 func (t *Tracing) extract(ctx context.Context, raw json.RawMessage) context.Context {
-	if _, w3c := t.propagator.(propagation.TraceContext); w3c && len(raw) == len(w3cPrefix)+57 &&
-		string(raw[:len(w3cPrefix)+3]) == w3cPrefix+"00-" && string(raw[len(raw)-2:]) == `"}` {
-		tp := raw[len(w3cPrefix):] // 00-<trace id>-<span id>-<flags>
-		tid, err1 := trace.TraceIDFromHex(string(tp[3:35]))
-		sid, err2 := trace.SpanIDFromHex(string(tp[36:52]))
-		var flags [1]byte
-		_, err3 := hex.Decode(flags[:], tp[53:55])
-		if err1 == nil && err2 == nil && err3 == nil && tp[35] == '-' && tp[52] == '-' {
-			return trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
-				TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true}))
+	if _, w3c := t.propagator.(propagation.TraceContext); w3c {
+		if sc, ok := parseTraceparent(raw); ok {
+			return trace.ContextWithRemoteSpanContext(ctx, sc)
 		}
 	}
 	var w3c struct { // what the W3C propagator writes, decoded without a map
@@ -209,6 +203,33 @@ func (t *Tracing) extract(ctx context.Context, raw json.RawMessage) context.Cont
 		return t.propagator.Extract(ctx, m) // another propagator's fields
 	}
 	return ctx
+}
+
+// parseTraceparent reads a parameter holding only a version 00 W3C
+// traceparent, as inject writes it or as a store gives it back (PostgreSQL's
+// jsonb adds a space after the colon), without encoding/json.
+func parseTraceparent(raw []byte) (trace.SpanContext, bool) {
+	rest, ok := bytes.CutPrefix(raw, []byte(`{"traceparent":`))
+	if !ok {
+		return trace.SpanContext{}, false
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	if len(rest) < 57 || rest[0] != '"' || rest[56] != '"' || string(bytes.TrimSpace(rest[57:])) != "}" {
+		return trace.SpanContext{}, false
+	}
+	tp := rest[1:56] // 00-<trace id>-<span id>-<flags>
+	if string(tp[:3]) != "00-" || tp[35] != '-' || tp[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	tid, err1 := trace.TraceIDFromHex(string(tp[3:35]))
+	sid, err2 := trace.SpanIDFromHex(string(tp[36:52]))
+	var flags [1]byte
+	_, err3 := hex.Decode(flags[:], tp[53:55])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return trace.SpanContext{}, false
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true}), true
 }
 
 // OnCreated implements filters.ClientFilter: it ends the producer span.

@@ -119,20 +119,45 @@ func New(hub *taskflow.Events, opts Options) *Collector {
 	return c
 }
 
+// series is one task and queue's metrics, looked up once: hashing label
+// values costs more than counting.
+type series struct {
+	events           map[taskflow.EventKind]prometheus.Counter
+	lost             map[string]prometheus.Counter
+	duration, pickup prometheus.Observer
+}
+
 // consume turns events into metrics until the subscription closes.
 func (c *Collector) consume() {
 	defer close(c.done)
+	all := map[[2]string]*series{}
 	for ev := range c.sub.C {
-		c.jobs.WithLabelValues(ev.Task, ev.Queue, ev.Kind.String()).Inc()
+		s := all[[2]string{ev.Task, ev.Queue}]
+		if s == nil {
+			s = &series{events: map[taskflow.EventKind]prometheus.Counter{}, lost: map[string]prometheus.Counter{},
+				duration: c.duration.WithLabelValues(ev.Task, ev.Queue), pickup: c.pickup.WithLabelValues(ev.Task, ev.Queue)}
+			all[[2]string{ev.Task, ev.Queue}] = s
+		}
+		n := s.events[ev.Kind]
+		if n == nil {
+			n = c.jobs.WithLabelValues(ev.Task, ev.Queue, ev.Kind.String())
+			s.events[ev.Kind] = n
+		}
+		n.Inc()
 		switch ev.Kind {
 		case taskflow.EventStarted:
-			c.pickup.WithLabelValues(ev.Task, ev.Queue).Observe(ev.Pickup.Seconds())
+			s.pickup.Observe(ev.Pickup.Seconds())
 		case taskflow.EventSucceeded, taskflow.EventRetried, taskflow.EventFailed, taskflow.EventDeleted:
 			if ev.Worker != "" { // the end of an attempt, not a client's delete
-				c.duration.WithLabelValues(ev.Task, ev.Queue).Observe(ev.Duration.Seconds())
+				s.duration.Observe(ev.Duration.Seconds())
 			}
 		case taskflow.EventLeaseLost:
-			c.lost.WithLabelValues(ev.Task, ev.Queue, ev.Cause()).Inc()
+			l := s.lost[ev.Cause()]
+			if l == nil {
+				l = c.lost.WithLabelValues(ev.Task, ev.Queue, ev.Cause())
+				s.lost[ev.Cause()] = l
+			}
+			l.Inc()
 		}
 	}
 }
