@@ -34,6 +34,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
@@ -74,7 +75,8 @@ type Tracing struct {
 	store      storage.Store
 
 	mu       sync.Mutex
-	creating map[uuid.UUID]trace.Span // producer spans until OnCreated
+	creating map[uuid.UUID]trace.Span // recording producer spans until OnCreated
+	inFlight atomic.Int64             // len(creating)
 }
 
 // New returns the tracing filter.
@@ -121,9 +123,12 @@ func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) er
 	if raw := t.inject(ctx); raw != nil {
 		c.SetParam(Param, raw)
 	}
-	t.mu.Lock()
-	t.creating[c.Job.ID()] = span
-	t.mu.Unlock()
+	if span.IsRecording() { // one not recording has nothing to end
+		t.mu.Lock()
+		t.creating[c.Job.ID()] = span
+		t.inFlight.Store(int64(len(t.creating)))
+		t.mu.Unlock()
+	}
 	return nil
 }
 
@@ -234,9 +239,13 @@ func parseTraceparent(raw []byte) (trace.SpanContext, bool) {
 
 // OnCreated implements filters.ClientFilter: it ends the producer span.
 func (t *Tracing) OnCreated(_ context.Context, c *filters.CreatedContext) {
+	if t.inFlight.Load() == 0 {
+		return
+	}
 	t.mu.Lock()
 	span, ok := t.creating[c.Job.ID()]
 	delete(t.creating, c.Job.ID())
+	t.inFlight.Store(int64(len(t.creating)))
 	t.mu.Unlock()
 	if !ok {
 		return
