@@ -180,22 +180,32 @@ func ago(t time.Time) string {
 	}
 	d := time.Since(t)
 	if d < 0 {
-		return "in " + round(-d).String()
+		return "in " + round(-d)
 	}
-	return round(d).String() + " ago"
+	return round(d) + " ago"
 }
 
-// round rounds d to a precision a person reads at a glance.
-func round(d time.Duration) time.Duration {
+// round formats d at a precision a person reads at a glance: "23h43m",
+// "4m10s", "2.5s", "41ms".
+func round(d time.Duration) string {
 	switch {
 	case d >= time.Hour:
-		return d.Round(time.Minute)
+		d = d.Round(time.Minute)
 	case d >= time.Minute:
-		return d.Round(time.Second)
+		d = d.Round(time.Second)
 	case d >= time.Second:
-		return d.Round(100 * time.Millisecond)
+		d = d.Round(100 * time.Millisecond)
+	default:
+		d = d.Round(time.Millisecond)
 	}
-	return d.Round(time.Millisecond)
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // stamp formats t for a person: local time, and how long ago.

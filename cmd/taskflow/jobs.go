@@ -215,6 +215,14 @@ func detail(st states.State) string {
 	return st.Why()
 }
 
+// count formats n things: "1 job", "2 jobs".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
 // oneLine shortens s to one line of at most n runes.
 func oneLine(s string, n int) string {
 	s, _, cut := strings.Cut(s, "\n")
@@ -392,7 +400,7 @@ func defineJobsAction(op string) func(*flag.FlagSet, *env) action {
 					ids = append(ids, j.ID)
 				}
 				if len(ids) > 0 && !*yes {
-					ok, err := e.confirm(fmt.Sprintf("%s %d jobs (%s)?", op, len(ids), &sel))
+					ok, err := e.confirm(fmt.Sprintf("%s %s (%s)?", op, count(len(ids), "job"), &sel))
 					if err != nil {
 						return err
 					}
@@ -448,7 +456,7 @@ func (e *env) applyToJobs(ctx context.Context, c *taskflow.Client, op string, id
 		}
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%s %d of %d jobs, %d failed: %w", past, len(out.Done), len(ids), len(errs), errors.Join(errs...))
+		return fmt.Errorf("%s %d of %s, %d failed: %w", past, len(out.Done), count(len(ids), "job"), len(errs), errors.Join(errs...))
 	}
 	return nil
 }
@@ -496,7 +504,7 @@ var batchCommand = &command{
 					}
 					return e.writeJSON(out)
 				}
-				fmt.Fprintf(e.stdout, "Batch %s: %d jobs, %d succeeded, %d failed, %d deleted, %d pending", id, p.Total, p.Succeeded, p.Failed, p.Deleted, p.Pending)
+				fmt.Fprintf(e.stdout, "Batch %s: %s, %d succeeded, %d failed, %d deleted, %d pending", id, count(p.Total, "job"), p.Succeeded, p.Failed, p.Deleted, p.Pending)
 				if p.Done() {
 					fmt.Fprint(e.stdout, " (done)")
 				}

@@ -128,6 +128,7 @@ func TestCommandLineWithoutDatabase(t *testing.T) {
 		{[]string{"bench", "--mode", "sprint"}, 2, nil, []string{`-mode "sprint": want one of`}},
 		{[]string{"bench", "--store", "redis"}, 2, nil, []string{`-store "redis": want memory or postgres`}},
 		{[]string{"bench", "-n", "0"}, 2, nil, []string{"-n must be positive"}},
+		{[]string{"bench", "--store", "postgres"}, 2, nil, []string{"no database: pass --database URL"}},
 		{[]string{"help", "nope"}, 2, nil, []string{`help: unknown command "nope"`}},
 		{[]string{"help"}, 0, []string{"Usage:", "taskflow jobs requeue", "Exit status: 0 ok, 1 failure, 2 usage error"}, nil},
 		{[]string{"jobs", "--help"}, 0, []string{"taskflow jobs show ID"}, nil},
@@ -198,6 +199,25 @@ func TestAsk(t *testing.T) {
 		}
 		if prompt.String() != "delete 3 jobs? [y/N] " {
 			t.Errorf("prompt %q", prompt.String())
+		}
+	}
+}
+
+func TestRound(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{41*time.Millisecond + 300*time.Microsecond, "41ms"},
+		{2549 * time.Millisecond, "2.5s"},
+		{4*time.Minute + 10*time.Second + 400*time.Millisecond, "4m10s"},
+		{4 * time.Minute, "4m"},
+		{23*time.Hour + 40*time.Minute + 20*time.Second, "23h40m"},
+		{2*time.Hour + 10*time.Second, "2h"},
+		{0, "0s"},
+	} {
+		if got := round(tc.d); got != tc.want {
+			t.Errorf("round(%v) = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }

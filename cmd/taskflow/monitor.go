@@ -50,7 +50,7 @@ func (e *env) queueTable(qs []taskflow.QueueInfo) {
 	for i, q := range qs {
 		lat := "-"
 		if q.Enqueued > 0 {
-			lat = round(q.Latency).String()
+			lat = round(q.Latency)
 		}
 		rows[i] = fmt.Sprintf("%s\t%s\t%d\t%s", q.Name, yesNo(q.Paused), q.Enqueued, lat)
 	}
