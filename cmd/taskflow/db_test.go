@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -514,5 +515,52 @@ func TestWorkersCommand(t *testing.T) {
 	if len(ws) != 1 || ws[0].ID != "cli-test-worker" || ws[0].Concurrency != 3 || ws[0].HeartbeatAt.IsZero() ||
 		len(ws[0].Running) != 1 || ws[0].Running[0].ID != h.ID.String() || ws[0].Running[0].Task != "send-email" {
 		t.Fatalf("workers --json = %+v", ws)
+	}
+}
+
+// On a terminal, a selection runs once the user answers yes, and not
+// otherwise. script(1) gives the command a terminal.
+func TestConfirmOnTerminal(t *testing.T) {
+	t.Parallel()
+	scriptCmd, err := exec.LookPath("script")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("script(1) (Debian's bsdutils) is missing")
+		}
+		t.Skip("script(1) is missing, so there is no terminal to test with")
+	}
+	for _, tc := range []struct {
+		answer string
+		code   int
+		want   string
+		state  states.Name
+	}{
+		{"y", 0, "deleted {failed}", states.NameDeleted},
+		{"n", 1, "jobs delete: not confirmed; nothing changed", states.NameFailed},
+	} {
+		t.Run(tc.answer, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, true)
+			f.seed(t)
+			cmd := exec.Command(scriptCmd, "-qec", binary+" jobs delete --task send-email --state failed --schema "+f.schema, "/dev/null")
+			cmd.Env = append(os.Environ(), "TASKFLOW_DATABASE_URL="+f.url)
+			cmd.Stdin = strings.NewReader(tc.answer + "\n")
+			out, err := cmd.CombinedOutput()
+			code := 0
+			if exit, ok := err.(*exec.ExitError); ok {
+				code = exit.ExitCode()
+			}
+			for _, want := range []string{"delete 1 job (state failed, task send-email)? [y/N]", f.expand(tc.want)} {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("output lacks %q:\n%s", want, out)
+				}
+			}
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d", code, tc.code)
+			}
+			if st := f.state(t, "failed"); st != tc.state {
+				t.Errorf("the job is %s, want %s", st, tc.state)
+			}
+		})
 	}
 }

@@ -95,7 +95,11 @@ func defineMigrate(down bool) func(*flag.FlagSet, *env) action {
 				return nil
 			}
 			if down && !yes {
-				ok, err := e.confirm(fmt.Sprintf("undo versions %d to %d of schema %q, losing what they hold?", target+1, cur, e.schema))
+				versions := fmt.Sprintf("version %d", cur)
+				if target+1 < cur {
+					versions = fmt.Sprintf("versions %d to %d", target+1, cur)
+				}
+				ok, err := e.confirm(fmt.Sprintf("undo %s of schema %q, losing what they hold?", versions, e.schema))
 				if err != nil {
 					return err
 				}
