@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -414,12 +415,26 @@ func defineJobsAction(op string) func(*flag.FlagSet, *env) action {
 	}
 }
 
-// applyToJobs requeues or deletes each of ids, going on after a failure,
-// and reports each; it fails if any did.
+// applyToJobs requeues or deletes each of ids, a few at a time (one per
+// connection of the pool), going on after a failure, and reports each in
+// the order given; it fails if any did.
 func (e *env) applyToJobs(ctx context.Context, c *taskflow.Client, op string, ids []uuid.UUID) error {
 	act := c.Requeue
 	if op == "delete" {
 		act = c.Delete
+	}
+	errs := make([]error, len(ids))
+	var g errgroup.Group
+	g.SetLimit(int(e.pool.Config().MaxConns))
+	for i, id := range ids {
+		g.Go(func() error {
+			errs[i] = act(ctx, id)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	type failure struct {
 		ID    uuid.UUID `json:"id"`
@@ -429,14 +444,11 @@ func (e *env) applyToJobs(ctx context.Context, c *taskflow.Client, op string, id
 		Done   []uuid.UUID `json:"done"`
 		Failed []failure   `json:"failed"`
 	}{Done: []uuid.UUID{}, Failed: []failure{}}
-	var errs []error
-	for _, id := range ids {
-		if err := act(ctx, id); err != nil {
+	var failed []error
+	for i, id := range ids {
+		if err := errs[i]; err != nil {
 			err = notFound(err, "job", id)
-			if ctx.Err() != nil {
-				return err
-			}
-			errs = append(errs, err)
+			failed = append(failed, err)
 			out.Failed = append(out.Failed, failure{id, err.Error()})
 			continue
 		}
@@ -455,8 +467,8 @@ func (e *env) applyToJobs(ctx context.Context, c *taskflow.Client, op string, id
 			fmt.Fprintln(e.stdout, "no jobs match")
 		}
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s %d of %s, %d failed: %w", past, len(out.Done), count(len(ids), "job"), len(errs), errors.Join(errs...))
+	if len(failed) > 0 {
+		return fmt.Errorf("%s %d of %s, %d failed: %w", past, len(out.Done), count(len(ids), "job"), len(failed), errors.Join(failed...))
 	}
 	return nil
 }
