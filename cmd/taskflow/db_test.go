@@ -192,6 +192,7 @@ type jobsJSON []struct {
 	Task  string
 	Queue string
 	State string
+	Error string
 }
 
 // Each command against a seeded schema: exit status, output, and for JSON
@@ -261,7 +262,7 @@ func TestCommandsOnPostgres(t *testing.T) {
 		{name: "jobs list failed json", args: []string{"jobs", "list", "--state", "failed", "--json"}, check: func(t *testing.T, f *fixture, r result) {
 			var jobs jobsJSON
 			decode(t, r.stdout, &jobs)
-			if len(jobs) != 2 || jobs[0].State != "failed" || jobs[1].State != "failed" {
+			if len(jobs) != 2 || jobs[0].State != "failed" || jobs[1].State != "failed" || jobs[1].Error != "smtp: connection refused" {
 				t.Fatalf("jobs = %+v", jobs)
 			}
 		}},
@@ -272,8 +273,12 @@ func TestCommandsOnPostgres(t *testing.T) {
 				if len(jobs) != 1 || jobs[0].Task != "send-email" || jobs[0].Queue != "mail" {
 					t.Fatalf("jobs = %+v", jobs)
 				}
+				if strings.Contains(r.stderr, "--limit for more") {
+					t.Errorf("--json printed a hint: %s", r.stderr)
+				}
 			}},
 		{name: "jobs list none", args: []string{"jobs", "list", "--task", "nothing"}, stdout: []string{"no jobs"}},
+		{name: "jobs list limit", args: []string{"jobs", "list", "--limit", "2"}, stderr: []string{"the newest 2 jobs; pass --limit for more"}},
 		{name: "jobs show failed", args: []string{"jobs", "show", "{failed}"}, stdout: []string{
 			"State:     failed (retries used up)", `Args:      {"to":"bob@example.com"}`, "Failure:   *net.OpError smtp: connection refused",
 			"    goroutine 7 [running]:", "Progress:  40% halfway", "History:", "enqueued", "Logs:", "ERROR", `sending failed {"host": "smtp.example.com"}`}},
@@ -405,7 +410,8 @@ func TestUnmigratedSchema(t *testing.T) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, false)
-			f.run(t, args...).expect(t, 1, nil, []string{`schema "` + f.schema + `" has no taskflow tables`, "run `taskflow migrate up`"})
+			f.run(t, args...).expect(t, 1, nil, []string{`schema "` + f.schema + `" has no taskflow tables`, "run `taskflow migrate up`",
+				"(here: taskflow migrate up --schema " + f.schema + ")"})
 		})
 	}
 }

@@ -88,6 +88,7 @@ type jobOut struct {
 	Priority  int                        `json:"priority"`
 	State     states.Name                `json:"state"`
 	Reason    string                     `json:"reason,omitempty"`
+	Error     string                     `json:"error,omitempty"` // a failed job's
 	Attempt   int                        `json:"attempt"`
 	CreatedAt time.Time                  `json:"created_at"`
 	UpdatedAt time.Time                  `json:"updated_at"`
@@ -129,6 +130,9 @@ type historyOut struct {
 func newJobOut(j *taskflow.JobInfo, full bool) jobOut {
 	o := jobOut{ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, State: j.State.Name(), Reason: j.State.Why(),
 		Attempt: j.Attempt, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, ExpireAt: j.ExpireAt, BatchID: j.BatchID, ParentID: j.ParentID}
+	if f, ok := j.State.(states.Failed); ok {
+		o.Error = f.ErrorMessage
+	}
 	if !full {
 		return o
 	}
@@ -181,6 +185,9 @@ func defineJobsList(fs *flag.FlagSet, e *env) action {
 		jobs, err := c.Jobs(ctx, q)
 		if err != nil {
 			return err
+		}
+		if len(jobs) == *limit && !e.json {
+			fmt.Fprintf(e.stderr, "the newest %s; pass --limit for more\n", count(*limit, "job"))
 		}
 		return e.jobsTable(jobs)
 	}

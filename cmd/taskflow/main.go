@@ -161,8 +161,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return usageErr("%s: %w (see \"taskflow help %s\")", fs.Name(), err, fs.Name())
 	}
 	err = action(ctx, pos)
-	if errors.Is(err, pgstore.ErrInvalidSchema) || errors.Is(err, taskflow.ErrInvalidQueue) {
+	switch {
+	case errors.Is(err, pgstore.ErrInvalidSchema) || errors.Is(err, taskflow.ErrInvalidQueue):
 		return fmt.Errorf("%w: %w", errUsage, err)
+	case errors.Is(err, pgstore.ErrNotMigrated) && e.schema != pgstore.DefaultSchema:
+		return fmt.Errorf("%w (here: taskflow migrate up --schema %s)", err, e.schema)
 	}
 	return err
 }

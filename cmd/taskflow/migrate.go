@@ -19,9 +19,10 @@ alone means "taskflow migrate up".`,
 			help:   "Idempotent: a schema at that version already is left as it is.",
 			define: defineMigrate(false)},
 		{name: "down", args: "[--to N] [--yes]", summary: "Undo the latest version (or every version above N)",
-			help: `What the undone versions hold is lost (version 0 drops every table). Asks for
-confirmation on a terminal unless --yes is given, and refuses without --yes
-when stdin is not a terminal.`,
+			help: `What the undone versions hold is lost (version 0 drops every table). Stop the
+workers first: they stop working on an older schema. Asks for confirmation on a
+terminal unless --yes is given, and refuses without --yes when stdin is not a
+terminal.`,
 			define: defineMigrate(true)},
 		{name: "status", summary: "List the schema versions and which are applied", define: defineMigrateStatus},
 		{name: "sql", args: "[--from N] [--to N]", summary: "Print the SQL that takes the schema from version N to M, without running it",
