@@ -39,17 +39,53 @@ type benchConfig struct {
 	observe                       bool
 }
 
-// benchApplication is the application_name of the bench's connections
-// unless the database URL sets one; the CPU meter finds them by it.
-const benchApplication = "taskflow"
+// applicationName is the application_name of the command's connections
+// unless the database URL sets one; bench's CPU meter finds them by it.
+const applicationName = "taskflow"
 
 var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
 
-func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
+var benchCommand = &command{
+	name: "bench", summary: "Measure how fast taskflow inserts and works no-op jobs",
+	args: "[--store memory|postgres] [--mode M] [flags]",
+	help: `bench runs no-op jobs through a store and a worker, using only the public
+API. Progress goes to stderr every second, the summary to stdout. Modes:
+
+  burndown    insert -n jobs in batches of -batch (EnqueueMany), report
+              inserts/s, then start a worker and report how fast it works them.
+  continuous  producers insert in batches while a worker works, for -duration;
+              report worked and inserted jobs/s and the heap in use at start
+              and end (finished jobs expire, so the heap should stay flat).
+  latency     enqueue one job at a time at -rate jobs/s for -duration and
+              report percentiles of the time from Enqueue to the task's start.
+  single      for -duration, insert one job per Enqueue call from -concurrency
+              goroutines (default 1); report jobs/s.
+  priority    work a backlog of -n jobs at priority 0 and, once the worker
+              runs at full speed, enqueue 100 at priority 10, one at a time;
+              report how long each waited to start.
+
+On PostgreSQL, bench migrates a fresh schema bench_<random> and drops it at
+the end unless -keep is given; with -schema NAME it uses that schema and never
+drops it.`,
+	define: func(fs *flag.FlagSet, e *env) action {
+		c := benchFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			if err := noArgs("bench", args); err != nil {
+				return err
+			}
+			if err := c.check(); err != nil {
+				return err
+			}
+			return bench(ctx, c, e.stdout, e.stderr)
+		}
+	},
+}
+
+// benchFlags defines bench's flags on fs and returns where they go.
+func benchFlags(fs *flag.FlagSet) *benchConfig {
 	c := &benchConfig{}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.store, "store", "memory", "store: memory or postgres")
-	fs.StringVar(&c.database, "database", os.Getenv("TASKFLOW_DATABASE_URL"), "PostgreSQL URL (default $TASKFLOW_DATABASE_URL)")
+	fs.StringVar(&c.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema to use and keep (default: a fresh bench_<random>, dropped at the end)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema")
 	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")
@@ -63,32 +99,34 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.BoolVar(&c.observe, "observe", false, "turn on events read by the Prometheus collector and OpenTelemetry metrics, and tracing")
 	fs.Float64Var(&c.traceSample, "trace-sample", 0.01, "with -observe, the share of traces sampled")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
-	if ok, err := parseFlags(fs, args, stderr); !ok {
-		return nil, err
-	}
+	return c
+}
+
+// check returns a usage error naming a bad flag value.
+func (c *benchConfig) check() error {
 	switch {
 	case c.store != "memory" && c.store != "postgres":
-		return nil, fmt.Errorf("%w: bench: -store %q: want memory or postgres", errUsage, c.store)
+		return fmt.Errorf("%w: bench: -store %q: want memory or postgres", errUsage, c.store)
 	case !slices.Contains(modes, c.mode):
-		return nil, fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
+		return fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
 	case c.n <= 0:
-		return nil, fmt.Errorf("%w: bench: -n must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -n must be positive", errUsage)
 	case c.batch <= 0:
-		return nil, fmt.Errorf("%w: bench: -batch must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -batch must be positive", errUsage)
 	case c.duration <= 0:
-		return nil, fmt.Errorf("%w: bench: -duration must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -duration must be positive", errUsage)
 	case c.rate <= 0:
-		return nil, fmt.Errorf("%w: bench: -rate must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -rate must be positive", errUsage)
 	case c.retention < 0:
-		return nil, fmt.Errorf("%w: bench: -retention must not be negative", errUsage)
+		return fmt.Errorf("%w: bench: -retention must not be negative", errUsage)
 	case c.fetchBatch < 0:
-		return nil, fmt.Errorf("%w: bench: -fetch-batch must not be negative", errUsage)
+		return fmt.Errorf("%w: bench: -fetch-batch must not be negative", errUsage)
 	case c.traceSample < 0 || c.traceSample > 1:
-		return nil, fmt.Errorf("%w: bench: -trace-sample must be between 0 and 1", errUsage)
+		return fmt.Errorf("%w: bench: -trace-sample must be between 0 and 1", errUsage)
 	case c.concurrency < 0:
-		return nil, fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
+		return fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
 	}
-	return c, nil
+	return nil
 }
 
 // jobArgs are a bench job's arguments; At is set in latency mode only.

@@ -50,7 +50,7 @@ func (m *cpuMeter) report(ctx context.Context, out io.Writer, n int) {
 // processes of this process's connections and the background ones.
 func (m *cpuMeter) postgres(ctx context.Context) (time.Duration, bool) {
 	rows, err := m.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
-		WHERE application_name = $1 OR backend_type <> 'client backend'`, benchApplication)
+		WHERE application_name = $1 OR backend_type <> 'client backend'`, applicationName)
 	if err != nil {
 		return 0, false
 	}
