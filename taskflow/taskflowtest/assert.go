@@ -99,7 +99,7 @@ func require[Args, Result any](ctx context.Context, t TB, store storage.Store, t
 // table lists jobs one a line, those of the task first, marking matches.
 func table(all []*storage.Job, matched map[uuid.UUID]bool, task string) string {
 	if len(all) == 0 {
-		return "\t(no jobs)\n"
+		return "  (no jobs)\n"
 	}
 	var sorted []*storage.Job
 	for _, j := range all {
