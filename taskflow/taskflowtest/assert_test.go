@@ -2,7 +2,6 @@ package taskflowtest_test
 
 import (
 	"context"
-	"fmt"
 	"regexp"
 	"testing"
 
@@ -176,20 +175,4 @@ func repeat(s string, n int) []string {
 		out[i] = s
 	}
 	return out
-}
-
-func ExampleRequireEnqueuedN() {
-	var t exampleT
-	ctx := context.Background()
-	reg := taskflow.NewRegistry()
-	invoice, _ := taskflow.RegisterTask(reg, "invoice", func(context.Context, int) (bool, error) { return true, nil })
-	h := taskflowtest.New(t, taskflowtest.Options{Registry: reg})
-	for _, customer := range []int{7, 8, 7} {
-		_, _ = invoice.On(h.Client).Enqueue(ctx, customer)
-	}
-
-	jobs := taskflowtest.RequireEnqueuedN(ctx, t, h.Store, invoice, 2, func(customer int) bool { return customer == 7 })
-	fmt.Println(len(jobs), jobs[0].Args, jobs[1].Args)
-	// Output:
-	// 2 7 7
 }

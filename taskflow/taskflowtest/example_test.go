@@ -130,6 +130,45 @@ func ExampleRequireEnqueued() {
 	// 1 ada@example.com mail enqueued
 }
 
+// ExampleRequireEnqueuedN checks how many jobs with given args were
+// enqueued.
+func ExampleRequireEnqueuedN() {
+	var t exampleT
+	ctx := context.Background()
+	reg := taskflow.NewRegistry()
+	invoice, _ := taskflow.RegisterTask(reg, "invoice", func(context.Context, int) (bool, error) { return true, nil })
+	h := taskflowtest.New(t, taskflowtest.Options{Registry: reg})
+	for _, customer := range []int{7, 8, 7} {
+		_, _ = invoice.On(h.Client).Enqueue(ctx, customer)
+	}
+
+	jobs := taskflowtest.RequireEnqueuedN(ctx, t, h.Store, invoice, 2, func(customer int) bool { return customer == 7 })
+	fmt.Println(len(jobs), jobs[0].Args, jobs[1].Args)
+	// Output:
+	// 2 7 7
+}
+
+// ExampleHarness_Advance: a job delayed by an hour is not due a minute
+// early; once the clock reaches its time, Drain runs it.
+func ExampleHarness_Advance() {
+	var t exampleT
+	ctx := context.Background()
+	reg := taskflow.NewRegistry()
+	remind, _ := taskflow.RegisterTask(reg, "remind", func(context.Context, string) (bool, error) { return true, nil })
+	h := taskflowtest.New(t, taskflowtest.Options{Registry: reg})
+	_, _ = remind.On(h.Client).Enqueue(ctx, "ada", taskflow.Delay(time.Hour))
+
+	h.Advance(ctx, 59*time.Minute)
+	fmt.Println("after 59m:", len(h.Drain(ctx)))
+	h.Advance(ctx, time.Minute)
+	for _, r := range h.Drain(ctx) {
+		fmt.Println(r.At.Format(time.TimeOnly), r.Task, string(r.Args), r.State.Name())
+	}
+	// Output:
+	// after 59m: 0
+	// 01:00:00 remind "ada" succeeded
+}
+
 // ExampleWork unit-tests one task: its function runs with a job context,
 // here as a third attempt with a parameter, and Work returns its typed
 // result with what it logged and reported.
