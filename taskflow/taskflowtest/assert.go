@@ -61,21 +61,19 @@ func require[Args, Result any](ctx context.Context, t TB, store storage.Store, t
 	if !isLister {
 		fatalf(t, "%T cannot list jobs (it implements no storage.Lister)", store)
 	}
-	all, err := lister.List(ctx, &storage.ListParams{})
-	if err != nil {
-		fatalf(t, "listing jobs: %v", err)
-	}
-	slices.Reverse(all) // oldest first
-	var (
-		found   []Enqueued[Args]
-		matched = make(map[uuid.UUID]bool)
-		ofTask  int
-	)
-	for _, j := range all {
-		if j.Task != task.Name() {
-			continue
+	list := func(p *storage.ListParams) []*storage.Job {
+		t.Helper()
+		jobs, err := lister.List(ctx, p)
+		if err != nil {
+			fatalf(t, "listing jobs: %v", err)
 		}
-		ofTask++
+		slices.Reverse(jobs) // oldest first
+		return jobs
+	}
+	ofTask := list(&storage.ListParams{Task: task.Name()})
+	var found []Enqueued[Args]
+	matched := make(map[uuid.UUID]bool)
+	for _, j := range ofTask {
 		args, err := task.DecodeArgs(j.Args)
 		if err != nil || match != nil && !match(args) {
 			continue
@@ -87,12 +85,13 @@ func require[Args, Result any](ctx context.Context, t TB, store storage.Store, t
 	if ok(len(found)) {
 		return found
 	}
+	all := list(&storage.ListParams{})
 	what := "matching the predicate"
 	if match == nil {
 		what = "(any args)"
 	}
 	fatalf(t, "want %s job(s) of task %q %s, found %d; the store holds %d job(s) of the task and %d of others:\n%s",
-		want, task.Name(), what, len(found), ofTask, len(all)-ofTask, table(all, matched, task.Name()))
+		want, task.Name(), what, len(found), len(ofTask), len(all)-len(ofTask), table(all, matched, task.Name()))
 	return nil
 }
 
