@@ -93,9 +93,9 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 	}, nil
 }
 
-// submit hands an attempt's transition to the completer (or, under
-// RunNext, stores it at once); once it is stored the lease is dropped, a failure (taskErr) is logged and
-// apply-state filters run.
+// submit hands an attempt's transition to the completer (under RunNext,
+// it stores it at once); once it is stored the lease is dropped, a failure
+// (taskErr) is logged and apply-state filters run.
 func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline, taskErr error) {
 	j := a.job
 	w.completing.Add(1)
