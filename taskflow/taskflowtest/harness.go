@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,6 +67,8 @@ type Harness struct {
 
 	t       TB
 	queues  []string // nil: every queue with jobs waiting
+	known   []string // with queues nil: the queues seen with jobs waiting, sorted
+	seen    int      // Store.Len when known was last read
 	maxRuns int
 }
 
@@ -163,25 +166,9 @@ func (h *Harness) drain(ctx context.Context, runs []Run) ([]Run, time.Time) {
 	h.t.Helper()
 	for {
 		next := h.maintain(ctx)
-		queues := h.queues
-		if queues == nil {
-			qs, err := h.Client.Queues(ctx)
-			if err != nil {
-				fatalf(h.t, "%v", err)
-			}
-			for _, q := range qs {
-				queues = append(queues, q.Name)
-			}
-			if len(queues) == 0 {
-				return runs, next
-			}
-		}
 		at := h.Clock.Now()
-		ran, ok, err := h.Worker.RunNext(ctx, queues...)
-		switch {
-		case err != nil:
-			fatalf(h.t, "running a job: %v", err)
-		case !ok:
+		ran, ok := h.runNext(ctx)
+		if !ok {
 			return runs, next
 		}
 		runs = append(runs, Run{ID: ran.ID, Task: ran.Task, Queue: ran.Queue, Attempt: ran.Attempt, Args: ran.Args,
@@ -191,6 +178,59 @@ func (h *Harness) drain(ctx context.Context, runs []Run) ([]Run, time.Time) {
 				h.maxRuns, describe(runs[max(len(runs)-5, 0):]))
 		}
 	}
+}
+
+// runNext runs the next due job, if any, of the queues the harness
+// serves.
+func (h *Harness) runNext(ctx context.Context) (taskflow.Ran, bool) {
+	h.t.Helper()
+	if h.queues != nil {
+		return h.run(ctx, h.queues)
+	}
+	// Every queue: those known to have had jobs waiting, by name. Listing
+	// queues reads every job in memstore, so the list is read again only
+	// when the store has gained or lost jobs, or nothing known is due.
+	if n := h.Store.Len(); n != h.seen {
+		h.seen = n
+		h.listQueues(ctx)
+	}
+	if ran, ok := h.run(ctx, h.known); ok {
+		return ran, true
+	}
+	if !h.listQueues(ctx) {
+		return taskflow.Ran{}, false
+	}
+	return h.run(ctx, h.known)
+}
+
+// listQueues adds the queues that have jobs waiting to those known, and
+// reports whether there were new ones.
+func (h *Harness) listQueues(ctx context.Context) bool {
+	h.t.Helper()
+	qs, err := h.Client.Queues(ctx)
+	if err != nil {
+		fatalf(h.t, "%v", err)
+	}
+	added := false
+	for _, q := range qs {
+		if i, found := slices.BinarySearch(h.known, q.Name); !found {
+			h.known, added = slices.Insert(h.known, i, q.Name), true
+		}
+	}
+	return added
+}
+
+// run runs the next due job of queues, if any.
+func (h *Harness) run(ctx context.Context, queues []string) (taskflow.Ran, bool) {
+	h.t.Helper()
+	if len(queues) == 0 {
+		return taskflow.Ran{}, false
+	}
+	ran, ok, err := h.Worker.RunNext(ctx, queues...)
+	if err != nil {
+		fatalf(h.t, "running a job: %v", err)
+	}
+	return ran, ok
 }
 
 func describe(runs []Run) string {
