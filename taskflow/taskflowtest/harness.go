@@ -8,9 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
@@ -117,21 +114,13 @@ func newHarness(opts Options) (*Harness, error) {
 	return &Harness{Clock: clock, Store: store, Client: client, Worker: worker, queues: opts.Worker.Queues, maxRuns: opts.MaxRuns}, nil
 }
 
-// Run is one job run by the harness, and how it ended.
+// Run is one job run by the harness, and how it ended: its ID, task,
+// queue, attempt and encoded args (decode them with the task's
+// DecodeArgs), the state stored when it ended and the task's error (see
+// taskflow.Ran).
 type Run struct {
-	ID      uuid.UUID
-	Task    string
-	Queue   string
-	Attempt int       // 1 for the first run
-	Args    []byte    // encoded; decode with the task's DecodeArgs
-	At      time.Time // the clock when it ran
-	// State is the state stored when the run ended: Succeeded; Scheduled
-	// or Enqueued for a retry; Failed or Deleted; Scheduled again, for a
-	// worker that knows it, for a task missing from the registry. Nil when
-	// the job was taken from the run meanwhile (deleted, requeued).
-	State states.State
-	// Err is the task's error, nil on success (see taskflow.Ran.Err).
-	Err error
+	taskflow.Ran
+	At time.Time // the clock when it ran
 }
 
 // String describes the run on one line: task, job ID, attempt, args, and
@@ -171,8 +160,7 @@ func (h *Harness) drain(ctx context.Context, runs []Run) ([]Run, time.Time) {
 		if !ok {
 			return runs, next
 		}
-		runs = append(runs, Run{ID: ran.ID, Task: ran.Task, Queue: ran.Queue, Attempt: ran.Attempt, Args: ran.Args,
-			At: at, State: ran.State, Err: ran.Err})
+		runs = append(runs, Run{Ran: ran, At: at})
 		if len(runs) > h.maxRuns {
 			fatalf(h.t, "more than %d jobs ran in one call (MaxRuns); a job that enqueues itself? The last ones:\n%s",
 				h.maxRuns, describe(runs[max(len(runs)-5, 0):]))

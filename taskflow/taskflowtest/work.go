@@ -80,8 +80,7 @@ func Work[Args, Result any](ctx context.Context, t TB, task *taskflow.Task[Args,
 	case errors.Is(ran.Err, taskflow.ErrUnknownTask):
 		fatalf(t, "task %q is not in the harness's registry: set WorkOptions.Registry to the one it was registered in", task.Name())
 	}
-	w := Worked[Result]{Run: Run{ID: ran.ID, Task: ran.Task, Queue: ran.Queue, Attempt: ran.Attempt, Args: ran.Args,
-		At: h.Clock.Now(), State: ran.State, Err: ran.Err}}
+	w := Worked[Result]{Run: Run{Ran: ran, At: h.Clock.Now()}}
 	if _, ok := ran.State.(states.Succeeded); ok {
 		if w.Result, err = handle.Result(ctx); err != nil {
 			fatalf(t, "%v", err)
