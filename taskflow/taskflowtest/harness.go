@@ -33,6 +33,13 @@ func fatalf(t TB, format string, args ...any) {
 // enqueues itself would otherwise never let it end.
 const DefaultMaxRuns = 10000
 
+// DefaultLease is how long the harness's worker leases a job unless
+// Options.Worker.LeaseDuration says otherwise. Nothing renews a lease while
+// a job runs inline, where a live worker would at every heartbeat, so the
+// lease is long enough that a task that moves the clock (Advance) never
+// loses its own job.
+const DefaultLease = 100 * 365 * 24 * time.Hour
+
 // Options configure a Harness. The zero value is valid.
 type Options struct {
 	// Start is the clock's first reading. Default: DefaultStart.
@@ -45,7 +52,7 @@ type Options struct {
 	// harness's, whatever they hold. Worker.Queues, when set, are the
 	// queues the harness serves, in that order; by default it serves every
 	// queue that has jobs waiting, by name. Worker.Logger defaults to one
-	// that discards.
+	// that discards, Worker.LeaseDuration to DefaultLease.
 	Client taskflow.ClientOptions
 	Worker taskflow.WorkerOptions
 	// MaxRuns bounds the jobs one Drain or RunFor runs. Default:
@@ -106,6 +113,9 @@ func newHarness(opts Options) (*Harness, error) {
 	}
 	if wo.Logger == nil {
 		wo.Logger = slog.New(slog.DiscardHandler)
+	}
+	if wo.LeaseDuration == 0 {
+		wo.LeaseDuration = DefaultLease
 	}
 	worker, err := taskflow.NewWorker(store, wo)
 	if err != nil {

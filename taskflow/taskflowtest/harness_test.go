@@ -352,6 +352,24 @@ func TestRunForRunsEachDueTimeAtItsTime(t *testing.T) {
 	require.Equal(t, start.Add(time.Hour), h.Clock.Now())
 }
 
+// TestTaskThatMovesTheClockKeepsItsJob: a task that lets time pass while
+// it runs, as a long job would, keeps its lease, as on a live worker.
+func TestTaskThatMovesTheClockKeepsItsJob(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	reg := taskflow.NewRegistry()
+	var h *taskflowtest.Harness
+	slow, err := taskflow.RegisterTask(reg, "slow", func(ctx context.Context, _ int) (int, error) {
+		h.Advance(ctx, 2*time.Hour)
+		return 0, nil
+	})
+	require.NoError(t, err)
+	h = taskflowtest.New(t, taskflowtest.Options{Registry: reg})
+	_, err = slow.On(h.Client).Enqueue(ctx, 1)
+	require.NoError(t, err)
+	requireRuns(t, []step{{"slow", 1, states.NameSucceeded, nil}}, h.Drain(ctx))
+}
+
 // TestRunForADayTakesNoRealTime: a day of a recurring job every minute
 // (1440 runs) passes without sleeping.
 func TestRunForADayTakesNoRealTime(t *testing.T) {
