@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -422,24 +421,15 @@ func defineJobsAction(op string) func(*flag.FlagSet, *env) action {
 	}
 }
 
-// applyToJobs requeues or deletes each of ids, a few at a time (one per
-// connection of the pool), going on after a failure, and reports each in
+// applyToJobs requeues or deletes each of ids (up to 1,000 in one store
+// call), going on after a job that cannot be changed, and reports each in
 // the order given; it fails if any did.
 func (e *env) applyToJobs(ctx context.Context, c *taskflow.Client, op string, ids []uuid.UUID) error {
-	act := c.Requeue
+	act := c.RequeueMany
 	if op == "delete" {
-		act = c.Delete
+		act = c.DeleteMany
 	}
-	errs := make([]error, len(ids))
-	var g errgroup.Group
-	g.SetLimit(int(e.pool.Config().MaxConns))
-	for i, id := range ids {
-		g.Go(func() error {
-			errs[i] = act(ctx, id)
-			return nil
-		})
-	}
-	_ = g.Wait()
+	errs, _ := act(ctx, ids) // a store failure is also in place of each job it left unchanged
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
