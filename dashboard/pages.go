@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -88,12 +89,12 @@ type stateCount struct {
 }
 
 type overviewData struct {
-	Counts        []stateCount
-	Queues        []taskflow.QueueInfo
-	Day, Week     chart
-	LiveInterval  int64 // milliseconds
-	StatsErr      string
-	QueuesErr     string
+	Counts       []stateCount
+	Queues       []taskflow.QueueInfo
+	Day, Week    chart
+	LiveInterval int64 // milliseconds
+	StatsErr     string
+	QueuesErr    string
 	AnyEstimated bool
 }
 
@@ -283,12 +284,21 @@ func (h *Handler) job(r *http.Request) (page, error) {
 	return page{"job", "Job " + j.ID.String(), string(j.State.Name()), d}, nil
 }
 
-// pretty formats JSON with indentation, or returns raw as text when it is
-// not JSON (a custom codec).
+// pretty formats JSON with indentation and without the escapes of <, >
+// and & (the page escapes them), or returns raw as text when it is not JSON
+// (a custom codec).
 func pretty(raw []byte) string {
-	var buf bytes.Buffer
-	if json.Indent(&buf, raw, "", "  ") == nil {
-		return buf.String()
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if d.Decode(&v) == nil && d.InputOffset() == int64(len(bytes.TrimRight(raw, " \t\r\n"))) {
+		var buf bytes.Buffer
+		e := json.NewEncoder(&buf)
+		e.SetEscapeHTML(false)
+		e.SetIndent("", "  ")
+		if e.Encode(v) == nil {
+			return strings.TrimSuffix(buf.String(), "\n")
+		}
 	}
 	if utf8.Valid(raw) {
 		return string(raw)
