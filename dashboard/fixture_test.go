@@ -34,7 +34,7 @@ type Note struct {
 var Echo = taskflow.NewTask("dash-echo", func(_ context.Context, n Note) (string, error) { return n.Text, nil })
 
 // xssText is the argument of a job that must be shown as text.
-const xssText = `<script>alert("xss")</script>`
+const xssText = `<script>window.pwned = true</script>`
 
 // stores lists the backends the tests run on.
 var stores = []struct {
