@@ -42,13 +42,14 @@ var stores = []struct {
 	new  func(t testing.TB) storage.Store
 }{
 	{"memstore", func(testing.TB) storage.Store { return memstore.New() }},
-	{"pgstore", func(t testing.TB) storage.Store { return pgStore(t) }},
+	{"pgstore", func(t testing.TB) storage.Store { s, _, _ := pgStore(t); return s }},
 }
 
 // pgStore returns a PostgreSQL store on a fresh schema of
-// TASKFLOW_TEST_DATABASE_URL (a loopback server), dropped after the test.
-// Without the variable the test is skipped, or fails when CI=true.
-func pgStore(t testing.TB) *pgstore.Store {
+// TASKFLOW_TEST_DATABASE_URL (a loopback server), dropped after the test,
+// with its pool and schema name. Without the variable the test is skipped,
+// or fails when CI=true.
+func pgStore(t testing.TB) (*pgstore.Store, *pgxpool.Pool, string) {
 	t.Helper()
 	url := os.Getenv("TASKFLOW_TEST_DATABASE_URL")
 	if url == "" {
@@ -72,7 +73,7 @@ func pgStore(t testing.TB) *pgstore.Store {
 		pool.Close()
 	})
 	require.NoError(t, pgstore.Migrate(context.Background(), pool, pgstore.Schema(schema)))
-	return pgstore.New(pool, pgstore.Schema(schema))
+	return pgstore.New(pool, pgstore.Schema(schema)), pool, schema
 }
 
 // fixture is a store holding a job of each kind, and a client on it.

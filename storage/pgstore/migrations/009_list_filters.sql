@@ -1,0 +1,7 @@
+-- Monitoring lists filter by task or by queue, newest first. In a state
+-- of many jobs (succeeded, deleted), a task or queue with few jobs would
+-- otherwise have every job of the state read to fill one page; with these
+-- indexes the page reads that task's or queue's newest jobs only.
+
+CREATE INDEX jobs_task ON {schema}.jobs (task, id);
+CREATE INDEX jobs_queue ON {schema}.jobs (queue, id);
