@@ -81,7 +81,8 @@ type fixture struct {
 	store  storage.Store
 	client *taskflow.Client
 	// Jobs by role: "enqueued", "failed", "succeeded", "scheduled",
-	// "processing", "xss", "batch".
+	// "processing", "xss", "batch" (one of the batch), "continuation" (of
+	// "enqueued"), "batch-continuation".
 	jobs  map[string]uuid.UUID
 	batch uuid.UUID
 }
@@ -122,6 +123,11 @@ func newFixture(t testing.TB, store storage.Store) *fixture {
 	b, err := Echo.On(c).EnqueueBatch(ctx, []Note{{Text: "b1"}, {Text: "b2"}})
 	require.NoError(t, err)
 	f.batch, f.jobs["batch"] = b.ID, b.Handles[0].ID
+	for role, parent := range map[string]uuid.UUID{"continuation": f.jobs["enqueued"], "batch-continuation": b.ID} {
+		h, err := Echo.On(c).ContinueWith(ctx, parent, Note{Text: role})
+		require.NoError(t, err)
+		f.jobs[role] = h.ID
+	}
 	require.NoError(t, Echo.On(c).AddRecurring(ctx, "nightly", "0 2 * * *", Note{Text: "nightly"}, taskflow.TimeZone("Europe/Paris")))
 	require.NoError(t, c.PauseQueue(ctx, "paused-queue"))
 	return f

@@ -245,6 +245,10 @@ type jobData struct {
 	Params       []param
 	History      []historyEntry
 	Failure      *states.Failed // the latest failure, if any
+	// ParentIsBatch tells whether ParentID names a batch, not a job.
+	ParentIsBatch bool
+	// Continuations are the jobs that await this one, or awaited it.
+	Continuations []*taskflow.JobInfo
 }
 
 func (h *Handler) job(r *http.Request) (page, error) {
@@ -257,6 +261,13 @@ func (h *Handler) job(r *http.Request) (page, error) {
 		return page{}, err
 	}
 	d := jobData{JobInfo: j, Args: pretty(j.Args)}
+	if j.ParentID != uuid.Nil {
+		_, err := h.client.BatchProgress(r.Context(), j.ParentID)
+		d.ParentIsBatch = err == nil
+	}
+	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil {
+		return page{}, err
+	}
 	if s, ok := j.State.(states.Succeeded); ok && len(s.Result) > 0 {
 		d.Result = pretty(s.Result)
 	}
@@ -320,6 +331,8 @@ type batchData struct {
 	Finished int
 	Jobs     []*taskflow.JobInfo
 	More     bool
+	// Continuations are the jobs that await the batch, or awaited it.
+	Continuations []*taskflow.JobInfo
 }
 
 // batches shows the find-a-batch form, or the batch its "id" names.
@@ -348,6 +361,9 @@ func (h *Handler) batchPage(r *http.Request, s string) (page, error) {
 	}
 	if len(d.Jobs) > h.opts.PageSize {
 		d.Jobs, d.More = d.Jobs[:h.opts.PageSize], true
+	}
+	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil {
+		return page{}, err
 	}
 	return page{"batch", "Batch " + id.String(), "batches", d}, nil
 }
@@ -476,6 +492,12 @@ func newChart(points []taskflow.StatsPoint, label string) chart {
 	return c
 }
 
+// jobList is what the "joblist" template shows: jobs, linked under Base.
+type jobList struct {
+	Base string
+	Jobs []*taskflow.JobInfo
+}
+
 const timeLayout = "2006-01-02 15:04:05 UTC"
 
 func roundDur(d time.Duration) time.Duration {
@@ -508,6 +530,7 @@ var funcs = template.FuncMap{
 	},
 	"dur":        roundDur,
 	"nonzeroID":  func(id uuid.UUID) bool { return id != uuid.Nil },
+	"jobList":    func(base string, jobs []*taskflow.JobInfo) jobList { return jobList{base, jobs} },
 	"stateTitle": stateTitle,
 }
 

@@ -16,6 +16,8 @@ type JobQuery struct {
 	Queue   string
 	Task    string
 	BatchID uuid.UUID
+	// ParentID selects the continuations of a job or batch.
+	ParentID uuid.UUID
 	// Offset and Limit page through the jobs, newest first. A zero Limit
 	// means DefaultJobsLimit; a negative one, no limit.
 	Offset, Limit int
@@ -43,7 +45,7 @@ func (c *Client) Jobs(ctx context.Context, q JobQuery) ([]*JobInfo, error) {
 		q.Limit = 0
 	}
 	jobs, err := l.List(ctx, &storage.ListParams{State: q.State, Queue: q.Queue, Task: q.Task, BatchID: q.BatchID,
-		Offset: max(q.Offset, 0), Limit: q.Limit})
+		ParentID: q.ParentID, Offset: max(q.Offset, 0), Limit: q.Limit})
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list jobs: %w", err)
 	}

@@ -210,6 +210,24 @@ func testLister(t *testing.T, newStore NewStore) {
 			require.Equal(t, idStrings(tt.want), idStrings(jobs), tt.name)
 		}
 	})
+	testListContinuations(t, newStore)
+}
+
+func testListContinuations(t *testing.T, newStore NewStore) {
+	t.Run("ListContinuations", func(t *testing.T) {
+		s := newStore(t)
+		l, ok := s.(storage.Lister)
+		if _, cont := s.(storage.Continuations); !ok || !cont {
+			t.Skip("store does not implement storage.Lister and storage.Continuations")
+		}
+		parent, other := newJob(t), newJob(t)
+		first, second := newJob(t, awaiting(parent.ID, states.OnSuccess)), newJob(t, awaiting(parent.ID, states.OnFailure))
+		create(t, s, parent, other)
+		create(t, s, first, second, newJob(t, awaiting(other.ID, states.OnSuccess)))
+		jobs, err := l.List(ctx(t), &storage.ListParams{ParentID: parent.ID})
+		require.NoError(t, err)
+		require.Equal(t, idStrings([]*storage.Job{second, first}), idStrings(jobs))
+	})
 }
 
 func testPruner(t *testing.T, newStore NewStore) {

@@ -5,3 +5,7 @@
 
 CREATE INDEX jobs_task ON {schema}.jobs (task, id);
 CREATE INDEX jobs_queue ON {schema}.jobs (queue, id);
+
+-- Continuations of a job or batch, awaiting or not (jobs_awaiting holds
+-- the awaiting ones only): few jobs have a parent.
+CREATE INDEX jobs_parent ON {schema}.jobs (parent_id) WHERE parent_id IS NOT NULL;
