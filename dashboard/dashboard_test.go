@@ -68,7 +68,7 @@ func TestPages(t *testing.T) {
 				{"bad job id", "/job/nope", 400, []string{"not a UUID"}, nil},
 				{"find by id", "/job?id=" + id("failed"), 303, nil, nil},
 				{"find a bad id", "/job?id=%3Cb%3E", 400, []string{"&lt;b&gt;"}, nil},
-				{"recurring jobs", "/recurring", 200, []string{"nightly", "0 2 * * *", "Europe/Paris", "Trigger now"}, nil},
+				{"recurring jobs", "/recurring", 200, []string{"nightly", "0 2 * * *", "every day at 02:00", "Europe/Paris", "Trigger now"}, nil},
 				{"batches", "/batches", 200, []string{"Batch id"}, nil},
 				{"batch", "/batches/" + f.batch.String(), 200, []string{"0 of 2 finished", id("batch"), "Cancel the batch", id("batch-continuation")}, nil},
 				{"batch by form", "/batches?id=" + f.batch.String(), 200, []string{"0 of 2 finished"}, nil},

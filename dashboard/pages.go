@@ -529,6 +529,7 @@ var funcs = template.FuncMap{
 		return d.Round(time.Second).String() + " ago"
 	},
 	"dur":        roundDur,
+	"cronWords":  cronWords,
 	"nonzeroID":  func(id uuid.UUID) bool { return id != uuid.Nil },
 	"jobList":    func(base string, jobs []*taskflow.JobInfo) jobList { return jobList{base, jobs} },
 	"stateTitle": stateTitle,
