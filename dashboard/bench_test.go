@@ -55,6 +55,7 @@ func BenchmarkPages(b *testing.B) {
 		{"failed", "/jobs/failed"},
 		{"failed by task", "/jobs/failed?task=bulk-2"},
 		{"deleted", "/jobs/deleted"},
+		{"deleted of a queue without jobs", "/jobs/deleted?queue=none"},
 		{"job", "/job/" + f.jobs["failed"].String()},
 		{"recurring", "/recurring"},
 		{"batch", "/batches/" + f.batch.String()},
@@ -65,7 +66,7 @@ func BenchmarkPages(b *testing.B) {
 	for _, p := range pages {
 		b.Run(p.name, func(b *testing.B) {
 			for b.Loop() {
-				req := httptest.NewRequest(http.MethodGet, p.path, nil)
+				req := httptest.NewRequest(http.MethodGet, "http://localhost"+p.path, nil)
 				req.RemoteAddr = "127.0.0.1:5000"
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)

@@ -34,9 +34,11 @@ import (
 // only, with every action.
 type Options struct {
 	// Authorize decides whether a request may use the dashboard. Nil
-	// answers only requests whose RemoteAddr is a loopback address (behind
-	// a reverse proxy on the same host every request looks local: set
-	// Authorize there). Refused requests get 403 Forbidden.
+	// answers only requests from the local machine: a loopback RemoteAddr
+	// and a Host header of localhost or a loopback address (which defeats
+	// DNS rebinding). Behind a reverse proxy on the same host every
+	// request looks local: set Authorize there. Refused requests get 403
+	// Forbidden.
 	Authorize func(*http.Request) bool
 	// ReadOnly hides every action and refuses every POST with 403.
 	ReadOnly bool
@@ -147,14 +149,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// fromLoopback reports whether r comes from the local machine.
+// fromLoopback reports whether r comes from the local machine and names
+// it: a loopback RemoteAddr, and a Host that is localhost or a loopback
+// address, so that a web page whose name an attacker's DNS points at
+// 127.0.0.1 (DNS rebinding) cannot read the dashboard.
 func fromLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	return loopback(r.RemoteAddr) && (loopback(r.Host) || localhostName(r.Host))
+}
+
+// loopback reports whether hostport ("host:port" or "host") is a loopback
+// IP address.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
 	if err != nil {
-		host = r.RemoteAddr
+		host = strings.Trim(hostport, "[]")
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func localhostName(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // basePath returns the prefix the handler is mounted under (what

@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -218,6 +219,7 @@ func TestRefused(t *testing.T) {
 		name   string
 		opts   dashboard.Options
 		remote string
+		host   string // default: localhost:8080
 		// csrf: "valid", "wrong" or "" (none); cookie: whether the CSRF
 		// cookie is sent.
 		csrf    string
@@ -226,19 +228,22 @@ func TestRefused(t *testing.T) {
 		method  string
 		status  int
 	}{
-		{"remote request by default", dashboard.Options{}, "203.0.113.7:5000", "valid", true, nil, http.MethodGet, 403},
-		{"remote POST by default", dashboard.Options{}, "203.0.113.7:5000", "valid", true, nil, http.MethodPost, 403},
-		{"IPv6 loopback", dashboard.Options{}, "[::1]:5000", "", false, nil, http.MethodGet, 200},
+		{"remote request by default", dashboard.Options{}, "203.0.113.7:5000", "", "valid", true, nil, http.MethodGet, 403},
+		{"remote POST by default", dashboard.Options{}, "203.0.113.7:5000", "", "valid", true, nil, http.MethodPost, 403},
+		{"IPv6 loopback", dashboard.Options{}, "[::1]:5000", "[::1]:8080", "", false, nil, http.MethodGet, 200},
+		{"loopback IP as host", dashboard.Options{}, "127.0.0.1:5000", "127.0.0.1:8080", "", false, nil, http.MethodGet, 200},
+		{"local request naming another host (DNS rebinding)", dashboard.Options{}, "127.0.0.1:5000", "evil.example:8080", "", false, nil, http.MethodGet, 403},
+		{"another host, authorized", dashboard.Options{Authorize: func(*http.Request) bool { return true }}, "127.0.0.1:5000", "jobs.example", "", false, nil, http.MethodGet, 200},
 		{"remote request authorized", dashboard.Options{Authorize: func(r *http.Request) bool { return r.Header.Get("X-User") == "ada" }},
-			"203.0.113.7:5000", "", false, map[string]string{"X-User": "ada"}, http.MethodGet, 200},
+			"203.0.113.7:5000", "", "", false, map[string]string{"X-User": "ada"}, http.MethodGet, 200},
 		{"local request not authorized", dashboard.Options{Authorize: func(*http.Request) bool { return false }},
-			"127.0.0.1:5000", "valid", true, nil, http.MethodGet, 403},
-		{"POST without a token", dashboard.Options{}, "127.0.0.1:5000", "", true, nil, http.MethodPost, 403},
-		{"POST with a wrong token", dashboard.Options{}, "127.0.0.1:5000", "wrong", true, nil, http.MethodPost, 403},
-		{"POST without the cookie", dashboard.Options{}, "127.0.0.1:5000", "valid", false, nil, http.MethodPost, 403},
-		{"cross-site POST", dashboard.Options{}, "127.0.0.1:5000", "valid", true, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.MethodPost, 403},
-		{"POST when read-only", dashboard.Options{ReadOnly: true}, "127.0.0.1:5000", "valid", true, nil, http.MethodPost, 403},
-		{"valid POST", dashboard.Options{}, "127.0.0.1:5000", "valid", true, nil, http.MethodPost, 303},
+			"127.0.0.1:5000", "", "valid", true, nil, http.MethodGet, 403},
+		{"POST without a token", dashboard.Options{}, "127.0.0.1:5000", "", "", true, nil, http.MethodPost, 403},
+		{"POST with a wrong token", dashboard.Options{}, "127.0.0.1:5000", "", "wrong", true, nil, http.MethodPost, 403},
+		{"POST without the cookie", dashboard.Options{}, "127.0.0.1:5000", "", "valid", false, nil, http.MethodPost, 403},
+		{"cross-site POST", dashboard.Options{}, "127.0.0.1:5000", "", "valid", true, map[string]string{"Sec-Fetch-Site": "cross-site"}, http.MethodPost, 403},
+		{"POST when read-only", dashboard.Options{ReadOnly: true}, "127.0.0.1:5000", "", "valid", true, nil, http.MethodPost, 403},
+		{"valid POST", dashboard.Options{}, "127.0.0.1:5000", "", "valid", true, nil, http.MethodPost, 303},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,7 +251,7 @@ func TestRefused(t *testing.T) {
 			// A GET from the local machine gives the cookie and the token.
 			rec := httptest.NewRecorder()
 			page := httptest.NewRequest(http.MethodGet, "/jobs/failed", nil)
-			page.RemoteAddr = "127.0.0.1:5000"
+			page.RemoteAddr, page.Host = "127.0.0.1:5000", "localhost:8080"
 			h.ServeHTTP(rec, page)
 			cookies := rec.Result().Cookies()
 			tok := ""
@@ -265,7 +270,7 @@ func TestRefused(t *testing.T) {
 				req = httptest.NewRequest(http.MethodPost, "/jobs/requeue", strings.NewReader(form.Encode()))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			}
-			req.RemoteAddr = tt.remote
+			req.RemoteAddr, req.Host = tt.remote, cmp.Or(tt.host, "localhost:8080")
 			for k, v := range tt.headers {
 				req.Header.Set(k, v)
 			}

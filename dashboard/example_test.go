@@ -26,7 +26,7 @@ func ExampleNew() {
 	mux.Handle("/taskflow/", http.StripPrefix("/taskflow", dash))
 
 	for _, remote := range []string{"127.0.0.1:50000", "203.0.113.9:50000"} {
-		req := httptest.NewRequest(http.MethodGet, "/taskflow/queues", nil)
+		req := httptest.NewRequest(http.MethodGet, "http://localhost/taskflow/queues", nil)
 		req.RemoteAddr = remote
 		rec := httptest.NewRecorder()
 		mux.ServeHTTP(rec, req)
