@@ -73,7 +73,7 @@ func main() {
 	store := memstore.New()
 	client := taskflow.Configure(store)
 	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Queues: []string{"payments", "default"}, Concurrency: 4,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+		Logger: slog.New(slog.DiscardHandler)}) // failures are part of the show: see them on the dashboard
 	if err != nil {
 		log.Fatal(err)
 	}
