@@ -176,7 +176,7 @@ func (h *Handler) jobs(r *http.Request) (page, error) {
 	}
 	jl, _ := h.client.Store().(storage.JobLogs)
 	for _, j := range list {
-		row := jobRow{JobInfo: j, At: j.UpdatedAt, Parent: j.ParentID, Detail: summary(j.State)}
+		row := jobRow{JobInfo: j, At: enteredAt(j), Parent: j.ParentID, Detail: summary(j.State)}
 		if st == states.NameProcessing && jl != nil {
 			if _, p, err := jl.JobLogs(r.Context(), j.ID); err == nil && p != nil {
 				row.Progress = &taskflow.Progress{Attempt: p.Attempt, Percent: p.Percent, Message: p.Message, At: p.At}
@@ -192,6 +192,30 @@ func stateTitle(st states.Name) string {
 		return ""
 	}
 	return string(st[0]-'a'+'A') + string(st[1:])
+}
+
+// enteredAt returns when j entered its state, as the state records it (or
+// when j last changed, for a state that records no time).
+func enteredAt(j *taskflow.JobInfo) time.Time {
+	var at time.Time
+	switch s := j.State.(type) {
+	case states.Enqueued:
+		at = s.EnqueuedAt
+	case states.Scheduled:
+		at = s.ScheduledAt
+	case states.Processing:
+		at = s.StartedAt
+	case states.Succeeded:
+		at = s.SucceededAt
+	case states.Failed:
+		at = s.FailedAt
+	case states.Deleted:
+		at = s.DeletedAt
+	}
+	if at.IsZero() {
+		return j.UpdatedAt
+	}
+	return at
 }
 
 // summary says in a few words what a state holds.
