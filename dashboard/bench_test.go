@@ -16,12 +16,13 @@ import (
 // fillSQL inserts $1 jobs straight into the jobs table, as a large store
 // holds them: per thousand, 900 succeeded, 50 deleted, 30 enqueued, 10
 // scheduled, 8 failed, 1 awaiting and 1 processing, over three queues and
-// five tasks.
-const fillSQL = `INSERT INTO %[1]s.jobs (id, task, args, queue, state, run_at, created_at, updated_at, enqueued_seq, lease_owner, lease_until)
+// five tasks; the first 100,000 in 100 batches.
+const fillSQL = `INSERT INTO %[1]s.jobs (id, task, args, queue, state, run_at, created_at, updated_at, enqueued_seq, lease_owner, lease_until, batch_id)
 SELECT gen_random_uuid(), 'bulk-' || (i %% 5), '\x7b7d', (ARRAY['default', 'mail', 'reports'])[i %% 3 + 1], st,
 	CASE WHEN st = 'scheduled' THEN now() + i * interval '1 second' END, now(), now(),
 	CASE WHEN st = 'enqueued' THEN nextval('%[1]s.enqueue_seq') END,
-	CASE WHEN st = 'processing' THEN 'bulk-worker' END, CASE WHEN st = 'processing' THEN now() + interval '1 hour' END
+	CASE WHEN st = 'processing' THEN 'bulk-worker' END, CASE WHEN st = 'processing' THEN now() + interval '1 hour' END,
+	CASE WHEN i <= 100000 THEN md5('batch' || (i / 1000))::uuid END
 FROM generate_series(1, $1) AS i, LATERAL (SELECT CASE
 	WHEN i %% 1000 < 900 THEN 'succeeded' WHEN i %% 1000 < 950 THEN 'deleted' WHEN i %% 1000 < 980 THEN 'enqueued'
 	WHEN i %% 1000 < 990 THEN 'scheduled' WHEN i %% 1000 < 998 THEN 'failed' WHEN i %% 1000 < 999 THEN 'awaiting'
@@ -58,6 +59,7 @@ func BenchmarkPages(b *testing.B) {
 		{"deleted of a queue without jobs", "/jobs/deleted?queue=none"},
 		{"job", "/job/" + f.jobs["failed"].String()},
 		{"recurring", "/recurring"},
+		{"batches", "/batches"},
 		{"batch", "/batches/" + f.batch.String()},
 		{"queues", "/queues"},
 		{"workers", "/workers"},

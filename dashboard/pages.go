@@ -135,11 +135,47 @@ type jobRow struct {
 	Progress *taskflow.Progress
 }
 
+// pager is a list's place: its page number (from 1) and links to the
+// neighbour pages, relative to the base, empty when there is none.
+type pager struct {
+	Base       string
+	Page       int
+	Prev, Next string
+}
+
+// newPager reads the "page" parameter of r.
+func newPager(r *http.Request) (pager, error) {
+	p := pager{Base: basePath(r), Page: 1}
+	if s := r.URL.Query().Get("page"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return p, fmt.Errorf("%w: page %q: want a number from 1", errBadRequest, s)
+		}
+		p.Page = n
+	}
+	return p, nil
+}
+
+// link sets the links to the neighbour pages of r's path; more tells
+// whether a next page exists.
+func (p *pager) link(r *http.Request, more bool) {
+	to := func(n int) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(n))
+		return r.URL.Path + "?" + q.Encode()
+	}
+	if more {
+		p.Next = to(p.Page + 1)
+	}
+	if p.Page > 1 {
+		p.Prev = to(p.Page - 1)
+	}
+}
+
 type jobsData struct {
+	Pager       pager
 	State       states.Name
 	Task, Queue string
-	Page        int
-	Prev, Next  string // links to the neighbour pages; empty when none
 	Jobs        []jobRow
 }
 
@@ -149,31 +185,19 @@ func (h *Handler) jobs(r *http.Request) (page, error) {
 		return page{}, fmt.Errorf("%w: unknown state %q (want one of %v)", errBadRequest, st, states.Names)
 	}
 	q := r.URL.Query()
-	d := jobsData{State: st, Task: q.Get("task"), Queue: q.Get("queue"), Page: 1}
-	if s := q.Get("page"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return page{}, fmt.Errorf("%w: page %q: want a number from 1", errBadRequest, s)
-		}
-		d.Page = n
+	d := jobsData{State: st, Task: q.Get("task"), Queue: q.Get("queue")}
+	var err error
+	if d.Pager, err = newPager(r); err != nil {
+		return page{}, err
 	}
 	size := h.opts.PageSize
 	list, err := h.client.Jobs(r.Context(), taskflow.JobQuery{State: st, Task: d.Task, Queue: d.Queue,
-		Offset: (d.Page - 1) * size, Limit: size + 1})
+		Offset: (d.Pager.Page - 1) * size, Limit: size + 1})
 	if err != nil {
 		return page{}, err
 	}
-	link := func(n int) string {
-		v := q
-		v.Set("page", strconv.Itoa(n))
-		return "/jobs/" + string(st) + "?" + v.Encode()
-	}
-	if len(list) > size {
-		list, d.Next = list[:size], link(d.Page+1)
-	}
-	if d.Page > 1 {
-		d.Prev = link(d.Page - 1)
-	}
+	d.Pager.link(r, len(list) > size)
+	list = list[:min(len(list), size)]
 	jl, _ := h.client.Store().(storage.JobLogs)
 	for _, j := range list {
 		row := jobRow{JobInfo: j, At: enteredAt(j), Parent: j.ParentID, Detail: summary(j.State)}
@@ -359,12 +383,53 @@ type batchData struct {
 	Continuations []*taskflow.JobInfo
 }
 
-// batches shows the find-a-batch form, or the batch its "id" names.
+// batchRow is a batch in the list of batches.
+type batchRow struct {
+	ID       uuid.UUID
+	Progress taskflow.BatchProgress
+	Finished int
+}
+
+type batchesData struct {
+	Pager   pager
+	Batches []batchRow
+	// Unlisted says why the store lists no batches, if it does not.
+	Unlisted string
+}
+
+// batches lists the newest batches with their progress, or shows the
+// batch its "id" parameter names.
 func (h *Handler) batches(r *http.Request) (page, error) {
 	if id := r.URL.Query().Get("id"); id != "" {
 		return h.batchPage(r, id)
 	}
-	return page{"batches", "Batches", "batches", nil}, nil
+	var (
+		d   batchesData
+		err error
+	)
+	if d.Pager, err = newPager(r); err != nil {
+		return page{}, err
+	}
+	size := h.opts.PageSize
+	ids, err := h.client.Batches(r.Context(), (d.Pager.Page-1)*size, size+1)
+	switch {
+	case errors.Is(err, taskflow.ErrNotSupported):
+		d.Unlisted = err.Error()
+	case err != nil:
+		return page{}, err
+	}
+	d.Pager.link(r, len(ids) > size)
+	for _, id := range ids[:min(len(ids), size)] {
+		p, err := h.client.BatchProgress(r.Context(), id)
+		switch {
+		case errors.Is(err, storage.ErrNotFound): // its jobs expired meanwhile
+			continue
+		case err != nil:
+			return page{}, err
+		}
+		d.Batches = append(d.Batches, batchRow{ID: id, Progress: p, Finished: p.Total - p.Pending})
+	}
+	return page{"batches", "Batches", "batches", d}, nil
 }
 
 func (h *Handler) batch(r *http.Request) (page, error) { return h.batchPage(r, r.PathValue("id")) }

@@ -161,3 +161,18 @@ func (c *Client) CancelBatch(ctx context.Context, id uuid.UUID) (int, error) {
 	}
 	return c.cancel(ctx, ids)
 }
+
+// Batches returns the IDs of the batches that have jobs, newest first,
+// skipping offset of them and returning at most limit. It needs a store
+// that implements storage.BatchLister.
+func (c *Client) Batches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+	bl, ok := c.store.(storage.BatchLister)
+	if !ok {
+		return nil, fmt.Errorf("taskflow: list batches: the store implements no storage.BatchLister: %w", ErrNotSupported)
+	}
+	ids, err := bl.ListBatches(ctx, max(offset, 0), limit)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list batches: %w", err)
+	}
+	return ids, nil
+}

@@ -62,6 +62,10 @@ func TestJobsAndJobCounts(t *testing.T) {
 	require.Empty(t, counts.Estimated, "memstore counts exactly")
 	require.Equal(t, map[states.Name]int64{states.NameEnqueued: 4, states.NameAwaiting: 1, states.NameDeleted: 1}, counts.Jobs)
 
+	batches, err := e.client.Batches(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{b.ID}, batches)
+
 	jobs, err := e.client.Jobs(ctx, taskflow.JobQuery{BatchID: b.ID, Limit: 1})
 	require.NoError(t, err)
 	require.Equal(t, b.ID, jobs[0].BatchID, "JobInfo names the batch")

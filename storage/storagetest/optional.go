@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -211,6 +212,7 @@ func testLister(t *testing.T, newStore NewStore) {
 		}
 	})
 	testListContinuations(t, newStore)
+	testListBatches(t, newStore)
 }
 
 func testListContinuations(t *testing.T, newStore NewStore) {
@@ -227,6 +229,33 @@ func testListContinuations(t *testing.T, newStore NewStore) {
 		jobs, err := l.List(ctx(t), &storage.ListParams{ParentID: parent.ID})
 		require.NoError(t, err)
 		require.Equal(t, idStrings([]*storage.Job{second, first}), idStrings(jobs))
+	})
+}
+
+func testListBatches(t *testing.T, newStore NewStore) {
+	t.Run("ListBatchesNewestFirst", func(t *testing.T) {
+		s := newStore(t)
+		bl, ok := s.(storage.BatchLister)
+		if !ok {
+			t.Skip("store does not implement storage.BatchLister")
+		}
+		ids := []uuid.UUID{newID(), newID(), newID()}
+		for _, id := range ids {
+			create(t, s, newJob(t, inBatch(id)), newJob(t, inBatch(id)))
+		}
+		create(t, s, newJob(t))
+		for _, tt := range []struct {
+			offset, limit int
+			want          []uuid.UUID
+		}{
+			{0, 10, []uuid.UUID{ids[2], ids[1], ids[0]}},
+			{1, 1, []uuid.UUID{ids[1]}},
+			{3, 10, nil},
+		} {
+			got, err := bl.ListBatches(ctx(t), tt.offset, tt.limit)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint(tt.want), fmt.Sprint(got), "offset %d, limit %d", tt.offset, tt.limit)
+		}
 	})
 }
 
