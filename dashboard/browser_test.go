@@ -146,6 +146,8 @@ func TestBrowser(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, points)
 		require.NotEqual(t, "–", text(t, ctx, "#live-succeeded"))
+		require.NoError(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector('.count[data-state="succeeded"]').textContent === "4"`,
+			chromedp.WithPollingTimeout(10*time.Second))), "the succeeded count follows")
 	})
 
 	t.Run("screenshots of the other pages", func(t *testing.T) {

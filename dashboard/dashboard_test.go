@@ -77,7 +77,7 @@ func TestPages(t *testing.T) {
 				{"unknown batch", "/batches/" + uuid.NewString(), 404, nil, nil},
 				{"queues", "/queues", 200, []string{"mail", "paused-queue", "paused", `formaction="/dash/queues/resume"`}, nil},
 				{"workers", "/workers", 200, []string{"worker-1", "host-a", "default"}, nil},
-				{"live counts", "/api/live", 200, []string{`"succeeded":1`, `"failed":1`}, nil},
+				{"live counts", "/api/live", 200, []string{`"succeeded":1`, `"failed":1`, `"jobs":{`, `"processing":1`}, nil},
 				{"live counts since", "/api/live?since=" + url.QueryEscape("1"), 200, []string{`"since"`}, nil},
 				{"live counts, bad since", "/api/live?since=x", 400, nil, nil},
 				{"script", "/static/dashboard.js", 200, []string{"fetch("}, nil},

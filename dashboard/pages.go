@@ -496,12 +496,14 @@ func (h *Handler) workers(r *http.Request) (page, error) {
 }
 
 // liveCounts is the answer of the live graph's endpoint: how many jobs
-// succeeded and failed from the minute Since until Now.
+// succeeded and failed from the minute Since until Now, and the jobs per
+// state now (as Client.JobCounts has them: some may be estimates).
 type liveCounts struct {
-	Since     int64 `json:"since"` // Unix seconds, a minute boundary
-	Now       int64 `json:"now"`   // Unix milliseconds
-	Succeeded int64 `json:"succeeded"`
-	Failed    int64 `json:"failed"`
+	Since     int64                 `json:"since"` // Unix seconds, a minute boundary
+	Now       int64                 `json:"now"`   // Unix milliseconds
+	Succeeded int64                 `json:"succeeded"`
+	Failed    int64                 `json:"failed"`
+	Jobs      map[states.Name]int64 `json:"jobs"`
 }
 
 // liveWindow is how far back the live endpoint counts from; a graph open
@@ -532,7 +534,12 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "dashboard: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	c := liveCounts{Since: since.Unix(), Now: now.UnixMilli()}
+	counts, err := h.client.JobCounts(r.Context())
+	if err != nil {
+		http.Error(w, "dashboard: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	c := liveCounts{Since: since.Unix(), Now: now.UnixMilli(), Jobs: counts.Jobs}
 	for _, p := range points {
 		c.Succeeded += p.Succeeded
 		c.Failed += p.Failed

@@ -1,6 +1,6 @@
-// The overview's live graph: polls the live endpoint and plots succeeded
-// and failed jobs per second. Served as a file: the Content-Security-Policy
-// forbids inline script.
+// The overview's live graph: polls the live endpoint, plots succeeded and
+// failed jobs per second and updates the counts per state. Served as a
+// file: the Content-Security-Policy forbids inline script.
 (function () {
   "use strict";
   var svg = document.getElementById("live");
@@ -42,6 +42,13 @@
           svg.setAttribute("data-total-succeeded", (parseInt(svg.getAttribute("data-total-succeeded"), 10) || 0) + Math.max(0, d.succeeded - last.succeeded));
           draw();
         }
+        Object.keys(d.jobs || {}).forEach(function (st) {
+          var el = document.querySelector('.count[data-state="' + st + '"]');
+          if (el) { el.textContent = String(d.jobs[st]); }
+        });
+        document.querySelectorAll(".count").forEach(function (el) {
+          if (!(d.jobs && el.getAttribute("data-state") in d.jobs)) { el.textContent = "0"; }
+        });
         last = d;
         svg.setAttribute("data-polls", String(++polls));
       })
