@@ -19,6 +19,8 @@ import (
 
 	"github.com/taskflow-go/taskflow/dashboard"
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -349,5 +351,29 @@ func TestNewRejectsBadOptions(t *testing.T) {
 			_, err := dashboard.New(tt.client, tt.opts)
 			require.ErrorContains(t, err, tt.want)
 		})
+	}
+}
+
+// bareStore hides every optional capability of the store it wraps.
+type bareStore struct{ storage.Store }
+
+func TestStoreWithoutCapabilities(t *testing.T) {
+	c, err := taskflow.NewClient(bareStore{memstore.New()}, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	base, hc := mount(t, newHandler(t, c, dashboard.Options{}))
+	for path, want := range map[string]string{
+		"/":                        "storage.Lister",
+		"/jobs/failed":             "storage.Lister",
+		"/recurring":               "storage.Recurring",
+		"/queues":                  "storage.Queues",
+		"/workers":                 "storage.Workers",
+		"/batches":                 "storage.BatchLister",
+		"/job/" + uuid.NewString(): "not found",
+	} {
+		resp, body := get(t, hc, base+path)
+		require.Contains(t, body, want, path)
+		if want != "not found" && path != "/batches" {
+			require.Equal(t, http.StatusNotImplemented, resp.StatusCode, path)
+		}
 	}
 }

@@ -66,6 +66,8 @@ func (h *Handler) page(get func(r *http.Request) (page, error)) http.HandlerFunc
 				status = http.StatusNotFound
 			case errors.Is(err, errBadRequest):
 				status = http.StatusBadRequest
+			case errors.Is(err, storage.ErrNotSupported):
+				status = http.StatusNotImplemented
 			}
 			p = page{tmpl: "error", title: http.StatusText(status), data: err.Error()}
 		}
