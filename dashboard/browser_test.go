@@ -150,6 +150,29 @@ func TestBrowser(t *testing.T) {
 			chromedp.WithPollingTimeout(10*time.Second))), "the succeeded count follows")
 	})
 
+	t.Run("select a whole page and delete it, once confirmed", func(t *testing.T) {
+		require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+"/jobs/enqueued"), chromedp.WaitVisible(chromedp.CSS("#select-all"))))
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#jobs input[name="id"]').length`))
+		require.NoError(t, err)
+		require.Positive(t, n)
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#select-all"))))
+		checked, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#jobs input[name="id"]:checked').length`))
+		require.NoError(t, err)
+		require.Equal(t, n, checked)
+
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = () => false; true`))
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[value="selected"][data-confirm]`)), chromedp.Sleep(300*time.Millisecond)))
+		flashes, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#flash").length`))
+		require.NoError(t, err)
+		require.Zero(t, flashes, "declined: nothing was sent")
+
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`window.confirm = () => true; true`))
+		require.NoError(t, err)
+		require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button[value="selected"][data-confirm]`)), chromedp.WaitVisible(chromedp.CSS("#flash"))))
+		require.Equal(t, fmt.Sprintf("Deleted %d of %d job(s).", n, n), text(t, ctx, "#flash"))
+	})
+
 	t.Run("screenshots of the other pages", func(t *testing.T) {
 		for name, path := range map[string]string{"recurring": "/recurring", "batch": "/batches/" + f.batch.String(),
 			"queues": "/queues", "workers": "/workers", "processing": "/jobs/processing"} {

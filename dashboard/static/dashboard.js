@@ -1,3 +1,19 @@
+// Every page: destructive buttons ask first (data-confirm), and the jobs
+// list's header checkbox selects the whole page.
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("button[data-confirm]");
+    if (b && !window.confirm(b.getAttribute("data-confirm"))) { e.preventDefault(); }
+  });
+  var all = document.getElementById("select-all");
+  if (all) {
+    all.addEventListener("change", function () {
+      document.querySelectorAll('#jobs input[type="checkbox"][name="id"]').forEach(function (c) { c.checked = all.checked; });
+    });
+  }
+})();
+
 // The overview's live graph: polls the live endpoint, plots succeeded and
 // failed jobs per second and updates the counts per state. Served as a
 // file: the Content-Security-Policy forbids inline script.
