@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -72,7 +73,14 @@ type flash struct {
 	Message string `json:"msg"`
 }
 
+// maxFlash bounds a flash message, so that its cookie stays under the
+// browsers' limit of 4 kB.
+const maxFlash = 1500
+
 func setFlash(w http.ResponseWriter, base string, f flash) {
+	if len(f.Message) > maxFlash {
+		f.Message = strings.ToValidUTF8(f.Message[:maxFlash], "") + "…"
+	}
 	b, _ := json.Marshal(f)
 	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: base + "/",
 		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteStrictMode})
@@ -149,32 +157,33 @@ func ids(r *http.Request) ([]uuid.UUID, error) {
 	return out, nil
 }
 
-// jobAction requeues or deletes the jobs whose IDs the form lists: one
-// job, a selection or a whole page.
+// jobAction requeues or deletes the jobs whose IDs the form lists (one
+// job, a selection or a whole page), in one client call.
 func (h *Handler) jobAction(r *http.Request) (string, error) {
-	op := map[string]func(*Handler, *http.Request, uuid.UUID) error{
-		"requeue": func(h *Handler, r *http.Request, id uuid.UUID) error { return h.client.Requeue(r.Context(), id) },
-		"delete":  func(h *Handler, r *http.Request, id uuid.UUID) error { return h.client.Delete(r.Context(), id) },
-	}[r.PathValue("action")]
-	if op == nil {
-		return "", fmt.Errorf("unknown job action %q (want requeue or delete)", r.PathValue("action"))
+	var (
+		do   func(context.Context, []uuid.UUID) ([]error, error)
+		verb string
+	)
+	switch a := r.PathValue("action"); a {
+	case "requeue":
+		do, verb = h.client.RequeueMany, "Requeued"
+	case "delete":
+		do, verb = h.client.DeleteMany, "Deleted"
+	default:
+		return "", fmt.Errorf("unknown job action %q (want requeue or delete)", a)
 	}
 	list, err := ids(r)
 	if err != nil {
 		return "", err
 	}
+	errs, err := do(r.Context(), list)
 	n := 0
-	var errs []error
-	for _, id := range list {
-		if err := op(h, r, id); err != nil {
-			errs = append(errs, err)
-			continue
+	for _, e := range errs {
+		if e == nil {
+			n++
 		}
-		n++
 	}
-	verb := map[string]string{"requeue": "Requeued", "delete": "Deleted"}[r.PathValue("action")]
-	msg := fmt.Sprintf("%s %d of %d job(s).", verb, n, len(list))
-	return msg, errors.Join(errs...)
+	return fmt.Sprintf("%s %d of %d job(s).", verb, n, len(list)), errors.Join(append(errs, err)...)
 }
 
 // recurringAction triggers, pauses, resumes or removes the recurring job

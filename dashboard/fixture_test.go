@@ -2,22 +2,18 @@ package dashboard_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/dashboard"
+	"github.com/taskflow-go/taskflow/internal/pgtest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
@@ -45,33 +41,12 @@ var stores = []struct {
 	{"pgstore", func(t testing.TB) storage.Store { s, _, _ := pgStore(t); return s }},
 }
 
-// pgStore returns a PostgreSQL store on a fresh schema of
-// TASKFLOW_TEST_DATABASE_URL (a loopback server), dropped after the test,
-// with its pool and schema name. Without the variable the test is skipped,
-// or fails when CI=true.
+// pgStore returns a PostgreSQL store on a fresh schema (see
+// internal/pgtest), with its pool and schema name.
 func pgStore(t testing.TB) (*pgstore.Store, *pgxpool.Pool, string) {
 	t.Helper()
-	url := os.Getenv("TASKFLOW_TEST_DATABASE_URL")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TASKFLOW_TEST_DATABASE_URL is not set; CI must provide PostgreSQL")
-		}
-		t.Skip("PostgreSQL tests skipped: set TASKFLOW_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run them")
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	require.NoError(t, err)
-	ip := net.ParseIP(cfg.ConnConfig.Host)
-	require.True(t, cfg.ConnConfig.Host == "localhost" || ip != nil && ip.IsLoopback(), "TASKFLOW_TEST_DATABASE_URL host %q is not a loopback address", cfg.ConnConfig.Host)
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	require.NoError(t, err)
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	schema := "tfdash_" + hex.EncodeToString(b)
-	t.Cleanup(func() {
-		_, err := pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		require.NoError(t, err)
-		pool.Close()
-	})
+	pool := pgtest.Pool(t)
+	schema := pgtest.Schema(t, pool)
 	require.NoError(t, pgstore.Migrate(context.Background(), pool, pgstore.Schema(schema)))
 	return pgstore.New(pool, pgstore.Schema(schema)), pool, schema
 }

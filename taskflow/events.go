@@ -1,6 +1,7 @@
 package taskflow
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,9 +34,15 @@ const (
 	EventFailed
 	// EventDeleted: the job was deleted.
 	EventDeleted
+	// EventLeaseLost: a running attempt's lease could not be renewed,
+	// because its job was taken from it (Err says why: ErrJobRequeued,
+	// ErrJobRescheduled, ErrJobDeleted, ErrJobStateChanged, or ErrLeaseLost
+	// when the store reclaimed it); its ctx is cancelled and its outcome
+	// will be discarded. State is nil.
+	EventLeaseLost
 )
 
-var eventNames = [...]string{"", "enqueued", "scheduled", "awaiting", "started", "succeeded", "retried", "failed", "deleted"}
+var eventNames = [...]string{"", "enqueued", "scheduled", "awaiting", "started", "succeeded", "retried", "failed", "deleted", "lease_lost"}
 
 // String returns the kind's lower-case name, as metrics label it.
 func (k EventKind) String() string {
@@ -67,6 +74,29 @@ type Event struct {
 	State states.State
 	// Worker is the ID of the worker that reported it; empty for a client.
 	Worker string
+}
+
+// Cause names, for EventLeaseLost, why the job was taken from the attempt,
+// in a word metrics can label: requeued, rescheduled, deleted,
+// state_changed, or reclaimed (ErrLeaseLost); "" for other events.
+func (ev Event) Cause() string {
+	if ev.Kind != EventLeaseLost {
+		return ""
+	}
+	for _, c := range [...]struct {
+		err  error
+		name string
+	}{
+		{ErrJobRequeued, "requeued"},
+		{ErrJobRescheduled, "rescheduled"},
+		{ErrJobDeleted, "deleted"},
+		{ErrJobStateChanged, "state_changed"},
+	} {
+		if errors.Is(ev.Err, c.err) {
+			return c.name
+		}
+	}
+	return "reclaimed"
 }
 
 // Events delivers the events of the clients and workers given it

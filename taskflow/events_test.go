@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/storage"
@@ -84,6 +85,64 @@ func TestEventsFollowAJob(t *testing.T) {
 	require.Less(t, seen[want[1]], seen[want[2]], "attempt 1 ended before it started: %v", got)
 	require.Less(t, seen[want[3]], seen[want[4]], "attempt 2 ended before it started: %v", got)
 	require.Zero(t, sub.Dropped())
+}
+
+// TestEventLeaseLostSaysWhy: an attempt whose job is taken from it
+// publishes EventLeaseLost with the cause its ctx gets.
+func TestEventLeaseLostSaysWhy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		take func(c *taskflow.Client, id uuid.UUID) error
+		want error
+	}{
+		{"requeued", func(c *taskflow.Client, id uuid.UUID) error { return c.Requeue(waitCtx(t), id) }, taskflow.ErrJobRequeued},
+		{"deleted", func(c *taskflow.Client, id uuid.UUID) error { return c.Delete(waitCtx(t), id) }, taskflow.ErrJobDeleted},
+		{"rescheduled", func(c *taskflow.Client, id uuid.UUID) error {
+			return c.Reschedule(waitCtx(t), id, time.Now().Add(time.Hour))
+		}, taskflow.ErrJobRescheduled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			hub := taskflow.NewEvents()
+			sub := hub.Subscribe(100)
+			defer sub.Close()
+			started := make(chan struct{}, 10)
+			task, err := taskflow.RegisterTask(e.reg, "long", func(ctx context.Context, _ int) (int, error) {
+				if rj, _ := taskflow.JobFromContext(ctx); rj.Attempt > 1 {
+					return 0, nil // a requeued job runs again
+				}
+				started <- struct{}{}
+				<-ctx.Done()
+				return 0, context.Cause(ctx)
+			})
+			require.NoError(t, err)
+			e.startWorker(t, taskflow.WorkerOptions{Events: hub, ID: "w1", HeartbeatInterval: 50 * time.Millisecond})
+			h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+			require.NoError(t, err)
+			<-started
+			require.NoError(t, tt.take(e.client, h.ID))
+			for {
+				select {
+				case ev := <-sub.C:
+					if ev.Kind != taskflow.EventLeaseLost {
+						continue
+					}
+					require.Equal(t, h.ID, ev.JobID)
+					require.Equal(t, 1, ev.Attempt)
+					require.Equal(t, "w1", ev.Worker)
+					require.ErrorIs(t, ev.Err, tt.want)
+					require.Equal(t, "lease_lost", ev.Kind.String())
+					require.Equal(t, tt.name, ev.Cause())
+					return
+				case <-time.After(5 * time.Second):
+					t.Fatal("no EventLeaseLost")
+				}
+			}
+		})
+	}
 }
 
 // TestSlowSubscriberDropsEventsAndNeverBlocks: a subscriber that does not

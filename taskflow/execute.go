@@ -36,6 +36,7 @@ type attempt struct {
 	w   *Worker
 
 	journal atomic.Pointer[journal] // made when the task first logs or reports progress
+	report  *Ran                    // set by RunNext: told the state stored
 
 	// Guarded by Worker.mu.
 	cancel context.CancelCauseFunc // set while the task runs
@@ -92,16 +93,22 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 	}, nil
 }
 
-// submit hands an attempt's transition to the completer; once it is
-// stored the lease is dropped, a failure (taskErr) is logged and
-// apply-state filters run.
+// submit hands an attempt's transition to the completer (under RunNext,
+// it stores it at once); once it is stored the lease is dropped, a failure
+// (taskErr) is logged and apply-state filters run.
 func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline, taskErr error) {
 	j := a.job
 	w.completing.Add(1)
-	ok := w.comp.Submit(completer.Item{T: tr, Done: func(err error) {
+	done := func(err error) {
 		w.completing.Add(-1)
 		w.freed()
 		w.release(a)
+		if a.report != nil {
+			a.report.Err = taskErr
+			if err == nil {
+				a.report.State = st
+			}
+		}
 		switch {
 		case err == nil:
 			if taskErr != nil {
@@ -121,8 +128,12 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 			w.log.Error("taskflow: job outcome not stored; it will run again when its lease expires",
 				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "err", err)
 		}
-	}})
-	if !ok {
+	}
+	if w.inline.Load() {
+		w.storeNow(tr, done)
+		return
+	}
+	if !w.comp.Submit(completer.Item{T: tr, Done: done}) {
 		w.completing.Add(-1)
 		w.log.Warn("taskflow: job finished after the worker stopped; it will run again when its lease expires", "job_id", j.ID, "task", j.Task)
 	}

@@ -202,14 +202,7 @@ func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.
 	w.mu.Lock()
 	for i, j := range got {
 		a := &atts[i]
-		a.job, a.queue, a.w = j, queueIndex(o.Queues, j.Queue), w
-		a.info = RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
-		if old := w.held[j.ID]; old != nil {
-			// The job came back to a queue while an attempt of it still
-			// runs here, and this worker fetched it again.
-			w.loseLocked(old, states.NameProcessing)
-		}
-		w.held[j.ID] = a
+		w.holdLocked(a, j)
 		ptrs[i] = a
 	}
 	if above == nil { // stores return jobs in the order they serve them
@@ -219,6 +212,19 @@ func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.
 	w.mu.Unlock()
 	w.ready.push(ptrs)
 	return len(got), nil
+}
+
+// holdLocked makes a the attempt of fetched job j that holds its lease;
+// w.mu is held.
+func (w *Worker) holdLocked(a *attempt, j *storage.Job) {
+	a.job, a.queue, a.w = j, queueIndex(w.opts.Queues, j.Queue), w
+	a.info = RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
+	if old := w.held[j.ID]; old != nil {
+		// The job came back to a queue while an attempt of it still
+		// runs here, and this worker fetched it again.
+		w.loseLocked(old, states.NameProcessing)
+	}
+	w.held[j.ID] = a
 }
 
 func queueIndex(queues []string, q string) int {

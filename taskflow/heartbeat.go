@@ -101,10 +101,15 @@ func (w *Worker) loseLocked(a *attempt, hint states.Name) {
 		defer cancel()
 		cause := w.lossCause(ctx, a, hint)
 		w.mu.Lock()
-		defer w.mu.Unlock()
 		a.lost = cause
 		if a.cancel != nil {
 			a.cancel(cause)
+		}
+		w.mu.Unlock()
+		if ev := w.opts.Events; ev.active() {
+			j := a.job
+			ev.publish(Event{Kind: EventLeaseLost, JobID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt,
+				At: w.opts.Clock(), Err: cause, Worker: w.opts.ID})
 		}
 	}()
 }

@@ -78,3 +78,45 @@ func TestJobsAndJobCounts(t *testing.T) {
 	require.Equal(t, taskflow.BatchProgress{Total: 2, Deleted: 2}, p)
 	require.True(t, p.Done())
 }
+
+func TestRequeueManyAndDeleteMany(t *testing.T) {
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "t", func(context.Context, int) (int, error) { return 0, nil })
+	require.NoError(t, err)
+	ctx := waitCtx(t)
+	hs, err := task.On(e.client).EnqueueMany(ctx, []int{1, 2, 3})
+	require.NoError(t, err)
+	a, b, gone := hs[0].ID, hs[1].ID, hs[2].ID
+	require.NoError(t, e.client.Delete(ctx, gone))
+	unknown := newID(t)
+
+	tests := []struct {
+		name  string
+		call  func(context.Context, []uuid.UUID) ([]error, error)
+		ids   []uuid.UUID
+		want  []error // nil: moved
+		state states.Name
+	}{
+		{"requeue, a deleted job too", e.client.RequeueMany, []uuid.UUID{a, gone, unknown}, []error{nil, nil, taskflow.ErrNotFound}, states.NameEnqueued},
+		{"delete, one named twice", e.client.DeleteMany, []uuid.UUID{a, b, b, unknown}, []error{nil, nil, nil, taskflow.ErrNotFound}, states.NameDeleted},
+		{"delete what is deleted", e.client.DeleteMany, []uuid.UUID{b}, []error{taskflow.ErrStateConflict}, states.NameDeleted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			errs, err := tt.call(ctx, tt.ids)
+			require.NoError(t, err)
+			require.Len(t, errs, len(tt.ids))
+			for i, want := range tt.want {
+				if want == nil {
+					require.NoError(t, errs[i], "job %d", i)
+					info, err := e.client.Job(ctx, tt.ids[i])
+					require.NoError(t, err)
+					require.Equal(t, tt.state, info.State.Name())
+					continue
+				}
+				require.ErrorIs(t, errs[i], want, "job %d", i)
+				require.ErrorContains(t, errs[i], tt.ids[i].String(), "the error names the job")
+			}
+		})
+	}
+}

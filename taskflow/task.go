@@ -93,9 +93,9 @@ func (t *Task[Args, Result]) Bind(reg *Registry, fn func(context.Context, Args) 
 	}
 	codec, name := t.codec, t.name
 	run := func(ctx context.Context, raw []byte) ([]byte, error) {
-		var args Args
-		if err := codec.Unmarshal(raw, &args); err != nil {
-			return nil, badInput(fmt.Errorf("%w args of task %q: %w", ErrDecode, name, err))
+		args, err := t.DecodeArgs(raw)
+		if err != nil {
+			return nil, badInput(err)
 		}
 		res, err := fn(ctx, args)
 		if err != nil {

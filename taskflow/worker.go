@@ -200,6 +200,7 @@ type Worker struct {
 	jobLogs     storage.JobLogs // nil: what tasks log is not stored
 	journals    journals
 	urgentLeft  atomic.Bool // an urgent fetch got all it asked for; more may wait
+	inline      atomic.Bool // RunNext is running a job: outcomes are stored at once
 }
 
 // taskRuntime is what the worker needs to run one task: the erased task (nil
@@ -321,17 +322,17 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	maint.Go(func() error { scheduler.Run(bg, w.store, o.Clock, 5*time.Second, schedWake, w.log); return nil })
 	maint.Go(func() error {
-		reaper.Every(bg, max(o.LeaseDuration/6, 100*time.Millisecond), func(ctx context.Context) { reaper.Reclaim(ctx, w.store, o.Clock, w.log) })
+		reaper.Every(bg, max(o.LeaseDuration/6, 100*time.Millisecond), func(ctx context.Context) { _ = reaper.Reclaim(ctx, w.store, o.Clock, w.log) })
 		return nil
 	})
 	maint.Go(func() error {
-		reaper.Every(bg, o.PruneInterval, func(ctx context.Context) { reaper.Prune(ctx, w.store, o.Clock, w.log) })
+		reaper.Every(bg, o.PruneInterval, func(ctx context.Context) { _ = reaper.Prune(ctx, w.store, o.Clock, w.log) })
 		return nil
 	})
 	if srv, ok := w.store.(storage.Workers); ok {
 		maint.Go(func() error {
 			reaper.Every(bg, max(o.WorkerTimeout/3, 100*time.Millisecond), func(ctx context.Context) {
-				reaper.RemoveDeadWorkers(ctx, srv, o.WorkerTimeout, w.log)
+				_ = reaper.RemoveDeadWorkers(ctx, srv, o.WorkerTimeout, w.log)
 			})
 			return nil
 		})

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
@@ -34,16 +35,57 @@ type benchConfig struct {
 	n, concurrency, batch         int
 	fetchBatch                    int
 	duration, retention           time.Duration
-	rate                          float64
+	rate, traceSample             float64
+	observe                       bool
 }
+
+// applicationName is the application_name of the command's connections
+// unless the database URL sets one; bench's CPU meter finds them by it.
+const applicationName = "taskflow"
 
 var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
 
-func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
+var benchCommand = &command{
+	name: "bench", summary: "Measure how fast taskflow inserts and works no-op jobs",
+	args: "[--store memory|postgres] [--mode M] [flags]",
+	help: `bench runs no-op jobs through a store and a worker, using only the public
+API. Progress goes to stderr every second, the summary to stdout. Modes:
+
+  burndown    insert -n jobs in batches of -batch (EnqueueMany), report
+              inserts/s, then start a worker and report how fast it works them.
+  continuous  producers insert in batches while a worker works, for -duration;
+              report worked and inserted jobs/s and the heap in use at start
+              and end (finished jobs expire, so the heap should stay flat).
+  latency     enqueue one job at a time at -rate jobs/s for -duration and
+              report percentiles of the time from Enqueue to the task's start.
+  single      for -duration, insert one job per Enqueue call from -concurrency
+              goroutines (default 1); report jobs/s.
+  priority    work a backlog of -n jobs at priority 0 and, once the worker
+              runs at full speed, enqueue 100 at priority 10, one at a time;
+              report how long each waited to start.
+
+On PostgreSQL, bench migrates a fresh schema bench_<random> and drops it at
+the end unless -keep is given; with -schema NAME it uses that schema and never
+drops it.`,
+	define: func(fs *flag.FlagSet, e *env) action {
+		c := benchFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			if err := noArgs("bench", args); err != nil {
+				return err
+			}
+			if err := c.check(); err != nil {
+				return err
+			}
+			return bench(ctx, c, e.stdout, e.stderr)
+		}
+	},
+}
+
+// benchFlags defines bench's flags on fs and returns where they go.
+func benchFlags(fs *flag.FlagSet) *benchConfig {
 	c := &benchConfig{}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&c.store, "store", "memory", "store: memory or postgres")
-	fs.StringVar(&c.database, "database", os.Getenv("TASKFLOW_DATABASE_URL"), "PostgreSQL URL (default $TASKFLOW_DATABASE_URL)")
+	fs.StringVar(&c.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema to use and keep (default: a fresh bench_<random>, dropped at the end)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema")
 	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")
@@ -54,31 +96,37 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	fs.IntVar(&c.batch, "batch", 1000, "jobs per EnqueueMany call")
 	fs.IntVar(&c.fetchBatch, "fetch-batch", 0, "the worker's FetchBatch (0: taskflow's default)")
 	fs.DurationVar(&c.retention, "retention", 0, "how long finished jobs are kept in continuous mode, pruned every retention/2 (0: 1s on memory, so that the heap stays flat; the worker's default on postgres)")
+	fs.BoolVar(&c.observe, "observe", false, "turn on events read by the Prometheus collector and OpenTelemetry metrics, and tracing")
+	fs.Float64Var(&c.traceSample, "trace-sample", 0.01, "with -observe, the share of traces sampled")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
-	if ok, err := parseFlags(fs, args, stderr); !ok {
-		return nil, err
-	}
+	return c
+}
+
+// check returns a usage error naming a bad flag value.
+func (c *benchConfig) check() error {
 	switch {
 	case c.store != "memory" && c.store != "postgres":
-		return nil, fmt.Errorf("%w: bench: -store %q: want memory or postgres", errUsage, c.store)
+		return fmt.Errorf("%w: bench: -store %q: want memory or postgres", errUsage, c.store)
 	case !slices.Contains(modes, c.mode):
-		return nil, fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
+		return fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
 	case c.n <= 0:
-		return nil, fmt.Errorf("%w: bench: -n must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -n must be positive", errUsage)
 	case c.batch <= 0:
-		return nil, fmt.Errorf("%w: bench: -batch must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -batch must be positive", errUsage)
 	case c.duration <= 0:
-		return nil, fmt.Errorf("%w: bench: -duration must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -duration must be positive", errUsage)
 	case c.rate <= 0:
-		return nil, fmt.Errorf("%w: bench: -rate must be positive", errUsage)
+		return fmt.Errorf("%w: bench: -rate must be positive", errUsage)
 	case c.retention < 0:
-		return nil, fmt.Errorf("%w: bench: -retention must not be negative", errUsage)
+		return fmt.Errorf("%w: bench: -retention must not be negative", errUsage)
 	case c.fetchBatch < 0:
-		return nil, fmt.Errorf("%w: bench: -fetch-batch must not be negative", errUsage)
+		return fmt.Errorf("%w: bench: -fetch-batch must not be negative", errUsage)
+	case c.traceSample < 0 || c.traceSample > 1:
+		return fmt.Errorf("%w: bench: -trace-sample must be between 0 and 1", errUsage)
 	case c.concurrency < 0:
-		return nil, fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
+		return fmt.Errorf("%w: bench: -concurrency must not be negative", errUsage)
 	}
-	return c, nil
+	return nil
 }
 
 // jobArgs are a bench job's arguments; At is set in latency mode only.
@@ -96,6 +144,8 @@ type benchEnv struct {
 	client *taskflow.Client
 	task   taskflow.Bound[jobArgs, struct{}]
 	stderr io.Writer
+	obs    *observed     // with -observe
+	pool   *pgxpool.Pool // the postgres store's
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -134,11 +184,19 @@ func bench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer cleanup()
-	if e.client, err = taskflow.NewClient(e.store, taskflow.ClientOptions{}); err != nil {
+	var copts taskflow.ClientOptions
+	if cfg.observe {
+		if e.obs, err = observe(cfg.traceSample, nil); err != nil {
+			return err
+		}
+		defer e.obs.close()
+		copts.Events, copts.Filters = e.obs.hub, e.obs.filters
+	}
+	if e.client, err = taskflow.NewClient(e.store, copts); err != nil {
 		return err
 	}
 	e.task = task.On(e.client)
-	fmt.Fprintf(stdout, "store=%s mode=%s GOMAXPROCS=%d %s\n", cfg.store, cfg.mode, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Fprintf(stdout, "store=%s mode=%s observe=%t GOMAXPROCS=%d %s\n", cfg.store, cfg.mode, cfg.observe, runtime.GOMAXPROCS(0), runtime.Version())
 	switch cfg.mode {
 	case "burndown":
 		return e.burndown(ctx, stdout)
@@ -174,7 +232,7 @@ func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), err
 		return nil, err
 	}
 	fmt.Fprintf(stderr, "using schema %s (pool max %d connections)\n", schema, pool.Config().MaxConns)
-	e.store = pgstore.New(pool, pgstore.Schema(schema))
+	e.store, e.pool = pgstore.New(pool, pgstore.Schema(schema)), pool
 	return func() {
 		if drop {
 			c, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -193,6 +251,9 @@ func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), err
 func (e *benchEnv) startWorker(opts taskflow.WorkerOptions) (stop func() error, err error) {
 	opts.Registry, opts.Concurrency, opts.FetchBatch = e.reg, e.cfg.concurrency, e.cfg.fetchBatch
 	opts.Filters = []filters.Filter{e}
+	if e.obs != nil {
+		opts.Events, opts.Filters = e.obs.hub, append(opts.Filters, e.obs.filters...)
+	}
 	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	w, err := taskflow.NewWorker(e.store, opts)
 	if err != nil {
@@ -253,7 +314,7 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	defer stopProfile()
 	stopProgress = e.progress("work")
 	defer stopProgress()
-	start = time.Now()
+	start, cpu := time.Now(), startCPU(e.pool)
 	stop, err := e.startWorker(taskflow.WorkerOptions{})
 	if err != nil {
 		return err
@@ -265,6 +326,7 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 		return ctx.Err()
 	}
 	report(out, "work", n, time.Since(start))
+	cpu.report(ctx, out, n)
 	return nil
 }
 

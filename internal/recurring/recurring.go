@@ -113,8 +113,7 @@ func Run(ctx context.Context, store storage.Recurring, now func() time.Time, max
 		case <-timer.C:
 		case <-wake:
 		}
-		t := now()
-		due, next, err := store.DueRecurring(ctx, t, Batch)
+		next, fired, err := Tick(ctx, store, now(), spawn, log)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -123,19 +122,31 @@ func Run(ctx context.Context, store storage.Recurring, now func() time.Time, max
 			timer.Reset(time.Second)
 			continue
 		}
-		for _, def := range due {
-			if n := fire(ctx, store, def, t, spawn, log); !n.IsZero() && (next.IsZero() || n.Before(next)) {
-				next = n
-			}
-		}
 		wait := maxWait
-		if len(due) == Batch {
+		if fired == Batch {
 			wait = 0
 		} else if !next.IsZero() {
 			wait = min(wait, max(next.Sub(now()), 0))
 		}
 		timer.Reset(max(wait, time.Millisecond))
 	}
+}
+
+// Tick fires up to Batch definitions due at now, and returns the earliest
+// next run among the rest and those it fired (zero if none), and how many
+// were due. Only reading the due definitions fails it; a definition that
+// fails to fire is logged and left for the next tick.
+func Tick(ctx context.Context, store storage.Recurring, now time.Time, spawn Spawner, log *slog.Logger) (next time.Time, due int, err error) {
+	defs, next, err := store.DueRecurring(ctx, now, Batch)
+	if err != nil {
+		return time.Time{}, 0, err
+	}
+	for _, def := range defs {
+		if n := fire(ctx, store, def, now, spawn, log); !n.IsZero() && (next.IsZero() || n.Before(next)) {
+			next = n
+		}
+	}
+	return next, len(defs), nil
 }
 
 // fire fires one due definition and returns its new next run.

@@ -49,3 +49,14 @@ func Run(ctx context.Context, store storage.Store, now func() time.Time, maxWait
 		timer.Reset(max(wait, minGap))
 	}
 }
+
+// PromoteAll promotes every job due at now, in batches, and returns the
+// earliest due time of the jobs still Scheduled (zero if none).
+func PromoteAll(ctx context.Context, store storage.Store, now time.Time) (time.Time, error) {
+	for {
+		res, err := store.PromoteDue(ctx, &storage.PromoteParams{Now: now, Limit: Batch})
+		if err != nil || res.Promoted < Batch {
+			return res.Next, err
+		}
+	}
+}

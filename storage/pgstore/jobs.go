@@ -408,7 +408,8 @@ func scanJob(row pgx.CollectableRow) (*storage.Job, error) {
 	j.RunAt, j.ExpireAt, j.LeaseUntil, j.UniqueUntil = runAt.Time, expireAt.Time, leaseUntil.Time, until.Time
 	j.ParentID, j.BatchID = parent.Bytes, batch.Bytes
 	if params != nil {
-		if err := json.Unmarshal(params, &j.Params); err != nil {
+		var err error
+		if j.Params, err = decodeParams(params); err != nil {
 			return nil, fmt.Errorf("job %s params: %w", j.ID, err)
 		}
 	}

@@ -85,7 +85,7 @@ func TestUnmigratedSchemaNamesTheFix(t *testing.T) {
 				err := call()
 				require.ErrorIs(t, err, ErrNotMigrated, name)
 				require.ErrorContains(t, err, tc.want, name)
-				require.ErrorContains(t, err, "run `taskflow migrate` or pgstore.Migrate", name)
+				require.ErrorContains(t, err, "run `taskflow migrate up` or pgstore.Migrate", name)
 			}
 			require.NoError(t, Migrate(testCtx(t), pool, Schema(schema)))
 			require.NoError(t, calls["Create"](), "a running store works once the schema is migrated")
@@ -109,7 +109,7 @@ func schemaAt(t *testing.T, pool *pgxpool.Pool, version int) (string, string) {
 	_, err := pool.Exec(ctx, "CREATE SCHEMA "+q+"; CREATE TABLE "+q+".schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
 	require.NoError(t, err)
 	for v := range version {
-		_, err = pool.Exec(ctx, strings.ReplaceAll(migrations[v], "{schema}", q))
+		_, err = pool.Exec(ctx, strings.ReplaceAll(migrations[v].up, "{schema}", q))
 		require.NoError(t, err)
 		_, err = pool.Exec(ctx, "INSERT INTO "+q+".schema_migrations (version) VALUES ($1)", v+1)
 		require.NoError(t, err)

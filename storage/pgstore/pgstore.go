@@ -7,9 +7,12 @@
 // # Setup
 //
 // The tables live in their own schema, "taskflow" unless [Schema] says
-// otherwise. Create or upgrade them with [Migrate] (or `taskflow migrate`)
+// otherwise. Create or upgrade them with [Migrate] (or `taskflow migrate up`)
 // before use; a Store on an unmigrated or too old schema returns an error
-// wrapping [ErrNotMigrated] from every method.
+// wrapping [ErrNotMigrated] from every method. [MigrateTo] goes up or down
+// to a given version, [MigrationStatus] tells which are applied, and
+// [MigrationSQL] prints the statements for teams that run migrations with
+// their own tool.
 //
 //	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 //	...
@@ -88,11 +91,11 @@ var (
 const DefaultSchema = "taskflow"
 
 // ErrNotMigrated means the schema is missing or older than this package
-// needs. Errors wrapping it name the fix: run `taskflow migrate` or
+// needs. Errors wrapping it name the fix: run `taskflow migrate up` or
 // [Migrate].
 var ErrNotMigrated = errors.New("pgstore: schema not migrated")
 
-const fix = "; run `taskflow migrate` or pgstore.Migrate"
+const fix = "; run `taskflow migrate up` or pgstore.Migrate"
 
 // Option configures [New] and [Migrate].
 type Option func(*config)
@@ -208,8 +211,7 @@ func (s *Store) check(ctx context.Context) error {
 	var v int
 	err := s.db.QueryRow(ctx, s.q.version).Scan(&v)
 	if err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") { // undefined table or schema
+		if isUndefined(err) {
 			return fmt.Errorf("%w: schema %q has no taskflow tables"+fix, ErrNotMigrated, s.cfg.schema)
 		}
 		return interpretError("check schema version", err)

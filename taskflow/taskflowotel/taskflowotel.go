@@ -18,12 +18,23 @@
 // under it. An attempt of a trace that was not sampled starts no span: the
 // task's ctx carries the enqueue's span context, so its own spans are not
 // sampled either. Attributes follow OpenTelemetry's messaging conventions.
+//
+// A continuation's spans link to its parent job's producer span when the
+// filter can read the parent (Options.Store): the parent's trace context is
+// copied into the continuation (the parameter "taskflow.trace.link") when
+// it is created.
+//
+// [NewMetrics] records the same metrics as package taskflowprom through an
+// OpenTelemetry MeterProvider.
 package taskflowotel
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
@@ -34,10 +45,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // Param is the job parameter that carries the enqueue's trace context.
 const Param = "taskflow.trace"
+
+// LinkParam is the job parameter that carries, in a continuation, its
+// parent job's trace context.
+const LinkParam = "taskflow.trace.link"
 
 // Options configure Tracing. The zero value uses OpenTelemetry's globals.
 type Options struct {
@@ -46,15 +62,21 @@ type Options struct {
 	// Propagator encodes the trace context into the job. Default: the W3C
 	// trace context (propagation.TraceContext).
 	Propagator propagation.TextMapPropagator
+	// Store, when set, is read for the parent of each continuation created,
+	// so that the continuation's spans link to the parent's. It costs one
+	// read per continuation.
+	Store storage.Store
 }
 
 // Tracing is a client and server filter that traces jobs.
 type Tracing struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
+	store      storage.Store
 
 	mu       sync.Mutex
-	creating map[uuid.UUID]trace.Span // producer spans until OnCreated
+	creating map[uuid.UUID]trace.Span // recording producer spans until OnCreated
+	inFlight atomic.Int64             // len(creating)
 }
 
 // New returns the tracing filter.
@@ -70,6 +92,7 @@ func New(opts Options) *Tracing {
 	return &Tracing{
 		tracer:     tp.Tracer("github.com/taskflow-go/taskflow/taskflow/taskflowotel"),
 		propagator: p,
+		store:      opts.Store,
 		creating:   map[uuid.UUID]trace.Span{},
 	}
 }
@@ -88,26 +111,141 @@ func attributes(j filters.Job, op string, kind attribute.KeyValue) []attribute.K
 // OnCreating implements filters.ClientFilter: it starts the job's producer
 // span and stores its trace context in the job.
 func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) error {
-	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindProducer))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	if link, raw := t.parentLink(ctx, c.Job); link.SpanContext.IsValid() {
+		opts = append(opts, trace.WithLinks(link))
+		c.SetParam(LinkParam, raw)
+	}
+	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), opts...)
 	if span.IsRecording() {
 		span.SetAttributes(attributes(c.Job, "enqueue", semconv.MessagingOperationTypeSend)...)
 	}
-	carrier := propagation.MapCarrier{}
-	t.propagator.Inject(ctx, carrier)
-	if raw, err := json.Marshal(carrier); err == nil && len(carrier) > 0 {
+	if raw := t.inject(ctx); raw != nil {
 		c.SetParam(Param, raw)
 	}
-	t.mu.Lock()
-	t.creating[c.Job.ID()] = span
-	t.mu.Unlock()
+	if span.IsRecording() { // one not recording has nothing to end
+		t.mu.Lock()
+		t.creating[c.Job.ID()] = span
+		t.inFlight.Store(int64(len(t.creating)))
+		t.mu.Unlock()
+	}
 	return nil
+}
+
+// parentLink returns a link to the producer span of j's parent job, and
+// its encoded trace context, when j is a continuation of a job that has one.
+func (t *Tracing) parentLink(ctx context.Context, j filters.Job) (trace.Link, json.RawMessage) {
+	if t.store == nil || j.ParentID() == uuid.Nil {
+		return trace.Link{}, nil
+	}
+	var parent *storage.Job
+	var err error
+	if p, ok := t.store.(storage.Peeker); ok {
+		parent, err = p.Peek(ctx, j.ParentID())
+	} else {
+		parent, err = t.store.Get(ctx, j.ParentID())
+	}
+	if err != nil { // a batch, or a parent gone: no link
+		return trace.Link{}, nil
+	}
+	raw, ok := parent.Params[Param]
+	if !ok {
+		return trace.Link{}, nil
+	}
+	sc := trace.SpanContextFromContext(t.extract(context.Background(), raw))
+	return trace.Link{SpanContext: sc}, raw
+}
+
+// w3cPrefix starts what inject writes for the W3C propagator; a version 00
+// traceparent of 55 characters follows.
+const w3cPrefix = `{"traceparent":"`
+
+// inject encodes the trace context of ctx, or returns nil for none. The
+// W3C propagator's output is written directly, the others' through a map.
+func (t *Tracing) inject(ctx context.Context) json.RawMessage {
+	sc := trace.SpanContextFromContext(ctx)
+	if _, w3c := t.propagator.(propagation.TraceContext); w3c && sc.IsValid() && sc.TraceState().Len() == 0 {
+		b := make([]byte, 0, len(w3cPrefix)+57)
+		b = append(b, w3cPrefix+"00-"...)
+		b = append(b, sc.TraceID().String()...)
+		b = append(b, '-')
+		b = append(b, sc.SpanID().String()...)
+		b = append(b, '-')
+		b = hex.AppendEncode(b, []byte{byte(sc.TraceFlags() & trace.FlagsSampled)})
+		return append(b, `"}`...)
+	}
+	carrier := propagation.MapCarrier{}
+	t.propagator.Inject(ctx, carrier)
+	if len(carrier) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(carrier)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// extract returns ctx with the trace context encoded in raw.
+func (t *Tracing) extract(ctx context.Context, raw json.RawMessage) context.Context {
+	if _, w3c := t.propagator.(propagation.TraceContext); w3c {
+		if sc, ok := parseTraceparent(raw); ok {
+			return trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+	}
+	var w3c struct { // what the W3C propagator writes, decoded without a map
+		Traceparent string `json:"traceparent"`
+		Tracestate  string `json:"tracestate"`
+	}
+	if json.Unmarshal(raw, &w3c) == nil && w3c.Traceparent != "" {
+		carrier := propagation.MapCarrier{"traceparent": w3c.Traceparent}
+		if w3c.Tracestate != "" {
+			carrier["tracestate"] = w3c.Tracestate
+		}
+		return t.propagator.Extract(ctx, carrier)
+	}
+	if m := (propagation.MapCarrier{}); json.Unmarshal(raw, &m) == nil {
+		return t.propagator.Extract(ctx, m) // another propagator's fields
+	}
+	return ctx
+}
+
+// parseTraceparent reads a parameter holding only a version 00 W3C
+// traceparent, as inject writes it or as a store gives it back (PostgreSQL's
+// jsonb adds a space after the colon), without encoding/json.
+func parseTraceparent(raw []byte) (trace.SpanContext, bool) {
+	rest, ok := bytes.CutPrefix(raw, []byte(`{"traceparent":`))
+	if !ok {
+		return trace.SpanContext{}, false
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	if len(rest) < 57 || rest[0] != '"' || rest[56] != '"' || string(bytes.TrimSpace(rest[57:])) != "}" {
+		return trace.SpanContext{}, false
+	}
+	tp := rest[1:56] // 00-<trace id>-<span id>-<flags>
+	if string(tp[:3]) != "00-" || tp[35] != '-' || tp[52] != '-' {
+		return trace.SpanContext{}, false
+	}
+	tid, err1 := trace.TraceIDFromHex(string(tp[3:35]))
+	sid, err2 := trace.SpanIDFromHex(string(tp[36:52]))
+	var flags [1]byte
+	_, err3 := hex.Decode(flags[:], tp[53:55])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return trace.SpanContext{}, false
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: tid, SpanID: sid, TraceFlags: trace.TraceFlags(flags[0]) & trace.FlagsSampled, Remote: true}), true
 }
 
 // OnCreated implements filters.ClientFilter: it ends the producer span.
 func (t *Tracing) OnCreated(_ context.Context, c *filters.CreatedContext) {
+	if t.inFlight.Load() == 0 {
+		return
+	}
 	t.mu.Lock()
 	span, ok := t.creating[c.Job.ID()]
 	delete(t.creating, c.Job.ID())
+	t.inFlight.Store(int64(len(t.creating)))
 	t.mu.Unlock()
 	if !ok {
 		return
@@ -123,24 +261,18 @@ func (t *Tracing) OnCreated(_ context.Context, c *filters.CreatedContext) {
 // consumer span whose parent is the job's producer span.
 func (t *Tracing) OnPerform(ctx context.Context, c *filters.PerformContext, next func(context.Context) error) error {
 	if raw, ok := c.Job.Param(Param); ok {
-		var w3c struct { // what the W3C propagator writes, decoded without a map
-			Traceparent string `json:"traceparent"`
-			Tracestate  string `json:"tracestate"`
-		}
-		if json.Unmarshal(raw, &w3c) == nil && w3c.Traceparent != "" {
-			carrier := propagation.MapCarrier{"traceparent": w3c.Traceparent}
-			if w3c.Tracestate != "" {
-				carrier["tracestate"] = w3c.Tracestate
-			}
-			ctx = t.propagator.Extract(ctx, carrier)
-		} else if m := (propagation.MapCarrier{}); json.Unmarshal(raw, &m) == nil {
-			ctx = t.propagator.Extract(ctx, m) // another propagator's fields
-		}
+		ctx = t.extract(ctx, raw)
 	}
 	if parent := trace.SpanContextFromContext(ctx); parent.IsValid() && !parent.IsSampled() {
 		return next(ctx) // a trace not sampled: spans the task starts inherit that
 	}
-	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), trace.WithSpanKind(trace.SpanKindConsumer))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	if raw, ok := c.Job.Param(LinkParam); ok {
+		if sc := trace.SpanContextFromContext(t.extract(context.Background(), raw)); sc.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+	}
+	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), opts...)
 	if span.IsRecording() {
 		span.SetAttributes(append(attributes(c.Job, "process", semconv.MessagingOperationTypeProcess),
 			attribute.Int("taskflow.attempt", c.Job.Attempt()))...)

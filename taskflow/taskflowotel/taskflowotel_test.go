@@ -94,3 +94,60 @@ func TestAttemptSpanIsAChildOfTheEnqueueSpan(t *testing.T) {
 	require.Equal(t, "Error", failed.Status().Code.String())
 	require.Equal(t, "negative size", failed.Status().Description)
 }
+
+// TestContinuationSpansLinkToTheParent: a continuation created in another
+// trace links its spans to its parent job's enqueue span.
+func TestContinuationSpansLinkToTheParent(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	store := memstore.New()
+	reg := taskflow.NewRegistry()
+	task, err := taskflow.RegisterTask(reg, "step", func(_ context.Context, n int) (int, error) { return n, nil })
+	require.NoError(t, err)
+	tracing := taskflowotel.New(taskflowotel.Options{TracerProvider: tp, Store: store})
+	client, err := taskflow.NewClient(store, taskflow.ClientOptions{Filters: []filters.Filter{tracing}})
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Filters: []filters.Filter{tracing}})
+	require.NoError(t, err)
+
+	parent, err := task.On(client).Enqueue(ctx, 1)
+	require.NoError(t, err)
+	next, err := task.On(client).ContinueWith(ctx, parent.ID, 2) // a new root span: another trace
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+	_, err = next.Wait(ctx)
+	require.NoError(t, err)
+
+	var enqueues, processes []sdktrace.ReadOnlySpan
+	require.Eventually(t, func() bool {
+		enqueues, processes = nil, nil
+		for _, s := range rec.Ended() {
+			switch s.SpanKind() {
+			case trace.SpanKindProducer:
+				enqueues = append(enqueues, s)
+			case trace.SpanKindConsumer:
+				processes = append(processes, s)
+			}
+		}
+		return len(processes) == 2
+	}, 5*time.Second, 10*time.Millisecond)
+	parentSpan, nextSpan := enqueues[0], enqueues[1]
+	require.NotEqual(t, parentSpan.SpanContext().TraceID(), nextSpan.SpanContext().TraceID())
+	require.Empty(t, parentSpan.Links())
+	require.Len(t, nextSpan.Links(), 1, "the continuation's enqueue span links to the parent's")
+	require.Equal(t, parentSpan.SpanContext().SpanID(), nextSpan.Links()[0].SpanContext.SpanID())
+	for _, p := range processes {
+		if p.SpanContext().TraceID() == nextSpan.SpanContext().TraceID() {
+			require.Len(t, p.Links(), 1, "the continuation's attempt span links to the parent's")
+			require.Equal(t, parentSpan.SpanContext().SpanID(), p.Links()[0].SpanContext.SpanID())
+		} else {
+			require.Empty(t, p.Links())
+		}
+	}
+}

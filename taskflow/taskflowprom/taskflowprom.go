@@ -56,6 +56,7 @@ type Collector struct {
 	jobs     *prometheus.CounterVec   // by task, queue, event
 	duration *prometheus.HistogramVec // attempts, by task, queue
 	pickup   *prometheus.HistogramVec // by task, queue
+	lost     *prometheus.CounterVec   // leases lost, by task, queue, cause
 	dropped  prometheus.CounterFunc
 
 	depth, latency, paused, workers *prometheus.Desc
@@ -99,6 +100,10 @@ func New(hub *taskflow.Events, opts Options) *Collector {
 			Namespace: ns, Name: "pickup_latency_seconds", Buckets: opts.Buckets,
 			Help: "How long jobs waited from their creation until an attempt started, by task and queue.",
 		}, []string{"task", "queue"}),
+		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "leases_lost_total",
+			Help: "Running attempts whose lease could not be renewed, by task, queue and cause (requeued, rescheduled, deleted, state_changed, reclaimed).",
+		}, []string{"task", "queue", "cause"}),
 		depth:   prometheus.NewDesc(ns+"_queue_depth", "Jobs waiting in the queue.", []string{"queue"}, nil),
 		latency: prometheus.NewDesc(ns+"_queue_latency_seconds", "How long the job waiting longest in the queue has waited.", []string{"queue"}, nil),
 		paused:  prometheus.NewDesc(ns+"_queue_paused", "1 when the queue is paused.", []string{"queue"}, nil),
@@ -114,18 +119,45 @@ func New(hub *taskflow.Events, opts Options) *Collector {
 	return c
 }
 
+// series is one task and queue's metrics, looked up once: hashing label
+// values costs more than counting.
+type series struct {
+	events           map[taskflow.EventKind]prometheus.Counter
+	lost             map[string]prometheus.Counter
+	duration, pickup prometheus.Observer
+}
+
 // consume turns events into metrics until the subscription closes.
 func (c *Collector) consume() {
 	defer close(c.done)
+	all := map[[2]string]*series{}
 	for ev := range c.sub.C {
-		c.jobs.WithLabelValues(ev.Task, ev.Queue, ev.Kind.String()).Inc()
+		s := all[[2]string{ev.Task, ev.Queue}]
+		if s == nil {
+			s = &series{events: map[taskflow.EventKind]prometheus.Counter{}, lost: map[string]prometheus.Counter{},
+				duration: c.duration.WithLabelValues(ev.Task, ev.Queue), pickup: c.pickup.WithLabelValues(ev.Task, ev.Queue)}
+			all[[2]string{ev.Task, ev.Queue}] = s
+		}
+		n := s.events[ev.Kind]
+		if n == nil {
+			n = c.jobs.WithLabelValues(ev.Task, ev.Queue, ev.Kind.String())
+			s.events[ev.Kind] = n
+		}
+		n.Inc()
 		switch ev.Kind {
 		case taskflow.EventStarted:
-			c.pickup.WithLabelValues(ev.Task, ev.Queue).Observe(ev.Pickup.Seconds())
+			s.pickup.Observe(ev.Pickup.Seconds())
 		case taskflow.EventSucceeded, taskflow.EventRetried, taskflow.EventFailed, taskflow.EventDeleted:
 			if ev.Worker != "" { // the end of an attempt, not a client's delete
-				c.duration.WithLabelValues(ev.Task, ev.Queue).Observe(ev.Duration.Seconds())
+				s.duration.Observe(ev.Duration.Seconds())
 			}
+		case taskflow.EventLeaseLost:
+			l := s.lost[ev.Cause()]
+			if l == nil {
+				l = c.lost.WithLabelValues(ev.Task, ev.Queue, ev.Cause())
+				s.lost[ev.Cause()] = l
+			}
+			l.Inc()
 		}
 	}
 }
@@ -142,6 +174,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.jobs.Describe(ch)
 	c.duration.Describe(ch)
 	c.pickup.Describe(ch)
+	c.lost.Describe(ch)
 	c.dropped.Describe(ch)
 	c.scrapeErrors.Describe(ch)
 	ch <- c.depth
@@ -155,6 +188,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.jobs.Collect(ch)
 	c.duration.Collect(ch)
 	c.pickup.Collect(ch)
+	c.lost.Collect(ch)
 	c.dropped.Collect(ch)
 	queues, alive, haveWks := c.read()
 	if haveWks {

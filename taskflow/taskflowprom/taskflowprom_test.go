@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
@@ -102,4 +103,56 @@ func collectorDropped(t *testing.T, registry *prometheus.Registry) prometheus.Co
 	}
 	t.Fatal("no taskflow_events_dropped_total")
 	return nil
+}
+
+// TestLeasesLostByCause: an attempt whose job is requeued, and one whose
+// job is deleted, while they run count as lost leases with their causes.
+func TestLeasesLostByCause(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reg := taskflow.NewRegistry()
+	started := make(chan struct{}, 4)
+	hold, err := taskflow.RegisterTask(reg, "hold", func(ctx context.Context, _ int) (int, error) {
+		if rj, _ := taskflow.JobFromContext(ctx); rj.Attempt > 1 {
+			return 0, nil
+		}
+		started <- struct{}{}
+		<-ctx.Done()
+		return 0, context.Cause(ctx)
+	})
+	require.NoError(t, err)
+	store := memstore.New()
+	hub := taskflow.NewEvents()
+	client, err := taskflow.NewClient(store, taskflow.ClientOptions{Registry: reg})
+	require.NoError(t, err)
+	collector := taskflowprom.New(hub, taskflowprom.Options{})
+	defer collector.Close()
+	registry := prometheus.NewRegistry()
+	require.NoError(t, registry.Register(collector))
+	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub, HeartbeatInterval: 50 * time.Millisecond})
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+
+	for _, take := range []func(id uuid.UUID) error{
+		func(id uuid.UUID) error { return client.Requeue(ctx, id) },
+		func(id uuid.UUID) error { return client.Delete(ctx, id) },
+	} {
+		h, err := hold.On(client).Enqueue(ctx, 1)
+		require.NoError(t, err)
+		<-started
+		require.NoError(t, take(h.ID))
+	}
+	want := `
+# HELP taskflow_leases_lost_total Running attempts whose lease could not be renewed, by task, queue and cause (requeued, rescheduled, deleted, state_changed, reclaimed).
+# TYPE taskflow_leases_lost_total counter
+taskflow_leases_lost_total{cause="deleted",queue="default",task="hold"} 1
+taskflow_leases_lost_total{cause="requeued",queue="default",task="hold"} 1
+`
+	require.Eventually(t, func() bool {
+		return testutil.GatherAndCompare(registry, strings.NewReader(want), "taskflow_leases_lost_total") == nil
+	}, 5*time.Second, 10*time.Millisecond)
 }

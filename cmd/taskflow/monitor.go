@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+var statsCommand = &command{
+	name: "stats", summary: "Show jobs per state and per queue, and outcomes over the last hour, day and week",
+	help: `Counts marked ~ are estimates: on a large PostgreSQL store, succeeded and
+deleted are estimated above 100,000 jobs, so that stats stays fast. Latency is
+how long the job waiting longest in a queue has waited. The outcome counts are
+kept per minute for 8 days, apart from the jobs, so they outlive the jobs'
+retention.`,
+	define: withClient("stats", stats),
+}
+
+// periods are the spans stats sums outcomes over.
+var periods = []struct {
+	name string
+	d    time.Duration
+}{{"1h", time.Hour}, {"24h", 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}}
+
+type queueOut struct {
+	Name      string  `json:"name"`
+	Paused    bool    `json:"paused"`
+	Enqueued  int64   `json:"enqueued"`
+	LatencyMS float64 `json:"latency_ms"`
+}
+
+func queuesOut(qs []taskflow.QueueInfo) []queueOut {
+	out := make([]queueOut, len(qs))
+	for i, q := range qs {
+		out[i] = queueOut{q.Name, q.Paused, q.Enqueued, float64(q.Latency) / float64(time.Millisecond)}
+	}
+	return out
+}
+
+func (e *env) queueTable(qs []taskflow.QueueInfo) {
+	rows := make([]string, len(qs))
+	for i, q := range qs {
+		lat := "-"
+		if q.Enqueued > 0 {
+			lat = round(q.Latency)
+		}
+		rows[i] = fmt.Sprintf("%s\t%s\t%d\t%s", q.Name, yesNo(q.Paused), q.Enqueued, lat)
+	}
+	e.table("QUEUE\tPAUSED\tENQUEUED\tLATENCY", rows)
+}
+
+func stats(ctx context.Context, e *env, c *taskflow.Client) error {
+	counts, err := c.JobCounts(ctx)
+	if err != nil {
+		return err
+	}
+	qs, err := c.Queues(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	points, err := c.Stats(ctx, now.Add(-periods[len(periods)-1].d), now, time.Minute)
+	if err != nil {
+		return err
+	}
+	type periodOut struct {
+		Period    string `json:"period"`
+		Succeeded int64  `json:"succeeded"`
+		Failed    int64  `json:"failed"`
+		Deleted   int64  `json:"deleted"`
+	}
+	outcomes := make([]periodOut, len(periods))
+	for i, p := range periods {
+		outcomes[i].Period = p.name
+		since := now.Add(-p.d).Truncate(time.Minute)
+		for _, pt := range points {
+			if !pt.At.Before(since) {
+				outcomes[i].Succeeded += pt.Succeeded
+				outcomes[i].Failed += pt.Failed
+				outcomes[i].Deleted += pt.Deleted
+			}
+		}
+	}
+	if e.json {
+		type stateOut struct {
+			State     states.Name `json:"state"`
+			Jobs      int64       `json:"jobs"`
+			Estimated bool        `json:"estimated"`
+		}
+		out := struct {
+			States   []stateOut  `json:"states"`
+			Queues   []queueOut  `json:"queues"`
+			Outcomes []periodOut `json:"outcomes"`
+		}{Queues: queuesOut(qs), Outcomes: outcomes}
+		for _, s := range states.Names {
+			out.States = append(out.States, stateOut{s, counts.Jobs[s], slices.Contains(counts.Estimated, s)})
+		}
+		return e.writeJSON(out)
+	}
+	rows := make([]string, len(states.Names))
+	for i, s := range states.Names {
+		mark := ""
+		if slices.Contains(counts.Estimated, s) {
+			mark = "~"
+		}
+		rows[i] = fmt.Sprintf("%s\t%s%d", s, mark, counts.Jobs[s])
+	}
+	e.table("STATE\tJOBS", rows)
+	fmt.Fprintln(e.stdout)
+	if len(qs) == 0 {
+		fmt.Fprintln(e.stdout, "no queue has jobs waiting or is paused")
+	} else {
+		e.queueTable(qs)
+	}
+	fmt.Fprintln(e.stdout)
+	rows = make([]string, len(outcomes))
+	for i, o := range outcomes {
+		rows[i] = fmt.Sprintf("last %s\t%d\t%d\t%d", o.Period, o.Succeeded, o.Failed, o.Deleted)
+	}
+	e.table("PERIOD\tSUCCEEDED\tFAILED\tDELETED", rows)
+	return nil
+}
+
+var queuesCommand = &command{
+	name: "queues", def: "list",
+	help: `queues lists and pauses queues. A paused queue keeps its jobs, and no worker
+fetches them until it is resumed; jobs already running finish.`,
+	subs: []*command{
+		{name: "list", summary: "List the queues that have jobs waiting or are paused, with their latency",
+			define: withClient("queues list", func(ctx context.Context, e *env, c *taskflow.Client) error {
+				qs, err := c.Queues(ctx)
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return e.writeJSON(queuesOut(qs))
+				}
+				e.queueTable(qs)
+				return nil
+			})},
+		{name: "pause", args: "QUEUE", summary: "Stop every worker from fetching jobs of QUEUE", define: defineSetPaused("pause")},
+		{name: "resume", args: "QUEUE", summary: "Let workers fetch jobs of QUEUE again", define: defineSetPaused("resume")},
+	},
+}
+
+func defineSetPaused(op string) func(*flag.FlagSet, *env) action {
+	return func(fs *flag.FlagSet, e *env) action {
+		e.dbFlags(fs)
+		return func(ctx context.Context, args []string) error {
+			if len(args) != 1 {
+				return usageErr("queues %s: want one queue name, got %d arguments", op, len(args))
+			}
+			c, err := e.client(ctx)
+			if err != nil {
+				return err
+			}
+			set := c.PauseQueue
+			if op == "resume" {
+				set = c.ResumeQueue
+			}
+			if err := set(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "queue %q %sd\n", args[0], op)
+			return nil
+		}
+	}
+}
+
+var workersCommand = &command{
+	name: "workers", summary: "List the live workers: heartbeat, queues and the jobs they run",
+	help: `A worker is listed while it sends heartbeats; the others' watchdog removes
+those that stop. RUNNING counts the jobs in state processing that it owns.`,
+	define: withClient("workers", workers),
+}
+
+func workers(ctx context.Context, e *env, c *taskflow.Client) error {
+	ws, err := c.Workers(ctx)
+	if err != nil {
+		return err
+	}
+	running, err := c.Jobs(ctx, taskflow.JobQuery{State: states.NameProcessing, Limit: -1})
+	if err != nil {
+		return err
+	}
+	type runningOut struct {
+		ID        uuid.UUID `json:"id"`
+		Task      string    `json:"task"`
+		Queue     string    `json:"queue"`
+		StartedAt time.Time `json:"started_at"`
+	}
+	byWorker := map[string][]runningOut{}
+	for _, j := range running {
+		if p, ok := j.State.(states.Processing); ok {
+			byWorker[p.ServerID] = append(byWorker[p.ServerID], runningOut{j.ID, j.Task, j.Queue, p.StartedAt})
+		}
+	}
+	if e.json {
+		type workerOut struct {
+			ID          string       `json:"id"`
+			Host        string       `json:"host"`
+			PID         int          `json:"pid"`
+			Queues      []string     `json:"queues"`
+			Concurrency int          `json:"concurrency"`
+			StartedAt   time.Time    `json:"started_at,omitzero"`
+			HeartbeatAt time.Time    `json:"heartbeat_at"`
+			Running     []runningOut `json:"running"`
+		}
+		out := make([]workerOut, len(ws))
+		for i, w := range ws {
+			out[i] = workerOut{w.ID, w.Host, w.PID, w.Queues, w.Concurrency, w.StartedAt, w.HeartbeatAt, byWorker[w.ID]}
+			if out[i].Running == nil {
+				out[i].Running = []runningOut{}
+			}
+		}
+		return e.writeJSON(out)
+	}
+	if len(ws) == 0 {
+		fmt.Fprintln(e.stdout, "no live worker")
+		return nil
+	}
+	rows := make([]string, len(ws))
+	var jobs []string
+	for i, w := range ws {
+		rows[i] = fmt.Sprintf("%s\t%s\t%d\t%s\t%d\t%s\t%s\t%d", w.ID, w.Host, w.PID, strings.Join(w.Queues, ","),
+			w.Concurrency, ago(w.StartedAt), ago(w.HeartbeatAt), len(byWorker[w.ID]))
+		for _, j := range byWorker[w.ID] {
+			jobs = append(jobs, fmt.Sprintf("%s\t%s\t%s\t%s\t%s", j.ID, j.Task, j.Queue, w.ID, ago(j.StartedAt)))
+		}
+	}
+	e.table("ID\tHOST\tPID\tQUEUES\tCONCURRENCY\tSTARTED\tHEARTBEAT\tRUNNING", rows)
+	if len(jobs) > 0 {
+		fmt.Fprintln(e.stdout)
+		e.table("RUNNING JOB\tTASK\tQUEUE\tWORKER\tSTARTED", jobs)
+	}
+	return nil
+}

@@ -1,0 +1,3 @@
+-- Undoes 008_failed_index.sql.
+
+DROP INDEX {schema}.jobs_failed;

@@ -1,0 +1,159 @@
+package taskflowotel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+// MetricsOptions configure Metrics. The zero value is valid.
+type MetricsOptions struct {
+	// MeterProvider makes the meter. Default: otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
+	// Client, when set, is asked for the queues (depth, latency, paused)
+	// each time the reader collects.
+	Client *taskflow.Client
+	// Buffer is the number of events Metrics may fall behind by before it
+	// drops some (counted in taskflow.events.dropped). Default: 4096.
+	Buffer int
+}
+
+// Metrics records taskflow's metrics through OpenTelemetry, as
+// taskflowprom does for Prometheus: counters and histograms from the
+// events of a hub, queue gauges read from the store when the reader
+// collects. Attributes are task and queue names, never job IDs. Close it
+// to stop it listening to its hub.
+//
+//	m, err := taskflowotel.NewMetrics(hub, taskflowotel.MetricsOptions{Client: client})
+//	defer m.Close()
+type Metrics struct {
+	sub          *taskflow.Subscription
+	done         chan struct{}
+	registration metric.Registration
+
+	events           metric.Int64Counter
+	duration, pickup metric.Float64Histogram
+	lost             metric.Int64Counter
+}
+
+// NewMetrics returns Metrics recording the events of hub.
+func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	if opts.Buffer <= 0 {
+		opts.Buffer = 4096
+	}
+	meter := mp.Meter("github.com/taskflow-go/taskflow/taskflow/taskflowotel")
+	m := &Metrics{done: make(chan struct{})}
+	var err error
+	if m.events, err = meter.Int64Counter("taskflow.job.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Jobs that entered a state or started an attempt, by task, queue and event.")); err != nil {
+		return nil, fmt.Errorf("taskflowotel: %w", err)
+	}
+	if m.duration, err = meter.Float64Histogram("taskflow.attempt.duration", metric.WithUnit("s"),
+		metric.WithDescription("How long attempts ran.")); err != nil {
+		return nil, fmt.Errorf("taskflowotel: %w", err)
+	}
+	if m.pickup, err = meter.Float64Histogram("taskflow.pickup.latency", metric.WithUnit("s"),
+		metric.WithDescription("How long jobs waited from their creation until an attempt started.")); err != nil {
+		return nil, fmt.Errorf("taskflowotel: %w", err)
+	}
+	if m.lost, err = meter.Int64Counter("taskflow.leases.lost", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Running attempts whose lease could not be renewed, by cause.")); err != nil {
+		return nil, fmt.Errorf("taskflowotel: %w", err)
+	}
+	depth, err1 := meter.Int64ObservableGauge("taskflow.queue.depth", metric.WithUnit("{job}"),
+		metric.WithDescription("Jobs waiting in the queue."))
+	latency, err2 := meter.Float64ObservableGauge("taskflow.queue.latency", metric.WithUnit("s"),
+		metric.WithDescription("How long the job waiting longest in the queue has waited."))
+	paused, err3 := meter.Int64ObservableGauge("taskflow.queue.paused",
+		metric.WithDescription("1 when the queue is paused."))
+	dropped, err4 := meter.Int64ObservableCounter("taskflow.events.dropped", metric.WithUnit("{event}"),
+		metric.WithDescription("Events the metrics lost because they fell behind."))
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return nil, fmt.Errorf("taskflowotel: %w", err)
+	}
+	m.sub = hub.Subscribe(opts.Buffer)
+	m.registration, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		o.ObserveInt64(dropped, m.sub.Dropped())
+		if opts.Client == nil {
+			return nil
+		}
+		qs, err := opts.Client.Queues(ctx)
+		if errors.Is(err, taskflow.ErrNotSupported) {
+			return nil
+		}
+		for _, q := range qs {
+			at := metric.WithAttributes(semconv.MessagingDestinationName(q.Name))
+			o.ObserveInt64(depth, q.Enqueued, at)
+			o.ObserveFloat64(latency, q.Latency.Seconds(), at)
+			p := int64(0)
+			if q.Paused {
+				p = 1
+			}
+			o.ObserveInt64(paused, p, at)
+		}
+		return err
+	}, depth, latency, paused, dropped)
+	if err != nil {
+		m.sub.Close()
+		return nil, fmt.Errorf("taskflowotel: %w", err)
+	}
+	go m.consume()
+	return m, nil
+}
+
+// metricKey names a set of attributes; the sets are built once each, as
+// building one (hashing every attribute) costs more than recording.
+type metricKey struct {
+	task, queue string
+	attr, value string // a third attribute, if attr is not empty
+}
+
+func (m *Metrics) consume() {
+	defer close(m.done)
+	ctx := context.Background()
+	sets := map[metricKey]metric.MeasurementOption{}
+	set := func(k metricKey) metric.MeasurementOption {
+		o, ok := sets[k]
+		if !ok {
+			kv := []attribute.KeyValue{attribute.String("taskflow.task", k.task), semconv.MessagingDestinationName(k.queue)}
+			if k.attr != "" {
+				kv = append(kv, attribute.String(k.attr, k.value))
+			}
+			o = metric.WithAttributeSet(attribute.NewSet(kv...))
+			sets[k] = o
+		}
+		return o
+	}
+	for ev := range m.sub.C {
+		m.events.Add(ctx, 1, set(metricKey{ev.Task, ev.Queue, "taskflow.event", ev.Kind.String()}))
+		switch ev.Kind {
+		case taskflow.EventStarted:
+			m.pickup.Record(ctx, ev.Pickup.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue}))
+		case taskflow.EventSucceeded, taskflow.EventRetried, taskflow.EventFailed, taskflow.EventDeleted:
+			if ev.Worker != "" { // the end of an attempt, not a client's delete
+				m.duration.Record(ctx, ev.Duration.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue}))
+			}
+		case taskflow.EventLeaseLost:
+			m.lost.Add(ctx, 1, set(metricKey{ev.Task, ev.Queue, "taskflow.cause", ev.Cause()}))
+		}
+	}
+}
+
+// Close stops the metrics listening to the hub and unregisters the queue
+// gauges.
+func (m *Metrics) Close() {
+	m.sub.Close()
+	<-m.done
+	_ = m.registration.Unregister()
+}
