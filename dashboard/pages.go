@@ -3,6 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -367,12 +368,16 @@ func pretty(raw []byte) string {
 	return fmt.Sprintf("%q", raw)
 }
 
-func (h *Handler) recurring(r *http.Request) (page, error) {
-	list, err := h.client.RecurringJobs(r.Context())
-	if err != nil {
-		return page{}, err
+// listPage makes the page, named tmpl in the navigation too, that shows
+// what list returns.
+func listPage[T any](tmpl, title string, list func(context.Context) (T, error)) func(*http.Request) (page, error) {
+	return func(r *http.Request) (page, error) {
+		v, err := list(r.Context())
+		if err != nil {
+			return page{}, err
+		}
+		return page{tmpl, title, tmpl, v}, nil
 	}
-	return page{"recurring", "Recurring jobs", "recurring", list}, nil
 }
 
 type batchData struct {
@@ -457,14 +462,6 @@ func (h *Handler) batchPage(r *http.Request, s string) (page, error) {
 		return page{}, err
 	}
 	return page{"batch", "Batch " + id.String(), "batches", d}, nil
-}
-
-func (h *Handler) queues(r *http.Request) (page, error) {
-	list, err := h.client.Queues(r.Context())
-	if err != nil {
-		return page{}, err
-	}
-	return page{"queues", "Queues", "queues", list}, nil
 }
 
 type workerRow struct {
