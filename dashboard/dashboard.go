@@ -127,7 +127,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /workers", h.page(h.workers))
 	m.HandleFunc("GET /api/live", h.live)
 	assets := http.FileServerFS(h.assetsFS)
-	m.Handle("GET /static/", http.StripPrefix("/static", cached(assets)))
+	m.Handle("GET /static/{file}", http.StripPrefix("/static", cached(assets)))
 	m.HandleFunc("POST /jobs/{action}", h.action(h.jobAction))
 	m.HandleFunc("POST /recurring/{action}", h.action(h.recurringAction))
 	m.HandleFunc("POST /queues/{action}", h.action(h.queueAction))

@@ -85,6 +85,7 @@ func TestPages(t *testing.T) {
 				{"script", "/static/dashboard.js", 200, []string{"fetch("}, nil},
 				{"style sheet", "/static/dashboard.css", 200, []string{".tiles"}, nil},
 				{"unknown page", "/nope", 404, nil, nil},
+				{"no listing of the assets", "/static/", 404, nil, []string{"dashboard.js"}},
 			}
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
