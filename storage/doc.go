@@ -12,6 +12,7 @@
 // interface discovered at run time, as database/sql/driver does:
 // [UniqueKeys] (unique jobs), [Continuations] (Awaiting jobs resolved when
 // their parent finishes), [Batches] (batches and their progress),
+// [BatchLister] (the newest batches, for a dashboard),
 // [Recurring] (durable cron definitions), [Locker] (named locks, for the
 // mutex filter), [Workers] (the worker registry and its watchdog),
 // [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries),

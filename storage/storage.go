@@ -345,6 +345,9 @@ type ListParams struct {
 	Queue   string
 	Task    string
 	BatchID uuid.UUID
+	// ParentID selects the continuations of a job or batch: the jobs that
+	// await it, or awaited it.
+	ParentID uuid.UUID
 	// Offset and Limit page through the jobs, newest first; a zero Limit
 	// means no limit.
 	Offset, Limit int

@@ -16,6 +16,8 @@ type JobQuery struct {
 	Queue   string
 	Task    string
 	BatchID uuid.UUID
+	// ParentID selects the continuations of a job or batch.
+	ParentID uuid.UUID
 	// Offset and Limit page through the jobs, newest first. A zero Limit
 	// means DefaultJobsLimit; a negative one, no limit.
 	Offset, Limit int
@@ -43,7 +45,7 @@ func (c *Client) Jobs(ctx context.Context, q JobQuery) ([]*JobInfo, error) {
 		q.Limit = 0
 	}
 	jobs, err := l.List(ctx, &storage.ListParams{State: q.State, Queue: q.Queue, Task: q.Task, BatchID: q.BatchID,
-		Offset: max(q.Offset, 0), Limit: q.Limit})
+		ParentID: q.ParentID, Offset: max(q.Offset, 0), Limit: q.Limit})
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list jobs: %w", err)
 	}
@@ -158,4 +160,19 @@ func (c *Client) CancelBatch(ctx context.Context, id uuid.UUID) (int, error) {
 		ids[i] = j.ID
 	}
 	return c.cancel(ctx, ids)
+}
+
+// Batches returns the IDs of the batches that have jobs, newest first,
+// skipping offset of them and returning at most limit. It needs a store
+// that implements storage.BatchLister.
+func (c *Client) Batches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+	bl, ok := c.store.(storage.BatchLister)
+	if !ok {
+		return nil, fmt.Errorf("taskflow: list batches: the store implements no storage.BatchLister: %w", ErrNotSupported)
+	}
+	ids, err := bl.ListBatches(ctx, max(offset, 0), limit)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list batches: %w", err)
+	}
+	return ids, nil
 }

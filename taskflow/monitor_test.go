@@ -28,6 +28,8 @@ func TestJobsAndJobCounts(t *testing.T) {
 	b, err := mail.On(e.client).EnqueueBatch(ctx, []int{1, 2})
 	require.NoError(t, err)
 	require.NoError(t, e.client.Delete(ctx, resized[0]))
+	cont, err := mail.On(e.client).ContinueWith(ctx, resized[1], 9)
+	require.NoError(t, err)
 
 	tests := []struct {
 		name string
@@ -38,6 +40,7 @@ func TestJobsAndJobCounts(t *testing.T) {
 		{"by state and queue", taskflow.JobQuery{State: states.NameEnqueued, Queue: "images"}, []uuid.UUID{resized[2], resized[1]}},
 		{"by batch", taskflow.JobQuery{BatchID: b.ID}, []uuid.UUID{b.Handles[1].ID, b.Handles[0].ID}},
 		{"paged", taskflow.JobQuery{Task: "resize", Offset: 1, Limit: 1}, []uuid.UUID{resized[1]}},
+		{"continuations", taskflow.JobQuery{ParentID: resized[1]}, []uuid.UUID{cont.ID}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,7 +60,11 @@ func TestJobsAndJobCounts(t *testing.T) {
 	counts, err := e.client.JobCounts(ctx)
 	require.NoError(t, err)
 	require.Empty(t, counts.Estimated, "memstore counts exactly")
-	require.Equal(t, map[states.Name]int64{states.NameEnqueued: 4, states.NameDeleted: 1}, counts.Jobs)
+	require.Equal(t, map[states.Name]int64{states.NameEnqueued: 4, states.NameAwaiting: 1, states.NameDeleted: 1}, counts.Jobs)
+
+	batches, err := e.client.Batches(ctx, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uuid.UUID{b.ID}, batches)
 
 	jobs, err := e.client.Jobs(ctx, taskflow.JobQuery{BatchID: b.ID, Limit: 1})
 	require.NoError(t, err)

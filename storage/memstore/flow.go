@@ -17,6 +17,7 @@ var (
 	_ storage.UniqueKeys    = (*Store)(nil)
 	_ storage.Continuations = (*Store)(nil)
 	_ storage.Batches       = (*Store)(nil)
+	_ storage.BatchLister   = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
 	_ storage.Workers       = (*Store)(nil)
@@ -200,6 +201,18 @@ func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Nam
 		}
 	}
 	return out, nil
+}
+
+// ListBatches implements [storage.BatchLister].
+func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	ids := slices.SortedFunc(maps.Keys(s.batches), func(a, b uuid.UUID) int { return compareID(b, a) })
+	s.mu.Unlock()
+	ids = ids[min(max(offset, 0), len(ids)):]
+	return ids[:min(max(limit, 0), len(ids))], nil
 }
 
 // UpsertRecurring implements [storage.Recurring].

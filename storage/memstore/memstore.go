@@ -594,7 +594,8 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	var out []*storage.Job
 	for _, j := range s.jobs {
 		if (p.State == "" || j.State == p.State) && (p.Queue == "" || j.Queue == p.Queue) &&
-			(p.Task == "" || j.Task == p.Task) && (p.BatchID == uuid.Nil || j.BatchID == p.BatchID) {
+			(p.Task == "" || j.Task == p.Task) && (p.BatchID == uuid.Nil || j.BatchID == p.BatchID) &&
+			(p.ParentID == uuid.Nil || j.ParentID == p.ParentID) {
 			out = append(out, snapshot(&j.Job))
 		}
 	}

@@ -839,6 +839,9 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if p.BatchID != uuid.Nil {
 		filter("batch_id = $%d", uid(p.BatchID))
 	}
+	if p.ParentID != uuid.Nil {
+		filter("parent_id = $%d", uid(p.ParentID))
+	}
 	sql := fmt.Sprintf(s.q.list, strings.Join(where, " AND "), len(args)+1, len(args)+2)
 	rows, err := s.db.Query(ctx, sql, append(args, p.Offset, p.Limit)...)
 	if err != nil {

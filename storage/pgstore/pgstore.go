@@ -80,6 +80,7 @@ var (
 	_ storage.UniqueKeys    = (*Store)(nil)
 	_ storage.Continuations = (*Store)(nil)
 	_ storage.Batches       = (*Store)(nil)
+	_ storage.BatchLister   = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
 	_ storage.Workers       = (*Store)(nil)

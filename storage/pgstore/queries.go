@@ -19,7 +19,7 @@ type queries struct {
 	appendLogs, setProgress, jobLogs, jobProgress, estimate string
 	countState map[states.Name]string
 	// Continuations, batches and unique keys (flow.go).
-	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress string
+	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress, listBatches string
 	// Recurring definitions, locks and the worker registry (flow.go).
 	upsertRecurring, removeRecurring, getRecurring, listRecurring, dueRecurring, nextRecurring,
 	fire, setLastJob, pauseRecurring, tryLock, unlock, heartbeat, listWorkers, removeWorker, removeDead string
@@ -122,6 +122,7 @@ func buildQueries(schema string) queries {
 		lockBatches:     r.Replace(lockBatchesSQL),
 		resolve:         r.Replace(resolveSQL),
 		batchProgress:   r.Replace(batchProgressSQL),
+		listBatches:     r.Replace(listBatchesSQL),
 		upsertRecurring: r.Replace(upsertRecurringSQL),
 		removeRecurring: r.Replace(removeRecurringSQL),
 		getRecurring:    r.Replace(getRecurringSQL),

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -208,6 +209,52 @@ func testLister(t *testing.T, newStore NewStore) {
 			jobs, err := l.List(ctx(t), &tt.p)
 			require.NoError(t, err, tt.name)
 			require.Equal(t, idStrings(tt.want), idStrings(jobs), tt.name)
+		}
+	})
+	testListContinuations(t, newStore)
+	testListBatches(t, newStore)
+}
+
+func testListContinuations(t *testing.T, newStore NewStore) {
+	t.Run("ListContinuations", func(t *testing.T) {
+		s := newStore(t)
+		l, ok := s.(storage.Lister)
+		if _, cont := s.(storage.Continuations); !ok || !cont {
+			t.Skip("store does not implement storage.Lister and storage.Continuations")
+		}
+		parent, other := newJob(t), newJob(t)
+		first, second := newJob(t, awaiting(parent.ID, states.OnSuccess)), newJob(t, awaiting(parent.ID, states.OnFailure))
+		create(t, s, parent, other)
+		create(t, s, first, second, newJob(t, awaiting(other.ID, states.OnSuccess)))
+		jobs, err := l.List(ctx(t), &storage.ListParams{ParentID: parent.ID})
+		require.NoError(t, err)
+		require.Equal(t, idStrings([]*storage.Job{second, first}), idStrings(jobs))
+	})
+}
+
+func testListBatches(t *testing.T, newStore NewStore) {
+	t.Run("ListBatchesNewestFirst", func(t *testing.T) {
+		s := newStore(t)
+		bl, ok := s.(storage.BatchLister)
+		if !ok {
+			t.Skip("store does not implement storage.BatchLister")
+		}
+		ids := []uuid.UUID{newID(), newID(), newID()}
+		for _, id := range ids {
+			create(t, s, newJob(t, inBatch(id)), newJob(t, inBatch(id)))
+		}
+		create(t, s, newJob(t))
+		for _, tt := range []struct {
+			offset, limit int
+			want          []uuid.UUID
+		}{
+			{0, 10, []uuid.UUID{ids[2], ids[1], ids[0]}},
+			{1, 1, []uuid.UUID{ids[1]}},
+			{3, 10, nil},
+		} {
+			got, err := bl.ListBatches(ctx(t), tt.offset, tt.limit)
+			require.NoError(t, err)
+			require.Equal(t, fmt.Sprint(tt.want), fmt.Sprint(got), "offset %d, limit %d", tt.offset, tt.limit)
 		}
 	})
 }
