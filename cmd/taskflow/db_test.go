@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -568,5 +571,55 @@ func TestConfirmOnTerminal(t *testing.T) {
 				t.Errorf("the job is %s, want %s", st, tc.state)
 			}
 		})
+	}
+}
+
+// TestDashboardCommand serves the dashboard as a subprocess, fetches a page
+// and a job's page, and stops it with SIGINT.
+func TestDashboardCommand(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, true)
+	h, err := f.email.Enqueue(context.Background(), emailArgs{To: "ada@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "dashboard", "--addr", "127.0.0.1:0", "--read-only", "--schema", f.schema)
+	cmd.Env = append(os.Environ(), "TASKFLOW_DATABASE_URL="+f.url)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no address on stderr: %v", err)
+	}
+	base, ok := strings.CutPrefix(strings.TrimSpace(line), "dashboard on ")
+	if !ok {
+		t.Fatalf("stderr said %q", line)
+	}
+	for _, tt := range []struct{ path, want string }{
+		{"/", "enqueued"},
+		{"/job/" + h.ID.String(), "ada@example.com"},
+	} {
+		resp, err := http.Get(base + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), tt.want) {
+			t.Fatalf("GET %s: %d, want 200 with %q", tt.path, resp.StatusCode, tt.want)
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGINT: %v, want exit 0", err)
 	}
 }

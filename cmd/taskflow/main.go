@@ -12,6 +12,7 @@
 //	taskflow jobs requeue|delete ID... | --state S [--queue Q] [--task T] [--yes]
 //	taskflow recurring list | trigger|pause|resume|remove ID
 //	taskflow batch show ID
+//	taskflow dashboard [--addr HOST:PORT] [--read-only] [--hide-args]
 //	taskflow bench [flags]
 //	taskflow version
 //	taskflow help [COMMAND...]
@@ -98,7 +99,7 @@ type command struct {
 // commands is the command tree.
 var commands = &command{name: "taskflow", subs: []*command{
 	migrateCommand, statsCommand, queuesCommand, workersCommand, jobsCommand,
-	recurringCommand, batchCommand, benchCommand, versionCommand,
+	recurringCommand, batchCommand, dashboardCommand, benchCommand, versionCommand,
 }}
 
 func (c *command) sub(name string) *command {
