@@ -73,17 +73,23 @@ type flash struct {
 	Message string `json:"msg"`
 }
 
-// maxFlash bounds a flash message, so that its cookie stays under the
-// browsers' limit of 4 kB.
-const maxFlash = 1500
+// maxFlash bounds a flash cookie's value, so that the cookie stays under
+// the browsers' limit of 4 kB.
+const maxFlash = 3500
 
 func setFlash(w http.ResponseWriter, base string, f flash) {
-	if len(f.Message) > maxFlash {
-		f.Message = strings.ToValidUTF8(f.Message[:maxFlash], "") + "…"
+	value := encodeFlash(f)
+	for len(value) > maxFlash { // JSON escapes and base64 make the value up to 8 times the message
+		f.Message = strings.ToValidUTF8(f.Message[:len(f.Message)*3/4], "") + "…"
+		value = encodeFlash(f)
 	}
-	b, _ := json.Marshal(f)
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: base64.RawURLEncoding.EncodeToString(b), Path: base + "/",
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: value, Path: base + "/",
 		MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+}
+
+func encodeFlash(f flash) string {
+	b, _ := json.Marshal(f)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // takeFlash returns the flash r carries, if any, and clears it.
@@ -129,7 +135,8 @@ func (h *Handler) action(do func(r *http.Request) (string, error)) http.HandlerF
 // backPath returns back when it is a path of the dashboard (relative to its
 // base, starting with one slash), else "/": never another site.
 func backPath(back string) string {
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsAny(back, "\\\r\n") {
+	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsRune(back, '\\') ||
+		strings.ContainsFunc(back, func(r rune) bool { return r < 0x20 || r == 0x7f }) { // browsers drop tabs: "/\t/x" is "//x"
 		return "/"
 	}
 	return back

@@ -36,9 +36,9 @@ type Options struct {
 	// Authorize decides whether a request may use the dashboard. Nil
 	// answers only requests from the local machine: a loopback RemoteAddr
 	// and a Host header of localhost or a loopback address (which defeats
-	// DNS rebinding). Behind a reverse proxy on the same host every
-	// request looks local: set Authorize there. Refused requests get 403
-	// Forbidden.
+	// DNS rebinding), with no Forwarded, X-Forwarded-For or X-Real-IP
+	// header (a proxy on the same host makes every request look local):
+	// behind a proxy, set Authorize. Refused requests get 403 Forbidden.
 	Authorize func(*http.Request) bool
 	// ReadOnly hides every action and refuses every POST with 403.
 	ReadOnly bool
@@ -77,14 +77,17 @@ type Handler struct {
 	assetsFS fs.FS
 }
 
+// maxPageSize bounds Options.PageSize.
+const maxPageSize = 1000
+
 // New returns the dashboard of client's store. It returns an error for a
-// nil client or a negative PageSize or PollInterval.
+// nil client, a PageSize out of 0–1000 or a negative PollInterval.
 func New(client *taskflow.Client, opts Options) (*Handler, error) {
 	switch {
 	case client == nil:
 		return nil, errors.New("dashboard: nil client")
-	case opts.PageSize < 0:
-		return nil, fmt.Errorf("dashboard: negative PageSize %d", opts.PageSize)
+	case opts.PageSize < 0 || opts.PageSize > maxPageSize:
+		return nil, fmt.Errorf("dashboard: PageSize %d: want 0 (the default, 20) to %d", opts.PageSize, maxPageSize)
 	case opts.PollInterval < 0:
 		return nil, fmt.Errorf("dashboard: negative PollInterval %v", opts.PollInterval)
 	}
@@ -152,8 +155,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // fromLoopback reports whether r comes from the local machine and names
 // it: a loopback RemoteAddr, and a Host that is localhost or a loopback
 // address, so that a web page whose name an attacker's DNS points at
-// 127.0.0.1 (DNS rebinding) cannot read the dashboard.
+// 127.0.0.1 (DNS rebinding) cannot read the dashboard. A request that a
+// proxy forwarded (it says so in a header) is refused: behind a proxy on
+// this host every request would look local.
 func fromLoopback(r *http.Request) bool {
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
 	return loopback(r.RemoteAddr) && (loopback(r.Host) || localhostName(r.Host))
 }
 

@@ -58,6 +58,7 @@ func TestPages(t *testing.T) {
 				{"succeeded jobs", "/jobs/succeeded", 200, []string{id("succeeded")}, nil},
 				{"unknown state", "/jobs/lost", 400, []string{"unknown state"}, nil},
 				{"bad page", "/jobs/failed?page=0", 400, []string{"want a number from 1"}, nil},
+				{"page past the last offset", "/jobs/failed?page=922337203685477582", 400, []string{"want a number from 1"}, nil},
 				{"failed job", "/job/" + id("failed"), 200, []string{"dash-echo", "disk full", "goroutine 7 [running]", `id="requeue"`, "History", "in this state"}, nil},
 				{"succeeded job with result", "/job/" + id("succeeded"), 200, []string{`&#34;ok&#34;: true`, "Result"}, nil},
 				{"processing job with logs and progress", "/job/" + id("processing"), 200, []string{"halfway &lt;b&gt;there&lt;/b&gt;", "importing", "so far"}, nil},
@@ -237,6 +238,8 @@ func TestRefused(t *testing.T) {
 		{"IPv6 loopback", dashboard.Options{}, "[::1]:5000", "[::1]:8080", "", false, nil, http.MethodGet, 200},
 		{"loopback IP as host", dashboard.Options{}, "127.0.0.1:5000", "127.0.0.1:8080", "", false, nil, http.MethodGet, 200},
 		{"local request naming another host (DNS rebinding)", dashboard.Options{}, "127.0.0.1:5000", "evil.example:8080", "", false, nil, http.MethodGet, 403},
+		{"forwarded by a proxy on this host", dashboard.Options{}, "127.0.0.1:5000", "127.0.0.1:8080", "", false,
+			map[string]string{"X-Forwarded-For": "203.0.113.7"}, http.MethodGet, 403},
 		{"another host, authorized", dashboard.Options{Authorize: func(*http.Request) bool { return true }}, "127.0.0.1:5000", "jobs.example", "", false, nil, http.MethodGet, 200},
 		{"remote request authorized", dashboard.Options{Authorize: func(r *http.Request) bool { return r.Header.Get("X-User") == "ada" }},
 			"203.0.113.7:5000", "", "", false, map[string]string{"X-User": "ada"}, http.MethodGet, 200},
@@ -313,7 +316,7 @@ func TestOpenRedirectRefused(t *testing.T) {
 	f := newFixture(t, stores[0].new(t))
 	base, c := mount(t, newHandler(t, f.client, dashboard.Options{}))
 	tok := token(t, c, base)
-	for _, back := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "jobs"} {
+	for _, back := range []string{"//evil.example/", "https://evil.example/", "/\\evil.example", "jobs", "/\t/evil.example/", "/\x7f"} {
 		resp, err := c.PostForm(base+"/queues/pause", url.Values{"csrf": {tok}, "queue": {"mail"}, "back": {back}})
 		require.NoError(t, err)
 		resp.Body.Close()
@@ -377,4 +380,22 @@ func TestStoreWithoutCapabilities(t *testing.T) {
 			require.Equal(t, http.StatusNotImplemented, resp.StatusCode, path)
 		}
 	}
+}
+
+// TestPagesOnABareStore: a job's page and the workers page show what the
+// store has; what it lacks is left out, not an error.
+func TestPagesOnABareStore(t *testing.T) {
+	c, err := taskflow.NewClient(bareStore{memstore.New()}, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	reg := taskflow.NewRegistry()
+	task, err := taskflow.RegisterTask(reg, "bare", func(context.Context, int) (int, error) { return 0, nil })
+	require.NoError(t, err)
+	h, err := task.On(c).Enqueue(context.Background(), 7)
+	require.NoError(t, err)
+	base, hc := mount(t, newHandler(t, c, dashboard.Options{}))
+	resp, body := get(t, hc, base+"/job/"+h.ID.String())
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Contains(t, body, "bare")
+	resp, body = get(t, hc, base+"/workers")
+	require.Equal(t, http.StatusNotImplemented, resp.StatusCode, "no worker registry: %s", body)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"html/template"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -146,12 +147,12 @@ type pager struct {
 	Prev, Next string
 }
 
-// newPager reads the "page" parameter of r.
-func newPager(r *http.Request) (pager, error) {
+// newPager reads the "page" parameter of r, for pages of size rows.
+func newPager(r *http.Request, size int) (pager, error) {
 	p := pager{Base: basePath(r), Page: 1}
 	if s := r.URL.Query().Get("page"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
+		if err != nil || n < 1 || n-1 > (math.MaxInt-1)/size {
 			return p, fmt.Errorf("%w: page %q: want a number from 1", errBadRequest, s)
 		}
 		p.Page = n
@@ -190,7 +191,7 @@ func (h *Handler) jobs(r *http.Request) (page, error) {
 	q := r.URL.Query()
 	d := jobsData{State: st, Task: q.Get("task"), Queue: q.Get("queue")}
 	var err error
-	if d.Pager, err = newPager(r); err != nil {
+	if d.Pager, err = newPager(r, h.opts.PageSize); err != nil {
 		return page{}, err
 	}
 	size := h.opts.PageSize
@@ -316,7 +317,8 @@ func (h *Handler) job(r *http.Request) (page, error) {
 		_, err := h.client.BatchProgress(r.Context(), j.ParentID)
 		d.ParentIsBatch = err == nil
 	}
-	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil {
+	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil &&
+		!errors.Is(err, taskflow.ErrNotSupported) { // a store that cannot list jobs shows none
 		return page{}, err
 	}
 	if s, ok := j.State.(states.Succeeded); ok && len(s.Result) > 0 {
@@ -414,7 +416,7 @@ func (h *Handler) batches(r *http.Request) (page, error) {
 		d   batchesData
 		err error
 	)
-	if d.Pager, err = newPager(r); err != nil {
+	if d.Pager, err = newPager(r, h.opts.PageSize); err != nil {
 		return page{}, err
 	}
 	size := h.opts.PageSize
@@ -458,7 +460,8 @@ func (h *Handler) batchPage(r *http.Request, s string) (page, error) {
 	if len(d.Jobs) > h.opts.PageSize {
 		d.Jobs, d.More = d.Jobs[:h.opts.PageSize], true
 	}
-	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil {
+	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil &&
+		!errors.Is(err, taskflow.ErrNotSupported) { // a store that cannot list jobs shows none
 		return page{}, err
 	}
 	return page{"batch", "Batch " + id.String(), "batches", d}, nil
@@ -478,7 +481,7 @@ func (h *Handler) workers(r *http.Request) (page, error) {
 		return page{}, err
 	}
 	running, err := h.client.Jobs(r.Context(), taskflow.JobQuery{State: states.NameProcessing, Limit: maxRunning})
-	if err != nil {
+	if err != nil && !errors.Is(err, taskflow.ErrNotSupported) { // a store that cannot list jobs counts none
 		return page{}, err
 	}
 	per := map[string]int{}
