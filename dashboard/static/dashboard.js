@@ -44,6 +44,7 @@
   }
 
   function poll() {
+    if (document.hidden) { setTimeout(poll, every); return; } // a tab out of sight asks the store nothing
     var q = last ? "?since=" + last.since : "";
     fetch(url + q, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (resp) {
