@@ -104,7 +104,9 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 		w.freed()
 		w.release(a)
 		if a.report != nil {
-			a.report.Err = taskErr
+			if taskErr != nil {
+				a.report.Err = taskErr
+			}
 			if err == nil {
 				a.report.State = st
 			}
@@ -129,7 +131,7 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "err", err)
 		}
 	}
-	if w.inline.Load() {
+	if a.report != nil { // run by RunNext
 		w.storeNow(tr, done)
 		return
 	}
@@ -200,6 +202,9 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	out := w.invoke(ctx, rt, j)
 	err := out.err
 	a.ran = out.end.Sub(out.start)
+	if a.report != nil { // kept even when the job is requeued below
+		a.report.Err = err
+	}
 	if j := a.journal.Load(); j != nil { // the task logged or reported progress
 		j.end()
 	}

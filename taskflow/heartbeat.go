@@ -96,8 +96,12 @@ func (w *Worker) loseLocked(a *attempt, hint states.Name) {
 	if w.held[a.job.ID] == a {
 		delete(w.held, a.job.ID)
 	}
+	bg := w.bg
+	if bg == nil { // RunNext, outside Run
+		bg = context.Background()
+	}
 	go func() {
-		ctx, cancel := context.WithTimeout(w.bg, time.Second)
+		ctx, cancel := context.WithTimeout(bg, time.Second)
 		defer cancel()
 		cause := w.lossCause(ctx, a, hint)
 		w.mu.Lock()

@@ -57,8 +57,6 @@ func (w *Worker) RunNext(ctx context.Context, queues ...string) (Ran, bool, erro
 		return Ran{}, false, ErrWorkerRunning
 	}
 	defer w.running.Store(false)
-	w.inline.Store(true)
-	defer w.inline.Store(false)
 	if len(queues) == 0 {
 		queues = w.opts.Queues
 	}
@@ -75,6 +73,7 @@ func (w *Worker) RunNext(ctx context.Context, queues ...string) (Ran, bool, erro
 	w.mu.Lock()
 	w.holdLocked(a, j)
 	w.mu.Unlock()
+	defer w.release(a) // even when a filter panics: a later fetch of the job must not find it held
 	w.inflight.Add(1)
 	w.execute(ctx, a)
 	if w.runtime(j.Task).entry == nil {

@@ -203,3 +203,31 @@ func TestMaintainFollowsTheClock(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, states.NameEnqueued, state(later.ID))
 }
+
+// TestRunNextCancelledKeepsTheTasksError: when RunNext's ctx ends while the
+// task runs, the job goes back to its queue and Ran still carries the
+// task's error.
+func TestRunNextCancelledKeepsTheTasksError(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx, cancel := context.WithCancel(waitCtx(t))
+	errStopped := errors.New("stopped halfway")
+	task, err := taskflow.RegisterTask(e.reg, "cancelled", func(ctx context.Context, _ int) (int, error) {
+		cancel()
+		<-ctx.Done()
+		return 0, errStopped
+	})
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(e.store, e.opts(taskflow.WorkerOptions{}))
+	require.NoError(t, err)
+	ran, ok, err := w.RunNext(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.ErrorIs(t, ran.Err, errStopped)
+	require.Equal(t, states.NameEnqueued, ran.State.Name())
+	info, err := e.client.Job(waitCtx(t), h.ID)
+	require.NoError(t, err)
+	require.Equal(t, states.NameEnqueued, info.State.Name())
+}

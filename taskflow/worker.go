@@ -200,7 +200,6 @@ type Worker struct {
 	jobLogs     storage.JobLogs // nil: what tasks log is not stored
 	journals    journals
 	urgentLeft  atomic.Bool // an urgent fetch got all it asked for; more may wait
-	inline      atomic.Bool // RunNext is running a job: outcomes are stored at once
 }
 
 // taskRuntime is what the worker needs to run one task: the erased task (nil

@@ -713,6 +713,14 @@ func (s *Store) Len() int {
 	return len(s.jobs)
 }
 
+// QueueNames returns, sorted, the name of every queue that has held an
+// Enqueued job. Unlike ListQueues it reads no job.
+func (s *Store) QueueNames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.queues))
+}
+
 // SetQueuePaused implements [storage.Queues].
 func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) error {
 	if err := ctx.Err(); err != nil {

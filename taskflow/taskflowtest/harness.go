@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -71,8 +70,6 @@ type Harness struct {
 
 	t       TB
 	queues  []string // nil: every queue with jobs waiting
-	known   []string // with queues nil: the queues seen with jobs waiting, sorted
-	seen    int      // Store.Len when known was last read
 	maxRuns int
 }
 
@@ -185,37 +182,7 @@ func (h *Harness) runNext(ctx context.Context) (taskflow.Ran, bool) {
 	if h.queues != nil {
 		return h.run(ctx, h.queues)
 	}
-	// Every queue: those known to have had jobs waiting, by name. Listing
-	// queues reads every job in memstore, so the list is read again only
-	// when the store has gained or lost jobs, or nothing known is due.
-	if n := h.Store.Len(); n != h.seen {
-		h.seen = n
-		h.listQueues(ctx)
-	}
-	if ran, ok := h.run(ctx, h.known); ok {
-		return ran, true
-	}
-	if !h.listQueues(ctx) {
-		return taskflow.Ran{}, false
-	}
-	return h.run(ctx, h.known)
-}
-
-// listQueues adds the queues that have jobs waiting to those known, and
-// reports whether there were new ones.
-func (h *Harness) listQueues(ctx context.Context) bool {
-	h.t.Helper()
-	qs, err := h.Client.Queues(ctx)
-	if err != nil {
-		fatalf(h.t, "%v", err)
-	}
-	added := false
-	for _, q := range qs {
-		if i, found := slices.BinarySearch(h.known, q.Name); !found {
-			h.known, added = slices.Insert(h.known, i, q.Name), true
-		}
-	}
-	return added
+	return h.run(ctx, h.Store.QueueNames()) // every queue, by name
 }
 
 // run runs the next due job of queues, if any.
@@ -282,7 +249,9 @@ func (h *Harness) RunFor(ctx context.Context, d time.Duration) []Run {
 		h.Clock.Set(next)
 		runs, next = h.drain(ctx, runs)
 	}
-	h.Clock.Set(end)
+	if end.After(h.Clock.Now()) { // a task may have moved the clock past it
+		h.Clock.Set(end)
+	}
 	runs, _ = h.drain(ctx, runs)
 	return runs
 }

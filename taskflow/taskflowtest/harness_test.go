@@ -436,3 +436,49 @@ func TestHarnessFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainOrderAfterPromotion: a job that became due in a queue named
+// first runs first, whatever the queues held before.
+func TestDrainOrderAfterPromotion(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	reg := taskflow.NewRegistry()
+	echo, err := taskflow.RegisterTask(reg, "echo", func(_ context.Context, s string) (string, error) { return s, nil })
+	require.NoError(t, err)
+	h := taskflowtest.New(t, taskflowtest.Options{Registry: reg})
+	_, err = echo.On(h.Client).Enqueue(ctx, "zeta", taskflow.Queue("zeta"))
+	require.NoError(t, err)
+	require.Len(t, h.Drain(ctx), 1)
+	_, err = echo.On(h.Client).Enqueue(ctx, "zeta-2", taskflow.Queue("zeta"))
+	require.NoError(t, err)
+	_, err = echo.On(h.Client).Enqueue(ctx, "alpha", taskflow.Delay(time.Minute), taskflow.Queue("alpha"))
+	require.NoError(t, err)
+	h.Advance(ctx, time.Minute)
+	var got []string
+	for _, r := range h.Drain(ctx) {
+		args, err := echo.DecodeArgs(r.Args)
+		require.NoError(t, err)
+		got = append(got, args)
+	}
+	require.Equal(t, []string{"alpha", "zeta-2"}, got)
+}
+
+// TestRunForNeverMovesTheClockBack: a task that moved the clock past the
+// end of RunFor keeps that time.
+func TestRunForNeverMovesTheClockBack(t *testing.T) {
+	t.Parallel()
+	ctx := testCtx(t)
+	reg := taskflow.NewRegistry()
+	var h *taskflowtest.Harness
+	slow, err := taskflow.RegisterTask(reg, "slow", func(context.Context, int) (int, error) {
+		h.Clock.Advance(2 * time.Hour)
+		return 0, nil
+	})
+	require.NoError(t, err)
+	h = taskflowtest.New(t, taskflowtest.Options{Registry: reg})
+	_, err = slow.On(h.Client).Enqueue(ctx, 1)
+	require.NoError(t, err)
+	start := h.Clock.Now()
+	h.RunFor(ctx, time.Hour)
+	require.Equal(t, start.Add(2*time.Hour), h.Clock.Now())
+}
