@@ -237,7 +237,9 @@ func (h *Harness) Advance(ctx context.Context, d time.Duration) {
 // or a recurring occurrence is due, drains again, and so on until d has
 // passed; it returns every run, in order. Unlike Advance followed by
 // Drain, each recurring occurrence in the span fires and runs at its own
-// time. It fails the test for a negative d.
+// time. Lease expiries are not stops: a job left Processing by a worker
+// that is gone comes back at the next stop after its lease ends (or with
+// Advance). It fails the test for a negative d.
 func (h *Harness) RunFor(ctx context.Context, d time.Duration) []Run {
 	h.t.Helper()
 	if d < 0 {
