@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -333,7 +334,7 @@ WITH old AS (
 		lease_token = nextval('{sl}.lease_token_seq'),
 		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
-	RETURNING j.*
+	RETURNING ` + jobRow + `, j.enqueued_seq
 ), ` + leaveHistory("true") + `
 SELECT ` + jobCols + ` FROM moved ORDER BY array_position($5, queue), priority DESC, enqueued_seq`
 
@@ -357,7 +358,8 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if err != nil {
 		return nil, interpretError("fetch", err)
 	}
-	jobs, err := pgx.CollectRows(rows, scanJob)
+	var js jobScanner
+	jobs, err := pgx.CollectRows(rows, js.scan)
 	return jobs, interpretError("fetch", err)
 }
 
@@ -393,27 +395,83 @@ func fetchRange(queues []string, above, notAbove *storage.Position) (qs []string
 
 // scanJob reads the columns of jobCols.
 func scanJob(row pgx.CollectableRow) (*storage.Job, error) {
-	var (
-		j                                  storage.Job
+	var js jobScanner
+	return js.scan(row)
+}
+
+// jobScanner reads rows of jobCols into columns it reuses from row to
+// row (scanning into locals would allocate each of them per row). The jobs
+// of one call share the strings that repeat from row to row (task, queue,
+// state, lease owner) and equal consecutive state data (a fetch's
+// Processing state), instead of a copy of each per job.
+type jobScanner struct {
+	names map[string]string
+	data  []byte // the last state data kept, capped so that appending copies it
+	dest  []any  // pointers to the fields of c, in the order of jobCols
+	c     struct {
+		id                                 [16]byte
+		task, queue, state, owner, key     pgtype.DriverBytes
+		data, params                       pgtype.DriverBytes // valid until the next row
+		args                               []byte
+		priority, attempt                  int
+		created, updated                   time.Time
+		token                              int64
 		runAt, expireAt, leaseUntil, until pgtype.Timestamptz
 		parent, batch                      pgtype.UUID
-		params                             []byte
-	)
-	err := row.Scan((*[16]byte)(&j.ID), &j.Task, &j.Args, &j.Queue, &j.Priority, (*string)(&j.State), &j.StateData,
-		&runAt, &j.Attempt, &j.CreatedAt, &j.UpdatedAt, &expireAt, &params, &j.LeaseOwner, &j.LeaseToken, &leaseUntil,
-		&parent, &batch, &j.UniqueKey, &until)
-	if err != nil {
+	}
+}
+
+// maxNames bounds the strings a jobScanner keeps.
+const maxNames = 64
+
+func (s *jobScanner) name(b []byte) string {
+	if v, ok := s.names[string(b)]; ok {
+		return v
+	}
+	v := string(b)
+	if s.names == nil {
+		s.names = make(map[string]string, 8)
+	}
+	if len(s.names) < maxNames {
+		s.names[v] = v
+	}
+	return v
+}
+
+func (s *jobScanner) scan(row pgx.CollectableRow) (*storage.Job, error) {
+	c := &s.c
+	if s.dest == nil {
+		s.dest = []any{&c.id, &c.task, &c.args, &c.queue, &c.priority, &c.state, &c.data, &c.runAt, &c.attempt,
+			&c.created, &c.updated, &c.expireAt, &c.params, &c.owner, &c.token, &c.leaseUntil, &c.parent, &c.batch,
+			&c.key, &c.until}
+	}
+	c.args = nil // a fresh copy per row: the job keeps it
+	if err := row.Scan(s.dest...); err != nil {
 		return nil, err
 	}
-	j.RunAt, j.ExpireAt, j.LeaseUntil, j.UniqueUntil = runAt.Time, expireAt.Time, leaseUntil.Time, until.Time
-	j.ParentID, j.BatchID = parent.Bytes, batch.Bytes
-	if params != nil {
+	j := &storage.Job{
+		ID: c.id, Task: s.name(c.task), Args: c.args, Queue: s.name(c.queue), Priority: c.priority,
+		State: states.Name(s.name(c.state)), RunAt: c.runAt.Time, Attempt: c.attempt, CreatedAt: c.created,
+		UpdatedAt: c.updated, ExpireAt: c.expireAt.Time, ParentID: c.parent.Bytes, BatchID: c.batch.Bytes,
+		UniqueUntil: c.until.Time, LeaseOwner: s.name(c.owner), LeaseToken: c.token, LeaseUntil: c.leaseUntil.Time,
+	}
+	if len(c.key) > 0 {
+		j.UniqueKey = string(c.key)
+	}
+	if c.data != nil {
+		if s.data == nil || !bytes.Equal(c.data, s.data) {
+			d := bytes.Clone(c.data)
+			s.data = d[:len(d):len(d)]
+		}
+		j.StateData = s.data
+	}
+	if c.params != nil {
 		var err error
-		if j.Params, err = decodeParams(params); err != nil {
+		if j.Params, err = decodeParams(bytes.Clone(c.params)); err != nil { // the members point into it
 			return nil, fmt.Errorf("job %s params: %w", j.ID, err)
 		}
 	}
-	return &j, nil
+	return j, nil
 }
 
 // errRollback aborts a transaction without failing the call.
@@ -521,7 +579,7 @@ WITH t AS (
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
-	RETURNING t.*, j.awaited, j.batch_id
+	RETURNING t.id, t.to_state, t.ord, j.awaited, j.batch_id
 ), h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT id, state, reason, data, at FROM (
@@ -552,35 +610,52 @@ WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR up
 
 // transitionRound applies the changes p.Transitions[idx], whose ids are
 // distinct, records their results in errs and the finished parents in f.
+// Columns that no change of the round sets (reasons, run_at, params, as
+// for most completions) are sent as NULL arrays, which unnest pads with
+// NULLs: less to encode, send and decode per job.
 func (s *Store) transitionRound(ctx context.Context, db db, p *storage.TransitionParams, idx []int, errs []error, f *parents) error {
 	n := len(idx)
 	var (
-		ids                       = make([]pgtype.UUID, n)
-		from, to, reasons, queues = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		tokens                    = make([]int64, n)
-		data, params              = make([][]byte, n), make([][]byte, n)
-		runAt, expireAt           = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
-		trOrd                     []int64
-		trState, trReason         []string
-		trData                    [][]byte
-		trAt                      []pgtype.Timestamptz
-		err                       error
+		ids               = make([]pgtype.UUID, n)
+		from, to, queues  = make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
+		tokens            = make([]pgtype.Int8, n)
+		data              = make([][]byte, n)
+		expireAt          = make([]pgtype.Timestamptz, n)
+		reasons           []pgtype.Text
+		runAt             []pgtype.Timestamptz
+		params            [][]byte
+		trOrd             []int64
+		trState, trReason []string
+		trData            [][]byte
+		trAt              []pgtype.Timestamptz
 	)
 	for k, i := range idx {
 		t := &p.Transitions[i]
-		ids[k], tokens[k], to[k], data[k], reasons[k], queues[k] = uid(t.ID), t.Token, string(t.To), t.Data, t.Reason, t.Queue
-		runAt[k], expireAt[k] = ts(t.RunAt), ts(t.ExpireAt)
-		from[k] = joinNames(t.From)
-		if params[k], err = marshalParams(t.Params); err != nil {
-			return fmt.Errorf("job %s params: %w", t.ID, err)
+		ids[k], tokens[k], to[k], data[k], queues[k] = uid(t.ID), pgtype.Int8{Int64: t.Token, Valid: true}, text(string(t.To)), t.Data, text(t.Queue)
+		expireAt[k] = ts(t.ExpireAt)
+		from[k] = text(joinNames(t.From))
+		if t.Reason != "" {
+			reasons = setAt(reasons, n, k, text(t.Reason))
+		}
+		if !t.RunAt.IsZero() {
+			runAt = setAt(runAt, n, k, ts(t.RunAt))
+		}
+		if len(t.Params) > 0 {
+			b, err := marshalParams(t.Params)
+			if err != nil {
+				return fmt.Errorf("job %s params: %w", t.ID, err)
+			}
+			params = setAt(params, n, k, b)
 		}
 		for _, r := range t.Traversed {
 			trOrd = append(trOrd, int64(k+1))
 			trState, trReason, trData, trAt = append(trState, string(r.State)), append(trReason, r.Reason), append(trData, r.Data), append(trAt, ts(r.At))
 		}
 	}
-	rows, err := db.Query(ctx, s.q.transition, ts(p.Now), ids, from, tokens, to, data, reasons, queues, runAt, expireAt,
-		params, trOrd, trState, trReason, trData, trAt)
+	rows, err := db.Query(ctx, s.q.transition, ts(p.Now), array[pgtype.UUID](ids), array[pgtype.Text](from),
+		array[pgtype.Int8](tokens), array[pgtype.Text](to), data, array[pgtype.Text](reasons), array[pgtype.Text](queues),
+		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params, trOrd, trState, trReason, trData,
+		array[pgtype.Timestamptz](trAt))
 	if err != nil {
 		return err
 	}
@@ -623,7 +698,19 @@ func whyNot(t *storage.Transition, state *string, token *int64) error {
 	return fmt.Errorf("pgstore: job %s: changed concurrently: %w", t.ID, storage.ErrStateConflict)
 }
 
+// setAt sets s[k] to v, making s of length n first if it is nil.
+func setAt[T any](s []T, n, k int, v T) []T {
+	if s == nil {
+		s = make([]T, n)
+	}
+	s[k] = v
+	return s
+}
+
 func joinNames(names []states.Name) string {
+	if len(names) == 1 {
+		return string(names[0])
+	}
 	var b strings.Builder
 	for i, n := range names {
 		if i > 0 {
@@ -844,7 +931,8 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if err != nil {
 		return nil, interpretError("list", err)
 	}
-	jobs, err := pgx.CollectRows(rows, scanJob)
+	var js jobScanner
+	jobs, err := pgx.CollectRows(rows, js.scan)
 	return jobs, interpretError("list", err)
 }
 

@@ -32,6 +32,11 @@ func servedQueues(list string) string {
 		WHERE NOT EXISTS (SELECT 1 FROM {s}.queues pq WHERE pq.name = q0.name AND pq.paused)) q`
 }
 
+// jobRow is the columns of a job row that jobCols reads.
+const jobRow = `j.id, j.task, j.args, j.queue, j.priority, j.state, j.state_data, j.run_at, j.attempt,
+	j.created_at, j.updated_at, j.expire_at, j.params, j.lease_owner, j.lease_token, j.lease_until,
+	j.parent_id, j.batch_id, j.unique_key, j.unique_until`
+
 // jobCols is the column list that scanJob reads.
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at,
 	updated_at, expire_at, params, coalesce(lease_owner, ''), coalesce(lease_token, 0), lease_until,
