@@ -580,19 +580,7 @@ WITH t AS (
 		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
 	RETURNING t.id, t.to_state, t.ord, j.awaited, j.batch_id
-), h AS (
-	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
-	SELECT id, state, reason, data, at FROM (
-		SELECT old.id, old.state, coalesce(old.state_reason, '') AS reason, old.state_data AS data,
-			old.updated_at AS at, upd.ord, 0 AS n
-		FROM upd JOIN old ON old.id = upd.id
-		UNION ALL
-		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
-		FROM unnest($12::int8[], $13::text[], $14::text[], $15::json[], $16::timestamptz[])
-			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
-		JOIN upd ON upd.ord = tr.ord
-		ORDER BY ord, n) x
-), counted AS (
+), {history}, counted AS (
 	INSERT INTO {s}.stats AS st (minute, shard, succeeded, failed, deleted)
 	SELECT date_trunc('minute', ` + clock + `), pg_backend_pid() % 8,
 		count(*) FILTER (WHERE to_state = 'succeeded'), count(*) FILTER (WHERE to_state = 'failed'),
@@ -607,6 +595,31 @@ LEFT JOIN LATERAL (
 	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
 ) f ON true
 WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`
+
+// transitionHistory is the CTE h of transitionSQL: the history gets the
+// state left, then the traversed entries, in order.
+var transitionHistory = `h AS (
+	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
+	SELECT id, state, reason, data, at FROM (
+		SELECT old.id, old.state, coalesce(old.state_reason, '') AS reason, old.state_data AS data,
+			old.updated_at AS at, upd.ord, 0 AS n
+		FROM upd JOIN old ON old.id = upd.id
+		UNION ALL
+		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
+		FROM unnest($12::int8[], $13::text[], $14::text[], $15::json[], $16::timestamptz[])
+			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
+		JOIN upd ON upd.ord = tr.ord
+		ORDER BY ord, n) x
+)`
+
+// plainHistory is transitionHistory for a batch that traverses no state
+// (most completions): one entry per job, the state left, with nothing to
+// merge or sort, and no $12–$16.
+var plainHistory = `h AS (
+	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
+	SELECT old.id, old.state, coalesce(old.state_reason, ''), old.state_data, old.updated_at
+	FROM upd JOIN old ON old.id = upd.id
+)`
 
 // transitionRound applies the changes p.Transitions[idx], whose ids are
 // distinct, records their results in errs and the finished parents in f.
@@ -652,10 +665,14 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 			trState, trReason, trData, trAt = append(trState, string(r.State)), append(trReason, r.Reason), append(trData, r.Data), append(trAt, ts(r.At))
 		}
 	}
-	rows, err := db.Query(ctx, s.q.transition, ts(p.Now), array[pgtype.UUID](ids), array[pgtype.Text](from),
-		array[pgtype.Int8](tokens), array[pgtype.Text](to), data, array[pgtype.Text](reasons), array[pgtype.Text](queues),
-		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params, trOrd, trState, trReason, trData,
-		array[pgtype.Timestamptz](trAt))
+	args := []any{ts(p.Now), array[pgtype.UUID](ids), array[pgtype.Text](from), array[pgtype.Int8](tokens),
+		array[pgtype.Text](to), data, array[pgtype.Text](reasons), array[pgtype.Text](queues),
+		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params}
+	sql := s.q.transitionPlain
+	if trOrd != nil {
+		sql, args = s.q.transition, append(args, trOrd, trState, trReason, trData, array[pgtype.Timestamptz](trAt))
+	}
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
