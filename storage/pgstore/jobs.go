@@ -590,11 +590,7 @@ func distinctRounds(ts []storage.Transition) [][]int {
 // updated are read back (as of the statement's start) so that the
 // caller can tell why.
 var transitionSQL = `
-WITH t AS (
-	SELECT * FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
-		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
-		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
-), old AS (
+WITH old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE
 ), upd AS (
 	UPDATE {s}.jobs j SET
@@ -609,7 +605,9 @@ WITH t AS (
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL,
 		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
 		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
-	FROM t
+	FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
+		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
+		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
@@ -623,7 +621,8 @@ WITH t AS (
 	ON CONFLICT (minute, shard) DO UPDATE SET succeeded = st.succeeded + EXCLUDED.succeeded,
 		failed = st.failed + EXCLUDED.failed, deleted = st.deleted + EXCLUDED.deleted
 )
-SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id FROM t
+SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id
+FROM unnest($2::uuid[]) WITH ORDINALITY AS t(id, ord)
 LEFT JOIN upd USING (ord)
 LEFT JOIN LATERAL (
 	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
