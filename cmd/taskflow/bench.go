@@ -358,7 +358,7 @@ func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {
 	runCtx, cancel := context.WithTimeout(ctx, e.cfg.duration)
 	defer cancel()
 	stopProgress := e.progress("continuous")
-	start, done0 := time.Now(), e.done.Load()
+	start, done0, cpu := time.Now(), e.done.Load(), startCPU(e.pool) // cpu: inserting and working, per job worked
 	var wg sync.WaitGroup
 	errs := make(chan error, producers)
 	for range producers {
@@ -404,6 +404,7 @@ func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {
 	}
 	report(out, "work", int(worked), elapsed)
 	report(out, "insert", int(e.inserted.Load()), elapsed)
+	cpu.report(ctx, out, int(worked))
 	fmt.Fprintf(out, "heap in use (MiB): %s, end %.1f\n", strings.Join(heaps, ", "), mib(heapInUse()))
 	return nil
 }

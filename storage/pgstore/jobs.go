@@ -269,9 +269,9 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 	n := len(jobs)
 	var (
 		ids                            = make([]pgtype.UUID, n)
-		tasks, queues, names, reasonOf = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		tasks, queues, names, reasonOf = make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
 		args, data, params             = make([][]byte, n), make([][]byte, n), make([][]byte, n)
-		prios, attempts                = make([]int32, n), make([]int32, n)
+		prios, attempts                = make([]pgtype.Int4, n), make([]pgtype.Int4, n)
 		runAt, createdAt, expireAt     = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		// Passed as NULL arrays, read as NULLs, unless a job sets them.
 		parents, batches []pgtype.UUID
@@ -281,10 +281,11 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 		reasons          storage.Reasons
 	)
 	for i, j := range jobs {
-		ids[i], tasks[i], queues[i], names[i] = uid(j.ID), j.Task, j.Queue, string(j.State)
-		args[i], data[i], prios[i], attempts[i] = j.Args, j.StateData, int32(j.Priority), int32(j.Attempt)
+		ids[i], tasks[i], queues[i], names[i] = uid(j.ID), text(j.Task), text(j.Queue), text(string(j.State))
+		args[i], data[i] = j.Args, j.StateData
+		prios[i], attempts[i] = pgtype.Int4{Int32: int32(j.Priority), Valid: true}, pgtype.Int4{Int32: int32(j.Attempt), Valid: true}
 		runAt[i], createdAt[i], expireAt[i] = ts(j.RunAt), ts(j.CreatedAt), ts(j.ExpireAt)
-		reasonOf[i] = reasons.Of(j.State, j.StateData)
+		reasonOf[i] = text(reasons.Of(j.State, j.StateData))
 		if params[i], err = marshalParams(j.Params); err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
@@ -297,8 +298,11 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 			keys[i], until[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}, ts(j.UniqueUntil)
 		}
 	}
-	return []any{ids, tasks, args, queues, prios, names, data, runAt, createdAt,
-		expireAt, params, reasonOf, attempts, parents, batches, keys, until}, nil
+	return []any{array[pgtype.UUID](ids), array[pgtype.Text](tasks), args, array[pgtype.Text](queues),
+		array[pgtype.Int4](prios), array[pgtype.Text](names), data, array[pgtype.Timestamptz](runAt),
+		array[pgtype.Timestamptz](createdAt), array[pgtype.Timestamptz](expireAt), params, array[pgtype.Text](reasonOf),
+		array[pgtype.Int4](attempts), array[pgtype.UUID](parents), array[pgtype.UUID](batches), array[pgtype.Text](keys),
+		array[pgtype.Timestamptz](until)}, nil
 }
 
 func marshalParams(m map[string]json.RawMessage) ([]byte, error) {
