@@ -82,13 +82,17 @@ func (w *Worker) requeue(atts []*attempt, reason string) {
 	}
 }
 
+// fromProcessing is the From of every transition that ends an attempt,
+// shared by all of them: stores only read it.
+var fromProcessing = []states.Name{states.NameProcessing}
+
 func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition, error) {
 	data, err := states.Marshal(s)
 	if err != nil {
 		return storage.Transition{}, err
 	}
 	return storage.Transition{
-		ID: j.ID, From: []states.Name{states.NameProcessing}, Token: j.LeaseToken,
+		ID: j.ID, From: fromProcessing, Token: j.LeaseToken,
 		To: s.Name(), Data: data, Reason: s.Why(), Queue: j.Queue,
 	}, nil
 }
@@ -97,7 +101,7 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 // it stores it at once); once it is stored the lease is dropped, a failure
 // (taskErr) is logged and apply-state filters run.
 func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline, taskErr error) {
-	j := a.job
+	j, to := a.job, tr.To // the closure captures only the target state, so tr stays on the stack
 	w.completing.Add(1)
 	done := func(err error) {
 		w.completing.Add(-1)
@@ -125,7 +129,7 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 			}
 		case errors.Is(err, storage.ErrLeaseLost), errors.Is(err, storage.ErrStateConflict):
 			w.log.Info("taskflow: attempt's outcome discarded: its job was taken from it meanwhile",
-				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "state", tr.To, "err", err)
+				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "state", to, "err", err)
 		default:
 			w.log.Error("taskflow: job outcome not stored; it will run again when its lease expires",
 				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "err", err)
@@ -266,7 +270,7 @@ func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, cand
 			return
 		}
 	}
-	tr.From, tr.Token = []states.Name{states.NameProcessing}, j.LeaseToken
+	tr.From, tr.Token = fromProcessing, j.LeaseToken
 	if tr.To.IsFinal() {
 		tr.ExpireAt = now.Add(ec.Retention)
 	}
@@ -331,6 +335,13 @@ func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (
 	if len(rt.pipe.server) == 0 {
 		return call(ctx, rt.entry, j)
 	}
+	return performFiltered(ctx, rt, j)
+}
+
+// performFiltered runs the task inside the server filters. It is apart
+// from perform so that the results its closure captures are allocated
+// only when there are filters.
+func performFiltered(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
 	pc := &filters.PerformContext{Job: filters.NewJob(j)}
 	err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
 		pc.Result, err, details = call(ctx, rt.entry, j)

@@ -31,6 +31,7 @@ import (
 type benchConfig struct {
 	store, database, schema, mode string
 	cpuProfile                    string
+	memProfile                    string
 	keep                          bool
 	n, concurrency, batch         int
 	fetchBatch                    int
@@ -99,6 +100,7 @@ func benchFlags(fs *flag.FlagSet) *benchConfig {
 	fs.BoolVar(&c.observe, "observe", false, "turn on events read by the Prometheus collector and OpenTelemetry metrics, and tracing")
 	fs.Float64Var(&c.traceSample, "trace-sample", 0.01, "with -observe, the share of traces sampled")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed phase (the work phase in burndown mode) to this file")
+	fs.StringVar(&c.memProfile, "memprofile", "", "write a profile of the allocations of the timed phase to this file")
 	return c
 }
 
@@ -356,7 +358,7 @@ func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {
 	runCtx, cancel := context.WithTimeout(ctx, e.cfg.duration)
 	defer cancel()
 	stopProgress := e.progress("continuous")
-	start, done0 := time.Now(), e.done.Load()
+	start, done0, cpu := time.Now(), e.done.Load(), startCPU(e.pool) // cpu: inserting and working, per job worked
 	var wg sync.WaitGroup
 	errs := make(chan error, producers)
 	for range producers {
@@ -402,6 +404,7 @@ func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {
 	}
 	report(out, "work", int(worked), elapsed)
 	report(out, "insert", int(e.inserted.Load()), elapsed)
+	cpu.report(ctx, out, int(worked))
 	fmt.Fprintf(out, "heap in use (MiB): %s, end %.1f\n", strings.Join(heaps, ", "), mib(heapInUse()))
 	return nil
 }
@@ -561,9 +564,37 @@ func (e *benchEnv) single(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// profile starts the CPU profile that -cpuprofile asks for and returns
-// what stops it.
+// profile starts the CPU profile and the allocation profile that
+// -cpuprofile and -memprofile ask for and returns what stops them.
 func (e *benchEnv) profile() (stop func(), err error) {
+	stopCPU, err := e.cpuProfile()
+	if err != nil || e.cfg.memProfile == "" {
+		return stopCPU, err
+	}
+	runtime.MemProfileRate = 4096
+	runtime.GC() // the profile counts from the last collection: start it here
+	return func() {
+		stopCPU()
+		runtime.GC()
+		if err := writeHeapProfile(e.cfg.memProfile); err != nil {
+			fmt.Fprintf(e.stderr, "memory profile: %v\n", err)
+		}
+	}, nil
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (e *benchEnv) cpuProfile() (stop func(), err error) {
 	if e.cfg.cpuProfile == "" {
 		return func() {}, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,10 +28,13 @@ type cpuMeter struct {
 	pool  *pgxpool.Pool // nil for the memory store
 	self  time.Duration
 	procs map[int]time.Duration // postgres processes' CPU time at the start
+	mem   runtime.MemStats      // at the start
 }
 
 func startCPU(pool *pgxpool.Pool) *cpuMeter {
-	return &cpuMeter{pool: pool, self: selfCPU(), procs: postgresCPU()}
+	m := &cpuMeter{pool: pool, self: selfCPU(), procs: postgresCPU()}
+	runtime.ReadMemStats(&m.mem)
+	return m
 }
 
 // report prints the CPU time per job since startCPU.
@@ -38,33 +42,46 @@ func (m *cpuMeter) report(ctx context.Context, out io.Writer, n int) {
 	self := selfCPU() - m.self
 	line := fmt.Sprintf("cpu per job: taskflow %.1f µs", float64(self.Microseconds())/float64(n))
 	if m.pool != nil {
-		if pg, ok := m.postgres(ctx); ok {
-			line += fmt.Sprintf(", postgres %.1f µs, together %.1f µs", float64(pg.Microseconds())/float64(n),
-				float64((self+pg).Microseconds())/float64(n))
+		if pg, own, ok := m.postgres(ctx); ok {
+			line += fmt.Sprintf(", postgres %.1f µs, together %.1f µs (postgres: its connections %.1f µs, background processes %.1f µs)",
+				float64(pg.Microseconds())/float64(n), float64((self+pg).Microseconds())/float64(n),
+				float64(own.Microseconds())/float64(n), float64((pg-own).Microseconds())/float64(n))
 		}
 	}
 	fmt.Fprintln(out, line)
+	var mem runtime.MemStats
+	runtime.ReadMemStats(&mem)
+	fmt.Fprintf(out, "allocations per job: %.1f (%.0f bytes); %d garbage collections\n",
+		float64(mem.Mallocs-m.mem.Mallocs)/float64(n), float64(mem.TotalAlloc-m.mem.TotalAlloc)/float64(n), mem.NumGC-m.mem.NumGC)
 }
 
 // postgres returns the CPU time spent since the start by the server
-// processes of this process's connections and the background ones.
-func (m *cpuMeter) postgres(ctx context.Context) (time.Duration, bool) {
-	rows, err := m.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+// processes of this process's connections and the background ones, and
+// that of the connections alone. The background processes (WAL writer,
+// checkpointer, autovacuum) also work for other programs on the server.
+func (m *cpuMeter) postgres(ctx context.Context) (all, own time.Duration, ok bool) {
+	rows, err := m.pool.Query(ctx, `SELECT pid, backend_type = 'client backend' FROM pg_stat_activity
 		WHERE application_name = $1 OR backend_type <> 'client backend'`, applicationName)
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	defer rows.Close()
 	now := postgresCPU()
-	var total time.Duration
 	for rows.Next() {
-		var pid int
-		if rows.Scan(&pid) != nil {
-			return 0, false
+		var (
+			pid    int
+			client bool
+		)
+		if rows.Scan(&pid, &client) != nil {
+			return 0, 0, false
 		}
-		total += now[pid] - m.procs[pid]
+		d := now[pid] - m.procs[pid]
+		all += d
+		if client {
+			own += d
+		}
 	}
-	return total, rows.Err() == nil && len(now) > 0
+	return all, own, rows.Err() == nil && len(now) > 0
 }
 
 func selfCPU() time.Duration {

@@ -1,6 +1,8 @@
 package pgstore
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -267,9 +269,9 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 	n := len(jobs)
 	var (
 		ids                            = make([]pgtype.UUID, n)
-		tasks, queues, names, reasonOf = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		tasks, queues, names, reasonOf = make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n), make([]pgtype.Text, n)
 		args, data, params             = make([][]byte, n), make([][]byte, n), make([][]byte, n)
-		prios, attempts                = make([]int32, n), make([]int32, n)
+		prios, attempts                = make([]pgtype.Int4, n), make([]pgtype.Int4, n)
 		runAt, createdAt, expireAt     = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		// Passed as NULL arrays, read as NULLs, unless a job sets them.
 		parents, batches []pgtype.UUID
@@ -279,10 +281,11 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 		reasons          storage.Reasons
 	)
 	for i, j := range jobs {
-		ids[i], tasks[i], queues[i], names[i] = uid(j.ID), j.Task, j.Queue, string(j.State)
-		args[i], data[i], prios[i], attempts[i] = j.Args, j.StateData, int32(j.Priority), int32(j.Attempt)
+		ids[i], tasks[i], queues[i], names[i] = uid(j.ID), text(j.Task), text(j.Queue), text(string(j.State))
+		args[i], data[i] = j.Args, j.StateData
+		prios[i], attempts[i] = pgtype.Int4{Int32: int32(j.Priority), Valid: true}, pgtype.Int4{Int32: int32(j.Attempt), Valid: true}
 		runAt[i], createdAt[i], expireAt[i] = ts(j.RunAt), ts(j.CreatedAt), ts(j.ExpireAt)
-		reasonOf[i] = reasons.Of(j.State, j.StateData)
+		reasonOf[i] = text(reasons.Of(j.State, j.StateData))
 		if params[i], err = marshalParams(j.Params); err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
@@ -295,8 +298,11 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 			keys[i], until[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}, ts(j.UniqueUntil)
 		}
 	}
-	return []any{ids, tasks, args, queues, prios, names, data, runAt, createdAt,
-		expireAt, params, reasonOf, attempts, parents, batches, keys, until}, nil
+	return []any{array[pgtype.UUID](ids), array[pgtype.Text](tasks), args, array[pgtype.Text](queues),
+		array[pgtype.Int4](prios), array[pgtype.Text](names), data, array[pgtype.Timestamptz](runAt),
+		array[pgtype.Timestamptz](createdAt), array[pgtype.Timestamptz](expireAt), params, array[pgtype.Text](reasonOf),
+		array[pgtype.Int4](attempts), array[pgtype.UUID](parents), array[pgtype.UUID](batches), array[pgtype.Text](keys),
+		array[pgtype.Timestamptz](until)}, nil
 }
 
 func marshalParams(m map[string]json.RawMessage) ([]byte, error) {
@@ -307,8 +313,9 @@ func marshalParams(m map[string]json.RawMessage) ([]byte, error) {
 }
 
 // fetchSQL: $1 now, $2 limit, $3 owner, $4 lease (µs), $5 queues (and, for fetchRange,
-// $6 floors and $7 ceilings of priority per queue) → jobCols of the jobs leased, in the
-// order served.
+// $6 floors and $7 ceilings of priority per queue) → jobCols and enqueued_seq of the jobs
+// leased, in no order: Fetch sorts them in the order served, which costs less in Go
+// than in the statement.
 //
 // It leases jobs: rows are picked by a sub-select that locks and
 // skips, per queue in the order given, then updated by id.
@@ -333,9 +340,9 @@ WITH old AS (
 		lease_token = nextval('{sl}.lease_token_seq'),
 		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
-	RETURNING j.*
+	RETURNING ` + jobRow + `, j.enqueued_seq
 ), ` + leaveHistory("true") + `
-SELECT ` + jobCols + ` FROM moved ORDER BY array_position($5, queue), priority DESC, enqueued_seq`
+SELECT ` + jobCols + `, enqueued_seq FROM moved`
 
 // Fetch implements [storage.Store] with one UPDATE that locks and skips.
 func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
@@ -357,8 +364,34 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if err != nil {
 		return nil, interpretError("fetch", err)
 	}
-	jobs, err := pgx.CollectRows(rows, scanJob)
-	return jobs, interpretError("fetch", err)
+	js := jobScanner{seqs: []int64{}}
+	jobs, err := pgx.CollectRows(rows, js.scan)
+	if err != nil {
+		return nil, interpretError("fetch", err)
+	}
+	servedOrder(jobs, js.seqs, p.Queues)
+	return jobs, nil
+}
+
+// servedOrder sorts fetched jobs in the order a fetch serves them: by the
+// position of their queue in queues, higher priority first, then as they
+// were enqueued (seqs, the enqueued_seq of each job).
+func servedOrder(jobs []*storage.Job, seqs []int64, queues []string) {
+	type served struct {
+		job        *storage.Job
+		queue, pri int
+		seq        int64
+	}
+	order := make([]served, len(jobs))
+	for i, j := range jobs {
+		order[i] = served{job: j, queue: slices.Index(queues, j.Queue), pri: j.Priority, seq: seqs[i]}
+	}
+	slices.SortFunc(order, func(a, b served) int {
+		return cmp.Or(cmp.Compare(a.queue, b.queue), cmp.Compare(b.pri, a.pri), cmp.Compare(a.seq, b.seq))
+	})
+	for i, o := range order {
+		jobs[i] = o.job
+	}
 }
 
 // fetchRange returns the queues that a fetch limited by above and notAbove
@@ -393,27 +426,90 @@ func fetchRange(queues []string, above, notAbove *storage.Position) (qs []string
 
 // scanJob reads the columns of jobCols.
 func scanJob(row pgx.CollectableRow) (*storage.Job, error) {
-	var (
-		j                                  storage.Job
+	var js jobScanner
+	return js.scan(row)
+}
+
+// jobScanner reads rows of jobCols into columns it reuses from row to
+// row (scanning into locals would allocate each of them per row). The jobs
+// of one call share the strings that repeat from row to row (task, queue,
+// state, lease owner) and equal consecutive state data (a fetch's
+// Processing state), instead of a copy of each per job.
+type jobScanner struct {
+	names map[string]string
+	data  []byte  // the last state data kept, capped so that appending copies it
+	dest  []any   // pointers to the fields of c, in the order of jobCols
+	seqs  []int64 // when not nil, each row has enqueued_seq after jobCols, appended here
+	c     struct {
+		id                                 [16]byte
+		task, queue, state, owner, key     pgtype.DriverBytes
+		data, params                       pgtype.DriverBytes // valid until the next row
+		args                               []byte
+		priority, attempt                  int
+		created, updated                   time.Time
+		token, seq                         int64
 		runAt, expireAt, leaseUntil, until pgtype.Timestamptz
 		parent, batch                      pgtype.UUID
-		params                             []byte
-	)
-	err := row.Scan((*[16]byte)(&j.ID), &j.Task, &j.Args, &j.Queue, &j.Priority, (*string)(&j.State), &j.StateData,
-		&runAt, &j.Attempt, &j.CreatedAt, &j.UpdatedAt, &expireAt, &params, &j.LeaseOwner, &j.LeaseToken, &leaseUntil,
-		&parent, &batch, &j.UniqueKey, &until)
-	if err != nil {
+	}
+}
+
+// maxNames bounds the strings a jobScanner keeps.
+const maxNames = 64
+
+func (s *jobScanner) name(b []byte) string {
+	if v, ok := s.names[string(b)]; ok {
+		return v
+	}
+	v := string(b)
+	if s.names == nil {
+		s.names = make(map[string]string, 8)
+	}
+	if len(s.names) < maxNames {
+		s.names[v] = v
+	}
+	return v
+}
+
+func (s *jobScanner) scan(row pgx.CollectableRow) (*storage.Job, error) {
+	c := &s.c
+	if s.dest == nil {
+		s.dest = []any{&c.id, &c.task, &c.args, &c.queue, &c.priority, &c.state, &c.data, &c.runAt, &c.attempt,
+			&c.created, &c.updated, &c.expireAt, &c.params, &c.owner, &c.token, &c.leaseUntil, &c.parent, &c.batch,
+			&c.key, &c.until}
+		if s.seqs != nil {
+			s.dest = append(s.dest, &c.seq)
+		}
+	}
+	c.args = nil // a fresh copy per row: the job keeps it
+	if err := row.Scan(s.dest...); err != nil {
 		return nil, err
 	}
-	j.RunAt, j.ExpireAt, j.LeaseUntil, j.UniqueUntil = runAt.Time, expireAt.Time, leaseUntil.Time, until.Time
-	j.ParentID, j.BatchID = parent.Bytes, batch.Bytes
-	if params != nil {
+	if s.seqs != nil {
+		s.seqs = append(s.seqs, c.seq)
+	}
+	j := &storage.Job{
+		ID: c.id, Task: s.name(c.task), Args: c.args, Queue: s.name(c.queue), Priority: c.priority,
+		State: states.Name(s.name(c.state)), RunAt: c.runAt.Time, Attempt: c.attempt, CreatedAt: c.created,
+		UpdatedAt: c.updated, ExpireAt: c.expireAt.Time, ParentID: c.parent.Bytes, BatchID: c.batch.Bytes,
+		UniqueUntil: c.until.Time, LeaseOwner: s.name(c.owner), LeaseToken: c.token, LeaseUntil: c.leaseUntil.Time,
+	}
+	if len(c.key) > 0 {
+		j.UniqueKey = string(c.key)
+	}
+	if c.data != nil {
+		if s.data == nil || !bytes.Equal(c.data, s.data) {
+			d := bytes.Clone(c.data)
+			s.data = d[:len(d):len(d)]
+		}
+		j.StateData = s.data
+	}
+	if c.params != nil {
 		var err error
-		if j.Params, err = decodeParams(params); err != nil {
+		if j.Params, err = decodeParams(bytes.Clone(c.params)); err != nil { // the members point into it
 			return nil, fmt.Errorf("job %s params: %w", j.ID, err)
 		}
 	}
-	return &j, nil
+	return j, nil
 }
 
 // errRollback aborts a transaction without failing the call.
@@ -498,11 +594,7 @@ func distinctRounds(ts []storage.Transition) [][]int {
 // updated are read back (as of the statement's start) so that the
 // caller can tell why.
 var transitionSQL = `
-WITH t AS (
-	SELECT * FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
-		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
-		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
-), old AS (
+WITH old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE
 ), upd AS (
 	UPDATE {s}.jobs j SET
@@ -517,12 +609,33 @@ WITH t AS (
 		lease_owner = NULL, lease_token = NULL, lease_until = NULL,
 		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
 		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
-	FROM t
+	FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
+		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
+		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
-	RETURNING t.*, j.awaited, j.batch_id
-), h AS (
+	RETURNING t.id, t.to_state, t.ord, j.awaited, j.batch_id
+), {history}, counted AS (
+	INSERT INTO {s}.stats AS st (minute, shard, succeeded, failed, deleted)
+	SELECT date_trunc('minute', ` + clock + `), pg_backend_pid() % 8,
+		count(*) FILTER (WHERE to_state = 'succeeded'), count(*) FILTER (WHERE to_state = 'failed'),
+		count(*) FILTER (WHERE to_state = 'deleted')
+	FROM upd HAVING count(*) FILTER (WHERE to_state IN ` + finished + `) > 0
+	ON CONFLICT (minute, shard) DO UPDATE SET succeeded = st.succeeded + EXCLUDED.succeeded,
+		failed = st.failed + EXCLUDED.failed, deleted = st.deleted + EXCLUDED.deleted
+)
+SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id
+FROM unnest($2::uuid[]) WITH ORDINALITY AS t(id, ord)
+LEFT JOIN upd USING (ord)
+LEFT JOIN LATERAL (
+	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
+) f ON true
+WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`
+
+// transitionHistory is the CTE h of transitionSQL: the history gets the
+// state left, then the traversed entries, in order.
+var transitionHistory = `h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT id, state, reason, data, at FROM (
 		SELECT old.id, old.state, coalesce(old.state_reason, '') AS reason, old.state_data AS data,
@@ -534,53 +647,72 @@ WITH t AS (
 			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
 		JOIN upd ON upd.ord = tr.ord
 		ORDER BY ord, n) x
-), counted AS (
-	INSERT INTO {s}.stats AS st (minute, shard, succeeded, failed, deleted)
-	SELECT date_trunc('minute', ` + clock + `), pg_backend_pid() % 8,
-		count(*) FILTER (WHERE to_state = 'succeeded'), count(*) FILTER (WHERE to_state = 'failed'),
-		count(*) FILTER (WHERE to_state = 'deleted')
-	FROM upd HAVING count(*) FILTER (WHERE to_state IN ` + finished + `) > 0
-	ON CONFLICT (minute, shard) DO UPDATE SET succeeded = st.succeeded + EXCLUDED.succeeded,
-		failed = st.failed + EXCLUDED.failed, deleted = st.deleted + EXCLUDED.deleted
-)
-SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited, false), upd.batch_id FROM t
-LEFT JOIN upd USING (ord)
-LEFT JOIN LATERAL (
-	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
-) f ON true
-WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`
+)`
+
+// plainHistory is transitionHistory for a batch that traverses no state
+// (most completions): one entry per job, the state left, with nothing to
+// merge or sort, and no $12–$16.
+var plainHistory = `h AS (
+	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
+	SELECT old.id, old.state, coalesce(old.state_reason, ''), old.state_data, old.updated_at
+	FROM upd JOIN old ON old.id = upd.id
+)`
 
 // transitionRound applies the changes p.Transitions[idx], whose ids are
 // distinct, records their results in errs and the finished parents in f.
+// Columns that no change of the round sets (reasons, queues, run_at,
+// params, as for most completions) are sent as NULL arrays, which unnest pads with
+// NULLs: less to encode, send and decode per job.
 func (s *Store) transitionRound(ctx context.Context, db db, p *storage.TransitionParams, idx []int, errs []error, f *parents) error {
 	n := len(idx)
 	var (
-		ids                       = make([]pgtype.UUID, n)
-		from, to, reasons, queues = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		tokens                    = make([]int64, n)
-		data, params              = make([][]byte, n), make([][]byte, n)
-		runAt, expireAt           = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
-		trOrd                     []int64
-		trState, trReason         []string
-		trData                    [][]byte
-		trAt                      []pgtype.Timestamptz
-		err                       error
+		ids               = make([]pgtype.UUID, n)
+		from, to          = make([]pgtype.Text, n), make([]pgtype.Text, n)
+		tokens            = make([]pgtype.Int8, n)
+		data              = make([][]byte, n)
+		expireAt          = make([]pgtype.Timestamptz, n)
+		reasons, queues   []pgtype.Text
+		runAt             []pgtype.Timestamptz
+		params            [][]byte
+		trOrd             []int64
+		trState, trReason []string
+		trData            [][]byte
+		trAt              []pgtype.Timestamptz
 	)
 	for k, i := range idx {
 		t := &p.Transitions[i]
-		ids[k], tokens[k], to[k], data[k], reasons[k], queues[k] = uid(t.ID), t.Token, string(t.To), t.Data, t.Reason, t.Queue
-		runAt[k], expireAt[k] = ts(t.RunAt), ts(t.ExpireAt)
-		from[k] = joinNames(t.From)
-		if params[k], err = marshalParams(t.Params); err != nil {
-			return fmt.Errorf("job %s params: %w", t.ID, err)
+		ids[k], tokens[k], to[k], data[k] = uid(t.ID), pgtype.Int8{Int64: t.Token, Valid: true}, text(string(t.To)), t.Data
+		expireAt[k] = ts(t.ExpireAt)
+		from[k] = text(joinNames(t.From))
+		if t.Reason != "" {
+			reasons = setAt(reasons, n, k, text(t.Reason))
+		}
+		if t.Queue != "" {
+			queues = setAt(queues, n, k, text(t.Queue))
+		}
+		if !t.RunAt.IsZero() {
+			runAt = setAt(runAt, n, k, ts(t.RunAt))
+		}
+		if len(t.Params) > 0 {
+			b, err := marshalParams(t.Params)
+			if err != nil {
+				return fmt.Errorf("job %s params: %w", t.ID, err)
+			}
+			params = setAt(params, n, k, b)
 		}
 		for _, r := range t.Traversed {
 			trOrd = append(trOrd, int64(k+1))
 			trState, trReason, trData, trAt = append(trState, string(r.State)), append(trReason, r.Reason), append(trData, r.Data), append(trAt, ts(r.At))
 		}
 	}
-	rows, err := db.Query(ctx, s.q.transition, ts(p.Now), ids, from, tokens, to, data, reasons, queues, runAt, expireAt,
-		params, trOrd, trState, trReason, trData, trAt)
+	args := []any{ts(p.Now), array[pgtype.UUID](ids), array[pgtype.Text](from), array[pgtype.Int8](tokens),
+		array[pgtype.Text](to), data, array[pgtype.Text](reasons), array[pgtype.Text](queues),
+		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params}
+	sql := s.q.transitionPlain
+	if trOrd != nil {
+		sql, args = s.q.transition, append(args, trOrd, trState, trReason, trData, array[pgtype.Timestamptz](trAt))
+	}
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return err
 	}
@@ -623,7 +755,19 @@ func whyNot(t *storage.Transition, state *string, token *int64) error {
 	return fmt.Errorf("pgstore: job %s: changed concurrently: %w", t.ID, storage.ErrStateConflict)
 }
 
+// setAt sets s[k] to v, making s of length n first if it is nil.
+func setAt[T any](s []T, n, k int, v T) []T {
+	if s == nil {
+		s = make([]T, n)
+	}
+	s[k] = v
+	return s
+}
+
 func joinNames(names []states.Name) string {
+	if len(names) == 1 {
+		return string(names[0])
+	}
 	var b strings.Builder
 	for i, n := range names {
 		if i > 0 {
@@ -847,7 +991,8 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if err != nil {
 		return nil, interpretError("list", err)
 	}
-	jobs, err := pgx.CollectRows(rows, scanJob)
+	var js jobScanner
+	jobs, err := pgx.CollectRows(rows, js.scan)
 	return jobs, interpretError("list", err)
 }
 

@@ -113,7 +113,8 @@ func TestPlansStayLinearInBatchSize(t *testing.T) {
 			defer mu.Unlock()
 			require.Empty(t, bad, "quadratic plans")
 			for name, q := range map[string]string{
-				"create": s.q.create, "fetch": s.q.fetch, "transition": s.q.transition, "promote": s.q.promote,
+				"create": s.q.create, "fetch": s.q.fetch, "transition": s.q.transition, "transitionPlain": s.q.transitionPlain,
+				"promote": s.q.promote,
 				"reclaim": s.q.reclaim, "resolve": s.q.resolve, "removeDead": s.q.removeDead, "prune": s.q.prune,
 				"createUnique": s.q.createUnique, "await": s.q.await,
 			} {

@@ -14,7 +14,7 @@ import (
 // by id = ANY, can be planned as a scan per row or of the whole table when
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
-	version, notify, create, fetch, fetchRange, transition, extend, checkLeases, promote, reclaim,
+	version, notify, create, fetch, fetchRange, transition, transitionPlain, extend, checkLeases, promote, reclaim,
 	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues,
 	appendLogs, setProgress, jobLogs, jobProgress, estimate string
 	countState map[states.Name]string
@@ -31,6 +31,11 @@ func servedQueues(list string) string {
 	return `(SELECT * FROM ` + list + `
 		WHERE NOT EXISTS (SELECT 1 FROM {s}.queues pq WHERE pq.name = q0.name AND pq.paused)) q`
 }
+
+// jobRow is the columns of a job row that jobCols reads.
+const jobRow = `j.id, j.task, j.args, j.queue, j.priority, j.state, j.state_data, j.run_at, j.attempt,
+	j.created_at, j.updated_at, j.expire_at, j.params, j.lease_owner, j.lease_token, j.lease_until,
+	j.parent_id, j.batch_id, j.unique_key, j.unique_until`
 
 // jobCols is the column list that scanJob reads.
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at,
@@ -104,7 +109,8 @@ func buildQueries(schema string) queries {
 		// $6, ceiling $7), an index condition.
 		fetchRange: r.Replace(strings.NewReplacer("{queues}", servedQueues("unnest($5::text[], $6::int4[], $7::int4[]) WITH ORDINALITY AS q0(name, floor, ceiling, ord)"),
 			"{floor}", " AND priority BETWEEN q.floor AND q.ceiling").Replace(fetchSQL)),
-		transition:      r.Replace(transitionSQL),
+		transition:      r.Replace(strings.ReplaceAll(transitionSQL, "{history}", transitionHistory)),
+		transitionPlain: r.Replace(strings.ReplaceAll(transitionSQL, "{history}", plainHistory)),
 		extend:          r.Replace(extendSQL),
 		checkLeases:     r.Replace(checkLeasesSQL),
 		promote:         r.Replace(promoteSQL),
