@@ -43,9 +43,10 @@ func TestEventsFollowAJob(t *testing.T) {
 	require.NoError(t, c.Delete(waitCtx(t), h.ID))
 
 	// Each event is published by whoever stored its state, once stored, so
-	// events of one job may interleave (the second attempt may start before
-	// the first one's Retried is out); an attempt's start always comes
-	// before its end.
+	// events of one job may interleave (the worker may start the job before
+	// the client that created it has published Enqueued, and the second
+	// attempt may start before the first one's Retried is out); an
+	// attempt's start always comes before its end.
 	type key struct {
 		kind    taskflow.EventKind
 		attempt int
@@ -81,7 +82,6 @@ func TestEventsFollowAJob(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, want, got)
-	require.Equal(t, want[0], got[0], "the job's creation comes first")
 	require.Less(t, seen[want[1]], seen[want[2]], "attempt 1 ended before it started: %v", got)
 	require.Less(t, seen[want[3]], seen[want[4]], "attempt 2 ended before it started: %v", got)
 	require.Zero(t, sub.Dropped())
