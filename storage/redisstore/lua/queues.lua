@@ -1,0 +1,17 @@
+-- queues: Queues.ListQueues. KEYS[1] any key of the store. ARGV[1] key
+-- prefix. Returns per queue that has Enqueued jobs or is paused: name,
+-- paused ("1"/"0"), Enqueued count, and when the next job to run became
+-- Enqueued (µs, "" for none).
+local P = ARGV[1]
+local out = {}
+for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
+  local n = redis.call('ZCARD', P .. 'q:' .. q)
+  local paused = redis.call('SISMEMBER', P .. 'paused', q)
+  if n > 0 or paused == 1 then
+    local at = ''
+    local first = redis.call('ZRANGE', P .. 'q:' .. q, 0, 0)
+    if first[1] then at = redis.call('HGET', P .. 'j:' .. first[1], 'u') or '' end
+    out[#out + 1] = {q, tostring(paused), n, at}
+  end
+end
+return out
