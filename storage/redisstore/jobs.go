@@ -20,10 +20,6 @@ import (
 // sep separates the parts of a history entry: state, time, reason, data.
 const sep = "\x1f"
 
-// priorityWidth is 2^40, the width of one priority level in a ready set's
-// scores (see lua/lib.lua, place).
-const priorityWidth = int64(1) << 40
-
 // header returns the arguments every job script starts with (see
 // lua/lib.lua): the key prefix, now, the retention of continuations deleted
 // on the way, and the state data of the moves a script makes on its own.
@@ -64,8 +60,8 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 	var reasons storage.Reasons
 	args = append(args, len(jobs))
 	for _, j := range jobs {
-		if j.Priority < MinPriority || j.Priority > MaxPriority {
-			return nil, fmt.Errorf("%w: job %s has priority %d, want %d to %d", ErrInvalidPriority, j.ID, j.Priority, MinPriority, MaxPriority)
+		if j.Priority < -maxPriority || j.Priority > maxPriority {
+			return nil, fmt.Errorf("%w: job %s has priority %d, want -2^53 to 2^53", ErrInvalidPriority, j.ID, j.Priority)
 		}
 		var on string
 		if j.State == states.NameAwaiting {
@@ -202,8 +198,8 @@ func decodeRows(res any) ([]*storage.Job, error) {
 }
 
 // fetchRanges returns, for each queue Fetch serves, in order, its name and
-// the range of ready-set scores to take (see lua/fetch.lua): a job of
-// priority p has a score in (-p·2^40, -p·2^40 + 2^40).
+// the range of ready-set scores to take (see lua/fetch.lua): a job's score
+// is minus its priority.
 func fetchRanges(p *storage.FetchParams) []any {
 	var out []any
 	reached := p.NotAbove == nil // queues before NotAbove.Queue are not served
@@ -211,21 +207,11 @@ func fetchRanges(p *storage.FetchParams) []any {
 		lo, hi := "-inf", "+inf"
 		if n := p.NotAbove; n != nil && n.Queue == q {
 			reached = true
-			switch {
-			case n.Priority < MinPriority:
-				lo = "+inf"
-			case n.Priority < MaxPriority:
-				lo = strconv.FormatInt(-int64(n.Priority)*priorityWidth, 10)
-			}
+			lo = strconv.FormatFloat(-float64(n.Priority), 'f', -1, 64) // priority at most n
 		}
 		last := p.Above != nil && p.Above.Queue == q
 		if last {
-			switch a := p.Above.Priority; {
-			case a >= MaxPriority:
-				return out
-			case a >= MinPriority:
-				hi = "(" + strconv.FormatInt(-int64(a)*priorityWidth, 10)
-			}
+			hi = "(" + strconv.FormatFloat(-float64(p.Above.Priority), 'f', -1, 64) // priority above a
 		}
 		if reached {
 			out = append(out, q, lo, hi)

@@ -7,7 +7,7 @@ import "github.com/google/uuid"
 // every script can reach any of them. Key names:
 //
 //	j:<id>                  hash: a job (fields: see encodeJob in jobs.go)
-//	q:<queue>               sorted set: the queue's Enqueued jobs, by priority then enqueue order
+//	q:<queue>               sorted set: the queue's Enqueued jobs, scored -priority, members sequence+ID
 //	s:<state>:<queue>       sorted set (by ID): the queue's jobs in a Scheduled, Awaiting or final state
 //	sched                   sorted set: Scheduled jobs by run time
 //	lease                   sorted set: Processing jobs by lease expiry

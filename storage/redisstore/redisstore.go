@@ -22,7 +22,7 @@
 // hundred or completes a batch of them. A job is one hash; its history is
 // kept in fields of that hash, one field per entry, so that small jobs stay
 // in Redis' compact encoding. Enqueued jobs wait in one sorted set per
-// queue, scored by priority then enqueue order; Scheduled jobs, leases and
+// queue, scored by priority, first-enqueued first within one; Scheduled jobs, leases and
 // expiring final jobs sit in sorted sets scored by time. Fencing tokens come
 // from a counter and are compared inside the scripts.
 //
@@ -92,19 +92,15 @@ var (
 // another.
 const DefaultName = "taskflow"
 
-// Priorities of jobs stored here must lie between MinPriority and
-// MaxPriority: a priority and an enqueue sequence share one exact sorted-set
-// score.
-const (
-	MinPriority = -4095
-	MaxPriority = 4095
-)
+// maxPriority bounds the magnitude of a job's priority: a sorted-set score
+// is a float64, exact up to 2^53.
+const maxPriority = 1 << 53
 
 // ErrInvalidName means a store name is empty or holds a brace.
 var ErrInvalidName = errors.New("redisstore: invalid store name")
 
-// ErrInvalidPriority means a job's priority lies outside
-// [MinPriority, MaxPriority].
+// ErrInvalidPriority means a job's priority lies beyond ±2^53, which a
+// sorted-set score cannot hold exactly.
 var ErrInvalidPriority = errors.New("redisstore: priority out of range")
 
 // Option configures [New].

@@ -11,10 +11,11 @@ for _ = 1, tonumber(ARGV[12]) do
   local q, min, max = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
   if #out < limit and redis.call('SISMEMBER', P .. 'paused', q) == 0 then
-    local ids = redis.call('ZRANGEBYSCORE', P .. 'q:' .. q, min, max, 'LIMIT', 0, limit - #out)
-    if #ids > 0 then
-      redis.call('ZREM', P .. 'q:' .. q, unpack(ids))
-      for _, id in ipairs(ids) do
+    local members = redis.call('ZRANGEBYSCORE', P .. 'q:' .. q, min, max, 'LIMIT', 0, limit - #out)
+    if #members > 0 then
+      redis.call('ZREM', P .. 'q:' .. q, unpack(members))
+      for _, m in ipairs(members) do
+        local id = string.sub(m, 16)
         local k = jk(id)
         local v = redis.call('HMGET', k, 's', 'u', 'r', 'd', 'hn')
         local n = tonumber(v[5] or '0') + 1

@@ -13,7 +13,6 @@ local P = ARGV[1]
 local NOW = ARGV[2]
 local RET = tonumber(ARGV[3])
 local SEP = '\31'
-local PRI = 1099511627776 -- 2^40: a priority level's width in the ready sets
 local TOPIC_ENQUEUED, TOPIC_SCHEDULED, TOPIC_RECURRING, TOPIC_FINISHED = 1, 2, 4, 8
 local FINISHED = {succeeded = true, failed = true, deleted = true}
 local FINAL = {succeeded = true, deleted = true}
@@ -30,16 +29,17 @@ end
 
 -- load reads what the scripts need of a job, or nil if it does not exist.
 local function load(id)
-  local v = redis.call('HMGET', jk(id), 's', 'q', 'd', 'r', 'u', 'hn', 'p', 'lt', 'lo', 'x', 'b', 'pa', 'on', 'ra')
+  local v = redis.call('HMGET', jk(id), 's', 'q', 'd', 'r', 'u', 'hn', 'p', 'lt', 'lo', 'x', 'b', 'pa', 'on', 'ra', 'qs')
   if not v[1] then return nil end
   return {id = id, s = v[1], q = v[2] or '', d = v[3] or '', r = v[4] or '', u = v[5] or '', hn = tonumber(v[6] or '0'),
-    p = tonumber(v[7] or '0'), lt = v[8], lo = v[9], x = v[10], b = v[11] or '', pa = v[12] or '', on = v[13] or '', ra = v[14]}
+    p = tonumber(v[7] or '0'), lt = v[8], lo = v[9], x = v[10], b = v[11] or '', pa = v[12] or '', on = v[13] or '', ra = v[14],
+    qs = v[15] or ''}
 end
 
 -- unplace removes job j from the indexes of its current state.
 local function unplace(j)
   if j.s == 'enqueued' then
-    redis.call('ZREM', P .. 'q:' .. j.q, j.id)
+    redis.call('ZREM', P .. 'q:' .. j.q, j.qs .. j.id)
   elseif INDEXED[j.s] then
     redis.call('ZREM', P .. 's:' .. j.s .. ':' .. j.q, j.id)
   end
@@ -59,8 +59,11 @@ end
 -- place files job j in the indexes of its current state.
 local function place(j)
   if j.s == 'enqueued' then
-    local seq = redis.call('INCR', KEYS[1])
-    redis.call('ZADD', P .. 'q:' .. j.q, string.format('%.0f', -j.p * PRI + seq), j.id)
+    -- Scored by priority; within a priority, members (the enqueue sequence,
+    -- fixed width, then the ID) sort first-enqueued first.
+    j.qs = string.format('%015.0f', redis.call('INCR', KEYS[1]))
+    redis.call('ZADD', P .. 'q:' .. j.q, 0 - j.p, j.qs .. j.id)
+    redis.call('HSET', jk(j.id), 'qs', j.qs)
     wake = bit.bor(wake, TOPIC_ENQUEUED)
   elseif INDEXED[j.s] then
     redis.call('ZADD', P .. 's:' .. j.s .. ':' .. j.q, 0, j.id)

@@ -16,6 +16,7 @@ else
     local got
     if state == 'enqueued' then
       got = redis.call('ZRANGE', P .. 'q:' .. q, 0, -1)
+      for x, m in ipairs(got) do got[x] = string.sub(m, 16) end
     else
       local n = -1
       if limit > 0 then n = offset + limit end

@@ -10,7 +10,7 @@ for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
   if n > 0 or paused == 1 then
     local at = ''
     local first = redis.call('ZRANGE', P .. 'q:' .. q, 0, 0)
-    if first[1] then at = redis.call('HGET', P .. 'j:' .. first[1], 'u') or '' end
+    if first[1] then at = redis.call('HGET', P .. 'j:' .. string.sub(first[1], 16), 'u') or '' end
     out[#out + 1] = {q, tostring(paused), n, at}
   end
 end

@@ -38,10 +38,17 @@ end
 
 local res = {}
 if all then
-  local failed = false
+  -- Check every change against the state the changes before it leave, so
+  -- that a job named twice is checked as it will be.
+  local failed, seen = false, {}
   for x, t in ipairs(ts) do
-    res[x] = check(t, load(t.id))
-    failed = failed or res[x] ~= ''
+    local j = seen[t.id] or load(t.id)
+    res[x] = check(t, j)
+    if res[x] == '' then
+      seen[t.id] = {s = t.to}
+    else
+      failed = true
+    end
   end
   if failed then return res end
 end

@@ -1,0 +1,161 @@
+package redisstore
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+func enqueuedJob(t testing.TB, opts ...func(*storage.Job)) *storage.Job {
+	t.Helper()
+	j := &storage.Job{ID: uuid.Must(uuid.NewV7()), Task: "t", Args: []byte(`{}`), Queue: "default", State: states.NameEnqueued,
+		StateData: []byte(`{"queue":"default"}`), CreatedAt: time.Now()}
+	for _, o := range opts {
+		o(j)
+	}
+	return j
+}
+
+// A batch may name one job more than once; its changes apply in order, and
+// with AllOrNothing each is checked against the state the ones before leave.
+func TestTransitionBatchNamingAJobTwice(t *testing.T) {
+	client := testClient(t)
+	del := storage.Transition{To: states.NameDeleted, From: []states.Name{states.NameEnqueued}, Data: []byte(`{}`)}
+	back := storage.Transition{To: states.NameEnqueued, From: []states.Name{states.NameDeleted}, Data: []byte(`{"queue":"default"}`)}
+	tests := []struct {
+		name         string
+		allOrNothing bool
+		second       storage.Transition
+		wantErr      error
+		wantHistory  int
+	}{
+		{"AppliesInOrder", false, back, nil, 3},
+		{"AppliesInOrderAllOrNothing", true, back, nil, 3},
+		{"SecondFailsAlone", false, del, storage.ErrStateConflict, 2},
+		{"SecondFailsAllOrNothing", true, del, storage.ErrStateConflict, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t, client)
+			j := enqueuedJob(t)
+			_, err := s.Create(testCtx(t), &storage.CreateParams{Jobs: []*storage.Job{j}})
+			require.NoError(t, err)
+			first, second := del, tc.second
+			first.ID, second.ID = j.ID, j.ID
+			errs, err := s.Transition(testCtx(t), &storage.TransitionParams{Transitions: []storage.Transition{first, second}, AllOrNothing: tc.allOrNothing})
+			require.NoError(t, err)
+			if !tc.allOrNothing || tc.wantErr == nil {
+				require.NoError(t, errs[0])
+			}
+			require.ErrorIs(t, errs[1], tc.wantErr)
+			got, err := s.Get(testCtx(t), j.ID)
+			require.NoError(t, err)
+			require.Len(t, got.History, tc.wantHistory)
+		})
+	}
+}
+
+func TestBadInputIsRefusedWithAClearError(t *testing.T) {
+	client := testClient(t)
+	tests := []struct {
+		name string
+		call func(s *Store) error
+		want error
+	}{
+		{"EmptyName", func(*Store) error {
+			_, err := New(client, Name("")).Get(testCtx(t), uuid.New())
+			return err
+		}, ErrInvalidName},
+		{"NameWithABrace", func(*Store) error {
+			_, err := New(client, Name("a}b")).Fetch(testCtx(t), &storage.FetchParams{Queues: []string{"q"}, Limit: 1})
+			return err
+		}, ErrInvalidName},
+		{"PriorityBeyondAnExactScore", func(s *Store) error {
+			_, err := s.Create(testCtx(t), &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t, func(j *storage.Job) { j.Priority = 1 << 60 })}})
+			return err
+		}, ErrInvalidPriority},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call(newStore(t, client))
+			require.ErrorIs(t, err, tc.want)
+		})
+	}
+}
+
+// Priorities span the whole range of taskflow's, in order, negative ones
+// after the default.
+func TestFetchOrdersExtremePriorities(t *testing.T) {
+	s := newStore(t, testClient(t))
+	var jobs []*storage.Job
+	for _, p := range []int{0, 1<<31 - 1, -1 << 31, 5, -1} {
+		jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) { j.Priority = p }))
+	}
+	_, err := s.Create(testCtx(t), &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	got, err := s.Fetch(testCtx(t), &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	var prios []int
+	for _, j := range got {
+		prios = append(prios, j.Priority)
+	}
+	require.Equal(t, []int{1<<31 - 1, 5, 0, -1, -1 << 31}, prios)
+}
+
+// Once finished jobs expire and are pruned, only the store's fixed keys
+// are left: no job, index entry, unique key, batch, log or continuation
+// outlives them.
+func TestPrunedJobsLeaveNothingBehind(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	batch := uuid.Must(uuid.NewV7())
+	var jobs []*storage.Job
+	for i := range 200 {
+		jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) {
+			j.Queue = []string{"a", "b"}[i%2]
+			j.UniqueKey = j.ID.String()
+			j.BatchID = batch
+		}))
+	}
+	parent := jobs[0]
+	jobs = append(jobs, &storage.Job{ID: uuid.Must(uuid.NewV7()), Task: "t", Queue: "a", State: states.NameAwaiting,
+		StateData: []byte(`{"parent_id":"` + batch.String() + `","on":"failure"}`), ParentID: batch, CreatedAt: time.Now()})
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	require.NoError(t, s.AppendLogs(ctx, []storage.LogRecord{{JobID: parent.ID, Attempt: 1, At: time.Now(), Level: "INFO", Message: "m"}}))
+	require.NoError(t, s.SetProgress(ctx, []storage.Progress{{JobID: parent.ID, Attempt: 1, Percent: 5, At: time.Now()}}))
+
+	now := time.Now()
+	for {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"a", "b"}, Limit: 64, Owner: "o", LeaseFor: time.Minute, Now: now})
+		require.NoError(t, err)
+		if len(got) == 0 {
+			break
+		}
+		ts := make([]storage.Transition, len(got))
+		for i, j := range got {
+			ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: now.Add(time.Hour)}
+		}
+		errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts, Now: now, Retention: time.Hour})
+		require.NoError(t, err)
+		for _, e := range errs {
+			require.NoError(t, e)
+		}
+	}
+	n, err := s.DeleteExpired(ctx, &storage.PruneParams{Now: now.Add(2 * time.Hour), Limit: 1000})
+	require.NoError(t, err)
+	require.Equal(t, len(jobs), n, "every job, and the continuation deleted with the batch's success")
+
+	keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
+	require.NoError(t, err)
+	for i, k := range keys {
+		keys[i] = k[len(s.k.prefix):]
+	}
+	require.ElementsMatch(t, []string{"seq", "tok", "queues", "stats", "statsidx"}, keys)
+}
