@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
@@ -87,4 +88,9 @@ func testCtx(t testing.TB) context.Context {
 func TestConformance(t *testing.T) {
 	client := testClient(t)
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, client) })
+}
+
+// TestWorkers runs workers under job control on a single server.
+func TestWorkers(t *testing.T) {
+	stresstest.Run(t, newStore(t, testClient(t)), stresstest.Config{})
 }

@@ -1,0 +1,131 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/internal/stresstest"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/storagetest"
+)
+
+// clusterPorts are the loopback ports of the test cluster's masters.
+var clusterPorts = []int{7101, 7102, 7103}
+
+// startCluster starts a Redis Cluster of three masters on clusterPorts, in
+// temporary directories, torn down after the test. Without redis-server
+// and redis-cli the test is skipped, or fails when CI=true.
+func startCluster(t *testing.T) *redis.ClusterClient {
+	t.Helper()
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is not installed; CI must provide it", bin)
+			}
+			t.Skipf("Redis Cluster test skipped: %s is not installed", bin)
+		}
+	}
+	dir := t.TempDir()
+	var addrs []string
+	for _, port := range clusterPorts {
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		addrs = append(addrs, addr)
+		nodeDir := filepath.Join(dir, fmt.Sprint(port))
+		require.NoError(t, os.Mkdir(nodeDir, 0o755))
+		cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", nodeDir,
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
+		cmd.Stdout, cmd.Stderr = nil, nil
+		require.NoError(t, cmd.Start(), "start redis-server on %s", addr)
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+		waitFor(t, func() bool {
+			c := redis.NewClient(&redis.Options{Addr: addr})
+			defer c.Close()
+			return c.Ping(context.Background()).Err() == nil
+		}, "redis-server on %s", addr)
+	}
+	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	require.NoError(t, err, "redis-cli --cluster create: %s", out)
+	waitFor(t, func() bool {
+		for _, addr := range addrs {
+			c := redis.NewClient(&redis.Options{Addr: addr})
+			info, err := c.ClusterInfo(context.Background()).Result()
+			c.Close()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				return false
+			}
+		}
+		return true
+	}, "cluster state ok")
+	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	t.Cleanup(func() { _ = client.Close() })
+	require.NoError(t, client.ForEachShard(context.Background(), func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() }))
+	return client
+}
+
+func waitFor(t *testing.T, ok func() bool, what string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for "+what, args...)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCluster runs the conformance suite, and workers under job control,
+// on a three-master Redis Cluster. Stores of different names land on
+// different masters.
+func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	client := startCluster(t)
+	t.Run("Conformance", func(t *testing.T) {
+		storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, client) })
+	})
+	t.Run("Workers", func(t *testing.T) {
+		stresstest.Run(t, newStore(t, client), stresstest.Config{})
+	})
+	t.Run("StoresSpreadOverMasters", func(t *testing.T) {
+		masters := map[string]bool{}
+		for i := range 32 {
+			key := New(client, Name(fmt.Sprintf("spread-%d", i))).k.seq()
+			addr, err := masterOf(client, key)
+			require.NoError(t, err)
+			masters[addr] = true
+		}
+		require.Len(t, masters, len(clusterPorts), "32 store names all landed on %v", masters)
+	})
+}
+
+// masterOf returns the address of the master that serves key.
+func masterOf(client *redis.ClusterClient, key string) (string, error) {
+	ctx := context.Background()
+	slot, err := client.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", err
+	}
+	slots, err := client.ClusterSlots(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, s := range slots {
+		if int64(s.Start) <= slot && slot <= int64(s.End) {
+			return s.Nodes[0].Addr, nil
+		}
+	}
+	return "", fmt.Errorf("no master serves slot %d", slot)
+}
