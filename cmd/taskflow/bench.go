@@ -28,13 +28,13 @@ import (
 )
 
 type benchConfig struct {
-	store, database, schema, mode string
-	cpuProfile                    string
-	keep                          bool
-	n, concurrency, batch         int
-	fetchBatch                    int
-	duration, retention           time.Duration
-	rate                          float64
+	store, database, redis, schema, mode string
+	cpuProfile                           string
+	keep                                 bool
+	n, concurrency, batch                int
+	fetchBatch                           int
+	duration, retention                  time.Duration
+	rate                                 float64
 }
 
 var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
@@ -42,10 +42,11 @@ var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
 func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 	c := &benchConfig{}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.StringVar(&c.store, "store", "memory", "store: memory or postgres")
+	fs.StringVar(&c.store, "store", "memory", "store: memory, postgres or redis")
 	fs.StringVar(&c.database, "database", os.Getenv("TASKFLOW_DATABASE_URL"), "PostgreSQL URL (default $TASKFLOW_DATABASE_URL)")
-	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema to use and keep (default: a fresh bench_<random>, dropped at the end)")
-	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema")
+	fs.StringVar(&c.redis, "redis", redisAddrDefault(), "Redis address host:port, or several, comma-separated, of a Redis Cluster (default $TASKFLOW_REDIS_ADDR, else 127.0.0.1:6379)")
+	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema, or Redis store name, to use and keep (default: a fresh bench_<random>, dropped at the end)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema or Redis store")
 	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")
 	fs.IntVar(&c.n, "n", 100_000, "jobs to insert in burndown mode, low priority jobs in priority mode")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long continuous, latency and single modes run")
@@ -59,8 +60,8 @@ func parseBench(args []string, stderr io.Writer) (*benchConfig, error) {
 		return nil, err
 	}
 	switch {
-	case c.store != "memory" && c.store != "postgres":
-		return nil, fmt.Errorf("%w: bench: -store %q: want memory or postgres", errUsage, c.store)
+	case !slices.Contains([]string{"memory", "postgres", "redis"}, c.store):
+		return nil, fmt.Errorf("%w: bench: -store %q: want memory, postgres or redis", errUsage, c.store)
 	case !slices.Contains(modes, c.mode):
 		return nil, fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
 	case c.n <= 0:
@@ -96,6 +97,8 @@ type benchEnv struct {
 	client *taskflow.Client
 	task   taskflow.Bound[jobArgs, struct{}]
 	stderr io.Writer
+	// redisMemory, set on Redis, reads the server's used_memory.
+	redisMemory func(context.Context) (int64, error)
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -155,9 +158,12 @@ func bench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) erro
 
 // openStore sets e.store and returns what undoes it.
 func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), error) {
-	if e.cfg.store == "memory" {
+	switch e.cfg.store {
+	case "memory":
 		e.store = memstore.New()
 		return func() {}, nil
+	case "redis":
+		return e.openRedis(ctx, stderr)
 	}
 	pool, err := connect(ctx, e.cfg.database)
 	if err != nil {
@@ -232,6 +238,10 @@ func (e *benchEnv) progress(label string) (stop func()) {
 func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	n := e.cfg.n
 	args := make([]jobArgs, min(e.cfg.batch, n))
+	mem0, err := e.memory(ctx)
+	if err != nil {
+		return err
+	}
 	stopProgress := e.progress("insert")
 	start := time.Now()
 	for i := 0; i < n; i += len(args) {
@@ -244,6 +254,10 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	insertTime := time.Since(start)
 	stopProgress()
 	report(out, "bulk insert", n, insertTime)
+	mem1, err := e.memory(ctx)
+	if err != nil {
+		return err
+	}
 
 	e.target.Store(int64(n))
 	stopProfile, err := e.profile()
@@ -265,7 +279,23 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 		return ctx.Err()
 	}
 	report(out, "work", n, time.Since(start))
+	if e.redisMemory != nil {
+		mem2, err := e.memory(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "redis memory per job: %.0f B pending, %.0f B finished (retained with its history)\n",
+			float64(mem1-mem0)/float64(n), float64(mem2-mem0)/float64(n))
+	}
 	return nil
+}
+
+// memory returns Redis' used_memory, or 0 on other stores.
+func (e *benchEnv) memory(ctx context.Context) (int64, error) {
+	if e.redisMemory == nil {
+		return 0, nil
+	}
+	return e.redisMemory(ctx)
 }
 
 func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {

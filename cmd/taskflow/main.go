@@ -1,10 +1,10 @@
 // Command taskflow manages taskflow's PostgreSQL schema and measures how fast
-// taskflow inserts and works jobs.
+// taskflow inserts and works jobs, in memory, on PostgreSQL or on Redis.
 //
 // Usage:
 //
 //	taskflow migrate [-database URL] [-schema NAME]
-//	taskflow bench [-store memory|postgres] [-database URL] [-schema NAME] [-keep]
+//	taskflow bench [-store memory|postgres|redis] [-database URL] [-redis ADDR] [-schema NAME] [-keep]
 //	               [-mode burndown|continuous|latency|single]
 //	               [-n N] [-duration D] [-rate R] [-concurrency C] [-batch B]
 //	               [-cpuprofile FILE]
@@ -33,7 +33,11 @@
 //
 // On PostgreSQL, bench migrates a fresh schema bench_<random> and drops it at
 // the end unless -keep is given; with -schema NAME it uses that schema and
-// never drops it.
+// never drops it. On Redis (-redis defaults to $TASKFLOW_REDIS_ADDR, else
+// 127.0.0.1:6379; several comma-separated addresses mean a Redis Cluster)
+// -schema names the store instead, whose keys are deleted at the end in the
+// same way; burndown mode also reports Redis' memory per pending and per
+// finished job, from INFO memory.
 package main
 
 import (
@@ -53,12 +57,12 @@ import (
 
 const usage = `usage:
   taskflow migrate [-database URL] [-schema NAME]
-  taskflow bench [-store memory|postgres] [-database URL] [-schema NAME] [-keep]
+  taskflow bench [-store memory|postgres|redis] [-database URL] [-redis ADDR] [-schema NAME] [-keep]
                  [-mode burndown|continuous|latency|single]
                  [-n N] [-duration D] [-rate R] [-concurrency C] [-batch B]
                  [-cpuprofile FILE]
 Run "taskflow <command> -h" for the flags of a command.
--database defaults to $TASKFLOW_DATABASE_URL.`
+-database defaults to $TASKFLOW_DATABASE_URL, -redis to $TASKFLOW_REDIS_ADDR.`
 
 // errUsage marks errors in the command line; main exits with status 2.
 var errUsage = errors.New("usage")
