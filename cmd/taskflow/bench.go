@@ -97,8 +97,10 @@ type benchEnv struct {
 	client *taskflow.Client
 	task   taskflow.Bound[jobArgs, struct{}]
 	stderr io.Writer
-	// redisMemory, set on Redis, reads the server's used_memory.
+	// redisMemory and redisCPU, set on Redis, read the server's
+	// used_memory and the CPU time it has used.
 	redisMemory func(context.Context) (int64, error)
+	redisCPU    func(context.Context) (time.Duration, error)
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -242,6 +244,10 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	cpu0, err := e.serverCPU(ctx)
+	if err != nil {
+		return err
+	}
 	stopProgress := e.progress("insert")
 	start := time.Now()
 	for i := 0; i < n; i += len(args) {
@@ -255,6 +261,10 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	stopProgress()
 	report(out, "bulk insert", n, insertTime)
 	mem1, err := e.memory(ctx)
+	if err != nil {
+		return err
+	}
+	cpu1, err := e.serverCPU(ctx)
 	if err != nil {
 		return err
 	}
@@ -280,12 +290,18 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	}
 	report(out, "work", n, time.Since(start))
 	if e.redisMemory != nil {
+		cpu2, err := e.serverCPU(ctx)
+		if err != nil {
+			return err
+		}
 		mem2, err := e.memory(ctx)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "redis memory per job: %.0f B pending, %.0f B finished (retained with its history)\n",
 			float64(mem1-mem0)/float64(n), float64(mem2-mem0)/float64(n))
+		fmt.Fprintf(out, "redis CPU per job: %.1f µs insert, %.1f µs work\n",
+			float64((cpu1-cpu0).Microseconds())/float64(n), float64((cpu2-cpu1).Microseconds())/float64(n))
 	}
 	return nil
 }
@@ -296,6 +312,14 @@ func (e *benchEnv) memory(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	return e.redisMemory(ctx)
+}
+
+// serverCPU returns the CPU time Redis has used, or 0 on other stores.
+func (e *benchEnv) serverCPU(ctx context.Context) (time.Duration, error) {
+	if e.redisCPU == nil {
+		return 0, nil
+	}
+	return e.redisCPU(ctx)
 }
 
 func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {

@@ -50,7 +50,28 @@ func (e *benchEnv) openRedis(ctx context.Context, stderr io.Writer) (func(), err
 		}
 		master = c
 	}
-	e.redisMemory = func(ctx context.Context) (int64, error) { return usedMemory(ctx, master) }
+	e.redisMemory = func(ctx context.Context) (int64, error) {
+		v, err := infoField(ctx, master, "memory", "used_memory")
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseInt(v, 10, 64)
+	}
+	e.redisCPU = func(ctx context.Context) (time.Duration, error) {
+		var total time.Duration
+		for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
+			v, err := infoField(ctx, master, "cpu", f)
+			if err != nil {
+				return 0, err
+			}
+			s, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("redis INFO cpu %s: %w", f, err)
+			}
+			total += time.Duration(s * float64(time.Second))
+		}
+		return total, nil
+	}
 	return func() {
 		if drop {
 			c, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -65,18 +86,18 @@ func (e *benchEnv) openRedis(ctx context.Context, stderr io.Writer) (func(), err
 	}, nil
 }
 
-// usedMemory reads used_memory from INFO memory.
-func usedMemory(ctx context.Context, c redis.Cmdable) (int64, error) {
-	info, err := c.Info(ctx, "memory").Result()
+// infoField reads field from section of INFO.
+func infoField(ctx context.Context, c redis.Cmdable, section, field string) (string, error) {
+	info, err := c.Info(ctx, section).Result()
 	if err != nil {
-		return 0, fmt.Errorf("redis INFO memory: %w", err)
+		return "", fmt.Errorf("redis INFO %s: %w", section, err)
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			return strconv.ParseInt(v, 10, 64)
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v, nil
 		}
 	}
-	return 0, fmt.Errorf("redis INFO memory: no used_memory")
+	return "", fmt.Errorf("redis INFO %s: no %s", section, field)
 }
 
 // deleteRedisKeys deletes the keys that match pattern.
