@@ -72,8 +72,9 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 			on = st.(states.Awaiting).On
 		}
 		created := micros(j.CreatedAt)
-		fields := []any{"t", j.Task, "a", j.Args, "q", j.Queue, "s", string(j.State), "d", j.StateData,
-			"r", reasons.Of(j.State, j.StateData), "c", created, "u", created}
+		fields := []any{"t", j.Task, "q", j.Queue, "s", string(j.State), "r", reasons.Of(j.State, j.StateData), "c", created, "u", created}
+		fields = appendValue(fields, "a", j.Args)
+		fields = appendValue(fields, "d", j.StateData)
 		opt := func(name, v string) {
 			if v != "" {
 				fields = append(fields, name, v)
@@ -97,6 +98,28 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 		args = append(args, fields...)
 	}
 	return args, nil
+}
+
+// Values longer than piece bytes, up to pieces pieces, are stored in
+// pieces (name, name#2, name#3, ...), so that a job's hash keeps Redis'
+// compact encoding, whose values are at most 64 bytes by default
+// (hash-max-listpack-value). lua/lib.lua (put) does the same.
+const piece, pieces = 64, 8
+
+// appendValue appends to fields the name/value pairs that store v under
+// name.
+func appendValue(fields []any, name string, v []byte) []any {
+	if len(v) <= piece || len(v) > piece*pieces {
+		return append(fields, name, v)
+	}
+	for k, i := 1, 0; i < len(v); k, i = k+1, i+piece {
+		n := name
+		if k > 1 {
+			n += "#" + strconv.Itoa(k)
+		}
+		fields = append(fields, n, v[i:min(i+piece, len(v))])
+	}
+	return fields
 }
 
 func idOrEmpty(id uuid.UUID) string {
@@ -228,7 +251,12 @@ func pairs(v any) []string {
 	a, _ := v.([]any)
 	out := make([]string, len(a))
 	for i, x := range a {
-		out[i], _ = x.(string)
+		switch v := x.(type) {
+		case string:
+			out[i] = v
+		case int64: // a number a script computed
+			out[i] = strconv.FormatInt(v, 10)
+		}
 	}
 	return out
 }
@@ -240,6 +268,7 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 	var (
 		id, reason string
 		hist       map[int]string
+		more       map[string]map[int]string // pieces after the first, by name
 	)
 	for i := 0; i+1 < len(kv); i += 2 {
 		name, v := kv[i], kv[i+1]
@@ -291,6 +320,19 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 					j.Params = map[string]json.RawMessage{}
 				}
 				j.Params[name[2:]] = json.RawMessage(v)
+			case strings.Contains(name, "#"):
+				base, k, _ := strings.Cut(name, "#")
+				n, err := strconv.Atoi(k)
+				if err != nil || n < 2 {
+					continue
+				}
+				if more == nil {
+					more = map[string]map[int]string{}
+				}
+				if more[base] == nil {
+					more[base] = map[int]string{}
+				}
+				more[base][n] = v
 			case withHistory && len(name) > 1 && name[0] == 'h' && name != "hn":
 				n, err := strconv.Atoi(name[1:])
 				if err == nil {
@@ -299,6 +341,19 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 					}
 					hist[n] = v
 				}
+			}
+		}
+	}
+	if more != nil {
+		if m := more["a"]; m != nil {
+			j.Args = []byte(joinPieces(string(j.Args), m))
+		}
+		if m := more["d"]; m != nil {
+			j.StateData = []byte(joinPieces(string(j.StateData), m))
+		}
+		for n, v := range hist {
+			if m := more["h"+strconv.Itoa(n)]; m != nil {
+				hist[n] = joinPieces(v, m)
 			}
 		}
 	}
@@ -380,6 +435,16 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		}
 	}
 	return errs, nil
+}
+
+// joinPieces returns first followed by the pieces in m, numbered from 2.
+func joinPieces(first string, m map[int]string) string {
+	var b strings.Builder
+	b.WriteString(first)
+	for k := 2; k <= len(m)+1; k++ {
+		b.WriteString(m[k])
+	}
+	return b.String()
 }
 
 func historyEntry(h storage.StateRecord) string {

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,4 +160,46 @@ func TestPrunedJobsLeaveNothingBehind(t *testing.T) {
 		keys[i] = k[len(s.k.prefix):]
 	}
 	require.ElementsMatch(t, []string{"seq", "tok", "queues", "stats", "statsidx"}, keys)
+}
+
+// Values of any length round-trip, and a job whose values fit in pieces
+// keeps Redis' compact hash encoding.
+func TestValuesOfAnyLengthRoundTrip(t *testing.T) {
+	client := testClient(t)
+	for _, n := range []int{0, 1, 64, 65, 200, 512, 513, 5000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := newStore(t, client)
+			ctx := testCtx(t)
+			long := func(n int, c byte) []byte { return []byte(`"` + strings.Repeat(string(c), max(n-2, 0)) + `"`)[:n] }
+			j := enqueuedJob(t, func(j *storage.Job) { j.Args = long(n, 'a'); j.StateData = long(n, 'd') })
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+			require.NoError(t, err)
+			if n <= 512 {
+				enc, err := client.ObjectEncoding(ctx, s.k.job(j.ID)).Result()
+				require.NoError(t, err)
+				require.Equal(t, "listpack", enc)
+			}
+			f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute})
+			require.NoError(t, err)
+			require.Len(t, f, 1)
+			require.Equal(t, j.Args, f[0].Args)
+			// Back to Enqueued with short data, then with data of the same length.
+			for _, data := range [][]byte{[]byte(`{}`), long(n, 'e')} {
+				errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: j.ID, To: states.NameEnqueued, Data: data}}})
+				require.NoError(t, err)
+				require.NoError(t, errs[0])
+				got, err := s.Get(ctx, j.ID)
+				require.NoError(t, err)
+				require.Equal(t, data, got.StateData)
+			}
+			got, err := s.Get(ctx, j.ID)
+			require.NoError(t, err)
+			require.Equal(t, j.Args, got.Args)
+			var hist []string
+			for _, h := range got.History {
+				hist = append(hist, string(h.Data))
+			}
+			require.Equal(t, []string{string(long(n, 'd')), string(f[0].StateData), `{}`, string(long(n, 'e'))}, hist)
+		})
+	}
 }

@@ -16,5 +16,5 @@ for _, id in ipairs(redis.call('ZRANGE', P .. 'lease', 0, -1)) do
     requeue(j, 'worker ' .. j.lo .. ' stopped sending heartbeats')
   end
 end
-publish()
+done()
 return dead

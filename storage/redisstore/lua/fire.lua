@@ -14,5 +14,5 @@ if ARGV[10] ~= '' then
 else
   redis.call('ZREM', P .. 'rnext', ARGV[8])
 end
-publish()
+done()
 return out

@@ -9,16 +9,25 @@
 -- ARGV[4..6] an Enqueued state's JSON around its queue and its reason
 -- ARGV[7] the Deleted state's JSON of a continuation whose condition failed
 -- A script's own arguments start at ARGV[8].
+--
+-- Costs: each redis.call costs about as much as the work it does, so the
+-- scripts read a job with one call, write it with one (two when fields
+-- go), and gather sorted-set writes to apply them with one call per key at
+-- the end (zflush).
 local P = ARGV[1]
 local NOW = ARGV[2]
 local RET = tonumber(ARGV[3])
 local SEP = '\31'
-local TOPIC_ENQUEUED, TOPIC_SCHEDULED, TOPIC_RECURRING, TOPIC_FINISHED = 1, 2, 4, 8
+local TOPIC_ENQUEUED, TOPIC_SCHEDULED, TOPIC_FINISHED = 1, 2, 8
 local FINISHED = {succeeded = true, failed = true, deleted = true}
 local FINAL = {succeeded = true, deleted = true}
 -- States listed by the per-state, per-queue lexicographic indexes. Enqueued
 -- jobs are listed from their ready set, Processing ones from the lease set.
 local INDEXED = {scheduled = true, awaiting = true, succeeded = true, failed = true, deleted = true}
+-- Values longer than PIECE bytes, up to PIECES pieces, are stored in pieces
+-- (name, name#2, name#3, ...), so that a job's hash keeps Redis' compact
+-- encoding (hash-max-listpack-value is 64 by default). See chunk in jobs.go.
+local PIECE, PIECES = 64, 8
 local wake = 0
 
 local function jk(id) return P .. 'j:' .. id end
@@ -27,53 +36,151 @@ local function enqueuedData(queue, reason)
   return ARGV[4] .. cjson.encode(queue) .. ARGV[5] .. cjson.encode(reason) .. ARGV[6]
 end
 
--- load reads what the scripts need of a job, or nil if it does not exist.
-local function load(id)
-  local v = redis.call('HMGET', jk(id), 's', 'q', 'd', 'r', 'u', 'hn', 'p', 'lt', 'lo', 'x', 'b', 'pa', 'on', 'ra', 'qs')
-  if not v[1] then return nil end
-  return {id = id, s = v[1], q = v[2] or '', d = v[3] or '', r = v[4] or '', u = v[5] or '', hn = tonumber(v[6] or '0'),
-    p = tonumber(v[7] or '0'), lt = v[8], lo = v[9], x = v[10], b = v[11] or '', pa = v[12] or '', on = v[13] or '', ra = v[14],
-    qs = v[15] or ''}
+-- call calls redis command cmd on key with the arguments in list, in
+-- slices small enough to unpack.
+local function call(cmd, key, list)
+  for i = 1, #list, 4000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 3999, #list)))
+  end
 end
 
--- unplace removes job j from the indexes of its current state.
-local function unplace(j)
+-- Sorted-set writes, gathered: zops[key][member] is the member's new score,
+-- or false to remove it.
+local zops = {}
+local function zput(key, member, score)
+  local t = zops[key]
+  if not t then
+    t = {}
+    zops[key] = t
+  end
+  t[member] = score
+end
+local function zflush()
+  for key, t in pairs(zops) do
+    local add, rem = {}, {}
+    for m, s in pairs(t) do
+      if s then
+        add[#add + 1] = s
+        add[#add + 1] = m
+      else
+        rem[#rem + 1] = m
+      end
+    end
+    call('ZREM', key, rem)
+    call('ZADD', key, add)
+  end
+  zops = {}
+end
+
+-- counter returns the next value of counter key. Values are reserved in
+-- blocks, one call per block: they grow, with gaps.
+local blocks = {}
+local function counter(key)
+  local b = blocks[key]
+  if not b or b.n > b.last then
+    local last = redis.call('INCRBY', key, 1024)
+    b = {n = last - 1023, last = last}
+    blocks[key] = b
+  end
+  local v = b.n
+  b.n = v + 1
+  return v
+end
+
+-- put appends to the field/value list a the fields that hold value v under
+-- name, and returns how many pieces they are.
+local function put(a, name, v)
+  local n = #v
+  if n <= PIECE or n > PIECE * PIECES then
+    a[#a + 1] = name
+    a[#a + 1] = v
+    return 1
+  end
+  local k = 0
+  for i = 1, n, PIECE do
+    k = k + 1
+    a[#a + 1] = k == 1 and name or name .. '#' .. k
+    a[#a + 1] = string.sub(v, i, i + PIECE - 1)
+  end
+  return k
+end
+
+-- joined returns the value stored under name in the field table h, and
+-- how many pieces hold it.
+local function joined(h, name)
+  local v = h[name]
+  if not v then return '', 0 end
+  if not h[name .. '#2'] then return v, 1 end
+  local parts, k = {v}, 2
+  while h[name .. '#' .. k] do
+    parts[k] = h[name .. '#' .. k]
+    k = k + 1
+  end
+  return table.concat(parts), k - 1
+end
+
+-- fields reads a job's hash into a table, or returns nil if the job does
+-- not exist. (One pass over a compact hash costs less than looking up the
+-- fields the scripts need one by one.)
+local function fields(id)
+  local all = redis.call('HGETALL', jk(id))
+  if #all == 0 then return nil end
+  local h = {}
+  for x = 1, #all, 2 do h[all[x]] = all[x + 1] end
+  return h
+end
+
+-- load reads what the scripts need of a job, or nil if it does not exist.
+local function load(id)
+  local h = fields(id)
+  if not h then return nil end
+  local d, dk = joined(h, 'd')
+  return {id = id, s = h.s, q = h.q or '', d = d, dk = dk, r = h.r or '', u = h.u or '', hn = tonumber(h.hn or '0'),
+    p = tonumber(h.p or '0'), lt = h.lt, lo = h.lo, x = h.x, b = h.b or '', pa = h.pa or '', on = h.on or '', ra = h.ra,
+    qs = h.qs or '', aw = h.aw}
+end
+
+-- unplace takes job j out of the indexes of its current state, and
+-- appends to del the fields that only that state had.
+local function unplace(j, del)
   if j.s == 'enqueued' then
-    redis.call('ZREM', P .. 'q:' .. j.q, j.qs .. j.id)
+    zput(P .. 'q:' .. j.q, j.qs .. j.id, false)
   elseif INDEXED[j.s] then
-    redis.call('ZREM', P .. 's:' .. j.s .. ':' .. j.q, j.id)
+    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, false)
   end
   if j.s == 'scheduled' then
-    redis.call('ZREM', P .. 'sched', j.id)
+    zput(P .. 'sched', j.id, false)
   elseif j.s == 'processing' then
-    redis.call('ZREM', P .. 'lease', j.id)
-    redis.call('HDEL', jk(j.id), 'lo', 'lt', 'lu')
+    zput(P .. 'lease', j.id, false)
+    for _, f in ipairs({'lo', 'lt', 'lu', 'qs'}) do del[#del + 1] = f end
   end
   if j.x then
-    redis.call('ZREM', P .. 'exp', j.id)
-    redis.call('HDEL', jk(j.id), 'x')
+    zput(P .. 'exp', j.id, false)
+    del[#del + 1] = 'x'
     j.x = nil
   end
 end
 
--- place files job j in the indexes of its current state.
-local function place(j)
+-- place files job j in the indexes of its current state, and appends to
+-- the field/value list a the fields that it needs there.
+local function place(j, a)
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
-    j.qs = string.format('%015.0f', redis.call('INCR', KEYS[1]))
-    redis.call('ZADD', P .. 'q:' .. j.q, 0 - j.p, j.qs .. j.id)
-    redis.call('HSET', jk(j.id), 'qs', j.qs)
+    j.qs = string.format('%015.0f', counter(KEYS[1]))
+    zput(P .. 'q:' .. j.q, j.qs .. j.id, 0 - j.p)
+    a[#a + 1] = 'qs'
+    a[#a + 1] = j.qs
     wake = bit.bor(wake, TOPIC_ENQUEUED)
   elseif INDEXED[j.s] then
-    redis.call('ZADD', P .. 's:' .. j.s .. ':' .. j.q, 0, j.id)
+    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, 0)
   end
   if j.s == 'scheduled' then
-    redis.call('ZADD', P .. 'sched', j.ra or '0', j.id)
+    zput(P .. 'sched', j.id, j.ra or '0')
     wake = bit.bor(wake, TOPIC_SCHEDULED)
   end
   if j.x then
-    redis.call('ZADD', P .. 'exp', j.x, j.id)
+    zput(P .. 'exp', j.id, j.x)
   end
 end
 
@@ -101,28 +208,34 @@ end
 -- move changes j's state: the state left goes to the history, followed by
 -- the traversed entries trav (encoded), and j is filed anew. x is the
 -- expiry to set, newq the queue to move to, ra the run time to set (each
--- nil to leave alone).
-local function move(j, to, data, reason, trav, x, newq, ra)
-  unplace(j)
+-- nil to leave alone); extra are more fields to set.
+local function move(j, to, data, reason, trav, x, newq, ra, extra)
+  local a, del = {}, {}
+  unplace(j, del)
   local n = j.hn + 1
-  local a = {'h' .. n, j.s .. SEP .. j.u .. SEP .. j.r .. SEP .. j.d}
+  put(a, 'h' .. n, j.s .. SEP .. j.u .. SEP .. j.r .. SEP .. j.d)
   if trav then
     for _, e in ipairs(trav) do
       n = n + 1
-      a[#a + 1] = 'h' .. n
-      a[#a + 1] = e
+      put(a, 'h' .. n, e)
     end
   end
-  for _, v in ipairs({'hn', n, 's', to, 'd', data, 'r', reason, 'u', NOW}) do a[#a + 1] = v end
+  local dk = put(a, 'd', data)
+  for k = dk + 1, j.dk do del[#del + 1] = 'd#' .. k end
+  for _, v in ipairs({'hn', n, 's', to, 'r', reason, 'u', NOW}) do a[#a + 1] = v end
   if newq then a[#a + 1] = 'q'; a[#a + 1] = newq end
   if ra then a[#a + 1] = 'ra'; a[#a + 1] = ra end
   if x then a[#a + 1] = 'x'; a[#a + 1] = x end
-  redis.call('HSET', jk(j.id), unpack(a))
+  if extra then
+    for _, v in ipairs(extra) do a[#a + 1] = v end
+  end
   account(j.b, j.s, to)
-  j.s, j.d, j.r, j.u, j.hn, j.x = to, data, reason, NOW, n, x
+  j.s, j.d, j.dk, j.r, j.u, j.hn, j.x = to, data, dk, reason, NOW, n, x
   if newq then j.q = newq end
   if ra then j.ra = ra end
-  place(j)
+  place(j, a)
+  if #del > 0 then redis.call('HDEL', jk(j.id), unpack(del)) end
+  redis.call('HSET', jk(j.id), unpack(a))
 end
 
 local function requeue(j, reason)
@@ -130,14 +243,15 @@ local function requeue(j, reason)
 end
 
 -- Continuations. pending lists parents (jobs and batches) that have
--- finished and whose Awaiting jobs are still to be resolved.
+-- finished and whose Awaiting jobs are still to be resolved. A parent that
+-- has some has the field aw set.
 local pending = {}
 
 local function finished(j)
-  pending[#pending + 1] = {j.id, j.s == 'succeeded'}
+  if j.aw then pending[#pending + 1] = {j.id, j.s == 'succeeded'} end
   if j.b ~= '' then
-    local b = redis.call('HMGET', P .. 'b:' .. j.b, 't', 'f', 'ok')
-    if b[1] and tonumber(b[2] or '0') == tonumber(b[1]) then
+    local b = redis.call('HMGET', P .. 'b:' .. j.b, 't', 'f', 'ok', 'aw')
+    if b[4] and tonumber(b[2] or '0') == tonumber(b[1]) then
       pending[#pending + 1] = {j.b, tonumber(b[3] or '0') == tonumber(b[1])}
     end
   end
@@ -157,8 +271,7 @@ local function resolve(c, success)
   end
   local x
   if RET > 0 then x = string.format('%.0f', tonumber(NOW) + RET) end
-  local reason = 'continuation condition was not met'
-  move(c, 'deleted', ARGV[7], reason, nil, x)
+  move(c, 'deleted', ARGV[7], 'continuation condition was not met', nil, x)
   finished(c)
 end
 
@@ -192,6 +305,16 @@ local function outcome(id)
   return false, false
 end
 
+-- await files Awaiting job c under its unfinished parent.
+local function await(c)
+  redis.call('SADD', P .. 'aw:' .. c.pa, c.id)
+  if redis.call('EXISTS', jk(c.pa)) == 1 then
+    redis.call('HSET', jk(c.pa), 'aw', '1')
+  else
+    redis.call('HSET', P .. 'b:' .. c.pa, 'aw', '1')
+  end
+end
+
 -- holder returns the job that holds unique key key now, or nil.
 local function holder(key)
   local id = redis.call('GET', P .. 'u:' .. key)
@@ -204,7 +327,7 @@ local function holder(key)
 end
 
 -- create stores the jobs described from ARGV[i] on, all or none (see
--- jobs.go, createArgs, for the layout). It returns {'ok', ids...}, or
+-- appendJobs in jobs.go for the layout). It returns {'ok', ids...}, or
 -- {'dup', id} or {'nf', id, parent} having stored nothing.
 local function create(i)
   local n = tonumber(ARGV[i]); i = i + 1
@@ -243,14 +366,15 @@ local function create(i)
   local queues, awaiting = {}, {}
   for _, j in ipairs(jobs) do
     if not j.skip then
-      redis.call('HSET', jk(j.id), unpack(ARGV, j.f1, j.f2))
+      local a = {unpack(ARGV, j.f1, j.f2)}
+      place(j, a)
+      redis.call('HSET', jk(j.id), unpack(a))
       if j.k ~= '' then redis.call('SET', P .. 'u:' .. j.k, j.id) end
       if j.b ~= '' then
         account(j.b, nil, j.s)
         redis.call('SADD', P .. 'bm:' .. j.b, j.id)
       end
       queues[j.q] = true
-      place(j)
       if j.s == 'awaiting' then awaiting[#awaiting + 1] = j end
     end
   end
@@ -263,7 +387,7 @@ local function create(i)
         resolve(c, ok)
         drain()
       else
-        redis.call('SADD', P .. 'aw:' .. c.pa, c.id)
+        await(c)
       end
     end
   end
@@ -272,7 +396,7 @@ end
 
 -- remove deletes job j and everything that points at it.
 local function remove(j)
-  unplace(j)
+  unplace(j, {})
   local k = jk(j.id)
   local key = redis.call('HGET', k, 'k')
   if key and redis.call('GET', P .. 'u:' .. key) == j.id then redis.call('DEL', P .. 'u:' .. key) end
@@ -283,7 +407,10 @@ local function remove(j)
   redis.call('DEL', k, P .. 'log:' .. j.id, P .. 'prog:' .. j.id, P .. 'aw:' .. j.id)
 end
 
-local function publish()
+-- done applies the gathered writes and announces the changes; every
+-- script that changes jobs ends with it.
+local function done()
+  zflush()
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
 end
 
@@ -297,7 +424,7 @@ local function requeueDue(set, state, reason, limit)
       requeue(j, reason)
       n = n + 1
     else
-      redis.call('ZREM', P .. set, id)
+      zput(P .. set, id, false)
     end
   end
   return n

@@ -3,8 +3,9 @@
 local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[8]))
 for _, id in ipairs(ids) do
   local j = load(id)
-  if j then remove(j) else redis.call('ZREM', P .. 'exp', id) end
+  if j then remove(j) else zput(P .. 'exp', id, false) end
 end
+done()
 local old = redis.call('ZRANGEBYSCORE', P .. 'statsidx', '-inf', '(' .. ARGV[9])
 for _, m in ipairs(old) do
   redis.call('HDEL', P .. 'stats', m .. ':s', m .. ':f', m .. ':d')

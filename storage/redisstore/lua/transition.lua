@@ -64,8 +64,7 @@ for x, t in ipairs(ts) do
     end
     if t.to == 'scheduled' and t.ra ~= '' then ra = t.ra end
     if FINAL[t.to] and t.x ~= '' then exp = t.x end
-    move(j, t.to, t.data, t.reason, t.trav, exp, newq, ra)
-    if #t.params > 0 then redis.call('HSET', jk(j.id), unpack(t.params)) end
+    move(j, t.to, t.data, t.reason, t.trav, exp, newq, ra, t.params)
     if FINISHED[t.to] then
       counts[t.to] = counts[t.to] + 1
       wake = bit.bor(wake, TOPIC_FINISHED)
@@ -82,5 +81,5 @@ for s, n in pairs(counts) do
   end
 end
 if counted then redis.call('ZADD', P .. 'statsidx', minute, minute) end
-publish()
+done()
 return res
