@@ -1,14 +1,10 @@
 package pgstore
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/crashtest"
 	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -45,7 +42,7 @@ func crashTask(t testing.TB, reg *taskflow.Registry, pool *pgxpool.Pool, schema,
 			return struct{}{}, err
 		}
 		if who == "helper" {
-			fmt.Printf("CRASH-STARTED %s\n", j.ID)
+			crashtest.Started(j.ID)
 			time.Sleep(time.Minute) // until SIGKILL; the bound keeps a lost helper from lingering
 		}
 		return struct{}{}, nil
@@ -101,62 +98,24 @@ func TestCrashRecovery(t *testing.T) {
 	require.NoError(t, err)
 
 	// The helper process leases every job and blocks in all of them.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+schema)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	started := make(chan string)
-	go func() {
-		for sc := bufio.NewScanner(stdout); sc.Scan(); {
-			if id, ok := strings.CutPrefix(sc.Text(), "CRASH-STARTED "); ok {
-				started <- id
-			}
-		}
-		close(started)
-	}()
-	timeout := time.After(20 * time.Second)
-	for range crashJobs {
-		select {
-		case _, ok := <-started:
-			require.True(t, ok, "the helper process exited before starting every job")
-		case <-timeout:
-			t.Fatal("the helper process did not start every job within 20s")
-		}
-	}
-	time.Sleep(crashLease / 2) // let the helper renew its leases at least once
-	require.NoError(t, cmd.Process.Kill())
-	killed := time.Now()
-	_ = cmd.Wait()
+	killed := crashtest.StartAndKill(t, "TestCrashHelper", []string{crashEnv + "=" + schema}, crashJobs, crashLease/2)
 
 	// A new worker finds the jobs leased to a dead process and runs them again.
 	runCtx, stop := context.WithCancel(context.Background())
 	stopped := make(chan error)
 	go func() { stopped <- crashWorker(t, s, reg).Run(runCtx) }()
 	defer func() { stop(); require.NoError(t, <-stopped) }()
-	// Recovery bound: the lease runs out at most LeaseDuration after the
-	// kill, the reaper looks every LeaseDuration/6, and slack for the run.
-	bound := crashLease + crashLease/6 + 3*time.Second
-	require.Eventually(t, func() bool {
+	crashtest.RequireRecovered(t, func() (int64, error) {
 		n, err := s.Count(ctx, "")
-		return err == nil && n[states.NameSucceeded] == crashJobs
-	}, bound, 50*time.Millisecond, "the jobs of the killed worker were not all Succeeded within %s", bound)
-	t.Logf("all %d jobs recovered %s after SIGKILL (bound %s)", crashJobs, time.Since(killed).Round(time.Millisecond), bound)
+		return n[states.NameSucceeded], err
+	}, crashJobs, crashLease, killed)
 
 	for _, h := range handles {
 		j, err := client.Job(ctx, h.ID)
 		require.NoError(t, err)
 		require.Equal(t, states.NameSucceeded, j.State.Name())
 		require.Equal(t, 2, j.Attempt, "one attempt in the killed worker, one in the new one")
-		succeeded := 0
-		for _, c := range j.History {
-			if c.State.Name() == states.NameSucceeded {
-				succeeded++
-			}
-		}
-		require.Equal(t, 1, succeeded, "job %s history: %v", h.ID, j.History)
+		require.Equal(t, 1, crashtest.SucceededEntries(j), "job %s history: %v", h.ID, j.History)
 		rows, err := pool.Query(ctx, "SELECT who || ':' || attempt FROM "+pgx.Identifier{schema, "crash_runs"}.Sanitize()+" WHERE job_id = $1 ORDER BY attempt", h.ID)
 		require.NoError(t, err)
 		who, err := pgx.CollectRows(rows, pgx.RowTo[string])

@@ -21,39 +21,71 @@ import (
 // clusterPorts are the loopback ports of the test cluster's masters.
 var clusterPorts = []int{7101, 7102, 7103}
 
-// startCluster starts a Redis Cluster of three masters on clusterPorts, in
-// temporary directories, torn down after the test. Without redis-server
-// and redis-cli the test is skipped, or fails when CI=true.
-func startCluster(t *testing.T) *redis.ClusterClient {
+// requireRedisBinaries skips t, or fails it when CI=true, unless
+// redis-server and redis-cli are installed.
+func requireRedisBinaries(t *testing.T) {
 	t.Helper()
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatalf("%s is not installed; CI must provide it", bin)
 			}
-			t.Skipf("Redis Cluster test skipped: %s is not installed", bin)
+			t.Skipf("test skipped: %s is not installed", bin)
 		}
 	}
+}
+
+// redisServer is a redis-server process on a loopback port that a test
+// started, with its data in dir; it is killed after the test.
+type redisServer struct {
+	addr, dir string
+	args      []string
+	cmd       *exec.Cmd
+}
+
+// startServer starts redis-server on 127.0.0.1:port with its data in a new
+// directory under parent and the extra configuration args.
+func startServer(t *testing.T, parent string, port int, args ...string) *redisServer {
+	t.Helper()
+	s := &redisServer{addr: fmt.Sprintf("127.0.0.1:%d", port), dir: filepath.Join(parent, fmt.Sprint(port)), args: args}
+	require.NoError(t, os.Mkdir(s.dir, 0o755))
+	t.Cleanup(s.kill)
+	s.start(t)
+	return s
+}
+
+// start starts the server and waits until it answers.
+func (s *redisServer) start(t *testing.T) {
+	t.Helper()
+	_, port, _ := strings.Cut(s.addr, ":")
+	s.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir}, s.args...)...)
+	require.NoError(t, s.cmd.Start(), "start redis-server on %s", s.addr)
+	waitFor(t, func() bool {
+		c := redis.NewClient(&redis.Options{Addr: s.addr})
+		defer c.Close()
+		return c.Ping(context.Background()).Err() == nil
+	}, "redis-server on %s", s.addr)
+}
+
+// kill stops the server with SIGKILL, as a crash would.
+func (s *redisServer) kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// startCluster starts a Redis Cluster of three masters on clusterPorts, in
+// temporary directories, torn down after the test. Without redis-server
+// and redis-cli the test is skipped, or fails when CI=true.
+func startCluster(t *testing.T) *redis.ClusterClient {
+	t.Helper()
+	requireRedisBinaries(t)
 	dir := t.TempDir()
 	var addrs []string
 	for _, port := range clusterPorts {
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		addrs = append(addrs, addr)
-		nodeDir := filepath.Join(dir, fmt.Sprint(port))
-		require.NoError(t, os.Mkdir(nodeDir, 0o755))
-		cmd := exec.Command("redis-server", "--port", fmt.Sprint(port), "--bind", "127.0.0.1", "--dir", nodeDir,
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
-		cmd.Stdout, cmd.Stderr = nil, nil
-		require.NoError(t, cmd.Start(), "start redis-server on %s", addr)
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		})
-		waitFor(t, func() bool {
-			c := redis.NewClient(&redis.Options{Addr: addr})
-			defer c.Close()
-			return c.Ping(context.Background()).Err() == nil
-		}, "redis-server on %s", addr)
+		s := startServer(t, dir, port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
+		addrs = append(addrs, s.addr)
 	}
 	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
 	require.NoError(t, err, "redis-cli --cluster create: %s", out)
