@@ -307,12 +307,13 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 			j.UniqueKey = v
 		case "ku":
 			j.UniqueUntil = fromMicros(v)
-		case "lo":
-			j.LeaseOwner = v
-		case "lt":
-			j.LeaseToken, _ = strconv.ParseInt(v, 10, 64)
-		case "lu":
-			j.LeaseUntil = fromMicros(v)
+		case "l": // "token SEP expiry SEP owner", or "" (see lua/lib.lua, lease)
+			j.LeaseToken, j.LeaseUntil, j.LeaseOwner = 0, time.Time{}, ""
+			if tok, rest, ok := strings.Cut(v, sep); ok {
+				until, owner, _ := strings.Cut(rest, sep)
+				j.LeaseToken, _ = strconv.ParseInt(tok, 10, 64)
+				j.LeaseUntil, j.LeaseOwner = fromMicros(until), owner
+			}
 		default:
 			switch {
 			case strings.HasPrefix(name, "p:"):

@@ -6,7 +6,7 @@ import "github.com/google/uuid"
 // it a hash tag: on Redis Cluster all of a store's keys map to one slot, so
 // every script can reach any of them. Key names:
 //
-//	j:<id>                  hash: a job (fields: see encodeJob in jobs.go)
+//	j:<id>                  hash: a job (fields below)
 //	q:<queue>               sorted set: the queue's Enqueued jobs, scored -priority, members sequence+ID
 //	s:<state>:<queue>       sorted set (by ID): the queue's jobs in a Scheduled, Awaiting or final state
 //	sched                   sorted set: Scheduled jobs by run time
@@ -23,6 +23,16 @@ import "github.com/google/uuid"
 //	workers, hb             hash of worker descriptions, sorted set of heartbeats
 //	l:<key>                 string: a lock's owner
 //	wake                    the channel of wake-ups (a topic bit mask)
+//
+// The fields of a job's hash (see appendJobs and decodeJob in jobs.go, and
+// lua/lib.lua): t task, a args, q queue, p priority, s state, d state data,
+// r reason, c created, u updated, ra run at, n attempt, x expire at, pa
+// parent, b batch, k unique key, ku unique until, on continuation
+// condition, qs enqueue sequence, l lease ("token SEP expiry SEP owner"),
+// aw "1" when jobs await it, hn number of history entries, h1..hN the
+// history ("state SEP at SEP reason SEP data"), p:<name> parameters. Times
+// are Unix microseconds; values over 64 bytes are cut into pieces name,
+// name#2, ... (appendValue); fields a state no longer needs are set to "".
 type keys struct{ prefix string }
 
 func (k keys) job(id uuid.UUID) string          { return k.prefix + "j:" + id.String() }

@@ -12,8 +12,9 @@ for _, id in ipairs(dead) do
 end
 for _, id in ipairs(redis.call('ZRANGE', P .. 'lease', 0, -1)) do
   local j = load(id)
-  if j and j.s == 'processing' and gone[j.lo] then
-    requeue(j, 'worker ' .. j.lo .. ' stopped sending heartbeats')
+  local _, _, owner = lease(j and j.l)
+  if j and j.s == 'processing' and gone[owner] then
+    requeue(j, 'worker ' .. owner .. ' stopped sending heartbeats')
   end
 end
 done()

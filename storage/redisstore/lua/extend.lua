@@ -15,16 +15,18 @@ for _ = 1, tonumber(ARGV[12]) do
   local id, tok = ARGV[i], ARGV[i + 1]
   i = i + 2
   local k = jk(id)
-  local v = redis.call('HMGET', k, 's', 'lt', 'lo')
+  local v = redis.call('HMGET', k, 's', 'l')
+  local held, _, by = lease(v[2])
   if not v[1] then
     lost[#lost + 1] = id
     lost[#lost + 1] = ''
-  elseif v[1] ~= 'processing' or v[2] ~= tok or v[3] ~= owner then
+  elseif v[1] ~= 'processing' or held ~= tok or by ~= owner then
     lost[#lost + 1] = id
     lost[#lost + 1] = v[1]
   elseif untilAt ~= '' then
-    redis.call('HSET', k, 'lu', untilAt)
-    redis.call('ZADD', P .. 'lease', untilAt, id)
+    redis.call('HSET', k, 'l', tok .. SEP .. untilAt .. SEP .. owner)
+    zput(P .. 'lease', id, untilAt)
   end
 end
+done()
 return lost

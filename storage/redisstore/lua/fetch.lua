@@ -16,29 +16,34 @@ for _ = 1, tonumber(ARGV[12]) do
     for _, m in ipairs(members) do
       local id = string.sub(m, 16)
       local k = jk(id)
-      local h = fields(id)
-      local d, dk = joined(h, 'd')
-      local n = tonumber(h.hn or '0') + 1
-      local a, del = {}, {}
-      put(a, 'h' .. n, h.s .. SEP .. (h.u or '') .. SEP .. (h.r or '') .. SEP .. d)
-      local k2 = put(a, 'd', data)
-      for x = k2 + 1, dk do
-        del[#del + 1] = 'd#' .. x
-        h['d#' .. x] = nil
+      -- The reply is the hash as read followed by the fields written, which
+      -- override what they replace.
+      local row = redis.call('HGETALL', k)
+      local st, u, r, hn, att, dp = '', '', '', 0, 0, {}
+      for x = 1, #row, 2 do
+        local f, v = row[x], row[x + 1]
+        if f == 's' then st = v
+        elseif f == 'u' then u = v
+        elseif f == 'r' then r = v
+        elseif f == 'hn' then hn = tonumber(v)
+        elseif f == 'n' then att = tonumber(v)
+        elseif f == 'd' then dp[1] = v
+        elseif string.byte(f, 1) == 100 and string.byte(f, 2) == 35 then dp[tonumber(string.sub(f, 3))] = v -- d#k
+        end
       end
-      for _, v in ipairs({'hn', n, 's', 'processing', 'r', '', 'u', NOW, 'lo', owner,
-        'lt', string.format('%.0f', counter(P .. 'tok')), 'lu', untilAt, 'n', tonumber(h.n or '0') + 1}) do
+      local a = {}
+      put(a, 'h' .. (hn + 1), st .. SEP .. u .. SEP .. r .. SEP .. table.concat(dp))
+      put(a, 'd', data, #dp)
+      local tok = string.format('%.0f', counter(P .. 'tok'))
+      for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'r', '', 'u', NOW, 'l', tok .. SEP .. untilAt .. SEP .. owner,
+        'n', att + 1, 'qs', ''}) do
         a[#a + 1] = v
       end
-      if #del > 0 then redis.call('HDEL', k, unpack(del)) end
       redis.call('HSET', k, unpack(a))
       zput(P .. 'lease', id, untilAt)
-      for x = 1, #a, 2 do h[a[x]] = a[x + 1] end
-      local row = {'id', id}
-      for name, v in pairs(h) do
-        row[#row + 1] = name
-        row[#row + 1] = v
-      end
+      for _, v in ipairs(a) do row[#row + 1] = v end
+      row[#row + 1] = 'id'
+      row[#row + 1] = id
       out[#out + 1] = row
     end
   end

@@ -26,11 +26,20 @@ local FINAL = {succeeded = true, deleted = true}
 local INDEXED = {scheduled = true, awaiting = true, succeeded = true, failed = true, deleted = true}
 -- Values longer than PIECE bytes, up to PIECES pieces, are stored in pieces
 -- (name, name#2, name#3, ...), so that a job's hash keeps Redis' compact
--- encoding (hash-max-listpack-value is 64 by default). See chunk in jobs.go.
+-- encoding (hash-max-listpack-value is 64 by default). See appendValue in
+-- jobs.go.
 local PIECE, PIECES = 64, 8
 local wake = 0
 
 local function jk(id) return P .. 'j:' .. id end
+
+-- A lease is one field, l: "token SEP expiry SEP owner"; "" when the job
+-- holds none. Fields a state no longer needs are set to "" rather than
+-- deleted, which would take one more call per job.
+local function lease(l)
+  local tok, untilAt, owner = string.match(l or '', '^(%d+)\31(%d+)\31(.*)$')
+  return tok, untilAt, owner
+end
 
 local function enqueuedData(queue, reason)
   return ARGV[4] .. cjson.encode(queue) .. ARGV[5] .. cjson.encode(reason) .. ARGV[6]
@@ -88,25 +97,30 @@ local function counter(key)
 end
 
 -- put appends to the field/value list a the fields that hold value v under
--- name, and returns how many pieces they are.
-local function put(a, name, v)
-  local n = #v
+-- name, and empties the pieces after them up to piece had (the number of
+-- pieces of the value it replaces). It returns how many pieces hold v.
+local function put(a, name, v, had)
+  local n, k = #v, 1
   if n <= PIECE or n > PIECE * PIECES then
     a[#a + 1] = name
     a[#a + 1] = v
-    return 1
+  else
+    k = 0
+    for i = 1, n, PIECE do
+      k = k + 1
+      a[#a + 1] = k == 1 and name or name .. '#' .. k
+      a[#a + 1] = string.sub(v, i, i + PIECE - 1)
+    end
   end
-  local k = 0
-  for i = 1, n, PIECE do
-    k = k + 1
-    a[#a + 1] = k == 1 and name or name .. '#' .. k
-    a[#a + 1] = string.sub(v, i, i + PIECE - 1)
+  for x = k + 1, had or 0 do
+    a[#a + 1] = name .. '#' .. x
+    a[#a + 1] = ''
   end
   return k
 end
 
 -- joined returns the value stored under name in the field table h, and
--- how many pieces hold it.
+-- how many pieces hold it (emptied pieces included).
 local function joined(h, name)
   local v = h[name]
   if not v then return '', 0 end
@@ -136,13 +150,14 @@ local function load(id)
   if not h then return nil end
   local d, dk = joined(h, 'd')
   return {id = id, s = h.s, q = h.q or '', d = d, dk = dk, r = h.r or '', u = h.u or '', hn = tonumber(h.hn or '0'),
-    p = tonumber(h.p or '0'), lt = h.lt, lo = h.lo, x = h.x, b = h.b or '', pa = h.pa or '', on = h.on or '', ra = h.ra,
-    qs = h.qs or '', aw = h.aw}
+    p = tonumber(h.p or '0'), l = h.l, x = h.x ~= '' and h.x or nil, b = h.b or '', pa = h.pa or '', on = h.on or '',
+    ra = h.ra, qs = h.qs or '', aw = h.aw}
 end
 
 -- unplace takes job j out of the indexes of its current state, and
--- appends to del the fields that only that state had.
-local function unplace(j, del)
+-- appends to the field/value list a the clearing of fields that only that
+-- state had.
+local function unplace(j, a)
   if j.s == 'enqueued' then
     zput(P .. 'q:' .. j.q, j.qs .. j.id, false)
   elseif INDEXED[j.s] then
@@ -152,11 +167,13 @@ local function unplace(j, del)
     zput(P .. 'sched', j.id, false)
   elseif j.s == 'processing' then
     zput(P .. 'lease', j.id, false)
-    for _, f in ipairs({'lo', 'lt', 'lu', 'qs'}) do del[#del + 1] = f end
+    a[#a + 1] = 'l'
+    a[#a + 1] = ''
   end
   if j.x then
     zput(P .. 'exp', j.id, false)
-    del[#del + 1] = 'x'
+    a[#a + 1] = 'x'
+    a[#a + 1] = ''
     j.x = nil
   end
 end
@@ -210,8 +227,8 @@ end
 -- expiry to set, newq the queue to move to, ra the run time to set (each
 -- nil to leave alone); extra are more fields to set.
 local function move(j, to, data, reason, trav, x, newq, ra, extra)
-  local a, del = {}, {}
-  unplace(j, del)
+  local a = {}
+  unplace(j, a)
   local n = j.hn + 1
   put(a, 'h' .. n, j.s .. SEP .. j.u .. SEP .. j.r .. SEP .. j.d)
   if trav then
@@ -220,8 +237,7 @@ local function move(j, to, data, reason, trav, x, newq, ra, extra)
       put(a, 'h' .. n, e)
     end
   end
-  local dk = put(a, 'd', data)
-  for k = dk + 1, j.dk do del[#del + 1] = 'd#' .. k end
+  local dk = math.max(put(a, 'd', data, j.dk), j.dk)
   for _, v in ipairs({'hn', n, 's', to, 'r', reason, 'u', NOW}) do a[#a + 1] = v end
   if newq then a[#a + 1] = 'q'; a[#a + 1] = newq end
   if ra then a[#a + 1] = 'ra'; a[#a + 1] = ra end
@@ -234,7 +250,6 @@ local function move(j, to, data, reason, trav, x, newq, ra, extra)
   if newq then j.q = newq end
   if ra then j.ra = ra end
   place(j, a)
-  if #del > 0 then redis.call('HDEL', jk(j.id), unpack(del)) end
   redis.call('HSET', jk(j.id), unpack(a))
 end
 

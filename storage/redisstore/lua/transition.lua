@@ -26,7 +26,7 @@ end
 
 local function check(t, j)
   if not j then return 'nf' end
-  if t.tok ~= '0' and (j.s ~= 'processing' or j.lt ~= t.tok) then return 'll:' .. j.s end
+  if t.tok ~= '0' and (j.s ~= 'processing' or lease(j.l) ~= t.tok) then return 'll:' .. j.s end
   if t.from ~= '' then
     for s in string.gmatch(t.from, '[^,]+') do
       if s == j.s then return '' end
