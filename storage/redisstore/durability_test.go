@@ -17,6 +17,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/internal/crashtest"
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -185,4 +186,37 @@ func TestRedisRestartWithAOF(t *testing.T) {
 		}
 	}
 	t.Logf("%d jobs ran again: their lease was held when Redis died", again)
+}
+
+// notifyPort is the loopback port of the Redis server of
+// TestSubscriberSurvivesALostConnection.
+const notifyPort = 7113
+
+// A subscriber whose pub/sub connection drops is woken once it is back (a
+// wake-up may have been lost meanwhile), and keeps getting wake-ups.
+func TestSubscriberSurvivesALostConnection(t *testing.T) {
+	requireRedisBinaries(t)
+	srv := startServer(t, t.TempDir(), notifyPort, "--save", "", "--appendonly", "no")
+	client := redis.NewClient(&redis.Options{Addr: srv.addr})
+	t.Cleanup(func() { _ = client.Close() })
+	s := New(client)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	ch, err := s.Subscribe(ctx, storage.TopicScheduled)
+	require.NoError(t, err)
+	woken := func() bool {
+		select {
+		case <-ch:
+			return true
+		case <-time.After(5 * time.Second):
+			return false
+		}
+	}
+	require.NoError(t, client.ClientKillByFilter(ctx, "TYPE", "pubsub").Err())
+	require.True(t, woken(), "no wake-up after the connection came back")
+	_, err = s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t, func(j *storage.Job) {
+		j.State, j.RunAt, j.StateData = states.NameScheduled, time.Now().Add(time.Hour), []byte(`{}`)
+	})}})
+	require.NoError(t, err)
+	require.True(t, woken(), "no wake-up for a change after the reconnection")
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"time"
 
@@ -77,6 +78,9 @@ func (s *Store) listen(sub *subscription) {
 		case *redis.Subscription: // subscribed again after a reconnection
 			topics = storage.TopicAll
 		default:
+			if errors.Is(err, redis.ErrClosed) {
+				return // the caller closed the client: subscribers get no more wake-ups, workers poll
+			}
 			if err != nil {
 				time.Sleep(100 * time.Millisecond) // go-redis reconnects on the next Receive
 			}
