@@ -156,10 +156,7 @@ func TestPrunedJobsLeaveNothingBehind(t *testing.T) {
 
 	keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
 	require.NoError(t, err)
-	for i, k := range keys {
-		keys[i] = k[len(s.k.prefix):]
-	}
-	require.ElementsMatch(t, []string{"seq", "tok", "queues", "stats", "statsidx"}, keys)
+	require.ElementsMatch(t, []string{"seq", "tok", "queues", "stats", "statsidx"}, trimPrefix(keys, s.k.prefix))
 }
 
 // Values of any length round-trip, and a job whose values fit in pieces
