@@ -23,45 +23,6 @@ func enqueuedJob(t testing.TB, opts ...func(*storage.Job)) *storage.Job {
 	return j
 }
 
-// A batch may name one job more than once; its changes apply in order, and
-// with AllOrNothing each is checked against the state the ones before leave.
-func TestTransitionBatchNamingAJobTwice(t *testing.T) {
-	client := testClient(t)
-	del := storage.Transition{To: states.NameDeleted, From: []states.Name{states.NameEnqueued}, Data: []byte(`{}`)}
-	back := storage.Transition{To: states.NameEnqueued, From: []states.Name{states.NameDeleted}, Data: []byte(`{"queue":"default"}`)}
-	tests := []struct {
-		name         string
-		allOrNothing bool
-		second       storage.Transition
-		wantErr      error
-		wantHistory  int
-	}{
-		{"AppliesInOrder", false, back, nil, 3},
-		{"AppliesInOrderAllOrNothing", true, back, nil, 3},
-		{"SecondFailsAlone", false, del, storage.ErrStateConflict, 2},
-		{"SecondFailsAllOrNothing", true, del, storage.ErrStateConflict, 1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t, client)
-			j := enqueuedJob(t)
-			_, err := s.Create(testCtx(t), &storage.CreateParams{Jobs: []*storage.Job{j}})
-			require.NoError(t, err)
-			first, second := del, tc.second
-			first.ID, second.ID = j.ID, j.ID
-			errs, err := s.Transition(testCtx(t), &storage.TransitionParams{Transitions: []storage.Transition{first, second}, AllOrNothing: tc.allOrNothing})
-			require.NoError(t, err)
-			if !tc.allOrNothing || tc.wantErr == nil {
-				require.NoError(t, errs[0])
-			}
-			require.ErrorIs(t, errs[1], tc.wantErr)
-			got, err := s.Get(testCtx(t), j.ID)
-			require.NoError(t, err)
-			require.Len(t, got.History, tc.wantHistory)
-		})
-	}
-}
-
 func TestBadInputIsRefusedWithAClearError(t *testing.T) {
 	client := testClient(t)
 	tests := []struct {
