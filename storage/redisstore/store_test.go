@@ -161,3 +161,32 @@ func TestValuesOfAnyLengthRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// Calls far larger than Lua can unpack at once (about 8,000 values) work:
+// scripts apply sorted-set writes in slices.
+func TestHugeBatches(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	const n = 20_000
+	jobs := make([]*storage.Job, n)
+	for i := range jobs {
+		jobs[i] = enqueuedJob(t)
+	}
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, got, n)
+	ts := make([]storage.Transition, n)
+	for i, j := range got {
+		ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: time.Now()}
+	}
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts})
+	require.NoError(t, err)
+	for _, e := range errs {
+		require.NoError(t, e)
+	}
+	removed, err := s.DeleteExpired(ctx, &storage.PruneParams{Limit: n})
+	require.NoError(t, err)
+	require.Equal(t, n, removed)
+}
