@@ -54,8 +54,8 @@ func (s *Store) run(ctx context.Context, op string, script *redis.Script, args [
 
 // appendJobs appends the jobs to args in the layout of create in
 // lua/lib.lua: per job its ID, state, queue, priority, run time, unique key,
-// parent, batch, continuation condition and update time, then the fields
-// of its hash as a count and name/value pairs.
+// parent and batch and continuation condition, then the fields of its hash
+// as a count and name/value pairs.
 func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 	var reasons storage.Reasons
 	args = append(args, len(jobs))
@@ -71,10 +71,12 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 			}
 			on = st.(states.Awaiting).On
 		}
-		created := micros(j.CreatedAt)
-		fields := []any{"t", j.Task, "q", j.Queue, "s", string(j.State), "r", reasons.Of(j.State, j.StateData), "c", created, "u", created}
+		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasons.Of(j.State, j.StateData), Data: j.StateData}
+		// No creation time and no history length: the first history entry
+		// holds one, and a job without hn has that one entry.
+		fields := []any{"t", j.Task, "q", j.Queue, "s", string(j.State)}
 		fields = appendValue(fields, "a", j.Args)
-		fields = appendValue(fields, "d", j.StateData)
+		fields = appendValue(fields, "h1", []byte(historyEntry(first)))
 		opt := func(name, v string) {
 			if v != "" {
 				fields = append(fields, name, v)
@@ -94,7 +96,7 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 		for name, v := range j.Params {
 			fields = append(fields, "p:"+name, []byte(v))
 		}
-		args = append(args, j.ID.String(), string(j.State), j.Queue, j.Priority, runAt, j.UniqueKey, parent, batch, on, created, len(fields)/2)
+		args = append(args, j.ID.String(), string(j.State), j.Queue, j.Priority, runAt, j.UniqueKey, parent, batch, on, len(fields)/2)
 		args = append(args, fields...)
 	}
 	return args, nil
@@ -266,9 +268,10 @@ func pairs(v any) []string {
 func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 	j := &storage.Job{}
 	var (
-		id, reason string
-		hist       map[int]string
-		more       map[string]map[int]string // pieces after the first, by name
+		id   string
+		hn   = 1
+		hist = map[int]string{}
+		more map[string]map[int]string // pieces after the first, by name
 	)
 	for i := 0; i+1 < len(kv); i += 2 {
 		name, v := kv[i], kv[i+1]
@@ -285,18 +288,12 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 			j.Priority, _ = strconv.Atoi(v)
 		case "s":
 			j.State = states.Name(v)
-		case "d":
-			j.StateData = []byte(v)
-		case "r":
-			reason = v
+		case "hn":
+			hn, _ = strconv.Atoi(v)
 		case "ra":
 			j.RunAt = fromMicros(v)
 		case "n":
 			j.Attempt, _ = strconv.Atoi(v)
-		case "c":
-			j.CreatedAt = fromMicros(v)
-		case "u":
-			j.UpdatedAt = fromMicros(v)
 		case "x":
 			j.ExpireAt = fromMicros(v)
 		case "pa":
@@ -334,12 +331,8 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 					more[base] = map[int]string{}
 				}
 				more[base][n] = v
-			case withHistory && len(name) > 1 && name[0] == 'h' && name != "hn":
-				n, err := strconv.Atoi(name[1:])
-				if err == nil {
-					if hist == nil {
-						hist = map[int]string{}
-					}
+			case len(name) > 1 && name[0] == 'h':
+				if n, err := strconv.Atoi(name[1:]); err == nil {
 					hist[n] = v
 				}
 			}
@@ -348,9 +341,6 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 	if more != nil {
 		if m := more["a"]; m != nil {
 			j.Args = []byte(joinPieces(string(j.Args), m))
-		}
-		if m := more["d"]; m != nil {
-			j.StateData = []byte(joinPieces(string(j.StateData), m))
 		}
 		for n, v := range hist {
 			if m := more["h"+strconv.Itoa(n)]; m != nil {
@@ -365,16 +355,38 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 		}
 		j.ID = parsed
 	}
-	if withHistory {
-		j.History = make([]storage.StateRecord, 0, len(hist)+1)
-		for n := 1; n <= len(hist); n++ {
-			parts := strings.SplitN(hist[n], sep, 4)
-			if len(parts) != 4 {
-				return nil, fmt.Errorf("redisstore: job %s: history entry %d is malformed", j.ID, n)
-			}
-			j.History = append(j.History, storage.StateRecord{State: states.Name(parts[0]), At: fromMicros(parts[1]), Reason: parts[2], Data: []byte(parts[3])})
+	// The last history entry is the current state.
+	entry := func(n int) (storage.StateRecord, error) {
+		parts := strings.SplitN(hist[n], sep, 4)
+		if len(parts) != 4 {
+			return storage.StateRecord{}, fmt.Errorf("redisstore: job %s: history entry %d of %d is malformed", j.ID, n, hn)
 		}
-		j.History = append(j.History, storage.StateRecord{State: j.State, Reason: reason, Data: j.StateData, At: j.UpdatedAt})
+		return storage.StateRecord{State: states.Name(parts[0]), At: fromMicros(parts[1]), Reason: parts[2], Data: []byte(parts[3])}, nil
+	}
+	current, err := entry(hn)
+	if err != nil {
+		return nil, err
+	}
+	j.StateData, j.UpdatedAt = current.Data, current.At
+	if hn == 1 {
+		j.CreatedAt = current.At
+	} else {
+		first, err := entry(1)
+		if err != nil {
+			return nil, err
+		}
+		j.CreatedAt = first.At
+	}
+	if withHistory {
+		j.History = make([]storage.StateRecord, 0, hn)
+		for n := 1; n < hn; n++ {
+			e, err := entry(n)
+			if err != nil {
+				return nil, err
+			}
+			j.History = append(j.History, e)
+		}
+		j.History = append(j.History, current)
 	}
 	return j, nil
 }

@@ -25,14 +25,15 @@ import "github.com/google/uuid"
 //	wake                    the channel of wake-ups (a topic bit mask)
 //
 // The fields of a job's hash (see appendJobs and decodeJob in jobs.go, and
-// lua/lib.lua): t task, a args, q queue, p priority, s state, d state data,
-// r reason, c created, u updated, ra run at, n attempt, x expire at, pa
-// parent, b batch, k unique key, ku unique until, on continuation
-// condition, qs enqueue sequence, l lease ("token SEP expiry SEP owner"),
-// aw "1" when jobs await it, hn number of history entries, h1..hN the
-// history ("state SEP at SEP reason SEP data"), p:<name> parameters. Times
-// are Unix microseconds; values over 64 bytes are cut into pieces name,
-// name#2, ... (appendValue); fields a state no longer needs are set to "".
+// lua/lib.lua): t task, a args, q queue, p priority, s state, ra run at, n
+// attempt, x expire at, pa parent, b batch, k unique key, ku unique until,
+// on continuation condition, qs enqueue sequence, l lease ("token SEP
+// expiry SEP owner"), aw "1" when jobs await it, h1..hN the history
+// ("state SEP at SEP reason SEP data"), whose last entry is the current
+// state and whose first entry's time is the creation time, hn its length
+// (absent: 1), p:<name> parameters. Times are Unix microseconds; values over
+// 64 bytes are cut into pieces name, name#2, ... (appendValue); fields a
+// state no longer needs are set to "".
 type keys struct{ prefix string }
 
 func (k keys) job(id uuid.UUID) string          { return k.prefix + "j:" + id.String() }

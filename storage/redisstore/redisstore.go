@@ -20,8 +20,10 @@
 // Every change to jobs, and every batch of changes, is one Lua script call:
 // atomic and one round trip, whether it creates a thousand jobs, leases a
 // hundred or completes a batch of them. A job is one hash; its history is
-// kept in fields of that hash, one field per entry, so that small jobs stay
-// in Redis' compact encoding. Enqueued jobs wait in one sorted set per
+// kept in fields of that hash, one field per entry, the last one being its
+// current state, so that a change appends without reading what it replaces;
+// values are cut into 64-byte pieces so that small jobs stay in Redis'
+// compact encoding. Enqueued jobs wait in one sorted set per
 // queue, scored by priority, first-enqueued first within one; Scheduled jobs, leases and
 // expiring final jobs sit in sorted sets scored by time. Fencing tokens come
 // from a counter and are compared inside the scripts.

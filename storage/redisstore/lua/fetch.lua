@@ -19,24 +19,17 @@ for _ = 1, tonumber(ARGV[12]) do
       -- The reply is the hash as read followed by the fields written, which
       -- override what they replace.
       local row = redis.call('HGETALL', k)
-      local st, u, r, hn, att, dp = '', '', '', 0, 0, {}
+      local hn, att = 1, 0
       for x = 1, #row, 2 do
-        local f, v = row[x], row[x + 1]
-        if f == 's' then st = v
-        elseif f == 'u' then u = v
-        elseif f == 'r' then r = v
-        elseif f == 'hn' then hn = tonumber(v)
-        elseif f == 'n' then att = tonumber(v)
-        elseif f == 'd' then dp[1] = v
-        elseif string.byte(f, 1) == 100 and string.byte(f, 2) == 35 then dp[tonumber(string.sub(f, 3))] = v -- d#k
+        local f = row[x]
+        if f == 'hn' then hn = tonumber(row[x + 1])
+        elseif f == 'n' then att = tonumber(row[x + 1])
         end
       end
       local a = {}
-      put(a, 'h' .. (hn + 1), st .. SEP .. u .. SEP .. r .. SEP .. table.concat(dp))
-      put(a, 'd', data, #dp)
+      put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
       local tok = string.format('%.0f', counter(P .. 'tok'))
-      for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'r', '', 'u', NOW, 'l', tok .. SEP .. untilAt .. SEP .. owner,
-        'n', att + 1, 'qs', ''}) do
+      for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'l', tok .. SEP .. untilAt .. SEP .. owner, 'n', att + 1, 'qs', ''}) do
         a[#a + 1] = v
       end
       redis.call('HSET', k, unpack(a))

@@ -97,61 +97,38 @@ local function counter(key)
 end
 
 -- put appends to the field/value list a the fields that hold value v under
--- name, and empties the pieces after them up to piece had (the number of
--- pieces of the value it replaces). It returns how many pieces hold v.
-local function put(a, name, v, had)
-  local n, k = #v, 1
+-- name.
+local function put(a, name, v)
+  local n = #v
   if n <= PIECE or n > PIECE * PIECES then
     a[#a + 1] = name
     a[#a + 1] = v
-  else
-    k = 0
-    for i = 1, n, PIECE do
-      k = k + 1
-      a[#a + 1] = k == 1 and name or name .. '#' .. k
-      a[#a + 1] = string.sub(v, i, i + PIECE - 1)
-    end
+    return
   end
-  for x = k + 1, had or 0 do
-    a[#a + 1] = name .. '#' .. x
-    a[#a + 1] = ''
-  end
-  return k
-end
-
--- joined returns the value stored under name in the field table h, and
--- how many pieces hold it (emptied pieces included).
-local function joined(h, name)
-  local v = h[name]
-  if not v then return '', 0 end
-  if not h[name .. '#2'] then return v, 1 end
-  local parts, k = {v}, 2
-  while h[name .. '#' .. k] do
-    parts[k] = h[name .. '#' .. k]
+  local k = 0
+  for i = 1, n, PIECE do
     k = k + 1
+    a[#a + 1] = k == 1 and name or name .. '#' .. k
+    a[#a + 1] = string.sub(v, i, i + PIECE - 1)
   end
-  return table.concat(parts), k - 1
 end
 
--- fields reads a job's hash into a table, or returns nil if the job does
--- not exist. (One pass over a compact hash costs less than looking up the
--- fields the scripts need one by one.)
-local function fields(id)
-  local all = redis.call('HGETALL', jk(id))
-  if #all == 0 then return nil end
-  local h = {}
-  for x = 1, #all, 2 do h[all[x]] = all[x + 1] end
-  return h
+-- entry encodes a history entry. A job's history ends with its current
+-- state: a change appends an entry and never reads the ones before.
+local function entry(state, at, reason, data)
+  return state .. SEP .. at .. SEP .. reason .. SEP .. data
 end
+
+-- The fields load reads: none of the history.
+local LOAD = {'s', 'q', 'hn', 'p', 'l', 'x', 'b', 'pa', 'on', 'ra', 'qs', 'aw'}
 
 -- load reads what the scripts need of a job, or nil if it does not exist.
 local function load(id)
-  local h = fields(id)
-  if not h then return nil end
-  local d, dk = joined(h, 'd')
-  return {id = id, s = h.s, q = h.q or '', d = d, dk = dk, r = h.r or '', u = h.u or '', hn = tonumber(h.hn or '0'),
-    p = tonumber(h.p or '0'), l = h.l, x = h.x ~= '' and h.x or nil, b = h.b or '', pa = h.pa or '', on = h.on or '',
-    ra = h.ra, qs = h.qs or '', aw = h.aw}
+  local v = redis.call('HMGET', jk(id), unpack(LOAD))
+  if not v[1] then return nil end
+  return {id = id, s = v[1], q = v[2] or '', hn = tonumber(v[3] or '1'), p = tonumber(v[4] or '0'), l = v[5],
+    x = v[6] ~= '' and v[6] or nil, b = v[7] or '', pa = v[8] or '', on = v[9] or '', ra = v[10], qs = v[11] or '',
+    aw = v[12]}
 end
 
 -- unplace takes job j out of the indexes of its current state, and
@@ -222,23 +199,23 @@ local function account(b, from, to)
   if ds ~= 0 then redis.call('HINCRBY', k, 'ok', ds) end
 end
 
--- move changes j's state: the state left goes to the history, followed by
--- the traversed entries trav (encoded), and j is filed anew. x is the
+-- move changes j's state: the traversed entries trav (encoded) and the new
+-- state are appended to its history, and j is filed anew. x is the
 -- expiry to set, newq the queue to move to, ra the run time to set (each
 -- nil to leave alone); extra are more fields to set.
 local function move(j, to, data, reason, trav, x, newq, ra, extra)
   local a = {}
   unplace(j, a)
-  local n = j.hn + 1
-  put(a, 'h' .. n, j.s .. SEP .. j.u .. SEP .. j.r .. SEP .. j.d)
+  local n = j.hn
   if trav then
     for _, e in ipairs(trav) do
       n = n + 1
       put(a, 'h' .. n, e)
     end
   end
-  local dk = math.max(put(a, 'd', data, j.dk), j.dk)
-  for _, v in ipairs({'hn', n, 's', to, 'r', reason, 'u', NOW}) do a[#a + 1] = v end
+  n = n + 1
+  put(a, 'h' .. n, entry(to, NOW, reason, data))
+  for _, v in ipairs({'hn', n, 's', to}) do a[#a + 1] = v end
   if newq then a[#a + 1] = 'q'; a[#a + 1] = newq end
   if ra then a[#a + 1] = 'ra'; a[#a + 1] = ra end
   if x then a[#a + 1] = 'x'; a[#a + 1] = x end
@@ -246,7 +223,7 @@ local function move(j, to, data, reason, trav, x, newq, ra, extra)
     for _, v in ipairs(extra) do a[#a + 1] = v end
   end
   account(j.b, j.s, to)
-  j.s, j.d, j.dk, j.r, j.u, j.hn, j.x = to, data, dk, reason, NOW, n, x
+  j.s, j.hn, j.x = to, n, x
   if newq then j.q = newq end
   if ra then j.ra = ra end
   place(j, a)
@@ -349,10 +326,10 @@ local function create(i)
   local jobs, inCall, seen = {}, {}, {}
   for x = 1, n do
     local j = {id = ARGV[i], s = ARGV[i + 1], q = ARGV[i + 2], p = tonumber(ARGV[i + 3]), ra = ARGV[i + 4], k = ARGV[i + 5],
-      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], u = ARGV[i + 9], hn = 0}
+      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1}
     if j.ra == '' then j.ra = nil end
-    local nf = tonumber(ARGV[i + 10])
-    j.f1, j.f2 = i + 11, i + 10 + 2 * nf
+    local nf = tonumber(ARGV[i + 9])
+    j.f1, j.f2 = i + 10, i + 9 + 2 * nf
     i = j.f2 + 1
     jobs[x] = j
     inCall[j.id] = true

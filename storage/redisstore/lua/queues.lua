@@ -1,7 +1,7 @@
 -- queues: Queues.ListQueues. KEYS[1] any key of the store. ARGV[1] key
 -- prefix. Returns per queue that has Enqueued jobs or is paused: name,
 -- paused ("1"/"0"), Enqueued count, and when the next job to run became
--- Enqueued (µs, "" for none).
+-- Enqueued (µs, "" for none; a history entry's first piece holds it).
 local P = ARGV[1]
 local out = {}
 for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
@@ -10,7 +10,12 @@ for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
   if n > 0 or paused == 1 then
     local at = ''
     local first = redis.call('ZRANGE', P .. 'q:' .. q, 0, 0)
-    if first[1] then at = redis.call('HGET', P .. 'j:' .. string.sub(first[1], 16), 'u') or '' end
+    if first[1] then
+      -- when the job entered its current state: the time of its last history entry
+      local k = P .. 'j:' .. string.sub(first[1], 16)
+      local e = redis.call('HGET', k, 'h' .. (redis.call('HGET', k, 'hn') or '1')) or ''
+      at = string.match(e, '^[^\31]*\31(%d+)') or ''
+    end
     out[#out + 1] = {q, tostring(paused), n, at}
   end
 end
