@@ -11,9 +11,9 @@
 -- A script's own arguments start at ARGV[8].
 --
 -- Costs: each redis.call costs about as much as the work it does, so the
--- scripts read a job with one call, write it with one (two when fields
--- go), and gather sorted-set writes to apply them with one call per key at
--- the end (zflush).
+-- scripts read a job with one call (a dozen small fields: never its history
+-- or data), write it with one, and gather sorted-set writes to apply them
+-- with one call per key at the end (zflush).
 local P = ARGV[1]
 local NOW = ARGV[2]
 local RET = tonumber(ARGV[3])
