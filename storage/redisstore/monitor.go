@@ -97,6 +97,9 @@ func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duratio
 	}
 	step = max(step.Truncate(time.Minute), time.Minute)
 	first := storage.StatsPeriod(from, step)
+	if !to.After(first) {
+		return storage.FillStats(from, to, step, nil), nil
+	}
 	minutes, err := s.rdb.ZRangeByScore(ctx, s.k.statsIndex(), &redis.ZRangeBy{Min: micros(first), Max: "(" + micros(to)}).Result()
 	if err != nil {
 		return nil, wrap("stats", err)
