@@ -13,7 +13,7 @@
 //
 // Any [redis.UniversalClient] works: a single server, a Sentinel failover
 // client or a Redis Cluster client. The client belongs to the caller:
-// taskflow never closes it. Redis 7 or later is needed.
+// taskflow never closes it. It is tested with Redis 7.0.
 //
 // # Layout and atomicity
 //
