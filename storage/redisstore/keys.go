@@ -13,7 +13,7 @@ import "github.com/google/uuid"
 //	lease                   sorted set: Processing jobs by lease expiry
 //	exp                     sorted set: final jobs by expiry
 //	seq, tok                counters: enqueue order, fencing tokens
-//	queues, paused          sets: queues ever used, paused queues
+//	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
 //	u:<key>                 string: the job that last took a unique key
 //	b:<batch>, bm:<batch>   hash of counts, and set of the batch's jobs
 //	aw:<parent>             set: the jobs Awaiting a job or batch

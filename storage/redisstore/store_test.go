@@ -190,3 +190,39 @@ func TestHugeBatches(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, n, removed)
 }
+
+// A queue that no job is in any more is forgotten by ListQueues; one with
+// a Processing job is not.
+func TestListQueuesForgetsEmptyQueues(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	gone, busy := enqueuedJob(t, func(j *storage.Job) { j.Queue = "gone" }), enqueuedJob(t, func(j *storage.Job) { j.Queue = "busy" })
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{gone, busy}})
+	require.NoError(t, err)
+	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"gone", "busy"}, Limit: 2, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, f, 2)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{
+		{ID: gone.ID, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: time.Now()}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	_, err = s.DeleteExpired(ctx, &storage.PruneParams{Limit: 10})
+	require.NoError(t, err)
+
+	list, err := s.ListQueues(ctx)
+	require.NoError(t, err)
+	require.Empty(t, list)
+	members, err := client.SMembers(ctx, s.k.prefix+"queues").Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{"busy"}, members)
+	// The busy queue's job comes back to it, and the queue is listed.
+	errs, err = s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{
+		{ID: busy.ID, To: states.NameEnqueued, Data: []byte(`{}`)}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	list, err = s.ListQueues(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "busy", list[0].Name)
+}
