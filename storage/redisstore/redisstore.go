@@ -45,7 +45,10 @@
 //
 // # Durability
 //
-// What survives a Redis restart is what Redis persisted: with no
+// Redis must keep every key until the store deletes it: use the default
+// maxmemory-policy, noeviction (an evicting policy loses jobs), and size
+// the server for the jobs retained. What survives a Redis restart is what
+// Redis persisted: with no
 // persistence, everything is lost; with appendfsync everysec, the last
 // second of changes may be lost; with appendfsync always, nothing that was
 // acknowledged is. Jobs whose lease was lost with a crash are reclaimed once

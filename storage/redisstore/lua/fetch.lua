@@ -19,25 +19,27 @@ for _ = 1, tonumber(ARGV[12]) do
       -- The reply is the hash as read followed by the fields written, which
       -- override what they replace.
       local row = redis.call('HGETALL', k)
-      local hn, att = 1, 0
-      for x = 1, #row, 2 do
-        local f = row[x]
-        if f == 'hn' then hn = tonumber(row[x + 1])
-        elseif f == 'n' then att = tonumber(row[x + 1])
+      if #row > 0 then -- (a job evicted by a maxmemory policy is skipped)
+        local hn, att = 1, 0
+        for x = 1, #row, 2 do
+          local f = row[x]
+          if f == 'hn' then hn = tonumber(row[x + 1])
+          elseif f == 'n' then att = tonumber(row[x + 1])
+          end
         end
+        local a = {}
+        put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
+        local tok = string.format('%.0f', counter(P .. 'tok'))
+        for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'l', tok .. SEP .. untilAt .. SEP .. owner, 'n', att + 1, 'qs', ''}) do
+          a[#a + 1] = v
+        end
+        redis.call('HSET', k, unpack(a))
+        zput(P .. 'lease', id, untilAt)
+        for _, v in ipairs(a) do row[#row + 1] = v end
+        row[#row + 1] = 'id'
+        row[#row + 1] = id
+        out[#out + 1] = row
       end
-      local a = {}
-      put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
-      local tok = string.format('%.0f', counter(P .. 'tok'))
-      for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'l', tok .. SEP .. untilAt .. SEP .. owner, 'n', att + 1, 'qs', ''}) do
-        a[#a + 1] = v
-      end
-      redis.call('HSET', k, unpack(a))
-      zput(P .. 'lease', id, untilAt)
-      for _, v in ipairs(a) do row[#row + 1] = v end
-      row[#row + 1] = 'id'
-      row[#row + 1] = id
-      out[#out + 1] = row
     end
   end
 end

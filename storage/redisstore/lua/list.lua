@@ -31,8 +31,10 @@ local last = #ids
 if limit > 0 then last = math.min(last, offset + limit) end
 for x = offset + 1, last do
   local h = redis.call('HGETALL', P .. 'j:' .. ids[x])
-  h[#h + 1] = 'id'
-  h[#h + 1] = ids[x]
-  out[#out + 1] = h
+  if #h > 0 then
+    h[#h + 1] = 'id'
+    h[#h + 1] = ids[x]
+    out[#out + 1] = h
+  end
 end
 return out
