@@ -1,12 +1,16 @@
-// Package crashtest kills a worker process with SIGKILL while it runs jobs,
-// for the crash-recovery tests of the stores: the test binary runs again as
-// a helper process that runs only the helper test, which leases jobs and
-// blocks in them, announcing each with [Started].
+// Package crashtest is the crash-recovery test of the stores: a worker
+// process killed with SIGKILL while it runs jobs, whose jobs another worker
+// must complete, each exactly once, within the lease recovery bound. The
+// test binary runs again as the helper process, running only the store's
+// helper test, which calls [Helper].
 package crashtest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -17,19 +21,123 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+// Jobs is how many jobs the killed worker holds; Lease is the workers'
+// lease.
+const (
+	Jobs  = 5
+	Lease = 2 * time.Second
 )
 
 const startedPrefix = "CRASH-STARTED "
 
-// Started tells the parent process, from a job of the helper process, that
-// the job started.
-func Started(id uuid.UUID) { fmt.Println(startedPrefix + id.String()) }
+// Runs records each run of a job, tagged with who ran it and the attempt,
+// somewhere both processes see (the store's database), and reads them back
+// in order.
+type Runs struct {
+	Record func(ctx context.Context, id uuid.UUID, run string) error
+	Of     func(ctx context.Context, id uuid.UUID) ([]string, error)
+}
 
-// StartAndKill runs the test binary again with only helperTest and the
-// extra environment env, waits until it has started n jobs, lets it renew
-// its leases for settle, kills it with SIGKILL, and returns when.
-func StartAndKill(t *testing.T, helperTest string, env []string, n int, settle time.Duration) time.Time {
+// task registers the crash test's task on reg. Each run records itself; in
+// the helper process it then says so on stdout and blocks until the
+// process is killed.
+func task(t testing.TB, reg *taskflow.Registry, runs Runs, who string) *taskflow.Task[int, struct{}] {
+	tk, err := taskflow.RegisterTask(reg, "crash-test", func(ctx context.Context, _ int) (struct{}, error) {
+		j, _ := taskflow.JobFromContext(ctx)
+		if err := runs.Record(ctx, j.ID, fmt.Sprintf("%s:%d", who, j.Attempt)); err != nil {
+			return struct{}{}, err
+		}
+		if who == "helper" {
+			fmt.Println(startedPrefix + j.ID.String())
+			time.Sleep(time.Minute) // until SIGKILL; the bound keeps a lost helper from lingering
+		}
+		return struct{}{}, nil
+	})
+	require.NoError(t, err)
+	return tk
+}
+
+func worker(t testing.TB, s storage.Store, reg *taskflow.Registry) *taskflow.Worker {
+	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{
+		Registry: reg, Concurrency: Jobs, LeaseDuration: Lease,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	return w
+}
+
+// Helper is the body of the helper test: a worker on s that leases the
+// jobs and blocks in them until the process is killed.
+func Helper(t *testing.T, s storage.Store, runs Runs) {
+	reg := taskflow.NewRegistry()
+	task(t, reg, runs, "helper")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_ = worker(t, s, reg).Run(ctx)
+}
+
+// Recover is the crash-recovery test on s, which must also be a
+// storage.Lister: it enqueues Jobs jobs, runs the test binary again with
+// only helperTest and the extra environment env, kills it with SIGKILL once
+// it runs every job, then checks that a new worker completes each job
+// exactly once, within the recovery bound: the lease runs out at most Lease
+// after the kill, the reaper looks every Lease/6, and slack for the run.
+func Recover(t *testing.T, s storage.Store, runs Runs, helperTest string, env ...string) {
+	c, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	lister := s.(storage.Lister)
+	reg := taskflow.NewRegistry()
+	tk := task(t, reg, runs, "recovery")
+	client, err := taskflow.NewClient(s, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	handles, err := tk.On(client).EnqueueMany(c, make([]int, Jobs))
+	require.NoError(t, err)
+
+	killed := startAndKill(t, helperTest, env)
+
+	runCtx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- worker(t, s, reg).Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-stopped) }()
+	bound := Lease + Lease/6 + 3*time.Second
+	require.Eventually(t, func() bool {
+		n, err := lister.Count(c, "")
+		return err == nil && n[states.NameSucceeded] == Jobs
+	}, bound, 50*time.Millisecond, "the jobs of the killed worker were not all Succeeded within %s", bound)
+	t.Logf("all %d jobs recovered %s after SIGKILL (bound %s)", Jobs, time.Since(killed).Round(time.Millisecond), bound)
+
+	for _, h := range handles {
+		j, err := client.Job(c, h.ID)
+		require.NoError(t, err)
+		require.Equal(t, 2, j.Attempt, "one attempt in the killed worker, one in the new one")
+		succeeded := 0
+		for _, e := range j.History {
+			if e.State.Name() == states.NameSucceeded {
+				succeeded++
+			}
+		}
+		require.Equal(t, 1, succeeded, "job %s history: %v", h.ID, j.History)
+		who, err := runs.Of(c, h.ID)
+		require.NoError(t, err)
+		require.Equal(t, []string{"helper:1", "recovery:2"}, who, "runs of job %s", h.ID)
+	}
+	n, err := lister.Count(c, "")
+	require.NoError(t, err)
+	var total int64
+	for _, k := range n {
+		total += k
+	}
+	require.Equal(t, int64(Jobs), total, "nothing lost, nothing extra: %v", n)
+}
+
+// startAndKill runs the helper process, waits until it has started every
+// job, lets it renew its leases once, kills it with SIGKILL, and returns
+// when.
+func startAndKill(t *testing.T, helperTest string, env []string) time.Time {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^"+helperTest+"$", "-test.count=1")
 	cmd.Env = append(os.Environ(), env...)
@@ -48,7 +156,7 @@ func StartAndKill(t *testing.T, helperTest string, env []string, n int, settle t
 		close(started)
 	}()
 	timeout := time.After(20 * time.Second)
-	for range n {
+	for range Jobs {
 		select {
 		case _, ok := <-started:
 			require.True(t, ok, "the helper process exited before starting every job")
@@ -56,34 +164,9 @@ func StartAndKill(t *testing.T, helperTest string, env []string, n int, settle t
 			t.Fatal("the helper process did not start every job within 20s")
 		}
 	}
-	time.Sleep(settle)
+	time.Sleep(Lease / 2) // let the helper renew its leases at least once
 	require.NoError(t, cmd.Process.Kill())
 	killed := time.Now()
 	_ = cmd.Wait()
 	return killed
-}
-
-// RequireRecovered waits until succeeded reports n jobs Succeeded, within
-// the recovery bound of a worker whose lease lasts lease: the lease runs
-// out at most lease after the kill, the reaper looks every lease/6, and
-// slack for the run.
-func RequireRecovered(t *testing.T, succeeded func() (int64, error), n int, lease time.Duration, killed time.Time) {
-	t.Helper()
-	bound := lease + lease/6 + 3*time.Second
-	require.Eventually(t, func() bool {
-		got, err := succeeded()
-		return err == nil && got == int64(n)
-	}, bound, 50*time.Millisecond, "the jobs of the killed worker were not all Succeeded within %s", bound)
-	t.Logf("all %d jobs recovered %s after SIGKILL (bound %s)", n, time.Since(killed).Round(time.Millisecond), bound)
-}
-
-// SucceededEntries counts the Succeeded entries of a job's history.
-func SucceededEntries(j *taskflow.JobInfo) int {
-	n := 0
-	for _, c := range j.History {
-		if c.State.Name() == states.NameSucceeded {
-			n++
-		}
-	}
-	return n
 }

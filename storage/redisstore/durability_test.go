@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -25,38 +24,18 @@ import (
 // only in that process.
 const crashEnv = "TASKFLOW_REDIS_CRASH_HELPER_STORE"
 
-const (
-	crashJobs  = 5
-	crashLease = 2 * time.Second
-)
-
-// crashTask registers the task of the crash test on reg. Each run records
-// itself in the list runs:<job> of the store, tagged with who ran it; in
-// the helper process it then says so on stdout and blocks until the
-// process is killed.
-func crashTask(t testing.TB, reg *taskflow.Registry, client redis.UniversalClient, s *Store, who string) *taskflow.Task[int, struct{}] {
-	task, err := taskflow.RegisterTask(reg, "crash-test", func(ctx context.Context, _ int) (struct{}, error) {
-		j, _ := taskflow.JobFromContext(ctx)
-		if err := client.RPush(ctx, s.k.prefix+"runs:"+j.ID.String(), fmt.Sprintf("%s:%d", who, j.Attempt)).Err(); err != nil {
-			return struct{}{}, err
-		}
-		if who == "helper" {
-			crashtest.Started(j.ID)
-			time.Sleep(time.Minute) // until SIGKILL; the bound keeps a lost helper from lingering
-		}
-		return struct{}{}, nil
-	})
-	require.NoError(t, err)
-	return task
-}
-
-func quietWorker(t testing.TB, s *Store, reg *taskflow.Registry, concurrency int, lease time.Duration) *taskflow.Worker {
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{
-		Registry: reg, Concurrency: concurrency, LeaseDuration: lease,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	return w
+// crashRuns records the runs of the crash test's jobs in the list
+// runs:<job> of store s.
+func crashRuns(client redis.UniversalClient, s *Store) crashtest.Runs {
+	key := func(id uuid.UUID) string { return s.k.prefix + "runs:" + id.String() }
+	return crashtest.Runs{
+		Record: func(ctx context.Context, id uuid.UUID, run string) error {
+			return client.RPush(ctx, key(id), run).Err()
+		},
+		Of: func(ctx context.Context, id uuid.UUID) ([]string, error) {
+			return client.LRange(ctx, key(id), 0, -1).Result()
+		},
+	}
 }
 
 // TestCrashHelper is the worker process of TestCrashRecovery; on its own it
@@ -68,11 +47,7 @@ func TestCrashHelper(t *testing.T) {
 	}
 	client := testClient(t)
 	s := New(client, Name(name))
-	reg := taskflow.NewRegistry()
-	crashTask(t, reg, client, s, "helper")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	_ = quietWorker(t, s, reg, crashJobs, crashLease).Run(ctx)
+	crashtest.Helper(t, s, crashRuns(client, s))
 }
 
 // TestCrashRecovery kills a worker process with SIGKILL while it runs jobs,
@@ -84,37 +59,28 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	client := testClient(t)
 	s := newStore(t, client)
-	ctx := testCtx(t)
-	reg := taskflow.NewRegistry()
-	task := crashTask(t, reg, client, s, "recovery")
-	tc, err := taskflow.NewClient(s, taskflow.ClientOptions{})
-	require.NoError(t, err)
-	handles, err := task.On(tc).EnqueueMany(ctx, make([]int, crashJobs))
-	require.NoError(t, err)
-
-	// The helper process leases every job and blocks in all of them.
 	name := strings.Trim(strings.TrimSuffix(s.k.prefix, ":"), "{}")
-	killed := crashtest.StartAndKill(t, "TestCrashHelper", []string{crashEnv + "=" + name}, crashJobs, crashLease/2)
+	crashtest.Recover(t, s, crashRuns(client, s), "TestCrashHelper", crashEnv+"="+name)
+}
 
-	// A new worker finds the jobs leased to a dead process and runs them again.
-	runCtx, stop := context.WithCancel(context.Background())
-	stopped := make(chan error)
-	go func() { stopped <- quietWorker(t, s, reg, crashJobs, crashLease).Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-stopped) }()
-	crashtest.RequireRecovered(t, func() (int64, error) {
-		n, err := s.Count(ctx, "")
-		return n[states.NameSucceeded], err
-	}, crashJobs, crashLease, killed)
+func quietWorker(t testing.TB, s *Store, reg *taskflow.Registry, concurrency int, lease time.Duration) *taskflow.Worker {
+	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{
+		Registry: reg, Concurrency: concurrency, LeaseDuration: lease,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	return w
+}
 
-	for _, h := range handles {
-		j, err := tc.Job(ctx, h.ID)
-		require.NoError(t, err)
-		require.Equal(t, 2, j.Attempt, "one attempt in the killed worker, one in the new one")
-		require.Equal(t, 1, crashtest.SucceededEntries(j), "job %s history: %v", h.ID, j.History)
-		who, err := client.LRange(ctx, s.k.prefix+"runs:"+h.ID.String(), 0, -1).Result()
-		require.NoError(t, err)
-		require.Equal(t, []string{"helper:1", "recovery:2"}, who, "runs of job %s", h.ID)
+// succeeded counts the Succeeded entries of a job's history.
+func succeeded(j *taskflow.JobInfo) int {
+	n := 0
+	for _, e := range j.History {
+		if e.State.Name() == states.NameSucceeded {
+			n++
+		}
 	}
+	return n
 }
 
 // restartPort is the loopback port of the Redis server that
@@ -180,7 +146,7 @@ func TestRedisRestartWithAOF(t *testing.T) {
 	for _, h := range handles {
 		j, err := tc.Job(ctx, h.ID)
 		require.NoError(t, err)
-		require.Equal(t, 1, crashtest.SucceededEntries(j), "job %s history: %v", h.ID, j.History)
+		require.Equal(t, 1, succeeded(j), "job %s history: %v", h.ID, j.History)
 		if runs[h.ID] > 1 {
 			again++
 		}
