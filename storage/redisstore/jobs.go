@@ -38,8 +38,9 @@ func (s *Store) header(now time.Time, retention time.Duration, extra int) ([]any
 	}
 	args := make([]any, 7, 7+extra)
 	args[0], args[1], args[2] = s.k.prefix, micros(now), strconv.FormatInt(retention.Microseconds(), 10)
-	args[3], args[4], args[5] = string(enq[:q]), string(enq[q+8:r]), string(enq[r+8:])
-	args[6] = string(del)
+	// Packed part by part: the script puts JSON strings between them.
+	args[3], args[4], args[5] = packer.Replace(string(enq[:q])), packer.Replace(string(enq[q+8:r])), packer.Replace(string(enq[r+8:]))
+	args[6] = packData(del)
 	return args, nil
 }
 
@@ -198,7 +199,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if len(ranges) == 0 {
 		return nil, nil
 	}
-	args := []any{s.k.prefix, micros(now), "0", "", "", "", "", p.Owner, micros(now.Add(p.LeaseFor)), data, p.Limit, len(ranges) / 3}
+	args := []any{s.k.prefix, micros(now), "0", "", "", "", "", p.Owner, micros(now.Add(p.LeaseFor)), packData(data), p.Limit, len(ranges) / 3}
 	args = append(args, ranges...)
 	res, err := s.run(ctx, "fetch", fetchScript, args)
 	if err != nil {
@@ -361,7 +362,7 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 		if len(parts) != 4 {
 			return storage.StateRecord{}, fmt.Errorf("redisstore: job %s: history entry %d of %d is malformed", j.ID, n, hn)
 		}
-		return storage.StateRecord{State: states.Name(parts[0]), At: fromMicros(parts[1]), Reason: parts[2], Data: []byte(parts[3])}, nil
+		return storage.StateRecord{State: states.Name(parts[0]), At: fromMicros(parts[1]), Reason: parts[2], Data: unpackData(parts[3])}, nil
 	}
 	current, err := entry(hn)
 	if err != nil {
@@ -415,7 +416,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		for k, f := range t.From {
 			from[k] = string(f)
 		}
-		args = append(args, t.ID.String(), strings.Join(from, ","), t.Token, string(t.To), t.Data, t.Reason,
+		args = append(args, t.ID.String(), strings.Join(from, ","), t.Token, string(t.To), packData(t.Data), t.Reason,
 			t.Queue, micros(t.RunAt), micros(t.ExpireAt), len(t.Traversed))
 		for _, h := range t.Traversed {
 			args = append(args, historyEntry(h))
@@ -460,8 +461,10 @@ func joinPieces(first string, m map[int]string) string {
 	return b.String()
 }
 
+// historyEntry encodes a history entry as the scripts do (lua/lib.lua,
+// entry), its data packed (packData).
 func historyEntry(h storage.StateRecord) string {
-	return string(h.State) + sep + micros(h.At) + sep + h.Reason + sep + string(h.Data)
+	return string(h.State) + sep + micros(h.At) + sep + h.Reason + sep + packData(h.Data)
 }
 
 // ExtendLeases implements [storage.Store].
