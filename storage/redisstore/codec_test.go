@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 func TestPackedDataRoundTrips(t *testing.T) {
@@ -33,4 +34,17 @@ func TestPackedDataRoundTrips(t *testing.T) {
 	enq, err := states.Marshal(states.Enqueued{Queue: "default", EnqueuedAt: at})
 	require.NoError(t, err)
 	require.Less(t, len(packData(enq)), len(enq)-20, "the Enqueued state packs to %q", packData(enq))
+}
+
+func TestHistoryEntryKeepsItsPartsApart(t *testing.T) {
+	at := time.Date(2030, 1, 2, 3, 4, 5, 6000, time.UTC)
+	e := historyEntry(storage.StateRecord{State: states.NameFailed, At: at, Reason: "odd\x1freason", Data: []byte("data\x1fwith a separator")})
+	kv := []string{"id", "01a22fab-2fc0-7a98-8a3e-376367ffd001", "s", "failed", "h1", e}
+	j, err := decodeJob(kv, true)
+	require.NoError(t, err)
+	require.Len(t, j.History, 1)
+	require.Equal(t, "odd reason", j.History[0].Reason)
+	require.Equal(t, "data\x1fwith a separator", string(j.History[0].Data))
+	require.True(t, at.Equal(j.History[0].At))
+	require.True(t, at.Equal(j.CreatedAt))
 }

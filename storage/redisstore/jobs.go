@@ -416,7 +416,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		for k, f := range t.From {
 			from[k] = string(f)
 		}
-		args = append(args, t.ID.String(), strings.Join(from, ","), t.Token, string(t.To), packData(t.Data), t.Reason,
+		args = append(args, t.ID.String(), strings.Join(from, ","), t.Token, string(t.To), packData(t.Data), entryReason(t.Reason),
 			t.Queue, micros(t.RunAt), micros(t.ExpireAt), len(t.Traversed))
 		for _, h := range t.Traversed {
 			args = append(args, historyEntry(h))
@@ -464,8 +464,12 @@ func joinPieces(first string, m map[int]string) string {
 // historyEntry encodes a history entry as the scripts do (lua/lib.lua,
 // entry), its data packed (packData).
 func historyEntry(h storage.StateRecord) string {
-	return string(h.State) + sep + micros(h.At) + sep + h.Reason + sep + packData(h.Data)
+	return string(h.State) + sep + micros(h.At) + sep + entryReason(h.Reason) + sep + packData(h.Data)
 }
+
+// entryReason keeps the separator of a history entry's parts out of a
+// reason.
+func entryReason(reason string) string { return strings.ReplaceAll(reason, sep, " ") }
 
 // ExtendLeases implements [storage.Store].
 func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
