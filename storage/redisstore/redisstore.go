@@ -23,16 +23,18 @@
 // kept in fields of that hash, one field per entry, the last one being its
 // current state, so that a change appends without reading what it replaces;
 // values are cut into 64-byte pieces so that small jobs stay in Redis'
-// compact encoding. Enqueued jobs wait in one sorted set per
-// queue, scored by priority, first-enqueued first within one; Scheduled jobs, leases and
-// expiring final jobs sit in sorted sets scored by time. Fencing tokens come
-// from a counter and are compared inside the scripts.
+// compact encoding. Enqueued jobs wait in one sorted set per queue, scored
+// by priority, first-enqueued first within a priority; Scheduled jobs,
+// leases and expiring final jobs sit in sorted sets scored by time. Fencing
+// tokens come from a counter and are compared inside the scripts.
 //
 // Every key of a store carries one hash tag, the store's name in braces
 // ("{taskflow}:…", see [Name]), so a store runs unchanged on Redis Cluster,
 // where all of its keys live in one slot, on one master. Stores with other
 // names live in other slots: give separate stores (say, one per group of
-// queues) different names to spread them over the masters.
+// queues) different names to spread them over the masters. Fetch order
+// (queues as listed, then priority, then first enqueued) holds within a
+// store; a worker serves one store.
 //
 // # Retention
 //
@@ -41,17 +43,16 @@
 // worker calls periodically; statistics older than
 // [storage.StatsRetention] go with the same call. Nothing else grows
 // without bound: unique keys go with their jobs, batches with their last
-// job, locks and leases expire.
+// job, locks and leases expire, and ListQueues forgets queues no job is in.
 //
 // # Durability
 //
 // Redis must keep every key until the store deletes it: use the default
 // maxmemory-policy, noeviction (an evicting policy loses jobs), and size
 // the server for the jobs retained. What survives a Redis restart is what
-// Redis persisted: with no
-// persistence, everything is lost; with appendfsync everysec, the last
-// second of changes may be lost; with appendfsync always, nothing that was
-// acknowledged is. Jobs whose lease was lost with a crash are reclaimed once
+// Redis persisted: with no persistence, everything is lost; with
+// appendfsync everysec, the last second of changes may be lost; with
+// appendfsync always, nothing that was acknowledged is. Jobs whose lease was lost with a crash are reclaimed once
 // their lease expires. go-redis reconnects by itself, and scripts are
 // loaded again after a restart (EVALSHA falls back to EVAL).
 //
