@@ -29,15 +29,15 @@ import (
 )
 
 type benchConfig struct {
-	store, database, schema, mode string
-	cpuProfile                    string
-	memProfile                    string
-	keep                          bool
-	n, concurrency, batch         int
-	fetchBatch                    int
-	duration, retention           time.Duration
-	rate, traceSample             float64
-	observe                       bool
+	store, database, redis, schema, mode string
+	cpuProfile                           string
+	memProfile                           string
+	keep                                 bool
+	n, concurrency, batch                int
+	fetchBatch                           int
+	duration, retention                  time.Duration
+	rate, traceSample                    float64
+	observe                              bool
 }
 
 // applicationName is the application_name of the command's connections
@@ -48,7 +48,7 @@ var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
 
 var benchCommand = &command{
 	name: "bench", summary: "Measure how fast taskflow inserts and works no-op jobs",
-	args: "[--store memory|postgres] [--mode M] [flags]",
+	args: "[--store memory|postgres|redis] [--mode M] [flags]",
 	help: `bench runs no-op jobs through a store and a worker, using only the public
 API. Progress goes to stderr every second, the summary to stdout. Modes:
 
@@ -67,7 +67,10 @@ API. Progress goes to stderr every second, the summary to stdout. Modes:
 
 On PostgreSQL, bench migrates a fresh schema bench_<random> and drops it at
 the end unless -keep is given; with -schema NAME it uses that schema and never
-drops it.`,
+drops it. On Redis (-redis defaults to $TASKFLOW_REDIS_ADDR, else
+127.0.0.1:6379; several comma-separated addresses mean a Redis Cluster)
+-schema names the store instead, whose keys are deleted at the end in the
+same way; burndown mode also reports Redis' memory and CPU per job.`,
 	define: func(fs *flag.FlagSet, e *env) action {
 		c := benchFlags(fs)
 		return func(ctx context.Context, args []string) error {
@@ -85,10 +88,11 @@ drops it.`,
 // benchFlags defines bench's flags on fs and returns where they go.
 func benchFlags(fs *flag.FlagSet) *benchConfig {
 	c := &benchConfig{}
-	fs.StringVar(&c.store, "store", "memory", "store: memory or postgres")
+	fs.StringVar(&c.store, "store", "memory", "store: memory, postgres or redis")
 	fs.StringVar(&c.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
-	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema to use and keep (default: a fresh bench_<random>, dropped at the end)")
-	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema")
+	fs.StringVar(&c.redis, "redis", redisAddrDefault(), "Redis address host:port, or several, comma-separated, of a Redis Cluster (default $TASKFLOW_REDIS_ADDR, else 127.0.0.1:6379)")
+	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema, or Redis store name, to use and keep (default: a fresh bench_<random>, dropped at the end)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema or Redis store")
 	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")
 	fs.IntVar(&c.n, "n", 100_000, "jobs to insert in burndown mode, low priority jobs in priority mode")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "how long continuous, latency and single modes run")
@@ -107,8 +111,8 @@ func benchFlags(fs *flag.FlagSet) *benchConfig {
 // check returns a usage error naming a bad flag value.
 func (c *benchConfig) check() error {
 	switch {
-	case c.store != "memory" && c.store != "postgres":
-		return fmt.Errorf("%w: bench: -store %q: want memory or postgres", errUsage, c.store)
+	case !slices.Contains([]string{"memory", "postgres", "redis"}, c.store):
+		return fmt.Errorf("%w: bench: -store %q: want memory, postgres or redis", errUsage, c.store)
 	case !slices.Contains(modes, c.mode):
 		return fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
 	case c.n <= 0:
@@ -148,6 +152,10 @@ type benchEnv struct {
 	stderr io.Writer
 	obs    *observed     // with -observe
 	pool   *pgxpool.Pool // the postgres store's
+	// redisMemory and redisCPU, set on Redis, read the server's
+	// used_memory and the CPU time it has used.
+	redisMemory func(context.Context) (int64, error)
+	redisCPU    func(context.Context) (time.Duration, error)
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -215,9 +223,12 @@ func bench(ctx context.Context, cfg *benchConfig, stdout, stderr io.Writer) erro
 
 // openStore sets e.store and returns what undoes it.
 func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), error) {
-	if e.cfg.store == "memory" {
+	switch e.cfg.store {
+	case "memory":
 		e.store = memstore.New()
 		return func() {}, nil
+	case "redis":
+		return e.openRedis(ctx, stderr)
 	}
 	pool, err := connect(ctx, e.cfg.database)
 	if err != nil {
@@ -295,6 +306,14 @@ func (e *benchEnv) progress(label string) (stop func()) {
 func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	n := e.cfg.n
 	args := make([]jobArgs, min(e.cfg.batch, n))
+	mem0, err := e.memory(ctx)
+	if err != nil {
+		return err
+	}
+	cpu0, err := e.serverCPU(ctx)
+	if err != nil {
+		return err
+	}
 	stopProgress := e.progress("insert")
 	start := time.Now()
 	for i := 0; i < n; i += len(args) {
@@ -307,6 +326,14 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	insertTime := time.Since(start)
 	stopProgress()
 	report(out, "bulk insert", n, insertTime)
+	mem1, err := e.memory(ctx)
+	if err != nil {
+		return err
+	}
+	cpu1, err := e.serverCPU(ctx)
+	if err != nil {
+		return err
+	}
 
 	e.target.Store(int64(n))
 	stopProfile, err := e.profile()
@@ -329,7 +356,37 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 	}
 	report(out, "work", n, time.Since(start))
 	cpu.report(ctx, out, n)
+	if e.redisMemory != nil {
+		cpu2, err := e.serverCPU(ctx)
+		if err != nil {
+			return err
+		}
+		mem2, err := e.memory(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "redis memory per job: %.0f B pending, %.0f B finished (retained with its history)\n",
+			float64(mem1-mem0)/float64(n), float64(mem2-mem0)/float64(n))
+		fmt.Fprintf(out, "redis CPU per job: %.1f µs insert, %.1f µs work\n",
+			float64((cpu1-cpu0).Microseconds())/float64(n), float64((cpu2-cpu1).Microseconds())/float64(n))
+	}
 	return nil
+}
+
+// memory returns Redis' used_memory, or 0 on other stores.
+func (e *benchEnv) memory(ctx context.Context) (int64, error) {
+	if e.redisMemory == nil {
+		return 0, nil
+	}
+	return e.redisMemory(ctx)
+}
+
+// serverCPU returns the CPU time Redis has used, or 0 on other stores.
+func (e *benchEnv) serverCPU(ctx context.Context) (time.Duration, error) {
+	if e.redisCPU == nil {
+		return 0, nil
+	}
+	return e.redisCPU(ctx)
 }
 
 func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {

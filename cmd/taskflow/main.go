@@ -1,5 +1,6 @@
 // Command taskflow inspects and repairs taskflow's jobs in PostgreSQL,
-// manages its schema, and measures how fast taskflow works.
+// manages its schema, and measures how fast taskflow works in memory, on
+// PostgreSQL or on Redis.
 //
 // Usage:
 //

@@ -281,3 +281,42 @@ func TestBenchMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestBenchRedis runs every bench mode on the Redis store at
+// TASKFLOW_TEST_REDIS_ADDR; without it the test is skipped, or fails when
+// CI=true.
+func TestBenchRedis(t *testing.T) {
+	addr := os.Getenv("TASKFLOW_TEST_REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TASKFLOW_TEST_REDIS_ADDR is not set; CI must provide Redis, e.g. 127.0.0.1:6379")
+		}
+		t.Skip("Redis bench skipped: set TASKFLOW_TEST_REDIS_ADDR=127.0.0.1:6379 to run it")
+	}
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-mode", "burndown", "-n", "2000", "-batch", "300"}, []string{"bulk insert: 2000 jobs", "work: 2000 jobs", "redis memory per job: "}},
+		{[]string{"-mode", "continuous"}, []string{"work: ", "insert: "}},
+		{[]string{"-mode", "latency"}, []string{"enqueue→start: p50"}},
+		{[]string{"-mode", "single"}, []string{"single insert: "}},
+		{[]string{"-mode", "priority", "-n", "2000"}, []string{"work: 2100 jobs"}},
+	} {
+		t.Run(tc.args[1], func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"bench", "-store", "redis", "-redis", addr, "-duration", "500ms", "-rate", "200"}, tc.args...)
+			if err := run(context.Background(), args, &out, &errOut); err != nil {
+				t.Fatalf("bench: %v\nstderr:\n%s", err, errOut.String())
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+			if strings.Contains(errOut.String(), "kept Redis store") {
+				t.Errorf("the bench store was kept:\n%s", errOut.String())
+			}
+		})
+	}
+}

@@ -323,9 +323,15 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 	errs := make([]error, len(p.Transitions))
 	s.mu.Lock()
 	if p.AllOrNothing {
-		failed := false
+		// Each change is checked against the state the changes before it
+		// leave, so that a job named twice is checked as it will be.
+		failed, after := false, map[uuid.UUID]states.Name{}
 		for i := range p.Transitions {
-			errs[i] = s.checkLocked(&p.Transitions[i])
+			t := &p.Transitions[i]
+			errs[i] = s.checkLocked(t, after)
+			if errs[i] == nil {
+				after[t.ID] = t.To
+			}
 			failed = failed || errs[i] != nil
 		}
 		if failed {
@@ -336,7 +342,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 	var wake storage.Topic
 	for i := range p.Transitions {
 		t := &p.Transitions[i]
-		if errs[i] = s.checkLocked(t); errs[i] != nil {
+		if errs[i] = s.checkLocked(t, nil); errs[i] != nil {
 			continue
 		}
 		r := s.jobs[t.ID]
@@ -376,16 +382,23 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 	return errs, nil
 }
 
-func (s *Store) checkLocked(t *storage.Transition) error {
+// checkLocked checks transition t against its job, or, for a job in
+// after, against the state earlier changes of the call leave it in (with no
+// lease: a transition never grants one).
+func (s *Store) checkLocked(t *storage.Transition, after map[uuid.UUID]states.Name) error {
 	j, ok := s.jobs[t.ID]
 	if !ok {
 		return fmt.Errorf("memstore: job %s: %w", t.ID, storage.ErrNotFound)
 	}
-	if t.Token != 0 && (j.State != states.NameProcessing || j.LeaseToken != t.Token) {
+	state, token := j.State, j.LeaseToken
+	if st, ok := after[t.ID]; ok {
+		state, token = st, 0
+	}
+	if t.Token != 0 && (state != states.NameProcessing || token != t.Token) {
 		return fmt.Errorf("memstore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost)
 	}
-	if len(t.From) > 0 && !slices.Contains(t.From, j.State) {
-		return fmt.Errorf("memstore: job %s is %s, not %v: %w", t.ID, j.State, t.From, storage.ErrStateConflict)
+	if len(t.From) > 0 && !slices.Contains(t.From, state) {
+		return fmt.Errorf("memstore: job %s is %s, not %v: %w", t.ID, state, t.From, storage.ErrStateConflict)
 	}
 	return nil
 }

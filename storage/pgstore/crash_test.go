@@ -1,17 +1,14 @@
 package pgstore
 
 import (
-	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -19,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/crashtest"
 	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -29,38 +27,22 @@ import (
 // only in that process.
 const crashEnv = "TASKFLOW_CRASH_HELPER_SCHEMA"
 
-const (
-	crashJobs  = 5
-	crashLease = 2 * time.Second
-)
-
-// crashTask registers the task of the crash test on reg. Each run records
-// itself in the runs table, tagged with who ran it; in the helper process
-// it then says so on stdout and blocks until the process is killed.
-func crashTask(t testing.TB, reg *taskflow.Registry, pool *pgxpool.Pool, schema, who string) *taskflow.Task[int, struct{}] {
-	runs := pgx.Identifier{schema, "crash_runs"}.Sanitize()
-	task, err := taskflow.RegisterTask(reg, "crash-test", func(ctx context.Context, n int) (struct{}, error) {
-		j, _ := taskflow.JobFromContext(ctx)
-		if _, err := pool.Exec(ctx, "INSERT INTO "+runs+" (job_id, attempt, who) VALUES ($1, $2, $3)", j.ID, j.Attempt, who); err != nil {
-			return struct{}{}, err
-		}
-		if who == "helper" {
-			fmt.Printf("CRASH-STARTED %s\n", j.ID)
-			time.Sleep(time.Minute) // until SIGKILL; the bound keeps a lost helper from lingering
-		}
-		return struct{}{}, nil
-	})
-	require.NoError(t, err)
-	return task
-}
-
-func crashWorker(t testing.TB, s *Store, reg *taskflow.Registry) *taskflow.Worker {
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{
-		Registry: reg, Concurrency: crashJobs, LeaseDuration: crashLease,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	return w
+// crashRuns records the runs of the crash test's jobs in table crash_runs.
+func crashRuns(pool *pgxpool.Pool, schema string) crashtest.Runs {
+	table := pgx.Identifier{schema, "crash_runs"}.Sanitize()
+	return crashtest.Runs{
+		Record: func(ctx context.Context, id uuid.UUID, run string) error {
+			_, err := pool.Exec(ctx, "INSERT INTO "+table+" (job_id, run) VALUES ($1, $2)", id, run)
+			return err
+		},
+		Of: func(ctx context.Context, id uuid.UUID) ([]string, error) {
+			rows, err := pool.Query(ctx, "SELECT run FROM "+table+" WHERE job_id = $1 ORDER BY seq", id)
+			if err != nil {
+				return nil, err
+			}
+			return pgx.CollectRows(rows, pgx.RowTo[string])
+		},
+	}
 }
 
 // TestCrashHelper is the worker process of TestCrashRecovery; on its own it
@@ -71,11 +53,7 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("the worker process of TestCrashRecovery")
 	}
 	pool := testPool(t)
-	reg := taskflow.NewRegistry()
-	crashTask(t, reg, pool, schema, "helper")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	_ = crashWorker(t, New(pool, Schema(schema)), reg).Run(ctx)
+	crashtest.Helper(t, New(pool, Schema(schema)), crashRuns(pool, schema))
 }
 
 // TestCrashRecovery kills a worker process with SIGKILL while it runs jobs,
@@ -90,86 +68,9 @@ func TestCrashRecovery(t *testing.T) {
 	ctx := testCtx(t)
 	require.NoError(t, Migrate(ctx, pool, Schema(schema)))
 	_, err := pool.Exec(ctx, "CREATE TABLE "+pgx.Identifier{schema, "crash_runs"}.Sanitize()+
-		" (job_id uuid NOT NULL, attempt int NOT NULL, who text NOT NULL)")
+		" (seq bigserial, job_id uuid NOT NULL, run text NOT NULL)")
 	require.NoError(t, err)
-	s := New(pool, Schema(schema))
-	reg := taskflow.NewRegistry()
-	task := crashTask(t, reg, pool, schema, "recovery")
-	client, err := taskflow.NewClient(s, taskflow.ClientOptions{})
-	require.NoError(t, err)
-	handles, err := task.On(client).EnqueueMany(ctx, make([]int, crashJobs))
-	require.NoError(t, err)
-
-	// The helper process leases every job and blocks in all of them.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashEnv+"="+schema)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	started := make(chan string)
-	go func() {
-		for sc := bufio.NewScanner(stdout); sc.Scan(); {
-			if id, ok := strings.CutPrefix(sc.Text(), "CRASH-STARTED "); ok {
-				started <- id
-			}
-		}
-		close(started)
-	}()
-	timeout := time.After(20 * time.Second)
-	for range crashJobs {
-		select {
-		case _, ok := <-started:
-			require.True(t, ok, "the helper process exited before starting every job")
-		case <-timeout:
-			t.Fatal("the helper process did not start every job within 20s")
-		}
-	}
-	time.Sleep(crashLease / 2) // let the helper renew its leases at least once
-	require.NoError(t, cmd.Process.Kill())
-	killed := time.Now()
-	_ = cmd.Wait()
-
-	// A new worker finds the jobs leased to a dead process and runs them again.
-	runCtx, stop := context.WithCancel(context.Background())
-	stopped := make(chan error)
-	go func() { stopped <- crashWorker(t, s, reg).Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-stopped) }()
-	// Recovery bound: the lease runs out at most LeaseDuration after the
-	// kill, the reaper looks every LeaseDuration/6, and slack for the run.
-	bound := crashLease + crashLease/6 + 3*time.Second
-	require.Eventually(t, func() bool {
-		n, err := s.Count(ctx, "")
-		return err == nil && n[states.NameSucceeded] == crashJobs
-	}, bound, 50*time.Millisecond, "the jobs of the killed worker were not all Succeeded within %s", bound)
-	t.Logf("all %d jobs recovered %s after SIGKILL (bound %s)", crashJobs, time.Since(killed).Round(time.Millisecond), bound)
-
-	for _, h := range handles {
-		j, err := client.Job(ctx, h.ID)
-		require.NoError(t, err)
-		require.Equal(t, states.NameSucceeded, j.State.Name())
-		require.Equal(t, 2, j.Attempt, "one attempt in the killed worker, one in the new one")
-		succeeded := 0
-		for _, c := range j.History {
-			if c.State.Name() == states.NameSucceeded {
-				succeeded++
-			}
-		}
-		require.Equal(t, 1, succeeded, "job %s history: %v", h.ID, j.History)
-		rows, err := pool.Query(ctx, "SELECT who || ':' || attempt FROM "+pgx.Identifier{schema, "crash_runs"}.Sanitize()+" WHERE job_id = $1 ORDER BY attempt", h.ID)
-		require.NoError(t, err)
-		who, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		require.Equal(t, []string{"helper:1", "recovery:2"}, who, "runs of job %s", h.ID)
-	}
-	n, err := s.Count(ctx, "")
-	require.NoError(t, err)
-	var total int64
-	for _, c := range n {
-		total += c
-	}
-	require.Equal(t, map[states.Name]int64{states.NameSucceeded: crashJobs}, map[states.Name]int64{states.NameSucceeded: total}, "nothing lost, nothing extra: %v", n)
+	crashtest.Recover(t, New(pool, Schema(schema)), crashRuns(pool, schema), "TestCrashHelper", crashEnv+"="+schema)
 }
 
 // TestJobControlAgainstRunningWork is the job-control stress test (package

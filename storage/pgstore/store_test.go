@@ -65,37 +65,6 @@ func get(t *testing.T, s *Store, id uuid.UUID) *storage.Job {
 	return j
 }
 
-// A batch may name one job more than once; its changes apply in order.
-func TestTransitionBatchNamingAJobTwice(t *testing.T) {
-	del := storage.Transition{To: states.NameDeleted, From: []states.Name{states.NameEnqueued}, Data: []byte(`{}`)}
-	back := storage.Transition{To: states.NameEnqueued, From: []states.Name{states.NameDeleted}, Data: []byte(`{"queue":"default"}`)}
-	tests := []struct {
-		name         string
-		allOrNothing bool
-		second       storage.Transition
-		wantErr      error
-		wantHistory  int
-	}{
-		{"AppliesInOrder", false, back, nil, 3},
-		{"SecondFailsAlone", false, del, storage.ErrStateConflict, 2},
-		{"SecondFailsAllOrNothing", true, del, storage.ErrStateConflict, 1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := newStore(t)
-			j := enqueuedJob(t)
-			require.NoError(t, create(testCtx(t), s, j))
-			first, second := del, tc.second
-			first.ID, second.ID = j.ID, j.ID
-			errs, err := s.Transition(testCtx(t), &storage.TransitionParams{Transitions: []storage.Transition{first, second}, AllOrNothing: tc.allOrNothing})
-			require.NoError(t, err)
-			require.NoError(t, errs[0])
-			require.ErrorIs(t, errs[1], tc.wantErr)
-			require.Len(t, get(t, s, j.ID).History, tc.wantHistory)
-		})
-	}
-}
-
 func TestWithTxCreateFollowsCallersTransaction(t *testing.T) {
 	for _, commit := range []bool{true, false} {
 		name := map[bool]string{true: "Commit", false: "Rollback"}[commit]

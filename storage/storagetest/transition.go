@@ -188,6 +188,40 @@ func testTransition(t *testing.T, newStore NewStore) {
 		require.Empty(t, fetch(t, s, 10), "deleted jobs must leave their queue")
 	})
 
+	// A call may name one job more than once: its changes apply in order,
+	// and with AllOrNothing each is checked against the state the changes
+	// before it leave.
+	t.Run("BatchNamingAJobTwiceAppliesInOrder", func(t *testing.T) {
+		del := storage.Transition{To: states.NameDeleted, From: []states.Name{states.NameEnqueued}, Data: mustMarshal(states.Deleted{DeletedAt: base})}
+		back := requeue(uuid.Nil, states.NameDeleted)
+		for _, tc := range []struct {
+			name         string
+			allOrNothing bool
+			second       storage.Transition
+			wantErr      error
+			wantHistory  int
+		}{
+			{"AppliesInOrder", false, back, nil, 3},
+			{"AppliesInOrderAllOrNothing", true, back, nil, 3},
+			{"SecondFailsAlone", false, del, storage.ErrStateConflict, 2},
+			{"SecondFailsAllOrNothing", true, del, storage.ErrStateConflict, 1},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				s := newStore(t)
+				j := newJob(t)
+				create(t, s, j)
+				first, second := del, tc.second
+				first.ID, second.ID = j.ID, j.ID
+				errs := transition(t, s, tc.allOrNothing, first, second)
+				if !tc.allOrNothing || tc.wantErr == nil {
+					require.NoError(t, errs[0])
+				}
+				require.ErrorIs(t, errs[1], tc.wantErr)
+				require.Len(t, get(t, s, j.ID).History, tc.wantHistory)
+			})
+		}
+	})
+
 	t.Run("RequeueMakesJobFetchableInNewQueueAndClearsExpiry", func(t *testing.T) {
 		s := newStore(t)
 		create(t, s, newJob(t))

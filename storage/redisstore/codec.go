@@ -1,0 +1,82 @@
+package redisstore
+
+import (
+	"strings"
+)
+
+// State data is stored with the key names and separators of taskflow's
+// states replaced by single control bytes, which JSON never holds raw: a
+// job's history then takes fewer bytes and fewer 64-byte pieces. Data that
+// holds such a byte anyway is stored as is behind rawMark. Scripts never
+// look inside state data; they only join pieces that packData made (the
+// Enqueued state they write is built from packed parts and JSON strings).
+var dataTokens = []string{
+	`{"queue":`, `,"enqueued_at":"`, `","reason":`, `,"reason":`,
+	`{"started_at":"`, `","server_id":"`,
+	`{"succeeded_at":"`, `","result":`, `,"latency":`, `,"duration":`,
+	`{"enqueue_at":"`, `","scheduled_at":"`,
+	`{"failed_at":"`, `","error_type":"`, `","error_message":"`, `","error_details":"`,
+	`{"deleted_at":"`, `{"parent_id":"`, `","on":"`,
+}
+
+// rawMark starts data stored as is; sep (0x1f) separates the parts of a
+// history entry.
+const rawMark = "\x1e"
+
+var packer, unpacker = dataReplacers()
+
+// tokenBytes are the bytes that stand for dataTokens: control bytes but
+// the JSON whitespace (\t, \n, \r), rawMark and sep.
+func tokenBytes() []byte {
+	var out []byte
+	for b := byte(1); b < 0x1e; b++ {
+		if b != '\t' && b != '\n' && b != '\r' {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func dataReplacers() (*strings.Replacer, *strings.Replacer) {
+	codes := tokenBytes()
+	if len(dataTokens) > len(codes) {
+		panic("redisstore: more data tokens than control bytes")
+	}
+	var pack, unpack []string
+	for i, tok := range dataTokens {
+		pack = append(pack, tok, string(codes[i]))
+		unpack = append(unpack, string(codes[i]), tok)
+	}
+	return strings.NewReplacer(pack...), strings.NewReplacer(unpack...)
+}
+
+// needsRaw reports whether data holds a byte that packed data gives a
+// meaning to.
+func needsRaw(data string) bool {
+	for i := 0; i < len(data); i++ {
+		if c := data[i]; c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+			return true
+		}
+	}
+	return false
+}
+
+// packData returns how data is stored (see dataTokens).
+func packData(data []byte) string {
+	s := string(data)
+	if needsRaw(s) {
+		return rawMark + s
+	}
+	return packer.Replace(s)
+}
+
+// unpackData returns the data that packData stored as s.
+func unpackData(s string) []byte {
+	if strings.HasPrefix(s, rawMark) {
+		return []byte(s[len(rawMark):])
+	}
+	if !needsRaw(s) {
+		return []byte(s)
+	}
+	return []byte(unpacker.Replace(s))
+}

@@ -1,0 +1,47 @@
+-- fetch: Store.Fetch.
+-- ARGV[8] owner, ARGV[9] lease expiry (µs), ARGV[10] the Processing state's
+-- JSON, ARGV[11] limit, ARGV[12] number of queues, then per queue its name
+-- and the score range to take (min, max; see fetchRanges in jobs.go).
+-- Returns each leased job's fields as name/value pairs, with "id" and its
+-- ID, in the order served.
+local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+local out = {}
+local i = 13
+for _ = 1, tonumber(ARGV[12]) do
+  local q, min, max = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  i = i + 3
+  if #out < limit and redis.call('SISMEMBER', P .. 'paused', q) == 0 then
+    local members = redis.call('ZRANGEBYSCORE', P .. 'q:' .. q, min, max, 'LIMIT', 0, limit - #out)
+    call('ZREM', P .. 'q:' .. q, members)
+    for _, m in ipairs(members) do
+      local id = string.sub(m, 16)
+      local k = jk(id)
+      -- The reply is the hash as read followed by the fields written, which
+      -- override what they replace.
+      local row = redis.call('HGETALL', k)
+      if #row > 0 then -- (a job evicted by a maxmemory policy is skipped)
+        local hn, att = 1, 0
+        for x = 1, #row, 2 do
+          local f = row[x]
+          if f == 'hn' then hn = tonumber(row[x + 1])
+          elseif f == 'n' then att = tonumber(row[x + 1])
+          end
+        end
+        local a = {}
+        put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
+        local tok = string.format('%.0f', counter(P .. 'tok'))
+        for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'l', tok .. SEP .. untilAt .. SEP .. owner, 'n', att + 1, 'qs', ''}) do
+          a[#a + 1] = v
+        end
+        redis.call('HSET', k, unpack(a))
+        zput(P .. 'lease', id, untilAt)
+        for _, v in ipairs(a) do row[#row + 1] = v end
+        row[#row + 1] = 'id'
+        row[#row + 1] = id
+        out[#out + 1] = row
+      end
+    end
+  end
+end
+done()
+return out

@@ -1,0 +1,423 @@
+-- Shared by every script that changes jobs. A script is this file followed
+-- by its own body (see scripts.go).
+--
+-- KEYS[1] is the store's sequence key; every key a script touches carries the
+-- store's hash tag, so all of them live in KEYS[1]'s slot.
+-- ARGV[1] key prefix, "{tag}:"
+-- ARGV[2] now, Unix microseconds
+-- ARGV[3] retention of continuations deleted on the way, microseconds ("0": none)
+-- ARGV[4..6] an Enqueued state's JSON around its queue and its reason
+-- ARGV[7] the Deleted state's JSON of a continuation whose condition failed
+-- A script's own arguments start at ARGV[8].
+--
+-- Costs: each redis.call costs about as much as the work it does, so the
+-- scripts read a job with one call (a dozen small fields: never its history
+-- or data), write it with one, and gather sorted-set writes to apply them
+-- with one call per key at the end (zflush).
+local P = ARGV[1]
+local NOW = ARGV[2]
+local RET = tonumber(ARGV[3])
+local SEP = '\31'
+local TOPIC_ENQUEUED, TOPIC_SCHEDULED, TOPIC_FINISHED = 1, 2, 8
+local FINISHED = {succeeded = true, failed = true, deleted = true}
+local FINAL = {succeeded = true, deleted = true}
+-- States listed by the per-state, per-queue lexicographic indexes. Enqueued
+-- jobs are listed from their ready set, Processing ones from the lease set.
+local INDEXED = {scheduled = true, awaiting = true, succeeded = true, failed = true, deleted = true}
+-- Values longer than PIECE bytes, up to PIECES pieces, are stored in pieces
+-- (name, name#2, name#3, ...), so that a job's hash keeps Redis' compact
+-- encoding (hash-max-listpack-value is 64 by default). See appendValue in
+-- jobs.go.
+local PIECE, PIECES = 64, 8
+local wake = 0
+
+local function jk(id) return P .. 'j:' .. id end
+
+-- A lease is one field, l: "token SEP expiry SEP owner"; "" when the job
+-- holds none. Fields a state no longer needs are set to "" rather than
+-- deleted, which would take one more call per job.
+local function lease(l)
+  local tok, untilAt, owner = string.match(l or '', '^(%d+)\31(%d+)\31(.*)$')
+  return tok, untilAt, owner
+end
+
+local function enqueuedData(queue, reason)
+  return ARGV[4] .. cjson.encode(queue) .. ARGV[5] .. cjson.encode(reason) .. ARGV[6]
+end
+
+-- call calls redis command cmd on key with the arguments in list, in
+-- slices small enough to unpack.
+local function call(cmd, key, list)
+  for i = 1, #list, 4000 do
+    redis.call(cmd, key, unpack(list, i, math.min(i + 3999, #list)))
+  end
+end
+
+-- Sorted-set writes, gathered: zops[key][member] is the member's new score,
+-- or false to remove it.
+local zops = {}
+local function zput(key, member, score)
+  local t = zops[key]
+  if not t then
+    t = {}
+    zops[key] = t
+  end
+  t[member] = score
+end
+local function zflush()
+  for key, t in pairs(zops) do
+    local add, rem = {}, {}
+    for m, s in pairs(t) do
+      if s then
+        add[#add + 1] = s
+        add[#add + 1] = m
+      else
+        rem[#rem + 1] = m
+      end
+    end
+    call('ZREM', key, rem)
+    call('ZADD', key, add)
+  end
+  zops = {}
+end
+
+-- counter returns the next value of counter key. Values are reserved in
+-- blocks, one call per block: they grow, with gaps.
+local blocks = {}
+local function counter(key)
+  local b = blocks[key]
+  if not b or b.n > b.last then
+    local last = redis.call('INCRBY', key, 1024)
+    b = {n = last - 1023, last = last}
+    blocks[key] = b
+  end
+  local v = b.n
+  b.n = v + 1
+  return v
+end
+
+-- put appends to the field/value list a the fields that hold value v under
+-- name.
+local function put(a, name, v)
+  local n = #v
+  if n <= PIECE or n > PIECE * PIECES then
+    a[#a + 1] = name
+    a[#a + 1] = v
+    return
+  end
+  local k = 0
+  for i = 1, n, PIECE do
+    k = k + 1
+    a[#a + 1] = k == 1 and name or name .. '#' .. k
+    a[#a + 1] = string.sub(v, i, i + PIECE - 1)
+  end
+end
+
+-- entry encodes a history entry. A job's history ends with its current
+-- state: a change appends an entry and never reads the ones before.
+local function entry(state, at, reason, data)
+  return state .. SEP .. at .. SEP .. reason .. SEP .. data
+end
+
+-- The fields load reads: none of the history.
+local LOAD = {'s', 'q', 'hn', 'p', 'l', 'x', 'b', 'pa', 'on', 'ra', 'qs', 'aw'}
+
+-- load reads what the scripts need of a job, or nil if it does not exist.
+local function load(id)
+  local v = redis.call('HMGET', jk(id), unpack(LOAD))
+  if not v[1] then return nil end
+  return {id = id, s = v[1], q = v[2] or '', hn = tonumber(v[3] or '1'), p = tonumber(v[4] or '0'), l = v[5],
+    x = v[6] ~= '' and v[6] or nil, b = v[7] or '', pa = v[8] or '', on = v[9] or '', ra = v[10], qs = v[11] or '',
+    aw = v[12]}
+end
+
+-- unplace takes job j out of the indexes of its current state, and
+-- appends to the field/value list a the clearing of fields that only that
+-- state had.
+local function unplace(j, a)
+  if j.s == 'enqueued' then
+    zput(P .. 'q:' .. j.q, j.qs .. j.id, false)
+  elseif INDEXED[j.s] then
+    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, false)
+  end
+  if j.s == 'scheduled' then
+    zput(P .. 'sched', j.id, false)
+  elseif j.s == 'processing' then
+    zput(P .. 'lease', j.id, false)
+    a[#a + 1] = 'l'
+    a[#a + 1] = ''
+  end
+  if j.x then
+    zput(P .. 'exp', j.id, false)
+    a[#a + 1] = 'x'
+    a[#a + 1] = ''
+    j.x = nil
+  end
+end
+
+-- place files job j in the indexes of its current state, and appends to
+-- the field/value list a the fields that it needs there.
+local function place(j, a)
+  if j.s == 'enqueued' then
+    -- Scored by priority; within a priority, members (the enqueue sequence,
+    -- fixed width, then the ID) sort first-enqueued first.
+    j.qs = string.format('%015.0f', counter(KEYS[1]))
+    zput(P .. 'q:' .. j.q, j.qs .. j.id, 0 - j.p)
+    a[#a + 1] = 'qs'
+    a[#a + 1] = j.qs
+    wake = bit.bor(wake, TOPIC_ENQUEUED)
+  elseif INDEXED[j.s] then
+    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, 0)
+  end
+  if j.s == 'scheduled' then
+    zput(P .. 'sched', j.id, j.ra or '0')
+    wake = bit.bor(wake, TOPIC_SCHEDULED)
+  end
+  if j.x then
+    zput(P .. 'exp', j.id, j.x)
+  end
+end
+
+-- account keeps the counts of j's batch as it moves from state from to
+-- state to (nil for a new or a removed job).
+local function account(b, from, to)
+  if b == '' then return end
+  local df, ds = 0, 0
+  if from and FINISHED[from] then df = df - 1 end
+  if from == 'succeeded' then ds = ds - 1 end
+  if to and FINISHED[to] then df = df + 1 end
+  if to == 'succeeded' then ds = ds + 1 end
+  local k = P .. 'b:' .. b
+  if not from then redis.call('HINCRBY', k, 't', 1) end
+  if not to then
+    if redis.call('HINCRBY', k, 't', -1) <= 0 then
+      redis.call('DEL', k, P .. 'bm:' .. b)
+      return
+    end
+  end
+  if df ~= 0 then redis.call('HINCRBY', k, 'f', df) end
+  if ds ~= 0 then redis.call('HINCRBY', k, 'ok', ds) end
+end
+
+-- move changes j's state: the traversed entries trav (encoded) and the new
+-- state are appended to its history, and j is filed anew. x is the
+-- expiry to set, newq the queue to move to, ra the run time to set (each
+-- nil to leave alone); extra are more fields to set.
+local function move(j, to, data, reason, trav, x, newq, ra, extra)
+  local a = {}
+  unplace(j, a)
+  local n = j.hn
+  if trav then
+    for _, e in ipairs(trav) do
+      n = n + 1
+      put(a, 'h' .. n, e)
+    end
+  end
+  n = n + 1
+  put(a, 'h' .. n, entry(to, NOW, reason, data))
+  for _, v in ipairs({'hn', n, 's', to}) do a[#a + 1] = v end
+  if newq then a[#a + 1] = 'q'; a[#a + 1] = newq end
+  if ra then a[#a + 1] = 'ra'; a[#a + 1] = ra end
+  if x then a[#a + 1] = 'x'; a[#a + 1] = x end
+  if extra then
+    for _, v in ipairs(extra) do a[#a + 1] = v end
+  end
+  account(j.b, j.s, to)
+  j.s, j.hn, j.x = to, n, x
+  if newq then j.q = newq end
+  if ra then j.ra = ra end
+  place(j, a)
+  redis.call('HSET', jk(j.id), unpack(a))
+end
+
+local function requeue(j, reason)
+  move(j, 'enqueued', enqueuedData(j.q, reason), reason)
+end
+
+-- Continuations. pending lists parents (jobs and batches) that have
+-- finished and whose Awaiting jobs are still to be resolved. A parent that
+-- has some has the field aw set.
+local pending = {}
+
+local function finished(j)
+  if j.aw then pending[#pending + 1] = {j.id, j.s == 'succeeded'} end
+  if j.b ~= '' then
+    local b = redis.call('HMGET', P .. 'b:' .. j.b, 't', 'f', 'ok', 'aw')
+    if b[4] and tonumber(b[2] or '0') == tonumber(b[1]) then
+      pending[#pending + 1] = {j.b, tonumber(b[3] or '0') == tonumber(b[1])}
+    end
+  end
+end
+
+local function conditionHolds(on, success)
+  if on == 'finish' then return true end
+  if on == 'failure' then return not success end
+  return success
+end
+
+-- resolve moves an Awaiting job on once its parent has finished.
+local function resolve(c, success)
+  if conditionHolds(c.on, success) then
+    requeue(c, 'parent finished')
+    return
+  end
+  local x
+  if RET > 0 then x = string.format('%.0f', tonumber(NOW) + RET) end
+  move(c, 'deleted', ARGV[7], 'continuation condition was not met', nil, x)
+  finished(c)
+end
+
+-- drain resolves the continuations of every finished parent, and of the
+-- continuations deleted on the way.
+local function drain()
+  while #pending > 0 do
+    local e = table.remove(pending)
+    local k = P .. 'aw:' .. e[1]
+    local kids = redis.call('SMEMBERS', k)
+    if #kids > 0 then
+      redis.call('DEL', k)
+      for _, id in ipairs(kids) do
+        local c = load(id)
+        if c and c.s == 'awaiting' and c.pa == e[1] then resolve(c, e[2]) end
+      end
+    end
+  end
+end
+
+-- outcome reports whether the job or batch id has finished, and whether
+-- with success.
+local function outcome(id)
+  local s = redis.call('HGET', jk(id), 's')
+  if s then return FINISHED[s] or false, s == 'succeeded' end
+  local b = redis.call('HMGET', P .. 'b:' .. id, 't', 'f', 'ok')
+  if b[1] then
+    local t = tonumber(b[1])
+    return tonumber(b[2] or '0') == t, tonumber(b[3] or '0') == t
+  end
+  return false, false
+end
+
+-- await files Awaiting job c under its unfinished parent.
+local function await(c)
+  redis.call('SADD', P .. 'aw:' .. c.pa, c.id)
+  if redis.call('EXISTS', jk(c.pa)) == 1 then
+    redis.call('HSET', jk(c.pa), 'aw', '1')
+  else
+    redis.call('HSET', P .. 'b:' .. c.pa, 'aw', '1')
+  end
+end
+
+-- holder returns the job that holds unique key key now, or nil.
+local function holder(key)
+  local id = redis.call('GET', P .. 'u:' .. key)
+  if not id then return nil end
+  local v = redis.call('HMGET', jk(id), 's', 'ku')
+  if not v[1] then return nil end
+  if not FINISHED[v[1]] then return id end
+  if v[2] and tonumber(NOW) < tonumber(v[2]) then return id end
+  return nil
+end
+
+-- create stores the jobs described from ARGV[i] on, all or none (see
+-- appendJobs in jobs.go for the layout). It returns {'ok', ids...}, or
+-- {'dup', id} or {'nf', id, parent} having stored nothing.
+local function create(i)
+  local n = tonumber(ARGV[i]); i = i + 1
+  local jobs, inCall, seen = {}, {}, {}
+  for x = 1, n do
+    local j = {id = ARGV[i], s = ARGV[i + 1], q = ARGV[i + 2], p = tonumber(ARGV[i + 3]), ra = ARGV[i + 4], k = ARGV[i + 5],
+      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1}
+    if j.ra == '' then j.ra = nil end
+    local nf = tonumber(ARGV[i + 9])
+    j.f1, j.f2 = i + 10, i + 9 + 2 * nf
+    i = j.f2 + 1
+    jobs[x] = j
+    inCall[j.id] = true
+    if j.b ~= '' then inCall[j.b] = true end
+  end
+  local out, claimed = {'ok'}, {}
+  for x, j in ipairs(jobs) do
+    out[x + 1] = j.id
+    if seen[j.id] or redis.call('EXISTS', jk(j.id)) == 1 then return {'dup', j.id} end
+    seen[j.id] = true
+    if j.k ~= '' then
+      local h = holder(j.k) or claimed[j.k]
+      if h then
+        out[x + 1], j.skip = h, true
+      else
+        claimed[j.k] = j.id
+      end
+    end
+  end
+  for _, j in ipairs(jobs) do
+    if not j.skip and j.s == 'awaiting' and not inCall[j.pa] and redis.call('EXISTS', jk(j.pa)) == 0
+      and redis.call('EXISTS', P .. 'b:' .. j.pa) == 0 then
+      return {'nf', j.id, j.pa}
+    end
+  end
+  local queues, awaiting = {}, {}
+  for _, j in ipairs(jobs) do
+    if not j.skip then
+      local a = {unpack(ARGV, j.f1, j.f2)}
+      place(j, a)
+      redis.call('HSET', jk(j.id), unpack(a))
+      if j.k ~= '' then redis.call('SET', P .. 'u:' .. j.k, j.id) end
+      if j.b ~= '' then
+        account(j.b, nil, j.s)
+        redis.call('SADD', P .. 'bm:' .. j.b, j.id)
+      end
+      queues[j.q] = true
+      if j.s == 'awaiting' then awaiting[#awaiting + 1] = j end
+    end
+  end
+  for q in pairs(queues) do redis.call('SADD', P .. 'queues', q) end
+  for _, j in ipairs(awaiting) do
+    local c = load(j.id)
+    if c and c.s == 'awaiting' then
+      local fin, ok = outcome(c.pa)
+      if fin then
+        resolve(c, ok)
+        drain()
+      else
+        await(c)
+      end
+    end
+  end
+  return out
+end
+
+-- remove deletes job j and everything that points at it.
+local function remove(j)
+  unplace(j, {})
+  local k = jk(j.id)
+  local key = redis.call('HGET', k, 'k')
+  if key and redis.call('GET', P .. 'u:' .. key) == j.id then redis.call('DEL', P .. 'u:' .. key) end
+  if j.b ~= '' then
+    redis.call('SREM', P .. 'bm:' .. j.b, j.id)
+    account(j.b, j.s, nil)
+  end
+  redis.call('DEL', k, P .. 'log:' .. j.id, P .. 'prog:' .. j.id, P .. 'aw:' .. j.id)
+end
+
+-- done applies the gathered writes and announces the changes; every
+-- script that changes jobs ends with it.
+local function done()
+  zflush()
+  if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
+end
+
+-- requeueDue moves up to limit jobs in state whose score in the sorted set
+-- set has come (at most now) back to Enqueued, and returns how many moved.
+local function requeueDue(set, state, reason, limit)
+  local n = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. set, '-inf', NOW, 'LIMIT', 0, limit)) do
+    local j = load(id)
+    if j and j.s == state then
+      requeue(j, reason)
+      n = n + 1
+    else
+      zput(P .. set, id, false)
+    end
+  end
+  return n
+end

@@ -1,0 +1,85 @@
+-- transition: Store.Transition.
+-- ARGV[8] "1" for all or nothing, ARGV[9] the minute of now (µs, for the
+-- statistics), ARGV[10] number of transitions, then per transition: id,
+-- from (comma-separated states; "" for any), token ("0" for none), to,
+-- data, reason, queue ("" to keep), run at ("" to keep), expire at ("" for
+-- none), number of traversed entries and the entries, number of params and
+-- their name/value pairs.
+-- Returns one result per transition: "" when applied, "nf" (no such job),
+-- "ll:<state>" (lease lost) or "sc:<state>" (state conflict).
+local all, minute = ARGV[8] == '1', ARGV[9]
+local ts, i = {}, 11
+for x = 1, tonumber(ARGV[10]) do
+  local t = {id = ARGV[i], from = ARGV[i + 1], tok = ARGV[i + 2], to = ARGV[i + 3], data = ARGV[i + 4], reason = ARGV[i + 5],
+    q = ARGV[i + 6], ra = ARGV[i + 7], x = ARGV[i + 8], trav = {}, params = {}}
+  i = i + 9
+  for _ = 1, tonumber(ARGV[i]) do t.trav[#t.trav + 1] = ARGV[i + 1]; i = i + 1 end
+  i = i + 1
+  for _ = 1, tonumber(ARGV[i]) do
+    t.params[#t.params + 1] = 'p:' .. ARGV[i + 1]
+    t.params[#t.params + 1] = ARGV[i + 2]
+    i = i + 2
+  end
+  i = i + 1
+  ts[x] = t
+end
+
+local function check(t, j)
+  if not j then return 'nf' end
+  if t.tok ~= '0' and (j.s ~= 'processing' or lease(j.l) ~= t.tok) then return 'll:' .. j.s end
+  if t.from ~= '' then
+    for s in string.gmatch(t.from, '[^,]+') do
+      if s == j.s then return '' end
+    end
+    return 'sc:' .. j.s
+  end
+  return ''
+end
+
+local res = {}
+if all then
+  -- Check every change against the state the changes before it leave, so
+  -- that a job named twice is checked as it will be.
+  local failed, seen = false, {}
+  for x, t in ipairs(ts) do
+    local j = seen[t.id] or load(t.id)
+    res[x] = check(t, j)
+    if res[x] == '' then
+      seen[t.id] = {s = t.to}
+    else
+      failed = true
+    end
+  end
+  if failed then return res end
+end
+local counts = {succeeded = 0, failed = 0, deleted = 0}
+for x, t in ipairs(ts) do
+  local j = load(t.id)
+  res[x] = check(t, j)
+  if res[x] == '' then
+    local newq, ra, exp
+    if t.q ~= '' and t.q ~= j.q then
+      newq = t.q
+      redis.call('SADD', P .. 'queues', newq)
+    end
+    if t.to == 'scheduled' and t.ra ~= '' then ra = t.ra end
+    if FINAL[t.to] and t.x ~= '' then exp = t.x end
+    move(j, t.to, t.data, t.reason, t.trav, exp, newq, ra, t.params)
+    if FINISHED[t.to] then
+      counts[t.to] = counts[t.to] + 1
+      wake = bit.bor(wake, TOPIC_FINISHED)
+      finished(j)
+    end
+  end
+end
+drain()
+local counted = false
+for s, n in pairs(counts) do
+  if n > 0 then
+    redis.call('HINCRBY', P .. 'stats', minute .. ':' .. string.sub(s, 1, 1), n)
+    counted = true
+  end
+end
+if counted then redis.call('ZADD', P .. 'statsidx', minute, minute) end
+done()
+return res

@@ -1,0 +1,198 @@
+// Package redisstore is a Redis taskflow store built on go-redis/v9. It
+// passes the whole storage conformance suite (package storagetest) and
+// implements every optional interface of package storage: unique keys,
+// continuations, batches, recurring jobs, locks, the worker registry,
+// queue pause, statistics, job logs, monitoring queries, pruning and
+// wake-ups (Redis pub/sub).
+//
+// # Setup
+//
+//	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+//	defer client.Close()
+//	store := redisstore.New(client)
+//
+// Any [redis.UniversalClient] works: a single server, a Sentinel failover
+// client or a Redis Cluster client. The client belongs to the caller:
+// taskflow never closes it. It is tested with Redis 7.0.
+//
+// # Layout and atomicity
+//
+// Every change to jobs, and every batch of changes, is one Lua script call:
+// atomic and one round trip, whether it creates a thousand jobs, leases a
+// hundred or completes a batch of them. A job is one hash; its history is
+// kept in fields of that hash, one field per entry, the last one being its
+// current state, so that a change appends without reading what it replaces;
+// values are cut into 64-byte pieces so that small jobs stay in Redis'
+// compact encoding. Enqueued jobs wait in one sorted set per queue, scored
+// by priority, first-enqueued first within a priority; Scheduled jobs,
+// leases and expiring final jobs sit in sorted sets scored by time. Fencing
+// tokens come from a counter and are compared inside the scripts.
+//
+// Every key of a store carries one hash tag, the store's name in braces
+// ("{taskflow}:…", see [Name]), so a store runs unchanged on Redis Cluster,
+// where all of its keys live in one slot, on one master. Stores with other
+// names live in other slots: give separate stores (say, one per group of
+// queues) different names to spread them over the masters. Fetch order
+// (queues as listed, then priority, then first enqueued) holds within a
+// store; a worker serves one store.
+//
+// # Retention
+//
+// Final jobs given an expiry (the worker's retention) are removed, with
+// their history, logs and progress, by [Store.DeleteExpired], which the
+// worker calls periodically; statistics older than
+// [storage.StatsRetention] go with the same call. Nothing else grows
+// without bound: unique keys go with their jobs, batches with their last
+// job, locks and leases expire, and ListQueues forgets queues no job is in.
+//
+// # Durability
+//
+// Redis must keep every key until the store deletes it: use the default
+// maxmemory-policy, noeviction (an evicting policy loses jobs), and size
+// the server for the jobs retained. What survives a Redis restart is what
+// Redis persisted: with no persistence, everything is lost; with
+// appendfsync everysec, the last second of changes may be lost; with
+// appendfsync always, nothing that was acknowledged is. Jobs whose lease was lost with a crash are reclaimed once
+// their lease expires. go-redis reconnects by itself, and scripts are
+// loaded again after a restart (EVALSHA falls back to EVAL).
+//
+// # Time
+//
+// Times are kept in whole microseconds. A zero Now in a call means the
+// process' clock (see [WithClock]); heartbeats and locks use the Redis
+// server's clock.
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+var (
+	_ storage.Store         = (*Store)(nil)
+	_ storage.Notifier      = (*Store)(nil)
+	_ storage.Lister        = (*Store)(nil)
+	_ storage.Pruner        = (*Store)(nil)
+	_ storage.Peeker        = (*Store)(nil)
+	_ storage.Queues        = (*Store)(nil)
+	_ storage.Statistics    = (*Store)(nil)
+	_ storage.JobLogs       = (*Store)(nil)
+	_ storage.UniqueKeys    = (*Store)(nil)
+	_ storage.Continuations = (*Store)(nil)
+	_ storage.Batches       = (*Store)(nil)
+	_ storage.Recurring     = (*Store)(nil)
+	_ storage.Locker        = (*Store)(nil)
+	_ storage.Workers       = (*Store)(nil)
+)
+
+// DefaultName is the name, and hash tag, of a store unless [Name] gives
+// another.
+const DefaultName = "taskflow"
+
+// maxPriority bounds the magnitude of a job's priority: a sorted-set score
+// is a float64, exact up to 2^53.
+const maxPriority = 1 << 53
+
+// ErrInvalidName means a store name is empty or holds a brace.
+var ErrInvalidName = errors.New("redisstore: invalid store name")
+
+// ErrInvalidPriority means a job's priority lies beyond ±2^53, which a
+// sorted-set score cannot hold exactly.
+var ErrInvalidPriority = errors.New("redisstore: priority out of range")
+
+// Option configures [New].
+type Option func(*Store)
+
+// Name sets the store's name, [DefaultName] unless given. Every key of the
+// store starts with "{name}:"; the braces make the name the keys' Redis
+// Cluster hash tag. Stores with different names on one server are
+// independent. The name must not be empty or hold '{' or '}'; otherwise
+// every call of the store returns an error wrapping [ErrInvalidName].
+func Name(name string) Option {
+	return func(s *Store) {
+		s.k = keys{prefix: "{" + name + "}:"}
+		if name == "" || strings.ContainsAny(name, "{}") {
+			s.err = fmt.Errorf("%w %q: want a non-empty name without braces", ErrInvalidName, name)
+		}
+	}
+}
+
+// WithClock makes the store read time from now instead of time.Now when a
+// call carries no Now of its own.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// Store is a Redis [storage.Store] with every optional capability of
+// package storage. Create one with [New]; it is safe for concurrent use.
+type Store struct {
+	rdb redis.UniversalClient
+	k   keys
+	now func() time.Time
+	err error // an invalid option; every call returns it
+
+	subMu sync.Mutex
+	sub   *subscription
+}
+
+// New returns a store on client. The client belongs to the caller.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{rdb: client, k: keys{prefix: "{" + DefaultName + "}:"}, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+func (s *Store) clock(t time.Time) time.Time {
+	if t.IsZero() {
+		return s.now()
+	}
+	return t
+}
+
+// begin checks what every call checks first: a valid store and a live ctx.
+func (s *Store) begin(ctx context.Context) error {
+	if s.err != nil {
+		return s.err
+	}
+	return ctx.Err()
+}
+
+// micros encodes t as Unix microseconds; "" for the zero time.
+func micros(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMicro(), 10)
+}
+
+// fromMicros decodes what micros encoded.
+func fromMicros(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		if f, ferr := strconv.ParseFloat(s, 64); ferr == nil { // a score
+			return time.UnixMicro(int64(f)).UTC()
+		}
+		return time.Time{}
+	}
+	return time.UnixMicro(n).UTC()
+}
+
+// wrap names the operation in a failure of Redis.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}

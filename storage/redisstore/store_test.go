@@ -1,0 +1,228 @@
+package redisstore
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+func enqueuedJob(t testing.TB, opts ...func(*storage.Job)) *storage.Job {
+	t.Helper()
+	j := &storage.Job{ID: uuid.Must(uuid.NewV7()), Task: "t", Args: []byte(`{}`), Queue: "default", State: states.NameEnqueued,
+		StateData: []byte(`{"queue":"default"}`), CreatedAt: time.Now()}
+	for _, o := range opts {
+		o(j)
+	}
+	return j
+}
+
+func TestBadInputIsRefusedWithAClearError(t *testing.T) {
+	client := testClient(t)
+	tests := []struct {
+		name string
+		call func(s *Store) error
+		want error
+	}{
+		{"EmptyName", func(*Store) error {
+			_, err := New(client, Name("")).Get(testCtx(t), uuid.New())
+			return err
+		}, ErrInvalidName},
+		{"NameWithABrace", func(*Store) error {
+			_, err := New(client, Name("a}b")).Fetch(testCtx(t), &storage.FetchParams{Queues: []string{"q"}, Limit: 1})
+			return err
+		}, ErrInvalidName},
+		{"PriorityBeyondAnExactScore", func(s *Store) error {
+			_, err := s.Create(testCtx(t), &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t, func(j *storage.Job) { j.Priority = 1 << 60 })}})
+			return err
+		}, ErrInvalidPriority},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.call(newStore(t, client))
+			require.ErrorIs(t, err, tc.want)
+		})
+	}
+}
+
+// Priorities span the whole range of taskflow's, in order, negative ones
+// after the default.
+func TestFetchOrdersExtremePriorities(t *testing.T) {
+	s := newStore(t, testClient(t))
+	var jobs []*storage.Job
+	for _, p := range []int{0, 1<<31 - 1, -1 << 31, 5, -1} {
+		jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) { j.Priority = p }))
+	}
+	_, err := s.Create(testCtx(t), &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	got, err := s.Fetch(testCtx(t), &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	var prios []int
+	for _, j := range got {
+		prios = append(prios, j.Priority)
+	}
+	require.Equal(t, []int{1<<31 - 1, 5, 0, -1, -1 << 31}, prios)
+}
+
+// Once finished jobs expire and are pruned, only the store's fixed keys
+// are left: no job, index entry, unique key, batch, log or continuation
+// outlives them.
+func TestPrunedJobsLeaveNothingBehind(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	batch := uuid.Must(uuid.NewV7())
+	var jobs []*storage.Job
+	for i := range 200 {
+		jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) {
+			j.Queue = []string{"a", "b"}[i%2]
+			j.UniqueKey = j.ID.String()
+			j.BatchID = batch
+		}))
+	}
+	parent := jobs[0]
+	jobs = append(jobs, &storage.Job{ID: uuid.Must(uuid.NewV7()), Task: "t", Queue: "a", State: states.NameAwaiting,
+		StateData: []byte(`{"parent_id":"` + batch.String() + `","on":"failure"}`), ParentID: batch, CreatedAt: time.Now()})
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	require.NoError(t, s.AppendLogs(ctx, []storage.LogRecord{{JobID: parent.ID, Attempt: 1, At: time.Now(), Level: "INFO", Message: "m"}}))
+	require.NoError(t, s.SetProgress(ctx, []storage.Progress{{JobID: parent.ID, Attempt: 1, Percent: 5, At: time.Now()}}))
+
+	now := time.Now()
+	for {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"a", "b"}, Limit: 64, Owner: "o", LeaseFor: time.Minute, Now: now})
+		require.NoError(t, err)
+		if len(got) == 0 {
+			break
+		}
+		ts := make([]storage.Transition, len(got))
+		for i, j := range got {
+			ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: now.Add(time.Hour)}
+		}
+		errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts, Now: now, Retention: time.Hour})
+		require.NoError(t, err)
+		for _, e := range errs {
+			require.NoError(t, e)
+		}
+	}
+	n, err := s.DeleteExpired(ctx, &storage.PruneParams{Now: now.Add(2 * time.Hour), Limit: 1000})
+	require.NoError(t, err)
+	require.Equal(t, len(jobs), n, "every job, and the continuation deleted with the batch's success")
+
+	keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"seq", "tok", "queues", "stats", "statsidx"}, trimPrefix(keys, s.k.prefix))
+}
+
+// Values of any length round-trip, and a job whose values fit in pieces
+// keeps Redis' compact hash encoding.
+func TestValuesOfAnyLengthRoundTrip(t *testing.T) {
+	client := testClient(t)
+	for _, n := range []int{0, 1, 64, 65, 200, 512, 513, 5000} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			s := newStore(t, client)
+			ctx := testCtx(t)
+			long := func(n int, c byte) []byte { return []byte(`"` + strings.Repeat(string(c), max(n-2, 0)) + `"`)[:n] }
+			j := enqueuedJob(t, func(j *storage.Job) { j.Args = long(n, 'a'); j.StateData = long(n, 'd') })
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+			require.NoError(t, err)
+			if n <= 256 { // the history entry, with its state, time and reason, fits in eight pieces
+				enc, err := client.ObjectEncoding(ctx, s.k.job(j.ID)).Result()
+				require.NoError(t, err)
+				require.Equal(t, "listpack", enc)
+			}
+			f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute})
+			require.NoError(t, err)
+			require.Len(t, f, 1)
+			require.Equal(t, j.Args, f[0].Args)
+			// Back to Enqueued with short data, then with data of the same length.
+			for _, data := range [][]byte{[]byte(`{}`), long(n, 'e')} {
+				errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: j.ID, To: states.NameEnqueued, Data: data}}})
+				require.NoError(t, err)
+				require.NoError(t, errs[0])
+				got, err := s.Get(ctx, j.ID)
+				require.NoError(t, err)
+				require.Equal(t, data, got.StateData)
+			}
+			got, err := s.Get(ctx, j.ID)
+			require.NoError(t, err)
+			require.Equal(t, j.Args, got.Args)
+			var hist []string
+			for _, h := range got.History {
+				hist = append(hist, string(h.Data))
+			}
+			require.Equal(t, []string{string(long(n, 'd')), string(f[0].StateData), `{}`, string(long(n, 'e'))}, hist)
+		})
+	}
+}
+
+// Calls far larger than Lua can unpack at once (about 8,000 values) work:
+// scripts apply sorted-set writes in slices.
+func TestHugeBatches(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	const n = 20_000
+	jobs := make([]*storage.Job, n)
+	for i := range jobs {
+		jobs[i] = enqueuedJob(t)
+	}
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, got, n)
+	ts := make([]storage.Transition, n)
+	for i, j := range got {
+		ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: time.Now()}
+	}
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts})
+	require.NoError(t, err)
+	for _, e := range errs {
+		require.NoError(t, e)
+	}
+	removed, err := s.DeleteExpired(ctx, &storage.PruneParams{Limit: n})
+	require.NoError(t, err)
+	require.Equal(t, n, removed)
+}
+
+// A queue that no job is in any more is forgotten by ListQueues; one with
+// a Processing job is not.
+func TestListQueuesForgetsEmptyQueues(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	gone, busy := enqueuedJob(t, func(j *storage.Job) { j.Queue = "gone" }), enqueuedJob(t, func(j *storage.Job) { j.Queue = "busy" })
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{gone, busy}})
+	require.NoError(t, err)
+	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"gone", "busy"}, Limit: 2, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, f, 2)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{
+		{ID: gone.ID, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: time.Now()}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	_, err = s.DeleteExpired(ctx, &storage.PruneParams{Limit: 10})
+	require.NoError(t, err)
+
+	list, err := s.ListQueues(ctx)
+	require.NoError(t, err)
+	require.Empty(t, list)
+	members, err := client.SMembers(ctx, s.k.prefix+"queues").Result()
+	require.NoError(t, err)
+	require.Equal(t, []string{"busy"}, members)
+	// The busy queue's job comes back to it, and the queue is listed.
+	errs, err = s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{
+		{ID: busy.ID, To: states.NameEnqueued, Data: []byte(`{}`)}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	list, err = s.ListQueues(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, "busy", list[0].Name)
+}

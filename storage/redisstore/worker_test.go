@@ -1,0 +1,74 @@
+package redisstore
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/taskflow"
+)
+
+// runWorkerFlow runs a worker on s and takes jobs through it with the
+// public API: a typed result, a continuation fed by it, a batch, a delayed
+// job and a unique job.
+func runWorkerFlow(t *testing.T, s *Store) {
+	reg := taskflow.NewRegistry()
+	shout, err := taskflow.RegisterTask(reg, "shout", func(_ context.Context, v string) (string, error) { return strings.ToUpper(v), nil })
+	require.NoError(t, err)
+	count, err := taskflow.RegisterTask(reg, "count", func(_ context.Context, v string) (int, error) { return len(v), nil })
+	require.NoError(t, err)
+	client, err := taskflow.NewClient(s, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Concurrency: 8, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- w.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-stopped)
+	}()
+
+	wait := testCtx(t)
+	h, err := shout.On(client).Enqueue(wait, "hello")
+	require.NoError(t, err)
+	n, err := taskflow.Then(wait, h, count)
+	require.NoError(t, err)
+	batch, err := shout.On(client).EnqueueBatch(wait, []string{"a", "b", "c"})
+	require.NoError(t, err)
+	start := time.Now()
+	later, err := shout.On(client).Enqueue(wait, "later", taskflow.Delay(300*time.Millisecond))
+	require.NoError(t, err)
+	u1, err := shout.On(client).Enqueue(wait, "once", taskflow.Unique("k"), taskflow.Delay(time.Second))
+	require.NoError(t, err)
+	u2, err := shout.On(client).Enqueue(wait, "twice", taskflow.Unique("k"))
+	require.NoError(t, err)
+	require.Equal(t, u1.ID, u2.ID, "a held unique key stored a second job")
+
+	got, err := h.Wait(wait)
+	require.NoError(t, err)
+	require.Equal(t, "HELLO", got)
+	length, err := n.Wait(wait)
+	require.NoError(t, err)
+	require.Equal(t, 5, length)
+	all, err := batch.Wait(wait)
+	require.NoError(t, err)
+	require.Equal(t, []string{"A", "B", "C"}, all)
+	v, err := later.Wait(wait)
+	require.NoError(t, err)
+	require.Equal(t, "LATER", v)
+	require.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond)
+	v, err = u2.Wait(wait)
+	require.NoError(t, err)
+	require.Equal(t, "ONCE", v)
+}
+
+// TestWorkerFlow runs the flow features end to end on a single server.
+func TestWorkerFlow(t *testing.T) {
+	runWorkerFlow(t, newStore(t, testClient(t)))
+}
