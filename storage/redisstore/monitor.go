@@ -19,15 +19,16 @@ import (
 
 // List implements [storage.Lister]. Final, Scheduled and Awaiting jobs are
 // read from per-state indexes; Enqueued and Processing ones from the ready
-// and lease sets, whose whole content a call reads.
+// and lease sets, whose whole content a call reads; a batch's from its
+// member set. Filtering by task or parent reads every job of the state (of
+// every state, when none is given) first: on a store of many jobs, give a
+// state and a queue, or a batch.
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if p.State == "" {
-		return nil, fmt.Errorf("redisstore: list: a state is required")
-	}
-	res, err := listScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix, string(p.State), p.Queue, max(p.Offset, 0), max(p.Limit, 0)).Result()
+	res, err := listScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix, string(p.State), p.Queue, p.Task,
+		idOrEmpty(p.BatchID), idOrEmpty(p.ParentID), max(p.Offset, 0), max(p.Limit, 0)).Result()
 	if err != nil {
 		return nil, wrap("list", err)
 	}
