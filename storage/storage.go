@@ -40,7 +40,9 @@ const (
 )
 
 // Job is the stored record of a job. Stores work on bytes: Args and state
-// data are encoded by package taskflow and never decoded here.
+// data are encoded by package taskflow and never decoded here. The byte
+// slices of jobs a store returns may be shared between jobs (pgstore shares
+// the state data of the jobs of one fetch): read them, never modify them.
 type Job struct {
 	ID       uuid.UUID // UUIDv7: time-ordered
 	Task     string    // the registered task name
@@ -157,7 +159,8 @@ type Position struct {
 // Transition is one compare-and-set state change.
 type Transition struct {
 	ID uuid.UUID
-	// From lists the states the job must be in; empty means any state.
+	// From lists the states the job must be in; empty means any state. It
+	// may be shared between transitions: stores must not modify it.
 	From []states.Name
 	// Token, when non-zero, must equal the job's lease token while it is
 	// Processing, or the change fails with ErrLeaseLost.

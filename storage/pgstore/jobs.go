@@ -342,7 +342,7 @@ WITH old AS (
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 	RETURNING ` + jobRow + `, j.enqueued_seq
 ), ` + leaveHistory("true") + `
-SELECT ` + jobCols + `, enqueued_seq FROM moved`
+SELECT ` + jobCols + `, coalesce(enqueued_seq, 9223372036854775807) FROM moved`
 
 // Fetch implements [storage.Store] with one UPDATE that locks and skips.
 func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
@@ -630,6 +630,7 @@ FROM unnest($2::uuid[]) WITH ORDINALITY AS t(id, ord)
 LEFT JOIN upd USING (ord)
 LEFT JOIN LATERAL (
 	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
+	OFFSET 0 -- kept a lookup by primary key per unchanged row: flattened, it became a hash join over every job
 ) f ON true
 WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`
 
