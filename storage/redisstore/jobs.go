@@ -44,9 +44,9 @@ func (s *Store) header(now time.Time, retention time.Duration, extra int) ([]any
 	return args, nil
 }
 
-// run runs a job script.
-func (s *Store) run(ctx context.Context, op string, script *redis.Script, args []any) (any, error) {
-	res, err := script.Run(ctx, s.rdb, []string{s.k.seq()}, args...).Result()
+// run calls a function of the job library.
+func (s *Store) run(ctx context.Context, op string, f jobFunc, args []any) (any, error) {
+	res, err := f.call(ctx, s.rdb, []string{s.k.seq()}, args...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap(op, err)
 	}
@@ -175,7 +175,7 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if args, err = appendJobs(args, p.Jobs); err != nil {
 		return nil, err
 	}
-	res, err := s.run(ctx, "create", createScript, args)
+	res, err := s.run(ctx, "create", createFunc, args)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	}
 	args := []any{s.k.prefix, micros(now), "0", "", "", "", "", p.Owner, micros(now.Add(p.LeaseFor)), packData(data), p.Limit, len(ranges) / 3}
 	args = append(args, ranges...)
-	res, err := s.run(ctx, "fetch", fetchScript, args)
+	res, err := s.run(ctx, "fetch", fetchFunc, args)
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +426,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			args = append(args, name, []byte(v))
 		}
 	}
-	res, err := s.run(ctx, "transition", transitionScript, args)
+	res, err := s.run(ctx, "transition", transitionFunc, args)
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +489,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 	for id, token := range p.Jobs {
 		args = append(args, id.String(), token)
 	}
-	res, err := s.run(ctx, "extend leases", extendScript, args)
+	res, err := s.run(ctx, "extend leases", extendFunc, args)
 	if err != nil {
 		return nil, err
 	}
@@ -514,7 +514,7 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 	if err != nil {
 		return storage.PromoteResult{}, err
 	}
-	res, err := s.run(ctx, "promote", promoteScript, append(args, p.Limit))
+	res, err := s.run(ctx, "promote", promoteFunc, append(args, p.Limit))
 	if err != nil {
 		return storage.PromoteResult{}, err
 	}
@@ -536,7 +536,7 @@ func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (i
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.run(ctx, "reclaim", reclaimScript, append(args, p.Limit))
+	res, err := s.run(ctx, "reclaim", reclaimFunc, append(args, p.Limit))
 	if err != nil {
 		return 0, err
 	}

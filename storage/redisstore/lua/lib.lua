@@ -1,22 +1,33 @@
--- Shared by every script that changes jobs. A script is this file followed
--- by its own body (see scripts.go).
+-- Shared by every function that changes jobs: the library that scripts.go
+-- loads (FUNCTION LOAD) is this file followed by one function per operation,
+-- whose body is that operation's file (see scripts.go). Each call starts with
+-- setup, which resets the state of the call below.
 --
--- KEYS[1] is the store's sequence key; every key a script touches carries the
--- store's hash tag, so all of them live in KEYS[1]'s slot.
+-- KEYS[1] is the store's sequence key; every key a function touches carries
+-- the store's hash tag, so all of them live in KEYS[1]'s slot.
 -- ARGV[1] key prefix, "{tag}:"
 -- ARGV[2] now, Unix microseconds
 -- ARGV[3] retention of continuations deleted on the way, microseconds ("0": none)
 -- ARGV[4..6] an Enqueued state's JSON around its queue and its reason
 -- ARGV[7] the Deleted state's JSON of a continuation whose condition failed
--- A script's own arguments start at ARGV[8].
+-- A function's own arguments start at ARGV[8].
 --
 -- Costs: each redis.call costs about as much as the work it does, so the
--- scripts read a job with one call (a dozen small fields: never its history
+-- functions read a job with one call (a dozen small fields: never its history
 -- or data), write it with one, and gather sorted-set writes to apply them
 -- with one call per key at the end (zflush).
-local P = ARGV[1]
-local NOW = ARGV[2]
-local RET = tonumber(ARGV[3])
+local KEYS, ARGV, P, NOW, RET
+-- The state of one call: the wake-up topics to publish, the gathered
+-- sorted-set writes (zput), the reserved counter blocks (counter) and the
+-- finished parents whose continuations are still to resolve (finished).
+local wake, zops, blocks, pending
+
+local function setup(keys, args)
+  KEYS, ARGV = keys, args
+  P, NOW, RET = args[1], args[2], tonumber(args[3])
+  wake, zops, blocks, pending = 0, {}, {}, {}
+end
+
 local SEP = '\31'
 local TOPIC_ENQUEUED, TOPIC_SCHEDULED, TOPIC_FINISHED = 1, 2, 8
 local FINISHED = {succeeded = true, failed = true, deleted = true}
@@ -29,7 +40,6 @@ local INDEXED = {scheduled = true, awaiting = true, succeeded = true, failed = t
 -- encoding (hash-max-listpack-value is 64 by default). See appendValue in
 -- jobs.go.
 local PIECE, PIECES = 64, 8
-local wake = 0
 
 local function jk(id) return P .. 'j:' .. id end
 
@@ -55,7 +65,6 @@ end
 
 -- Sorted-set writes, gathered: zops[key][member] is the member's new score,
 -- or false to remove it.
-local zops = {}
 local function zput(key, member, score)
   local t = zops[key]
   if not t then
@@ -83,7 +92,6 @@ end
 
 -- counter returns the next value of counter key. Values are reserved in
 -- blocks, one call per block: they grow, with gaps.
-local blocks = {}
 local function counter(key)
   local b = blocks[key]
   if not b or b.n > b.last then
@@ -237,7 +245,6 @@ end
 -- Continuations. pending lists parents (jobs and batches) that have
 -- finished and whose Awaiting jobs are still to be resolved. A parent that
 -- has some has the field aw set.
-local pending = {}
 
 local function finished(j)
   if j.aw then pending[#pending + 1] = {j.id, j.s == 'succeeded'} end
