@@ -11,7 +11,9 @@ import "github.com/google/uuid"
 //	s:<state>:<queue>       sorted set (by ID): the queue's jobs in a Scheduled, Awaiting or final state
 //	sched                   sorted set: Scheduled jobs by run time
 //	lease                   sorted set: Processing jobs by lease expiry
-//	exp                     sorted set: final jobs by expiry
+//	x:<n>, xb, xn           expiring final jobs: buckets of at most 128 (sorted
+//	                        sets by expiry), the buckets by earliest expiry, and
+//	                        the count of entries filed (see expflush in lua/lib.lua)
 //	seq, tok                counters: enqueue order, fencing tokens
 //	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
 //	u:<key>                 string: the job that last took a unique key

@@ -19,13 +19,14 @@
 local KEYS, ARGV, P, NOW, RET
 -- The state of one call: the wake-up topics to publish, the gathered
 -- sorted-set writes (zput), the reserved counter blocks (counter) and the
--- finished parents whose continuations are still to resolve (finished).
-local wake, zops, blocks, pending
+-- finished parents whose continuations are still to resolve (finished),
+-- and the expiring jobs to file (place), as ID, expiry pairs.
+local wake, zops, blocks, pending, expiring
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
-  wake, zops, blocks, pending = 0, {}, {}, {}
+  wake, zops, blocks, pending, expiring = 0, {}, {}, {}, {}
 end
 
 local SEP = '\31'
@@ -156,7 +157,6 @@ local function unplace(j, a)
     a[#a + 1] = ''
   end
   if j.x then
-    zput(P .. 'exp', j.id, false)
     a[#a + 1] = 'x'
     a[#a + 1] = ''
     j.x = nil
@@ -182,7 +182,8 @@ local function place(j, a)
     wake = bit.bor(wake, TOPIC_SCHEDULED)
   end
   if j.x then
-    zput(P .. 'exp', j.id, j.x)
+    expiring[#expiring + 1] = j.id
+    expiring[#expiring + 1] = j.x
   end
 end
 
@@ -406,9 +407,34 @@ local function remove(j)
   redis.call('DEL', k, P .. 'log:' .. j.id, P .. 'prog:' .. j.id, P .. 'aw:' .. j.id)
 end
 
+-- Final jobs with an expiry are filed in buckets of at most XB entries:
+-- sorted sets x:<n> of IDs by expiry, small enough for Redis' compact
+-- encoding (zset-max-listpack-entries is 128 by default), which takes a
+-- third of the memory of a large sorted set's entry. Entries are numbered
+-- in the order filed (counter xn) and bucket n holds entries n*XB to
+-- n*XB+XB-1; xb holds the buckets scored by the earliest expiry they hold.
+-- An entry stays when its job moves on: prune drops the entries whose job
+-- no longer has their expiry.
+local XB = 128
+local function expflush()
+  local n = #expiring / 2
+  if n == 0 then return end
+  local last = redis.call('INCRBY', P .. 'xn', n)
+  local mins = {}
+  for i = 1, n do
+    local b = string.format('%.0f', math.floor((last - n + i) / XB))
+    local x = expiring[2 * i]
+    zput(P .. 'x:' .. b, expiring[2 * i - 1], x)
+    if not mins[b] or tonumber(x) < tonumber(mins[b]) then mins[b] = x end
+  end
+  for b, x in pairs(mins) do redis.call('ZADD', P .. 'xb', 'LT', x, b) end
+  expiring = {}
+end
+
 -- done applies the gathered writes and announces the changes; every
 -- script that changes jobs ends with it.
 local function done()
+  expflush()
   zflush()
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
 end
