@@ -362,7 +362,7 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 		if len(parts) != 4 {
 			return storage.StateRecord{}, fmt.Errorf("redisstore: job %s: history entry %d of %d is malformed", j.ID, n, hn)
 		}
-		return storage.StateRecord{State: states.Name(parts[0]), At: fromMicros(parts[1]), Reason: parts[2], Data: unpackData(parts[3])}, nil
+		return storage.StateRecord{State: stateOfEntry(parts[0]), At: timeOfEntry(parts[1]), Reason: parts[2], Data: unpackData(parts[3])}, nil
 	}
 	current, err := entry(hn)
 	if err != nil {
@@ -464,7 +464,7 @@ func joinPieces(first string, m map[int]string) string {
 // historyEntry encodes a history entry as the scripts do (lua/lib.lua,
 // entry), its data packed (packData).
 func historyEntry(h storage.StateRecord) string {
-	return string(h.State) + sep + micros(h.At) + sep + entryReason(h.Reason) + sep + packData(h.Data)
+	return entryState(h.State) + sep + entryTime(h.At) + sep + entryReason(h.Reason) + sep + packData(h.Data)
 }
 
 // entryReason keeps the separator of a history entry's parts out of a

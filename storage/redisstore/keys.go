@@ -31,7 +31,8 @@ import "github.com/google/uuid"
 // attempt, x expire at, pa parent, b batch, k unique key, ku unique until,
 // on continuation condition, qs enqueue sequence, l lease ("token SEP
 // expiry SEP owner"), aw "1" when jobs await it, h1..hN the history
-// ("state SEP at SEP reason SEP data"), whose last entry is the current
+// ("state SEP at SEP reason SEP data", state and time short: see
+// entryTime in codec.go), whose last entry is the current
 // state and whose first entry's time is the creation time, hn its length
 // (absent: 1), p:<name> parameters. Times are Unix microseconds; values over
 // 64 bytes are cut into pieces name, name#2, ... (appendValue); fields a

@@ -124,8 +124,22 @@ end
 
 -- entry encodes a history entry. A job's history ends with its current
 -- state: a change appends an entry and never reads the ones before.
+-- Its state is stored as a letter and its time in base 52, written with
+-- letters (see entryTime in codec.go).
+local CODE = {enqueued = 'E', scheduled = 'S', awaiting = 'A', processing = 'P', succeeded = 'O', failed = 'F', deleted = 'D'}
+local B52 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+local lastAt, lastAtCode
 local function entry(state, at, reason, data)
-  return state .. SEP .. at .. SEP .. reason .. SEP .. data
+  if at ~= lastAt then
+    local n, s = tonumber(at), ''
+    repeat
+      local d = n % 52
+      s = string.sub(B52, d + 1, d + 1) .. s
+      n = (n - d) / 52
+    until n == 0
+    lastAt, lastAtCode = at, s
+  end
+  return (CODE[state] or state) .. SEP .. lastAtCode .. SEP .. reason .. SEP .. data
 end
 
 -- The fields load reads: none of the history.
