@@ -168,11 +168,20 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if len(p.Jobs) == 0 {
 		return []uuid.UUID{}, nil
 	}
-	args, err := s.header(s.clock(p.Now), p.Retention, 1+len(p.Jobs)*30)
-	if err != nil {
-		return nil, err
+	var args []any
+	if awaits(p.Jobs) {
+		var err error
+		if args, err = s.header(s.clock(p.Now), p.Retention, 1+len(p.Jobs)*30); err != nil {
+			return nil, err
+		}
+	} else {
+		// Only continuations move on in the call: no state data needed.
+		args = make([]any, 7, 8+len(p.Jobs)*30)
+		args[0], args[1], args[2] = s.k.prefix, micros(s.clock(p.Now)), "0"
+		args[3], args[4], args[5], args[6] = "", "", "", ""
 	}
-	if args, err = appendJobs(args, p.Jobs); err != nil {
+	args, err := appendJobs(args, p.Jobs)
+	if err != nil {
 		return nil, err
 	}
 	res, err := s.run(ctx, "create", createFunc, args)
@@ -180,6 +189,16 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 		return nil, err
 	}
 	return createResult(res)
+}
+
+// awaits reports whether any of jobs is Awaiting.
+func awaits(jobs []*storage.Job) bool {
+	for _, j := range jobs {
+		if j.State == states.NameAwaiting {
+			return true
+		}
+	}
+	return false
 }
 
 // Fetch implements [storage.Store].
