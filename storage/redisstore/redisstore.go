@@ -13,7 +13,8 @@
 //
 // Any [redis.UniversalClient] works: a single server, a Sentinel failover
 // client or a Redis Cluster client. The client belongs to the caller:
-// taskflow never closes it. It is tested with Redis 7.0.
+// taskflow never closes it. It needs Redis 7.0 or later (Redis functions),
+// and is tested with Redis 7.0.
 //
 // # Layout and atomicity
 //
