@@ -14,6 +14,8 @@ import "github.com/google/uuid"
 //	x:<n>, xb, xn           expiring final jobs: buckets of at most 128 (sorted
 //	                        sets by expiry), the buckets by earliest expiry, and
 //	                        the count of entries filed (see expflush in lua/lib.lua)
+//	exp                     sorted set by expiry: expiring jobs of stores written
+//	                        before the buckets, pruned first, no longer written
 //	seq, tok                counters: enqueue order, fencing tokens
 //	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
 //	u:<key>                 string: the job that last took a unique key

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -293,4 +294,43 @@ func TestPruneRemovesExactlyTheDueJobs(t *testing.T) {
 	keys, err := client.Keys(ctx, s.k.prefix+"x*").Result()
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{"xn"}, trimPrefix(keys, s.k.prefix))
+}
+
+// Stores written before the expiry buckets kept expiring jobs in one sorted
+// set, exp; pruning still removes them, and the set with its last entry.
+func TestPruneReadsTheSingleExpirySetOfEarlierStores(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	now := time.Now()
+	j := enqueuedJob(t)
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+	require.NoError(t, err)
+	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.Len(t, f, 1)
+	at := now.Add(time.Minute)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Now: now, Transitions: []storage.Transition{
+		{ID: j.ID, Token: f[0].LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: at}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	// Filed as an earlier store filed it.
+	buckets, err := client.Keys(ctx, s.k.prefix+"x:*").Result()
+	require.NoError(t, err)
+	require.NoError(t, client.Del(ctx, append(buckets, s.k.prefix+"xb")...).Err())
+	require.NoError(t, client.ZAdd(ctx, s.k.prefix+"exp", redis.Z{Score: float64(at.UnixMicro()), Member: j.ID.String()}).Err())
+
+	for _, tc := range []struct {
+		at   time.Time
+		want int
+	}{{now, 0}, {at, 1}} {
+		n, err := s.DeleteExpired(ctx, &storage.PruneParams{Now: tc.at, Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, n, "pruned at %v", tc.at)
+	}
+	_, err = s.Get(ctx, j.ID)
+	require.ErrorIs(t, err, storage.ErrNotFound)
+	n, err := client.Exists(ctx, s.k.prefix+"exp").Result()
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

@@ -1,12 +1,12 @@
 -- prune: Pruner.DeleteExpired. ARGV[8] limit, ARGV[9] the oldest minute of
 -- statistics to keep (µs). Returns how many jobs were removed. Reads the
--- expiry buckets (see expflush in lib.lua) whose earliest entry is due.
+-- expiry buckets (see expflush in lib.lua) whose earliest entry is due,
+-- after the single sorted set exp of stores written before the buckets.
 local limit, n = tonumber(ARGV[8]), 0
-while n < limit do
-  local b = redis.call('ZRANGEBYSCORE', P .. 'xb', '-inf', NOW, 'LIMIT', 0, 1)[1]
-  if not b then break end
-  local k = P .. 'x:' .. b
-  local due = redis.call('ZRANGEBYSCORE', k, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, limit - n)
+
+-- drop removes the due jobs among the entries of sorted set k read with
+-- their scores, and the entries.
+local function drop(k, due)
   local gone = {}
   for i = 1, #due, 2 do
     local j = load(due[i])
@@ -18,6 +18,14 @@ while n < limit do
     gone[#gone + 1] = due[i]
   end
   call('ZREM', k, gone)
+end
+
+drop(P .. 'exp', redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, limit))
+while n < limit do
+  local b = redis.call('ZRANGEBYSCORE', P .. 'xb', '-inf', NOW, 'LIMIT', 0, 1)[1]
+  if not b then break end
+  local k = P .. 'x:' .. b
+  drop(k, redis.call('ZRANGEBYSCORE', k, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, limit - n))
   local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
   if first[1] then
     redis.call('ZADD', P .. 'xb', first[2], b)
