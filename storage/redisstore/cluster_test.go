@@ -132,6 +132,7 @@ func TestCluster(t *testing.T) {
 		stresstest.Run(t, newStore(t, client), stresstest.Config{})
 	})
 	t.Run("WorkerFlow", func(t *testing.T) { runWorkerFlow(t, newStore(t, client)) })
+	t.Run("LibraryIsLoadedAgain", func(t *testing.T) { testLibraryReloaded(t, client) })
 	t.Run("StoresSpreadOverMasters", func(t *testing.T) {
 		masters := map[string]bool{}
 		for i := range 32 {

@@ -2,6 +2,9 @@ package redisstore
 
 import (
 	"strings"
+	"time"
+
+	"github.com/taskflow-go/taskflow/states"
 )
 
 // State data is stored with the key names and separators of taskflow's
@@ -79,4 +82,69 @@ func unpackData(s string) []byte {
 		return []byte(s)
 	}
 	return []byte(unpacker.Replace(s))
+}
+
+// A history entry's state and time are stored short: taskflow's states as
+// one letter (entryCodes), and the time, in Unix microseconds, in base 52
+// written with letters (nine of them until 2058), where a decimal number
+// would take sixteen digits. Entries written as state names and decimal
+// numbers are read as well. lua/lib.lua (entry) writes the same.
+var entryCodes = map[states.Name]string{
+	states.NameEnqueued: "E", states.NameScheduled: "S", states.NameAwaiting: "A", states.NameProcessing: "P",
+	states.NameSucceeded: "O", states.NameFailed: "F", states.NameDeleted: "D",
+}
+
+var entryStates = func() map[string]states.Name {
+	m := make(map[string]states.Name, len(entryCodes))
+	for name, code := range entryCodes {
+		m[code] = name
+	}
+	return m
+}()
+
+const base52 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// entryState returns the code of state, or its name when it has none.
+func entryState(state states.Name) string {
+	if c, ok := entryCodes[state]; ok {
+		return c
+	}
+	return string(state)
+}
+
+// stateOfEntry decodes what entryState encoded.
+func stateOfEntry(s string) states.Name {
+	if name, ok := entryStates[s]; ok {
+		return name
+	}
+	return states.Name(s)
+}
+
+// entryTime encodes t; times before 1970 as micros does.
+func entryTime(t time.Time) string {
+	n := t.UnixMicro()
+	if t.IsZero() || n < 0 {
+		return micros(t)
+	}
+	var b [12]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = base52[n%52]
+		if n /= 52; n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// timeOfEntry decodes what entryTime encoded.
+func timeOfEntry(s string) time.Time {
+	if s == "" || strings.IndexByte(base52, s[0]) < 0 {
+		return fromMicros(s)
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		n = n*52 + int64(strings.IndexByte(base52, s[i]))
+	}
+	return time.UnixMicro(n).UTC()
 }

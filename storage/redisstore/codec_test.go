@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -47,4 +48,37 @@ func TestHistoryEntryKeepsItsPartsApart(t *testing.T) {
 	require.Equal(t, "data\x1fwith a separator", string(j.History[0].Data))
 	require.True(t, at.Equal(j.History[0].At))
 	require.True(t, at.Equal(j.CreatedAt))
+}
+
+// History entries are written short and read back, and entries written as
+// state names and decimal microseconds are read as well.
+func TestHistoryEntryStateAndTime(t *testing.T) {
+	at := time.Date(2026, 12, 1, 4, 27, 21, 160544000, time.UTC)
+	tests := []struct {
+		name, entry string
+		want        storage.StateRecord
+	}{
+		{"Short", historyEntry(storage.StateRecord{State: states.NameSucceeded, At: at, Data: []byte(`{}`)}),
+			storage.StateRecord{State: states.NameSucceeded, At: at, Data: []byte(`{}`)}},
+		{"Long", "processing\x1f1796099241160544\x1freason\x1f{}",
+			storage.StateRecord{State: states.NameProcessing, At: time.UnixMicro(1796099241160544).UTC(), Reason: "reason", Data: []byte(`{}`)}},
+		{"UnknownState", historyEntry(storage.StateRecord{State: "custom", At: time.UnixMicro(0)}),
+			storage.StateRecord{State: "custom", At: time.UnixMicro(0).UTC(), Data: []byte{}}},
+		{"Before1970", historyEntry(storage.StateRecord{State: states.NameFailed, At: time.UnixMicro(-5)}),
+			storage.StateRecord{State: states.NameFailed, At: time.UnixMicro(-5).UTC(), Data: []byte{}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			j, err := decodeJob([]string{"id", "01a22fab-2fc0-7a98-8a3e-376367ffd001", "s", "x", "h1", tc.entry}, true)
+			require.NoError(t, err)
+			require.Len(t, j.History, 1)
+			got := j.History[0]
+			require.Equal(t, tc.want.State, got.State)
+			require.True(t, tc.want.At.Equal(got.At), "at %v, want %v", got.At, tc.want.At)
+			require.Equal(t, tc.want.Reason, got.Reason)
+			require.Equal(t, string(tc.want.Data), string(got.Data))
+		})
+	}
+	require.Len(t, entryTime(at), 9)
+	require.Len(t, strings.SplitN(historyEntry(storage.StateRecord{State: states.NameEnqueued, At: at}), sep, 4)[0], 1)
 }

@@ -221,7 +221,7 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 	if args, err = appendJobs(args, p.Jobs); err != nil {
 		return err
 	}
-	res, err := s.run(ctx, "fire recurring", fireScript, args)
+	res, err := s.run(ctx, "fire recurring", fireFunc, args)
 	if err != nil {
 		return err
 	}
@@ -332,7 +332,7 @@ func (s *Store) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.run(ctx, "remove dead workers", deadScript, append(args, strconv.FormatInt(timeout.Microseconds(), 10)))
+	res, err := s.run(ctx, "remove dead workers", deadFunc, append(args, strconv.FormatInt(timeout.Microseconds(), 10)))
 	if err != nil {
 		return nil, err
 	}

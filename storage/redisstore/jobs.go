@@ -44,9 +44,9 @@ func (s *Store) header(now time.Time, retention time.Duration, extra int) ([]any
 	return args, nil
 }
 
-// run runs a job script.
-func (s *Store) run(ctx context.Context, op string, script *redis.Script, args []any) (any, error) {
-	res, err := script.Run(ctx, s.rdb, []string{s.k.seq()}, args...).Result()
+// run calls a function of the job library.
+func (s *Store) run(ctx context.Context, op string, f jobFunc, args []any) (any, error) {
+	res, err := f.call(ctx, s.rdb, []string{s.k.seq()}, args...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, wrap(op, err)
 	}
@@ -168,18 +168,37 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if len(p.Jobs) == 0 {
 		return []uuid.UUID{}, nil
 	}
-	args, err := s.header(s.clock(p.Now), p.Retention, 1+len(p.Jobs)*30)
+	var args []any
+	if awaits(p.Jobs) {
+		var err error
+		if args, err = s.header(s.clock(p.Now), p.Retention, 1+len(p.Jobs)*30); err != nil {
+			return nil, err
+		}
+	} else {
+		// Only continuations move on in the call: no state data needed.
+		args = make([]any, 7, 8+len(p.Jobs)*30)
+		args[0], args[1], args[2] = s.k.prefix, micros(s.clock(p.Now)), "0"
+		args[3], args[4], args[5], args[6] = "", "", "", ""
+	}
+	args, err := appendJobs(args, p.Jobs)
 	if err != nil {
 		return nil, err
 	}
-	if args, err = appendJobs(args, p.Jobs); err != nil {
-		return nil, err
-	}
-	res, err := s.run(ctx, "create", createScript, args)
+	res, err := s.run(ctx, "create", createFunc, args)
 	if err != nil {
 		return nil, err
 	}
 	return createResult(res)
+}
+
+// awaits reports whether any of jobs is Awaiting.
+func awaits(jobs []*storage.Job) bool {
+	for _, j := range jobs {
+		if j.State == states.NameAwaiting {
+			return true
+		}
+	}
+	return false
 }
 
 // Fetch implements [storage.Store].
@@ -201,7 +220,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	}
 	args := []any{s.k.prefix, micros(now), "0", "", "", "", "", p.Owner, micros(now.Add(p.LeaseFor)), packData(data), p.Limit, len(ranges) / 3}
 	args = append(args, ranges...)
-	res, err := s.run(ctx, "fetch", fetchScript, args)
+	res, err := s.run(ctx, "fetch", fetchFunc, args)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +381,7 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 		if len(parts) != 4 {
 			return storage.StateRecord{}, fmt.Errorf("redisstore: job %s: history entry %d of %d is malformed", j.ID, n, hn)
 		}
-		return storage.StateRecord{State: states.Name(parts[0]), At: fromMicros(parts[1]), Reason: parts[2], Data: unpackData(parts[3])}, nil
+		return storage.StateRecord{State: stateOfEntry(parts[0]), At: timeOfEntry(parts[1]), Reason: parts[2], Data: unpackData(parts[3])}, nil
 	}
 	current, err := entry(hn)
 	if err != nil {
@@ -426,7 +445,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			args = append(args, name, []byte(v))
 		}
 	}
-	res, err := s.run(ctx, "transition", transitionScript, args)
+	res, err := s.run(ctx, "transition", transitionFunc, args)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +483,7 @@ func joinPieces(first string, m map[int]string) string {
 // historyEntry encodes a history entry as the scripts do (lua/lib.lua,
 // entry), its data packed (packData).
 func historyEntry(h storage.StateRecord) string {
-	return string(h.State) + sep + micros(h.At) + sep + entryReason(h.Reason) + sep + packData(h.Data)
+	return entryState(h.State) + sep + entryTime(h.At) + sep + entryReason(h.Reason) + sep + packData(h.Data)
 }
 
 // entryReason keeps the separator of a history entry's parts out of a
@@ -489,7 +508,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 	for id, token := range p.Jobs {
 		args = append(args, id.String(), token)
 	}
-	res, err := s.run(ctx, "extend leases", extendScript, args)
+	res, err := s.run(ctx, "extend leases", extendFunc, args)
 	if err != nil {
 		return nil, err
 	}
@@ -514,7 +533,7 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 	if err != nil {
 		return storage.PromoteResult{}, err
 	}
-	res, err := s.run(ctx, "promote", promoteScript, append(args, p.Limit))
+	res, err := s.run(ctx, "promote", promoteFunc, append(args, p.Limit))
 	if err != nil {
 		return storage.PromoteResult{}, err
 	}
@@ -536,7 +555,7 @@ func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (i
 	if err != nil {
 		return 0, err
 	}
-	res, err := s.run(ctx, "reclaim", reclaimScript, append(args, p.Limit))
+	res, err := s.run(ctx, "reclaim", reclaimFunc, append(args, p.Limit))
 	if err != nil {
 		return 0, err
 	}

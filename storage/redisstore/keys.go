@@ -11,7 +11,11 @@ import "github.com/google/uuid"
 //	s:<state>:<queue>       sorted set (by ID): the queue's jobs in a Scheduled, Awaiting or final state
 //	sched                   sorted set: Scheduled jobs by run time
 //	lease                   sorted set: Processing jobs by lease expiry
-//	exp                     sorted set: final jobs by expiry
+//	x:<n>, xb, xn           expiring final jobs: buckets of at most 128 (sorted
+//	                        sets by expiry), the buckets by earliest expiry, and
+//	                        the count of entries filed (see expflush in lua/lib.lua)
+//	exp                     sorted set by expiry: expiring jobs of stores written
+//	                        before the buckets, pruned first, no longer written
 //	seq, tok                counters: enqueue order, fencing tokens
 //	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
 //	u:<key>                 string: the job that last took a unique key
@@ -29,7 +33,8 @@ import "github.com/google/uuid"
 // attempt, x expire at, pa parent, b batch, k unique key, ku unique until,
 // on continuation condition, qs enqueue sequence, l lease ("token SEP
 // expiry SEP owner"), aw "1" when jobs await it, h1..hN the history
-// ("state SEP at SEP reason SEP data"), whose last entry is the current
+// ("state SEP at SEP reason SEP data", state and time short: see
+// entryTime in codec.go), whose last entry is the current
 // state and whose first entry's time is the creation time, hn its length
 // (absent: 1), p:<name> parameters. Times are Unix microseconds; values over
 // 64 bytes are cut into pieces name, name#2, ... (appendValue); fields a

@@ -85,7 +85,7 @@ func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 		name, _ := a[0].(string)
 		n, _ := a[2].(int64)
 		at, _ := a[3].(string)
-		out = append(out, storage.QueueInfo{Name: name, Paused: a[1] == "1", Enqueued: n, OldestEnqueued: fromMicros(at)})
+		out = append(out, storage.QueueInfo{Name: name, Paused: a[1] == "1", Enqueued: n, OldestEnqueued: timeOfEntry(at)})
 	}
 	slices.SortFunc(out, func(a, b storage.QueueInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -144,7 +144,7 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 		return 0, err
 	}
 	oldest := storage.StatsPeriod(now.Add(-storage.StatsRetention), time.Minute)
-	res, err := s.run(ctx, "delete expired", pruneScript, append(args, p.Limit, micros(oldest)))
+	res, err := s.run(ctx, "delete expired", pruneFunc, append(args, p.Limit, micros(oldest)))
 	if err != nil {
 		return 0, err
 	}

@@ -13,13 +13,15 @@
 //
 // Any [redis.UniversalClient] works: a single server, a Sentinel failover
 // client or a Redis Cluster client. The client belongs to the caller:
-// taskflow never closes it. It is tested with Redis 7.0.
+// taskflow never closes it. It needs Redis 7.0 or later (Redis functions),
+// and is tested with Redis 7.0.
 //
 // # Layout and atomicity
 //
-// Every change to jobs, and every batch of changes, is one Lua script call:
-// atomic and one round trip, whether it creates a thousand jobs, leases a
-// hundred or completes a batch of them. A job is one hash; its history is
+// Every change to jobs, and every batch of changes, is one Lua call (a
+// function of the job library, loaded once per server with FUNCTION LOAD,
+// or a script): atomic and one round trip, whether it creates a thousand
+// jobs, leases a hundred or completes a batch of them. A job is one hash; its history is
 // kept in fields of that hash, one field per entry, the last one being its
 // current state, so that a change appends without reading what it replaces;
 // values are cut into 64-byte pieces so that small jobs stay in Redis'
@@ -53,8 +55,9 @@
 // Redis persisted: with no persistence, everything is lost; with
 // appendfsync everysec, the last second of changes may be lost; with
 // appendfsync always, nothing that was acknowledged is. Jobs whose lease was lost with a crash are reclaimed once
-// their lease expires. go-redis reconnects by itself, and scripts are
-// loaded again after a restart (EVALSHA falls back to EVAL).
+// their lease expires. go-redis reconnects by itself; the job function
+// library and the scripts are loaded again on a server that lost them (a
+// restart without persistence, a new cluster master).
 //
 // # Time
 //

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -117,7 +118,7 @@ func TestPrunedJobsLeaveNothingBehind(t *testing.T) {
 
 	keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"seq", "tok", "queues", "stats", "statsidx"}, trimPrefix(keys, s.k.prefix))
+	require.ElementsMatch(t, []string{"seq", "tok", "xn", "queues", "stats", "statsidx"}, trimPrefix(keys, s.k.prefix))
 }
 
 // Values of any length round-trip, and a job whose values fit in pieces
@@ -225,4 +226,111 @@ func TestListQueuesForgetsEmptyQueues(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.Equal(t, "busy", list[0].Name)
+}
+
+// Expiring final jobs are filed in buckets of at most 128 entries; pruning
+// removes exactly the jobs whose expiry has come, in calls of any limit,
+// and skips the entries of jobs that moved on or expire later since.
+func TestPruneRemovesExactlyTheDueJobs(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	now := time.Now()
+	const n = 300
+	var jobs []*storage.Job
+	for range n {
+		jobs = append(jobs, enqueuedJob(t))
+	}
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "o", LeaseFor: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.Len(t, f, n)
+	// Job i expires after i minutes, filed in three calls in reverse order.
+	expiry := func(i int) time.Time { return now.Add(time.Duration(i+1) * time.Minute) }
+	for lo := 0; lo < n; lo += 128 {
+		var ts []storage.Transition
+		for i := min(lo+128, n) - 1; i >= lo; i-- {
+			ts = append(ts, storage.Transition{ID: f[i].ID, Token: f[i].LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: expiry(i)})
+		}
+		errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts, Now: now})
+		require.NoError(t, err)
+		for _, e := range errs {
+			require.NoError(t, e)
+		}
+	}
+	// Job 0 is requeued (its entry stays) and succeeds again, to expire last.
+	moved := f[0].ID
+	for _, to := range []states.Name{states.NameEnqueued, states.NameSucceeded} {
+		errs, err := s.Transition(ctx, &storage.TransitionParams{Now: now, Transitions: []storage.Transition{
+			{ID: moved, To: to, Data: []byte(`{}`), ExpireAt: expiry(n)}}})
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
+	}
+	buckets, err := client.Keys(ctx, s.k.prefix+"x:*").Result()
+	require.NoError(t, err)
+	require.Len(t, buckets, 3, "301 entries in buckets of 128")
+	for _, b := range buckets {
+		enc, err := client.ObjectEncoding(ctx, b).Result()
+		require.NoError(t, err)
+		require.Equal(t, "listpack", enc, b)
+	}
+	tests := []struct {
+		at          time.Time
+		limit, want int
+	}{
+		{expiry(0), 10, 0},    // job 0 moved on: its first expiry is no longer its own
+		{expiry(99), 50, 50},  // jobs 1..50
+		{expiry(99), 500, 49}, // jobs 51..99
+		{expiry(99), 500, 0},
+		{expiry(n - 1), 1000, n - 100}, // the rest but job 0
+		{expiry(n), 1000, 1},
+	}
+	for i, tc := range tests {
+		got, err := s.DeleteExpired(ctx, &storage.PruneParams{Now: tc.at, Limit: tc.limit})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, got, "prune %d", i)
+	}
+	keys, err := client.Keys(ctx, s.k.prefix+"x*").Result()
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{"xn"}, trimPrefix(keys, s.k.prefix))
+}
+
+// Stores written before the expiry buckets kept expiring jobs in one sorted
+// set, exp; pruning still removes them, and the set with its last entry.
+func TestPruneReadsTheSingleExpirySetOfEarlierStores(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	now := time.Now()
+	j := enqueuedJob(t)
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+	require.NoError(t, err)
+	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute, Now: now})
+	require.NoError(t, err)
+	require.Len(t, f, 1)
+	at := now.Add(time.Minute)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Now: now, Transitions: []storage.Transition{
+		{ID: j.ID, Token: f[0].LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: at}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	// Filed as an earlier store filed it.
+	buckets, err := client.Keys(ctx, s.k.prefix+"x:*").Result()
+	require.NoError(t, err)
+	require.NoError(t, client.Del(ctx, append(buckets, s.k.prefix+"xb")...).Err())
+	require.NoError(t, client.ZAdd(ctx, s.k.prefix+"exp", redis.Z{Score: float64(at.UnixMicro()), Member: j.ID.String()}).Err())
+
+	for _, tc := range []struct {
+		at   time.Time
+		want int
+	}{{now, 0}, {at, 1}} {
+		n, err := s.DeleteExpired(ctx, &storage.PruneParams{Now: tc.at, Limit: 10})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, n, "pruned at %v", tc.at)
+	}
+	_, err = s.Get(ctx, j.ID)
+	require.ErrorIs(t, err, storage.ErrNotFound)
+	n, err := client.Exists(ctx, s.k.prefix+"exp").Result()
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

@@ -1,22 +1,34 @@
--- Shared by every script that changes jobs. A script is this file followed
--- by its own body (see scripts.go).
+-- Shared by every function that changes jobs: the library that scripts.go
+-- loads (FUNCTION LOAD) is this file followed by one function per operation,
+-- whose body is that operation's file (see scripts.go). Each call starts with
+-- setup, which resets the state of the call below.
 --
--- KEYS[1] is the store's sequence key; every key a script touches carries the
--- store's hash tag, so all of them live in KEYS[1]'s slot.
+-- KEYS[1] is the store's sequence key; every key a function touches carries
+-- the store's hash tag, so all of them live in KEYS[1]'s slot.
 -- ARGV[1] key prefix, "{tag}:"
 -- ARGV[2] now, Unix microseconds
 -- ARGV[3] retention of continuations deleted on the way, microseconds ("0": none)
 -- ARGV[4..6] an Enqueued state's JSON around its queue and its reason
 -- ARGV[7] the Deleted state's JSON of a continuation whose condition failed
--- A script's own arguments start at ARGV[8].
+-- A function's own arguments start at ARGV[8].
 --
 -- Costs: each redis.call costs about as much as the work it does, so the
--- scripts read a job with one call (a dozen small fields: never its history
+-- functions read a job with one call (a dozen small fields: never its history
 -- or data), write it with one, and gather sorted-set writes to apply them
 -- with one call per key at the end (zflush).
-local P = ARGV[1]
-local NOW = ARGV[2]
-local RET = tonumber(ARGV[3])
+local KEYS, ARGV, P, NOW, RET
+-- The state of one call: the wake-up topics to publish, the gathered
+-- sorted-set writes (zput), the reserved counter blocks (counter) and the
+-- finished parents whose continuations are still to resolve (finished),
+-- and the expiring jobs to file (place), as ID, expiry pairs.
+local wake, zops, blocks, pending, expiring
+
+local function setup(keys, args)
+  KEYS, ARGV = keys, args
+  P, NOW, RET = args[1], args[2], tonumber(args[3])
+  wake, zops, blocks, pending, expiring = 0, {}, {}, {}, {}
+end
+
 local SEP = '\31'
 local TOPIC_ENQUEUED, TOPIC_SCHEDULED, TOPIC_FINISHED = 1, 2, 8
 local FINISHED = {succeeded = true, failed = true, deleted = true}
@@ -29,7 +41,6 @@ local INDEXED = {scheduled = true, awaiting = true, succeeded = true, failed = t
 -- encoding (hash-max-listpack-value is 64 by default). See appendValue in
 -- jobs.go.
 local PIECE, PIECES = 64, 8
-local wake = 0
 
 local function jk(id) return P .. 'j:' .. id end
 
@@ -55,7 +66,6 @@ end
 
 -- Sorted-set writes, gathered: zops[key][member] is the member's new score,
 -- or false to remove it.
-local zops = {}
 local function zput(key, member, score)
   local t = zops[key]
   if not t then
@@ -83,7 +93,6 @@ end
 
 -- counter returns the next value of counter key. Values are reserved in
 -- blocks, one call per block: they grow, with gaps.
-local blocks = {}
 local function counter(key)
   local b = blocks[key]
   if not b or b.n > b.last then
@@ -115,8 +124,22 @@ end
 
 -- entry encodes a history entry. A job's history ends with its current
 -- state: a change appends an entry and never reads the ones before.
+-- Its state is stored as a letter and its time in base 52, written with
+-- letters (see entryTime in codec.go).
+local CODE = {enqueued = 'E', scheduled = 'S', awaiting = 'A', processing = 'P', succeeded = 'O', failed = 'F', deleted = 'D'}
+local B52 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+local lastAt, lastAtCode
 local function entry(state, at, reason, data)
-  return state .. SEP .. at .. SEP .. reason .. SEP .. data
+  if at ~= lastAt then
+    local n, s = tonumber(at), ''
+    repeat
+      local d = n % 52
+      s = string.sub(B52, d + 1, d + 1) .. s
+      n = (n - d) / 52
+    until n == 0
+    lastAt, lastAtCode = at, s
+  end
+  return (CODE[state] or state) .. SEP .. lastAtCode .. SEP .. reason .. SEP .. data
 end
 
 -- The fields load reads: none of the history.
@@ -148,7 +171,6 @@ local function unplace(j, a)
     a[#a + 1] = ''
   end
   if j.x then
-    zput(P .. 'exp', j.id, false)
     a[#a + 1] = 'x'
     a[#a + 1] = ''
     j.x = nil
@@ -174,7 +196,8 @@ local function place(j, a)
     wake = bit.bor(wake, TOPIC_SCHEDULED)
   end
   if j.x then
-    zput(P .. 'exp', j.id, j.x)
+    expiring[#expiring + 1] = j.id
+    expiring[#expiring + 1] = j.x
   end
 end
 
@@ -237,7 +260,6 @@ end
 -- Continuations. pending lists parents (jobs and batches) that have
 -- finished and whose Awaiting jobs are still to be resolved. A parent that
 -- has some has the field aw set.
-local pending = {}
 
 local function finished(j)
   if j.aw then pending[#pending + 1] = {j.id, j.s == 'succeeded'} end
@@ -399,9 +421,34 @@ local function remove(j)
   redis.call('DEL', k, P .. 'log:' .. j.id, P .. 'prog:' .. j.id, P .. 'aw:' .. j.id)
 end
 
+-- Final jobs with an expiry are filed in buckets of at most XB entries:
+-- sorted sets x:<n> of IDs by expiry, small enough for Redis' compact
+-- encoding (zset-max-listpack-entries is 128 by default), which takes a
+-- third of the memory of a large sorted set's entry. Entries are numbered
+-- in the order filed (counter xn) and bucket n holds entries n*XB to
+-- n*XB+XB-1; xb holds the buckets scored by the earliest expiry they hold.
+-- An entry stays when its job moves on: prune drops the entries whose job
+-- no longer has their expiry.
+local XB = 128
+local function expflush()
+  local n = #expiring / 2
+  if n == 0 then return end
+  local last = redis.call('INCRBY', P .. 'xn', n)
+  local mins = {}
+  for i = 1, n do
+    local b = string.format('%.0f', math.floor((last - n + i) / XB))
+    local x = expiring[2 * i]
+    zput(P .. 'x:' .. b, expiring[2 * i - 1], x)
+    if not mins[b] or tonumber(x) < tonumber(mins[b]) then mins[b] = x end
+  end
+  for b, x in pairs(mins) do redis.call('ZADD', P .. 'xb', 'LT', x, b) end
+  expiring = {}
+end
+
 -- done applies the gathered writes and announces the changes; every
 -- script that changes jobs ends with it.
 local function done()
+  expflush()
   zflush()
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
 end

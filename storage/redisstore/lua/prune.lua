@@ -1,9 +1,37 @@
 -- prune: Pruner.DeleteExpired. ARGV[8] limit, ARGV[9] the oldest minute of
--- statistics to keep (µs). Returns how many jobs were removed.
-local ids = redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[8]))
-for _, id in ipairs(ids) do
-  local j = load(id)
-  if j then remove(j) else zput(P .. 'exp', id, false) end
+-- statistics to keep (µs). Returns how many jobs were removed. Reads the
+-- expiry buckets (see expflush in lib.lua) whose earliest entry is due,
+-- after the single sorted set exp of stores written before the buckets.
+local limit, n = tonumber(ARGV[8]), 0
+
+-- drop removes the due jobs among the entries of sorted set k read with
+-- their scores, and the entries.
+local function drop(k, due)
+  local gone = {}
+  for i = 1, #due, 2 do
+    local j = load(due[i])
+    -- An entry whose job has moved on since, or is gone, is only dropped.
+    if j and j.x and tonumber(j.x) == tonumber(due[i + 1]) then
+      remove(j)
+      n = n + 1
+    end
+    gone[#gone + 1] = due[i]
+  end
+  call('ZREM', k, gone)
+end
+
+drop(P .. 'exp', redis.call('ZRANGEBYSCORE', P .. 'exp', '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, limit))
+while n < limit do
+  local b = redis.call('ZRANGEBYSCORE', P .. 'xb', '-inf', NOW, 'LIMIT', 0, 1)[1]
+  if not b then break end
+  local k = P .. 'x:' .. b
+  drop(k, redis.call('ZRANGEBYSCORE', k, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, limit - n))
+  local first = redis.call('ZRANGE', k, 0, 0, 'WITHSCORES')
+  if first[1] then
+    redis.call('ZADD', P .. 'xb', first[2], b)
+  else
+    redis.call('ZREM', P .. 'xb', b)
+  end
 end
 done()
 local old = redis.call('ZRANGEBYSCORE', P .. 'statsidx', '-inf', '(' .. ARGV[9])
@@ -11,4 +39,4 @@ for _, m in ipairs(old) do
   redis.call('HDEL', P .. 'stats', m .. ':s', m .. ':f', m .. ':d')
   redis.call('ZREM', P .. 'statsidx', m)
 end
-return #ids
+return n

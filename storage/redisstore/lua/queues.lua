@@ -1,7 +1,8 @@
 -- queues: Queues.ListQueues. KEYS[1] any key of the store. ARGV[1] key
 -- prefix. Returns per queue that has Enqueued jobs or is paused: name,
 -- paused ("1"/"0"), Enqueued count, and when the next job to run became
--- Enqueued (µs, "" for none; a history entry's first piece holds it).
+-- Enqueued (as a history entry holds it, see entryTime in codec.go; "" for
+-- none; a history entry's first piece holds it).
 -- A queue that no job is in any more is dropped from the set of queues, so
 -- that short-lived queue names do not pile up.
 local P = ARGV[1]
@@ -17,7 +18,7 @@ for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
       -- when the job entered its current state: the time of its last history entry
       local k = P .. 'j:' .. string.sub(first[1], 16)
       local e = redis.call('HGET', k, 'h' .. (redis.call('HGET', k, 'hn') or '1')) or ''
-      at = string.match(e, '^[^\31]*\31(%d+)') or ''
+      at = string.match(e, '^[^\31]*\31([^\31]*)') or ''
     end
     out[#out + 1] = {q, tostring(paused), n, at}
   else
