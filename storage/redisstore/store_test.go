@@ -334,3 +334,29 @@ func TestPruneReadsTheSingleExpirySetOfEarlierStores(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+// TestFIFOAcrossSequenceWidths: jobs enqueued as the enqueue sequence
+// passes 10^15 keep their order and are all fetched, and a queue entry
+// whose job is not Enqueued is never leased.
+func TestFIFOAcrossSequenceWidths(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	require.NoError(t, client.Set(ctx, s.k.seq(), 999_999_999_999_990, 0).Err())
+	var want []string
+	for range 3 { // one call each: each reserves a block of 1,024
+		j := enqueuedJob(t)
+		_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+		require.NoError(t, err)
+		want = append(want, j.ID.String())
+	}
+	stray := enqueuedJob(t)
+	require.NoError(t, client.ZAdd(ctx, s.k.prefix+"q:default", redis.Z{Score: -1, Member: "0000000000000001" + stray.ID.String()}).Err())
+	jobs, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	var got []string
+	for _, j := range jobs {
+		got = append(got, j.ID.String())
+	}
+	require.Equal(t, want, got, "first in, first out, and no stray entry leased")
+}

@@ -14,19 +14,22 @@ for _ = 1, tonumber(ARGV[12]) do
     local members = redis.call('ZRANGEBYSCORE', P .. 'q:' .. q, min, max, 'LIMIT', 0, limit - #out)
     call('ZREM', P .. 'q:' .. q, members)
     for _, m in ipairs(members) do
-      local id = string.sub(m, 16)
+      local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
       local k = jk(id)
       -- The reply is the hash as read followed by the fields written, which
       -- override what they replace.
       local row = redis.call('HGETALL', k)
-      if #row > 0 then -- (a job evicted by a maxmemory policy is skipped)
-        local hn, att = 1, 0
-        for x = 1, #row, 2 do
-          local f = row[x]
-          if f == 'hn' then hn = tonumber(row[x + 1])
-          elseif f == 'n' then att = tonumber(row[x + 1])
-          end
+      local hn, att, st = 1, 0, nil
+      for x = 1, #row, 2 do
+        local f = row[x]
+        if f == 'hn' then hn = tonumber(row[x + 1])
+        elseif f == 'n' then att = tonumber(row[x + 1])
+        elseif f == 's' then st = row[x + 1]
         end
+      end
+      -- A member whose job is gone (evicted by a maxmemory policy) or not
+      -- Enqueued (a stray entry) is dropped, never leased.
+      if st == 'enqueued' then
         local a = {}
         put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
         local tok = string.format('%.0f', counter(P .. 'tok'))

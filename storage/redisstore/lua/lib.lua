@@ -183,7 +183,7 @@ local function place(j, a)
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
-    j.qs = string.format('%015.0f', counter(KEYS[1]))
+    j.qs = string.format('%016.0f', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
     zput(P .. 'q:' .. j.q, j.qs .. j.id, 0 - j.p)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs

@@ -30,7 +30,7 @@ local function ofState(st)
   for _, q in ipairs(queues) do
     if st == 'enqueued' then
       local got = redis.call('ZRANGE', P .. 'q:' .. q, 0, -1)
-      for x, m in ipairs(got) do got[x] = string.sub(m, 16) end
+      for x, m in ipairs(got) do got[x] = string.sub(m, -36) end
       add(got)
     else
       local n = -1

@@ -16,7 +16,7 @@ for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
     local first = redis.call('ZRANGE', P .. 'q:' .. q, 0, 0)
     if first[1] then
       -- when the job entered its current state: the time of its last history entry
-      local k = P .. 'j:' .. string.sub(first[1], 16)
+      local k = P .. 'j:' .. string.sub(first[1], -36)
       local e = redis.call('HGET', k, 'h' .. (redis.call('HGET', k, 'hn') or '1')) or ''
       at = string.match(e, '^[^\31]*\31([^\31]*)') or ''
     end
