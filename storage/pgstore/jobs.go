@@ -955,7 +955,16 @@ func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 // first. List writes only the conditions it needs, so each combination of
 // filters gets its own plan: a rare state's partial index (jobs_failed,
 // jobs_scheduled, ...) or jobs_batch serves it, not a scan of every job.
-var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE %s ORDER BY id DESC OFFSET $%d LIMIT nullif($%d::int, 0)`
+var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE %s ORDER BY %s DESC OFFSET $%d LIMIT nullif($%d::int, 0)`
+
+// byIDText orders by the ID's text, the same order as the ID's, but one no
+// index gives. A finished state (or every state) filtered by task or queue
+// has no index of its own: walking the primary key backwards until a page
+// is full reads the whole state, at random, for a task with few jobs (1.2 s
+// on a million jobs); a (parallel) sequential scan with a top-N sort reads
+// it in order (about 60 ms a million). Indexes on task and queue would make
+// it a lookup, but every finishing job would pay for them.
+const byIDText = `id::text COLLATE "C"`
 
 // List implements [storage.Lister]. Jobs come newest first (by their
 // UUIDv7 id).
@@ -987,7 +996,11 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if p.ParentID != uuid.Nil {
 		filter("parent_id = $%d", uid(p.ParentID))
 	}
-	sql := fmt.Sprintf(s.q.list, strings.Join(where, " AND "), len(args)+1, len(args)+2)
+	order := "id"
+	if (p.Task != "" || p.Queue != "") && (p.State == "" || p.State == states.NameSucceeded || p.State == states.NameDeleted) {
+		order = byIDText
+	}
+	sql := fmt.Sprintf(s.q.list, strings.Join(where, " AND "), order, len(args)+1, len(args)+2)
 	rows, err := s.db.Query(ctx, sql, append(args, p.Offset, p.Limit)...)
 	if err != nil {
 		return nil, interpretError("list", err)

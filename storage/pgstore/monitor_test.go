@@ -80,7 +80,7 @@ func TestListUsesTheStatesIndex(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, jobs, min(p.Limit, 5-p.Offset))
 		var plan string
-		require.NoError(t, s.pool.QueryRow(testCtx(t), "EXPLAIN (FORMAT JSON) "+fmt.Sprintf(s.q.list, "state = 'failed'", 1, 2), 0, 20).Scan(&plan))
+		require.NoError(t, s.pool.QueryRow(testCtx(t), "EXPLAIN (FORMAT JSON) "+fmt.Sprintf(s.q.list, "state = 'failed'", "id", 1, 2), 0, 20).Scan(&plan))
 		require.Contains(t, plan, "jobs_failed", "plan of a failed jobs' page: %s", plan)
 	}
 }

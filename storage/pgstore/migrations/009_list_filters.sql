@@ -4,7 +4,8 @@
 --
 -- No index serves a list of finished jobs filtered by task or queue: one
 -- would cost every finishing job two index entries (a burn-down 0.86–0.92×
--- as fast). Where such lists are frequent, an operator may add
--- jobs (task, id) and jobs (queue, id), partial on the finished states.
+-- as fast), so such a list scans the table (List orders it so). Where such
+-- lists are frequent on a large table, an operator may add jobs (task, id)
+-- and jobs (queue, id), partial on the finished states.
 
 CREATE INDEX jobs_parent ON {schema}.jobs (parent_id) WHERE parent_id IS NOT NULL;
