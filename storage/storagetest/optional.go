@@ -146,10 +146,7 @@ func testPeeker(t *testing.T, newStore NewStore) {
 func testLister(t *testing.T, newStore NewStore) {
 	t.Run("ListAndCountByStateAndQueue", func(t *testing.T) {
 		s := newStore(t)
-		l, ok := s.(storage.Lister)
-		if !ok {
-			t.Skip("store does not implement storage.Lister")
-		}
+		l := s.(storage.Lister)
 		a, b, c := newJob(t), newJob(t), newJob(t, inQueue("mail"))
 		create(t, s, a)
 		create(t, s, b)
@@ -175,10 +172,7 @@ func testLister(t *testing.T, newStore NewStore) {
 
 	t.Run("ListByTaskBatchAndAnyState", func(t *testing.T) {
 		s := newStore(t)
-		l, ok := s.(storage.Lister)
-		if !ok {
-			t.Skip("store does not implement storage.Lister")
-		}
+		l := s.(storage.Lister)
 		named := func(task string) jobOpt { return func(j *storage.Job) { j.Task = task } }
 		a, b, c := newJob(t, named("resize")), newJob(t, named("mail")), newJob(t, named("resize"), scheduledAt(base.Add(time.Hour)))
 		create(t, s, a, b, c)
@@ -211,17 +205,14 @@ func testLister(t *testing.T, newStore NewStore) {
 			require.Equal(t, idStrings(tt.want), idStrings(jobs), tt.name)
 		}
 	})
-	testListContinuations(t, newStore)
-	testListBatches(t, newStore)
+	testListContinuations(t, needing(newStore, has[storage.Continuations]("Continuations")))
+	testListBatches(t, needing(newStore, has[storage.BatchLister]("BatchLister")))
 }
 
 func testListContinuations(t *testing.T, newStore NewStore) {
 	t.Run("ListContinuations", func(t *testing.T) {
 		s := newStore(t)
-		l, ok := s.(storage.Lister)
-		if _, cont := s.(storage.Continuations); !ok || !cont {
-			t.Skip("store does not implement storage.Lister and storage.Continuations")
-		}
+		l := s.(storage.Lister)
 		parent, other := newJob(t), newJob(t)
 		first, second := newJob(t, awaiting(parent.ID, states.OnSuccess)), newJob(t, awaiting(parent.ID, states.OnFailure))
 		create(t, s, parent, other)
@@ -235,10 +226,7 @@ func testListContinuations(t *testing.T, newStore NewStore) {
 func testListBatches(t *testing.T, newStore NewStore) {
 	t.Run("ListBatchesNewestFirst", func(t *testing.T) {
 		s := newStore(t)
-		bl, ok := s.(storage.BatchLister)
-		if !ok {
-			t.Skip("store does not implement storage.BatchLister")
-		}
+		bl := s.(storage.BatchLister)
 		ids := []uuid.UUID{newID(), newID(), newID()}
 		for _, id := range ids {
 			create(t, s, newJob(t, inBatch(id)), newJob(t, inBatch(id)))

@@ -36,7 +36,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Lease", func(t *testing.T) { testLease(t, newStore) })
 	t.Run("Schedule", func(t *testing.T) { testSchedule(t, newStore) })
 	t.Run("Notifier", func(t *testing.T) { testNotifier(t, newStore) })
-	t.Run("Lister", func(t *testing.T) { testLister(t, newStore) })
+	t.Run("Lister", func(t *testing.T) { testLister(t, needing(newStore, has[storage.Lister]("Lister"))) })
 	t.Run("Peeker", func(t *testing.T) { testPeeker(t, newStore) })
 	t.Run("Queues", func(t *testing.T) { testQueues(t, newStore) })
 	t.Run("Statistics", func(t *testing.T) { testStatistics(t, newStore) })
