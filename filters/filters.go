@@ -124,7 +124,8 @@ type PerformContext struct {
 type ServerFilter interface {
 	// OnPerform must call next to run the job (or the next filter) and
 	// return its error, or return an error of its own to fail the attempt
-	// without running it.
+	// without running it. It may call next again after a call has
+	// returned, but not concurrently, and not once OnPerform has returned.
 	OnPerform(ctx context.Context, c *PerformContext, next func(context.Context) error) error
 }
 

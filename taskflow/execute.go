@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -338,16 +339,50 @@ func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (
 	return performFiltered(ctx, rt, j)
 }
 
-// performFiltered runs the task inside the server filters. It is apart
-// from perform so that the results its closure captures are allocated
-// only when there are filters.
+// performFiltered runs the task inside the server filters.
 func performFiltered(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
-	pc := &filters.PerformContext{Job: filters.NewJob(j)}
-	err = rt.pipe.perform(ctx, pc, func(ctx context.Context) (err error) {
-		pc.Result, err, details = call(ctx, rt.entry, j)
+	c := chains.Get().(*performChain)
+	c.pc, c.server, c.entry, c.job = filters.PerformContext{Job: filters.NewJob(j)}, rt.pipe.server, rt.entry, j
+	err = c.run(ctx)
+	result, details = c.pc.Result, c.details
+	*c = performChain{next: c.next}
+	chains.Put(c)
+	return result, err, details
+}
+
+// chains reuses performChains, which would otherwise cost two allocations
+// per attempt.
+var chains = sync.Pool{New: func() any {
+	c := &performChain{}
+	c.next = c.run
+	return c
+}}
+
+// performChain runs the server filters around the task, the first filter
+// outermost. A filter must not keep the next function it is given once its
+// OnPerform has returned.
+type performChain struct {
+	pc      filters.PerformContext
+	server  []filters.ServerFilter
+	entry   *entry
+	job     *storage.Job
+	details string
+	depth   int                             // the filter that run calls next
+	next    func(ctx context.Context) error // run, as a value
+}
+
+// run calls the filter at depth, or the task once every filter has called
+// next. A filter may call next more than once, one call after another.
+func (c *performChain) run(ctx context.Context) (err error) {
+	d := c.depth
+	if d == len(c.server) {
+		c.pc.Result, err, c.details = call(ctx, c.entry, c.job)
 		return err
-	})
-	return pc.Result, err, details
+	}
+	c.depth = d + 1
+	err = c.server[d].OnPerform(ctx, &c.pc, c.next)
+	c.depth = d
+	return err
 }
 
 // call runs the task function, turning a panic into an error wrapping

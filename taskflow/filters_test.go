@@ -84,6 +84,70 @@ func TestFilterOrder(t *testing.T) {
 	}, log.get())
 }
 
+// repeat is a server filter that runs the rest of the chain times times,
+// one run after another, or fails the attempt without running it (times 0).
+type repeat struct {
+	times int
+	log   *eventLog
+}
+
+func (r repeat) OnPerform(ctx context.Context, c *filters.PerformContext, next func(context.Context) error) error {
+	if r.times == 0 {
+		return errors.New("refused by filter")
+	}
+	var err error
+	for range r.times {
+		err = next(ctx)
+		r.log.add("repeat.ran")
+	}
+	return err
+}
+
+func TestServerFiltersMayCallNextAgainOrNotAtAll(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		outer     int // how many times the outer filter calls next
+		wantLog   []string
+		wantState states.Name
+	}{
+		{"Once", 1, []string{"in.perform>", "in.perform<", "repeat.ran"}, states.NameSucceeded},
+		{"Twice", 2, []string{"in.perform>", "in.perform<", "repeat.ran", "in.perform>", "in.perform<", "repeat.ran"}, states.NameSucceeded},
+		{"Never", 0, nil, states.NameFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			log := &eventLog{}
+			task, err := taskflow.RegisterTask(e.reg, "add", add, taskflow.MaxRetries(0),
+				taskflow.WithFilters(repeat{tt.outer, log}, recorder{"in", log}))
+			require.NoError(t, err)
+			h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{2, 3})
+			require.NoError(t, err)
+			e.startWorker(t, taskflow.WorkerOptions{})
+			sum, err := h.Wait(waitCtx(t))
+			j, jerr := e.client.Job(waitCtx(t), h.ID)
+			require.NoError(t, jerr)
+			require.Equal(t, tt.wantState, j.State.Name())
+			if tt.wantState == states.NameSucceeded {
+				require.NoError(t, err)
+				require.Equal(t, 5, sum)
+			} else {
+				require.ErrorContains(t, err, "refused by filter")
+			}
+			got := log.get()
+			var perform []string
+			for _, ev := range got {
+				if ev == "repeat.ran" || ev == "in.perform>" || ev == "in.perform<" {
+					perform = append(perform, ev)
+				}
+			}
+			require.Equal(t, tt.wantLog, perform)
+		})
+	}
+}
+
 // cancelIf cancels creation of jobs whose args say so.
 type cancelIf struct{}
 

@@ -83,16 +83,6 @@ func (p *pipeline) applied(ctx context.Context, job *storage.Job, from states.Na
 	}
 }
 
-// perform runs fn inside the server filters, the first one outermost.
-func (p *pipeline) perform(ctx context.Context, pc *filters.PerformContext, fn func(context.Context) error) error {
-	next := fn
-	for i := len(p.server) - 1; i >= 0; i-- {
-		f, inner := p.server[i], next
-		next = func(ctx context.Context) error { return f.OnPerform(ctx, pc, inner) }
-	}
-	return next(ctx)
-}
-
 // creating runs the OnCreating hooks and the election of the initial state
 // (initial, moved to the job's queue if a filter moved it) of new jobs,
 // each job on its own copy of its parameters.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -38,9 +39,19 @@ type Metrics struct {
 	done         chan struct{}
 	registration metric.Registration
 
-	events           metric.Int64Counter
 	duration, pickup metric.Float64Histogram
-	lost             metric.Int64Counter
+
+	// The counters (taskflow.job.events, taskflow.leases.lost) are counted
+	// here and observed when the reader collects, rather than added to the
+	// SDK one event at a time, which costs more than the rest together.
+	mu     sync.Mutex
+	counts map[metricKey]*count
+}
+
+// count is one counter's value for one set of attributes.
+type count struct {
+	n   int64
+	opt metric.ObserveOption
 }
 
 // NewMetrics returns Metrics recording the events of hub.
@@ -53,10 +64,11 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 		opts.Buffer = 4096
 	}
 	meter := mp.Meter("github.com/taskflow-go/taskflow/taskflow/taskflowotel")
-	m := &Metrics{done: make(chan struct{})}
+	m := &Metrics{done: make(chan struct{}), counts: map[metricKey]*count{}}
 	var err error
-	if m.events, err = meter.Int64Counter("taskflow.job.events", metric.WithUnit("{event}"),
-		metric.WithDescription("Jobs that entered a state or started an attempt, by task, queue and event.")); err != nil {
+	events, err := meter.Int64ObservableCounter("taskflow.job.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Jobs that entered a state or started an attempt, by task, queue and event."))
+	if err != nil {
 		return nil, fmt.Errorf("taskflowotel: %w", err)
 	}
 	if m.duration, err = meter.Float64Histogram("taskflow.attempt.duration", metric.WithUnit("s"),
@@ -67,8 +79,9 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 		metric.WithDescription("How long jobs waited from their creation until an attempt started.")); err != nil {
 		return nil, fmt.Errorf("taskflowotel: %w", err)
 	}
-	if m.lost, err = meter.Int64Counter("taskflow.leases.lost", metric.WithUnit("{attempt}"),
-		metric.WithDescription("Running attempts whose lease could not be renewed, by cause.")); err != nil {
+	lost, err := meter.Int64ObservableCounter("taskflow.leases.lost", metric.WithUnit("{attempt}"),
+		metric.WithDescription("Running attempts whose lease could not be renewed, by cause."))
+	if err != nil {
 		return nil, fmt.Errorf("taskflowotel: %w", err)
 	}
 	depth, err1 := meter.Int64ObservableGauge("taskflow.queue.depth", metric.WithUnit("{job}"),
@@ -85,6 +98,15 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 	m.sub = hub.Subscribe(opts.Buffer)
 	m.registration, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		o.ObserveInt64(dropped, m.sub.Dropped())
+		m.mu.Lock()
+		for k, c := range m.counts {
+			if k.attr == attrCause {
+				o.ObserveInt64(lost, c.n, c.opt)
+			} else {
+				o.ObserveInt64(events, c.n, c.opt)
+			}
+		}
+		m.mu.Unlock()
 		if opts.Client == nil {
 			return nil
 		}
@@ -103,7 +125,7 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 			o.ObserveInt64(paused, p, at)
 		}
 		return err
-	}, depth, latency, paused, dropped)
+	}, depth, latency, paused, dropped, events, lost)
 	if err != nil {
 		m.sub.Close()
 		return nil, fmt.Errorf("taskflowotel: %w", err)
@@ -119,33 +141,57 @@ type metricKey struct {
 	attr, value string // a third attribute, if attr is not empty
 }
 
+// The third attribute of each counter.
+const (
+	attrEvent = "taskflow.event"
+	attrCause = "taskflow.cause"
+)
+
+func (k metricKey) set() attribute.Set {
+	kv := []attribute.KeyValue{attribute.String("taskflow.task", k.task), semconv.MessagingDestinationName(k.queue)}
+	if k.attr != "" {
+		kv = append(kv, attribute.String(k.attr, k.value))
+	}
+	return attribute.NewSet(kv...)
+}
+
+// add counts one event for the counter and attributes of k.
+func (m *Metrics) add(k metricKey) {
+	m.mu.Lock()
+	c, ok := m.counts[k]
+	if !ok {
+		c = &count{opt: metric.WithAttributeSet(k.set())}
+		m.counts[k] = c
+	}
+	c.n++
+	m.mu.Unlock()
+}
+
 func (m *Metrics) consume() {
 	defer close(m.done)
 	ctx := context.Background()
-	sets := map[metricKey]metric.MeasurementOption{}
-	set := func(k metricKey) metric.MeasurementOption {
+	// Histogram options, per task and queue, kept as the slices Record
+	// takes so that a call allocates nothing.
+	sets := map[metricKey][]metric.RecordOption{}
+	set := func(k metricKey) []metric.RecordOption {
 		o, ok := sets[k]
 		if !ok {
-			kv := []attribute.KeyValue{attribute.String("taskflow.task", k.task), semconv.MessagingDestinationName(k.queue)}
-			if k.attr != "" {
-				kv = append(kv, attribute.String(k.attr, k.value))
-			}
-			o = metric.WithAttributeSet(attribute.NewSet(kv...))
+			o = []metric.RecordOption{metric.WithAttributeSet(k.set())}
 			sets[k] = o
 		}
 		return o
 	}
 	for ev := range m.sub.C {
-		m.events.Add(ctx, 1, set(metricKey{ev.Task, ev.Queue, "taskflow.event", ev.Kind.String()}))
+		m.add(metricKey{ev.Task, ev.Queue, attrEvent, ev.Kind.String()})
 		switch ev.Kind {
 		case taskflow.EventStarted:
-			m.pickup.Record(ctx, ev.Pickup.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue}))
+			m.pickup.Record(ctx, ev.Pickup.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue})...)
 		case taskflow.EventSucceeded, taskflow.EventRetried, taskflow.EventFailed, taskflow.EventDeleted:
 			if ev.Worker != "" { // the end of an attempt, not a client's delete
-				m.duration.Record(ctx, ev.Duration.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue}))
+				m.duration.Record(ctx, ev.Duration.Seconds(), set(metricKey{task: ev.Task, queue: ev.Queue})...)
 			}
 		case taskflow.EventLeaseLost:
-			m.lost.Add(ctx, 1, set(metricKey{ev.Task, ev.Queue, "taskflow.cause", ev.Cause()}))
+			m.add(metricKey{ev.Task, ev.Queue, attrCause, ev.Cause()})
 		}
 	}
 }

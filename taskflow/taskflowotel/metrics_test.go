@@ -66,6 +66,8 @@ func TestMetricsThroughAManualReader(t *testing.T) {
 			for _, md := range sm.Metrics {
 				switch data := md.Data.(type) {
 				case metricdata.Sum[int64]:
+					require.True(t, data.IsMonotonic, md.Name)
+					require.Equal(t, metricdata.CumulativeTemporality, data.Temporality, md.Name)
 					for _, dp := range data.DataPoints {
 						if ev, ok := dp.Attributes.Value(attribute.Key("taskflow.event")); ok {
 							q, _ := dp.Attributes.Value("messaging.destination.name")

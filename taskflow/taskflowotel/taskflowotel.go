@@ -77,6 +77,25 @@ type Tracing struct {
 	mu       sync.Mutex
 	creating map[uuid.UUID]trace.Span // recording producer spans until OnCreated
 	inFlight atomic.Int64             // len(creating)
+
+	names sync.Map // task name → *spanNames
+}
+
+// spanNames are a task's span names, made once.
+type spanNames struct{ enqueue, process string }
+
+// Span kinds as start options, made once.
+var (
+	producer = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	consumer = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+)
+
+func (t *Tracing) spanNames(task string) *spanNames {
+	if n, ok := t.names.Load(task); ok {
+		return n.(*spanNames)
+	}
+	n, _ := t.names.LoadOrStore(task, &spanNames{enqueue: "enqueue " + task, process: "process " + task})
+	return n.(*spanNames)
 }
 
 // New returns the tracing filter.
@@ -111,12 +130,12 @@ func attributes(j filters.Job, op string, kind attribute.KeyValue) []attribute.K
 // OnCreating implements filters.ClientFilter: it starts the job's producer
 // span and stores its trace context in the job.
 func (t *Tracing) OnCreating(ctx context.Context, c *filters.CreatingContext) error {
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+	opts := producer
 	if link, raw := t.parentLink(ctx, c.Job); link.SpanContext.IsValid() {
-		opts = append(opts, trace.WithLinks(link))
+		opts = append(opts[:len(opts):len(opts)], trace.WithLinks(link))
 		c.SetParam(LinkParam, raw)
 	}
-	ctx, span := t.tracer.Start(ctx, "enqueue "+c.Job.Task(), opts...)
+	ctx, span := t.tracer.Start(ctx, t.spanNames(c.Job.Task()).enqueue, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(attributes(c.Job, "enqueue", semconv.MessagingOperationTypeSend)...)
 	}
@@ -266,13 +285,13 @@ func (t *Tracing) OnPerform(ctx context.Context, c *filters.PerformContext, next
 	if parent := trace.SpanContextFromContext(ctx); parent.IsValid() && !parent.IsSampled() {
 		return next(ctx) // a trace not sampled: spans the task starts inherit that
 	}
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}
+	opts := consumer
 	if raw, ok := c.Job.Param(LinkParam); ok {
 		if sc := trace.SpanContextFromContext(t.extract(context.Background(), raw)); sc.IsValid() {
-			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			opts = append(opts[:len(opts):len(opts)], trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
 	}
-	ctx, span := t.tracer.Start(ctx, "process "+c.Job.Task(), opts...)
+	ctx, span := t.tracer.Start(ctx, t.spanNames(c.Job.Task()).process, opts...)
 	if span.IsRecording() {
 		span.SetAttributes(append(attributes(c.Job, "process", semconv.MessagingOperationTypeProcess),
 			attribute.Int("taskflow.attempt", c.Job.Attempt()))...)
