@@ -111,8 +111,9 @@ func (c *Client) now() time.Time { return c.clock() }
 
 // create runs the client pipeline around storing jobs. It returns, for each
 // job, the ID of the stored job that stands for it (another one's when a
-// unique key was held).
-func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states.State, taskFilters []filters.Filter) ([]uuid.UUID, error) {
+// unique key was held). data is initial encoded, as the jobs carry it
+// unless a filter changed it.
+func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states.State, data []byte, taskFilters []filters.Filter) ([]uuid.UUID, error) {
 	p := c.global
 	if len(taskFilters) > 0 {
 		p = newPipeline(c.filters, taskFilters)
@@ -124,9 +125,10 @@ func (c *Client) create(ctx context.Context, jobs []*storage.Job, initial states
 	if err != nil {
 		err = fmt.Errorf("taskflow: create %d job(s) of %q: %w", len(jobs), jobs[0].Task, err)
 	}
-	p.created(ctx, jobs, ids, err)
+	known := &knownState{data: data, st: initial}
+	p.created(ctx, jobs, ids, err, known)
 	if err == nil {
-		c.events.created(jobs, ids, "")
+		c.events.created(jobs, ids, "", known)
 	}
 	return ids, err
 }

@@ -217,7 +217,7 @@ func eventOf(st states.State, err error) EventKind {
 
 // created publishes an event for each job stored as itself (ids[i] is the
 // ID that stands for jobs[i]; nil ids: each job without a unique key).
-func (e *Events) created(jobs []*storage.Job, ids []uuid.UUID, worker string) {
+func (e *Events) created(jobs []*storage.Job, ids []uuid.UUID, worker string, known *knownState) {
 	if !e.active() {
 		return
 	}
@@ -225,7 +225,7 @@ func (e *Events) created(jobs []*storage.Job, ids []uuid.UUID, worker string) {
 		if ids == nil && j.UniqueKey != "" || ids != nil && ids[i] != j.ID {
 			continue
 		}
-		st, err := j.CurrentState()
+		st, err := known.of(j)
 		if err != nil {
 			continue
 		}

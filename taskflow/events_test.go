@@ -12,10 +12,55 @@ import (
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
+
+// TestCreatedEventsCarryEachJobsState: the Enqueued event of each job of
+// one call carries that job's state, also when a creating filter moved some
+// of the jobs to another queue.
+func TestCreatedEventsCarryEachJobsState(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		filters []filters.Filter
+		args    []addArgs
+		want    []string // the queue of each job, in order
+	}{
+		{"NoFilter", nil, []addArgs{{1, 0}, {2, 0}, {3, 0}}, []string{"default", "default", "default"}},
+		{"SomeMoved", []filters.Filter{cancelIf{}}, []addArgs{{1, 0}, {100, 0}, {3, 0}, {100, 1}}, []string{"default", "big", "default", "big"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			hub := taskflow.NewEvents()
+			sub := hub.Subscribe(100)
+			defer sub.Close()
+			task, err := taskflow.RegisterTask(e.reg, "add", add)
+			require.NoError(t, err)
+			c, err := taskflow.NewClient(e.store, taskflow.ClientOptions{Events: hub, Registry: e.reg, Filters: tt.filters})
+			require.NoError(t, err)
+			hs, err := task.On(c).EnqueueMany(waitCtx(t), tt.args)
+			require.NoError(t, err)
+			queueOf := map[uuid.UUID]string{}
+			for i, h := range hs {
+				queueOf[h.ID] = tt.want[i]
+			}
+			for range hs {
+				ev := <-sub.C
+				require.Equal(t, taskflow.EventEnqueued, ev.Kind)
+				st, ok := ev.State.(states.Enqueued)
+				require.True(t, ok, "state %T", ev.State)
+				require.Equal(t, queueOf[ev.JobID], ev.Queue)
+				require.Equal(t, queueOf[ev.JobID], st.Queue)
+			}
+		})
+	}
+}
 
 // TestEventsFollowAJob: a hub shared by a client and a worker hears every
 // step of a job that fails once, then succeeds, then is deleted.

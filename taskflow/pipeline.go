@@ -136,7 +136,7 @@ func (p *pipeline) creating(ctx context.Context, jobs []*storage.Job, initial st
 // ended with err, and tells the apply-state filters of each job stored as
 // itself (ids[i] is the ID that stands for jobs[i]; nil ids: unknown, and
 // only jobs without a unique key are known to be stored).
-func (p *pipeline) created(ctx context.Context, jobs []*storage.Job, ids []uuid.UUID, err error) {
+func (p *pipeline) created(ctx context.Context, jobs []*storage.Job, ids []uuid.UUID, err error, known *knownState) {
 	for i := len(p.client) - 1; i >= 0; i-- {
 		for _, j := range jobs {
 			p.client[i].OnCreated(ctx, &filters.CreatedContext{Job: filters.NewJob(j), Err: err})
@@ -149,8 +149,30 @@ func (p *pipeline) created(ctx context.Context, jobs []*storage.Job, ids []uuid.
 		if ids == nil && j.UniqueKey != "" || ids != nil && ids[i] != j.ID {
 			continue
 		}
-		if st, derr := j.CurrentState(); derr == nil {
+		if st, derr := known.of(j); derr == nil {
 			p.applied(ctx, j, "", st)
 		}
 	}
+}
+
+// knownState is a decoded state and the encoding it was decoded from, so
+// that the jobs of one call, which share their encoded state unless a
+// filter changed it, decode it once, or not at all when it is the state
+// they were built from.
+type knownState struct {
+	data []byte
+	st   states.State
+}
+
+// of returns j's current state.
+func (k *knownState) of(j *storage.Job) (states.State, error) {
+	if k.st != nil && k.st.Name() == j.State && len(j.StateData) > 0 &&
+		len(j.StateData) == len(k.data) && &j.StateData[0] == &k.data[0] {
+		return k.st, nil
+	}
+	st, err := j.CurrentState()
+	if err == nil {
+		k.data, k.st = j.StateData, st
+	}
+	return st, err
 }

@@ -155,7 +155,7 @@ func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, er
 	if err != nil {
 		return uuid.Nil, err
 	}
-	ids, err := c.create(ctx, []*storage.Job{j}, st, taskFilters)
+	ids, err := c.create(ctx, []*storage.Job{j}, st, j.StateData, taskFilters)
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("taskflow: trigger recurring job %q: %w", id, err)
 	}
@@ -289,8 +289,9 @@ func (s recurringSpawner) Spawn(ctx context.Context, def *storage.RecurringJob, 
 
 // Fired implements recurring.Spawner.
 func (s recurringSpawner) Fired(ctx context.Context, def *storage.RecurringJob, jobs []*storage.Job, err error) {
-	s.w.runtime(def.Task).pipe.created(ctx, jobs, nil, err)
+	known := &knownState{}
+	s.w.runtime(def.Task).pipe.created(ctx, jobs, nil, err, known)
 	if err == nil {
-		s.w.opts.Events.created(jobs, nil, s.w.opts.ID)
+		s.w.opts.Events.created(jobs, nil, s.w.opts.ID, known)
 	}
 }

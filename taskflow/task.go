@@ -308,7 +308,7 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		handleBuf[i] = Handle[Result]{ID: id, client: b.client, codec: t.codec}
 		handles[i] = &handleBuf[i]
 	}
-	stored, err := b.client.create(ctx, jobs, initial, t.opts.filters)
+	stored, err := b.client.create(ctx, jobs, initial, data, t.opts.filters)
 	if err != nil {
 		return nil, err
 	}
