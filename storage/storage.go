@@ -111,7 +111,10 @@ type CreateParams struct {
 	// Jobs to create. Each has ID, Task, Args, Queue, State, StateData and
 	// CreatedAt set; RunAt too when State is Scheduled, ParentID when it is
 	// Awaiting. Stores set UpdatedAt, clear the lease and record the initial
-	// state as the first history entry.
+	// state as the first history entry. A store may keep the jobs' byte
+	// slices and Params maps, which jobs of one call may share: the caller
+	// must not modify them after the call, and the store must not modify
+	// them either.
 	Jobs []*Job
 	// Now is when the call happens (for unique keys held until a time);
 	// zero means the store's clock.

@@ -171,7 +171,6 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 		j := &rec.Job
 		j.UpdatedAt = j.CreatedAt
 		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
-		j.Params = maps.Clone(in.Params)
 		rec.first[0] = storage.StateRecord{State: j.State, Reason: reasons.Of(j.State, j.StateData), Data: j.StateData, At: j.CreatedAt}
 		j.History = rec.first[:1]
 		if j.UniqueKey != "" {
