@@ -255,9 +255,10 @@ type Store interface {
 	// the holder's (that job is then not stored). A job whose ID exists
 	// fails the call with ErrDuplicate. Enqueued jobs become fetchable at
 	// once; Scheduled ones at their RunAt. An Awaiting job whose parent (a
-	// job, or a batch: the jobs with that BatchID, in the store or in this
-	// call) does not exist fails the call with ErrNotFound; one whose parent
-	// has already finished is resolved at once (see Transition).
+	// job, or a batch: the jobs with that BatchID, in the store or stored by
+	// this call, not held back by a unique key) does not exist fails the
+	// call with ErrNotFound; one whose parent has already finished is
+	// resolved at once (see Transition).
 	Create(ctx context.Context, p *CreateParams) ([]uuid.UUID, error)
 
 	// Fetch leases up to p.Limit Enqueued jobs and moves them to Processing

@@ -47,9 +47,12 @@ func (s *Store) parentExistsLocked(id uuid.UUID) bool {
 	return s.jobs[id] != nil || s.batches[id] != nil
 }
 
-func parentInCall(id uuid.UUID, jobs []*storage.Job) bool {
-	for _, j := range jobs {
-		if j.ID == id || j.BatchID == id {
+// parentInCall reports whether the job or batch id is among the jobs a
+// Create call stores (ids[i] is jobs[i].ID for those; a unique key's holder
+// otherwise).
+func parentInCall(id uuid.UUID, jobs []*storage.Job, ids []uuid.UUID) bool {
+	for i, j := range jobs {
+		if ids[i] == j.ID && (j.ID == id || j.BatchID == id) {
 			return true
 		}
 	}

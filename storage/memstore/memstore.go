@@ -144,7 +144,7 @@ func (s *Store) createLocked(jobs []*storage.Job, now time.Time, retention time.
 		}
 	}
 	for _, j := range awaiting {
-		if !s.parentExistsLocked(j.ParentID) && !parentInCall(j.ParentID, jobs) {
+		if !s.parentExistsLocked(j.ParentID) && !parentInCall(j.ParentID, jobs, ids) {
 			return nil, 0, fmt.Errorf("memstore: job %s awaits %s: %w", j.ID, j.ParentID, storage.ErrNotFound)
 		}
 	}

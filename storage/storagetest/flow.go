@@ -297,6 +297,37 @@ func testBatches(t *testing.T, newStore NewStore) {
 		require.ErrorIs(t, err, storage.ErrNotFound)
 	})
 
+	t.Run("ParentHeldBackByItsUniqueKeyIsNotFound", func(t *testing.T) {
+		s := newStore(t)
+		if _, ok := s.(storage.UniqueKeys); !ok {
+			t.Skip("store does not implement storage.UniqueKeys")
+		}
+		holder := newJob(t, uniqueKey("k"))
+		create(t, s, holder)
+		bid := newID()
+		tests := []struct {
+			name   string
+			parent *storage.Job // created in the same call as its continuation, its key held
+			await  uuid.UUID
+		}{
+			{"Batch", newJob(t, inBatch(bid), uniqueKey("k")), bid},
+			{"Job", newJob(t, uniqueKey("k")), uuid.Nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				await := tt.await
+				if await == uuid.Nil {
+					await = tt.parent.ID
+				}
+				c := newJob(t, awaiting(await, states.OnSuccess))
+				_, err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{tt.parent, c}})
+				require.ErrorIs(t, err, storage.ErrNotFound, "a continuation of a parent that was not stored would wait for ever")
+				_, err = s.Get(ctx(t), c.ID)
+				require.ErrorIs(t, err, storage.ErrNotFound, "the continuation was stored")
+			})
+		}
+	})
+
 	t.Run("ContinuationOfFinishedBatchResolvesAtOnce", func(t *testing.T) {
 		s := newStore(t)
 		bid := newID()

@@ -354,8 +354,6 @@ local function create(i)
     j.f1, j.f2 = i + 10, i + 9 + 2 * nf
     i = j.f2 + 1
     jobs[x] = j
-    inCall[j.id] = true
-    if j.b ~= '' then inCall[j.b] = true end
   end
   local out, claimed = {'ok'}, {}
   for x, j in ipairs(jobs) do
@@ -369,6 +367,10 @@ local function create(i)
       else
         claimed[j.k] = j.id
       end
+    end
+    if not j.skip then -- a parent held back by its key is not in the call
+      inCall[j.id] = true
+      if j.b ~= '' then inCall[j.b] = true end
     end
   end
   for _, j in ipairs(jobs) do
