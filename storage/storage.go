@@ -370,9 +370,10 @@ type Lister interface {
 
 // Estimator is implemented by stores where an exact count of every state
 // is too slow on a large store. EstimateCount returns the number of jobs in
-// each state, exact for the states in exact and estimated for the others.
+// each state, of one queue or ("") of every queue, exact for the states in
+// exact and estimated for the others.
 type Estimator interface {
-	EstimateCount(ctx context.Context) (counts map[states.Name]int64, exact []states.Name, err error)
+	EstimateCount(ctx context.Context, queue string) (counts map[states.Name]int64, exact []states.Name, err error)
 }
 
 // PruneParams are the arguments of [Pruner.DeleteExpired].

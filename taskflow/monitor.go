@@ -75,8 +75,15 @@ type JobCounts struct {
 // can call it every few seconds. It needs a store that implements
 // storage.Lister.
 func (c *Client) JobCounts(ctx context.Context) (JobCounts, error) {
+	return c.QueueJobCounts(ctx, "")
+}
+
+// QueueJobCounts is JobCounts for the jobs of one queue ("": every queue).
+// On PostgreSQL a queue's succeeded and deleted jobs are estimated on a
+// large table, as the whole table's are.
+func (c *Client) QueueJobCounts(ctx context.Context, queue string) (JobCounts, error) {
 	if e, ok := c.store.(storage.Estimator); ok {
-		counts, exact, err := e.EstimateCount(ctx)
+		counts, exact, err := e.EstimateCount(ctx, queue)
 		if err != nil {
 			return JobCounts{}, fmt.Errorf("taskflow: count jobs: %w", err)
 		}
@@ -91,7 +98,7 @@ func (c *Client) JobCounts(ctx context.Context) (JobCounts, error) {
 	l, err := c.lister()
 	if err == nil {
 		var counts map[states.Name]int64
-		if counts, err = l.Count(ctx, ""); err == nil {
+		if counts, err = l.Count(ctx, queue); err == nil {
 			return JobCounts{Jobs: counts}, nil
 		}
 	}

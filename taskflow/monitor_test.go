@@ -61,6 +61,20 @@ func TestJobsAndJobCounts(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, counts.Estimated, "memstore counts exactly")
 	require.Equal(t, map[states.Name]int64{states.NameEnqueued: 4, states.NameAwaiting: 1, states.NameDeleted: 1}, counts.Jobs)
+	for queue, want := range map[string]map[states.Name]int64{
+		"images":  {states.NameEnqueued: 2, states.NameDeleted: 1},
+		"default": {states.NameEnqueued: 2, states.NameAwaiting: 1},
+		"nothing": {},
+	} {
+		counts, err := e.client.QueueJobCounts(ctx, queue)
+		require.NoError(t, err)
+		for st, n := range counts.Jobs { // a store may list a state it has none of
+			if n == 0 {
+				delete(counts.Jobs, st)
+			}
+		}
+		require.Equal(t, want, counts.Jobs, "queue %s", queue)
+	}
 
 	batches, err := e.client.Batches(ctx, 0, 10)
 	require.NoError(t, err)

@@ -210,6 +210,7 @@ func TestCommandsOnPostgres(t *testing.T) {
 		check          func(t *testing.T, f *fixture, r result)
 	}{
 		{name: "stats", args: []string{"stats"}, stdout: []string{"STATE", "failed      2", "mail", "PERIOD", "last 24h"}},
+		{name: "stats of a queue", args: []string{"stats", "--queue", "mail"}, stdout: []string{"JOBS IN mail", "failed      1", "enqueued    1", "succeeded   0"}},
 		{name: "stats json", args: []string{"stats", "--json"}, check: func(t *testing.T, f *fixture, r result) {
 			var s struct {
 				States []struct {

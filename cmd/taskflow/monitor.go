@@ -20,8 +20,13 @@ var statsCommand = &command{
 deleted are estimated above 100,000 jobs, so that stats stays fast. Latency is
 how long the job waiting longest in a queue has waited. The outcome counts are
 kept per minute for 8 days, apart from the jobs, so they outlive the jobs'
-retention.`,
-	define: withClient("stats", stats),
+retention. With --queue, the jobs per state are those of that queue.`,
+	define: func(fs *flag.FlagSet, e *env) action {
+		queue := fs.String("queue", "", "count the jobs per state of this queue only")
+		return withClient("stats", func(ctx context.Context, e *env, c *taskflow.Client) error {
+			return stats(ctx, e, c, *queue)
+		})(fs, e)
+	},
 }
 
 // periods are the spans stats sums outcomes over.
@@ -57,8 +62,8 @@ func (e *env) queueTable(qs []taskflow.QueueInfo) {
 	e.table("QUEUE\tPAUSED\tENQUEUED\tLATENCY", rows)
 }
 
-func stats(ctx context.Context, e *env, c *taskflow.Client) error {
-	counts, err := c.JobCounts(ctx)
+func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error {
+	counts, err := c.QueueJobCounts(ctx, queue)
 	if err != nil {
 		return err
 	}
@@ -113,7 +118,11 @@ func stats(ctx context.Context, e *env, c *taskflow.Client) error {
 		}
 		rows[i] = fmt.Sprintf("%s\t%s%d", s, mark, counts.Jobs[s])
 	}
-	e.table("STATE\tJOBS", rows)
+	head := "STATE\tJOBS"
+	if queue != "" {
+		head += " IN " + queue
+	}
+	e.table(head, rows)
 	fmt.Fprintln(e.stdout)
 	if len(qs) == 0 {
 		fmt.Fprintln(e.stdout, "no queue has jobs waiting or is paused")

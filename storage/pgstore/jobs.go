@@ -1048,14 +1048,17 @@ LEFT JOIN pg_stats st ON st.schemaname = $1 AND st.tablename = 'jobs' AND st.att
 LEFT JOIN LATERAL unnest(st.most_common_vals::text::text[], st.most_common_freqs) AS v(state, freq) ON true
 WHERE c.oid = '{sl}.jobs'::regclass`
 
-// countStateSQL: () → the exact count of one state, through its partial index.
+// countStateSQL: $1 queue ('': every queue) → the exact count of one state, through its partial index.
 var countStateSQL = map[states.Name]string{
-	states.NameEnqueued:   `SELECT count(*) FROM {s}.jobs WHERE state = 'enqueued'`,
-	states.NameScheduled:  `SELECT count(*) FROM {s}.jobs WHERE state = 'scheduled'`,
-	states.NameAwaiting:   `SELECT count(*) FROM {s}.jobs WHERE state = 'awaiting'`,
-	states.NameProcessing: `SELECT count(*) FROM {s}.jobs WHERE state = 'processing' AND lease_until IS NOT NULL`,
-	states.NameFailed:     `SELECT count(*) FROM {s}.jobs WHERE state = 'failed'`,
+	states.NameEnqueued:   `SELECT count(*) FROM {s}.jobs WHERE state = 'enqueued' AND ($1 = '' OR queue = $1)`,
+	states.NameScheduled:  `SELECT count(*) FROM {s}.jobs WHERE state = 'scheduled' AND ($1 = '' OR queue = $1)`,
+	states.NameAwaiting:   `SELECT count(*) FROM {s}.jobs WHERE state = 'awaiting' AND ($1 = '' OR queue = $1)`,
+	states.NameProcessing: `SELECT count(*) FROM {s}.jobs WHERE state = 'processing' AND lease_until IS NOT NULL AND ($1 = '' OR queue = $1)`,
+	states.NameFailed:     `SELECT count(*) FROM {s}.jobs WHERE state = 'failed' AND ($1 = '' OR queue = $1)`,
 }
+
+// estimateInQueueSQL: (the queue and the state, as SQL literals) → the planner's plan of counting them, whose row estimate is the estimated count.
+var estimateInQueueSQL = `EXPLAIN (FORMAT JSON) SELECT 1 FROM {s}.jobs WHERE queue = %s AND state = %s`
 
 // exactBelow is the count under which EstimateCount counts exactly.
 const exactBelow = 100_000
@@ -1063,10 +1066,12 @@ const exactBelow = 100_000
 // EstimateCount implements [storage.Estimator]. On a table of fewer than
 // 100,000 jobs every count is exact. Above, the states that have a partial
 // index (enqueued, scheduled, awaiting, processing, failed) are counted
-// exactly while the planner expects fewer than 100,000 of them; the others,
-// succeeded and deleted above all, are the planner's estimate from the
-// table's statistics (ANALYZE, which autovacuum runs).
-func (s *Store) EstimateCount(ctx context.Context) (map[states.Name]int64, []states.Name, error) {
+// exactly while the planner expects fewer than 100,000 of them in the whole
+// table; the others, succeeded and deleted above all, are the planner's
+// estimate from the table's statistics (ANALYZE, which autovacuum runs): of
+// the state, or for one queue, of the queue and the state together (the
+// statistics object jobs_queue_state follows how they are correlated).
+func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Name]int64, []states.Name, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, nil, err
 	}
@@ -1089,22 +1094,53 @@ func (s *Store) EstimateCount(ctx context.Context) (map[states.Name]int64, []sta
 		return nil, nil, interpretError("estimate count", err)
 	}
 	if total < exactBelow { // small, or never analyzed (-1)
-		counts, err := s.Count(ctx, "")
+		counts, err := s.Count(ctx, queue)
 		return counts, states.Names, err
 	}
 	var exact []states.Name
 	for _, st := range states.Names {
 		sql, ok := s.q.countState[st]
 		if !ok || est[st] >= exactBelow {
+			if queue != "" && est[st] > 0 {
+				if est[st], err = s.estimateInQueue(ctx, queue, st); err != nil {
+					return nil, nil, err
+				}
+			}
 			continue
 		}
-		if err := s.db.QueryRow(ctx, sql).Scan(&n); err != nil {
+		if err := s.db.QueryRow(ctx, sql, queue).Scan(&n); err != nil {
 			return nil, nil, interpretError("count "+string(st)+" jobs", err)
 		}
 		est[st] = n
 		exact = append(exact, st)
 	}
 	return est, exact, nil
+}
+
+// estimateInQueue returns the planner's estimate of the jobs of queue in
+// state st. The values are written into the statement as literals, as a
+// parameter would be planned generically, without the statistics of its
+// value.
+func (s *Store) estimateInQueue(ctx context.Context, queue string, st states.Name) (int64, error) {
+	var plan []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	sql := fmt.Sprintf(s.q.estimateInQueue, literal(queue), literal(string(st)))
+	if err := s.db.QueryRow(ctx, sql).Scan(&plan); err != nil {
+		return 0, interpretError("estimate "+string(st)+" jobs of queue "+queue, err)
+	}
+	if len(plan) == 0 {
+		return 0, fmt.Errorf("pgstore: estimate %s jobs of queue %s: an empty plan", st, queue)
+	}
+	return int64(plan[0].Plan.Rows), nil
+}
+
+// literal quotes v as an SQL string literal (standard_conforming_strings,
+// on by default since PostgreSQL 9.1, reads backslashes as themselves).
+func literal(v string) string {
+	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
 }
 
 // pruneSQL: $1 now, $2 limit → the count of jobs removed with their history.

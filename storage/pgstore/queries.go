@@ -16,7 +16,7 @@ import (
 type queries struct {
 	version, notify, create, fetch, fetchRange, transition, transitionPlain, extend, checkLeases, promote, reclaim,
 	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues,
-	appendLogs, setProgress, jobLogs, jobProgress, estimate string
+	appendLogs, setProgress, jobLogs, jobProgress, estimate, estimateInQueue string
 	countState map[states.Name]string
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress, listBatches string
@@ -119,6 +119,7 @@ func buildQueries(schema string) queries {
 		history:         r.Replace(historySQL),
 		list:            r.Replace(listSQL),
 		estimate:        r.Replace(estimateSQL),
+		estimateInQueue: r.Replace(estimateInQueueSQL),
 		countState:      replaceAll(r, countStateSQL),
 		count:           r.Replace(countSQL),
 		prune:           r.Replace(pruneSQL),
