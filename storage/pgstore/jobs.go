@@ -1048,14 +1048,20 @@ LEFT JOIN pg_stats st ON st.schemaname = $1 AND st.tablename = 'jobs' AND st.att
 LEFT JOIN LATERAL unnest(st.most_common_vals::text::text[], st.most_common_freqs) AS v(state, freq) ON true
 WHERE c.oid = '{sl}.jobs'::regclass`
 
-// countStateSQL: $1 queue ('': every queue) → the exact count of one state, through its partial index.
+// countStateSQL: () → the exact count of one state, through its partial
+// index; with inQueue appended, $1 queue → that of one queue.
 var countStateSQL = map[states.Name]string{
-	states.NameEnqueued:   `SELECT count(*) FROM {s}.jobs WHERE state = 'enqueued' AND ($1 = '' OR queue = $1)`,
-	states.NameScheduled:  `SELECT count(*) FROM {s}.jobs WHERE state = 'scheduled' AND ($1 = '' OR queue = $1)`,
-	states.NameAwaiting:   `SELECT count(*) FROM {s}.jobs WHERE state = 'awaiting' AND ($1 = '' OR queue = $1)`,
-	states.NameProcessing: `SELECT count(*) FROM {s}.jobs WHERE state = 'processing' AND lease_until IS NOT NULL AND ($1 = '' OR queue = $1)`,
-	states.NameFailed:     `SELECT count(*) FROM {s}.jobs WHERE state = 'failed' AND ($1 = '' OR queue = $1)`,
+	states.NameEnqueued:   `SELECT count(*) FROM {s}.jobs WHERE state = 'enqueued'`,
+	states.NameScheduled:  `SELECT count(*) FROM {s}.jobs WHERE state = 'scheduled'`,
+	states.NameAwaiting:   `SELECT count(*) FROM {s}.jobs WHERE state = 'awaiting'`,
+	states.NameProcessing: `SELECT count(*) FROM {s}.jobs WHERE state = 'processing' AND lease_until IS NOT NULL`,
+	states.NameFailed:     `SELECT count(*) FROM {s}.jobs WHERE state = 'failed'`,
 }
+
+// inQueue limits a countStateSQL statement to one queue. (A condition
+// "$1 = '' OR queue = $1" in one statement would, once its plan is
+// generic, read a whole index rather than one queue's part of it.)
+const inQueue = ` AND queue = $1`
 
 // estimateInQueueSQL: (the queue and the state, as SQL literals) → the planner's plan of counting them, whose row estimate is the estimated count.
 var estimateInQueueSQL = `EXPLAIN (FORMAT JSON) SELECT 1 FROM {s}.jobs WHERE queue = %s AND state = %s`
@@ -1070,7 +1076,10 @@ const exactBelow = 100_000
 // table; the others, succeeded and deleted above all, are the planner's
 // estimate from the table's statistics (ANALYZE, which autovacuum runs): of
 // the state, or for one queue, of the queue and the state together (the
-// statistics object jobs_queue_state follows how they are correlated).
+// statistics object jobs_queue_state follows how they are correlated). For
+// one queue, the indexed states of which the table holds 100,000 or more
+// are estimated for the queue first, and counted exactly if it holds
+// fewer.
 func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Name]int64, []states.Name, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, nil, err
@@ -1098,21 +1107,41 @@ func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Nam
 		return counts, states.Names, err
 	}
 	var exact []states.Name
-	for _, st := range states.Names {
-		sql, ok := s.q.countState[st]
-		if !ok || est[st] >= exactBelow {
-			if queue != "" && est[st] > 0 {
-				if est[st], err = s.estimateInQueue(ctx, queue, st); err != nil {
-					return nil, nil, err
+	err = pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		// Each count reads fewer than exactBelow entries of a partial
+		// index: starting parallel workers costs more than it saves, and
+		// the planner, misled by a queue that most finished jobs are in,
+		// may start them.
+		if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+			return err
+		}
+		for _, st := range states.Names {
+			sql, indexed := s.q.countState[st]
+			guess := est[st]
+			if queue != "" && (guess >= exactBelow || !indexed && guess > 0) {
+				// The table's count says little of one queue's share.
+				if guess, err = s.estimateInQueue(ctx, tx, queue, st); err != nil {
+					return err
 				}
 			}
-			continue
+			if !indexed || guess >= exactBelow {
+				est[st] = guess
+				continue
+			}
+			var args []any
+			if queue != "" {
+				sql, args = sql+inQueue, []any{queue}
+			}
+			if err := tx.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+				return fmt.Errorf("count %s jobs: %w", st, err)
+			}
+			est[st] = n
+			exact = append(exact, st)
 		}
-		if err := s.db.QueryRow(ctx, sql, queue).Scan(&n); err != nil {
-			return nil, nil, interpretError("count "+string(st)+" jobs", err)
-		}
-		est[st] = n
-		exact = append(exact, st)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, interpretError("estimate count", err)
 	}
 	return est, exact, nil
 }
@@ -1121,15 +1150,15 @@ func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Nam
 // state st. The values are written into the statement as literals, as a
 // parameter would be planned generically, without the statistics of its
 // value.
-func (s *Store) estimateInQueue(ctx context.Context, queue string, st states.Name) (int64, error) {
+func (s *Store) estimateInQueue(ctx context.Context, tx pgx.Tx, queue string, st states.Name) (int64, error) {
 	var plan []struct {
 		Plan struct {
 			Rows float64 `json:"Plan Rows"`
 		} `json:"Plan"`
 	}
 	sql := fmt.Sprintf(s.q.estimateInQueue, literal(queue), literal(string(st)))
-	if err := s.db.QueryRow(ctx, sql).Scan(&plan); err != nil {
-		return 0, interpretError("estimate "+string(st)+" jobs of queue "+queue, err)
+	if err := tx.QueryRow(ctx, sql).Scan(&plan); err != nil {
+		return 0, fmt.Errorf("estimate %s jobs of queue %s: %w", st, queue, err)
 	}
 	if len(plan) == 0 {
 		return 0, fmt.Errorf("pgstore: estimate %s jobs of queue %s: an empty plan", st, queue)

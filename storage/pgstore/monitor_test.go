@@ -76,6 +76,36 @@ func TestEstimateCount(t *testing.T) {
 	}
 }
 
+// TestEstimateCountOfAQueueWithFewOfAState: a state with an index that
+// the table holds too many of to count is counted exactly in a queue that
+// holds few of them.
+func TestEstimateCountOfAQueueWithFewOfAState(t *testing.T) {
+	s := newStore(t)
+	fillQueue(t, s, "bulk", states.NameEnqueued, exactBelow+5_000)
+	fillQueue(t, s, "mail", states.NameEnqueued, 4)
+	_, err := s.pool.Exec(testCtx(t), "ANALYZE "+pgx.Identifier{s.cfg.schema}.Sanitize()+".jobs")
+	require.NoError(t, err)
+	tests := []struct {
+		queue     string
+		want      int64
+		estimated bool
+	}{
+		{"mail", 4, false},
+		{"bulk", exactBelow + 5_000, true},
+		{"", exactBelow + 5_004, true},
+	}
+	for _, tt := range tests {
+		counts, exact, err := s.EstimateCount(testCtx(t), tt.queue)
+		require.NoError(t, err)
+		require.Equal(t, tt.estimated, !contains(exact, states.NameEnqueued), "queue %q: enqueued estimated", tt.queue)
+		if tt.estimated {
+			require.InEpsilon(t, tt.want, counts[states.NameEnqueued], 0.1, "queue %q", tt.queue)
+		} else {
+			require.Equal(t, tt.want, counts[states.NameEnqueued], "queue %q", tt.queue)
+		}
+	}
+}
+
 func contains(names []states.Name, n states.Name) bool {
 	for _, x := range names {
 		if x == n {
