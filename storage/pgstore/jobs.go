@@ -1059,7 +1059,7 @@ var countStateSQL = map[states.Name]string{
 }
 
 // inQueue limits a countStateSQL statement to one queue. (A condition
-// "$1 = '' OR queue = $1" in one statement would, once its plan is
+// "$1 = ” OR queue = $1" in one statement would, once its plan is
 // generic, read a whole index rather than one queue's part of it.)
 const inQueue = ` AND queue = $1`
 
