@@ -1058,9 +1058,7 @@ var countStateSQL = map[states.Name]string{
 	states.NameFailed:     `SELECT count(*) FROM {s}.jobs WHERE state = 'failed'`,
 }
 
-// inQueue limits a countStateSQL statement to one queue. (A condition
-// "$1 = ” OR queue = $1" in one statement would, once its plan is
-// generic, read a whole index rather than one queue's part of it.)
+// inQueue limits a countStateSQL statement to the jobs of one queue.
 const inQueue = ` AND queue = $1`
 
 // estimateInQueueSQL: (the queue and the state, as SQL literals) → the planner's plan of counting them, whose row estimate is the estimated count.
