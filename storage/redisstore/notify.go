@@ -30,12 +30,15 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
 	if s.sub == nil {
-		ps := s.rdb.Subscribe(context.WithoutCancel(ctx), s.k.wake())
-		// Wait for the subscription, so that no change stored after
+		channels := s.wakeChannels()
+		ps := s.rdb.Subscribe(context.WithoutCancel(ctx), channels...)
+		// Wait for the subscriptions, so that no change stored after
 		// Subscribe returns goes unannounced.
-		if _, err := ps.Receive(ctx); err != nil {
-			_ = ps.Close()
-			return nil, wrap("subscribe", err)
+		for range channels {
+			if _, err := ps.Receive(ctx); err != nil {
+				_ = ps.Close()
+				return nil, wrap("subscribe", err)
+			}
 		}
 		s.sub = &subscription{ps: ps, subs: map[chan struct{}]storage.Topic{}, done: make(chan struct{})}
 		go s.listen(s.sub)
@@ -97,4 +100,16 @@ func (s *Store) listen(sub *subscription) {
 		}
 		s.subMu.Unlock()
 	}
+}
+
+// wakeChannels returns the wake channels of the store: one per shard.
+func (s *Store) wakeChannels() []string {
+	if s.shards == nil {
+		return []string{s.k.wake()}
+	}
+	out := make([]string, len(s.shards))
+	for i, sh := range s.shards {
+		out[i] = sh.k.wake()
+	}
+	return out
 }

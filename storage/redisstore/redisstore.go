@@ -73,6 +73,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -122,7 +123,7 @@ type Option func(*Store)
 // every call of the store returns an error wrapping [ErrInvalidName].
 func Name(name string) Option {
 	return func(s *Store) {
-		s.k = keys{prefix: "{" + name + "}:"}
+		s.name, s.k = name, keys{prefix: "{" + name + "}:"}
 		if name == "" || strings.ContainsAny(name, "{}") {
 			s.err = fmt.Errorf("%w %q: want a non-empty name without braces", ErrInvalidName, name)
 		}
@@ -136,10 +137,15 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // Store is a Redis [storage.Store] with every optional capability of
 // package storage. Create one with [New]; it is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
-	k   keys
-	now func() time.Time
-	err error // an invalid option; every call returns it
+	rdb  redis.UniversalClient
+	name string
+	k    keys
+	now  func() time.Time
+	err  error // an invalid option; every call returns it
+
+	nshards int      // as Shards gave
+	shards  []*Store // a store of several shards: each of them (see shards.go)
+	rot     atomic.Uint32
 
 	subMu sync.Mutex
 	sub   *subscription
@@ -147,10 +153,11 @@ type Store struct {
 
 // New returns a store on client. The client belongs to the caller.
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{rdb: client, k: keys{prefix: "{" + DefaultName + "}:"}, now: time.Now}
+	s := &Store{rdb: client, name: DefaultName, k: keys{prefix: "{" + DefaultName + "}:"}, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
+	s.shardOn()
 	return s
 }
 
