@@ -25,6 +25,7 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/storage/pgstore"
+	"github.com/taskflow-go/taskflow/storage/redisstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -34,7 +35,7 @@ type benchConfig struct {
 	memProfile                           string
 	keep                                 bool
 	n, concurrency, batch                int
-	fetchBatch                           int
+	fetchBatch, shards                   int
 	duration, retention                  time.Duration
 	rate, traceSample                    float64
 	observe                              bool
@@ -91,6 +92,7 @@ func benchFlags(fs *flag.FlagSet) *benchConfig {
 	fs.StringVar(&c.store, "store", "memory", "store: memory, postgres or redis")
 	fs.StringVar(&c.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&c.redis, "redis", redisAddrDefault(), "Redis address host:port, or several, comma-separated, of a Redis Cluster (default $TASKFLOW_REDIS_ADDR, else 127.0.0.1:6379)")
+	fs.IntVar(&c.shards, "shards", 1, "Redis store's shards (redisstore.Shards): one queue spreads over that many cluster slots")
 	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema, or Redis store name, to use and keep (default: a fresh bench_<random>, dropped at the end)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema or Redis store")
 	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")
@@ -117,6 +119,8 @@ func (c *benchConfig) check() error {
 		return fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
 	case c.n <= 0:
 		return fmt.Errorf("%w: bench: -n must be positive", errUsage)
+	case c.shards < 1 || c.shards > redisstore.MaxShards:
+		return fmt.Errorf("%w: bench: -shards must be 1 to %d", errUsage, redisstore.MaxShards)
 	case c.batch <= 0:
 		return fmt.Errorf("%w: bench: -batch must be positive", errUsage)
 	case c.duration <= 0:
