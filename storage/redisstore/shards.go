@@ -261,12 +261,19 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 			parents = append(parents, j.ParentID)
 		}
 	}
-	// One round: the call's IDs on every shard (duplicates), and the
-	// shards of the stored parents.
+	if want < 0 && len(parents) == 0 {
+		want = s.idShard(p.Jobs[0].ID)
+	}
+	// One round: the call's IDs on every other shard (duplicates: the
+	// shard the call goes to checks its own), and the shards of the stored
+	// parents.
 	dups := make([]*redis.IntCmd, len(s.shards))
 	found := make([][]*redis.IntCmd, len(s.shards))
 	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, sh := range s.shards {
+			if i == want && len(parents) == 0 {
+				continue
+			}
 			ks := make([]string, len(p.Jobs))
 			for k, j := range p.Jobs {
 				ks[k] = sh.k.job(j.ID)
@@ -297,7 +304,7 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 		want = s.idShard(p.Jobs[0].ID)
 	}
 	for i := range s.shards {
-		if i != want && dups[i].Val() > 0 {
+		if i != want && dups[i] != nil && dups[i].Val() > 0 {
 			return nil, fmt.Errorf("redisstore: create: a job of the call exists on shard %d: %w", i, storage.ErrDuplicate)
 		}
 	}

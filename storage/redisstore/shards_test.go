@@ -71,7 +71,7 @@ func TestClusterShards(t *testing.T) {
 
 func TestCRC16MatchesRedisCluster(t *testing.T) {
 	require.Equal(t, uint16(0x31C3), crc16("123456789")) // the XMODEM check value
-	require.Equal(t, 12182, tagSlot("foo"))               // CLUSTER KEYSLOT foo
+	require.Equal(t, 12182, tagSlot("foo"))              // CLUSTER KEYSLOT foo
 }
 
 func TestShardTags(t *testing.T) {
