@@ -202,3 +202,65 @@ func TestShardedCreatePlacesRelatedJobsTogether(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, states.NameEnqueued, got.State)
 }
+
+// TestShardedTransitionAcrossShards: changes of jobs on different shards,
+// with AllOrNothing, are all applied or none; a token that names another
+// shard than its job's is a lost lease.
+func TestShardedTransitionAcrossShards(t *testing.T) {
+	client := testClient(t)
+	s := newShardedStore(t, client, 3)
+	ctx := testCtx(t)
+	// Two jobs on different shards.
+	var jobs []*storage.Job
+	seen := map[int]bool{}
+	for len(jobs) < 2 {
+		j := enqueuedJob(t)
+		_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+		require.NoError(t, err)
+		at, err := s.locate(ctx, []uuid.UUID{j.ID})
+		require.NoError(t, err)
+		if !seen[at[0]] {
+			seen[at[0]] = true
+			jobs = append(jobs, j)
+		}
+	}
+	del := func(id uuid.UUID, from states.Name) storage.Transition {
+		return storage.Transition{ID: id, From: []states.Name{from}, To: states.NameDeleted, Data: []byte(`{}`)}
+	}
+	state := func(id uuid.UUID) (states.Name, int) {
+		j, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		return j.State, len(j.History)
+	}
+
+	errs, err := s.Transition(ctx, &storage.TransitionParams{AllOrNothing: true,
+		Transitions: []storage.Transition{del(jobs[0].ID, states.NameEnqueued), del(jobs[1].ID, states.NameProcessing)}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.ErrorIs(t, errs[1], storage.ErrStateConflict)
+	for _, j := range jobs {
+		st, n := state(j.ID)
+		require.Equal(t, states.NameEnqueued, st)
+		require.Equal(t, 1, n, "a change was applied")
+	}
+
+	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	errs, err = s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{
+		{ID: got[0].ID, Token: got[0].LeaseToken + 1, From: []states.Name{states.NameProcessing}, To: states.NameSucceeded, Data: []byte(`{}`)},
+		{ID: uuid.Must(uuid.NewV7()), To: states.NameDeleted, Data: []byte(`{}`)},
+	}})
+	require.NoError(t, err)
+	require.ErrorIs(t, errs[0], storage.ErrLeaseLost)
+	require.ErrorIs(t, errs[1], storage.ErrNotFound)
+
+	errs, err = s.Transition(ctx, &storage.TransitionParams{AllOrNothing: true,
+		Transitions: []storage.Transition{del(got[0].ID, states.NameProcessing), del(got[1].ID, states.NameProcessing)}})
+	require.NoError(t, err)
+	require.Equal(t, []error{nil, nil}, errs)
+	for _, j := range jobs {
+		st, _ := state(j.ID)
+		require.Equal(t, states.NameDeleted, st)
+	}
+}
