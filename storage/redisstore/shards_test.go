@@ -60,6 +60,7 @@ func TestClusterShards(t *testing.T) {
 			require.Len(t, masters, len(clusterPorts), "shards %v", s.ShardTags())
 		}
 	})
+	t.Run("EveryShardWakes", func(t *testing.T) { testEveryShardWakes(t, client) })
 	t.Run("Conformance", func(t *testing.T) {
 		storagetest.Run(t, func(t *testing.T) storage.Store { return newShardedStore(t, client, 3) })
 	})
@@ -262,5 +263,24 @@ func TestShardedTransitionAcrossShards(t *testing.T) {
 	for _, j := range jobs {
 		st, _ := state(j.ID)
 		require.Equal(t, states.NameDeleted, st)
+	}
+}
+
+func TestShardedEveryShardWakes(t *testing.T) { testEveryShardWakes(t, testClient(t)) }
+
+// testEveryShardWakes: a job enqueued on any shard wakes a subscriber.
+func testEveryShardWakes(t *testing.T, client redis.UniversalClient) {
+	s := newShardedStore(t, client, 3)
+	ctx := testCtx(t)
+	wake, err := s.Subscribe(ctx, storage.TopicEnqueued)
+	require.NoError(t, err)
+	for i, sh := range s.shards {
+		_, err := sh.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t)}})
+		require.NoError(t, err)
+		select {
+		case <-wake:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("a job enqueued on shard %d woke no one", i)
+		}
 	}
 }
