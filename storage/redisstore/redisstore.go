@@ -81,6 +81,8 @@
 //   - Shard 0 holds recurring definitions (jobs they fire go there), locks
 //     and the worker list; heartbeats go to every shard, so that each
 //     returns the jobs of dead workers. Pausing a queue writes every shard.
+//   - Subscribe listens to the wake-ups of every shard (on a cluster, each
+//     on the master that publishes them).
 //   - Get, Peek, job logs and changes without a token read every shard at
 //     once; counts, listings, queues and statistics are summed or merged;
 //     PromoteDue, ReclaimExpired and DeleteExpired go round the shards up
