@@ -406,7 +406,7 @@ func (s *Store) fetchPlan(ctx context.Context, p *storage.FetchParams, ranges []
 	var heads []head
 	for i := range s.shards {
 		for r := range nq {
-			if paused[i].Val()[r] {
+			if v := paused[i].Val(); r < len(v) && v[r] {
 				continue
 			}
 			for _, z := range zs[i][r].Val() {
