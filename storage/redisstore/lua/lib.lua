@@ -22,14 +22,11 @@ local KEYS, ARGV, P, NOW, RET
 -- finished parents whose continuations are still to resolve (finished),
 -- and the expiring jobs to file (place), as ID, expiry pairs.
 local wake, zops, blocks, pending, expiring
--- The next enqueue sequence of the call, once one is taken (sequence).
-local seqNext
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
   wake, zops, blocks, pending, expiring = 0, {}, {}, {}, {}
-  seqNext = nil
 end
 
 local SEP = '\31'
@@ -94,9 +91,29 @@ local function zflush()
   zops = {}
 end
 
+-- sequence returns the next enqueue sequence: the server's clock in
+-- microseconds, or one more than the last sequence when that is later, so
+-- that sequences grow on each server and those of the shards of a store
+-- (see shards.go), on one clock, sort as their jobs were enqueued. The
+-- call's last sequence is written back by done. seqFor is the call
+-- (its ARGV) that seqNext belongs to.
+local seqNext, seqFor
+local function sequence()
+  if seqFor ~= ARGV then
+    local t = redis.call('TIME')
+    local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    seqNext, seqFor = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + 1, clock), ARGV
+  end
+  local v = seqNext
+  seqNext = v + 1
+  return v
+end
+
 -- counter returns the next value of counter key. Values are reserved in
--- blocks, one call per block: they grow, with gaps.
+-- blocks, one call per block: they grow, with gaps. The store's sequence
+-- key, KEYS[1], follows the clock instead (sequence).
 local function counter(key)
+  if key == KEYS[1] then return sequence() end
   local b = blocks[key]
   if not b or b.n > b.last then
     local last = redis.call('INCRBY', key, 1024)
@@ -105,22 +122,6 @@ local function counter(key)
   end
   local v = b.n
   b.n = v + 1
-  return v
-end
-
--- sequence returns the next enqueue sequence: the server's clock in
--- microseconds, or one more than the last sequence when that is later, so
--- that sequences grow on each server and those of the shards of a store
--- (see shards.go), on one clock, sort as their jobs were enqueued. The
--- call's last sequence is written back by done.
-local function sequence()
-  if not seqNext then
-    local t = redis.call('TIME')
-    local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    seqNext = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + 1, clock)
-  end
-  local v = seqNext
-  seqNext = v + 1
   return v
 end
 
@@ -202,7 +203,7 @@ local function place(j, a)
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
-    j.qs = string.format('%016.0f', sequence()) -- 16 digits hold every integer a double holds exactly
+    j.qs = string.format('%016.0f', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
     zput(P .. 'q:' .. j.q, j.qs .. j.id, 0 - j.p)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
@@ -469,8 +470,11 @@ end
 local function done()
   expflush()
   zflush()
-  if seqNext then redis.call('SET', KEYS[1], string.format('%.0f', seqNext - 1)) end
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
+  if seqFor == ARGV then
+    redis.call('SET', KEYS[1], string.format('%.0f', seqNext - 1))
+    seqFor = nil
+  end
 end
 
 -- requeueDue moves up to limit jobs in state whose score in the sorted set
