@@ -189,7 +189,7 @@ func TestShardedCreatePlacesRelatedJobsTogether(t *testing.T) {
 	require.Equal(t, -1, shardOf(bad.ID))
 
 	// Finishing the parent resolves the continuation, on its shard.
-	jobs, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+	jobs, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 100, Owner: "w", LeaseFor: time.Minute})
 	require.NoError(t, err)
 	for _, j := range jobs {
 		if j.ID == parent.ID {
