@@ -19,8 +19,8 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// A store of n > 1 shards (see [Shards]) is n complete stores of today's
-// layout, each with its own hash tag, so each lives in its own Redis
+// A store of n > 1 shards (see [Shards]) is n complete stores of the
+// unsharded layout, each with its own hash tag, so each lives in its own Redis
 // Cluster slot; the Store spreads work over them and gathers their
 // answers. Shard 0 has the store's name as its tag ("{name}:…", the layout
 // of an unsharded store); shard i > 0 has "{name:k}", k the smallest
