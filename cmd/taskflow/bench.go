@@ -159,7 +159,7 @@ type benchEnv struct {
 	// redisMemory and redisCPU, set on Redis, read the server's
 	// used_memory and the CPU time it has used.
 	redisMemory func(context.Context) (int64, error)
-	redisCPU    func(context.Context) (time.Duration, error)
+	redisCPU    func(context.Context) ([]time.Duration, error) // one per master
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -371,8 +371,17 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "redis memory per job: %.0f B pending, %.0f B finished (retained with its history)\n",
 			float64(mem1-mem0)/float64(n), float64(mem2-mem0)/float64(n))
+		perJob := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 		fmt.Fprintf(out, "redis CPU per job: %.1f µs insert, %.1f µs work\n",
-			float64((cpu1-cpu0).Microseconds())/float64(n), float64((cpu2-cpu1).Microseconds())/float64(n))
+			perJob(sumCPU(cpu1)-sumCPU(cpu0)), perJob(sumCPU(cpu2)-sumCPU(cpu1)))
+		if len(cpu0) > 1 {
+			var insert, work time.Duration
+			for i := range cpu0 {
+				insert, work = max(insert, cpu1[i]-cpu0[i]), max(work, cpu2[i]-cpu1[i])
+			}
+			fmt.Fprintf(out, "redis CPU per job on the busiest of %d masters: %.1f µs insert, %.1f µs work\n",
+				len(cpu0), perJob(insert), perJob(work))
+		}
 	}
 	return nil
 }
@@ -385,12 +394,22 @@ func (e *benchEnv) memory(ctx context.Context) (int64, error) {
 	return e.redisMemory(ctx)
 }
 
-// serverCPU returns the CPU time Redis has used, or 0 on other stores.
-func (e *benchEnv) serverCPU(ctx context.Context) (time.Duration, error) {
+// serverCPU returns the CPU time each Redis master has used, or nothing on
+// other stores.
+func (e *benchEnv) serverCPU(ctx context.Context) ([]time.Duration, error) {
 	if e.redisCPU == nil {
-		return 0, nil
+		return nil, nil
 	}
 	return e.redisCPU(ctx)
+}
+
+// sumCPU returns the sum of CPU times.
+func sumCPU(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
 }
 
 func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {

@@ -58,29 +58,33 @@ func (e *benchEnv) openRedis(ctx context.Context, stderr io.Writer) (func(), err
 			return nil, err
 		}
 	}
-	sum := func(ctx context.Context, f func(c redis.Cmdable) (float64, error)) (float64, error) {
-		var total float64
-		for _, c := range masters {
+	each := func(ctx context.Context, f func(c redis.Cmdable) (float64, error)) ([]float64, error) {
+		out := make([]float64, len(masters))
+		for i, c := range masters {
 			v, err := f(c)
 			if err != nil {
-				return 0, err
+				return nil, err
 			}
-			total += v
+			out[i] = v
 		}
-		return total, nil
+		return out, nil
 	}
 	e.redisMemory = func(ctx context.Context) (int64, error) {
-		v, err := sum(ctx, func(c redis.Cmdable) (float64, error) {
+		vs, err := each(ctx, func(c redis.Cmdable) (float64, error) {
 			v, err := infoField(ctx, c, "memory", "used_memory")
 			if err != nil {
 				return 0, err
 			}
 			return strconv.ParseFloat(v, 64)
 		})
-		return int64(v), err
+		var total float64
+		for _, v := range vs {
+			total += v
+		}
+		return int64(total), err
 	}
-	e.redisCPU = func(ctx context.Context) (time.Duration, error) {
-		v, err := sum(ctx, func(c redis.Cmdable) (float64, error) {
+	e.redisCPU = func(ctx context.Context) ([]time.Duration, error) {
+		vs, err := each(ctx, func(c redis.Cmdable) (float64, error) {
 			var total float64
 			for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
 				v, err := infoField(ctx, c, "cpu", f)
@@ -95,7 +99,11 @@ func (e *benchEnv) openRedis(ctx context.Context, stderr io.Writer) (func(), err
 			}
 			return total, nil
 		})
-		return time.Duration(v * float64(time.Second)), err
+		out := make([]time.Duration, len(vs))
+		for i, v := range vs {
+			out[i] = time.Duration(v * float64(time.Second))
+		}
+		return out, err
 	}
 	return func() {
 		if drop {
