@@ -25,6 +25,7 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/storage/pgstore"
+	"github.com/taskflow-go/taskflow/storage/redisstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -34,7 +35,7 @@ type benchConfig struct {
 	memProfile                           string
 	keep                                 bool
 	n, concurrency, batch                int
-	fetchBatch                           int
+	fetchBatch, shards                   int
 	duration, retention                  time.Duration
 	rate, traceSample                    float64
 	observe                              bool
@@ -91,6 +92,7 @@ func benchFlags(fs *flag.FlagSet) *benchConfig {
 	fs.StringVar(&c.store, "store", "memory", "store: memory, postgres or redis")
 	fs.StringVar(&c.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&c.redis, "redis", redisAddrDefault(), "Redis address host:port, or several, comma-separated, of a Redis Cluster (default $TASKFLOW_REDIS_ADDR, else 127.0.0.1:6379)")
+	fs.IntVar(&c.shards, "shards", 1, "Redis store's shards (redisstore.Shards): one queue spreads over that many cluster slots")
 	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema, or Redis store name, to use and keep (default: a fresh bench_<random>, dropped at the end)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema or Redis store")
 	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")
@@ -117,6 +119,8 @@ func (c *benchConfig) check() error {
 		return fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
 	case c.n <= 0:
 		return fmt.Errorf("%w: bench: -n must be positive", errUsage)
+	case c.shards < 1 || c.shards > redisstore.MaxShards:
+		return fmt.Errorf("%w: bench: -shards must be 1 to %d", errUsage, redisstore.MaxShards)
 	case c.batch <= 0:
 		return fmt.Errorf("%w: bench: -batch must be positive", errUsage)
 	case c.duration <= 0:
@@ -155,7 +159,7 @@ type benchEnv struct {
 	// redisMemory and redisCPU, set on Redis, read the server's
 	// used_memory and the CPU time it has used.
 	redisMemory func(context.Context) (int64, error)
-	redisCPU    func(context.Context) (time.Duration, error)
+	redisCPU    func(context.Context) ([]time.Duration, error) // one per master
 
 	done     atomic.Int64 // jobs stored as Succeeded
 	target   atomic.Int64 // done count that closes reached; 0 for none
@@ -367,8 +371,17 @@ func (e *benchEnv) burndown(ctx context.Context, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "redis memory per job: %.0f B pending, %.0f B finished (retained with its history)\n",
 			float64(mem1-mem0)/float64(n), float64(mem2-mem0)/float64(n))
+		perJob := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 		fmt.Fprintf(out, "redis CPU per job: %.1f µs insert, %.1f µs work\n",
-			float64((cpu1-cpu0).Microseconds())/float64(n), float64((cpu2-cpu1).Microseconds())/float64(n))
+			perJob(sumCPU(cpu1)-sumCPU(cpu0)), perJob(sumCPU(cpu2)-sumCPU(cpu1)))
+		if len(cpu0) > 1 {
+			var insert, work time.Duration
+			for i := range cpu0 {
+				insert, work = max(insert, cpu1[i]-cpu0[i]), max(work, cpu2[i]-cpu1[i])
+			}
+			fmt.Fprintf(out, "redis CPU per job on the busiest of %d masters: %.1f µs insert, %.1f µs work\n",
+				len(cpu0), perJob(insert), perJob(work))
+		}
 	}
 	return nil
 }
@@ -381,12 +394,22 @@ func (e *benchEnv) memory(ctx context.Context) (int64, error) {
 	return e.redisMemory(ctx)
 }
 
-// serverCPU returns the CPU time Redis has used, or 0 on other stores.
-func (e *benchEnv) serverCPU(ctx context.Context) (time.Duration, error) {
+// serverCPU returns the CPU time each Redis master has used, or nothing on
+// other stores.
+func (e *benchEnv) serverCPU(ctx context.Context) ([]time.Duration, error) {
 	if e.redisCPU == nil {
-		return 0, nil
+		return nil, nil
 	}
 	return e.redisCPU(ctx)
+}
+
+// sumCPU returns the sum of CPU times.
+func sumCPU(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t
 }
 
 func (e *benchEnv) continuous(ctx context.Context, out io.Writer) error {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,45 +39,79 @@ func (e *benchEnv) openRedis(ctx context.Context, stderr io.Writer) (func(), err
 		_, _ = rand.Read(b)
 		name = "bench_" + hex.EncodeToString(b)
 	}
-	fmt.Fprintf(stderr, "using Redis store %s at %s\n", name, e.cfg.redis)
-	e.store = redisstore.New(client, redisstore.Name(name))
-	// The store's keys share one hash tag, so they live on one master.
-	master := redis.Cmdable(client)
+	fmt.Fprintf(stderr, "using Redis store %s (%d shards) at %s\n", name, e.cfg.shards, e.cfg.redis)
+	e.store = redisstore.New(client, redisstore.Name(name), redisstore.Shards(e.cfg.shards))
+	// Memory, CPU and the keys are those of every master: a store of one
+	// shard lives on one of them, the others idle.
+	masters := []redis.Cmdable{client}
 	if cc, ok := client.(*redis.ClusterClient); ok {
-		c, err := cc.MasterForKey(ctx, "{"+name+"}:seq")
+		masters = nil
+		var mu sync.Mutex
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			masters = append(masters, c)
+			return nil
+		})
 		if err != nil {
 			_ = client.Close()
 			return nil, err
 		}
-		master = c
+	}
+	each := func(ctx context.Context, f func(c redis.Cmdable) (float64, error)) ([]float64, error) {
+		out := make([]float64, len(masters))
+		for i, c := range masters {
+			v, err := f(c)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = v
+		}
+		return out, nil
 	}
 	e.redisMemory = func(ctx context.Context) (int64, error) {
-		v, err := infoField(ctx, master, "memory", "used_memory")
-		if err != nil {
-			return 0, err
-		}
-		return strconv.ParseInt(v, 10, 64)
-	}
-	e.redisCPU = func(ctx context.Context) (time.Duration, error) {
-		var total time.Duration
-		for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
-			v, err := infoField(ctx, master, "cpu", f)
+		vs, err := each(ctx, func(c redis.Cmdable) (float64, error) {
+			v, err := infoField(ctx, c, "memory", "used_memory")
 			if err != nil {
 				return 0, err
 			}
-			s, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return 0, fmt.Errorf("redis INFO cpu %s: %w", f, err)
-			}
-			total += time.Duration(s * float64(time.Second))
+			return strconv.ParseFloat(v, 64)
+		})
+		var total float64
+		for _, v := range vs {
+			total += v
 		}
-		return total, nil
+		return int64(total), err
+	}
+	e.redisCPU = func(ctx context.Context) ([]time.Duration, error) {
+		vs, err := each(ctx, func(c redis.Cmdable) (float64, error) {
+			var total float64
+			for _, f := range []string{"used_cpu_sys", "used_cpu_user"} {
+				v, err := infoField(ctx, c, "cpu", f)
+				if err != nil {
+					return 0, err
+				}
+				s, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return 0, fmt.Errorf("redis INFO cpu %s: %w", f, err)
+				}
+				total += s
+			}
+			return total, nil
+		})
+		out := make([]time.Duration, len(vs))
+		for i, v := range vs {
+			out[i] = time.Duration(v * float64(time.Second))
+		}
+		return out, err
 	}
 	return func() {
 		if drop {
 			c, cancel := context.WithTimeout(context.Background(), time.Minute)
-			if err := deleteRedisKeys(c, master, "{"+name+"}:*"); err != nil {
-				fmt.Fprintf(stderr, "delete Redis store %s: %v\n", name, err)
+			for _, m := range masters { // the keys of every shard: "{name}:…", "{name:k}:…"
+				if err := deleteRedisKeys(c, m, "{"+name+"[}:]*"); err != nil {
+					fmt.Fprintf(stderr, "delete Redis store %s: %v\n", name, err)
+				}
 			}
 			cancel()
 		} else {

@@ -128,6 +128,7 @@ func TestCommandLineWithoutDatabase(t *testing.T) {
 		{[]string{"bench", "--mode", "sprint"}, 2, nil, []string{`-mode "sprint": want one of`}},
 		{[]string{"bench", "--store", "mysql"}, 2, nil, []string{`-store "mysql": want memory, postgres or redis`}},
 		{[]string{"bench", "-n", "0"}, 2, nil, []string{"-n must be positive"}},
+		{[]string{"bench", "-shards", "0"}, 2, nil, []string{"-shards must be 1 to 256"}},
 		{[]string{"bench", "--store", "postgres"}, 2, nil, []string{"no database: pass --database URL"}},
 		{[]string{"help", "nope"}, 2, nil, []string{`help: unknown command "nope"`}},
 		{[]string{"help"}, 0, []string{"Usage:", "taskflow jobs requeue", "Exit status: 0 ok, 1 failure, 2 usage error"}, nil},
@@ -302,6 +303,7 @@ func TestBenchRedis(t *testing.T) {
 		{[]string{"-mode", "latency"}, []string{"enqueue→start: p50"}},
 		{[]string{"-mode", "single"}, []string{"single insert: "}},
 		{[]string{"-mode", "priority", "-n", "2000"}, []string{"work: 2100 jobs"}},
+		{[]string{"-mode", "burndown", "-n", "2000", "-shards", "3"}, []string{"bulk insert: 2000 jobs", "work: 2000 jobs"}},
 	} {
 		t.Run(tc.args[1], func(t *testing.T) {
 			var out, errOut bytes.Buffer

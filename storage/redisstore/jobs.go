@@ -165,6 +165,9 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
+	if s.shards != nil && len(p.Jobs) > 0 {
+		return s.shardedCreate(ctx, p)
+	}
 	if len(p.Jobs) == 0 {
 		return []uuid.UUID{}, nil
 	}
@@ -208,6 +211,9 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	}
 	if p.Limit < 1 {
 		return nil, fmt.Errorf("redisstore: fetch: limit %d, want at least 1", p.Limit)
+	}
+	if s.shards != nil {
+		return s.shardedFetch(ctx, p)
 	}
 	now := s.clock(p.Now)
 	data, err := states.Marshal(states.Processing{StartedAt: now, ServerID: p.Owner})
@@ -416,6 +422,9 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
+	if s.shards != nil && len(p.Transitions) > 0 {
+		return s.shardedTransition(ctx, p)
+	}
 	if len(p.Transitions) == 0 {
 		return []error{}, nil
 	}
@@ -495,6 +504,9 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
+	if s.shards != nil {
+		return s.shardedExtend(ctx, p)
+	}
 	var workerID, worker string
 	if p.Worker != nil {
 		b, err := json.Marshal(p.Worker)
@@ -529,6 +541,9 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 	if err := s.begin(ctx); err != nil {
 		return storage.PromoteResult{}, err
 	}
+	if s.shards != nil {
+		return s.shardedPromote(ctx, p)
+	}
 	args, err := s.header(s.clock(p.Now), 0, 1)
 	if err != nil {
 		return storage.PromoteResult{}, err
@@ -550,6 +565,14 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, err
+	}
+	if s.shards != nil {
+		q := *p
+		q.Now = s.clock(p.Now)
+		return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
+			q.Limit = limit
+			return sh.ReclaimExpired(ctx, &q)
+		})
 	}
 	args, err := s.header(s.clock(p.Now), 0, 1)
 	if err != nil {
@@ -577,6 +600,9 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, withHistory bool) (*stora
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
+	if s.shards != nil {
+		return s.shardedGet(ctx, id, withHistory)
+	}
 	m, err := s.rdb.HGetAll(ctx, s.k.job(id)).Result()
 	if err != nil {
 		return nil, wrap("get", err)
@@ -584,6 +610,11 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, withHistory bool) (*stora
 	if len(m) == 0 {
 		return nil, fmt.Errorf("redisstore: job %s: %w", id, storage.ErrNotFound)
 	}
+	return jobOfHash(id, m, withHistory)
+}
+
+// jobOfHash decodes job id from its hash m.
+func jobOfHash(id uuid.UUID, m map[string]string, withHistory bool) (*storage.Job, error) {
 	kv := make([]string, 0, 2*len(m)+2)
 	kv = append(kv, "id", id.String())
 	for name, v := range m {

@@ -16,7 +16,8 @@ import "github.com/google/uuid"
 //	                        the count of entries filed (see expflush in lua/lib.lua)
 //	exp                     sorted set by expiry: expiring jobs of stores written
 //	                        before the buckets, pruned first, no longer written
-//	seq, tok                counters: enqueue order, fencing tokens
+//	seq, tok                the last enqueue sequence (see sequence in lua/lib.lua),
+//	                        and the counter of fencing tokens
 //	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
 //	u:<key>                 string: the job that last took a unique key
 //	b:<batch>, bm:<batch>   hash of counts, and set of the batch's jobs

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -27,6 +28,9 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
+	if s.shards != nil {
+		return s.shardedList(ctx, p)
+	}
 	res, err := listScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix, string(p.State), p.Queue, p.Task,
 		idOrEmpty(p.BatchID), idOrEmpty(p.ParentID), max(p.Offset, 0), max(p.Limit, 0)).Result()
 	if err != nil {
@@ -40,6 +44,20 @@ func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64,
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
+	if s.shards != nil {
+		var mu sync.Mutex
+		sum := map[states.Name]int64{}
+		err := s.onShards(func(sh *Store) error {
+			c, err := sh.Count(ctx, queue)
+			mu.Lock()
+			defer mu.Unlock()
+			for st, n := range c {
+				sum[st] += n
+			}
+			return err
+		})
+		return sum, err
+	}
 	res, err := countScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix, queue).Result()
 	if err != nil {
 		return nil, wrap("count", err)
@@ -51,6 +69,9 @@ func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64,
 func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) error {
 	if err := s.begin(ctx); err != nil {
 		return err
+	}
+	if s.shards != nil {
+		return s.onShards(func(sh *Store) error { return sh.SetQueuePaused(ctx, queue, paused) })
 	}
 	var err error
 	if paused {
@@ -70,6 +91,9 @@ func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) e
 func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
+	}
+	if s.shards != nil {
+		return s.shardedQueues(ctx)
 	}
 	res, err := queuesScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix).Result()
 	if err != nil {
@@ -95,6 +119,9 @@ func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
+	}
+	if s.shards != nil {
+		return s.shardedStats(ctx, from, to, step)
 	}
 	step = max(step.Truncate(time.Minute), time.Minute)
 	first := storage.StatsPeriod(from, step)
@@ -138,6 +165,14 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
+	if s.shards != nil {
+		q := *p
+		q.Now = s.clock(p.Now)
+		return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
+			q.Limit = limit
+			return sh.DeleteExpired(ctx, &q)
+		})
+	}
 	now := s.clock(p.Now)
 	args, err := s.header(now, 0, 2)
 	if err != nil {
@@ -167,6 +202,9 @@ func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) err
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
+	if s.shards != nil {
+		return s.shardedLogs(ctx, records, nil)
+	}
 	args := make([]any, 0, 2+2*len(records))
 	args = append(args, s.k.prefix, "log")
 	for _, r := range records {
@@ -183,6 +221,9 @@ func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) err
 func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) error {
 	if err := s.begin(ctx); err != nil {
 		return err
+	}
+	if s.shards != nil {
+		return s.shardedLogs(ctx, nil, progress)
 	}
 	args := make([]any, 0, 2+2*len(progress))
 	args = append(args, s.k.prefix, "prog")
@@ -208,6 +249,16 @@ func (s *Store) runLogs(ctx context.Context, args []any) error {
 func (s *Store) JobLogs(ctx context.Context, id uuid.UUID) ([]storage.LogRecord, *storage.Progress, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, nil, err
+	}
+	if s.shards != nil {
+		at, err := s.locate(ctx, []uuid.UUID{id})
+		if err != nil {
+			return nil, nil, err
+		}
+		if at[0] < 0 {
+			return nil, nil, fmt.Errorf("redisstore: job %s: %w", id, storage.ErrNotFound)
+		}
+		return s.shards[at[0]].JobLogs(ctx, id)
 	}
 	var (
 		exists *redis.IntCmd

@@ -11,11 +11,13 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// subscription is a store's one pub/sub connection, shared by every
+// subscription is a store's pub/sub connection, shared by every
 // subscriber: the scripts publish the topics of each change, as a bit mask,
-// on the store's wake channel.
+// on the store's wake channel. A store of several shards on Redis Cluster
+// has one connection per shard, to the master that publishes its wake-ups
+// (the others' reach a node only through the cluster bus, later).
 type subscription struct {
-	ps   *redis.PubSub
+	pss  []*redis.PubSub
 	subs map[chan struct{}]storage.Topic
 	done chan struct{}
 }
@@ -30,15 +32,32 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
 	if s.sub == nil {
-		ps := s.rdb.Subscribe(context.WithoutCancel(ctx), s.k.wake())
-		// Wait for the subscription, so that no change stored after
-		// Subscribe returns goes unannounced.
-		if _, err := ps.Receive(ctx); err != nil {
-			_ = ps.Close()
-			return nil, wrap("subscribe", err)
+		groups := [][]string{s.wakeChannels()}
+		if _, ok := s.rdb.(*redis.ClusterClient); ok && len(groups[0]) > 1 {
+			groups = nil
+			for _, ch := range s.wakeChannels() {
+				groups = append(groups, []string{ch})
+			}
 		}
-		s.sub = &subscription{ps: ps, subs: map[chan struct{}]storage.Topic{}, done: make(chan struct{})}
-		go s.listen(s.sub)
+		sub := &subscription{subs: map[chan struct{}]storage.Topic{}, done: make(chan struct{})}
+		for _, channels := range groups {
+			ps := s.rdb.Subscribe(context.WithoutCancel(ctx), channels...)
+			sub.pss = append(sub.pss, ps)
+			// Wait for the subscriptions, so that no change stored after
+			// Subscribe returns goes unannounced.
+			for range channels {
+				if _, err := ps.Receive(ctx); err != nil {
+					for _, ps := range sub.pss {
+						_ = ps.Close()
+					}
+					return nil, wrap("subscribe", err)
+				}
+			}
+		}
+		s.sub = sub
+		for _, ps := range sub.pss {
+			go s.listen(sub, ps)
+		}
 	}
 	sub := s.sub
 	ch := make(chan struct{}, 1)
@@ -52,16 +71,19 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 		if len(sub.subs) == 0 && s.sub == sub {
 			s.sub = nil
 			close(sub.done)
-			_ = sub.ps.Close()
+			for _, ps := range sub.pss {
+				_ = ps.Close()
+			}
 		}
 	}()
 	return ch, nil
 }
 
-// listen wakes the subscribers of sub until it is closed.
-func (s *Store) listen(sub *subscription) {
+// listen wakes the subscribers of sub with what ps receives until sub is
+// closed.
+func (s *Store) listen(sub *subscription, ps *redis.PubSub) {
 	for {
-		msg, err := sub.ps.Receive(context.Background())
+		msg, err := ps.Receive(context.Background())
 		select {
 		case <-sub.done:
 			return
@@ -97,4 +119,16 @@ func (s *Store) listen(sub *subscription) {
 		}
 		s.subMu.Unlock()
 	}
+}
+
+// wakeChannels returns the wake channels of the store: one per shard.
+func (s *Store) wakeChannels() []string {
+	if s.shards == nil {
+		return []string{s.k.wake()}
+	}
+	out := make([]string, len(s.shards))
+	for i, sh := range s.shards {
+		out[i] = sh.k.wake()
+	}
+	return out
 }

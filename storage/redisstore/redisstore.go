@@ -34,9 +34,68 @@
 // ("{taskflow}:…", see [Name]), so a store runs unchanged on Redis Cluster,
 // where all of its keys live in one slot, on one master. Stores with other
 // names live in other slots: give separate stores (say, one per group of
-// queues) different names to spread them over the masters. Fetch order
-// (queues as listed, then priority, then first enqueued) holds within a
-// store; a worker serves one store.
+// queues) different names to spread them over the masters, or spread one
+// store over several slots with [Shards]. Fetch order (queues as listed,
+// then priority, then first enqueued) holds within a store; a worker serves
+// one store. The enqueue sequence that orders jobs of equal priority is the
+// Redis server's clock in microseconds (one more than the last sequence
+// when the clock has not moved on), so sequences of different slots
+// compare.
+//
+// # Shards
+//
+// One slot is one master's core: about 20,000 jobs/s leased and completed
+// (docs/PERFORMANCE.md). [Shards](n) makes the store n complete stores of
+// the layout above, its shards, each with its own hash tag: shard 0 the
+// store's name ("{taskflow}:…", so Shards(1), the default, is the layout
+// above), shard i "{taskflow:k}:…", k chosen so that on a cluster whose n
+// masters hold equal slot ranges (as redis-cli --cluster create gives
+// them) each shard lands on its own master ([Store.ShardTags] lists them).
+// What holds across shards:
+//
+//   - Create: a call goes whole to one shard, so it stays all or none:
+//     the shard of the stored job its continuations await, shard 0 for a
+//     job with a batch or a unique key (every batch and unique key lives
+//     there: such jobs do not spread), else the shard the first job's ID
+//     hashes to. A call whose jobs belong on different shards (a job of a
+//     batch, or with a unique key, that awaits a job stored on a shard
+//     other than 0) fails with [ErrShardConflict]. The other shards are
+//     checked for the call's IDs first: two calls with one job ID, made at
+//     the same moment and first jobs of different IDs, may both succeed.
+//   - Fetch reads the heads of its queues on every shard, merges them in
+//     the order above (sequences compared across shards, so first enqueued
+//     first holds up to the clock difference between the masters), and
+//     leases from each shard its part of the first Limit; jobs another
+//     fetcher took meanwhile are made up for from the shards that still
+//     have some. Order within a shard is exact; across shards it is exact
+//     in a store that nothing else changes meanwhile.
+//   - Transition: the changes of a call are one atomic step per shard; a
+//     fencing token names its job's shard (a shard's token t is handed out
+//     as t·n + shard), a change without one is applied where the job is.
+//     With AllOrNothing over several shards every shard first checks its
+//     changes (nothing applied), then applies them: a change made by
+//     another call in between can fail one shard's part while the others
+//     are applied, each failure reported.
+//   - Continuations live on their parent's shard and batches on shard 0, so
+//     they are resolved in the same atomic step as before.
+//   - Shard 0 holds recurring definitions (jobs they fire go there), locks
+//     and the worker list; heartbeats go to every shard, so that each
+//     returns the jobs of dead workers. Pausing a queue writes every shard.
+//   - Subscribe listens to the wake-ups of every shard (on a cluster, each
+//     on the master that publishes them).
+//   - Get, Peek, job logs and changes without a token read every shard at
+//     once; counts, listings, queues and statistics are summed or merged;
+//     PromoteDue, ReclaimExpired and DeleteExpired go round the shards up
+//     to their limit, each call starting at the next shard.
+//
+// The shard count is part of the layout, as the name is: every process of
+// a store must give the same, and a store with jobs must not change it.
+//
+// The price: a fetch makes two round trips (the heads, then the leases)
+// and a Create one more (the other shards' check), and the masters do
+// about a tenth more work in all; in return a queue's busiest master does
+// 2.4 times less with three shards on three masters (docs/PERFORMANCE.md).
+// Give a store as many shards as it has masters to spread over.
 //
 // # Retention
 //
@@ -73,6 +132,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -122,7 +182,7 @@ type Option func(*Store)
 // every call of the store returns an error wrapping [ErrInvalidName].
 func Name(name string) Option {
 	return func(s *Store) {
-		s.k = keys{prefix: "{" + name + "}:"}
+		s.name, s.k = name, keys{prefix: "{" + name + "}:"}
 		if name == "" || strings.ContainsAny(name, "{}") {
 			s.err = fmt.Errorf("%w %q: want a non-empty name without braces", ErrInvalidName, name)
 		}
@@ -136,10 +196,15 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // Store is a Redis [storage.Store] with every optional capability of
 // package storage. Create one with [New]; it is safe for concurrent use.
 type Store struct {
-	rdb redis.UniversalClient
-	k   keys
-	now func() time.Time
-	err error // an invalid option; every call returns it
+	rdb  redis.UniversalClient
+	name string
+	k    keys
+	now  func() time.Time
+	err  error // an invalid option; every call returns it
+
+	nshards int      // as Shards gave
+	shards  []*Store // a store of several shards: each of them (see shards.go)
+	rot     atomic.Uint32
 
 	subMu sync.Mutex
 	sub   *subscription
@@ -147,10 +212,11 @@ type Store struct {
 
 // New returns a store on client. The client belongs to the caller.
 func New(client redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{rdb: client, k: keys{prefix: "{" + DefaultName + "}:"}, now: time.Now}
+	s := &Store{rdb: client, name: DefaultName, k: keys{prefix: "{" + DefaultName + "}:"}, now: time.Now}
 	for _, o := range opts {
 		o(s)
 	}
+	s.shardOn()
 	return s
 }
 

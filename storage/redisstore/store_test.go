@@ -344,7 +344,7 @@ func TestFIFOAcrossSequenceWidths(t *testing.T) {
 	ctx := testCtx(t)
 	require.NoError(t, client.Set(ctx, s.k.seq(), 999_999_999_999_990, 0).Err())
 	var want []string
-	for range 3 { // one call each: each reserves a block of 1,024
+	for range 3 { // one call each
 		j := enqueuedJob(t)
 		_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
 		require.NoError(t, err)

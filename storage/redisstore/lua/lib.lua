@@ -91,9 +91,29 @@ local function zflush()
   zops = {}
 end
 
+-- sequence returns the next enqueue sequence: the server's clock in
+-- microseconds, or one more than the last sequence when that is later, so
+-- that sequences grow on each server and those of the shards of a store
+-- (see shards.go), on one clock, sort as their jobs were enqueued. The
+-- call's last sequence is written back by done. seqFor is the call
+-- (its ARGV) that seqNext belongs to.
+local seqNext, seqFor
+local function sequence()
+  if seqFor ~= ARGV then
+    local t = redis.call('TIME')
+    local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    seqNext, seqFor = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + 1, clock), ARGV
+  end
+  local v = seqNext
+  seqNext = v + 1
+  return v
+end
+
 -- counter returns the next value of counter key. Values are reserved in
--- blocks, one call per block: they grow, with gaps.
+-- blocks, one call per block: they grow, with gaps. The store's sequence
+-- key, KEYS[1], follows the clock instead (sequence).
 local function counter(key)
+  if key == KEYS[1] then return sequence() end
   local b = blocks[key]
   if not b or b.n > b.last then
     local last = redis.call('INCRBY', key, 1024)
@@ -453,6 +473,10 @@ local function done()
   expflush()
   zflush()
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
+  if seqFor == ARGV then
+    redis.call('SET', KEYS[1], string.format('%.0f', seqNext - 1))
+    seqFor = nil
+  end
 end
 
 -- requeueDue moves up to limit jobs in state whose score in the sorted set

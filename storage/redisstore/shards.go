@@ -1,0 +1,840 @@
+package redisstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// A store of n > 1 shards (see [Shards]) is n complete stores of the
+// unsharded layout, each with its own hash tag, so each lives in its own Redis
+// Cluster slot; the Store spreads work over them and gathers their
+// answers. Shard 0 has the store's name as its tag ("{name}:…", the layout
+// of an unsharded store); shard i > 0 has "{name:k}", k the smallest
+// number from 1 whose slot falls in the i-th of the equal slot ranges that
+// shard 0's range leaves (see shardTags), so that on a cluster whose
+// masters hold equal contiguous ranges, as redis-cli --cluster create
+// makes them, n shards on n masters land one on each.
+//
+// Where things live:
+//   - Jobs: a Create call goes whole to one shard, so that it stays atomic:
+//     the shard of a stored parent its continuations await, shard 0 when
+//     a job has a batch or a unique key (every batch, and every unique key,
+//     lives there), else the shard its first job's ID hashes to.
+//   - Shard 0 holds the store-wide things: recurring definitions, locks and
+//     the worker list. Every shard keeps the workers' heartbeats, so that
+//     each returns the jobs of dead workers; a queue's pause is written to
+//     every shard.
+//   - A fencing token tells the shard of its job: a shard's token t is
+//     handed out as t*n + shard.
+//
+// Queries that name a job by ID (Get, Peek, transitions without a token,
+// logs) look on every shard at once; statistics, counts, listings and
+// queues are summed or merged over the shards.
+
+// MaxShards is the most shards a store may have.
+const MaxShards = 256
+
+// ErrInvalidShards means a shard count is below 1 or above [MaxShards].
+var ErrInvalidShards = errors.New("redisstore: invalid shard count")
+
+// Shards spreads the store over n shards, each in its own Redis Cluster
+// slot, so that one queue's work spreads over up to n masters: 1, the
+// default, is a single slot. The shard count is part of the store's
+// layout, as its name is: every process of a store must give the same,
+// and a store with jobs must not change it (the jobs of shards it no
+// longer counts would be hidden). See the package documentation for what
+// order and atomicity hold across shards.
+func Shards(n int) Option {
+	return func(s *Store) {
+		s.nshards = n
+		if n < 1 || n > MaxShards {
+			s.err = fmt.Errorf("%w %d: want 1 to %d", ErrInvalidShards, n, MaxShards)
+		}
+	}
+}
+
+// clusterSlots is the number of Redis Cluster hash slots.
+const clusterSlots = 16384
+
+// crc16 is the CRC16 (XMODEM) that maps a key's hash tag to its slot.
+func crc16(b string) uint16 {
+	var crc uint16
+	for i := 0; i < len(b); i++ {
+		crc ^= uint16(b[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// tagSlot returns the slot of the keys whose hash tag is tag.
+func tagSlot(tag string) int { return int(crc16(tag)) % clusterSlots }
+
+// slotRange returns the bounds, lo inclusive and hi exclusive, of range r
+// of n equal ranges of slots, rounded as redis-cli --cluster create
+// rounds the ranges it gives to n masters.
+func slotRange(r, n int) (lo, hi int) {
+	per := float64(clusterSlots) / float64(n)
+	return int(math.Round(float64(r) * per)), int(math.Round(float64(r+1) * per))
+}
+
+// shardTags returns the hash tags of the n shards of the store named name.
+func shardTags(name string, n int) []string {
+	tags := []string{name}
+	home := 0
+	for r := range n {
+		if lo, hi := slotRange(r, n); lo <= tagSlot(name) && tagSlot(name) < hi {
+			home = r
+		}
+	}
+	for r := range n {
+		if r == home {
+			continue
+		}
+		lo, hi := slotRange(r, n)
+		for k := 1; ; k++ {
+			tag := name + ":" + strconv.Itoa(k)
+			if sl := tagSlot(tag); lo <= sl && sl < hi {
+				tags = append(tags, tag)
+				break
+			}
+		}
+	}
+	return tags
+}
+
+// shardOn makes s a store of its nshards shards.
+func (s *Store) shardOn() {
+	if s.err != nil || s.nshards <= 1 {
+		return
+	}
+	for _, tag := range shardTags(s.name, s.nshards) {
+		s.shards = append(s.shards, &Store{rdb: s.rdb, name: tag, k: keys{prefix: "{" + tag + "}:"}, now: s.now})
+	}
+}
+
+// ShardTags returns the hash tags of the store's shards, shard 0 first:
+// the keys of shard i start with "{" + tags[i] + "}:".
+func (s *Store) ShardTags() []string {
+	if s.shards == nil {
+		return []string{s.name}
+	}
+	tags := make([]string, len(s.shards))
+	for i, sh := range s.shards {
+		tags[i] = sh.name
+	}
+	return tags
+}
+
+// idShard returns the shard that a Create call whose first job has ID id
+// goes to, when nothing else decides it.
+func (s *Store) idShard(id uuid.UUID) int {
+	h := fnv.New32a()
+	_, _ = h.Write(id[:])
+	return int(h.Sum32() % uint32(len(s.shards)))
+}
+
+// outToken returns the token that shard i's token tok is handed out as.
+func (s *Store) outToken(i int, tok int64) int64 {
+	if tok == 0 {
+		return 0
+	}
+	return tok*int64(len(s.shards)) + int64(i)
+}
+
+// inToken returns the shard of a token handed out, and that shard's token.
+func (s *Store) inToken(tok int64) (shard int, t int64) {
+	n := int64(len(s.shards))
+	return int(tok % n), tok / n
+}
+
+// outJobs gives the leases of jobs read from shard i their handed-out
+// tokens.
+func (s *Store) outJobs(i int, jobs []*storage.Job) {
+	for _, j := range jobs {
+		j.LeaseToken = s.outToken(i, j.LeaseToken)
+	}
+}
+
+// eachShard calls f for every shard in idx at once and returns the first
+// error.
+func eachShard(idx []int, f func(i int) error) error {
+	errs := make([]error, len(idx))
+	var wg sync.WaitGroup
+	for k, i := range idx {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = f(i)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// all returns 0 to n-1.
+func all(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// locate returns the shard that holds each job of ids, -1 for none.
+func (s *Store) locate(ctx context.Context, ids []uuid.UUID) ([]int, error) {
+	cmds := make([][]*redis.IntCmd, len(s.shards))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, sh := range s.shards {
+			cmds[i] = make([]*redis.IntCmd, len(ids))
+			for k, id := range ids {
+				cmds[i][k] = p.Exists(ctx, sh.k.job(id))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("locate jobs", err)
+	}
+	out := make([]int, len(ids))
+	for k := range ids {
+		out[k] = -1
+		for i := range s.shards {
+			if cmds[i][k].Val() > 0 {
+				out[k] = i
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// ErrShardConflict means the jobs of one Create call belong on different
+// shards of a sharded store: a call goes whole to one shard.
+var ErrShardConflict = fmt.Errorf("redisstore: the jobs of one call belong on different shards: %w", storage.ErrNotSupported)
+
+// shardedCreate creates the jobs on the one shard the call belongs on,
+// after checking that no other shard holds one of their IDs.
+func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
+	inCall := map[uuid.UUID]bool{}
+	for _, j := range p.Jobs {
+		inCall[j.ID] = true
+		if j.BatchID != uuid.Nil {
+			inCall[j.BatchID] = true
+		}
+	}
+	want := -1
+	need := func(i int, why string) error {
+		if want >= 0 && want != i {
+			return fmt.Errorf("%w (%s on shard %d, another job on shard %d)", ErrShardConflict, why, i, want)
+		}
+		want = i
+		return nil
+	}
+	var parents []uuid.UUID
+	for _, j := range p.Jobs {
+		if j.BatchID != uuid.Nil || j.UniqueKey != "" {
+			if err := need(0, fmt.Sprintf("job %s has a batch or a unique key", j.ID)); err != nil {
+				return nil, err
+			}
+		}
+		if j.ParentID != uuid.Nil && !inCall[j.ParentID] {
+			parents = append(parents, j.ParentID)
+		}
+	}
+	if want < 0 && len(parents) == 0 {
+		want = s.idShard(p.Jobs[0].ID)
+	}
+	// One round: the call's IDs on every other shard (duplicates: the
+	// shard the call goes to checks its own), and the shards of the stored
+	// parents.
+	dups := make([]*redis.IntCmd, len(s.shards))
+	found := make([][]*redis.IntCmd, len(s.shards))
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i, sh := range s.shards {
+			if i == want && len(parents) == 0 {
+				continue
+			}
+			ks := make([]string, len(p.Jobs))
+			for k, j := range p.Jobs {
+				ks[k] = sh.k.job(j.ID)
+			}
+			dups[i] = pl.Exists(ctx, ks...)
+			for _, id := range parents {
+				found[i] = append(found[i], pl.Exists(ctx, sh.k.job(id)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("create", err)
+	}
+	for k, id := range parents {
+		at := 0 // a batch, or no parent at all: shard 0 says which
+		for i := range s.shards {
+			if found[i][k].Val() > 0 {
+				at = i
+				break
+			}
+		}
+		if err := need(at, fmt.Sprintf("parent %s", id)); err != nil {
+			return nil, err
+		}
+	}
+	if want < 0 {
+		want = s.idShard(p.Jobs[0].ID)
+	}
+	for i := range s.shards {
+		if i != want && dups[i] != nil && dups[i].Val() > 0 {
+			return nil, fmt.Errorf("redisstore: create: a job of the call exists on shard %d: %w", i, storage.ErrDuplicate)
+		}
+	}
+	return s.shards[want].Create(ctx, p)
+}
+
+// head is a job at the head of a queue of a shard, as Fetch plans.
+type head struct {
+	shard, queue int // queue: its index in Fetch's order
+	score        float64
+	seq          int64
+	id           string
+}
+
+// shardedFetch reads the heads of the queues of every shard, merges them
+// in the order Fetch serves, and leases from each shard as many jobs as it
+// has among the first Limit: in a store that nothing else changes meanwhile
+// they are exactly those. Jobs taken by others meanwhile are made up for
+// from the shards that still have some, for a few rounds.
+func (s *Store) shardedFetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	ranges := fetchRanges(p)
+	if len(ranges) == 0 {
+		return nil, nil
+	}
+	q := *p
+	q.Now = s.clock(p.Now)
+	var out []*storage.Job
+	for round := 0; round < 3 && len(out) < p.Limit; round++ {
+		q.Limit = p.Limit - len(out)
+		plan, rank, err := s.fetchPlan(ctx, &q, ranges)
+		if err != nil {
+			return nil, err
+		}
+		got := make([][]*storage.Job, len(s.shards))
+		var idx []int
+		for i, n := range plan {
+			if n > 0 {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 {
+			break
+		}
+		err = eachShard(idx, func(i int) error {
+			sq := q
+			sq.Limit = plan[i]
+			jobs, err := s.shards[i].Fetch(ctx, &sq)
+			s.outJobs(i, jobs)
+			got[i] = jobs
+			return err
+		})
+		short := false
+		var these []*storage.Job
+		for i, jobs := range got {
+			these = append(these, jobs...)
+			short = short || len(jobs) < plan[i]
+		}
+		order := func(j *storage.Job) int {
+			if r, ok := rank[j.ID.String()]; ok {
+				return r
+			}
+			return len(rank)
+		}
+		slices.SortStableFunc(these, func(a, b *storage.Job) int { return cmp.Compare(order(a), order(b)) })
+		out = append(out, these...)
+		if err != nil {
+			return out, err // the jobs leased are returned: their leases expire if unused
+		}
+		if !short {
+			break
+		}
+	}
+	return out, nil
+}
+
+// fetchPlan returns how many jobs to lease from each shard, and the rank
+// of each job planned in the order Fetch serves.
+func (s *Store) fetchPlan(ctx context.Context, p *storage.FetchParams, ranges []any) ([]int, map[string]int, error) {
+	nq := len(ranges) / 3
+	queues := make([]string, nq)
+	for r := range nq {
+		queues[r] = ranges[3*r].(string)
+	}
+	paused := make([]*redis.BoolSliceCmd, len(s.shards))
+	zs := make([][]*redis.ZSliceCmd, len(s.shards))
+	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for i, sh := range s.shards {
+			paused[i] = pl.SMIsMember(ctx, sh.k.paused(), anys(queues)...)
+			for r := range nq {
+				zs[i] = append(zs[i], pl.ZRangeByScoreWithScores(ctx, sh.k.prefix+"q:"+queues[r],
+					&redis.ZRangeBy{Min: ranges[3*r+1].(string), Max: ranges[3*r+2].(string), Count: int64(p.Limit)}))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, wrap("fetch", err)
+	}
+	var heads []head
+	for i := range s.shards {
+		for r := range nq {
+			if v := paused[i].Val(); r < len(v) && v[r] {
+				continue
+			}
+			for _, z := range zs[i][r].Val() {
+				m, _ := z.Member.(string)
+				if len(m) < 36 {
+					continue
+				}
+				seq, _ := strconv.ParseInt(m[:len(m)-36], 10, 64)
+				heads = append(heads, head{shard: i, queue: r, score: z.Score, seq: seq, id: m[len(m)-36:]})
+			}
+		}
+	}
+	slices.SortFunc(heads, func(a, b head) int {
+		return cmp.Or(cmp.Compare(a.queue, b.queue), cmp.Compare(a.score, b.score), cmp.Compare(a.seq, b.seq), cmp.Compare(a.shard, b.shard))
+	})
+	plan := make([]int, len(s.shards))
+	rank := map[string]int{}
+	for k, h := range heads[:min(len(heads), p.Limit)] {
+		plan[h.shard]++
+		rank[h.id] = k
+	}
+	return plan, rank, nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, v := range ss {
+		out[i] = v
+	}
+	return out
+}
+
+// shardedTransition applies each change on its job's shard: the shard its
+// token names, or the one that holds the job. Changes on one shard are one
+// atomic step; with AllOrNothing over several shards, each shard's changes
+// are first checked (a call that must fail: see dryRun), then applied.
+func (s *Store) shardedTransition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
+	n, now := len(p.Transitions), s.clock(p.Now)
+	shardOf, toks := make([]int, n), make([]int64, n)
+	routed := make([]bool, n) // by its token, not located
+	var lookup []uuid.UUID
+	for k, t := range p.Transitions {
+		if t.Token > 0 && !p.AllOrNothing {
+			shardOf[k], toks[k] = s.inToken(t.Token)
+			routed[k] = true
+		} else {
+			lookup = append(lookup, t.ID)
+		}
+	}
+	if len(lookup) > 0 {
+		at, err := s.locate(ctx, lookup)
+		if err != nil {
+			return nil, err
+		}
+		x := 0
+		for k, t := range p.Transitions {
+			if routed[k] {
+				continue
+			}
+			shardOf[k] = at[x]
+			x++
+			if t.Token != 0 {
+				toks[k] = -1 // held by no lease of the job's shard
+				if at, in := s.inToken(t.Token); t.Token > 0 && at == shardOf[k] {
+					toks[k] = in
+				}
+			}
+		}
+	}
+	errs := make([]error, n)
+	groups := map[int][]int{}
+	for k := range p.Transitions {
+		if shardOf[k] < 0 {
+			errs[k] = fmt.Errorf("redisstore: job %s: %w", p.Transitions[k].ID, storage.ErrNotFound)
+			continue
+		}
+		groups[shardOf[k]] = append(groups[shardOf[k]], k)
+	}
+	sub := func(i int, dry bool) *storage.TransitionParams {
+		q := &storage.TransitionParams{AllOrNothing: p.AllOrNothing, Now: now, Retention: p.Retention}
+		for _, k := range groups[i] {
+			t := p.Transitions[k]
+			t.Token = toks[k]
+			q.Transitions = append(q.Transitions, t)
+		}
+		if dry {
+			q.Transitions = append(q.Transitions, dryRun)
+		}
+		return q
+	}
+	idx := make([]int, 0, len(groups))
+	for i := range groups {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	run := func(dry bool) error {
+		var mu sync.Mutex
+		return eachShard(idx, func(i int) error {
+			res, err := s.shards[i].Transition(ctx, sub(i, dry))
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for x, k := range groups[i] {
+				if res[x] != nil {
+					errs[k] = res[x]
+				}
+			}
+			return nil
+		})
+	}
+	if p.AllOrNothing && (len(idx) > 1 || errors.Join(errs...) != nil) {
+		if err := run(true); err != nil {
+			return nil, err
+		}
+		if errors.Join(errs...) != nil {
+			return errs, nil
+		}
+	}
+	if err := run(false); err != nil {
+		return nil, err
+	}
+	if p.AllOrNothing {
+		return errs, nil
+	}
+	// A token that names a shard without the job: the job, if another
+	// shard holds it, is not held under that token.
+	var missed []int
+	var ids []uuid.UUID
+	for k := range p.Transitions {
+		if routed[k] && errors.Is(errs[k], storage.ErrNotFound) {
+			missed = append(missed, k)
+			ids = append(ids, p.Transitions[k].ID)
+		}
+	}
+	if len(missed) > 0 {
+		at, err := s.locate(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for x, k := range missed {
+			if at[x] >= 0 {
+				t := p.Transitions[k]
+				errs[k] = fmt.Errorf("redisstore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost)
+			}
+		}
+	}
+	return errs, nil
+}
+
+// dryRun is a change of a job that cannot exist: appended to an
+// AllOrNothing call, it makes the call check every change and apply none.
+var dryRun = storage.Transition{ID: uuid.Nil, To: "deleted"}
+
+// shardedExtend extends each lease on its token's shard, and records the
+// worker's heartbeat on every shard.
+func (s *Store) shardedExtend(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
+	jobs := make([]map[uuid.UUID]int64, len(s.shards))
+	for id, tok := range p.Jobs {
+		i, t := 0, int64(-1)
+		if tok > 0 {
+			i, t = s.inToken(tok)
+		}
+		if jobs[i] == nil {
+			jobs[i] = map[uuid.UUID]int64{}
+		}
+		jobs[i][id] = t
+	}
+	var idx []int
+	for i := range s.shards {
+		if jobs[i] != nil || p.Worker != nil {
+			idx = append(idx, i)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		lost []storage.LostLease
+	)
+	err := eachShard(idx, func(i int) error {
+		l, err := s.shards[i].ExtendLeases(ctx, &storage.ExtendParams{Owner: p.Owner, Worker: p.Worker, Jobs: jobs[i], Until: p.Until})
+		mu.Lock()
+		lost = append(lost, l...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A token that names a shard without the job: the job, if another
+	// shard holds it, is in the state read there.
+	var missing []*redis.StringCmd
+	var at []int
+	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		for k, l := range lost {
+			if l.State == "" {
+				for _, sh := range s.shards {
+					missing = append(missing, pl.HGet(ctx, sh.k.job(l.ID), "s"))
+					at = append(at, k)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, wrap("extend leases", err)
+	}
+	for x, c := range missing {
+		if c.Val() != "" {
+			lost[at[x]].State = states.Name(c.Val())
+		}
+	}
+	return lost, nil
+}
+
+// start returns the shard to begin a round over every shard at, a
+// different one each call, so that a limit reached on one shard does not
+// starve the others.
+func (s *Store) start() int { return int(s.rot.Add(1) % uint32(len(s.shards))) }
+
+// shardedPromote promotes on every shard, up to the limit in all.
+func (s *Store) shardedPromote(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
+	var out storage.PromoteResult
+	first := s.start()
+	q := *p
+	q.Now = s.clock(p.Now)
+	for x := range s.shards {
+		i := (first + x) % len(s.shards)
+		q.Limit = max(p.Limit-out.Promoted, 0)
+		r, err := s.shards[i].PromoteDue(ctx, &q)
+		if err != nil {
+			return out, err
+		}
+		out.Promoted += r.Promoted
+		if !r.Next.IsZero() && (out.Next.IsZero() || r.Next.Before(out.Next)) {
+			out.Next = r.Next
+		}
+	}
+	return out, nil
+}
+
+// roundRobin calls f on every shard in turn with what is left of limit,
+// until none is left, and returns the sum of what f returns.
+func (s *Store) roundRobin(limit int, f func(sh *Store, limit int) (int, error)) (int, error) {
+	n := 0
+	first := s.start()
+	for x := range s.shards {
+		if n >= limit {
+			break
+		}
+		got, err := f(s.shards[(first+x)%len(s.shards)], limit-n)
+		n += got
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// shardedGet reads the job from every shard at once.
+func (s *Store) shardedGet(ctx context.Context, id uuid.UUID, withHistory bool) (*storage.Job, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(s.shards))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, sh := range s.shards {
+			cmds[i] = p.HGetAll(ctx, sh.k.job(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("get", err)
+	}
+	for i, c := range cmds {
+		if len(c.Val()) > 0 {
+			j, err := jobOfHash(id, c.Val(), withHistory)
+			if err != nil {
+				return nil, err
+			}
+			j.LeaseToken = s.outToken(i, j.LeaseToken)
+			return j, nil
+		}
+	}
+	return nil, fmt.Errorf("redisstore: job %s: %w", id, storage.ErrNotFound)
+}
+
+// shardedList merges the lists of every shard, newest first.
+func (s *Store) shardedList(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
+	q := *p
+	q.Offset = 0
+	if p.Limit > 0 {
+		q.Limit = max(p.Offset, 0) + p.Limit
+	}
+	lists := make([][]*storage.Job, len(s.shards))
+	err := eachShard(all(len(s.shards)), func(i int) error {
+		jobs, err := s.shards[i].List(ctx, &q)
+		s.outJobs(i, jobs)
+		lists[i] = jobs
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []*storage.Job
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	slices.SortFunc(out, func(a, b *storage.Job) int { return cmp.Compare(b.ID.String(), a.ID.String()) })
+	out = out[min(max(p.Offset, 0), len(out)):]
+	if p.Limit > 0 && len(out) > p.Limit {
+		out = out[:p.Limit]
+	}
+	return out, nil
+}
+
+// shardedQueues merges the queues of every shard.
+func (s *Store) shardedQueues(ctx context.Context) ([]storage.QueueInfo, error) {
+	lists := make([][]storage.QueueInfo, len(s.shards))
+	err := eachShard(all(len(s.shards)), func(i int) error {
+		var err error
+		lists[i], err = s.shards[i].ListQueues(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]*storage.QueueInfo{}
+	var out []storage.QueueInfo
+	for _, l := range lists {
+		for _, qi := range l {
+			m := byName[qi.Name]
+			if m == nil {
+				c := qi
+				byName[qi.Name] = &c
+				continue
+			}
+			m.Paused = m.Paused || qi.Paused
+			m.Enqueued += qi.Enqueued
+			if !qi.OldestEnqueued.IsZero() && (m.OldestEnqueued.IsZero() || qi.OldestEnqueued.Before(m.OldestEnqueued)) {
+				m.OldestEnqueued = qi.OldestEnqueued
+			}
+		}
+	}
+	for _, m := range byName {
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b storage.QueueInfo) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// shardedStats sums the statistics of every shard.
+func (s *Store) shardedStats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
+	lists := make([][]storage.StatsPoint, len(s.shards))
+	err := eachShard(all(len(s.shards)), func(i int) error {
+		var err error
+		lists[i], err = s.shards[i].Stats(ctx, from, to, step)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	counted := map[time.Time]storage.StatsPoint{}
+	for _, l := range lists {
+		for _, pt := range l {
+			c := counted[pt.At]
+			c.Succeeded += pt.Succeeded
+			c.Failed += pt.Failed
+			c.Deleted += pt.Deleted
+			counted[pt.At] = c
+		}
+	}
+	return storage.FillStats(from, to, step, counted), nil
+}
+
+// byShard groups the indexes of ids by the shard that holds each job;
+// jobs no shard holds are left out.
+func (s *Store) byShard(ctx context.Context, ids []uuid.UUID) (map[int][]int, error) {
+	at, err := s.locate(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int][]int{}
+	for k, i := range at {
+		if i >= 0 {
+			out[i] = append(out[i], k)
+		}
+	}
+	return out, nil
+}
+
+// keysOf returns the keys of m, in order.
+func keysOf(m map[int][]int) []int {
+	out := make([]int, 0, len(m))
+	for i := range m {
+		out = append(out, i)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// shardedLogs stores logs (or progress: prog) of jobs on their shards.
+func (s *Store) shardedLogs(ctx context.Context, records []storage.LogRecord, progress []storage.Progress) error {
+	ids := make([]uuid.UUID, 0, len(records)+len(progress))
+	for _, r := range records {
+		ids = append(ids, r.JobID)
+	}
+	for _, p := range progress {
+		ids = append(ids, p.JobID)
+	}
+	groups, err := s.byShard(ctx, ids)
+	if err != nil {
+		return err
+	}
+	return eachShard(keysOf(groups), func(i int) error {
+		if records != nil {
+			var mine []storage.LogRecord
+			for _, k := range groups[i] {
+				mine = append(mine, records[k])
+			}
+			return s.shards[i].AppendLogs(ctx, mine)
+		}
+		var mine []storage.Progress
+		for _, k := range groups[i] {
+			mine = append(mine, progress[k])
+		}
+		return s.shards[i].SetProgress(ctx, mine)
+	})
+}
+
+// onShards calls f on every shard at once.
+func (s *Store) onShards(f func(sh *Store) error) error {
+	return eachShard(all(len(s.shards)), func(i int) error { return f(s.shards[i]) })
+}
