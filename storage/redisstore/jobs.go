@@ -72,7 +72,7 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 			}
 			on = st.(states.Awaiting).On
 		}
-		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasons.Of(j.State, j.StateData), Data: j.StateData}
+		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasonOf(&reasons, j.State, j.StateData), Data: j.StateData}
 		// No creation time and no history length: the first history entry
 		// holds one, and a job without hn has that one entry.
 		fields := []any{"t", j.Task, "q", j.Queue, "s", string(j.State)}
@@ -101,6 +101,17 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 		args = append(args, fields...)
 	}
 	return args, nil
+}
+
+// reasonOf returns the reason recorded in data, the encoding of a state
+// called name. taskflow's states keep theirs under "reason": data without
+// that word (nor an escape that could spell it) holds none, and is not
+// decoded.
+func reasonOf(r *storage.Reasons, name states.Name, data []byte) string {
+	if _, ok := entryCodes[name]; ok && !bytes.Contains(data, []byte("reason")) && !bytes.Contains(data, []byte(`\u`)) {
+		return ""
+	}
+	return r.Of(name, data)
 }
 
 // Values longer than piece bytes, up to pieces pieces, are stored in
@@ -168,27 +179,30 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if len(p.Jobs) == 0 {
 		return []uuid.UUID{}, nil
 	}
-	var args []any
-	if awaits(p.Jobs) {
-		var err error
-		if args, err = s.header(s.clock(p.Now), p.Retention, 1+len(p.Jobs)*30); err != nil {
-			return nil, err
-		}
-	} else {
-		// Only continuations move on in the call: no state data needed.
-		args = make([]any, 7, 8+len(p.Jobs)*30)
-		args[0], args[1], args[2] = s.k.prefix, micros(s.clock(p.Now)), "0"
-		args[3], args[4], args[5], args[6] = "", "", "", ""
-	}
-	args, err := appendJobs(args, p.Jobs)
+	now := s.clock(p.Now)
+	group, err := createGroup(p, micros(now))
 	if err != nil {
 		return nil, err
 	}
+	if !awaits(p.Jobs) {
+		// Only continuations move on in a create call: no state data
+		// needed, and the call may go with others.
+		return s.createGathered(ctx, &createCall{group: group, jobs: len(p.Jobs)})
+	}
+	args, err := s.header(now, p.Retention, 1+len(group))
+	if err != nil {
+		return nil, err
+	}
+	args = append(append(args, 1), group...)
 	res, err := s.run(ctx, "create", createFunc, args)
 	if err != nil {
 		return nil, err
 	}
-	return createResult(res)
+	groups, _ := res.([]any)
+	if len(groups) != 1 {
+		return nil, fmt.Errorf("redisstore: create: unexpected reply %v", res)
+	}
+	return createResult(groups[0])
 }
 
 // awaits reports whether any of jobs is Awaiting.

@@ -141,6 +141,8 @@ type Store struct {
 	now func() time.Time
 	err error // an invalid option; every call returns it
 
+	gather gatherer // Create calls waiting to go together (gather.go)
+
 	subMu sync.Mutex
 	sub   *subscription
 }

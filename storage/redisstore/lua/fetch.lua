@@ -32,7 +32,7 @@ for _ = 1, tonumber(ARGV[12]) do
       if st == 'enqueued' then
         local a = {}
         put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
-        local tok = string.format('%.0f', counter(P .. 'tok'))
+        local tok = string.format('%d', counter(P .. 'tok'))
         for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'l', tok .. SEP .. untilAt .. SEP .. owner, 'n', att + 1, 'qs', ''}) do
           a[#a + 1] = v
         end

@@ -21,12 +21,14 @@ local KEYS, ARGV, P, NOW, RET
 -- sorted-set writes (zput), the reserved counter blocks (counter) and the
 -- finished parents whose continuations are still to resolve (finished),
 -- and the expiring jobs to file (place), as ID, expiry pairs.
-local wake, zops, blocks, pending, expiring
+-- queued holds the queues jobs were created in, for the set of queues,
+-- and readyKeys the key names of ready sets, by queue.
+local wake, zops, blocks, pending, expiring, queued, readyKeys
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
-  wake, zops, blocks, pending, expiring = 0, {}, {}, {}, {}
+  wake, zops, blocks, pending, expiring, queued, readyKeys = 0, {}, {}, {}, {}, {}, {}
 end
 
 local SEP = '\31'
@@ -43,6 +45,16 @@ local INDEXED = {scheduled = true, awaiting = true, succeeded = true, failed = t
 local PIECE, PIECES = 64, 8
 
 local function jk(id) return P .. 'j:' .. id end
+
+-- readyKey returns the key of queue q's ready set.
+local function readyKey(q)
+  local k = readyKeys[q]
+  if not k then
+    k = P .. 'q:' .. q
+    readyKeys[q] = k
+  end
+  return k
+end
 
 -- A lease is one field, l: "token SEP expiry SEP owner"; "" when the job
 -- holds none. Fields a state no longer needs are set to "" rather than
@@ -159,7 +171,7 @@ end
 -- state had.
 local function unplace(j, a)
   if j.s == 'enqueued' then
-    zput(P .. 'q:' .. j.q, j.qs .. j.id, false)
+    zput(readyKey(j.q), j.qs .. j.id, false)
   elseif INDEXED[j.s] then
     zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, false)
   end
@@ -183,8 +195,8 @@ local function place(j, a)
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
-    j.qs = string.format('%016.0f', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
-    zput(P .. 'q:' .. j.q, j.qs .. j.id, 0 - j.p)
+    j.qs = string.format('%016d', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
+    zput(readyKey(j.q), j.qs .. j.id, 0 - j.p)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
     wake = bit.bor(wake, TOPIC_ENQUEUED)
@@ -284,7 +296,7 @@ local function resolve(c, success)
     return
   end
   local x
-  if RET > 0 then x = string.format('%.0f', tonumber(NOW) + RET) end
+  if RET > 0 then x = string.format('%d', tonumber(NOW) + RET) end
   move(c, 'deleted', ARGV[7], 'continuation condition was not met', nil, x)
   finished(c)
 end
@@ -342,27 +354,33 @@ end
 
 -- create stores the jobs described from ARGV[i] on, all or none (see
 -- appendJobs in jobs.go for the layout). It returns {'ok', ids...}, or
--- {'dup', id} or {'nf', id, parent} having stored nothing.
+-- {'dup', id} or {'nf', id, parent} having stored nothing, and the index
+-- of the argument after the jobs.
 local function create(i)
   local n = tonumber(ARGV[i]); i = i + 1
-  local jobs, inCall, seen = {}, {}, {}
+  local jobs, awaits = {}, false
   for x = 1, n do
+    local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
     local j = {id = ARGV[i], s = ARGV[i + 1], q = ARGV[i + 2], p = tonumber(ARGV[i + 3]), ra = ARGV[i + 4], k = ARGV[i + 5],
-      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1}
+      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1, f1 = f1, f2 = f2}
     if j.ra == '' then j.ra = nil end
-    local nf = tonumber(ARGV[i + 9])
-    j.f1, j.f2 = i + 10, i + 9 + 2 * nf
-    i = j.f2 + 1
+    if j.s == 'awaiting' then awaits = true end
+    i = f2 + 1
     jobs[x] = j
-    inCall[j.id] = true
-    if j.b ~= '' then inCall[j.b] = true end
   end
-  local out, claimed = {'ok'}, {}
-  for x, j in ipairs(jobs) do
+  local after = i
+  local out, seen, claimed = {'ok'}, nil, nil
+  for x = 1, n do
+    local j = jobs[x]
     out[x + 1] = j.id
-    if seen[j.id] or redis.call('EXISTS', jk(j.id)) == 1 then return {'dup', j.id} end
-    seen[j.id] = true
+    if n > 1 then
+      seen = seen or {}
+      if seen[j.id] then return {'dup', j.id}, after end
+      seen[j.id] = true
+    end
+    if redis.call('EXISTS', jk(j.id)) == 1 then return {'dup', j.id}, after end
     if j.k ~= '' then
+      claimed = claimed or {}
       local h = holder(j.k) or claimed[j.k]
       if h then
         out[x + 1], j.skip = h, true
@@ -371,41 +389,59 @@ local function create(i)
       end
     end
   end
-  for _, j in ipairs(jobs) do
-    if not j.skip and j.s == 'awaiting' and not inCall[j.pa] and redis.call('EXISTS', jk(j.pa)) == 0
-      and redis.call('EXISTS', P .. 'b:' .. j.pa) == 0 then
-      return {'nf', j.id, j.pa}
+  if awaits then
+    local inCall = {}
+    for _, j in ipairs(jobs) do
+      inCall[j.id] = true
+      if j.b ~= '' then inCall[j.b] = true end
+    end
+    for _, j in ipairs(jobs) do
+      if not j.skip and j.s == 'awaiting' and not inCall[j.pa] and redis.call('EXISTS', jk(j.pa)) == 0
+        and redis.call('EXISTS', P .. 'b:' .. j.pa) == 0 then
+        return {'nf', j.id, j.pa}, after
+      end
     end
   end
-  local queues, awaiting = {}, {}
-  for _, j in ipairs(jobs) do
+  for x = 1, n do
+    local j = jobs[x]
     if not j.skip then
-      local a = {unpack(ARGV, j.f1, j.f2)}
-      place(j, a)
-      redis.call('HSET', jk(j.id), unpack(a))
+      if j.s == 'enqueued' then
+        -- place, for a job that has no expiry, writing its fields with one
+        -- unpack.
+        local qs = string.format('%016d', counter(KEYS[1]))
+        zput(readyKey(j.q), qs .. j.id, 0 - j.p)
+        wake = bit.bor(wake, TOPIC_ENQUEUED)
+        redis.call('HSET', jk(j.id), 'qs', qs, unpack(ARGV, j.f1, j.f2))
+      else
+        local a = {unpack(ARGV, j.f1, j.f2)}
+        place(j, a)
+        redis.call('HSET', jk(j.id), unpack(a))
+      end
       if j.k ~= '' then redis.call('SET', P .. 'u:' .. j.k, j.id) end
       if j.b ~= '' then
         account(j.b, nil, j.s)
         redis.call('SADD', P .. 'bm:' .. j.b, j.id)
       end
-      queues[j.q] = true
-      if j.s == 'awaiting' then awaiting[#awaiting + 1] = j end
+      queued[j.q] = true
     end
   end
-  for q in pairs(queues) do redis.call('SADD', P .. 'queues', q) end
-  for _, j in ipairs(awaiting) do
-    local c = load(j.id)
-    if c and c.s == 'awaiting' then
-      local fin, ok = outcome(c.pa)
-      if fin then
-        resolve(c, ok)
-        drain()
-      else
-        await(c)
+  if awaits then
+    for _, j in ipairs(jobs) do
+      if not j.skip and j.s == 'awaiting' then
+        local c = load(j.id)
+        if c and c.s == 'awaiting' then
+          local fin, ok = outcome(c.pa)
+          if fin then
+            resolve(c, ok)
+            drain()
+          else
+            await(c)
+          end
+        end
       end
     end
   end
-  return out
+  return out, after
 end
 
 -- remove deletes job j and everything that points at it.
@@ -436,7 +472,7 @@ local function expflush()
   local last = redis.call('INCRBY', P .. 'xn', n)
   local mins = {}
   for i = 1, n do
-    local b = string.format('%.0f', math.floor((last - n + i) / XB))
+    local b = string.format('%d', math.floor((last - n + i) / XB))
     local x = expiring[2 * i]
     zput(P .. 'x:' .. b, expiring[2 * i - 1], x)
     if not mins[b] or tonumber(x) < tonumber(mins[b]) then mins[b] = x end
@@ -450,6 +486,9 @@ end
 local function done()
   expflush()
   zflush()
+  local qs = {}
+  for q in pairs(queued) do qs[#qs + 1] = q end
+  if #qs > 0 then call('SADD', P .. 'queues', qs) end
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
 end
 
