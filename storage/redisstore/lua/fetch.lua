@@ -5,14 +5,15 @@
 -- Returns each leased job's fields as name/value pairs, with "id" and its
 -- ID, in the order served.
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+local leaseEnd, leases, tokens = SEP .. untilAt .. SEP .. owner, P .. 'lease', P .. 'tok'
 local out = {}
 local i = 13
 for _ = 1, tonumber(ARGV[12]) do
   local q, min, max = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
   if #out < limit and redis.call('SISMEMBER', P .. 'paused', q) == 0 then
-    local members = redis.call('ZRANGEBYSCORE', P .. 'q:' .. q, min, max, 'LIMIT', 0, limit - #out)
-    call('ZREM', P .. 'q:' .. q, members)
+    local members = redis.call('ZRANGEBYSCORE', readyKey(q), min, max, 'LIMIT', 0, limit - #out)
+    call('ZREM', readyKey(q), members)
     for _, m in ipairs(members) do
       local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
       local k = jk(id)
@@ -30,17 +31,18 @@ for _ = 1, tonumber(ARGV[12]) do
       -- A member whose job is gone (evicted by a maxmemory policy) or not
       -- Enqueued (a stray entry) is dropped, never leased.
       if st == 'enqueued' then
-        local a = {}
-        put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
-        local tok = string.format('%d', counter(P .. 'tok'))
-        for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'l', tok .. SEP .. untilAt .. SEP .. owner, 'n', att + 1, 'qs', ''}) do
-          a[#a + 1] = v
-        end
-        redis.call('HSET', k, unpack(a))
-        zput(P .. 'lease', id, untilAt)
-        for _, v in ipairs(a) do row[#row + 1] = v end
+        local tok = string.format('%d', counter(tokens))
+        local l = tok .. leaseEnd
+        local r = #row
+        -- row gets the fields written, then the ID; put writes the entry
+        -- to it, from row[r + 11] on.
+        row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'hn', hn + 1, 's', 'processing', 'l', l
+        row[r + 7], row[r + 8], row[r + 9], row[r + 10] = 'n', att + 1, 'qs', ''
+        put(row, 'h' .. (hn + 1), entry('processing', NOW, '', data))
+        redis.call('HSET', k, unpack(row, r + 1))
         row[#row + 1] = 'id'
         row[#row + 1] = id
+        zput(leases, id, untilAt)
         out[#out + 1] = row
       end
     end

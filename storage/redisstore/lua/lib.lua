@@ -22,13 +22,14 @@ local KEYS, ARGV, P, NOW, RET
 -- finished parents whose continuations are still to resolve (finished),
 -- and the expiring jobs to file (place), as ID, expiry pairs.
 -- queued holds the queues jobs were created in, for the set of queues,
--- and readyKeys the key names of ready sets, by queue.
-local wake, zops, blocks, pending, expiring, queued, readyKeys
+-- and readyKeys and stateKeys the key names of ready sets, by queue, and
+-- of per-state indexes, by state and queue.
+local wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
-  wake, zops, blocks, pending, expiring, queued, readyKeys = 0, {}, {}, {}, {}, {}, {}
+  wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys = 0, {}, {}, {}, {}, {}, {}, {}
 end
 
 local SEP = '\31'
@@ -46,6 +47,21 @@ local PIECE, PIECES = 64, 8
 
 local function jk(id) return P .. 'j:' .. id end
 
+-- stateKey returns the key of the index of the jobs of queue q in state s.
+local function stateKey(s, q)
+  local byQ = stateKeys[s]
+  if not byQ then
+    byQ = {}
+    stateKeys[s] = byQ
+  end
+  local k = byQ[q]
+  if not k then
+    k = P .. 's:' .. s .. ':' .. q
+    byQ[q] = k
+  end
+  return k
+end
+
 -- readyKey returns the key of queue q's ready set.
 local function readyKey(q)
   local k = readyKeys[q]
@@ -62,6 +78,13 @@ end
 local function lease(l)
   local tok, untilAt, owner = string.match(l or '', '^(%d+)\31(%d+)\31(.*)$')
   return tok, untilAt, owner
+end
+
+-- leaseToken returns the token of lease l, or nil.
+local function leaseToken(l)
+  local e = l and string.find(l, SEP, 1, true)
+  if not e then return nil end
+  return string.sub(l, 1, e - 1)
 end
 
 local function enqueuedData(queue, reason)
@@ -166,6 +189,21 @@ local function load(id)
     aw = v[12]}
 end
 
+-- The fields loadFinishing reads: what a leased job needs to finish (it is
+-- not enqueued, scheduled or awaiting, and it stays in its queue). Fields
+-- a job lacks cost the most to look up (the whole hash is scanned).
+local FINISHING = {'s', 'q', 'hn', 'l', 'x', 'b', 'aw'}
+
+-- loadFinishing reads a job about to finish as load does, or nil if it
+-- does not exist. A job that is not Processing is read by load.
+local function loadFinishing(id)
+  local v = redis.call('HMGET', jk(id), unpack(FINISHING))
+  if not v[1] then return nil end
+  if v[1] ~= 'processing' then return load(id) end
+  return {id = id, s = v[1], q = v[2] or '', hn = tonumber(v[3] or '1'), l = v[4], x = v[5] ~= '' and v[5] or nil,
+    b = v[6] or '', aw = v[7], pa = '', on = '', qs = '', p = 0}
+end
+
 -- unplace takes job j out of the indexes of its current state, and
 -- appends to the field/value list a the clearing of fields that only that
 -- state had.
@@ -173,7 +211,7 @@ local function unplace(j, a)
   if j.s == 'enqueued' then
     zput(readyKey(j.q), j.qs .. j.id, false)
   elseif INDEXED[j.s] then
-    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, false)
+    zput(stateKey(j.s, j.q), j.id, false)
   end
   if j.s == 'scheduled' then
     zput(P .. 'sched', j.id, false)
@@ -201,7 +239,7 @@ local function place(j, a)
     a[#a + 1] = j.qs
     wake = bit.bor(wake, TOPIC_ENQUEUED)
   elseif INDEXED[j.s] then
-    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, 0)
+    zput(stateKey(j.s, j.q), j.id, 0)
   end
   if j.s == 'scheduled' then
     zput(P .. 'sched', j.id, j.ra or '0')
@@ -250,7 +288,8 @@ local function move(j, to, data, reason, trav, x, newq, ra, extra)
   end
   n = n + 1
   put(a, 'h' .. n, entry(to, NOW, reason, data))
-  for _, v in ipairs({'hn', n, 's', to}) do a[#a + 1] = v end
+  local k = #a
+  a[k + 1], a[k + 2], a[k + 3], a[k + 4] = 'hn', n, 's', to
   if newq then a[#a + 1] = 'q'; a[#a + 1] = newq end
   if ra then a[#a + 1] = 'ra'; a[#a + 1] = ra end
   if x then a[#a + 1] = 'x'; a[#a + 1] = x end
