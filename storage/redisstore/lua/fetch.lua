@@ -5,7 +5,7 @@
 -- Returns each leased job's fields as name/value pairs, with "id" and its
 -- ID, in the order served.
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
-local leaseEnd, leases, tokens = SEP .. untilAt .. SEP .. owner, P .. 'lease', P .. 'tok'
+local leaseEnd, tokens = SEP .. untilAt .. SEP .. owner, P .. 'tok'
 local out = {}
 local i = 13
 for _ = 1, tonumber(ARGV[12]) do
@@ -42,7 +42,7 @@ for _ = 1, tonumber(ARGV[12]) do
         redis.call('HSET', k, unpack(row, r + 1))
         row[#row + 1] = 'id'
         row[#row + 1] = id
-        zput(leases, id, untilAt)
+        zput(LEASES, id, untilAt)
         out[#out + 1] = row
       end
     end
