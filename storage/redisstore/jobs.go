@@ -238,7 +238,18 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if err != nil {
 		return nil, err
 	}
-	return decodeRows(res)
+	jobs, err := decodeRows(res)
+	if err != nil {
+		return nil, err
+	}
+	// The reply holds each job as it was, with its new lease and attempt:
+	// what else the lease changed is known here, as written (a time in
+	// whole microseconds).
+	at := time.UnixMicro(now.UnixMicro()).UTC()
+	for _, j := range jobs {
+		j.State, j.StateData, j.UpdatedAt = states.NameProcessing, bytes.Clone(data), at
+	}
+	return jobs, nil
 }
 
 // decodeRows decodes a reply that holds jobs' hashes (see pairs), without

@@ -2,8 +2,10 @@
 -- ARGV[8] owner, ARGV[9] lease expiry (µs), ARGV[10] the Processing state's
 -- JSON, ARGV[11] limit, ARGV[12] number of queues, then per queue its name
 -- and the score range to take (min, max; see fetchRanges in jobs.go).
--- Returns each leased job's fields as name/value pairs, with "id" and its
--- ID, in the order served.
+-- Returns each leased job's fields as name/value pairs, as they were
+-- before the lease but for the lease (l) and attempt (n), followed by "id"
+-- and its ID, in the order served: the caller knows the rest of what
+-- changed (state, state data, time; see Fetch in jobs.go).
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local leaseEnd, tokens = SEP .. untilAt .. SEP .. owner, P .. 'tok'
 local out = {}
@@ -17,8 +19,6 @@ for _ = 1, tonumber(ARGV[12]) do
     for _, m in ipairs(members) do
       local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
       local k = jk(id)
-      -- The reply is the hash as read followed by the fields written, which
-      -- override what they replace.
       local row = redis.call('HGETALL', k)
       local hn, att, st = 1, 0, nil
       for x = 1, #row, 2 do
@@ -32,16 +32,16 @@ for _ = 1, tonumber(ARGV[12]) do
       -- Enqueued (a stray entry) is dropped, never leased.
       if st == 'enqueued' then
         local tok = string.format('%d', counter(tokens))
-        local l = tok .. leaseEnd
+        local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
+        if #e <= PIECE then
+          redis.call('HSET', k, 'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', '', 'h' .. (hn + 1), e)
+        else
+          local a = {'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', ''}
+          put(a, 'h' .. (hn + 1), e)
+          redis.call('HSET', k, unpack(a))
+        end
         local r = #row
-        -- row gets the fields written, then the ID; put writes the entry
-        -- to it, from row[r + 11] on.
-        row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'hn', hn + 1, 's', 'processing', 'l', l
-        row[r + 7], row[r + 8], row[r + 9], row[r + 10] = 'n', att + 1, 'qs', ''
-        put(row, 'h' .. (hn + 1), entry('processing', NOW, '', data))
-        redis.call('HSET', k, unpack(row, r + 1))
-        row[#row + 1] = 'id'
-        row[#row + 1] = id
+        row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'l', l, 'n', att + 1, 'id', id
         zput(LEASES, id, untilAt)
         out[#out + 1] = row
       end
