@@ -25,7 +25,7 @@ for _ = 1, tonumber(ARGV[12]) do
     lost[#lost + 1] = v[1]
   elseif untilAt ~= '' then
     redis.call('HSET', k, 'l', tok .. SEP .. untilAt .. SEP .. owner)
-    zput(LEASES, id, untilAt)
+    zput(P .. 'lease', id, untilAt)
   end
 end
 done()

@@ -7,7 +7,7 @@
 -- and its ID, in the order served: the caller knows the rest of what
 -- changed (state, state data, time; see Fetch in jobs.go).
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
-local leaseEnd, tokens = SEP .. untilAt .. SEP .. owner, P .. 'tok'
+local leaseEnd, leases, tokens = SEP .. untilAt .. SEP .. owner, P .. 'lease', P .. 'tok'
 local out = {}
 local i = 13
 for _ = 1, tonumber(ARGV[12]) do
@@ -42,7 +42,7 @@ for _ = 1, tonumber(ARGV[12]) do
         end
         local r = #row
         row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'l', l, 'n', att + 1, 'id', id
-        zput(LEASES, id, untilAt)
+        zput(leases, id, untilAt)
         out[#out + 1] = row
       end
     end

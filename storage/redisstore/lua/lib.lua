@@ -16,7 +16,7 @@
 -- functions read a job with one call (a dozen small fields: never its history
 -- or data), write it with one, and gather sorted-set writes to apply them
 -- with one call per key at the end (zflush).
-local KEYS, ARGV, P, NOW, RET, LEASES
+local KEYS, ARGV, P, NOW, RET
 -- The state of one call: the wake-up topics to publish, the gathered
 -- sorted-set writes (zput), the reserved counter blocks (counter) and the
 -- finished parents whose continuations are still to resolve (finished),
@@ -29,7 +29,6 @@ local wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
-  LEASES = P .. 'lease'
   wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys = 0, {}, {}, {}, {}, {}, {}, {}
 end
 
@@ -217,7 +216,7 @@ local function unplace(j, a)
   if j.s == 'scheduled' then
     zput(P .. 'sched', j.id, false)
   elseif j.s == 'processing' then
-    zput(LEASES, j.id, false)
+    zput(P .. 'lease', j.id, false)
     a[#a + 1] = 'l'
     a[#a + 1] = ''
   end
@@ -510,26 +509,14 @@ local function expflush()
   local n = #expiring / 2
   if n == 0 then return end
   local last = redis.call('INCRBY', P .. 'xn', n)
-  local e = last - n -- the entry before the first
-  local b, add, min, minx, ends = nil, nil, nil, nil, -1
+  local mins = {}
   for i = 1, n do
-    e = e + 1
-    if e > ends then
-      if b then
-        call('ZADD', P .. 'x:' .. b, add)
-        redis.call('ZADD', P .. 'xb', 'LT', minx, b)
-      end
-      local bn = math.floor(e / XB)
-      b, add, min, ends = string.format('%d', bn), {}, nil, bn * XB + XB - 1
-    end
+    local b = string.format('%d', math.floor((last - n + i) / XB))
     local x = expiring[2 * i]
-    local xv = tonumber(x)
-    add[#add + 1] = x
-    add[#add + 1] = expiring[2 * i - 1]
-    if not min or xv < min then min, minx = xv, x end
+    zput(P .. 'x:' .. b, expiring[2 * i - 1], x)
+    if not mins[b] or tonumber(x) < tonumber(mins[b]) then mins[b] = x end
   end
-  call('ZADD', P .. 'x:' .. b, add)
-  redis.call('ZADD', P .. 'xb', 'LT', minx, b)
+  for b, x in pairs(mins) do redis.call('ZADD', P .. 'xb', 'LT', x, b) end
   expiring = {}
 end
 
