@@ -11,12 +11,13 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// Create calls made while maxInFlight others are on their way to Redis
-// wait, and go together in the next call, each as a group of its own that
-// is stored all or none as its own call would be (lua/create.lua).
-// Concurrent single enqueues then share the cost of a function call, and
-// its round trip, between them; a call goes at once when fewer are on
-// their way, as before.
+// Create calls of jobs that await no parent (the others need state data
+// and a retention of their own), made while maxInFlight others are on
+// their way to Redis, wait, and go together in the next call, each as a
+// group of its own that is stored all or none as its own call would be
+// (lua/create.lua). Concurrent single enqueues then share the cost of a
+// function call, and its round trip, between them; a call goes at once
+// when fewer are on their way, as before.
 
 // maxGathered bounds the jobs of the calls gathered into one.
 const maxGathered = 1000
