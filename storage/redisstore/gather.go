@@ -30,7 +30,8 @@ const maxInFlight = 2
 // createCall is one Create call: its group of arguments (its now, then its
 // jobs) and, once sent, its result.
 type createCall struct {
-	group []any
+	args  []any // room for the arguments before the group, then the group
+	group []any // args[callHeader:]
 	jobs  int
 	ids   []uuid.UUID
 	err   error
@@ -103,14 +104,23 @@ func (s *Store) sendCreates(ctx context.Context, batch []*createCall) {
 	if len(batch) > 1 {
 		ctx = context.WithoutCancel(ctx) // the others' calls are not the caller's to cancel
 	}
-	size := 8
-	for _, c := range batch {
-		size += len(c.group)
+	var args []any
+	if len(batch) == 1 {
+		args = batch[0].args[:callHeader]
+	} else {
+		size := callHeader
+		for _, c := range batch {
+			size += len(c.group)
+		}
+		args = make([]any, callHeader, size)
 	}
-	args := make([]any, 0, size)
-	args = append(args, s.k.prefix, batch[0].group[0], "0", "", "", "", "", len(batch))
-	for _, c := range batch {
-		args = append(args, c.group...)
+	args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] = s.k.prefix, batch[0].group[0], "0", "", "", "", "", len(batch)
+	if len(batch) == 1 {
+		args = batch[0].args
+	} else {
+		for _, c := range batch {
+			args = append(args, c.group...)
+		}
 	}
 	res, err := s.run(ctx, "create", createFunc, args)
 	groups, _ := res.([]any)
@@ -129,7 +139,17 @@ func (s *Store) sendCreates(ctx context.Context, batch []*createCall) {
 	}
 }
 
-// createGroup builds the group of arguments of p's call.
-func createGroup(p *storage.CreateParams, now string) ([]any, error) {
-	return appendJobs(append(make([]any, 0, 2+len(p.Jobs)*30), now), p.Jobs)
+// callHeader is the number of arguments of a create call before its
+// groups: the job library's header (see lua/lib.lua) and the number of
+// groups.
+const callHeader = 8
+
+// newCreateCall returns the call of p, with room for the arguments before
+// its group, so that a call sent alone is sent as built.
+func newCreateCall(p *storage.CreateParams, now string) (*createCall, error) {
+	args, err := appendJobs(append(make([]any, callHeader, callHeader+2+len(p.Jobs)*30), now), p.Jobs)
+	if err != nil {
+		return nil, err
+	}
+	return &createCall{args: args, group: args[callHeader:], jobs: len(p.Jobs)}, nil
 }

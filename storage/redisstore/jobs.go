@@ -75,30 +75,31 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasonOf(&reasons, j.State, j.StateData), Data: j.StateData}
 		// No creation time and no history length: the first history entry
 		// holds one, and a job without hn has that one entry.
-		fields := []any{"t", j.Task, "q", j.Queue, "s", string(j.State)}
-		fields = appendValue(fields, "a", j.Args)
-		fields = appendValue(fields, "h1", []byte(historyEntry(first)))
+		runAt := micros(j.RunAt)
+		parent, batch := idOrEmpty(j.ParentID), idOrEmpty(j.BatchID)
+		args = append(args, j.ID.String(), string(j.State), j.Queue, j.Priority, runAt, j.UniqueKey, parent, batch, on, 0)
+		count := len(args) - 1 // the number of fields, set below
+		args = append(args, "t", j.Task, "q", j.Queue, "s", string(j.State))
+		args = appendValue(args, "a", j.Args)
+		args = appendValue(args, "h1", historyEntry(first))
 		opt := func(name, v string) {
 			if v != "" {
-				fields = append(fields, name, v)
+				args = append(args, name, v)
 			}
 		}
 		if j.Priority != 0 {
 			opt("p", strconv.Itoa(j.Priority))
 		}
-		runAt := micros(j.RunAt)
 		opt("ra", runAt)
-		parent, batch := idOrEmpty(j.ParentID), idOrEmpty(j.BatchID)
 		opt("pa", parent)
 		opt("b", batch)
 		opt("k", j.UniqueKey)
 		opt("ku", micros(j.UniqueUntil))
 		opt("on", on)
 		for name, v := range j.Params {
-			fields = append(fields, "p:"+name, []byte(v))
+			args = append(args, "p:"+name, []byte(v))
 		}
-		args = append(args, j.ID.String(), string(j.State), j.Queue, j.Priority, runAt, j.UniqueKey, parent, batch, on, len(fields)/2)
-		args = append(args, fields...)
+		args[count] = (len(args) - count - 1) / 2
 	}
 	return args, nil
 }
@@ -122,7 +123,7 @@ const piece, pieces = 64, 8
 
 // appendValue appends to fields the name/value pairs that store v under
 // name.
-func appendValue(fields []any, name string, v []byte) []any {
+func appendValue[V string | []byte](fields []any, name string, v V) []any {
 	if len(v) <= piece || len(v) > piece*pieces {
 		return append(fields, name, v)
 	}
@@ -162,7 +163,8 @@ func createResult(res any) ([]uuid.UUID, error) {
 	}
 	ids := make([]uuid.UUID, len(out)-1)
 	for i, v := range out[1:] {
-		id, err := uuid.Parse(fmt.Sprint(v))
+		str, _ := v.(string)
+		id, err := uuid.Parse(str)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: create: %w", err)
 		}
@@ -180,20 +182,20 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 		return []uuid.UUID{}, nil
 	}
 	now := s.clock(p.Now)
-	group, err := createGroup(p, micros(now))
+	c, err := newCreateCall(p, micros(now))
 	if err != nil {
 		return nil, err
 	}
 	if !awaits(p.Jobs) {
 		// Only continuations move on in a create call: no state data
 		// needed, and the call may go with others.
-		return s.createGathered(ctx, &createCall{group: group, jobs: len(p.Jobs)})
+		return s.createGathered(ctx, c)
 	}
-	args, err := s.header(now, p.Retention, 1+len(group))
+	args, err := s.header(now, p.Retention, 1+len(c.group))
 	if err != nil {
 		return nil, err
 	}
-	args = append(append(args, 1), group...)
+	args = append(append(args, 1), c.group...)
 	res, err := s.run(ctx, "create", createFunc, args)
 	if err != nil {
 		return nil, err

@@ -402,6 +402,7 @@ local function create(i)
     local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
     local j = {id = ARGV[i], s = ARGV[i + 1], q = ARGV[i + 2], p = tonumber(ARGV[i + 3]), ra = ARGV[i + 4], k = ARGV[i + 5],
       pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1, f1 = f1, f2 = f2}
+    j.key = jk(j.id)
     if j.ra == '' then j.ra = nil end
     if j.s == 'awaiting' then awaits = true end
     i = f2 + 1
@@ -417,7 +418,7 @@ local function create(i)
       if seen[j.id] then return {'dup', j.id}, after end
       seen[j.id] = true
     end
-    if redis.call('EXISTS', jk(j.id)) == 1 then return {'dup', j.id}, after end
+    if redis.call('EXISTS', j.key) == 1 then return {'dup', j.id}, after end
     if j.k ~= '' then
       claimed = claimed or {}
       local h = holder(j.k) or claimed[j.k]
@@ -450,11 +451,11 @@ local function create(i)
         local qs = string.format('%016d', counter(KEYS[1]))
         zput(readyKey(j.q), qs .. j.id, 0 - j.p)
         wake = bit.bor(wake, TOPIC_ENQUEUED)
-        redis.call('HSET', jk(j.id), 'qs', qs, unpack(ARGV, j.f1, j.f2))
+        redis.call('HSET', j.key, 'qs', qs, unpack(ARGV, j.f1, j.f2))
       else
         local a = {unpack(ARGV, j.f1, j.f2)}
         place(j, a)
-        redis.call('HSET', jk(j.id), unpack(a))
+        redis.call('HSET', j.key, unpack(a))
       end
       if j.k ~= '' then redis.call('SET', P .. 'u:' .. j.k, j.id) end
       if j.b ~= '' then
