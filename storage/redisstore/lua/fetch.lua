@@ -31,7 +31,7 @@ for _ = 1, tonumber(ARGV[12]) do
       -- A member whose job is gone (evicted by a maxmemory policy) or not
       -- Enqueued (a stray entry) is dropped, never leased.
       if st == 'enqueued' then
-        local tok = string.format('%d', counter(tokens))
+        local tok = string.format('%.0f', counter(tokens))
         local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
         if #e <= PIECE then
           redis.call('HSET', k, 'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', '', 'h' .. (hn + 1), e)

@@ -233,7 +233,7 @@ local function place(j, a)
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
-    j.qs = string.format('%016d', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
+    j.qs = string.format('%016.0f', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
     zput(readyKey(j.q), j.qs .. j.id, 0 - j.p)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
@@ -335,7 +335,7 @@ local function resolve(c, success)
     return
   end
   local x
-  if RET > 0 then x = string.format('%d', tonumber(NOW) + RET) end
+  if RET > 0 then x = string.format('%.0f', tonumber(NOW) + RET) end
   move(c, 'deleted', ARGV[7], 'continuation condition was not met', nil, x)
   finished(c)
 end
@@ -448,7 +448,7 @@ local function create(i)
       if j.s == 'enqueued' then
         -- place, for a job that has no expiry, writing its fields with one
         -- unpack.
-        local qs = string.format('%016d', counter(KEYS[1]))
+        local qs = string.format('%016.0f', counter(KEYS[1]))
         zput(readyKey(j.q), qs .. j.id, 0 - j.p)
         wake = bit.bor(wake, TOPIC_ENQUEUED)
         redis.call('HSET', j.key, 'qs', qs, unpack(ARGV, j.f1, j.f2))
@@ -512,7 +512,7 @@ local function expflush()
   local last = redis.call('INCRBY', P .. 'xn', n)
   local mins = {}
   for i = 1, n do
-    local b = string.format('%d', math.floor((last - n + i) / XB))
+    local b = string.format('%.0f', math.floor((last - n + i) / XB))
     local x = expiring[2 * i]
     zput(P .. 'x:' .. b, expiring[2 * i - 1], x)
     if not mins[b] or tonumber(x) < tonumber(mins[b]) then mins[b] = x end
