@@ -104,24 +104,18 @@ func (s *Store) sendCreates(ctx context.Context, batch []*createCall) {
 	if len(batch) > 1 {
 		ctx = context.WithoutCancel(ctx) // the others' calls are not the caller's to cancel
 	}
-	var args []any
-	if len(batch) == 1 {
-		args = batch[0].args[:callHeader]
-	} else {
+	args := batch[0].args
+	if len(batch) > 1 {
 		size := callHeader
 		for _, c := range batch {
 			size += len(c.group)
 		}
 		args = make([]any, callHeader, size)
-	}
-	args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] = s.k.prefix, batch[0].group[0], "0", "", "", "", "", len(batch)
-	if len(batch) == 1 {
-		args = batch[0].args
-	} else {
 		for _, c := range batch {
 			args = append(args, c.group...)
 		}
 	}
+	args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7] = s.k.prefix, batch[0].group[0], "0", "", "", "", "", len(batch)
 	res, err := s.run(ctx, "create", createFunc, args)
 	groups, _ := res.([]any)
 	if err == nil && len(groups) != len(batch) {

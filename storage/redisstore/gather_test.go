@@ -66,7 +66,7 @@ func TestGatheredCreatesStayApart(t *testing.T) {
 }
 
 // TestGatheredCreateLeavesOnCancel cancels a call that waits to be
-// gathered: it returns at once, and the calls on their way are unharmed.
+// gathered: it returns at once, and leaves the calls waiting.
 func TestGatheredCreateLeavesOnCancel(t *testing.T) {
 	s := newStore(t, testClient(t))
 	s.gather.mu.Lock()
