@@ -82,3 +82,23 @@ func TestHistoryEntryStateAndTime(t *testing.T) {
 	require.Len(t, entryTime(at), 9)
 	require.Len(t, strings.SplitN(historyEntry(storage.StateRecord{State: states.NameEnqueued, At: at}), sep, 4)[0], 1)
 }
+
+func TestReasonOfCreatedJobs(t *testing.T) {
+	tests := []struct {
+		name  string
+		state states.Name
+		data  string
+		want  string
+	}{
+		{"no reason", states.NameEnqueued, `{"queue":"default"}`, ""},
+		{"a reason", states.NameEnqueued, `{"queue":"default","reason":"retry"}`, "retry"},
+		{"an escaped key", states.NameScheduled, `{"enqueue_at":"2026-01-01T00:00:00Z","\u0072eason":"later"}`, "later"},
+		{"the word elsewhere", states.NameEnqueued, `{"queue":"reason"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r storage.Reasons
+			require.Equal(t, tt.want, reasonOf(&r, tt.state, []byte(tt.data)))
+		})
+	}
+}

@@ -72,35 +72,47 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 			}
 			on = st.(states.Awaiting).On
 		}
-		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasons.Of(j.State, j.StateData), Data: j.StateData}
+		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasonOf(&reasons, j.State, j.StateData), Data: j.StateData}
 		// No creation time and no history length: the first history entry
 		// holds one, and a job without hn has that one entry.
-		fields := []any{"t", j.Task, "q", j.Queue, "s", string(j.State)}
-		fields = appendValue(fields, "a", j.Args)
-		fields = appendValue(fields, "h1", []byte(historyEntry(first)))
+		runAt := micros(j.RunAt)
+		parent, batch := idOrEmpty(j.ParentID), idOrEmpty(j.BatchID)
+		args = append(args, j.ID.String(), string(j.State), j.Queue, j.Priority, runAt, j.UniqueKey, parent, batch, on, 0)
+		count := len(args) - 1 // the number of fields, set below
+		args = append(args, "t", j.Task, "q", j.Queue, "s", string(j.State))
+		args = appendValue(args, "a", j.Args)
+		args = appendValue(args, "h1", historyEntry(first))
 		opt := func(name, v string) {
 			if v != "" {
-				fields = append(fields, name, v)
+				args = append(args, name, v)
 			}
 		}
 		if j.Priority != 0 {
 			opt("p", strconv.Itoa(j.Priority))
 		}
-		runAt := micros(j.RunAt)
 		opt("ra", runAt)
-		parent, batch := idOrEmpty(j.ParentID), idOrEmpty(j.BatchID)
 		opt("pa", parent)
 		opt("b", batch)
 		opt("k", j.UniqueKey)
 		opt("ku", micros(j.UniqueUntil))
 		opt("on", on)
 		for name, v := range j.Params {
-			fields = append(fields, "p:"+name, []byte(v))
+			args = append(args, "p:"+name, []byte(v))
 		}
-		args = append(args, j.ID.String(), string(j.State), j.Queue, j.Priority, runAt, j.UniqueKey, parent, batch, on, len(fields)/2)
-		args = append(args, fields...)
+		args[count] = (len(args) - count - 1) / 2
 	}
 	return args, nil
+}
+
+// reasonOf returns the reason recorded in data, the encoding of a state
+// called name. taskflow's states keep theirs under "reason": data without
+// that word (nor an escape that could spell it) holds none, and is not
+// decoded.
+func reasonOf(r *storage.Reasons, name states.Name, data []byte) string {
+	if _, ok := entryCodes[name]; ok && !bytes.Contains(data, []byte("reason")) && !bytes.Contains(data, []byte(`\u`)) {
+		return ""
+	}
+	return r.Of(name, data)
 }
 
 // Values longer than piece bytes, up to pieces pieces, are stored in
@@ -111,7 +123,7 @@ const piece, pieces = 64, 8
 
 // appendValue appends to fields the name/value pairs that store v under
 // name.
-func appendValue(fields []any, name string, v []byte) []any {
+func appendValue[V string | []byte](fields []any, name string, v V) []any {
 	if len(v) <= piece || len(v) > piece*pieces {
 		return append(fields, name, v)
 	}
@@ -151,7 +163,8 @@ func createResult(res any) ([]uuid.UUID, error) {
 	}
 	ids := make([]uuid.UUID, len(out)-1)
 	for i, v := range out[1:] {
-		id, err := uuid.Parse(fmt.Sprint(v))
+		str, _ := v.(string)
+		id, err := uuid.Parse(str)
 		if err != nil {
 			return nil, fmt.Errorf("redisstore: create: %w", err)
 		}
@@ -171,27 +184,30 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if len(p.Jobs) == 0 {
 		return []uuid.UUID{}, nil
 	}
-	var args []any
-	if awaits(p.Jobs) {
-		var err error
-		if args, err = s.header(s.clock(p.Now), p.Retention, 1+len(p.Jobs)*30); err != nil {
-			return nil, err
-		}
-	} else {
-		// Only continuations move on in the call: no state data needed.
-		args = make([]any, 7, 8+len(p.Jobs)*30)
-		args[0], args[1], args[2] = s.k.prefix, micros(s.clock(p.Now)), "0"
-		args[3], args[4], args[5], args[6] = "", "", "", ""
-	}
-	args, err := appendJobs(args, p.Jobs)
+	now := s.clock(p.Now)
+	c, err := newCreateCall(p, micros(now))
 	if err != nil {
 		return nil, err
 	}
+	if !awaits(p.Jobs) {
+		// Only continuations move on in a create call: no state data
+		// needed, and the call may go with others.
+		return s.createGathered(ctx, c)
+	}
+	args, err := s.header(now, p.Retention, 1+len(c.group))
+	if err != nil {
+		return nil, err
+	}
+	args = append(append(args, 1), c.group...)
 	res, err := s.run(ctx, "create", createFunc, args)
 	if err != nil {
 		return nil, err
 	}
-	return createResult(res)
+	groups, _ := res.([]any)
+	if len(groups) != 1 {
+		return nil, fmt.Errorf("redisstore: create: unexpected reply %v", res)
+	}
+	return createResult(groups[0])
 }
 
 // awaits reports whether any of jobs is Awaiting.
@@ -230,7 +246,18 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if err != nil {
 		return nil, err
 	}
-	return decodeRows(res)
+	jobs, err := decodeRows(res)
+	if err != nil {
+		return nil, err
+	}
+	// The reply holds each job as it was, with its new lease and attempt:
+	// what else the lease changed is known here, as written (a time in
+	// whole microseconds).
+	at := time.UnixMicro(now.UnixMicro()).UTC()
+	for _, j := range jobs {
+		j.State, j.StateData, j.UpdatedAt = states.NameProcessing, bytes.Clone(data), at
+	}
+	return jobs, nil
 }
 
 // decodeRows decodes a reply that holds jobs' hashes (see pairs), without

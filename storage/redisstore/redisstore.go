@@ -21,7 +21,10 @@
 // Every change to jobs, and every batch of changes, is one Lua call (a
 // function of the job library, loaded once per server with FUNCTION LOAD,
 // or a script): atomic and one round trip, whether it creates a thousand
-// jobs, leases a hundred or completes a batch of them. A job is one hash; its history is
+// jobs, leases a hundred or completes a batch of them. Create calls (of
+// jobs that await no parent) made while two others of the same store are
+// on their way wait and go together in one call, each still stored all or
+// none, so that concurrent single enqueues share the cost of a call. A job is one hash; its history is
 // kept in fields of that hash, one field per entry, the last one being its
 // current state, so that a change appends without reading what it replaces;
 // values are cut into 64-byte pieces so that small jobs stay in Redis'
@@ -205,6 +208,8 @@ type Store struct {
 	nshards int      // as Shards gave
 	shards  []*Store // a store of several shards: each of them (see shards.go)
 	rot     atomic.Uint32
+
+	gather gatherer // Create calls waiting to go together (gather.go)
 
 	subMu sync.Mutex
 	sub   *subscription

@@ -2,22 +2,23 @@
 -- ARGV[8] owner, ARGV[9] lease expiry (µs), ARGV[10] the Processing state's
 -- JSON, ARGV[11] limit, ARGV[12] number of queues, then per queue its name
 -- and the score range to take (min, max; see fetchRanges in jobs.go).
--- Returns each leased job's fields as name/value pairs, with "id" and its
--- ID, in the order served.
+-- Returns each leased job's fields as name/value pairs, as they were
+-- before the lease but for the lease (l) and attempt (n), followed by "id"
+-- and its ID, in the order served: the caller knows the rest of what
+-- changed (state, state data, time; see Fetch in jobs.go).
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
+local leaseEnd, leases, tokens = SEP .. untilAt .. SEP .. owner, P .. 'lease', P .. 'tok'
 local out = {}
 local i = 13
 for _ = 1, tonumber(ARGV[12]) do
   local q, min, max = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
   if #out < limit and redis.call('SISMEMBER', P .. 'paused', q) == 0 then
-    local members = redis.call('ZRANGEBYSCORE', P .. 'q:' .. q, min, max, 'LIMIT', 0, limit - #out)
-    call('ZREM', P .. 'q:' .. q, members)
+    local members = redis.call('ZRANGEBYSCORE', readyKey(q), min, max, 'LIMIT', 0, limit - #out)
+    call('ZREM', readyKey(q), members)
     for _, m in ipairs(members) do
       local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
       local k = jk(id)
-      -- The reply is the hash as read followed by the fields written, which
-      -- override what they replace.
       local row = redis.call('HGETALL', k)
       local hn, att, st = 1, 0, nil
       for x = 1, #row, 2 do
@@ -30,17 +31,18 @@ for _ = 1, tonumber(ARGV[12]) do
       -- A member whose job is gone (evicted by a maxmemory policy) or not
       -- Enqueued (a stray entry) is dropped, never leased.
       if st == 'enqueued' then
-        local a = {}
-        put(a, 'h' .. (hn + 1), entry('processing', NOW, '', data))
-        local tok = string.format('%.0f', counter(P .. 'tok'))
-        for _, v in ipairs({'hn', hn + 1, 's', 'processing', 'l', tok .. SEP .. untilAt .. SEP .. owner, 'n', att + 1, 'qs', ''}) do
-          a[#a + 1] = v
+        local tok = string.format('%.0f', counter(tokens))
+        local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
+        if #e <= PIECE then
+          redis.call('HSET', k, 'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', '', 'h' .. (hn + 1), e)
+        else
+          local a = {'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', ''}
+          put(a, 'h' .. (hn + 1), e)
+          redis.call('HSET', k, unpack(a))
         end
-        redis.call('HSET', k, unpack(a))
-        zput(P .. 'lease', id, untilAt)
-        for _, v in ipairs(a) do row[#row + 1] = v end
-        row[#row + 1] = 'id'
-        row[#row + 1] = id
+        local r = #row
+        row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'l', l, 'n', att + 1, 'id', id
+        zput(leases, id, untilAt)
         out[#out + 1] = row
       end
     end

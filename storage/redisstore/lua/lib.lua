@@ -21,12 +21,15 @@ local KEYS, ARGV, P, NOW, RET
 -- sorted-set writes (zput), the reserved counter blocks (counter) and the
 -- finished parents whose continuations are still to resolve (finished),
 -- and the expiring jobs to file (place), as ID, expiry pairs.
-local wake, zops, blocks, pending, expiring
+-- queued holds the queues jobs were created in, for the set of queues,
+-- and readyKeys and stateKeys the key names of ready sets, by queue, and
+-- of per-state indexes, by state and queue.
+local wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
-  wake, zops, blocks, pending, expiring = 0, {}, {}, {}, {}
+  wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys = 0, {}, {}, {}, {}, {}, {}, {}
 end
 
 local SEP = '\31'
@@ -44,12 +47,44 @@ local PIECE, PIECES = 64, 8
 
 local function jk(id) return P .. 'j:' .. id end
 
+-- stateKey returns the key of the index of the jobs of queue q in state s.
+local function stateKey(s, q)
+  local byQ = stateKeys[s]
+  if not byQ then
+    byQ = {}
+    stateKeys[s] = byQ
+  end
+  local k = byQ[q]
+  if not k then
+    k = P .. 's:' .. s .. ':' .. q
+    byQ[q] = k
+  end
+  return k
+end
+
+-- readyKey returns the key of queue q's ready set.
+local function readyKey(q)
+  local k = readyKeys[q]
+  if not k then
+    k = P .. 'q:' .. q
+    readyKeys[q] = k
+  end
+  return k
+end
+
 -- A lease is one field, l: "token SEP expiry SEP owner"; "" when the job
 -- holds none. Fields a state no longer needs are set to "" rather than
 -- deleted, which would take one more call per job.
 local function lease(l)
   local tok, untilAt, owner = string.match(l or '', '^(%d+)\31(%d+)\31(.*)$')
   return tok, untilAt, owner
+end
+
+-- leaseToken returns the token of lease l, or nil.
+local function leaseToken(l)
+  local e = l and string.find(l, SEP, 1, true)
+  if not e then return nil end
+  return string.sub(l, 1, e - 1)
 end
 
 local function enqueuedData(queue, reason)
@@ -174,14 +209,29 @@ local function load(id)
     aw = v[12]}
 end
 
+-- The fields loadFinishing reads: what a leased job needs to finish (it is
+-- not enqueued, scheduled or awaiting, and it stays in its queue). Fields
+-- a job lacks cost the most to look up (the whole hash is scanned).
+local FINISHING = {'s', 'q', 'hn', 'l', 'x', 'b', 'aw'}
+
+-- loadFinishing reads a job about to finish as load does, or nil if it
+-- does not exist. A job that is not Processing is read by load.
+local function loadFinishing(id)
+  local v = redis.call('HMGET', jk(id), unpack(FINISHING))
+  if not v[1] then return nil end
+  if v[1] ~= 'processing' then return load(id) end
+  return {id = id, s = v[1], q = v[2] or '', hn = tonumber(v[3] or '1'), l = v[4], x = v[5] ~= '' and v[5] or nil,
+    b = v[6] or '', aw = v[7], pa = '', on = '', qs = '', p = 0}
+end
+
 -- unplace takes job j out of the indexes of its current state, and
 -- appends to the field/value list a the clearing of fields that only that
 -- state had.
 local function unplace(j, a)
   if j.s == 'enqueued' then
-    zput(P .. 'q:' .. j.q, j.qs .. j.id, false)
+    zput(readyKey(j.q), j.qs .. j.id, false)
   elseif INDEXED[j.s] then
-    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, false)
+    zput(stateKey(j.s, j.q), j.id, false)
   end
   if j.s == 'scheduled' then
     zput(P .. 'sched', j.id, false)
@@ -204,12 +254,12 @@ local function place(j, a)
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
     j.qs = string.format('%016.0f', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
-    zput(P .. 'q:' .. j.q, j.qs .. j.id, 0 - j.p)
+    zput(readyKey(j.q), j.qs .. j.id, 0 - j.p)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
     wake = bit.bor(wake, TOPIC_ENQUEUED)
   elseif INDEXED[j.s] then
-    zput(P .. 's:' .. j.s .. ':' .. j.q, j.id, 0)
+    zput(stateKey(j.s, j.q), j.id, 0)
   end
   if j.s == 'scheduled' then
     zput(P .. 'sched', j.id, j.ra or '0')
@@ -258,7 +308,8 @@ local function move(j, to, data, reason, trav, x, newq, ra, extra)
   end
   n = n + 1
   put(a, 'h' .. n, entry(to, NOW, reason, data))
-  for _, v in ipairs({'hn', n, 's', to}) do a[#a + 1] = v end
+  local k = #a
+  a[k + 1], a[k + 2], a[k + 3], a[k + 4] = 'hn', n, 's', to
   if newq then a[#a + 1] = 'q'; a[#a + 1] = newq end
   if ra then a[#a + 1] = 'ra'; a[#a + 1] = ra end
   if x then a[#a + 1] = 'x'; a[#a + 1] = x end
@@ -362,25 +413,34 @@ end
 
 -- create stores the jobs described from ARGV[i] on, all or none (see
 -- appendJobs in jobs.go for the layout). It returns {'ok', ids...}, or
--- {'dup', id} or {'nf', id, parent} having stored nothing.
+-- {'dup', id} or {'nf', id, parent} having stored nothing, and the index
+-- of the argument after the jobs.
 local function create(i)
   local n = tonumber(ARGV[i]); i = i + 1
-  local jobs, inCall, seen = {}, {}, {}
+  local jobs, awaits = {}, false
   for x = 1, n do
+    local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
     local j = {id = ARGV[i], s = ARGV[i + 1], q = ARGV[i + 2], p = tonumber(ARGV[i + 3]), ra = ARGV[i + 4], k = ARGV[i + 5],
-      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1}
+      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1, f1 = f1, f2 = f2}
+    j.key = jk(j.id)
     if j.ra == '' then j.ra = nil end
-    local nf = tonumber(ARGV[i + 9])
-    j.f1, j.f2 = i + 10, i + 9 + 2 * nf
-    i = j.f2 + 1
+    if j.s == 'awaiting' then awaits = true end
+    i = f2 + 1
     jobs[x] = j
   end
-  local out, claimed = {'ok'}, {}
-  for x, j in ipairs(jobs) do
+  local after = i
+  local out, seen, claimed = {'ok'}, nil, nil
+  for x = 1, n do
+    local j = jobs[x]
     out[x + 1] = j.id
-    if seen[j.id] or redis.call('EXISTS', jk(j.id)) == 1 then return {'dup', j.id} end
-    seen[j.id] = true
+    if n > 1 then
+      seen = seen or {}
+      if seen[j.id] then return {'dup', j.id}, after end
+      seen[j.id] = true
+    end
+    if redis.call('EXISTS', j.key) == 1 then return {'dup', j.id}, after end
     if j.k ~= '' then
+      claimed = claimed or {}
       local h = holder(j.k) or claimed[j.k]
       if h then
         out[x + 1], j.skip = h, true
@@ -393,41 +453,59 @@ local function create(i)
       if j.b ~= '' then inCall[j.b] = true end
     end
   end
-  for _, j in ipairs(jobs) do
-    if not j.skip and j.s == 'awaiting' and not inCall[j.pa] and redis.call('EXISTS', jk(j.pa)) == 0
-      and redis.call('EXISTS', P .. 'b:' .. j.pa) == 0 then
-      return {'nf', j.id, j.pa}
+  if awaits then
+    local inCall = {}
+    for _, j in ipairs(jobs) do
+      inCall[j.id] = true
+      if j.b ~= '' then inCall[j.b] = true end
+    end
+    for _, j in ipairs(jobs) do
+      if not j.skip and j.s == 'awaiting' and not inCall[j.pa] and redis.call('EXISTS', jk(j.pa)) == 0
+        and redis.call('EXISTS', P .. 'b:' .. j.pa) == 0 then
+        return {'nf', j.id, j.pa}, after
+      end
     end
   end
-  local queues, awaiting = {}, {}
-  for _, j in ipairs(jobs) do
+  for x = 1, n do
+    local j = jobs[x]
     if not j.skip then
-      local a = {unpack(ARGV, j.f1, j.f2)}
-      place(j, a)
-      redis.call('HSET', jk(j.id), unpack(a))
+      if j.s == 'enqueued' then
+        -- place, for a job that has no expiry, writing its fields with one
+        -- unpack.
+        local qs = string.format('%016.0f', counter(KEYS[1]))
+        zput(readyKey(j.q), qs .. j.id, 0 - j.p)
+        wake = bit.bor(wake, TOPIC_ENQUEUED)
+        redis.call('HSET', j.key, 'qs', qs, unpack(ARGV, j.f1, j.f2))
+      else
+        local a = {unpack(ARGV, j.f1, j.f2)}
+        place(j, a)
+        redis.call('HSET', j.key, unpack(a))
+      end
       if j.k ~= '' then redis.call('SET', P .. 'u:' .. j.k, j.id) end
       if j.b ~= '' then
         account(j.b, nil, j.s)
         redis.call('SADD', P .. 'bm:' .. j.b, j.id)
       end
-      queues[j.q] = true
-      if j.s == 'awaiting' then awaiting[#awaiting + 1] = j end
+      queued[j.q] = true
     end
   end
-  for q in pairs(queues) do redis.call('SADD', P .. 'queues', q) end
-  for _, j in ipairs(awaiting) do
-    local c = load(j.id)
-    if c and c.s == 'awaiting' then
-      local fin, ok = outcome(c.pa)
-      if fin then
-        resolve(c, ok)
-        drain()
-      else
-        await(c)
+  if awaits then
+    for _, j in ipairs(jobs) do
+      if not j.skip and j.s == 'awaiting' then
+        local c = load(j.id)
+        if c and c.s == 'awaiting' then
+          local fin, ok = outcome(c.pa)
+          if fin then
+            resolve(c, ok)
+            drain()
+          else
+            await(c)
+          end
+        end
       end
     end
   end
-  return out
+  return out, after
 end
 
 -- remove deletes job j and everything that points at it.
@@ -472,6 +550,9 @@ end
 local function done()
   expflush()
   zflush()
+  local qs = {}
+  for q in pairs(queued) do qs[#qs + 1] = q end
+  if #qs > 0 then call('SADD', P .. 'queues', qs) end
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
   if seqFor == ARGV then
     redis.call('SET', KEYS[1], string.format('%.0f', seqNext - 1))

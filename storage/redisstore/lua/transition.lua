@@ -11,24 +11,39 @@ local all, minute = ARGV[8] == '1', ARGV[9]
 local ts, i = {}, 11
 for x = 1, tonumber(ARGV[10]) do
   local t = {id = ARGV[i], from = ARGV[i + 1], tok = ARGV[i + 2], to = ARGV[i + 3], data = ARGV[i + 4], reason = ARGV[i + 5],
-    q = ARGV[i + 6], ra = ARGV[i + 7], x = ARGV[i + 8], trav = {}, params = {}}
+    q = ARGV[i + 6], ra = ARGV[i + 7], x = ARGV[i + 8]}
   i = i + 9
-  for _ = 1, tonumber(ARGV[i]) do t.trav[#t.trav + 1] = ARGV[i + 1]; i = i + 1 end
-  i = i + 1
-  for _ = 1, tonumber(ARGV[i]) do
-    t.params[#t.params + 1] = 'p:' .. ARGV[i + 1]
-    t.params[#t.params + 1] = ARGV[i + 2]
-    i = i + 2
+  local n = tonumber(ARGV[i])
+  if n > 0 then
+    t.trav = {unpack(ARGV, i + 1, i + n)}
+  end
+  i = i + n + 1
+  n = tonumber(ARGV[i])
+  if n > 0 then
+    t.params = {}
+    for _ = 1, n do
+      t.params[#t.params + 1] = 'p:' .. ARGV[i + 1]
+      t.params[#t.params + 1] = ARGV[i + 2]
+      i = i + 2
+    end
   end
   i = i + 1
   ts[x] = t
 end
 
+-- A job leased and finishing needs fewer of its fields than other moves
+-- (see loadFinishing).
+local function loadFor(t)
+  if FINISHED[t.to] and t.q == '' then return loadFinishing(t.id) end
+  return load(t.id)
+end
+
 local function check(t, j)
   if not j then return 'nf' end
-  if t.tok ~= '0' and (j.s ~= 'processing' or lease(j.l) ~= t.tok) then return 'll:' .. j.s end
-  if t.from ~= '' then
-    for s in string.gmatch(t.from, '[^,]+') do
+  if t.tok ~= '0' and (j.s ~= 'processing' or leaseToken(j.l) ~= t.tok) then return 'll:' .. j.s end
+  local from = t.from
+  if from ~= '' and from ~= j.s then
+    for s in string.gmatch(from, '[^,]+') do
       if s == j.s then return '' end
     end
     return 'sc:' .. j.s
@@ -42,7 +57,7 @@ if all then
   -- that a job named twice is checked as it will be.
   local failed, seen = false, {}
   for x, t in ipairs(ts) do
-    local j = seen[t.id] or load(t.id)
+    local j = seen[t.id] or loadFor(t)
     res[x] = check(t, j)
     if res[x] == '' then
       seen[t.id] = {s = t.to}
@@ -54,7 +69,7 @@ if all then
 end
 local counts = {succeeded = 0, failed = 0, deleted = 0}
 for x, t in ipairs(ts) do
-  local j = load(t.id)
+  local j = loadFor(t)
   res[x] = check(t, j)
   if res[x] == '' then
     local newq, ra, exp
