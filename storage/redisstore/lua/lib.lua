@@ -448,16 +448,14 @@ local function create(i)
         claimed[j.k] = j.id
       end
     end
-    if not j.skip then -- a parent held back by its key is not in the call
-      inCall[j.id] = true
-      if j.b ~= '' then inCall[j.b] = true end
-    end
   end
   if awaits then
     local inCall = {}
     for _, j in ipairs(jobs) do
-      inCall[j.id] = true
-      if j.b ~= '' then inCall[j.b] = true end
+      if not j.skip then -- a parent held back by its key is not in the call
+        inCall[j.id] = true
+        if j.b ~= '' then inCall[j.b] = true end
+      end
     end
     for _, j in ipairs(jobs) do
       if not j.skip and j.s == 'awaiting' and not inCall[j.pa] and redis.call('EXISTS', jk(j.pa)) == 0
