@@ -137,9 +137,13 @@ func (p *pipeline) creating(ctx context.Context, jobs []*storage.Job, initial st
 // itself (ids[i] is the ID that stands for jobs[i]; nil ids: unknown, and
 // only jobs without a unique key are known to be stored).
 func (p *pipeline) created(ctx context.Context, jobs []*storage.Job, ids []uuid.UUID, err error, known *knownState) {
-	for i := len(p.client) - 1; i >= 0; i-- {
-		for _, j := range jobs {
-			p.client[i].OnCreated(ctx, &filters.CreatedContext{Job: filters.NewJob(j), Err: err})
+	if len(p.client) > 0 {
+		cs := make([]filters.CreatedContext, len(jobs)) // one allocation for the call
+		for i := len(p.client) - 1; i >= 0; i-- {
+			for k, j := range jobs {
+				cs[k] = filters.CreatedContext{Job: filters.NewJob(j), Err: err}
+				p.client[i].OnCreated(ctx, &cs[k])
+			}
 		}
 	}
 	if err != nil || len(p.apply) == 0 {
