@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,8 +19,34 @@ import (
 	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
 
-// clusterPorts are the loopback ports of the test cluster's masters.
-var clusterPorts = []int{7101, 7102, 7103}
+// clusterMasters is the number of masters of the test cluster.
+const clusterMasters = 3
+
+// freePort returns a loopback port that nothing listens on, and, with bus,
+// whose cluster bus port (10,000 above it) is free too, so that tests
+// started at once on one machine do not collide.
+func freePort(t *testing.T, bus bool) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		if !bus {
+			require.NoError(t, l.Close())
+			return port
+		}
+		if port+10000 <= 65535 {
+			if b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+10000)); err == nil {
+				require.NoError(t, b.Close())
+				require.NoError(t, l.Close())
+				return port
+			}
+		}
+		require.NoError(t, l.Close())
+	}
+	t.Fatal("no free loopback port with a free cluster bus port")
+	return 0
+}
 
 // requireRedisBinaries skips t, or fails it when CI=true, unless
 // redis-server and redis-cli are installed.
@@ -75,7 +102,7 @@ func (s *redisServer) kill() {
 	}
 }
 
-// startCluster starts a Redis Cluster of three masters on clusterPorts, in
+// startCluster starts a Redis Cluster of three masters on free ports, in
 // temporary directories, torn down after the test. Without redis-server
 // and redis-cli the test is skipped, or fails when CI=true.
 func startCluster(t *testing.T) *redis.ClusterClient {
@@ -83,8 +110,8 @@ func startCluster(t *testing.T) *redis.ClusterClient {
 	requireRedisBinaries(t)
 	dir := t.TempDir()
 	var addrs []string
-	for _, port := range clusterPorts {
-		s := startServer(t, dir, port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
+	for range clusterMasters {
+		s := startServer(t, dir, freePort(t, true), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
 		addrs = append(addrs, s.addr)
 	}
 	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
@@ -141,7 +168,7 @@ func TestCluster(t *testing.T) {
 			require.NoError(t, err)
 			masters[addr] = true
 		}
-		require.Len(t, masters, len(clusterPorts), "32 store names all landed on %v", masters)
+		require.Len(t, masters, clusterMasters, "32 store names all landed on %v", masters)
 	})
 }
 

@@ -83,10 +83,6 @@ func succeeded(j *taskflow.JobInfo) int {
 	return n
 }
 
-// restartPort is the loopback port of the Redis server that
-// TestRedisRestartWithAOF starts and kills.
-const restartPort = 7111
-
 // TestRedisRestartWithAOF kills Redis (SIGKILL) in the middle of a run and
 // starts it again on its append-only file (appendfsync always): the worker
 // reconnects by itself, and every job completes, none twice.
@@ -95,7 +91,7 @@ func TestRedisRestartWithAOF(t *testing.T) {
 		t.Skip("restarts a Redis server")
 	}
 	requireRedisBinaries(t)
-	srv := startServer(t, t.TempDir(), restartPort, "--appendonly", "yes", "--appendfsync", "always", "--save", "")
+	srv := startServer(t, t.TempDir(), freePort(t, false), "--appendonly", "yes", "--appendfsync", "always", "--save", "")
 	client := redis.NewClient(&redis.Options{Addr: srv.addr})
 	t.Cleanup(func() { _ = client.Close() })
 	s := New(client, Name("restart"))
@@ -154,15 +150,11 @@ func TestRedisRestartWithAOF(t *testing.T) {
 	t.Logf("%d jobs ran again: their lease was held when Redis died", again)
 }
 
-// notifyPort is the loopback port of the Redis server of
-// TestSubscriberSurvivesALostConnection.
-const notifyPort = 7113
-
 // A subscriber whose pub/sub connection drops is woken once it is back (a
 // wake-up may have been lost meanwhile), and keeps getting wake-ups.
 func TestSubscriberSurvivesALostConnection(t *testing.T) {
 	requireRedisBinaries(t)
-	srv := startServer(t, t.TempDir(), notifyPort, "--save", "", "--appendonly", "no")
+	srv := startServer(t, t.TempDir(), freePort(t, false), "--save", "", "--appendonly", "no")
 	client := redis.NewClient(&redis.Options{Addr: srv.addr})
 	t.Cleanup(func() { _ = client.Close() })
 	s := New(client)

@@ -47,7 +47,7 @@ func TestClusterShards(t *testing.T) {
 	client := startCluster(t)
 	t.Run("ShardsSpreadOverMasters", func(t *testing.T) {
 		for i := range 16 {
-			s := New(client, Name(randomName()+string(rune('a'+i))), Shards(len(clusterPorts)))
+			s := New(client, Name(randomName()+string(rune('a'+i))), Shards(clusterMasters))
 			masters := map[string]bool{}
 			for _, sh := range s.shards {
 				slot, err := client.ClusterKeySlot(testCtx(t), sh.k.seq()).Result()
@@ -57,7 +57,7 @@ func TestClusterShards(t *testing.T) {
 				require.NoError(t, err)
 				masters[addr] = true
 			}
-			require.Len(t, masters, len(clusterPorts), "shards %v", s.ShardTags())
+			require.Len(t, masters, clusterMasters, "shards %v", s.ShardTags())
 		}
 	})
 	t.Run("EveryShardWakes", func(t *testing.T) { testEveryShardWakes(t, client) })
