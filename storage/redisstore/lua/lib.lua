@@ -131,13 +131,19 @@ end
 -- that sequences grow on each server and those of the shards of a store
 -- (see shards.go), on one clock, sort as their jobs were enqueued. The
 -- call's last sequence is written back by done. seqFor is the call
--- (its ARGV) that seqNext belongs to.
+-- (its ARGV) that seqNext belongs to. lastSeq remembers, by key, the last
+-- sequence this server handed out, so that only its first call since the
+-- library was loaded reads the key: the Lua state lives as long as the
+-- server process, and a key another server wrote (after a failover, say)
+-- at worst starts this server's sequences at its clock.
 local seqNext, seqFor
+local lastSeq = {}
 local function sequence()
   if seqFor ~= ARGV then
     local t = redis.call('TIME')
     local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
-    seqNext, seqFor = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + 1, clock), ARGV
+    local last = lastSeq[KEYS[1]] or tonumber(redis.call('GET', KEYS[1]) or '0')
+    seqNext, seqFor = math.max(last + 1, clock), ARGV
   end
   local v = seqNext
   seqNext = v + 1
@@ -417,6 +423,20 @@ end
 -- of the argument after the jobs.
 local function create(i)
   local n = tonumber(ARGV[i]); i = i + 1
+  if n == 1 and ARGV[i + 1] == 'enqueued' and ARGV[i + 5] == '' and ARGV[i + 7] == '' then
+    -- one job to enqueue, without a unique key or a batch: the common
+    -- single enqueue, without the tables of the general case below.
+    local id, q = ARGV[i], ARGV[i + 2]
+    local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
+    local key = jk(id)
+    if redis.call('EXISTS', key) == 1 then return {'dup', id}, f2 + 1 end
+    local qs = string.format('%016.0f', sequence())
+    zput(readyKey(q), qs .. id, 0 - tonumber(ARGV[i + 3]))
+    wake = bit.bor(wake, TOPIC_ENQUEUED)
+    redis.call('HSET', key, 'qs', qs, unpack(ARGV, f1, f2))
+    queued[q] = true
+    return {'ok', id}, f2 + 1
+  end
   local jobs, awaits = {}, false
   for x = 1, n do
     local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
@@ -553,6 +573,7 @@ local function done()
   if #qs > 0 then call('SADD', P .. 'queues', qs) end
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
   if seqFor == ARGV then
+    lastSeq[KEYS[1]] = seqNext - 1
     redis.call('SET', KEYS[1], string.format('%.0f', seqNext - 1))
     seqFor = nil
   end
