@@ -3,7 +3,6 @@ package taskflow
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -15,12 +14,15 @@ import (
 // DefaultQueue is the queue a job goes to when no option names one.
 const DefaultQueue = "default"
 
-var queueName = regexp.MustCompile(`^[a-z0-9_-]+$`)
-
 // ValidateQueue returns an error wrapping ErrInvalidQueue unless name
 // matches [a-z0-9_-]+ and is at most 100 bytes long.
 func ValidateQueue(name string) error {
-	if len(name) > 100 || !queueName.MatchString(name) {
+	ok := name != "" && len(name) <= 100
+	for i := 0; ok && i < len(name); i++ {
+		c := name[i]
+		ok = 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '-'
+	}
+	if !ok {
 		return fmt.Errorf("%w %q: want [a-z0-9_-]+, at most 100 bytes", ErrInvalidQueue, name)
 	}
 	return nil

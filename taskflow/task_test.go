@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,4 +217,35 @@ func TestRunningJobParam(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.Param("bad", &n)
 	require.True(t, errors.Is(err, taskflow.ErrDecode))
+}
+
+func TestValidateQueue(t *testing.T) {
+	tests := []struct {
+		name  string
+		queue string
+		ok    bool
+	}{
+		{"Default", "default", true},
+		{"DigitsDashUnderscore", "mail-2_eu", true},
+		{"OneByte", "a", true},
+		{"HundredBytes", strings.Repeat("q", 100), true},
+		{"Empty", "", false},
+		{"HundredAndOneBytes", strings.Repeat("q", 101), false},
+		{"Upper", "Mail", false},
+		{"Space", "bad queue", false},
+		{"Colon", "a:b", false},
+		{"NonASCII", "файлы", false},
+		{"BraceOfAHashTag", "{q}", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := taskflow.ValidateQueue(tt.queue)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, taskflow.ErrInvalidQueue)
+			require.Contains(t, err.Error(), strconv.Quote(tt.queue))
+		})
+	}
 }
