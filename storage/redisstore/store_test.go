@@ -192,6 +192,32 @@ func TestHugeBatches(t *testing.T) {
 	require.Equal(t, n, removed)
 }
 
+// A Create of more jobs than one call checks at once (4,000) fails whole
+// when one of them, past the first slice, is already stored.
+func TestHugeBatchWithAStoredJobStoresNothing(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	stored := enqueuedJob(t)
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{stored}})
+	require.NoError(t, err)
+	jobs := make([]*storage.Job, 5_000)
+	for i := range jobs {
+		jobs[i] = enqueuedJob(t)
+	}
+	again := *stored
+	jobs[4_500] = &again
+	_, err = s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.ErrorIs(t, err, storage.ErrDuplicate)
+	require.ErrorContains(t, err, stored.ID.String())
+	for _, j := range []*storage.Job{jobs[0], jobs[4_499], jobs[4_999]} {
+		_, err = s.Get(ctx, j.ID)
+		require.ErrorIs(t, err, storage.ErrNotFound)
+	}
+	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, got, 1, "only the job stored before is fetchable")
+}
+
 // A queue that no job is in any more is forgotten by ListQueues; one with
 // a Processing job is not.
 func TestListQueuesForgetsEmptyQueues(t *testing.T) {

@@ -417,25 +417,62 @@ local function holder(key)
   return nil
 end
 
+-- existing returns how many of keys exist, asking in slices small enough
+-- to unpack.
+local function existing(keys)
+  local n = 0
+  for i = 1, #keys, 4000 do
+    n = n + redis.call('EXISTS', unpack(keys, i, math.min(i + 3999, #keys)))
+  end
+  return n
+end
+
+-- plainCreate stores a group of n jobs from ARGV[i] on when all of them go
+-- straight to Enqueued with neither a unique key nor a batch (most
+-- creates, single or bulk), checking every ID with one call and building
+-- no table per job, and returns what create returns; it returns nil, and
+-- stores nothing, for any other group.
+local function plainCreate(i, n)
+  local first, keys, out, seen, dup = i, {}, {'ok'}, n > 1 and {} or nil, nil
+  for x = 1, n do
+    if ARGV[i + 1] ~= 'enqueued' or ARGV[i + 5] ~= '' or ARGV[i + 7] ~= '' then return nil end
+    local id = ARGV[i]
+    if seen then
+      if seen[id] then dup = dup or id end
+      seen[id] = true
+    end
+    keys[x], out[x + 1] = jk(id), id
+    i = i + 10 + 2 * tonumber(ARGV[i + 9])
+  end
+  local after = i
+  if dup then return {'dup', dup}, after end
+  if existing(keys) > 0 then
+    for x = 1, n do
+      if redis.call('EXISTS', keys[x]) == 1 then return {'dup', out[x + 1]}, after end
+    end
+  end
+  i = first
+  for x = 1, n do
+    local q, f2 = ARGV[i + 2], i + 9 + 2 * tonumber(ARGV[i + 9])
+    local qs = string.format('%016.0f', sequence())
+    zput(readyKey(q), qs .. out[x + 1], 0 - tonumber(ARGV[i + 3]))
+    redis.call('HSET', keys[x], 'qs', qs, unpack(ARGV, i + 10, f2))
+    queued[q] = true
+    i = f2 + 1
+  end
+  wake = bit.bor(wake, TOPIC_ENQUEUED)
+  return out, after
+end
+
 -- create stores the jobs described from ARGV[i] on, all or none (see
 -- appendJobs in jobs.go for the layout). It returns {'ok', ids...}, or
 -- {'dup', id} or {'nf', id, parent} having stored nothing, and the index
 -- of the argument after the jobs.
 local function create(i)
   local n = tonumber(ARGV[i]); i = i + 1
-  if n == 1 and ARGV[i + 1] == 'enqueued' and ARGV[i + 5] == '' and ARGV[i + 7] == '' then
-    -- one job to enqueue, without a unique key or a batch: the common
-    -- single enqueue, without the tables of the general case below.
-    local id, q = ARGV[i], ARGV[i + 2]
-    local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
-    local key = jk(id)
-    if redis.call('EXISTS', key) == 1 then return {'dup', id}, f2 + 1 end
-    local qs = string.format('%016.0f', sequence())
-    zput(readyKey(q), qs .. id, 0 - tonumber(ARGV[i + 3]))
-    wake = bit.bor(wake, TOPIC_ENQUEUED)
-    redis.call('HSET', key, 'qs', qs, unpack(ARGV, f1, f2))
-    queued[q] = true
-    return {'ok', id}, f2 + 1
+  do
+    local res, after = plainCreate(i, n)
+    if res then return res, after end
   end
   local jobs, awaits = {}, false
   for x = 1, n do
