@@ -583,20 +583,32 @@ end
 -- in the order filed (counter xn) and bucket n holds entries n*XB to
 -- n*XB+XB-1; xb holds the buckets scored by the earliest expiry they hold.
 -- An entry stays when its job moves on: prune drops the entries whose job
--- no longer has their expiry.
+-- no longer has their expiry. Nothing else writes a bucket in the call
+-- that files into it, so each bucket is written directly, with its
+-- entries last filed first: expiries grow in the order filed, and a
+-- compact sorted set finds the place of a new lowest score at its head
+-- rather than after walking every entry.
 local XB = 128
 local function expflush()
   local n = #expiring / 2
   if n == 0 then return end
-  local last = redis.call('INCRBY', P .. 'xn', n)
-  local mins = {}
-  for i = 1, n do
-    local b = string.format('%.0f', math.floor((last - n + i) / XB))
-    local x = expiring[2 * i]
-    zput(P .. 'x:' .. b, expiring[2 * i - 1], x)
-    if not mins[b] or tonumber(x) < tonumber(mins[b]) then mins[b] = x end
+  local first = redis.call('INCRBY', P .. 'xn', n) - n + 1 -- the number of the first entry
+  local i = n
+  while i >= 1 do
+    local bucket = math.floor((first + i - 1) / XB)
+    local from = math.max(1, bucket * XB - first + 1)
+    local b, add, min = string.format('%.0f', bucket), {}, nil
+    for k = i, from, -1 do
+      local x = expiring[2 * k]
+      add[#add + 1] = x
+      add[#add + 1] = expiring[2 * k - 1]
+      local v = tonumber(x)
+      if not min or v < min then min = v end
+    end
+    redis.call('ZADD', P .. 'x:' .. b, unpack(add))
+    redis.call('ZADD', P .. 'xb', 'LT', string.format('%.0f', min), b)
+    i = from - 1
   end
-  for b, x in pairs(mins) do redis.call('ZADD', P .. 'xb', 'LT', x, b) end
   expiring = {}
 end
 
