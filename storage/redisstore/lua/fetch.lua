@@ -8,7 +8,7 @@
 -- changed (state, state data, time; see Fetch in jobs.go).
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local leaseEnd, leases, tokens = SEP .. untilAt .. SEP .. owner, P .. 'lease', P .. 'tok'
-local out = {}
+local out, leased = {}, {}
 local i = 13
 for _ = 1, tonumber(ARGV[12]) do
   local q, min, max = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -42,11 +42,13 @@ for _ = 1, tonumber(ARGV[12]) do
         end
         local r = #row
         row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'l', l, 'n', att + 1, 'id', id
-        zput(leases, id, untilAt)
+        leased[#leased + 1] = untilAt
+        leased[#leased + 1] = id
         out[#out + 1] = row
       end
     end
   end
 end
+call('ZADD', leases, leased)
 done()
 return out
