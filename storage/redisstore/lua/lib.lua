@@ -222,12 +222,14 @@ local FINISHING = {'s', 'q', 'hn', 'l', 'x', 'b', 'aw'}
 
 -- loadFinishing reads a job about to finish as load does, or nil if it
 -- does not exist. A job that is not Processing is read by load.
-local function loadFinishing(id)
-  local v = redis.call('HMGET', jk(id), unpack(FINISHING))
+local function finishingJob(id, v)
   if not v[1] then return nil end
   if v[1] ~= 'processing' then return load(id) end
   return {id = id, s = v[1], q = v[2] or '', hn = tonumber(v[3] or '1'), l = v[4], x = v[5] ~= '' and v[5] or nil,
     b = v[6] or '', aw = v[7], pa = '', on = '', qs = '', p = 0}
+end
+local function loadFinishing(id)
+  return finishingJob(id, redis.call('HMGET', jk(id), unpack(FINISHING)))
 end
 
 -- unplace takes job j out of the indexes of its current state, and

@@ -51,6 +51,37 @@ local function check(t, j)
   return ''
 end
 
+-- finishLeased applies t, a lease's holder finishing its job (to a final
+-- state, in its queue, with no traversed states or parameters), when the
+-- job is Processing and neither in a batch nor awaited: what move would
+-- do, without its tables. It returns t's result, or nil and the job as
+-- loadFinishing reads it for the general path.
+local function finishLeased(t)
+  local key = jk(t.id)
+  local v = redis.call('HMGET', key, unpack(FINISHING))
+  if v[1] ~= 'processing' or (v[6] or '') ~= '' or v[7] then return nil, finishingJob(t.id, v) end
+  if leaseToken(v[4]) ~= t.tok then return 'll:processing' end
+  local from = t.from
+  if from ~= '' and from ~= 'processing' and not string.find(',' .. from .. ',', ',processing,', 1, true) then
+    return 'sc:processing'
+  end
+  local n, exp = tonumber(v[3] or '1') + 1, FINAL[t.to] and t.x ~= '' and t.x or nil
+  local a = {'l', ''}
+  if (v[5] or '') ~= '' and not exp then a[3], a[4] = 'x', '' end
+  put(a, 'h' .. n, entry(t.to, NOW, t.reason, t.data))
+  local k = #a
+  a[k + 1], a[k + 2], a[k + 3], a[k + 4] = 'hn', n, 's', t.to
+  if exp then
+    a[k + 5], a[k + 6] = 'x', exp
+    expiring[#expiring + 1] = t.id
+    expiring[#expiring + 1] = exp
+  end
+  zput(P .. 'lease', t.id, false)
+  if INDEXED[t.to] then zput(stateKey(t.to, v[2] or ''), t.id, 0) end
+  redis.call('HSET', key, unpack(a))
+  return ''
+end
+
 local res = {}
 if all then
   -- Check every change against the state the changes before it leave, so
@@ -69,9 +100,19 @@ if all then
 end
 local counts = {succeeded = 0, failed = 0, deleted = 0}
 for x, t in ipairs(ts) do
-  local j = loadFor(t)
-  res[x] = check(t, j)
-  if res[x] == '' then
+  local j, r
+  if FINISHED[t.to] and t.q == '' and t.tok ~= '0' and not t.trav and not t.params then
+    r, j = finishLeased(t)
+    if r == '' then
+      counts[t.to] = counts[t.to] + 1
+      wake = bit.bor(wake, TOPIC_FINISHED)
+    end
+  else
+    j = loadFor(t)
+  end
+  r = r or check(t, j)
+  res[x] = r
+  if j and r == '' then
     local newq, ra, exp
     if t.q ~= '' and t.q ~= j.q then
       newq = t.q
