@@ -226,7 +226,7 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 	if err != nil {
 		return err
 	}
-	if _, err := createResult(res); err != nil {
+	if _, err := createResult(res, nil); err != nil {
 		if errors.Is(err, storage.ErrStateConflict) {
 			return fmt.Errorf("redisstore: recurring job %q was fired or changed meanwhile: %w", p.ID, storage.ErrStateConflict)
 		}

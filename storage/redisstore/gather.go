@@ -32,7 +32,7 @@ const maxInFlight = 2
 type createCall struct {
 	args  []any // room for the arguments before the group, then the group
 	group []any // args[callHeader:]
-	jobs  int
+	jobs  []*storage.Job
 	ids   []uuid.UUID
 	err   error
 	done  chan struct{} // closed when the result is in, or when the call is to lead
@@ -79,8 +79,8 @@ func (s *Store) createGathered(ctx context.Context, c *createCall) ([]uuid.UUID,
 	g.mu.Lock()
 	var next []*createCall
 	n := 0
-	for len(g.waiting) > 0 && (n == 0 || n+g.waiting[0].jobs <= maxGathered) {
-		n += g.waiting[0].jobs
+	for len(g.waiting) > 0 && (n == 0 || n+len(g.waiting[0].jobs) <= maxGathered) {
+		n += len(g.waiting[0].jobs)
 		next = append(next, g.waiting[0])
 		g.waiting = g.waiting[1:]
 	}
@@ -125,7 +125,7 @@ func (s *Store) sendCreates(ctx context.Context, batch []*createCall) {
 		if err != nil {
 			c.err = err
 		} else {
-			c.ids, c.err = createResult(groups[i])
+			c.ids, c.err = createResult(groups[i], c.jobs)
 		}
 		if i > 0 {
 			close(c.done)
@@ -145,5 +145,5 @@ func newCreateCall(p *storage.CreateParams, now string) (*createCall, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &createCall{args: args, group: args[callHeader:], jobs: len(p.Jobs)}, nil
+	return &createCall{args: args, group: args[callHeader:], jobs: p.Jobs}, nil
 }

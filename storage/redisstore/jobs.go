@@ -144,8 +144,9 @@ func idOrEmpty(id uuid.UUID) string {
 	return id.String()
 }
 
-// createResult reads create's answer (see lua/lib.lua).
-func createResult(res any) ([]uuid.UUID, error) {
+// createResult reads create's answer (see lua/lib.lua) to the creation of
+// jobs: a lone "ok" means each job was stored under its own ID.
+func createResult(res any, jobs []*storage.Job) ([]uuid.UUID, error) {
 	out, _ := res.([]any)
 	if len(out) == 0 {
 		return nil, fmt.Errorf("redisstore: create: unexpected reply %v", res)
@@ -160,6 +161,13 @@ func createResult(res any) ([]uuid.UUID, error) {
 		return nil, fmt.Errorf("redisstore: recurring job was fired or changed meanwhile: %w", storage.ErrStateConflict)
 	default:
 		return nil, fmt.Errorf("redisstore: create: unexpected reply %v", out[0])
+	}
+	if len(out) == 1 {
+		ids := make([]uuid.UUID, len(jobs))
+		for i, j := range jobs {
+			ids[i] = j.ID
+		}
+		return ids, nil
 	}
 	ids := make([]uuid.UUID, len(out)-1)
 	for i, v := range out[1:] {
@@ -207,7 +215,7 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if len(groups) != 1 {
 		return nil, fmt.Errorf("redisstore: create: unexpected reply %v", res)
 	}
-	return createResult(groups[0])
+	return createResult(groups[0], p.Jobs)
 }
 
 // awaits reports whether any of jobs is Awaiting.

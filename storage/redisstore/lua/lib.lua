@@ -429,41 +429,44 @@ local function existing(keys)
   return n
 end
 
--- plainCreate stores a group of n jobs from ARGV[i] on when all of them go
--- straight to Enqueued with neither a unique key nor a batch (most
--- creates, single or bulk), checking every ID with one call and building
--- no table per job, and returns what create returns; it returns nil, and
--- stores nothing, for any other group.
-local function plainCreate(i, n)
-  local first, keys, out, seen, dup = i, {}, {'ok'}, n > 1 and {} or nil, nil
-  for x = 1, n do
-    if ARGV[i + 1] ~= 'enqueued' or ARGV[i + 5] ~= '' or ARGV[i + 7] ~= '' then return nil end
-    local id = ARGV[i]
-    if seen then
-      if seen[id] then dup = dup or id end
+-- plainCreate stores the groups of a create call, g of them from ARGV[i]
+-- on (each its now, its number of jobs and its jobs; see create.lua), when
+-- every job goes straight to Enqueued with neither a unique key nor a
+-- batch, none is stored yet and no ID comes twice: most creates, single,
+-- gathered or bulk. It checks every ID with one call, builds no table per
+-- job, and returns {'ok'} for each group (its jobs are stored under the
+-- IDs given: the caller knows them). Otherwise it stores nothing and
+-- returns nil: the general path then stores each group, or says why not.
+local function plainCreate(i, g)
+  local first, keys, seen = i, {}, {}
+  for _ = 1, g do
+    i = i + 2 -- the group's now and its number of jobs
+    for _ = 1, tonumber(ARGV[i - 1]) do
+      local id = ARGV[i]
+      if ARGV[i + 1] ~= 'enqueued' or ARGV[i + 5] ~= '' or ARGV[i + 7] ~= '' or seen[id] then return nil end
       seen[id] = true
-    end
-    keys[x], out[x + 1] = jk(id), id
-    i = i + 10 + 2 * tonumber(ARGV[i + 9])
-  end
-  local after = i
-  if dup then return {'dup', dup}, after end
-  if existing(keys) > 0 then
-    for x = 1, n do
-      if redis.call('EXISTS', keys[x]) == 1 then return {'dup', out[x + 1]}, after end
+      keys[#keys + 1] = jk(id)
+      i = i + 10 + 2 * tonumber(ARGV[i + 9])
     end
   end
+  if existing(keys) > 0 then return nil end
+  local res, ok, x = {}, {'ok'}, 0
   i = first
-  for x = 1, n do
-    local q, f2 = ARGV[i + 2], i + 9 + 2 * tonumber(ARGV[i + 9])
-    local qs = string.format('%016.0f', sequence())
-    zput(readyKey(q), qs .. out[x + 1], 0 - tonumber(ARGV[i + 3]))
-    redis.call('HSET', keys[x], 'qs', qs, unpack(ARGV, i + 10, f2))
-    queued[q] = true
-    i = f2 + 1
+  for r = 1, g do
+    i = i + 2
+    for _ = 1, tonumber(ARGV[i - 1]) do
+      local q, f2 = ARGV[i + 2], i + 9 + 2 * tonumber(ARGV[i + 9])
+      local qs = string.format('%016.0f', sequence())
+      x = x + 1
+      zput(readyKey(q), qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
+      redis.call('HSET', keys[x], 'qs', qs, unpack(ARGV, i + 10, f2))
+      queued[q] = true
+      i = f2 + 1
+    end
+    res[r] = ok
   end
-  wake = bit.bor(wake, TOPIC_ENQUEUED)
-  return out, after
+  if x > 0 then wake = bit.bor(wake, TOPIC_ENQUEUED) end
+  return res
 end
 
 -- create stores the jobs described from ARGV[i] on, all or none (see
@@ -472,10 +475,6 @@ end
 -- of the argument after the jobs.
 local function create(i)
   local n = tonumber(ARGV[i]); i = i + 1
-  do
-    local res, after = plainCreate(i, n)
-    if res then return res, after end
-  end
   local jobs, awaits = {}, false
   for x = 1, n do
     local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
