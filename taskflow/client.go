@@ -42,7 +42,7 @@ type Client struct {
 	reader    storage.Store // store, outside the caller's transaction if it is bound to one
 	registry  *Registry
 	events    *Events
-	finished  finishWatch // waiting handles' wake-ups
+	finished  *finishWatch // waiting handles' wake-ups, shared with the clients WithTx derives
 	retention time.Duration
 	clock     func() time.Time
 	filters   []filters.Filter
@@ -61,7 +61,7 @@ func NewClient(store storage.Store, opts ClientOptions) (*Client, error) {
 		}
 	}
 	c := &Client{store: store, clock: opts.Clock, filters: opts.Filters, global: newPipeline(opts.Filters), retention: opts.Retention,
-		registry: cmp.Or(opts.Registry, DefaultRegistry()), events: opts.Events}
+		registry: cmp.Or(opts.Registry, DefaultRegistry()), events: opts.Events, finished: &finishWatch{}}
 	if c.retention <= 0 {
 		c.retention = DefaultRetention
 	}
@@ -73,6 +73,32 @@ func NewClient(store storage.Store, opts ClientOptions) (*Client, error) {
 		c.clock = time.Now
 	}
 	return c, nil
+}
+
+// WithTx returns a client like c (the same filters, events, registry,
+// clock and retention, and the tasks' own options and codecs) that creates
+// jobs through store, c's store bound to the caller's transaction, such as
+// pgstore's WithTx(tx): the jobs it enqueues exist if and only if that
+// transaction commits. Reads, and the handles' waits, go through the store
+// outside the transaction (storage.TxBound), so a handle can wait after the
+// commit; waiting handles share c's subscription to finished jobs, so
+// clients derived per transaction cost no connection of their own. The
+// derived client is cheap; make one per transaction and drop it when the
+// transaction ends.
+//
+//	tx, err := pool.Begin(ctx)
+//	...
+//	h, err := SendEmail.On(client.WithTx(store.WithTx(tx))).Enqueue(ctx, args)
+//	...
+//	err = tx.Commit(ctx)
+//	receipt, err := h.Wait(ctx)
+func (c *Client) WithTx(store storage.Store) *Client {
+	d := *c
+	d.store = store
+	if tb, ok := store.(storage.TxBound); ok {
+		d.reader = tb.Outside()
+	}
+	return &d
 }
 
 // DefaultRetention is how long Succeeded and Deleted jobs are kept unless

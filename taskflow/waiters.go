@@ -10,7 +10,7 @@ import (
 )
 
 // finishWatch shares one subscription to the store's TopicFinished among
-// a client's waiting handles: it subscribes when the first handle starts
+// a client's waiting handles (and those of the clients WithTx derives): it subscribes when the first handle starts
 // waiting and lets go when the last one stops, so a client that waits for
 // nothing holds no connection for it.
 type finishWatch struct {
@@ -28,7 +28,7 @@ func (c *Client) watch() (<-chan struct{}, func()) {
 	if !ok {
 		return ch, func() {}
 	}
-	f := &c.finished
+	f := c.finished
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.waiters == nil {

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,12 +11,15 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// Subscribe implements [storage.Notifier]. Each call holds one dedicated
-// connection, outside the pool, that LISTENs until ctx is done and passes
-// on the notifications of topics. When that connection breaks it
-// reconnects with backoff and sends one wake-up, since notifications may
-// have been missed meanwhile. With WithNotify(false) it returns
-// [storage.ErrNotSupported].
+// Subscribe implements [storage.Notifier]. Every subscriber of a store, and
+// of the stores [Store.WithTx] derives from it, shares one dedicated
+// connection, outside the pool, that LISTENs while at least one
+// subscription is open: a thousand waiting handles and a worker's loops
+// cost one connection, not one each. Each subscription gets the
+// notifications of its topics until its ctx is done. When the connection
+// breaks it reconnects with backoff and wakes every subscriber once, since
+// notifications may have been missed meanwhile. With WithNotify(false) it
+// returns [storage.ErrNotSupported].
 func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan struct{}, error) {
 	if !s.cfg.notify {
 		return nil, fmt.Errorf("pgstore: subscribe: notifications are off: %w", storage.ErrNotSupported)
@@ -23,13 +27,65 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	conn, err := s.listen(ctx)
-	if err != nil {
+	ch := make(chan struct{}, 1)
+	if err := s.listener.add(ctx, s.shared, ch, topics); err != nil {
 		return nil, interpretError("subscribe", err)
 	}
-	ch := make(chan struct{}, 1)
-	go s.listenLoop(ctx, conn, topics, ch)
+	context.AfterFunc(ctx, func() { s.listener.remove(ch) })
 	return ch, nil
+}
+
+// listener is the LISTEN connection a store's subscribers share, and the
+// subscriptions it serves.
+type listener struct {
+	mu   sync.Mutex
+	subs map[chan struct{}]storage.Topic
+	stop context.CancelFunc // stops the running loop; nil when none runs
+}
+
+// add subscribes ch to topics. The first subscription dials and LISTENs
+// before it returns, so that an unreachable server fails the call.
+func (l *listener) add(ctx context.Context, s *shared, ch chan struct{}, topics storage.Topic) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stop == nil {
+		conn, err := s.listen(ctx)
+		if err != nil {
+			return err
+		}
+		loopCtx, cancel := context.WithCancel(context.Background())
+		l.stop = cancel
+		go s.listenLoop(loopCtx, conn)
+	}
+	if l.subs == nil {
+		l.subs = map[chan struct{}]storage.Topic{}
+	}
+	l.subs[ch] = topics
+	return nil
+}
+
+// remove ends the subscription of ch and closes it; the last one to go
+// closes the connection.
+func (l *listener) remove(ch chan struct{}) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.subs, ch)
+	close(ch)
+	if len(l.subs) == 0 && l.stop != nil {
+		l.stop()
+		l.stop = nil
+	}
+}
+
+// notify wakes the subscribers to any of topics.
+func (l *listener) notify(topics storage.Topic) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ch, t := range l.subs {
+		if t&topics != 0 {
+			signal(ch)
+		}
+	}
 }
 
 // listen opens a connection configured like the pool's and LISTENs on it.
@@ -51,21 +107,21 @@ func closeConn(conn *pgx.Conn) {
 	_ = conn.Close(ctx)
 }
 
-// listenLoop forwards the notifications of topics to ch, coalesced, until
-// ctx is done.
-func (s *shared) listenLoop(ctx context.Context, conn *pgx.Conn, topics storage.Topic, ch chan struct{}) {
-	defer close(ch)
+// listenLoop passes the notifications received on conn to the subscribers,
+// reconnecting when it breaks, until ctx is done.
+func (s *shared) listenLoop(ctx context.Context, conn *pgx.Conn) {
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
 	backoff := minBackoff
 	for {
 		if n, err := conn.WaitForNotification(ctx); err == nil {
-			if topicsOf(n.Payload)&topics != 0 {
-				signal(ch)
-			}
+			s.listener.notify(topicsOf(n.Payload))
 			continue
 		}
 		closeConn(conn)
 		for {
+			if ctx.Err() != nil {
+				return
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -78,7 +134,7 @@ func (s *shared) listenLoop(ctx context.Context, conn *pgx.Conn, topics storage.
 			backoff = min(2*backoff, maxBackoff)
 		}
 		backoff = minBackoff
-		signal(ch)
+		s.listener.notify(storage.TopicAll)
 	}
 }
 

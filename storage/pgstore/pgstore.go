@@ -41,7 +41,9 @@
 // When the database is unreachable or a connection is lost, methods return
 // the error; they never panic. The worker backs off and retries, and pgxpool
 // replaces broken connections, so work resumes once the database is back.
-// Subscribers reconnect by themselves and get one wake-up after reconnecting.
+// Subscribers share one connection per store, outside the pool (see
+// [Store.Subscribe]); it reconnects by itself and wakes every subscriber
+// once after reconnecting.
 //
 // # Flow features
 //
@@ -51,7 +53,8 @@
 // Transition resolves continuations only for the finished jobs that its
 // UPDATE reports as awaited or in a batch. Transitions that finish jobs run
 // in a transaction, so that this resolution is atomic with them. Recurring
-// definitions, X// registry are tables of their own.
+// definitions, locks, paused queues and the worker registry are tables of
+// their own.
 // Behind a transaction-pooling proxy (PgBouncer in transaction mode)
 // LISTEN does not work: pass WithNotify(false) and the worker polls.
 package pgstore
@@ -157,6 +160,8 @@ type shared struct {
 
 	notifying atomic.Bool   // see wake
 	pending   atomic.Uint32 // topics to announce; see wake
+
+	listener listener // the subscribers' shared connection; see Subscribe
 }
 
 // Store is a PostgreSQL [storage.Store] that implements every optional
