@@ -34,7 +34,8 @@ type JobLogs interface {
 	AppendLogs(ctx context.Context, records []LogRecord) error
 	// SetProgress stores the latest progress of any number of jobs, in one
 	// call, replacing what was stored; a job that no longer exists is
-	// skipped.
+	// skipped. Of the entries naming one job, the last one given is
+	// stored.
 	SetProgress(ctx context.Context, progress []Progress) error
 	// JobLogs returns the records of job id, in the order appended, and
 	// its latest progress (nil if none), or ErrNotFound when the job does

@@ -192,7 +192,7 @@ var holdersSQL = `SELECT unique_key, id FROM {s}.jobs WHERE unique_key = ANY($1)
 // set) are released before inserting jobs that want them.
 var releaseStaleSQL = `UPDATE {s}.jobs SET unique_held = false
 WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE unique_key = ANY($2) AND unique_held AND state IN ` + finished + `
-	AND (unique_until IS NULL OR unique_until <= ` + clock + `) ORDER BY id FOR UPDATE))
+	AND (unique_until IS NULL OR unique_until <= ` + clock + `) ORDER BY id FOR NO KEY UPDATE))
 	AND unique_held AND state IN ` + finished + ` AND (unique_until IS NULL OR unique_until <= ` + clock + `)`
 
 // insertUnique inserts jobs, of which no two share a unique key, marks

@@ -25,7 +25,7 @@ WITH old AS (
 		SELECT ` + oldCols + `, priority, enqueued_seq FROM {s}.jobs
 		WHERE state = 'enqueued' AND queue = q.name{floor}
 		ORDER BY priority DESC, enqueued_seq
-		LIMIT $2 FOR UPDATE SKIP LOCKED) p
+		LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED) p
 	ORDER BY q.ord, p.priority DESC, p.enqueued_seq
 	LIMIT $2
 ), moved AS (

@@ -24,7 +24,7 @@ import (
 var awaitSQL = `
 WITH marked AS (
 	UPDATE {s}.jobs SET awaited = true
-	WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE)) RETURNING id
+	WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE)) RETURNING id
 )
 SELECT p, EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = p)
 FROM unnest($1::uuid[]) p WHERE p NOT IN (SELECT id FROM marked)`
@@ -75,7 +75,7 @@ WITH p AS (
 	SELECT c.id FROM p CROSS JOIN LATERAL (
 		SELECT id FROM {s}.jobs WHERE parent_id = p.id AND state = 'awaiting' OFFSET 0) c
 ), old AS (
-	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM c)) ORDER BY id FOR UPDATE
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM c)) ORDER BY id FOR NO KEY UPDATE
 ), moved AS (
 	UPDATE {s}.jobs j SET (state, state_data, state_reason, enqueued_seq, expire_at, unique_held) = (
 		SELECT CASE WHEN run THEN 'enqueued' ELSE 'deleted' END,
@@ -448,7 +448,7 @@ WITH dead AS (
 	DELETE FROM {s}.servers WHERE heartbeat_at < now() - $2::bigint * interval '1 microsecond' RETURNING id
 ), old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until IS NOT NULL AND lease_owner IN (SELECT id FROM dead)
-	ORDER BY id FOR UPDATE
+	ORDER BY id FOR NO KEY UPDATE
 ), moved AS (
 	UPDATE {s}.jobs j SET ` + requeue(`'worker ' || j.lease_owner || '`+storage.ReasonWorkerDead+`'`) + moveToEnqueued + `
 SELECT array(SELECT id FROM dead ORDER BY id), (SELECT count(*) FROM moved)`

@@ -3,9 +3,11 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/taskflow-go/taskflow/storage"
@@ -15,12 +17,19 @@ var _ storage.JobLogs = (*Store)(nil)
 
 // appendLogsSQL: $1 job ids, $2 attempts, $3 times, $4 levels, $5
 // messages, $6 attrs → nothing. Records of jobs that are gone are dropped.
+//
+// The records are inserted in job id order (each job's in the order
+// given), so the key-share locks that the foreign key takes on the job rows
+// come in id order, as every statement that locks several job rows takes
+// its locks. Those that change jobs take FOR NO KEY UPDATE, which does not
+// conflict with key-share locks at all: logs and progress never wait for
+// transitions, nor transitions for them.
 var appendLogsSQL = `INSERT INTO {s}.job_logs (job_id, attempt, at, level, message, attrs)
 SELECT l.job_id, l.attempt, l.at, l.level, l.message, l.attrs
 FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[])
 	WITH ORDINALITY AS l(job_id, attempt, at, level, message, attrs, ord)
 WHERE EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = l.job_id)
-ORDER BY ord`
+ORDER BY l.job_id, ord`
 
 // AppendLogs implements [storage.JobLogs] in one statement.
 func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) error {
@@ -36,16 +45,19 @@ func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) err
 		ids[i], attempts[i], ats[i] = uid(r.JobID), int32(r.Attempt), ts(r.At)
 		levels[i], messages[i], attrs[i] = r.Level, r.Message, r.Attrs
 	}
-	_, err := s.db.Exec(ctx, s.q.appendLogs, ids, attempts, ats, levels, messages, attrs)
-	return interpretError("append job logs", err)
+	return s.retryDeadlock(ctx, "append job logs", s.q.appendLogs, ids, attempts, ats, levels, messages, attrs)
 }
 
 // setProgressSQL: $1 job ids, $2 attempts, $3 percents, $4 messages, $5
-// times → nothing. Jobs that are gone are skipped.
+// times → nothing. Jobs that are gone are skipped; of the entries of one
+// job, the last given is stored (ON CONFLICT cannot update a row twice).
+// Rows are written in job id order, as appendLogsSQL's.
 var setProgressSQL = `INSERT INTO {s}.job_progress AS p (job_id, attempt, percent, message, at)
-SELECT v.job_id, v.attempt, v.percent, v.message, v.at
-FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::text[], $5::timestamptz[]) AS v(job_id, attempt, percent, message, at)
+SELECT DISTINCT ON (v.job_id) v.job_id, v.attempt, v.percent, v.message, v.at
+FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::text[], $5::timestamptz[])
+	WITH ORDINALITY AS v(job_id, attempt, percent, message, at, ord)
 WHERE EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = v.job_id)
+ORDER BY v.job_id, v.ord DESC
 ON CONFLICT (job_id) DO UPDATE SET attempt = EXCLUDED.attempt, percent = EXCLUDED.percent,
 	message = EXCLUDED.message, at = EXCLUDED.at`
 
@@ -62,8 +74,32 @@ func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) er
 	for i, p := range progress {
 		ids[i], attempts[i], percents[i], messages[i], ats[i] = uid(p.JobID), int32(p.Attempt), int32(p.Percent), p.Message, ts(p.At)
 	}
-	_, err := s.db.Exec(ctx, s.q.setProgress, ids, attempts, percents, messages, ats)
-	return interpretError("set job progress", err)
+	return s.retryDeadlock(ctx, "set job progress", s.q.setProgress, ids, attempts, percents, messages, ats)
+}
+
+// retryDeadlock runs the statement sql, again when it loses a deadlock
+// (up to 5 times, unless ctx ends first), so that what it stores is not
+// lost to one. Outside a transaction the statement is its own and rolled
+// back whole; in the caller's transaction the error is returned, as that
+// transaction is aborted.
+func (s *Store) retryDeadlock(ctx context.Context, op, sql string, args ...any) error {
+	for try := 1; ; try++ {
+		_, err := s.db.Exec(ctx, sql, args...)
+		if err == nil || s.inTx || try == 5 || !isDeadlock(err) {
+			return interpretError(op, err)
+		}
+		select {
+		case <-ctx.Done():
+			return interpretError(op, err)
+		case <-time.After(time.Duration(try) * 10 * time.Millisecond):
+		}
+	}
+}
+
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected.
+func isDeadlock(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "40P01"
 }
 
 // jobLogsSQL: $1 job id → attempt, at, level, message, attrs of each

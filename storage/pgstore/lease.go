@@ -39,7 +39,7 @@ WITH t AS (
 	UPDATE {s}.jobs j SET lease_until = $4
 	WHERE j.id = ANY(ARRAY(
 		SELECT j.id FROM {s}.jobs j JOIN t ON j.id = t.id AND j.lease_token = t.token AND j.lease_owner = $3
-		ORDER BY j.id FOR UPDATE OF j SKIP LOCKED))
+		ORDER BY j.id FOR NO KEY UPDATE OF j SKIP LOCKED))
 )` + lostLeases
 
 // ExtendLeases implements [storage.Store] in one round trip. With p.Worker
@@ -89,7 +89,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 var promoteSQL = `
 WITH old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE state = 'scheduled' AND run_at <= ` + clock + `
-	ORDER BY run_at LIMIT $2 FOR UPDATE SKIP LOCKED
+	ORDER BY run_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED
 ), moved AS (
 	UPDATE {s}.jobs j SET ` + toEnqueued("$3::text") + moveToEnqueued + `
 SELECT (SELECT count(*) FROM moved),
@@ -111,7 +111,7 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 var reclaimSQL = `
 WITH old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE lease_until <= ` + clock + `
-	ORDER BY lease_until LIMIT $2 FOR UPDATE SKIP LOCKED
+	ORDER BY lease_until LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED
 ), moved AS (
 	UPDATE {s}.jobs j SET ` + requeue("$3::text") + moveToEnqueued + `
 SELECT count(*) FROM moved`

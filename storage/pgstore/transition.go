@@ -89,6 +89,8 @@ func distinctRounds(ts []storage.Transition) [][]int {
 // outcomes it stores (storage.Statistics). It first
 // locks the rows in id order, as every statement that waits for
 // several job rows does, so that two of them cannot deadlock, and
+// FOR NO KEY UPDATE, which the key-share locks of job log and progress
+// inserts (their foreign keys) do not conflict with, and
 // reads the states they leave from the locked (latest) versions. The
 // compare-and-set is in the UPDATE's WHERE, which PostgreSQL
 // re-checks on the latest row version, and reaches rows by primary
@@ -98,7 +100,7 @@ func distinctRounds(ts []storage.Transition) [][]int {
 // caller can tell why.
 var transitionSQL = `
 WITH old AS (
-	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR UPDATE
+	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE
 ), upd AS (
 	UPDATE {s}.jobs j SET
 		state = t.to_state,

@@ -407,4 +407,32 @@ func testJobLogs(t *testing.T, newStore NewStore) {
 		_, _, err = jl.JobLogs(ctx(t), newID())
 		require.ErrorIs(t, err, storage.ErrNotFound)
 	})
+	// A flush that holds two attempts of one job (or two reports of one
+	// attempt) stores the last entry of each job, and fails for none.
+	t.Run("ProgressNamingAJobTwiceKeepsTheLast", func(t *testing.T) {
+		s := newStore(t)
+		jl, ok := s.(storage.JobLogs)
+		if !ok {
+			t.Skip("store does not implement storage.JobLogs")
+		}
+		a, b := newJob(t), newJob(t)
+		create(t, s, a, b)
+		require.NoError(t, jl.SetProgress(ctx(t), []storage.Progress{
+			{JobID: a.ID, Attempt: 1, Percent: 40, Message: "a1", At: base},
+			{JobID: b.ID, Attempt: 1, Percent: 10, Message: "b1", At: base},
+			{JobID: a.ID, Attempt: 2, Percent: 20, Message: "a2", At: base.Add(time.Second)},
+			{JobID: b.ID, Attempt: 1, Percent: 30, Message: "b1 later", At: base.Add(time.Second)},
+		}))
+		for _, want := range []struct {
+			id      uuid.UUID
+			attempt int
+			msg     string
+		}{{a.ID, 2, "a2"}, {b.ID, 1, "b1 later"}} {
+			_, p, err := jl.JobLogs(ctx(t), want.id)
+			require.NoError(t, err)
+			require.NotNil(t, p)
+			require.Equal(t, want.attempt, p.Attempt)
+			require.Equal(t, want.msg, p.Message)
+		}
+	})
 }
