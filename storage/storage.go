@@ -54,7 +54,8 @@ type Job struct {
 	StateData []byte    // JSON of the current state (states.Marshal)
 	RunAt     time.Time // for Scheduled jobs: when they become Enqueued
 
-	// Attempt counts how many times the job has been fetched.
+	// Attempt counts how many times the job has been fetched, less the
+	// leases refunded (Transition.Refund): the runs that counted.
 	Attempt   int
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -185,6 +186,13 @@ type Transition struct {
 	ExpireAt time.Time
 	// Params are merged into the job's parameters.
 	Params map[string]json.RawMessage
+	// Refund, with Token, gives back the attempt that the lease counted:
+	// in the same atomic step, the job's Attempt goes down by one, so that
+	// the next fetch counts the same attempt again. A worker sets it when
+	// the lease's run does not count: the job was sent back without
+	// running (its task is unknown to the worker), or the task asked to run
+	// later (a snooze). The lease's Processing entry stays in the history.
+	Refund bool
 }
 
 // TransitionParams are the arguments of [Store.Transition].

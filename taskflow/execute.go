@@ -39,9 +39,21 @@ type attempt struct {
 	journal atomic.Pointer[journal] // made when the task first logs or reports progress
 	report  *Ran                    // set by RunNext: told the state stored
 
+	// settled is set once the attempt's outcome is handed over to be
+	// stored: from then on the store's answer to it says whether the job
+	// was taken from the attempt, and a lease a heartbeat finds gone is
+	// the outcome's own doing.
+	settled atomic.Bool
+	// after, when set, is closed once the state-applied hooks of the
+	// job's previous attempt on this worker have run: this attempt's run
+	// after them, so that a job's hooks see its states in the order they
+	// were stored.
+	after <-chan struct{}
+
 	// Guarded by Worker.mu.
 	cancel context.CancelCauseFunc // set while the task runs
 	lost   error                   // why the job was taken from this attempt; nil while it holds it
+	hooked chan struct{}           // made for a newer attempt's after; closed by release
 }
 
 // journalOf returns a's journal, made on first use.
@@ -64,22 +76,29 @@ func (a *attempt) before(b *attempt) bool {
 	return a.seq < b.seq
 }
 
-// release forgets a's lease, unless a newer attempt of the job holds it.
+// release forgets a's lease, unless a newer attempt of the job holds it,
+// and lets the job's next attempt run its hooks: a's have run, or never
+// will.
 func (w *Worker) release(a *attempt) {
 	w.mu.Lock()
 	if w.held[a.job.ID] == a {
 		delete(w.held, a.job.ID)
 	}
+	if a.hooked != nil {
+		close(a.hooked)
+		a.hooked = nil
+	}
 	w.mu.Unlock()
 }
 
 // requeue returns leased jobs to their queue, through election like every
-// state change the worker makes.
-func (w *Worker) requeue(atts []*attempt, reason string) {
+// state change the worker makes. The attempts of jobs that never started
+// (ran false) are refunded: they spend no attempt.
+func (w *Worker) requeue(atts []*attempt, reason string, ran bool) {
 	now := w.opts.Clock()
 	for _, a := range atts {
 		st := states.Enqueued{Queue: a.job.Queue, EnqueuedAt: now, Reason: reason}
-		w.conclude(context.Background(), a, w.runtime(a.job.Task), st, nil, now)
+		w.conclude(context.Background(), a, w.runtime(a.job.Task), st, nil, now, settle{refund: !ran})
 	}
 }
 
@@ -101,13 +120,21 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 // submit hands an attempt's transition to the completer (under RunNext,
 // it stores it at once); once it is stored the lease is dropped, a failure
 // (taskErr) is logged and apply-state filters run.
+//
+// The hooks of one job run in the order its states were stored: the next
+// attempt of the job, fetched once this outcome is stored, may finish
+// first, and waits for these hooks before it runs its own.
 func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe *pipeline, taskErr error) {
 	j, to := a.job, tr.To // the closure captures only the target state, so tr stays on the stack
 	w.completing.Add(1)
+	a.settled.Store(true)
 	done := func(err error) {
 		w.completing.Add(-1)
-		w.freed()
-		w.release(a)
+		defer w.freed()
+		defer w.release(a)
+		if a.after != nil {
+			<-a.after
+		}
 		if a.report != nil {
 			if taskErr != nil {
 				a.report.Err = taskErr
@@ -131,6 +158,9 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 		case errors.Is(err, storage.ErrLeaseLost), errors.Is(err, storage.ErrStateConflict):
 			w.log.Info("taskflow: attempt's outcome discarded: its job was taken from it meanwhile",
 				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "state", to, "err", err)
+			w.mu.Lock()
+			w.loseLocked(a, states.NameProcessing) // tells why, unless a heartbeat already did
+			w.mu.Unlock()
 		default:
 			w.log.Error("taskflow: job outcome not stored; it will run again when its lease expires",
 				"job_id", j.ID, "task", j.Task, "attempt", j.Attempt, "err", err)
@@ -141,8 +171,11 @@ func (w *Worker) submit(a *attempt, tr storage.Transition, st states.State, pipe
 		return
 	}
 	if !w.comp.Submit(completer.Item{T: tr, Done: done}) {
-		w.completing.Add(-1)
-		w.log.Warn("taskflow: job finished after the worker stopped; it will run again when its lease expires", "job_id", j.ID, "task", j.Task)
+		// The job finished after the worker stopped: its lease may still
+		// hold, so its outcome is stored all the same (the store refuses
+		// it if the lease expired and the job was taken).
+		w.log.Warn("taskflow: job finished after the worker stopped; storing its outcome", "job_id", j.ID, "task", j.Task)
+		w.storeNow(tr, done)
 	}
 }
 
@@ -199,6 +232,10 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 		w.awaitAnotherWorker(ctx, a, rt)
 		return
 	}
+	var how settle
+	if since, ok := j.Params[paramUnknownSince]; ok && string(since) != "null" {
+		how.params = clearUnknownSince // a worker knows the task: the wait for one is over
+	}
 	if ev := w.opts.Events; ev.active() {
 		now := w.opts.Clock()
 		ev.publish(Event{Kind: EventStarted, JobID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt,
@@ -224,11 +261,28 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 		w.release(a)
 		return
 	case err != nil && jobCtx.Err() != nil:
-		w.requeue([]*attempt{a}, "worker stopped before the job finished")
+		w.requeue([]*attempt{a}, "worker stopped before the job finished", true)
 		return
 	}
+	if d, reason, ok := snoozed(rt.entry, err); ok {
+		how.refund = true
+		var st states.State = states.Enqueued{Queue: j.Queue, EnqueuedAt: out.end, Reason: reason}
+		if d > 0 {
+			st = states.Scheduled{EnqueueAt: out.end.Add(d), ScheduledAt: out.end, Reason: reason}
+		}
+		w.conclude(ctx, a, rt, st, nil, out.end, how)
+		return
+	}
+	w.conclude(ctx, a, rt, out.state(j, w.opts.ID), err, out.end, how)
+}
 
-	w.conclude(ctx, a, rt, out.state(j, w.opts.ID), err, out.end)
+// settle is how the transition that ends an attempt stores more than its
+// state.
+type settle struct {
+	// refund gives the attempt back (storage.Transition.Refund): the run
+	// did not count, whatever state the filters elect.
+	refund bool
+	params map[string]json.RawMessage // merged into the job's
 }
 
 // outcome is how one run of a task ended.
@@ -254,7 +308,7 @@ func (o outcome) state(j *storage.Job, worker string) states.State {
 
 // conclude elects the state that ends attempt a, from candidate and the
 // task's error, and submits it.
-func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, candidate states.State, taskErr error, now time.Time) {
+func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, candidate states.State, taskErr error, now time.Time, how settle) {
 	j := a.job
 	ec := filters.NewElectStateContext(filters.NewJob(j), states.NameProcessing, candidate, taskErr, now)
 	ec.Retention = w.opts.Retention
@@ -271,24 +325,68 @@ func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, cand
 			return
 		}
 	}
-	tr.From, tr.Token = fromProcessing, j.LeaseToken
+	tr.From, tr.Token, tr.Params = fromProcessing, j.LeaseToken, how.params
+	tr.Refund = how.refund
 	if tr.To.IsFinal() {
 		tr.ExpireAt = now.Add(ec.Retention)
 	}
 	w.submit(a, tr, st, rt.pipe, taskErr)
 }
 
+// DefaultUnknownTaskTimeout is how long a job whose task the workers that
+// fetch it do not know waits for one that does, unless
+// WorkerOptions.UnknownTaskTimeout says otherwise. An hour outlasts any
+// rolling deploy, in which old workers meet the jobs of tasks only the new
+// release has (or the reverse), and still tells of a misspelt task name
+// within the hour it was made. A job that runs out of it is Failed, not
+// lost: once the task is served, a person requeues it.
+const DefaultUnknownTaskTimeout = time.Hour
+
+// clearUnknownSince resets the wait for a worker that knows the task,
+// once one ran it.
+var clearUnknownSince = map[string]json.RawMessage{paramUnknownSince: json.RawMessage("null")}
+
 // awaitAnotherWorker handles a job whose task this worker does not know,
-// as during a rolling deploy: the job is not failed but Scheduled again,
-// for a worker that knows the task, after a pause that grows with its
-// attempts up to a minute. Its reason names the task and this worker.
+// as during a rolling deploy: the job is not run but Scheduled again, for
+// a worker that knows the task, spending no attempt. The pauses grow with
+// the time the job has waited, from min(5s, UnknownTaskTimeout/50) to
+// min(1m, UnknownTaskTimeout/10). Once it has waited UnknownTaskTimeout
+// (from its first such bounce, kept in a job parameter), the job is Failed,
+// with a reason naming the task. Every reason names the task and this
+// worker.
 func (w *Worker) awaitAnotherWorker(ctx context.Context, a *attempt, rt *taskRuntime) {
-	j, now := a.job, w.opts.Clock()
-	pause := min(5*time.Second<<min(max(j.Attempt-1, 0), 4), time.Minute)
+	j, now, limit := a.job, w.opts.Clock(), w.opts.UnknownTaskTimeout
+	how := settle{refund: true}
+	since := now
+	if raw, ok := j.Params[paramUnknownSince]; ok {
+		var t time.Time
+		if json.Unmarshal(raw, &t) == nil && !t.IsZero() && !t.After(now) {
+			since = t
+		}
+	}
+	if since.Equal(now) {
+		raw, _ := json.Marshal(now)
+		how.params = map[string]json.RawMessage{paramUnknownSince: raw}
+	}
+	waited := now.Sub(since)
+	if limit > 0 && waited >= limit {
+		err := filters.Permanent(fmt.Errorf("%w %q: no worker that fetched the job knows it, after waiting %v (UnknownTaskTimeout); the last was %s",
+			ErrUnknownTask, j.Task, waited.Round(time.Second), w.opts.ID))
+		w.log.Error("taskflow: job of a task no worker knows; failing it", "job_id", j.ID, "task", j.Task, "queue", j.Queue, "waited", waited)
+		st := states.Failed{FailedAt: now, ErrorType: errorType(err), ErrorMessage: err.Error(), ServerID: w.opts.ID,
+			Reason: truncate(fmt.Sprintf("unknown task %q", j.Task), 200)}
+		w.conclude(ctx, a, rt, st, err, now, how)
+		return
+	}
+	lo, hi := 5*time.Second, time.Minute
+	if limit > 0 {
+		lo, hi = min(lo, limit/50), min(hi, limit/10)
+	}
+	pause := min(max(waited/2, lo), hi)
 	reason := fmt.Sprintf("%v %q: not registered with worker %s; waiting for a worker that knows it", ErrUnknownTask, j.Task, w.opts.ID)
 	w.log.Warn("taskflow: job of a task this worker does not know; scheduled again for another worker",
-		"job_id", j.ID, "task", j.Task, "queue", j.Queue, "attempt", j.Attempt, "run_at", now.Add(pause))
-	w.conclude(ctx, a, rt, states.Scheduled{EnqueueAt: now.Add(pause), ScheduledAt: now, Reason: reason}, nil, now)
+		"job_id", j.ID, "task", j.Task, "queue", j.Queue, "waited", waited, "run_at", now.Add(pause))
+	w.conclude(ctx, a, rt, states.Scheduled{EnqueueAt: now.Add(pause), ScheduledAt: now, Reason: reason}, nil, now, how)
 }
 
 // logFailure logs a failed attempt once its outcome is stored: a warning

@@ -220,9 +220,18 @@ func (w *Worker) holdLocked(a *attempt, j *storage.Job) {
 	a.job, a.queue, a.w = j, queueIndex(w.opts.Queues, j.Queue), w
 	a.info = RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
 	if old := w.held[j.ID]; old != nil {
-		// The job came back to a queue while an attempt of it still
-		// runs here, and this worker fetched it again.
-		w.loseLocked(old, states.NameProcessing)
+		if old.settled.Load() {
+			// Its outcome is stored (or refused), but its hooks may not
+			// have run yet: a's run after them.
+			if old.hooked == nil {
+				old.hooked = make(chan struct{})
+			}
+			a.after = old.hooked
+		} else {
+			// The job came back to a queue while an attempt of it
+			// still runs here, and this worker fetched it again.
+			w.loseLocked(old, states.NameProcessing)
+		}
 	}
 	w.held[j.ID] = a
 }

@@ -1,6 +1,7 @@
 package taskflow
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -76,8 +77,11 @@ func (w *Worker) beat(ctx context.Context, info *storage.WorkerInfo, until time.
 	defer w.mu.Unlock()
 	for _, l := range lost {
 		// Only the attempt the lease was checked for: a newer attempt of
-		// the same job, fetched meanwhile, holds a lease of its own.
-		if a := w.held[l.ID]; a != nil && a.job.LeaseToken == held[l.ID] {
+		// the same job, fetched meanwhile, holds a lease of its own. An
+		// attempt whose outcome is being stored learns from the store's
+		// answer whether its job was taken: its lease may be gone because
+		// that outcome is stored.
+		if a := w.held[l.ID]; a != nil && a.job.LeaseToken == held[l.ID] && !a.settled.Load() {
 			w.loseLocked(a, l.State)
 		}
 	}
@@ -129,7 +133,7 @@ func (w *Worker) lossCause(ctx context.Context, a *attempt, hint states.Name) er
 	} else if j, err := w.store.Get(ctx, a.job.ID); errors.Is(err, storage.ErrNotFound) {
 		why, state = ErrJobDeleted, "gone"
 	} else if err == nil {
-		if rec, ok := after(j.History, a.job.Attempt); ok {
+		if rec, ok := after(j.History, a.job); ok {
 			state, reason = rec.State, rec.Reason
 		}
 	}
@@ -153,19 +157,28 @@ func (w *Worker) lossCause(ctx context.Context, a *attempt, hint states.Name) er
 	return fmt.Errorf("%w: job %s (task %s) left attempt %d for %s", why, a.job.ID, a.job.Task, a.job.Attempt, msg)
 }
 
-// after returns the history entry that follows the Processing entry of
-// attempt n (the n-th Processing entry).
-func after(history []storage.StateRecord, n int) (storage.StateRecord, bool) {
-	for i, rec := range history {
+// after returns the history entry that follows the Processing entry of the
+// lease that leased job holds: the one with its start and owner. The
+// attempt number cannot find it, as a refunded lease counts none.
+func after(history []storage.StateRecord, leased *storage.Job) (storage.StateRecord, bool) {
+	st, err := leased.CurrentState()
+	mine, ok := st.(states.Processing)
+	if err != nil || !ok {
+		return storage.StateRecord{}, false
+	}
+	for i := len(history) - 2; i >= 0; i-- {
+		rec := history[i]
 		if rec.State != states.NameProcessing {
 			continue
 		}
-		if n--; n == 0 {
-			if i+1 < len(history) {
-				return history[i+1], true
+		if !bytes.Equal(rec.Data, leased.StateData) {
+			st, err := states.Unmarshal(rec.State, rec.Data)
+			p, ok := st.(states.Processing)
+			if err != nil || !ok || !p.StartedAt.Equal(mine.StartedAt) || p.ServerID != mine.ServerID {
+				continue
 			}
-			return storage.StateRecord{}, false
 		}
+		return history[i+1], true
 	}
 	return storage.StateRecord{}, false
 }

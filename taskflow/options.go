@@ -48,7 +48,8 @@ const (
 //	CronOption: TimeZone, Misfire     -        -        -             yes
 //	PolicyOption: WithRetry,          yes      -        -             -
 //	  MaxRetries, WithFilters,
-//	  WithCodec, Retention
+//	  WithCodec, Retention,
+//	  SnoozeWhen
 //
 // An Option given to NewTask is a default for every job of the task, however
 // it is made (enqueued, in a batch, as a continuation, by a recurring
@@ -100,6 +101,7 @@ type taskSettings struct {
 	filters    []filters.Filter
 	codec      Codec
 	retention  time.Duration
+	snoozeWhen func(error) (time.Duration, bool) // errors that are not failures
 }
 
 // recurringSettings are a recurring definition's.

@@ -238,10 +238,11 @@ type placement struct {
 
 // Job parameters taskflow itself sets.
 const (
-	paramTimeout     = "taskflow.timeout"      // per-job timeout, in nanoseconds
-	paramArgsFrom    = "taskflow.args_from"    // the job whose result is this job's args
-	paramRecurringID = "taskflow.recurring_id" // the recurring job that spawned this job
-	paramRecurringAt = "taskflow.recurring_at" // the occurrence it was spawned for
+	paramTimeout      = "taskflow.timeout"       // per-job timeout, in nanoseconds
+	paramArgsFrom     = "taskflow.args_from"     // the job whose result is this job's args
+	paramRecurringID  = "taskflow.recurring_id"  // the recurring job that spawned this job
+	paramRecurringAt  = "taskflow.recurring_at"  // the occurrence it was spawned for
+	paramUnknownSince = "taskflow.unknown_since" // when a worker first found the job's task unknown
 )
 
 func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placement, call jobSettings) ([]*Handle[Result], error) {

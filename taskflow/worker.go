@@ -86,6 +86,12 @@ type WorkerOptions struct {
 	// Events, when set, receives an event when an attempt starts and when
 	// each state the worker sets is stored (see Events).
 	Events *Events
+	// UnknownTaskTimeout is how long a job whose task is not in the
+	// registry of the workers that fetch it waits for a worker that knows
+	// it, from the first time one did not, before it is Failed with a
+	// reason naming the task; meanwhile it is scheduled again, spending no
+	// attempt. Negative waits forever. Default: DefaultUnknownTaskTimeout.
+	UnknownTaskTimeout time.Duration
 	// JobLogCap is how many records of one attempt Logger stores with the
 	// job, on a store that implements storage.JobLogs; negative stores
 	// none (they still go to Logger). Default: DefaultJobLogCap.
@@ -160,6 +166,9 @@ func (o *WorkerOptions) setDefaults(store storage.Store) error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.UnknownTaskTimeout == 0 {
+		o.UnknownTaskTimeout = DefaultUnknownTaskTimeout
 	}
 	if o.JobLogCap == 0 {
 		o.JobLogCap = DefaultJobLogCap
@@ -373,7 +382,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	w.fetchLoop(ctx, fetchWake)
-	w.requeue(w.ready.close(), "worker stopped before the job started")
+	w.requeue(w.ready.close(), "worker stopped before the job started", false)
 
 	if !waitTimeout(&execs, o.ShutdownTimeout) {
 		w.log.Info("taskflow: shutdown timeout reached; canceling running jobs")

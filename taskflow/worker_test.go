@@ -471,33 +471,61 @@ func TestWorkerOptionsValidation(t *testing.T) {
 	require.ErrorIs(t, err, taskflow.ErrInvalidOption)
 }
 
-func TestJobIgnoringCancellationAtShutdownRunsAgainElsewhere(t *testing.T) {
+// TestJobFinishingAfterShutdownStoresItsOutcome: a job that ignores
+// cancellation outlives its worker's Run. When it finishes while its lease
+// still holds, its outcome is stored and it does not run again; when its
+// lease expired and another worker took the job meanwhile, its late outcome
+// is refused and the job's new run stands.
+func TestJobFinishingAfterShutdownStoresItsOutcome(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	var runs atomic.Int32
-	started := make(chan struct{}, 2)
-	task, err := taskflow.RegisterTask(e.reg, "stubborn", func(context.Context, int) (int, error) {
-		started <- struct{}{}
-		if runs.Add(1) == 1 {
-			time.Sleep(500 * time.Millisecond) // ignores ctx
-		}
-		return 1, nil
-	})
-	require.NoError(t, err)
-	opts := taskflow.WorkerOptions{ShutdownTimeout: 50 * time.Millisecond, LeaseDuration: 300 * time.Millisecond}
-	_, stop := e.startWorker(t, opts)
-	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
-	require.NoError(t, err)
-	<-started
-	stopped := time.Now()
-	stop() // returns although the job is still running
-	require.Less(t, time.Since(stopped), 400*time.Millisecond)
-	time.Sleep(600 * time.Millisecond) // the stubborn run finishes after its worker stopped
-
-	e.startWorker(t, opts)
-	_, err = h.Wait(waitCtx(t))
-	require.NoError(t, err)
-	require.Equal(t, int32(2), runs.Load(), "at least once: the abandoned job ran again")
+	for _, tc := range []struct {
+		name     string
+		sleep    time.Duration // how long the first run ignores its ctx
+		takeOver bool          // another worker runs meanwhile and reclaims the lease
+		runs     int32
+	}{
+		{"lease still held", 500 * time.Millisecond, false, 1},
+		{"lease taken meanwhile", 1500 * time.Millisecond, true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			var runs atomic.Int32
+			started := make(chan struct{}, 2)
+			firstDone := make(chan struct{})
+			task, err := taskflow.RegisterTask(e.reg, "stubborn", func(context.Context, int) (int, error) {
+				started <- struct{}{}
+				n := runs.Add(1)
+				if n == 1 {
+					defer close(firstDone)
+					time.Sleep(tc.sleep) // ignores ctx
+				}
+				return int(n), nil
+			})
+			require.NoError(t, err)
+			opts := taskflow.WorkerOptions{ShutdownTimeout: 50 * time.Millisecond, LeaseDuration: 300 * time.Millisecond}
+			_, stop := e.startWorker(t, opts)
+			h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+			require.NoError(t, err)
+			<-started
+			stopped := time.Now()
+			stop() // returns although the job is still running
+			require.Less(t, time.Since(stopped), 400*time.Millisecond)
+			if tc.takeOver {
+				e.startWorker(t, opts)
+			}
+			<-firstDone
+			got, err := h.Wait(waitCtx(t))
+			require.NoError(t, err)
+			time.Sleep(100 * time.Millisecond) // a late outcome would land by now
+			info, err := e.client.Job(waitCtx(t), h.ID)
+			require.NoError(t, err)
+			require.Equal(t, states.NameSucceeded, info.State.Name())
+			require.Equal(t, int(tc.runs), got, "the run whose outcome stands")
+			require.Equal(t, tc.runs, runs.Load())
+			require.Equal(t, 1, count(historyOf(t, info), states.NameSucceeded))
+		})
+	}
 }
 
 // TestLongJobsAreSharedBetweenWorkers checks that a worker does not lease

@@ -351,6 +351,9 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		j.History = append(j.History, t.Traversed...)
 		j.History = append(j.History, storage.StateRecord{State: t.To, Reason: t.Reason, Data: t.Data, At: now})
 		j.State, j.StateData, j.UpdatedAt = t.To, t.Data, now
+		if t.Refund && t.Token != 0 && j.Attempt > 0 {
+			j.Attempt--
+		}
 		if t.Queue != "" {
 			j.Queue = t.Queue
 		}

@@ -83,7 +83,7 @@ func distinctRounds(ts []storage.Transition) [][]int {
 	return out
 }
 
-// transitionSQL: $1 now, $2 ids, $3 expected states (comma-joined, or empty), $4 tokens, $5 new states, $6 state data, $7 reasons, $8 queues, $9 run_at, $10 expire_at, $11 params, $12–$16 traversed entries (ord, state, reason, data, at) → a row per change not applied, or applied and finishing an awaited job or a batch job: ord, state, token, applied, awaited, batch_id.
+// transitionSQL: $1 now, $2 ids, $3 expected states (comma-joined, or empty), $4 tokens, $5 new states, $6 state data, $7 reasons, $8 queues, $9 run_at, $10 expire_at, $11 params, $12 refunds, $13–$17 traversed entries (ord, state, reason, data, at) → a row per change not applied, or applied and finishing an awaited job or a batch job: ord, state, token, applied, awaited, batch_id.
 //
 // One statement applies a batch whose ids are distinct, and counts the
 // outcomes it stores (storage.Statistics). It first
@@ -107,6 +107,7 @@ WITH old AS (
 		state_data = t.data,
 		state_reason = nullif(t.reason, ''),
 		updated_at = ` + clock + `,
+		attempt = CASE WHEN t.refund AND t.token <> 0 THEN greatest(j.attempt - 1, 0) ELSE j.attempt END,
 		queue = coalesce(nullif(t.queue, ''), j.queue),
 		run_at = CASE WHEN t.to_state = 'scheduled' THEN t.run_at ELSE j.run_at END,
 		expire_at = CASE WHEN t.to_state IN ('succeeded', 'deleted') THEN t.expire_at END,
@@ -115,8 +116,8 @@ WITH old AS (
 		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
 		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
 	FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
-		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[])
-		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, ord)
+		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::bool[])
+		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, refund, ord)
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
@@ -149,7 +150,7 @@ var transitionHistory = `h AS (
 		FROM upd JOIN old ON old.id = upd.id
 		UNION ALL
 		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
-		FROM unnest($12::int8[], $13::text[], $14::text[], $15::json[], $16::timestamptz[])
+		FROM unnest($13::int8[], $14::text[], $15::text[], $16::json[], $17::timestamptz[])
 			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
 		JOIN upd ON upd.ord = tr.ord
 		ORDER BY ord, n) x
@@ -157,7 +158,7 @@ var transitionHistory = `h AS (
 
 // plainHistory is transitionHistory for a batch that traverses no state
 // (most completions): one entry per job, the state left, with nothing to
-// merge or sort, and no $12–$16.
+// merge or sort, and no $13–$17.
 var plainHistory = `h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT old.id, old.state, coalesce(old.state_reason, ''), old.state_data, old.updated_at
@@ -180,6 +181,7 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 		reasons, queues   []pgtype.Text
 		runAt             []pgtype.Timestamptz
 		params            [][]byte
+		refunds           []pgtype.Bool
 		trOrd             []int64
 		trState, trReason []string
 		trData            [][]byte
@@ -206,6 +208,9 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 			}
 			params = setAt(params, n, k, b)
 		}
+		if t.Refund {
+			refunds = setAt(refunds, n, k, pgtype.Bool{Bool: true, Valid: true})
+		}
 		for _, r := range t.Traversed {
 			trOrd = append(trOrd, int64(k+1))
 			trState, trReason, trData, trAt = append(trState, string(r.State)), append(trReason, r.Reason), append(trData, r.Data), append(trAt, ts(r.At))
@@ -213,7 +218,7 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 	}
 	args := []any{ts(p.Now), array[pgtype.UUID](ids), array[pgtype.Text](from), array[pgtype.Int8](tokens),
 		array[pgtype.Text](to), data, array[pgtype.Text](reasons), array[pgtype.Text](queues),
-		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params}
+		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params, array[pgtype.Bool](refunds)}
 	sql := s.q.transitionPlain
 	if trOrd != nil {
 		sql, args = s.q.transition, append(args, trOrd, trState, trReason, trData, array[pgtype.Timestamptz](trAt))

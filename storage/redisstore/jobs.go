@@ -464,7 +464,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		return []error{}, nil
 	}
 	now := s.clock(p.Now)
-	args, err := s.header(now, p.Retention, 3+len(p.Transitions)*12)
+	args, err := s.header(now, p.Retention, 3+len(p.Transitions)*13)
 	if err != nil {
 		return nil, err
 	}
@@ -480,7 +480,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			from[k] = string(f)
 		}
 		args = append(args, t.ID.String(), strings.Join(from, ","), t.Token, string(t.To), packData(t.Data), entryReason(t.Reason),
-			t.Queue, micros(t.RunAt), micros(t.ExpireAt), len(t.Traversed))
+			t.Queue, micros(t.RunAt), micros(t.ExpireAt), refund(t.Refund), len(t.Traversed))
 		for _, h := range t.Traversed {
 			args = append(args, historyEntry(h))
 		}
@@ -512,6 +512,14 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		}
 	}
 	return errs, nil
+}
+
+// refund encodes Transition.Refund for the transition script.
+func refund(r bool) string {
+	if r {
+		return "1"
+	}
+	return "0"
 }
 
 // joinPieces returns first followed by the pieces in m, numbered from 2.

@@ -54,6 +54,53 @@ func testTransition(t *testing.T, newStore NewStore) {
 		require.Equal(t, states.NameProcessing, get(t, s, f.ID).State)
 	})
 
+	// A refunded lease spends no attempt: the job's Attempt goes back down
+	// with the change that ends the lease, whatever the new state, while
+	// the lease's Processing entry stays in the history. A refund that
+	// fails, or that comes without a lease, changes no attempt.
+	t.Run("RefundGivesBackTheLeasesAttempt", func(t *testing.T) {
+		s := newStore(t)
+		j := newJob(t)
+		create(t, s, j)
+		back := func(f *storage.Job, to states.State) storage.Transition {
+			tr := storage.Transition{ID: f.ID, From: []states.Name{states.NameProcessing}, Token: f.LeaseToken,
+				To: to.Name(), Data: mustMarshal(to), Reason: to.Why(), Refund: true}
+			if sc, ok := to.(states.Scheduled); ok {
+				tr.RunAt = sc.EnqueueAt
+			}
+			return tr
+		}
+		for round, to := range []states.State{
+			states.Enqueued{Queue: "default", EnqueuedAt: base, Reason: "bounced"},
+			states.Scheduled{EnqueueAt: base, ScheduledAt: base, Reason: "snoozed"},
+		} {
+			f := fetch(t, s, 1)
+			require.Len(t, f, 1, "round %d", round)
+			require.Equal(t, 1, f[0].Attempt, "round %d: the refunded leases counted", round)
+			require.Equal(t, []error{nil}, transition(t, s, false, back(f[0], to)))
+			require.Zero(t, get(t, s, j.ID).Attempt, "round %d", round)
+			if to.Name() == states.NameScheduled {
+				_, err := s.PromoteDue(ctx(t), &storage.PromoteParams{Now: base.Add(time.Hour), Limit: 10})
+				require.NoError(t, err)
+			}
+		}
+		f := fetch(t, s, 1)[0]
+		require.Equal(t, 1, f.Attempt)
+		stale := back(f, states.Enqueued{Queue: "default", EnqueuedAt: base})
+		stale.Token++
+		require.ErrorIs(t, transition(t, s, false, stale)[0], storage.ErrLeaseLost)
+		require.Equal(t, 1, get(t, s, j.ID).Attempt, "a refund that failed counted")
+		require.Equal(t, []error{nil}, transition(t, s, false, requeue(j.ID)))
+		require.Equal(t, 1, get(t, s, j.ID).Attempt, "a move without a refund gave back the attempt")
+		noLease := requeue(j.ID)
+		noLease.Refund = true
+		require.Equal(t, []error{nil}, transition(t, s, false, noLease))
+		require.Equal(t, 1, get(t, s, j.ID).Attempt, "a refund without a lease gave back an attempt")
+		got := get(t, s, j.ID)
+		require.Equal(t, []states.Name{states.NameEnqueued, states.NameProcessing, states.NameEnqueued, states.NameProcessing,
+			states.NameScheduled, states.NameEnqueued, states.NameProcessing, states.NameEnqueued, states.NameEnqueued}, historyNames(got))
+	})
+
 	t.Run("TransitionOfUnknownJobIsNotFound", func(t *testing.T) {
 		s := newStore(t)
 		errs := transition(t, s, false, requeue(uuid.Must(uuid.NewV7())))

@@ -3,7 +3,7 @@
 -- statistics), ARGV[10] number of transitions, then per transition: id,
 -- from (comma-separated states; "" for any), token ("0" for none), to,
 -- data, reason, queue ("" to keep), run at ("" to keep), expire at ("" for
--- none), number of traversed entries and the entries, number of params and
+-- none), "1" to refund the lease's attempt, number of traversed entries and the entries, number of params and
 -- their name/value pairs.
 -- Returns one result per transition: "" when applied, "nf" (no such job),
 -- "ll:<state>" (lease lost) or "sc:<state>" (state conflict).
@@ -11,8 +11,8 @@ local all, minute = ARGV[8] == '1', ARGV[9]
 local ts, i = {}, 11
 for x = 1, tonumber(ARGV[10]) do
   local t = {id = ARGV[i], from = ARGV[i + 1], tok = ARGV[i + 2], to = ARGV[i + 3], data = ARGV[i + 4], reason = ARGV[i + 5],
-    q = ARGV[i + 6], ra = ARGV[i + 7], x = ARGV[i + 8]}
-  i = i + 9
+    q = ARGV[i + 6], ra = ARGV[i + 7], x = ARGV[i + 8], rf = ARGV[i + 9] == '1' and ARGV[i + 2] ~= '0'}
+  i = i + 10
   local n = tonumber(ARGV[i])
   if n > 0 then
     t.trav = {unpack(ARGV, i + 1, i + n)}
@@ -121,6 +121,10 @@ for x, t in ipairs(ts) do
     if t.to == 'scheduled' and t.ra ~= '' then ra = t.ra end
     if FINAL[t.to] and t.x ~= '' then exp = t.x end
     move(j, t.to, t.data, t.reason, t.trav, exp, newq, ra, t.params)
+    if t.rf then
+      local n = tonumber(redis.call('HGET', jk(t.id), 'n') or '0')
+      if n > 0 then redis.call('HSET', jk(t.id), 'n', n - 1) end
+    end
     if FINISHED[t.to] then
       counts[t.to] = counts[t.to] + 1
       wake = bit.bor(wake, TOPIC_FINISHED)
