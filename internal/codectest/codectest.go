@@ -32,7 +32,9 @@ func (Gob) Marshal(v any) ([]byte, error) {
 }
 
 // Unmarshal decodes gob data into v.
-func (Gob) Unmarshal(data []byte, v any) error { return gob.NewDecoder(bytes.NewReader(data)).Decode(v) }
+func (Gob) Unmarshal(data []byte, v any) error {
+	return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
+}
 
 // Order is the argument of the tasks: a struct, so gob writes its type.
 type Order struct {
