@@ -1,9 +1,11 @@
 package taskflow
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/google/uuid"
 
@@ -85,16 +87,83 @@ func (c *Client) cancel(ctx context.Context, ids []uuid.UUID) (int, error) {
 	return n, err
 }
 
-// Wait waits for every job of the batch and returns their results in order.
-// It stops at the first job that ends without success and returns its error.
+// Wait waits for every job of the batch and returns their results in
+// order. When jobs end without success it still returns the results of the
+// others, in their places (the zero Result in the failed ones' places), with
+// a *BatchError holding each job's error. When ctx is done, the jobs not
+// finished by then have ctx's error.
 func (b *Batch[Result]) Wait(ctx context.Context) ([]Result, error) {
 	out := make([]Result, len(b.Handles))
+	errs := make([]error, len(b.Handles))
 	for i, h := range b.Handles {
-		r, err := h.Wait(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = r
+		out[i], errs[i] = h.Wait(ctx)
 	}
-	return out, nil
+	return out, batchError(b.ID, errs)
+}
+
+// BatchError reports the jobs of a batch that did not succeed. It matches,
+// with errors.Is and errors.As, what any of its errors matches: a
+// *JobError, ErrJobFailed, ErrNotSucceeded, the registered errors a task
+// failed with.
+type BatchError struct {
+	ID uuid.UUID // the batch
+	// Errs holds one error per job of the batch, in the order the jobs were
+	// created: nil for each job that succeeded.
+	Errs []error
+}
+
+// batchError returns a *BatchError for errs, or nil if every one is nil.
+func batchError(id uuid.UUID, errs []error) error {
+	if !slices.ContainsFunc(errs, func(err error) bool { return err != nil }) {
+		return nil
+	}
+	return &BatchError{ID: id, Errs: errs}
+}
+
+func (e *BatchError) Error() string {
+	failed := e.Unwrap()
+	return fmt.Sprintf("taskflow: %d of %d jobs of batch %s did not succeed; the first: %v", len(failed), len(e.Errs), e.ID, failed[0])
+}
+
+// Unwrap returns the errors of the jobs that did not succeed.
+func (e *BatchError) Unwrap() []error {
+	return slices.DeleteFunc(slices.Clone(e.Errs), func(err error) bool { return err == nil })
+}
+
+// BatchResults returns, to a continuation of a batch (ContinueWith with a
+// batch's ID as the parent), the results of the batch's jobs, decoded as
+// results of task, in the order the jobs were created. As Batch.Wait does,
+// it returns the results that exist with a *BatchError for the jobs that
+// did not succeed; it does not wait. Called outside a task, or from a job
+// that awaited no batch, it returns an error wrapping ErrInvalidOption. It
+// needs a store that implements storage.Lister.
+func BatchResults[Args, Result any](ctx context.Context, task *Task[Args, Result]) ([]Result, error) {
+	c, ok := ClientFromContext(ctx)
+	batch, _ := ctx.Value(parentKey{}).(uuid.UUID)
+	if !ok || batch == uuid.Nil {
+		return nil, fmt.Errorf("%w: BatchResults of %q: not called from a continuation", ErrInvalidOption, task.name)
+	}
+	l, err := c.lister()
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: results of batch %s: %w", batch, err)
+	}
+	jobs, err := l.List(ctx, &storage.ListParams{BatchID: batch})
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: results of batch %s: %w", batch, err)
+	}
+	if len(jobs) == 0 {
+		return nil, fmt.Errorf("%w: BatchResults of %q: job %s awaited no batch", ErrInvalidOption, task.name, batch)
+	}
+	slices.SortFunc(jobs, func(a, b *storage.Job) int { return bytes.Compare(a.ID[:], b.ID[:]) }) // UUIDv7: creation order
+	out := make([]Result, len(jobs))
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		h := task.On(c).Handle(j.ID)
+		var done bool
+		out[i], done, errs[i] = h.outcome(j.Task, j.State, j.StateData)
+		if errs[i] == nil && !done {
+			errs[i] = fmt.Errorf("%w: job %s is %s", ErrNotSucceeded, j.ID, j.State)
+		}
+	}
+	return out, batchError(batch, errs)
 }
