@@ -69,19 +69,45 @@ type Scheduled struct {
 	Reason      string    `json:"reason,omitempty"`
 }
 
-// Continuation conditions for an [Awaiting] job: which final states of the
-// parent let the continuation run.
+// Condition is a continuation condition of an [Awaiting] job: which
+// outcomes of its parent let it run. It is stored as text.
+type Condition string
+
+// The continuation conditions.
 const (
-	OnSuccess = "success" // parent Succeeded (the default)
-	OnFinish  = "finish"  // parent Succeeded, Deleted, or Failed for good
-	OnFailure = "failure" // parent Failed for good or Deleted
+	OnSuccess Condition = "success" // parent Succeeded (the default)
+	OnFinish  Condition = "finish"  // parent Succeeded, Deleted, or Failed for good
+	OnFailure Condition = "failure" // parent Failed for good or Deleted
 )
+
+// Valid reports whether c is one of the conditions; the empty condition,
+// stored by older releases, is OnSuccess.
+func (c Condition) Valid() bool {
+	switch c {
+	case "", OnSuccess, OnFinish, OnFailure:
+		return true
+	}
+	return false
+}
+
+// Holds reports whether a continuation with condition c runs when its
+// parent finished with success (for a batch: every job of it succeeded).
+func (c Condition) Holds(success bool) bool {
+	switch c {
+	case OnFinish:
+		return true
+	case OnFailure:
+		return !success
+	default:
+		return success
+	}
+}
 
 // Awaiting means the job waits for its parent job to finish.
 type Awaiting struct {
 	ParentID string `json:"parent_id"`
 	// On is the continuation condition: OnSuccess, OnFinish or OnFailure.
-	On     string `json:"on,omitempty"`
+	On     Condition `json:"on,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
 

@@ -1,6 +1,7 @@
 package taskflow
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -248,7 +249,7 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	var initial states.State = states.Enqueued{Queue: o.queue, EnqueuedAt: now}
 	switch {
 	case pl.parent != uuid.Nil:
-		initial = states.Awaiting{ParentID: pl.parent.String(), On: firstNonEmpty(o.on, states.OnSuccess)}
+		initial = states.Awaiting{ParentID: pl.parent.String(), On: cmp.Or(o.on, states.OnSuccess)}
 	case !runAt.IsZero():
 		initial = states.Scheduled{EnqueueAt: runAt, ScheduledAt: now}
 	}
