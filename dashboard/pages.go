@@ -256,7 +256,7 @@ func summary(s states.State) string {
 	case states.Processing:
 		return "on " + s.ServerID
 	case states.Awaiting:
-		return "on " + cmp.Or(s.On, states.OnSuccess) + " of " + s.ParentID
+		return "on " + string(cmp.Or(s.On, states.OnSuccess)) + " of " + s.ParentID
 	case states.Succeeded:
 		return fmt.Sprintf("in %v (waited %v)", roundDur(s.Duration), roundDur(s.Latency))
 	case states.Failed:

@@ -11,7 +11,7 @@ import (
 // per job. The output is byte for byte what encoding/json produces (a test
 // checks it), so stored data does not depend on which path wrote it. Values
 // the fast path cannot write exactly (strings that need escaping, years
-// outside 0..9999, non-compact results) fall back to encoding/json.
+// outside 0..9999, results that are not compact JSON) fall back to encoding/json.
 
 type encoder struct {
 	b  []byte
@@ -32,7 +32,7 @@ func appendFast(s State) ([]byte, bool) {
 	case Succeeded:
 		e.time(`{"succeeded_at":`, s.SucceededAt)
 		if len(s.Result) > 0 {
-			e.ok = e.ok && json.Valid(s.Result) && compact(s.Result)
+			e.ok = e.ok && rawJSON(s.Result)
 			e.b = append(append(e.b, `,"result":`...), s.Result...)
 		}
 		e.b = strconv.AppendInt(append(e.b, `,"latency":`...), int64(s.Latency), 10)
@@ -71,6 +71,10 @@ func (e *encoder) time(key string, t time.Time) {
 	e.b = append(append(e.b, key...), '"')
 	e.b = append(t.AppendFormat(e.b, time.RFC3339Nano), '"')
 }
+
+// rawJSON reports whether a result can be stored as the JSON it is: it is
+// valid JSON that encoding/json would copy unchanged.
+func rawJSON(b []byte) bool { return len(b) > 0 && compact(b) && json.Valid(b) }
 
 // compact reports whether raw JSON has no insignificant white space and no
 // characters encoding/json would escape, so it can be copied as it is.

@@ -1,6 +1,7 @@
 package states
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,19 +69,45 @@ type Scheduled struct {
 	Reason      string    `json:"reason,omitempty"`
 }
 
-// Continuation conditions for an [Awaiting] job: which final states of the
-// parent let the continuation run.
+// Condition is a continuation condition of an [Awaiting] job: which
+// outcomes of its parent let it run. It is stored as text.
+type Condition string
+
+// The continuation conditions.
 const (
-	OnSuccess = "success" // parent Succeeded (the default)
-	OnFinish  = "finish"  // parent Succeeded, Deleted, or Failed for good
-	OnFailure = "failure" // parent Failed for good or Deleted
+	OnSuccess Condition = "success" // parent Succeeded (the default)
+	OnFinish  Condition = "finish"  // parent Succeeded, Deleted, or Failed for good
+	OnFailure Condition = "failure" // parent Failed for good or Deleted
 )
+
+// Valid reports whether c is one of the conditions; the empty condition,
+// stored by older releases, is OnSuccess.
+func (c Condition) Valid() bool {
+	switch c {
+	case "", OnSuccess, OnFinish, OnFailure:
+		return true
+	}
+	return false
+}
+
+// Holds reports whether a continuation with condition c runs when its
+// parent finished with success (for a batch: every job of it succeeded).
+func (c Condition) Holds(success bool) bool {
+	switch c {
+	case OnFinish:
+		return true
+	case OnFailure:
+		return !success
+	default:
+		return success
+	}
+}
 
 // Awaiting means the job waits for its parent job to finish.
 type Awaiting struct {
 	ParentID string `json:"parent_id"`
 	// On is the continuation condition: OnSuccess, OnFinish or OnFailure.
-	On     string `json:"on,omitempty"`
+	On     Condition `json:"on,omitempty"`
 	Reason string `json:"reason,omitempty"`
 }
 
@@ -93,8 +120,10 @@ type Processing struct {
 
 // Succeeded means the job ran to completion. Result holds the encoded result.
 type Succeeded struct {
-	SucceededAt time.Time       `json:"succeeded_at"`
-	Result      json.RawMessage `json:"result,omitempty"`
+	SucceededAt time.Time `json:"succeeded_at"`
+	// Result is the encoded result, opaque bytes in the task's codec: any
+	// bytes survive the stored form (see [Succeeded.MarshalJSON]).
+	Result []byte `json:"-"`
 	// Latency is the time from creation to the start of the successful attempt.
 	Latency time.Duration `json:"latency"`
 	// Duration is how long the successful attempt ran.
@@ -102,15 +131,94 @@ type Succeeded struct {
 	Reason   string        `json:"reason,omitempty"`
 }
 
+// succeededJSON is the stored form of Succeeded: a result that is compact
+// JSON, as the JSON codec writes it, is kept as it is under "result", so
+// that it stays readable from SQL or redis-cli; any other result is kept in
+// base64 under "result_bytes".
+type succeededJSON struct {
+	SucceededAt time.Time       `json:"succeeded_at"`
+	Result      json.RawMessage `json:"result,omitempty"`
+	ResultBytes []byte          `json:"result_bytes,omitempty"`
+	Latency     time.Duration   `json:"latency"`
+	Duration    time.Duration   `json:"duration"`
+	Reason      string          `json:"reason,omitempty"`
+}
+
+// MarshalJSON writes the result as JSON when it is compact JSON that
+// encoding/json copies unchanged, and in base64 otherwise, so that the
+// bytes read back are the bytes written.
+func (s Succeeded) MarshalJSON() ([]byte, error) {
+	if b, ok := appendFast(s); ok {
+		return b, nil
+	}
+	w := succeededJSON{SucceededAt: s.SucceededAt, Latency: s.Latency, Duration: s.Duration, Reason: s.Reason}
+	if asJSON(s.Result) {
+		w.Result = s.Result
+	} else {
+		w.ResultBytes = s.Result
+	}
+	return json.Marshal(w)
+}
+
+// asJSON reports whether encoding/json writes result as it is.
+func asJSON(result []byte) bool {
+	if !json.Valid(result) {
+		return false
+	}
+	b, err := json.Marshal(json.RawMessage(result))
+	return err == nil && bytes.Equal(b, result)
+}
+
+// UnmarshalJSON reads both forms MarshalJSON writes.
+func (s *Succeeded) UnmarshalJSON(data []byte) error {
+	var w succeededJSON
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*s = Succeeded{SucceededAt: w.SucceededAt, Result: w.ResultBytes, Latency: w.Latency, Duration: w.Duration, Reason: w.Reason}
+	if len(w.Result) > 0 {
+		s.Result = w.Result
+	}
+	return nil
+}
+
 // Failed means an attempt failed and no retry is planned.
 type Failed struct {
-	FailedAt     time.Time `json:"failed_at"`
-	ErrorType    string    `json:"error_type,omitempty"`
-	ErrorMessage string    `json:"error_message"`
+	FailedAt time.Time `json:"failed_at"`
+	// ErrorType is the Go type of the error: the outermost one in its chain
+	// that is more than a wrapper adding text (fmt.Errorf, errors.New,
+	// errors.Join and taskflow's markers are not), or the type of the
+	// value of a panic. Empty when the chain holds only such wrappers.
+	ErrorType    string `json:"error_type,omitempty"`
+	ErrorMessage string `json:"error_message"`
+	// ErrorCode is the error's machine-readable code: that of the
+	// outermost error in its chain with an ErrorCode() string method, or
+	// registered under a code (taskflow.RegisterError).
+	ErrorCode string `json:"error_code,omitempty"`
+	// ErrorChain lists the errors the error wraps, itself first, depth
+	// first through joined errors, with their types and messages.
+	ErrorChain []ErrorLink `json:"error_chain,omitempty"`
+	// ErrorMatches lists the registered errors (taskflow.RegisterError,
+	// taskflow.RegisterErrorType) the error matched with errors.Is or
+	// errors.As, so that the producer's error matches them too.
+	ErrorMatches []ErrorMatch `json:"error_matches,omitempty"`
 	// ErrorDetails holds extra detail, such as the stack of a panic.
 	ErrorDetails string `json:"error_details,omitempty"`
 	ServerID     string `json:"server_id,omitempty"`
 	Reason       string `json:"reason,omitempty"`
+}
+
+// ErrorLink is one error of a [Failed] state's chain.
+type ErrorLink struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+// ErrorMatch is a registered error that a [Failed] state's error matched:
+// its code and, for a registered type, the matching error encoded as JSON.
+type ErrorMatch struct {
+	Code  string          `json:"code"`
+	Value json.RawMessage `json:"value,omitempty"`
 }
 
 // Deleted means the job was removed by a person, a filter or a policy.

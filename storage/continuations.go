@@ -14,20 +14,6 @@ func Finished(n states.Name) bool {
 	return n == states.NameSucceeded || n == states.NameFailed || n == states.NameDeleted
 }
 
-// ConditionHolds reports whether a continuation with condition on (see
-// states.Awaiting) runs when its parent finished with success (for a batch:
-// every job of it succeeded).
-func ConditionHolds(on string, success bool) bool {
-	switch on {
-	case states.OnFinish:
-		return true
-	case states.OnFailure:
-		return !success
-	default:
-		return success
-	}
-}
-
 // Continuations is implemented by stores that keep Awaiting jobs (ParentID
 // set) and resolve them when their parent finishes, in the same atomic
 // step (see Store.Transition), and resolve at once in Create an Awaiting

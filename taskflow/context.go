@@ -44,6 +44,10 @@ func (c *runningCtx) Value(key any) any {
 		return &c.a.info
 	case journalKey{}:
 		return c.a.journalOf()
+	case clientKey{}:
+		return c.a.w.opts.Client
+	case parentKey{}:
+		return c.a.job.ParentID
 	}
 	return c.Context.Value(key)
 }
@@ -53,6 +57,19 @@ func (c *runningCtx) Value(key any) any {
 func JobFromContext(ctx context.Context) (*RunningJob, bool) {
 	r, ok := ctx.Value(runningJobKey{}).(*RunningJob)
 	return r, ok
+}
+
+type (
+	clientKey struct{}
+	parentKey struct{} // the job or batch the running job awaited
+)
+
+// ClientFromContext returns the client of the worker running the task
+// (WorkerOptions.Client), so that a task enqueues jobs without a global.
+// It reports false outside a task.
+func ClientFromContext(ctx context.Context) (*Client, bool) {
+	c, ok := ctx.Value(clientKey{}).(*Client)
+	return c, ok && c != nil
 }
 
 // jsonString encodes s as a JSON string.

@@ -299,11 +299,7 @@ func (o outcome) state(j *storage.Job, worker string) states.State {
 	if o.err == nil {
 		return states.Succeeded{SucceededAt: o.end, Result: o.result, Latency: o.start.Sub(j.CreatedAt), Duration: o.end.Sub(o.start)}
 	}
-	msg := o.err.Error()
-	return states.Failed{
-		FailedAt: o.end, ErrorType: errorType(o.err), ErrorMessage: msg, ErrorDetails: o.details,
-		ServerID: worker, Reason: truncate(msg, 200),
-	}
+	return failure(o.err, o.details, o.end, worker)
 }
 
 // conclude elects the state that ends attempt a, from candidate and the
@@ -373,8 +369,8 @@ func (w *Worker) awaitAnotherWorker(ctx context.Context, a *attempt, rt *taskRun
 		err := filters.Permanent(fmt.Errorf("%w %q: no worker that fetched the job knows it, after waiting %v (UnknownTaskTimeout); the last was %s",
 			ErrUnknownTask, j.Task, waited.Round(time.Second), w.opts.ID))
 		w.log.Error("taskflow: job of a task no worker knows; failing it", "job_id", j.ID, "task", j.Task, "queue", j.Queue, "waited", waited)
-		st := states.Failed{FailedAt: now, ErrorType: errorType(err), ErrorMessage: err.Error(), ServerID: w.opts.ID,
-			Reason: truncate(fmt.Sprintf("unknown task %q", j.Task), 200)}
+		st := failure(err, "", now, w.opts.ID)
+		st.Reason = truncate(fmt.Sprintf("unknown task %q", j.Task), 200)
 		w.conclude(ctx, a, rt, st, err, now, how)
 		return
 	}
@@ -419,8 +415,14 @@ func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (
 	}
 	if d > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
+		timeout := &timeoutError{limit: d}
+		ctx, cancel = context.WithTimeoutCause(ctx, d, timeout)
 		defer cancel()
+		defer func() {
+			if err != nil && context.Cause(ctx) == timeout { // the attempt ran out of time
+				err = &timeoutError{limit: d, err: err}
+			}
+		}()
 	}
 	if _, ok := j.Params[paramArgsFrom]; ok {
 		args, err := w.argsFromParent(ctx, j)
@@ -488,7 +490,7 @@ func (c *performChain) run(ctx context.Context) (err error) {
 func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, err error, details string) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrPanic, r)
+			err = &PanicError{Value: r}
 			details = string(debug.Stack())
 		}
 	}()
@@ -516,29 +518,6 @@ func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, er
 		return nil, filters.Permanent(fmt.Errorf("taskflow: parent job %s is %s, so it has no result", parent, p.State))
 	}
 	return s.Result, nil
-}
-
-// errorType names the type of err that the task returned: the outermost
-// one that is not only a wrapper adding context (fmt.Errorf's %w,
-// filters.Permanent, taskflow's own markers).
-func errorType(err error) string {
-	for {
-		switch name := fmt.Sprintf("%T", err); name {
-		case "*fmt.wrapError", "*fmt.wrapErrors", "*filters.permanentError", "*taskflow.badInputError":
-			next := errors.Unwrap(err)
-			if next == nil {
-				if multi, ok := err.(interface{ Unwrap() []error }); ok && len(multi.Unwrap()) > 0 {
-					next = multi.Unwrap()[0]
-				}
-			}
-			if next == nil {
-				return name
-			}
-			err = next
-		default:
-			return name
-		}
-	}
 }
 
 func truncate(s string, n int) string {

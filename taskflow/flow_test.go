@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -908,4 +909,115 @@ func TestRetryScheduleFollowsTheInjectedClock(t *testing.T) {
 	info, err = h.Job(waitCtx(t))
 	require.NoError(t, err)
 	require.Equal(t, clock.Now(), info.UpdatedAt, "states are stamped by the injected clock")
+}
+
+// TestBatchResultsReachWaitAndTheFanIn checks that Batch.Wait and a fan-in
+// continuation (BatchResults) get the results that exist, in order, with a
+// per-job error for each part that failed.
+func TestBatchResultsReachWaitAndTheFanIn(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		parts      []int
+		wantSquare []int
+		wantFailed []bool // per part
+	}{
+		{"AllSucceed", []int{1, 2, 3}, []int{1, 4, 9}, []bool{false, false, false}},
+		{"SomeFail", []int{1, -2, 3, -4}, []int{1, 0, 9, 0}, []bool{false, true, false, true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			part, err := taskflow.RegisterTask(e.reg, "part", func(_ context.Context, n int) (int, error) {
+				if n < 0 {
+					return 0, fmt.Errorf("part %d: %w", n, errQuota)
+				}
+				return n * n, nil
+			}, taskflow.MaxRetries(0))
+			require.NoError(t, err)
+			type fanIn struct {
+				Squares []int
+				Failed  []bool
+			}
+			sum, err := taskflow.RegisterTask(e.reg, "sum", func(ctx context.Context, _ struct{}) (fanIn, error) {
+				squares, err := taskflow.BatchResults(ctx, part)
+				out := fanIn{Squares: squares, Failed: make([]bool, len(squares))}
+				var be *taskflow.BatchError
+				if errors.As(err, &be) {
+					for i, err := range be.Errs {
+						out.Failed[i] = errors.Is(err, errQuota) && errors.Is(err, taskflow.ErrJobFailed)
+					}
+				} else if err != nil {
+					return out, err
+				}
+				return out, nil
+			})
+			require.NoError(t, err)
+			e.startWorker(t, taskflow.WorkerOptions{Concurrency: 2})
+
+			batch, err := part.On(e.client).EnqueueBatch(waitCtx(t), tt.parts)
+			require.NoError(t, err)
+			after, err := sum.On(e.client).ContinueWith(waitCtx(t), batch.ID, struct{}{}, taskflow.ContinueOn(states.OnFinish))
+			require.NoError(t, err)
+
+			got, err := after.Wait(waitCtx(t))
+			require.NoError(t, err)
+			require.Equal(t, fanIn{Squares: tt.wantSquare, Failed: tt.wantFailed}, got)
+
+			results, err := batch.Wait(waitCtx(t))
+			require.Equal(t, tt.wantSquare, results, "the results that exist are returned")
+			if !slices.Contains(tt.wantFailed, true) {
+				require.NoError(t, err)
+				return
+			}
+			var be *taskflow.BatchError
+			require.ErrorAs(t, err, &be)
+			require.Equal(t, batch.ID, be.ID)
+			require.Len(t, be.Errs, len(tt.parts))
+			for i, failed := range tt.wantFailed {
+				require.Equal(t, failed, be.Errs[i] != nil, "part %d", i)
+			}
+			require.ErrorIs(t, err, errQuota)
+		})
+	}
+}
+
+func TestBatchResultsOutsideAContinuation(t *testing.T) {
+	t.Parallel()
+	part := taskflow.Declare[int, int]("part")
+	_, err := taskflow.BatchResults(context.Background(), part)
+	require.ErrorIs(t, err, taskflow.ErrInvalidOption)
+}
+
+// TestClientFromContext: a task enqueues a job through the client its
+// context carries, with no default client configured.
+func TestClientFromContext(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	child, err := taskflow.RegisterTask(e.reg, "child", func(_ context.Context, n int) (int, error) { return n + 1, nil })
+	require.NoError(t, err)
+	parent, err := taskflow.RegisterTask(e.reg, "parent", func(ctx context.Context, n int) (string, error) {
+		c, ok := taskflow.ClientFromContext(ctx)
+		if !ok {
+			return "", errors.New("no client in the task's context")
+		}
+		h, err := child.On(c).Enqueue(ctx, n)
+		if err != nil {
+			return "", err
+		}
+		return h.ID.String(), nil
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	h, err := parent.On(e.client).Enqueue(waitCtx(t), 41)
+	require.NoError(t, err)
+	id, err := h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	got, err := child.On(e.client).Handle(uuid.MustParse(id)).Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 42, got)
+
+	_, ok := taskflow.ClientFromContext(context.Background())
+	require.False(t, ok, "outside a task")
 }

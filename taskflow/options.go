@@ -83,7 +83,7 @@ type jobSettings struct {
 	uniqueFor time.Duration
 	delay     time.Duration
 	runAt     time.Time
-	on        string // continuation condition
+	on        states.Condition
 	err       error  // the first invalid option
 }
 
@@ -126,7 +126,7 @@ type ScheduleOption struct{ set func(*jobSettings) }
 func (o ScheduleOption) applyJob(s *jobSettings) { o.set(s) }
 
 // ConditionOption sets when a continuation runs: a ContinuationOption only.
-type ConditionOption struct{ on string }
+type ConditionOption struct{ on states.Condition }
 
 func (o ConditionOption) applyContinuation(s *jobSettings) {
 	switch o.on {
@@ -254,7 +254,7 @@ func UniqueFor(d time.Duration) Option {
 // ContinueOn sets when a continuation runs (see Bound.ContinueWith):
 // states.OnSuccess (the default), states.OnFailure (the parent failed for
 // good or was deleted) or states.OnFinish (either).
-func ContinueOn(condition string) ConditionOption { return ConditionOption{condition} }
+func ContinueOn(condition states.Condition) ConditionOption { return ConditionOption{condition} }
 
 // WithRetry sets the task's retry policy, replacing the worker's.
 func WithRetry(r filters.Retry) PolicyOption {

@@ -1,6 +1,7 @@
 package taskflow
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -196,25 +197,6 @@ func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID,
 	return hs[0], nil
 }
 
-// EnqueueBatch stores one job per element of args as one batch, in one
-// atomic storage call. A continuation whose parent is the batch ID runs once
-// every job of the batch has finished (see ContinueWith). A batch with no
-// jobs is an error wrapping ErrInvalidOption.
-func (b Bound[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts ...JobOption) (*Batch[Result], error) {
-	if len(args) == 0 {
-		return nil, fmt.Errorf("%w: a batch of task %q needs at least one job", ErrInvalidOption, b.task.name)
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, fmt.Errorf("taskflow: new batch id: %w", err)
-	}
-	hs, err := b.enqueue(ctx, args, placement{batch: id}, jobSettingsOf(opts))
-	if err != nil {
-		return nil, err
-	}
-	return &Batch[Result]{ID: id, Handles: hs, client: b.client}, nil
-}
-
 // Then stores a continuation of parent that runs next with parent's result
 // as its arguments, once parent has succeeded (the compiler checks that
 // next's Args type is parent's Result type). If parent fails for good or is
@@ -268,7 +250,7 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	var initial states.State = states.Enqueued{Queue: o.queue, EnqueuedAt: now}
 	switch {
 	case pl.parent != uuid.Nil:
-		initial = states.Awaiting{ParentID: pl.parent.String(), On: firstNonEmpty(o.on, states.OnSuccess)}
+		initial = states.Awaiting{ParentID: pl.parent.String(), On: cmp.Or(o.on, states.OnSuccess)}
 	case !runAt.IsZero():
 		initial = states.Scheduled{EnqueueAt: runAt, ScheduledAt: now}
 	}

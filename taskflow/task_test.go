@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/codectest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -248,4 +249,11 @@ func TestValidateQueue(t *testing.T) {
 			require.Contains(t, err.Error(), strconv.Quote(tt.queue))
 		})
 	}
+}
+
+// TestCodecEndToEnd runs tasks with a non-JSON codec on memstore; pgstore
+// and redisstore run the same (see package codectest).
+func TestCodecEndToEnd(t *testing.T) {
+	t.Parallel()
+	codectest.Run(t, memstore.New())
 }

@@ -92,6 +92,10 @@ type WorkerOptions struct {
 	// reason naming the task; meanwhile it is scheduled again, spending no
 	// attempt. Negative waits forever. Default: DefaultUnknownTaskTimeout.
 	UnknownTaskTimeout time.Duration
+	// Client is the client a task gets from ClientFromContext, to enqueue
+	// more jobs. Default: a client on the worker's store with its Registry,
+	// Filters, Clock, Retention and Events.
+	Client *Client
 	// JobLogCap is how many records of one attempt Logger stores with the
 	// job, on a store that implements storage.JobLogs; negative stores
 	// none (they still go to Logger). Default: DefaultJobLogCap.
@@ -237,6 +241,13 @@ func NewWorker(store storage.Store, opts WorkerOptions) (*Worker, error) {
 		if !filters.Valid(f) {
 			return nil, fmt.Errorf("%w: %T implements no filter interface", ErrInvalidOption, f)
 		}
+	}
+	if opts.Client == nil {
+		c, err := NewClient(store, ClientOptions{Filters: opts.Filters, Clock: opts.Clock, Retention: opts.Retention, Events: opts.Events, Registry: opts.Registry})
+		if err != nil {
+			return nil, err
+		}
+		opts.Client = c
 	}
 	w := &Worker{
 		store: store, opts: opts, log: opts.Logger.With("server_id", opts.ID),

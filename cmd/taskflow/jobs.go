@@ -335,7 +335,7 @@ func (e *env) showJob(j *taskflow.JobInfo) {
 	case states.Processing:
 		field("Worker", "%s, since %s", s.ServerID, stamp(s.StartedAt))
 	case states.Awaiting:
-		field("Awaits", "%s (on %s)", s.ParentID, orDash(s.On))
+		field("Awaits", "%s (on %s)", s.ParentID, orDash(string(s.On)))
 	}
 	if p := j.Progress; p != nil {
 		field("Progress", "%d%% %s (attempt %d, %s)", p.Percent, p.Message, p.Attempt, ago(p.At))

@@ -162,11 +162,11 @@ func (s *Store) resolveChildrenLocked(parent uuid.UUID, success bool, now time.T
 // holds, else to Deleted, which finishes it in turn. It returns the topics
 // to wake.
 func (s *Store) resolveLocked(r *record, success bool, now time.Time, retention time.Duration) storage.Topic {
-	var on string
+	var on states.Condition
 	if st, err := states.Unmarshal(states.NameAwaiting, r.StateData); err == nil {
 		on = st.(states.Awaiting).On
 	}
-	if storage.ConditionHolds(on, success) {
+	if on.Holds(success) {
 		const reason = "parent finished"
 		data, _ := states.Marshal(states.Enqueued{Queue: r.Queue, EnqueuedAt: now, Reason: reason})
 		s.moveLocked(r, states.NameEnqueued, data, reason, now)

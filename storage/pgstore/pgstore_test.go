@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/codectest"
 	"github.com/taskflow-go/taskflow/internal/pgtest"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/storagetest"
@@ -41,4 +42,10 @@ func create(ctx context.Context, s *Store, jobs ...*storage.Job) error {
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
+}
+
+// TestCodecEndToEnd runs tasks with a non-JSON codec (see package
+// codectest).
+func TestCodecEndToEnd(t *testing.T) {
+	codectest.Run(t, newStore(t))
 }

@@ -70,7 +70,7 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 			if err != nil {
 				return nil, fmt.Errorf("redisstore: job %s: %w", j.ID, err)
 			}
-			on = st.(states.Awaiting).On
+			on = string(st.(states.Awaiting).On)
 		}
 		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasonOf(&reasons, j.State, j.StateData), Data: j.StateData}
 		// No creation time and no history length: the first history entry

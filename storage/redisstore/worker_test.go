@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/codectest"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -71,4 +72,12 @@ func runWorkerFlow(t *testing.T, s *Store) {
 // TestWorkerFlow runs the flow features end to end on a single server.
 func TestWorkerFlow(t *testing.T) {
 	runWorkerFlow(t, newStore(t, testClient(t)))
+}
+
+// TestCodecEndToEnd runs tasks with a non-JSON codec (see package
+// codectest), on one store and on a sharded one.
+func TestCodecEndToEnd(t *testing.T) {
+	client := testClient(t)
+	t.Run("Plain", func(t *testing.T) { codectest.Run(t, newStore(t, client)) })
+	t.Run("Sharded", func(t *testing.T) { codectest.Run(t, newShardedStore(t, client, 3)) })
 }

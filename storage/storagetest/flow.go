@@ -14,7 +14,7 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-func awaiting(parent uuid.UUID, on string) jobOpt {
+func awaiting(parent uuid.UUID, on states.Condition) jobOpt {
 	return func(j *storage.Job) {
 		j.State = states.NameAwaiting
 		j.StateData = mustMarshal(states.Awaiting{ParentID: parent.String(), On: on})
@@ -140,7 +140,7 @@ func testUnique(t *testing.T, newStore NewStore) {
 func testContinuations(t *testing.T, newStore NewStore) {
 	tests := []struct {
 		name   string
-		on     string
+		on     states.Condition
 		parent states.State
 		want   states.Name
 	}{
