@@ -258,7 +258,7 @@ func printHelp(w io.Writer, c *command, path []string, fs *flag.FlagSet) {
 }
 
 var versionCommand = &command{
-	name: "version", summary: "Print taskflow's module version and the Go version that built it",
+	name: "version", summary: "Print the version of the taskflow library built in and the Go version that built it",
 	define: func(fs *flag.FlagSet, e *env) action {
 		e.outputFlag(fs)
 		return func(_ context.Context, args []string) error {
@@ -269,9 +269,8 @@ var versionCommand = &command{
 				Version  string `json:"version"`
 				Revision string `json:"revision,omitempty"`
 				Go       string `json:"go"`
-			}{Version: "unknown", Go: runtime.Version()}
+			}{Version: taskflow.Version(), Go: runtime.Version()}
 			if bi, ok := debug.ReadBuildInfo(); ok {
-				v.Version = bi.Main.Version
 				for _, s := range bi.Settings {
 					if s.Key == "vcs.revision" {
 						v.Revision = s.Value

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 // binary is the taskflow command, built once by TestMain.
@@ -183,7 +185,7 @@ func TestVersionJSON(t *testing.T) {
 	r.expect(t, 0, nil, nil)
 	var v struct{ Version, Go string }
 	decode(t, r.stdout, &v)
-	if v.Version == "" || !strings.HasPrefix(v.Go, "go1.") {
+	if v.Version != taskflow.Version() || !strings.HasPrefix(v.Go, "go1.") {
 		t.Fatalf("version --json = %+v", v)
 	}
 }
