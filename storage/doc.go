@@ -38,8 +38,11 @@
 //   - Fetch MUST serve queues in the order given, and within a queue higher
 //     Priority first, then first-enqueued first.
 //   - Every lease MUST carry a fencing token that grows each time the job is
-//     leased; a transition that names a token MUST fail with [ErrLeaseLost]
-//     unless the job is Processing under that very token.
+//     leased and is never handed out twice for one job, not even after the
+//     backend restarts or fails over and loses its last writes; a
+//     transition that names a token MUST fail with [ErrLeaseLost] unless
+//     the job is Processing under that very token, and held by the
+//     transition's Owner when it names one.
 //   - Transition MUST be a compare-and-set: a change whose expected state no
 //     longer holds MUST change nothing and report [ErrStateConflict].
 //   - Every state change MUST append to the job's history, in order.
