@@ -17,7 +17,7 @@ import "github.com/google/uuid"
 //	exp                     sorted set by expiry: expiring jobs of stores written
 //	                        before the buckets, pruned first, no longer written
 //	seq, tok                the last enqueue sequence (see sequence in lua/lib.lua),
-//	                        and the counter of fencing tokens
+//	                        and the last fencing token (see token there)
 //	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
 //	u:<key>                 string: the job that last took a unique key
 //	b:<batch>, bm:<batch>   hash of counts, and set of the batch's jobs
