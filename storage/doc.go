@@ -57,6 +57,11 @@
 //     whole batch finishes (Succeeded, Failed or Deleted), the jobs Awaiting
 //     it MUST be resolved in the same atomic step, and an Awaiting job
 //     created after its parent finished MUST be resolved by Create.
+//   - A batch is the jobs stored with its BatchID: a job held back by its
+//     unique key is not one of them. A batch whose every job was held back
+//     does not exist: Create MUST fail an Awaiting job of it with
+//     [ErrNotFound] (in the call that held its jobs back or a later one),
+//     and the store MUST keep nothing of it.
 //   - FireRecurring MUST fire each occurrence at most once: it creates jobs
 //     only when the stored next run equals the expected one.
 //   - RemoveDeadWorkers MUST return the dead workers' jobs to Enqueued.
