@@ -1,7 +1,7 @@
 // Package redisstore is a Redis taskflow store built on go-redis/v9. It
 // passes the whole storage conformance suite (package storagetest) and
 // implements every optional interface of package storage: unique keys,
-// continuations, batches, recurring jobs, locks, the worker registry,
+// continuations, batches and their listing, recurring jobs, locks, the worker registry,
 // queue pause, statistics, job logs, monitoring queries, pruning and
 // wake-ups (Redis pub/sub).
 //
@@ -164,6 +164,7 @@ var (
 	_ storage.UniqueKeys    = (*Store)(nil)
 	_ storage.Continuations = (*Store)(nil)
 	_ storage.Batches       = (*Store)(nil)
+	_ storage.BatchLister   = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
 	_ storage.Workers       = (*Store)(nil)

@@ -296,7 +296,8 @@ local function place(j, a)
 end
 
 -- account keeps the counts of j's batch as it moves from state from to
--- state to (nil for a new or a removed job).
+-- state to (nil for a new or a removed job), and the index of batches by
+-- ID (batches) as its first job comes and its last goes.
 local function account(b, from, to)
   if b == '' then return end
   local df, ds = 0, 0
@@ -305,10 +306,11 @@ local function account(b, from, to)
   if to and FINISHED[to] then df = df + 1 end
   if to == 'succeeded' then ds = ds + 1 end
   local k = P .. 'b:' .. b
-  if not from then redis.call('HINCRBY', k, 't', 1) end
+  if not from and redis.call('HINCRBY', k, 't', 1) == 1 then zput(P .. 'batches', b, 0) end
   if not to then
     if redis.call('HINCRBY', k, 't', -1) <= 0 then
       redis.call('DEL', k, P .. 'bm:' .. b)
+      zput(P .. 'batches', b, false)
       return
     end
   end
