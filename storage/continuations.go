@@ -26,8 +26,11 @@ type Continuations interface {
 
 // Batches is implemented by stores that keep batches (Job.BatchID): a
 // batch finishes when every job of it has, and resolves the continuations
-// awaiting it (with [Continuations]); BatchProgress reports it. taskflow
-// gives a job with a BatchID only to a store that implements it.
+// awaiting it (with [Continuations]); BatchProgress reports it. A batch is
+// the jobs stored with its ID: jobs held back by their unique key (see
+// [Store.Create]) are not in it, and a batch whose every job was held back
+// does not exist (continuations of it are ErrNotFound). taskflow gives a
+// job with a BatchID only to a store that implements it.
 type Batches interface {
 	// BatchProgress counts the jobs of a batch by state. A batch with no
 	// jobs returns ErrNotFound.

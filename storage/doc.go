@@ -38,8 +38,11 @@
 //   - Fetch MUST serve queues in the order given, and within a queue higher
 //     Priority first, then first-enqueued first.
 //   - Every lease MUST carry a fencing token that grows each time the job is
-//     leased; a transition that names a token MUST fail with [ErrLeaseLost]
-//     unless the job is Processing under that very token.
+//     leased and is never handed out twice for one job, not even after the
+//     backend restarts or fails over and loses its last writes; a
+//     transition that names a token MUST fail with [ErrLeaseLost] unless
+//     the job is Processing under that very token, and held by the
+//     transition's Owner when it names one.
 //   - Transition MUST be a compare-and-set: a change whose expected state no
 //     longer holds MUST change nothing and report [ErrStateConflict].
 //   - Every state change MUST append to the job's history, in order.
@@ -54,6 +57,11 @@
 //     whole batch finishes (Succeeded, Failed or Deleted), the jobs Awaiting
 //     it MUST be resolved in the same atomic step, and an Awaiting job
 //     created after its parent finished MUST be resolved by Create.
+//   - A batch is the jobs stored with its BatchID: a job held back by its
+//     unique key is not one of them. A batch whose every job was held back
+//     does not exist: Create MUST fail an Awaiting job of it with
+//     [ErrNotFound] (in the call that held its jobs back or a later one),
+//     and the store MUST keep nothing of it.
 //   - FireRecurring MUST fire each occurrence at most once: it creates jobs
 //     only when the stored next run equals the expected one.
 //   - RemoveDeadWorkers MUST return the dead workers' jobs to Enqueued.

@@ -169,6 +169,10 @@ type Transition struct {
 	// Token, when non-zero, must equal the job's lease token while it is
 	// Processing, or the change fails with ErrLeaseLost.
 	Token int64
+	// Owner, when not empty and Token is set, must equal the lease's owner
+	// too (the Owner of the Fetch that leased the job), or the change fails
+	// with ErrLeaseLost.
+	Owner string
 	// To is the new state; Data its JSON (states.Marshal).
 	To     states.Name
 	Data   []byte

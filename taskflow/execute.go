@@ -112,7 +112,7 @@ func (w *Worker) transition(j *storage.Job, s states.State) (storage.Transition,
 		return storage.Transition{}, err
 	}
 	return storage.Transition{
-		ID: j.ID, From: fromProcessing, Token: j.LeaseToken,
+		ID: j.ID, From: fromProcessing, Token: j.LeaseToken, Owner: j.LeaseOwner,
 		To: s.Name(), Data: data, Reason: s.Why(), Queue: j.Queue,
 	}, nil
 }

@@ -396,7 +396,7 @@ func (s *Store) checkLocked(t *storage.Transition, after map[uuid.UUID]states.Na
 	if st, ok := after[t.ID]; ok {
 		state, token = st, 0
 	}
-	if t.Token != 0 && (state != states.NameProcessing || token != t.Token) {
+	if t.Token != 0 && (state != states.NameProcessing || token != t.Token || t.Owner != "" && j.LeaseOwner != t.Owner) {
 		return fmt.Errorf("memstore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost)
 	}
 	if len(t.From) > 0 && !slices.Contains(t.From, state) {

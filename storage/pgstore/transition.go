@@ -83,7 +83,7 @@ func distinctRounds(ts []storage.Transition) [][]int {
 	return out
 }
 
-// transitionSQL: $1 now, $2 ids, $3 expected states (comma-joined, or empty), $4 tokens, $5 new states, $6 state data, $7 reasons, $8 queues, $9 run_at, $10 expire_at, $11 params, $12 refunds, $13–$17 traversed entries (ord, state, reason, data, at) → a row per change not applied, or applied and finishing an awaited job or a batch job: ord, state, token, applied, awaited, batch_id.
+// transitionSQL: $1 now, $2 ids, $3 expected states (comma-joined, or empty), $4 tokens, $5 new states, $6 state data, $7 reasons, $8 queues, $9 run_at, $10 expire_at, $11 params, $12 refunds, $13 lease owners (empty: any), $14–$18 traversed entries (ord, state, reason, data, at) → a row per change not applied, or applied and finishing an awaited job or a batch job: ord, state, token, applied, awaited, batch_id.
 //
 // One statement applies a batch whose ids are distinct, and counts the
 // outcomes it stores (storage.Statistics). It first
@@ -116,10 +116,10 @@ WITH old AS (
 		enqueued_seq = CASE WHEN t.to_state = 'enqueued' THEN nextval('{sl}.enqueue_seq') ELSE j.enqueued_seq END,
 		unique_held = j.unique_held AND NOT (t.to_state IN ` + finished + ` AND j.unique_until IS NULL)
 	FROM unnest($2::uuid[], $3::text[], $4::int8[], $5::text[], $6::json[], $7::text[],
-		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::bool[])
-		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, refund, ord)
+		$8::text[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::bool[], $13::text[])
+		WITH ORDINALITY AS t(id, from_states, token, to_state, data, reason, queue, run_at, expire_at, params, refund, owner, ord)
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
-		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token)
+		AND j.id = t.id AND (t.token = 0 OR j.lease_token = t.token AND (coalesce(t.owner, '') = '' OR j.lease_owner = t.owner))
 		AND (t.from_states = '' OR j.state = ANY(string_to_array(t.from_states, ',')))
 	RETURNING t.id, t.to_state, t.ord, j.awaited, j.batch_id
 ), {history}, counted AS (
@@ -150,7 +150,7 @@ var transitionHistory = `h AS (
 		FROM upd JOIN old ON old.id = upd.id
 		UNION ALL
 		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
-		FROM unnest($13::int8[], $14::text[], $15::text[], $16::json[], $17::timestamptz[])
+		FROM unnest($14::int8[], $15::text[], $16::text[], $17::json[], $18::timestamptz[])
 			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
 		JOIN upd ON upd.ord = tr.ord
 		ORDER BY ord, n) x
@@ -158,7 +158,7 @@ var transitionHistory = `h AS (
 
 // plainHistory is transitionHistory for a batch that traverses no state
 // (most completions): one entry per job, the state left, with nothing to
-// merge or sort, and no $13–$17.
+// merge or sort, and no $14–$18.
 var plainHistory = `h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT old.id, old.state, coalesce(old.state_reason, ''), old.state_data, old.updated_at
@@ -179,6 +179,7 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 		data              = make([][]byte, n)
 		expireAt          = make([]pgtype.Timestamptz, n)
 		reasons, queues   []pgtype.Text
+		owners            []pgtype.Text
 		runAt             []pgtype.Timestamptz
 		params            [][]byte
 		refunds           []pgtype.Bool
@@ -197,6 +198,9 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 		}
 		if t.Queue != "" {
 			queues = setAt(queues, n, k, text(t.Queue))
+		}
+		if t.Owner != "" {
+			owners = setAt(owners, n, k, text(t.Owner))
 		}
 		if !t.RunAt.IsZero() {
 			runAt = setAt(runAt, n, k, ts(t.RunAt))
@@ -218,7 +222,7 @@ func (s *Store) transitionRound(ctx context.Context, db db, p *storage.Transitio
 	}
 	args := []any{ts(p.Now), array[pgtype.UUID](ids), array[pgtype.Text](from), array[pgtype.Int8](tokens),
 		array[pgtype.Text](to), data, array[pgtype.Text](reasons), array[pgtype.Text](queues),
-		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params, array[pgtype.Bool](refunds)}
+		array[pgtype.Timestamptz](runAt), array[pgtype.Timestamptz](expireAt), params, array[pgtype.Bool](refunds), array[pgtype.Text](owners)}
 	sql := s.q.transitionPlain
 	if trOrd != nil {
 		sql, args = s.q.transition, append(args, trOrd, trState, trReason, trData, array[pgtype.Timestamptz](trAt))

@@ -43,6 +43,32 @@ func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Nam
 	return counts, nil
 }
 
+// ListBatches implements [storage.BatchLister]. Batches live on shard 0
+// (see [Shards]), in the sorted set of batch IDs that their first job
+// adds them to and their last job's removal takes them out of; batches
+// created by a version of taskflow that kept no such set are not listed.
+func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	got, err := s.rdb.ZRevRangeByLex(ctx, s.k.batches(), &redis.ZRangeBy{Min: "-", Max: "+", Offset: int64(max(offset, 0)), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, wrap("list batches", err)
+	}
+	ids := make([]uuid.UUID, 0, len(got))
+	for _, v := range got {
+		id, err := uuid.Parse(v)
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: list batches: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
 // stateCounts reads a reply of state, count pairs.
 func stateCounts(res any) (map[states.Name]int64, error) {
 	a, _ := res.([]any)

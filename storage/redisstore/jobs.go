@@ -479,7 +479,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		for k, f := range t.From {
 			from[k] = string(f)
 		}
-		args = append(args, t.ID.String(), strings.Join(from, ","), t.Token, string(t.To), packData(t.Data), entryReason(t.Reason),
+		args = append(args, t.ID.String(), strings.Join(from, ","), t.Token, t.Owner, string(t.To), packData(t.Data), entryReason(t.Reason),
 			t.Queue, micros(t.RunAt), micros(t.ExpireAt), refund(t.Refund), len(t.Traversed))
 		for _, h := range t.Traversed {
 			args = append(args, historyEntry(h))

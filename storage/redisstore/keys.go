@@ -17,10 +17,11 @@ import "github.com/google/uuid"
 //	exp                     sorted set by expiry: expiring jobs of stores written
 //	                        before the buckets, pruned first, no longer written
 //	seq, tok                the last enqueue sequence (see sequence in lua/lib.lua),
-//	                        and the counter of fencing tokens
+//	                        and the last fencing token (see token there)
 //	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
 //	u:<key>                 string: the job that last took a unique key
 //	b:<batch>, bm:<batch>   hash of counts, and set of the batch's jobs
+//	batches                 sorted set (by ID): the batches that have jobs
 //	aw:<parent>             set: the jobs Awaiting a job or batch
 //	log:<id>, prog:<id>     list of a job's log records, and its progress
 //	stats, statsidx         hash of counts per minute, and the minutes held
@@ -46,6 +47,7 @@ func (k keys) job(id uuid.UUID) string          { return k.prefix + "j:" + id.St
 func (k keys) seq() string                      { return k.prefix + "seq" }
 func (k keys) paused() string                   { return k.prefix + "paused" }
 func (k keys) batchMembers(id uuid.UUID) string { return k.prefix + "bm:" + id.String() }
+func (k keys) batches() string                  { return k.prefix + "batches" }
 func (k keys) log(id uuid.UUID) string          { return k.prefix + "log:" + id.String() }
 func (k keys) progress(id uuid.UUID) string     { return k.prefix + "prog:" + id.String() }
 func (k keys) stats() string                    { return k.prefix + "stats" }

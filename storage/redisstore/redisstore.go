@@ -1,7 +1,7 @@
 // Package redisstore is a Redis taskflow store built on go-redis/v9. It
 // passes the whole storage conformance suite (package storagetest) and
 // implements every optional interface of package storage: unique keys,
-// continuations, batches, recurring jobs, locks, the worker registry,
+// continuations, batches and their listing, recurring jobs, locks, the worker registry,
 // queue pause, statistics, job logs, monitoring queries, pruning and
 // wake-ups (Redis pub/sub).
 //
@@ -31,7 +31,8 @@
 // compact encoding. Enqueued jobs wait in one sorted set per queue, scored
 // by priority, first-enqueued first within a priority; Scheduled jobs,
 // leases and expiring final jobs sit in sorted sets scored by time. Fencing
-// tokens come from a counter and are compared inside the scripts.
+// tokens follow the server's clock (see Durability) and are compared, with
+// the lease's owner, inside the scripts.
 //
 // Every key of a store carries one hash tag, the store's name in braces
 // ("{taskflow}:…", see [Name]), so a store runs unchanged on Redis Cluster,
@@ -116,8 +117,16 @@
 // the server for the jobs retained. What survives a Redis restart is what
 // Redis persisted: with no persistence, everything is lost; with
 // appendfsync everysec, the last second of changes may be lost; with
-// appendfsync always, nothing that was acknowledged is. Jobs whose lease was lost with a crash are reclaimed once
-// their lease expires. go-redis reconnects by itself; the job function
+// appendfsync always, nothing that was acknowledged is; a replica promoted
+// to master lacks what it had not received. Jobs whose lease was lost with
+// a crash are reclaimed once their lease expires. A lease lost that way is
+// never handed out again under its token: tokens are the server's clock in
+// microseconds (one more than the last token when that is later), and a
+// server that finds a last token other than the one it wrote itself (it
+// restarted, was promoted, or lost the key) starts a second past its
+// clock. So an attempt whose lease was lost cannot store its outcome, as
+// long as the clocks of a master and the replica that takes over agree
+// within the outage plus a second. go-redis reconnects by itself; the job function
 // library and the scripts are loaded again on a server that lost them (a
 // restart without persistence, a new cluster master).
 //
@@ -155,6 +164,7 @@ var (
 	_ storage.UniqueKeys    = (*Store)(nil)
 	_ storage.Continuations = (*Store)(nil)
 	_ storage.Batches       = (*Store)(nil)
+	_ storage.BatchLister   = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
 	_ storage.Workers       = (*Store)(nil)

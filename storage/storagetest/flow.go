@@ -328,6 +328,54 @@ func testBatches(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	// A batch is its stored jobs: one whose every job was held back by its
+	// unique key does not exist, in the call that held them back or later;
+	// one with some stored finishes when they have.
+	t.Run("BatchOfJobsHeldBackByTheirUniqueKeys", func(t *testing.T) {
+		s := newStore(t)
+		if _, ok := s.(storage.UniqueKeys); !ok {
+			t.Skip("store does not implement storage.UniqueKeys")
+		}
+		bs := s.(storage.Batches)
+		holder := newJob(t, uniqueKey("k"))
+		create(t, s, holder)
+		for _, tt := range []struct {
+			name   string
+			stored int // jobs of the batch stored, after one held back
+		}{{"Every", 0}, {"Some", 2}} {
+			t.Run(tt.name, func(t *testing.T) {
+				bid := newID()
+				jobs := []*storage.Job{newJob(t, inBatch(bid), uniqueKey("k"))}
+				for range tt.stored {
+					jobs = append(jobs, newJob(t, inBatch(bid)))
+				}
+				ids := create(t, s, jobs...)
+				require.Equal(t, holder.ID, ids[0], "the held-back job stands for its holder")
+				c := newJob(t, awaiting(bid, states.OnSuccess))
+				_, err := s.Create(ctx(t), &storage.CreateParams{Jobs: []*storage.Job{c}})
+				progress, perr := bs.BatchProgress(ctx(t), bid)
+				if tt.stored == 0 {
+					require.ErrorIs(t, err, storage.ErrNotFound, "a continuation of a batch of no job would wait for ever")
+					require.ErrorIs(t, perr, storage.ErrNotFound, "a batch of no job has progress")
+					if bl, ok := s.(storage.BatchLister); ok {
+						listed, err := bl.ListBatches(ctx(t), 0, 100)
+						require.NoError(t, err)
+						require.NotContains(t, listed, bid)
+					}
+					return
+				}
+				require.NoError(t, err)
+				require.NoError(t, perr)
+				require.Equal(t, map[states.Name]int64{states.NameEnqueued: int64(tt.stored)}, progress)
+				for _, j := range jobs[1:] {
+					require.Equal(t, states.NameAwaiting, stateOf(t, s, c.ID))
+					finish(t, s, j.ID, succeeded)
+				}
+				require.Equal(t, states.NameEnqueued, stateOf(t, s, c.ID), "the batch finished with its stored jobs")
+			})
+		}
+	})
+
 	t.Run("ContinuationOfFinishedBatchResolvesAtOnce", func(t *testing.T) {
 		s := newStore(t)
 		bid := newID()

@@ -101,6 +101,32 @@ func testTransition(t *testing.T, newStore NewStore) {
 			states.NameScheduled, states.NameEnqueued, states.NameProcessing, states.NameEnqueued, states.NameEnqueued}, historyNames(got))
 	})
 
+	t.Run("TransitionWithTokenOfAnotherOwnerIsLeaseLost", func(t *testing.T) {
+		for _, tt := range []struct {
+			name, owner string
+			want        error
+		}{
+			{"the lease's owner", owner, nil},
+			{"no owner named", "", nil},
+			{"another owner", "server-b", storage.ErrLeaseLost},
+		} {
+			s := newStore(t)
+			create(t, s, newJob(t))
+			f := fetch(t, s, 1)[0]
+			tr := succeed(f.ID, f.LeaseToken)
+			tr.Owner = tt.owner
+			errs := transition(t, s, false, tr)
+			want := states.NameSucceeded
+			if tt.want != nil {
+				require.ErrorIs(t, errs[0], tt.want, tt.name)
+				want = states.NameProcessing
+			} else {
+				require.NoError(t, errs[0], tt.name)
+			}
+			require.Equal(t, want, get(t, s, f.ID).State, tt.name)
+		}
+	})
+
 	t.Run("TransitionOfUnknownJobIsNotFound", func(t *testing.T) {
 		s := newStore(t)
 		errs := transition(t, s, false, requeue(uuid.Must(uuid.NewV7())))

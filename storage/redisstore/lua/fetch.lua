@@ -7,7 +7,7 @@
 -- and its ID, in the order served: the caller knows the rest of what
 -- changed (state, state data, time; see Fetch in jobs.go).
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
-local leaseEnd, leases, tokens = SEP .. untilAt .. SEP .. owner, P .. 'lease', P .. 'tok'
+local leaseEnd, leases = SEP .. untilAt .. SEP .. owner, P .. 'lease'
 local out, leased = {}, {}
 local i = 13
 for _ = 1, tonumber(ARGV[12]) do
@@ -31,7 +31,7 @@ for _ = 1, tonumber(ARGV[12]) do
       -- A member whose job is gone (evicted by a maxmemory policy) or not
       -- Enqueued (a stray entry) is dropped, never leased.
       if st == 'enqueued' then
-        local tok = string.format('%.0f', counter(tokens))
+        local tok = token()
         local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
         if #e <= PIECE then
           redis.call('HSET', k, 'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', '', 'h' .. (hn + 1), e)

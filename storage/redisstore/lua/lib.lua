@@ -18,18 +18,18 @@
 -- with one call per key at the end (zflush).
 local KEYS, ARGV, P, NOW, RET
 -- The state of one call: the wake-up topics to publish, the gathered
--- sorted-set writes (zput), the reserved counter blocks (counter) and the
--- finished parents whose continuations are still to resolve (finished),
+-- sorted-set writes (zput), the finished parents whose continuations are
+-- still to resolve (finished),
 -- and the expiring jobs to file (place), as ID, expiry pairs.
 -- queued holds the queues jobs were created in, for the set of queues,
 -- and readyKeys and stateKeys the key names of ready sets, by queue, and
 -- of per-state indexes, by state and queue.
-local wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys
+local wake, zops, pending, expiring, queued, readyKeys, stateKeys
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
-  wake, zops, blocks, pending, expiring, queued, readyKeys, stateKeys = 0, {}, {}, {}, {}, {}, {}, {}
+  wake, zops, pending, expiring, queued, readyKeys, stateKeys = 0, {}, {}, {}, {}, {}, {}
 end
 
 local SEP = '\31'
@@ -80,11 +80,12 @@ local function lease(l)
   return tok, untilAt, owner
 end
 
--- leaseToken returns the token of lease l, or nil.
-local function leaseToken(l)
+-- holds reports whether lease l is held under token tok and, unless owner
+-- is "", by owner.
+local function holds(l, tok, owner)
   local e = l and string.find(l, SEP, 1, true)
-  if not e then return nil end
-  return string.sub(l, 1, e - 1)
+  if not e or string.sub(l, 1, e - 1) ~= tok then return false end
+  return owner == '' or string.sub(l, -#owner - 1) == SEP .. owner
 end
 
 local function enqueuedData(queue, reason)
@@ -150,20 +151,35 @@ local function sequence()
   return v
 end
 
--- counter returns the next value of counter key. Values are reserved in
--- blocks, one call per block: they grow, with gaps. The store's sequence
--- key, KEYS[1], follows the clock instead (sequence).
-local function counter(key)
-  if key == KEYS[1] then return sequence() end
-  local b = blocks[key]
-  if not b or b.n > b.last then
-    local last = redis.call('INCRBY', key, 1024)
-    b = {n = last - 1023, last = last}
-    blocks[key] = b
+-- token returns the next fencing token of a lease: the server's clock in
+-- microseconds, or one more than the last token when that is later, so
+-- that tokens grow. A token must never be handed out twice, even when the
+-- last token written is lost: to a crash of a server that fsyncs its
+-- append-only file every second, or to a failover onto a replica that had
+-- not received it. Tokens follow the clock, so those lost were below the
+-- clock of the moment they were lost, give or take how far tokens ran
+-- ahead of it (one per microsecond at most); and a server that finds a
+-- last token other than the one it wrote itself (it is a new process, a
+-- promoted replica, or the key was rolled back) starts TOKEN_GAP (one
+-- second) past its clock. So a token repeats only if the clocks of the
+-- servers taking over from each other disagree by more than the outage
+-- plus a second. The call's last token is written back by done, with the
+-- sequence. tokFor is the call (its ARGV) that tokNext belongs to;
+-- tokWritten remembers, by key, the last token this server wrote.
+local TOKEN_GAP = 1000000
+local tokNext, tokFor
+local tokWritten = {}
+local function token()
+  if tokFor ~= ARGV then
+    local t = redis.call('TIME')
+    local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+    local last = tonumber(redis.call('GET', P .. 'tok') or '0')
+    if tokWritten[P] ~= last then last = math.max(last, clock + TOKEN_GAP) end
+    tokNext, tokFor = math.max(last + 1, clock), ARGV
   end
-  local v = b.n
-  b.n = v + 1
-  return v
+  local v = tokNext
+  tokNext = v + 1
+  return string.format('%.0f', v)
 end
 
 -- put appends to the field/value list a the fields that hold value v under
@@ -261,7 +277,7 @@ local function place(j, a)
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
-    j.qs = string.format('%016.0f', counter(KEYS[1])) -- 16 digits hold every integer a double holds exactly
+    j.qs = string.format('%016.0f', sequence()) -- 16 digits hold every integer a double holds exactly
     zput(readyKey(j.q), j.qs .. j.id, 0 - j.p)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
@@ -280,7 +296,8 @@ local function place(j, a)
 end
 
 -- account keeps the counts of j's batch as it moves from state from to
--- state to (nil for a new or a removed job).
+-- state to (nil for a new or a removed job), and the index of batches by
+-- ID (batches) as its first job comes and its last goes.
 local function account(b, from, to)
   if b == '' then return end
   local df, ds = 0, 0
@@ -289,10 +306,11 @@ local function account(b, from, to)
   if to and FINISHED[to] then df = df + 1 end
   if to == 'succeeded' then ds = ds + 1 end
   local k = P .. 'b:' .. b
-  if not from then redis.call('HINCRBY', k, 't', 1) end
+  if not from and redis.call('HINCRBY', k, 't', 1) == 1 then zput(P .. 'batches', b, 0) end
   if not to then
     if redis.call('HINCRBY', k, 't', -1) <= 0 then
       redis.call('DEL', k, P .. 'bm:' .. b)
+      zput(P .. 'batches', b, false)
       return
     end
   end
@@ -528,7 +546,7 @@ local function create(i)
       if j.s == 'enqueued' then
         -- place, for a job that has no expiry, writing its fields with one
         -- unpack.
-        local qs = string.format('%016.0f', counter(KEYS[1]))
+        local qs = string.format('%016.0f', sequence())
         zput(readyKey(j.q), qs .. j.id, 0 - j.p)
         wake = bit.bor(wake, TOPIC_ENQUEUED)
         redis.call('HSET', j.key, 'qs', qs, unpack(ARGV, j.f1, j.f2))
@@ -626,6 +644,11 @@ local function done()
     lastSeq[KEYS[1]] = seqNext - 1
     redis.call('SET', KEYS[1], string.format('%.0f', seqNext - 1))
     seqFor = nil
+  end
+  if tokFor == ARGV then
+    tokWritten[P] = tokNext - 1
+    redis.call('SET', P .. 'tok', string.format('%.0f', tokNext - 1))
+    tokFor = nil
   end
 end
 

@@ -1,18 +1,19 @@
 -- transition: Store.Transition.
 -- ARGV[8] "1" for all or nothing, ARGV[9] the minute of now (µs, for the
 -- statistics), ARGV[10] number of transitions, then per transition: id,
--- from (comma-separated states; "" for any), token ("0" for none), to,
+-- from (comma-separated states; "" for any), token ("0" for none), lease
+-- owner ("" for any), to,
 -- data, reason, queue ("" to keep), run at ("" to keep), expire at ("" for
--- none), "1" to refund the lease's attempt, number of traversed entries and the entries, number of params and
--- their name/value pairs.
+-- none), "1" to refund the lease's attempt, number of traversed entries
+-- and the entries, number of params and their name/value pairs.
 -- Returns one result per transition: "" when applied, "nf" (no such job),
 -- "ll:<state>" (lease lost) or "sc:<state>" (state conflict).
 local all, minute = ARGV[8] == '1', ARGV[9]
 local ts, i = {}, 11
 for x = 1, tonumber(ARGV[10]) do
-  local t = {id = ARGV[i], from = ARGV[i + 1], tok = ARGV[i + 2], to = ARGV[i + 3], data = ARGV[i + 4], reason = ARGV[i + 5],
-    q = ARGV[i + 6], ra = ARGV[i + 7], x = ARGV[i + 8], rf = ARGV[i + 9] == '1' and ARGV[i + 2] ~= '0'}
-  i = i + 10
+  local t = {id = ARGV[i], from = ARGV[i + 1], tok = ARGV[i + 2], owner = ARGV[i + 3], to = ARGV[i + 4], data = ARGV[i + 5],
+    reason = ARGV[i + 6], q = ARGV[i + 7], ra = ARGV[i + 8], x = ARGV[i + 9], rf = ARGV[i + 10] == '1' and ARGV[i + 2] ~= '0'}
+  i = i + 11
   local n = tonumber(ARGV[i])
   if n > 0 then
     t.trav = {unpack(ARGV, i + 1, i + n)}
@@ -40,7 +41,7 @@ end
 
 local function check(t, j)
   if not j then return 'nf' end
-  if t.tok ~= '0' and (j.s ~= 'processing' or leaseToken(j.l) ~= t.tok) then return 'll:' .. j.s end
+  if t.tok ~= '0' and (j.s ~= 'processing' or not holds(j.l, t.tok, t.owner)) then return 'll:' .. j.s end
   local from = t.from
   if from ~= '' and from ~= j.s then
     for s in string.gmatch(from, '[^,]+') do
@@ -60,7 +61,7 @@ local function finishLeased(t)
   local key = jk(t.id)
   local v = redis.call('HMGET', key, unpack(FINISHING))
   if v[1] ~= 'processing' or (v[6] or '') ~= '' or v[7] then return nil, finishingJob(t.id, v) end
-  if leaseToken(v[4]) ~= t.tok then return 'll:processing' end
+  if not holds(v[4], t.tok, t.owner) then return 'll:processing' end
   local from = t.from
   if from ~= '' and from ~= 'processing' and not string.find(',' .. from .. ',', ',processing,', 1, true) then
     return 'sc:processing'
