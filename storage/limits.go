@@ -23,12 +23,16 @@ const (
 	ScopeQueue LimitScope = "queue"
 	// ScopeTask counts the jobs of one task, whatever their queue.
 	ScopeTask LimitScope = "task"
+	// ScopePartition counts the jobs of one task per Partition: each
+	// partition of the task (say, each account) has the whole limit.
+	ScopePartition LimitScope = "partition"
 )
 
 // Limit is a flow-control limit that a [FlowControl] store enforces when it
 // leases jobs. It applies to the jobs of its scope: the queue or the task
-// called Name. With PerPartition, it counts the jobs of each Partition
-// apart (at most Concurrency running per partition, say per account).
+// called Name, or, for ScopePartition, the jobs of the task called Name that
+// have one Partition, each partition apart (at most Concurrency running per
+// partition, say per account).
 //
 // Concurrency, when more than 0, bounds how many jobs of the scope are
 // Processing at once (leased: a job a worker leased ahead counts).
@@ -41,17 +45,19 @@ const (
 // spacing. So at most Burst+1 start at once, and in any window of length
 // Period at most Rate+Burst start.
 type Limit struct {
-	Scope        LimitScope
-	Name         string
-	PerPartition bool
-	Concurrency  int
-	Rate         int
-	Period       time.Duration
-	Burst        int
+	Scope       LimitScope
+	Name        string
+	Concurrency int
+	Rate        int
+	Period      time.Duration
+	Burst       int
 }
 
-// Key identifies the limit's scope: "queue:NAME" or "task:NAME". A store
+// Key identifies the limit's scope: "queue:NAME", "task:NAME" or
+// "partition:NAME". A store
 // keeps one limit per key.
+func (s LimitScope) valid() bool { return s == ScopeQueue || s == ScopeTask || s == ScopePartition }
+
 func (l Limit) Key() string { return string(l.Scope) + ":" + l.Name }
 
 // IsZero reports whether l limits nothing: declaring it removes the
@@ -74,8 +80,8 @@ func (l Limit) Interval() time.Duration {
 func (l Limit) Validate() error {
 	var why string
 	switch {
-	case l.Scope != ScopeQueue && l.Scope != ScopeTask:
-		why = fmt.Sprintf("scope %q: want %q or %q", l.Scope, ScopeQueue, ScopeTask)
+	case !l.Scope.valid():
+		why = fmt.Sprintf("scope %q: want %q, %q or %q", l.Scope, ScopeQueue, ScopeTask, ScopePartition)
 	case l.Name == "":
 		why = "no name"
 	case l.Concurrency < 0:
@@ -95,11 +101,10 @@ func (l Limit) Validate() error {
 }
 
 // LimitUsage is how much of a limit is in use, per partition for a limit
-// PerPartition.
+// of ScopePartition.
 type LimitUsage struct {
 	Limit Limit
-	// Partition is the partition counted; empty for a limit not
-	// PerPartition.
+	// Partition is the partition counted, for a limit of ScopePartition.
 	Partition string
 	// Running is how many jobs of the scope (and partition) are
 	// Processing.
@@ -118,8 +123,8 @@ type LimitUsage struct {
 //
 // The guarantees, each a MUST and a test in storagetest:
 //
-//   - Fetch MUST NOT lease a job when that would put a scope (or, for a
-//     limit PerPartition, the job's partition of it) over a declared
+//   - Fetch MUST NOT lease a job when that would put a scope (for
+//     ScopePartition, the job's partition of its task) over a declared
 //     Concurrency, counting every Processing job of the store, whoever
 //     leased it. Limits are checked and slots taken in Fetch's one atomic
 //     step, so no number of concurrent fetches exceeds them.
@@ -149,8 +154,8 @@ type FlowControl interface {
 	// Limits returns the stored limits, ordered by key.
 	Limits(ctx context.Context) ([]Limit, error)
 	// LimitUsage returns the use of every stored limit: one entry per
-	// limit, or for a limit PerPartition one per partition that has jobs
-	// Enqueued or Processing, ordered by key then partition.
+	// limit, or for a limit of ScopePartition one per partition that has
+	// jobs Enqueued or Processing, ordered by key then partition.
 	LimitUsage(ctx context.Context) ([]LimitUsage, error)
 }
 
@@ -158,7 +163,7 @@ type FlowControl interface {
 func ValidateLimits(limits []Limit) error {
 	seen := make(map[string]bool, len(limits))
 	for _, l := range limits {
-		if l.IsZero() && l.Name != "" && (l.Scope == ScopeQueue || l.Scope == ScopeTask) {
+		if l.IsZero() && l.Name != "" && l.Scope.valid() {
 			continue
 		}
 		if err := l.Validate(); err != nil {

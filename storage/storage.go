@@ -75,8 +75,8 @@ type Job struct {
 	UniqueUntil time.Time
 	// Partition is the job's partition key, computed once when the job is
 	// made, at most MaxPartitionLen bytes; empty for none. A [FlowControl]
-	// store counts limits declared PerPartition, and serves partitions
-	// round robin, by it.
+	// store counts limits of ScopePartition, and serves partitions round
+	// robin, by it.
 	Partition string
 
 	// The lease, set while the job is Processing.

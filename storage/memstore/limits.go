@@ -17,8 +17,8 @@ type scope struct {
 	name string
 }
 
-// counter is what a limit counts: its scope, and for a limit PerPartition
-// one partition.
+// counter is what a limit counts: its scope, and for ScopePartition one
+// partition.
 type counter struct {
 	scope
 	partition string
@@ -35,13 +35,13 @@ type flow struct {
 // applying calls fn with each limit that applies to j and the counter j
 // counts under.
 func (f *flow) applying(j *storage.Job, fn func(l *storage.Limit, c counter) bool) bool {
-	for _, sc := range [2]scope{{storage.ScopeQueue, j.Queue}, {storage.ScopeTask, j.Task}} {
+	for _, sc := range [3]scope{{storage.ScopeQueue, j.Queue}, {storage.ScopeTask, j.Task}, {storage.ScopePartition, j.Task}} {
 		l, ok := f.limits[sc]
 		if !ok {
 			continue
 		}
 		c := counter{scope: sc}
-		if l.PerPartition {
+		if sc.kind == storage.ScopePartition {
 			c.partition = j.Partition
 		}
 		if !fn(&l, c) {
@@ -153,7 +153,7 @@ func (s *Store) LimitUsage(ctx context.Context) ([]storage.LimitUsage, error) {
 	now := s.now()
 	use := map[counter]*storage.LimitUsage{}
 	for _, l := range s.flow.limits {
-		if !l.PerPartition {
+		if l.Scope != storage.ScopePartition {
 			use[counter{scope: scope{l.Scope, l.Name}}] = &storage.LimitUsage{Limit: l}
 		}
 	}

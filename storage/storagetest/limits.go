@@ -21,7 +21,7 @@ func queueLimit(n int) storage.Limit {
 	return storage.Limit{Scope: storage.ScopeQueue, Name: "default", Concurrency: n}
 }
 func partitionLimit(task string, n int) storage.Limit {
-	return storage.Limit{Scope: storage.ScopeTask, Name: task, PerPartition: true, Concurrency: n}
+	return storage.Limit{Scope: storage.ScopePartition, Name: task, Concurrency: n}
 }
 
 func setLimits(t *testing.T, s storage.Store, limits ...storage.Limit) {
@@ -111,6 +111,19 @@ func testFlowControl(t *testing.T, newStore NewStore) {
 		again := fetch(t, s, 20)
 		require.Len(t, again, 1)
 		require.Equal(t, got[0].Partition, again[0].Partition, "the slot freed was another partition's")
+	})
+
+	t.Run("TaskAndPartitionLimitsTogether", func(t *testing.T) {
+		s := newStore(t)
+		setLimits(t, s, partitionLimit("test-task", 2), storage.Limit{Scope: storage.ScopeTask, Name: "test-task", Concurrency: 5})
+		for _, p := range []string{"a", "b", "c"} {
+			create(t, s, jobsOf(t, 4, inPartition(p))...)
+		}
+		got := fetch(t, s, 20)
+		require.Len(t, got, 5, "the task's limit")
+		for p, n := range countBy(got, partitionOf) {
+			require.LessOrEqual(t, n, 2, "partition %s", p)
+		}
 	})
 
 	t.Run("HeldBackPartitionDoesNotBlockOthers", func(t *testing.T) {
@@ -255,7 +268,7 @@ func testFlowControl(t *testing.T, newStore NewStore) {
 
 	t.Run("RateWindowsHoldAtMostRatePlusBurst", func(t *testing.T) {
 		s := newStore(t)
-		l := storage.Limit{Scope: storage.ScopeTask, Name: "test-task", PerPartition: true, Rate: 5, Period: time.Second, Burst: 3}
+		l := storage.Limit{Scope: storage.ScopePartition, Name: "test-task", Rate: 5, Period: time.Second, Burst: 3}
 		setLimits(t, s, l)
 		create(t, s, jobsOf(t, 150, inPartition("a"))...)
 		create(t, s, jobsOf(t, 150, inPartition("b"))...)
@@ -336,14 +349,15 @@ func testFlowControl(t *testing.T, newStore NewStore) {
 		use, err := s.(storage.FlowControl).LimitUsage(ctx(t))
 		require.NoError(t, err)
 		require.Len(t, use, 3)
-		require.Equal(t, ql, use[0].Limit)
-		require.Equal(t, int64(1), use[0].Running)
-		require.Equal(t, int64(4), use[0].Waiting)
-		require.False(t, use[0].NextStart.IsZero(), "a rate limit spent reports when the next may start")
-		running := use[1].Running + use[2].Running
-		require.Equal(t, int64(1), running)
-		require.Equal(t, []string{"a", "b"}, []string{use[1].Partition, use[2].Partition})
-		require.Equal(t, int64(4), use[1].Waiting+use[2].Waiting)
+		require.Equal(t, []string{"partition:test-task", "partition:test-task", "queue:default"},
+			[]string{use[0].Limit.Key(), use[1].Limit.Key(), use[2].Limit.Key()}, "ordered by key")
+		require.Equal(t, []string{"a", "b", ""}, []string{use[0].Partition, use[1].Partition, use[2].Partition}, "then by partition")
+		require.Equal(t, int64(1), use[0].Running+use[1].Running)
+		require.Equal(t, int64(4), use[0].Waiting+use[1].Waiting)
+		require.Equal(t, ql, use[2].Limit)
+		require.Equal(t, int64(1), use[2].Running)
+		require.Equal(t, int64(4), use[2].Waiting)
+		require.False(t, use[2].NextStart.IsZero(), "a rate limit spent reports when the next may start")
 	})
 }
 
