@@ -48,7 +48,9 @@ const (
 //	CronOption: TimeZone, Misfire     -        -        -             yes
 //	PolicyOption: WithRetry,          yes      -        -             -
 //	  MaxRetries, WithFilters,
-//	  WithCodec, Retention
+//	  WithCodec, Retention,
+//	  TaskLimit, PartitionLimit,
+//	  PartitionBy
 //
 // An Option given to NewTask is a default for every job of the task, however
 // it is made (enqueued, in a batch, as a continuation, by a recurring
@@ -100,6 +102,11 @@ type taskSettings struct {
 	filters    []filters.Filter
 	codec      Codec
 	retention  time.Duration
+	// Flow control: the limits the store enforces, and the partition
+	// function (a func(Args) string).
+	taskLimit      *Limits
+	partitionLimit *Limits
+	partitionBy    any
 }
 
 // recurringSettings are a recurring definition's.
