@@ -74,6 +74,11 @@ type Job struct {
 	// that time whatever its state. No two jobs hold one key at once.
 	UniqueKey   string
 	UniqueUntil time.Time
+	// Partition is the job's partition key, computed once when the job is
+	// made, at most MaxPartitionLen bytes; empty for none. A [FlowControl]
+	// store counts limits of ScopePartition, and serves partitions round
+	// robin, by it.
+	Partition string
 
 	// The lease, set while the job is Processing.
 	LeaseOwner string

@@ -209,6 +209,9 @@ func (w *Worker) execute(jobCtx context.Context, a *attempt) {
 	defer func() {
 		w.finished.Add(1)
 		w.inflight.Add(-1)
+		if c := w.local[a.job.Queue]; c != nil {
+			c.Add(-1)
+		}
 		w.freed()
 	}()
 	j := a.job

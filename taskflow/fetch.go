@@ -3,6 +3,8 @@ package taskflow
 import (
 	"container/heap"
 	"context"
+	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -43,10 +45,15 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 		w.idle.Store(true)
 		defer w.idle.Store(false)
 		poll.Reset(d)
+		var freed <-chan struct{}
+		if w.limited {
+			freed = w.slotFreed // a finished job may let a held-back one start
+		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-idleWake:
+		case <-freed:
 		case <-poll.C:
 		}
 		return true
@@ -101,7 +108,7 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 			continue
 		}
 		backoff = 50 * time.Millisecond
-		if n < limit && !idle(o.PollInterval) {
+		if n < limit && !idle(w.pollEvery) {
 			return
 		}
 	}
@@ -141,6 +148,9 @@ func (w *Worker) urgentLoop(ctx context.Context, wake <-chan struct{}, idleWake 
 			}
 		}
 		last = time.Now()
+		if !w.strictOrder() {
+			continue
+		}
 		pos, ok := w.ready.least(w.opts.Queues)
 		if !ok {
 			pos, ok = w.frontier()
@@ -172,7 +182,7 @@ func (w *Worker) frontier() (storage.Position, bool) {
 // leaves room, or the urgent loop left some behind, any job.
 func (w *Worker) fetchBulk(ctx context.Context, limit int, restrict bool) (int, error) {
 	n := 0
-	if pos, ok := w.frontier(); ok && restrict && !w.urgentLeft.Swap(false) {
+	if pos, ok := w.frontier(); ok && restrict && w.strictOrder() && !w.urgentLeft.Swap(false) {
 		got, err := w.fetch(ctx, limit, nil, &pos)
 		if err != nil || got == limit {
 			return got, err
@@ -188,14 +198,93 @@ func (w *Worker) fetchBulk(ctx context.Context, limit int, restrict bool) (int, 
 // the executors. It returns how many it got.
 func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.Position) (int, error) {
 	o := &w.opts
-	now := o.Clock()
+	if !w.strictOrder() {
+		return w.fetchWeighed(ctx, limit)
+	}
 	got, err := w.store.Fetch(ctx, &storage.FetchParams{
-		Queues: o.Queues, Limit: limit, Owner: o.ID, LeaseFor: o.LeaseDuration, Now: now,
+		Queues: o.Queues, Limit: limit, Owner: o.ID, LeaseFor: o.LeaseDuration, Now: o.Clock(),
 		Above: above, NotAbove: notAbove,
 	})
 	if err != nil || len(got) == 0 {
 		return 0, err
 	}
+	w.took(got, above == nil)
+	return len(got), nil
+}
+
+// strictOrder reports whether the worker serves its queues in the order
+// given, with nothing else to weigh: then it may fetch only jobs above or
+// not above a position.
+func (w *Worker) strictOrder() bool {
+	return len(w.opts.QueueWeights) == 0 && len(w.opts.LocalQueueConcurrency) == 0
+}
+
+// fetchWeighed leases up to limit jobs in an order drawn by the queue
+// weights, leaving out the queues at their LocalQueueConcurrency: one
+// storage call for all the queues, or, with local limits, one per queue,
+// each for at most what its local limit leaves.
+func (w *Worker) fetchWeighed(ctx context.Context, limit int) (int, error) {
+	o := &w.opts
+	queues := o.Queues
+	if len(o.QueueWeights) > 0 {
+		queues = weighedOrder(queues, o.QueueWeights, rand.Float64)
+	}
+	fetch := func(queues []string, n int) (int, error) {
+		got, err := w.store.Fetch(ctx, &storage.FetchParams{Queues: queues, Limit: n, Owner: o.ID, LeaseFor: o.LeaseDuration, Now: o.Clock()})
+		if err != nil || len(got) == 0 {
+			return 0, err
+		}
+		w.took(got, true)
+		return len(got), nil
+	}
+	if len(w.local) == 0 {
+		return fetch(queues, limit)
+	}
+	total := 0
+	for _, q := range queues {
+		n := limit - total
+		if c := w.local[q]; c != nil {
+			n = min(n, o.LocalQueueConcurrency[q]-int(c.Load()))
+		}
+		if n <= 0 {
+			continue
+		}
+		got, err := fetch([]string{q}, n)
+		total += got
+		if err != nil || total == limit {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// weighedOrder returns queues in a random order where each queue comes
+// before the others left with a chance proportional to its weight.
+func weighedOrder(queues []string, weights map[string]int, random func() float64) []string {
+	left := slices.Clone(queues)
+	out := make([]string, 0, len(queues))
+	for len(left) > 0 {
+		sum := 0
+		for _, q := range left {
+			sum += weights[q]
+		}
+		pick, r := len(left)-1, random()*float64(sum)
+		for i, q := range left {
+			if r -= float64(weights[q]); r < 0 {
+				pick = i
+				break
+			}
+		}
+		out = append(out, left[pick])
+		left = slices.Delete(left, pick, pick+1)
+	}
+	return out
+}
+
+// took registers an attempt for each job fetched and queues them for the
+// executors; bulk says the jobs came from a fetch not limited to urgent
+// ones.
+func (w *Worker) took(got []*storage.Job, bulk bool) {
 	w.inflight.Add(int64(len(got)))
 	atts := make([]attempt, len(got)) // one allocation per fetch
 	ptrs := make([]*attempt, len(got))
@@ -205,19 +294,24 @@ func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.
 		w.holdLocked(a, j)
 		ptrs[i] = a
 	}
-	if above == nil { // stores return jobs in the order they serve them
+	if bulk { // stores return jobs in the order they serve them
 		last := got[len(got)-1]
 		w.lastFetched, w.fetchedAny = storage.Position{Queue: last.Queue, Priority: last.Priority}, true
 	}
 	w.mu.Unlock()
 	w.ready.push(ptrs)
-	return len(got), nil
 }
 
 // holdLocked makes a the attempt of fetched job j that holds its lease;
 // w.mu is held.
 func (w *Worker) holdLocked(a *attempt, j *storage.Job) {
 	a.job, a.queue, a.w = j, queueIndex(w.opts.Queues, j.Queue), w
+	if len(w.opts.QueueWeights) > 0 {
+		a.queue = 0 // weighed queues run in the order fetched
+	}
+	if c := w.local[j.Queue]; c != nil {
+		c.Add(1)
+	}
 	a.info = RunningJob{ID: j.ID, Task: j.Task, Queue: j.Queue, Attempt: j.Attempt, Params: j.Params}
 	if old := w.held[j.ID]; old != nil {
 		if old.settled.Load() {

@@ -49,7 +49,9 @@ const (
 //	PolicyOption: WithRetry,          yes      -        -             -
 //	  MaxRetries, WithFilters,
 //	  WithCodec, Retention,
-//	  SnoozeWhen
+//	  SnoozeWhen,
+//	  TaskLimit, PartitionLimit,
+//	  PartitionBy
 //
 // An Option given to NewTask is a default for every job of the task, however
 // it is made (enqueued, in a batch, as a continuation, by a recurring
@@ -102,6 +104,11 @@ type taskSettings struct {
 	codec      Codec
 	retention  time.Duration
 	snoozeWhen func(error) (time.Duration, bool) // errors that are not failures
+	// Flow control: the limits the store enforces, and the partition
+	// function (a func(Args) string).
+	taskLimit      *Limits
+	partitionLimit *Limits
+	partitionBy    any
 }
 
 // recurringSettings are a recurring definition's.

@@ -148,8 +148,12 @@ func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, er
 		return uuid.Nil, err
 	}
 	var taskFilters []filters.Filter
-	if e := c.registry.lookup(def.Task); e != nil {
+	e := c.registry.lookup(def.Task)
+	if e != nil {
 		taskFilters = e.opts.filters
+	}
+	if err := e.partitionOf(j); err != nil {
+		return uuid.Nil, fmt.Errorf("taskflow: trigger recurring job %q: %w", id, err)
 	}
 	st, err := j.CurrentState()
 	if err != nil {
@@ -270,6 +274,9 @@ func (s recurringSpawner) Spawn(ctx context.Context, def *storage.RecurringJob, 
 	now := s.w.opts.Clock()
 	j, err := newRecurringJob(def, at, now)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.w.runtime(def.Task).entry.partitionOf(j); err != nil {
 		return nil, err
 	}
 	st, err := j.CurrentState()

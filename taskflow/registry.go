@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // Registry maps task names to their functions. Workers look up the task of
@@ -24,6 +26,20 @@ type entry struct {
 	// encode failures wrap ErrDecode or ErrEncode and filters.ErrBadInput.
 	run  func(ctx context.Context, args []byte) ([]byte, error)
 	opts taskSettings
+	// partition computes the partition key of encoded args; nil when the
+	// task has no PartitionBy.
+	partition func(args []byte) (string, error)
+}
+
+// partitionOf sets the partition key of j, a job of the task, from its
+// encoded args; e may be nil (a task unknown here).
+func (e *entry) partitionOf(j *storage.Job) error {
+	if e == nil || e.partition == nil {
+		return nil
+	}
+	key, err := e.partition(j.Args)
+	j.Partition = key
+	return err
 }
 
 // NewRegistry returns an empty registry.

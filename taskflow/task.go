@@ -21,9 +21,10 @@ import (
 // name, is what stored jobs refer to, so refactors and deploys never orphan
 // them. Declare tasks once, as package-level variables.
 type Task[Args, Result any] struct {
-	name  string
-	codec Codec
-	opts  taskSettings
+	name      string
+	codec     Codec
+	opts      taskSettings
+	partition func(Args) string // nil: no PartitionBy
 }
 
 // NewTask declares a task and registers it in the default registry. It
@@ -75,7 +76,11 @@ func declare[Args, Result any](name string, opts []TaskOption) (*Task[Args, Resu
 	if o.err != nil {
 		return nil, fmt.Errorf("task %q: %w", name, o.err)
 	}
-	t := &Task[Args, Result]{name: name, codec: o.codec, opts: o}
+	partition, err := partitionFunc[Args](name, &o)
+	if err != nil {
+		return nil, err
+	}
+	t := &Task[Args, Result]{name: name, codec: o.codec, opts: o, partition: partition}
 	if t.codec == nil {
 		t.codec = JSON
 	}
@@ -108,7 +113,17 @@ func (t *Task[Args, Result]) Bind(reg *Registry, fn func(context.Context, Args) 
 		}
 		return out, nil
 	}
-	return reg.add(&entry{name: name, run: run, opts: t.opts})
+	e := &entry{name: name, run: run, opts: t.opts}
+	if fn := t.partition; fn != nil {
+		e.partition = func(raw []byte) (string, error) {
+			args, err := t.DecodeArgs(raw)
+			if err != nil {
+				return "", err
+			}
+			return partitionKey(name, fn, args)
+		}
+	}
+	return reg.add(e)
 }
 
 // Name returns the name the task is registered under.
@@ -287,6 +302,11 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 			key = argsKey(t.name, raw)
 		}
 		spec.build(&jobBuf[i], id, raw, key)
+		if t.partition != nil && !pl.argsFrom {
+			if jobBuf[i].Partition, err = partitionKey(t.name, t.partition, args[i]); err != nil {
+				return nil, err
+			}
+		}
 		jobs[i] = &jobBuf[i]
 		handleBuf[i] = Handle[Result]{ID: id, client: b.client, codec: t.codec}
 		handles[i] = &handleBuf[i]

@@ -27,8 +27,32 @@ var ErrWorkerRunning = errors.New("taskflow: worker already running")
 // WorkerOptions configure a Worker. The zero value is valid: every field
 // documents its default.
 type WorkerOptions struct {
-	// Queues to serve, highest priority first. Default: ["default"].
+	// Queues to serve, highest priority first (strict order: a queue is
+	// served only while the queues before it have no job ready), unless
+	// QueueWeights is set. Default: ["default"].
 	Queues []string
+	// QueueWeights, when set, weighs every queue of Queues instead of
+	// serving them in strict order: each fetch orders the queues at
+	// random, a queue coming first with a chance proportional to its
+	// weight (Asynq's {"critical": 6, "default": 3, "low": 1}). No queue
+	// with jobs ready starves.
+	QueueWeights map[string]int
+	// QueueLimits limits the jobs of a queue across every worker and host,
+	// as TaskLimit does a task's. The store enforces them; a store without
+	// storage.FlowControl makes Run return an error wrapping
+	// ErrNotSupported.
+	//
+	// Which declaration wins: when it starts, a worker stores the limits
+	// of every queue it serves and every task of its Registry, and removes
+	// the stored limit of those it declares none for. So when two releases
+	// run at once and declare a limit differently, the worker that started
+	// last wins, for every worker, until another starts.
+	QueueLimits map[string]Limits
+	// LocalQueueConcurrency bounds how many jobs of a queue this worker
+	// holds (running or leased ahead) at once, under Concurrency: River's
+	// MaxWorkers per queue, Asynq's per-queue concurrency. It binds this
+	// worker only; QueueLimits binds every worker.
+	LocalQueueConcurrency map[string]int
 	// Concurrency is how many jobs run at once. Default: 100.
 	Concurrency int
 	// Registry holds the tasks the worker can run. Default: DefaultRegistry().
@@ -198,6 +222,14 @@ type Worker struct {
 	bg         context.Context // the maintenance loops' context, done after the executors stop
 	comp       *completer.Completer
 	runtimes   sync.Map // task name -> *taskRuntime
+	// local counts the jobs held of each queue with a
+	// LocalQueueConcurrency; set by NewWorker, read-only after.
+	local map[string]*atomic.Int64
+	// limited says limits may hold jobs back: the idle fetch loop also
+	// wakes when a job finishes, and polls every pollEvery, at most the
+	// shortest rate interval declared, so rate limits are used fully.
+	limited   bool
+	pollEvery time.Duration
 
 	mu sync.Mutex
 	// held maps each job this worker holds a lease on to its newest
@@ -237,6 +269,9 @@ func NewWorker(store storage.Store, opts WorkerOptions) (*Worker, error) {
 			return nil, err
 		}
 	}
+	if err := opts.validateQueueOptions(); err != nil {
+		return nil, err
+	}
 	for _, f := range opts.Filters {
 		if !filters.Valid(f) {
 			return nil, fmt.Errorf("%w: %T implements no filter interface", ErrInvalidOption, f)
@@ -252,6 +287,12 @@ func NewWorker(store storage.Store, opts WorkerOptions) (*Worker, error) {
 	w := &Worker{
 		store: store, opts: opts, log: opts.Logger.With("server_id", opts.ID),
 		slotFreed: make(chan struct{}, 1), held: map[uuid.UUID]*attempt{},
+	}
+	for q := range opts.LocalQueueConcurrency {
+		if w.local == nil {
+			w.local = map[string]*atomic.Int64{}
+		}
+		w.local[q] = new(atomic.Int64)
 	}
 	if jl, ok := store.(storage.JobLogs); ok && opts.JobLogCap > 0 {
 		w.jobLogs = jl
@@ -303,9 +344,25 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	// The first heartbeat registers the worker before it fetches, and
 	// tells at once a store that cannot be reached or is not migrated.
+	limits, err := w.limitsToDeclare()
+	if err != nil {
+		return err
+	}
 	info := w.serverInfo()
 	if err := w.register(ctx, info); err != nil {
 		return err
+	}
+	if err := w.declareLimits(ctx, limits); err != nil {
+		return err
+	}
+	w.limited, w.pollEvery = len(w.local) > 0, o.PollInterval
+	for _, l := range limits {
+		if !l.IsZero() {
+			w.limited = true
+		}
+		if t := l.Interval(); t > 0 {
+			w.pollEvery = max(min(w.pollEvery, t), time.Millisecond)
+		}
 	}
 
 	// Shut-down order: fetcher (on ctx) → executors → completer → the

@@ -47,20 +47,22 @@ type Store struct {
 	stats      map[time.Time]*storage.StatsPoint // by minute
 	logs       map[uuid.UUID][]storage.LogRecord
 	progress   map[uuid.UUID]storage.Progress
+	flow       *flow // nil while no limit is stored
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]storage.Topic
 }
 
 var (
-	_ storage.Store      = (*Store)(nil)
-	_ storage.Notifier   = (*Store)(nil)
-	_ storage.Lister     = (*Store)(nil)
-	_ storage.Pruner     = (*Store)(nil)
-	_ storage.Peeker     = (*Store)(nil)
-	_ storage.Queues     = (*Store)(nil)
-	_ storage.Statistics = (*Store)(nil)
-	_ storage.JobLogs    = (*Store)(nil)
+	_ storage.Store       = (*Store)(nil)
+	_ storage.Notifier    = (*Store)(nil)
+	_ storage.Lister      = (*Store)(nil)
+	_ storage.Pruner      = (*Store)(nil)
+	_ storage.Peeker      = (*Store)(nil)
+	_ storage.Queues      = (*Store)(nil)
+	_ storage.Statistics  = (*Store)(nil)
+	_ storage.JobLogs     = (*Store)(nil)
+	_ storage.FlowControl = (*Store)(nil)
 )
 
 // Option configures a [Store].
@@ -216,6 +218,9 @@ func (s *Store) placeLocked(r *record) storage.Topic {
 		return storage.TopicScheduled
 	case states.NameProcessing:
 		s.processing[j.ID] = struct{}{}
+		if s.flow != nil {
+			s.flow.add(j, 1)
+		}
 	}
 	if !j.ExpireAt.IsZero() {
 		heap.Push(&s.expiring, timed{at: j.ExpireAt, id: j.ID})
@@ -231,6 +236,9 @@ func (s *Store) unplaceLocked(r *record) {
 		r.qseq = 0 // its queue entry is now stale and skipped
 	case states.NameProcessing:
 		delete(s.processing, j.ID)
+		if s.flow != nil {
+			s.flow.add(j, -1)
+		}
 		j.LeaseOwner, j.LeaseToken, j.LeaseUntil = "", 0, time.Time{}
 	}
 }
@@ -269,14 +277,13 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 		if s.paused[name] {
 			q = nil
 		}
-		for q != nil && len(out) < p.Limit {
-			it, ok := q.pop(floor, ceiling)
-			if !ok {
-				break
-			}
+		take := func(it item) verdict {
 			r := it.r
 			if r.qseq != it.seq || r.State != states.NameEnqueued {
-				continue
+				return stale
+			}
+			if s.flow != nil && !s.flow.start(&r.Job, now) {
+				return blocked
 			}
 			r.qseq = 0
 			j := &r.Job
@@ -290,6 +297,9 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			j.History = append(j.History, rec)
 			s.processing[j.ID] = struct{}{}
 			out = append(out, j)
+			return taken
+		}
+		for q != nil && len(out) < p.Limit && q.pop(floor, ceiling, take) {
 		}
 		if p.Above != nil && p.Above.Queue == name {
 			break

@@ -15,25 +15,26 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// createSQL: $1–$17 the jobs' columns as arrays (id, task, args, queue, priority, state,
+// createSQL: $1–$18 the jobs' columns as arrays (id, task, args, queue, priority, state,
 // state_data, run_at, created_at, expire_at, params, reason, attempt, parent_id, batch_id,
-// unique_key, unique_until) → nothing; in its unique form, the ids inserted.
+// unique_key, unique_until, partition_key) → nothing; in its unique form, the ids inserted.
 //
 // It inserts jobs, whose initial state lives on the row until they
 // leave it. In its unique form a job whose key is held is skipped, and the
 // inserted ids are returned.
 const createSQL = `
 INSERT INTO {s}.jobs (id, task, args, queue, priority, state, state_data, state_reason, run_at, attempt,
-	created_at, updated_at, expire_at, params, enqueued_seq, parent_id, batch_id, unique_key, unique_until, unique_held)
+	created_at, updated_at, expire_at, params, enqueued_seq, parent_id, batch_id, unique_key, unique_until, unique_held,
+	partition_key)
 SELECT id, task, coalesce(args, ''), queue, priority, state, state_data, nullif(reason, ''), run_at, attempt,
 	coalesce(created, now()), coalesce(created, now()), expire_at, params,
 	CASE WHEN state = 'enqueued' THEN nextval('{sl}.enqueue_seq') END,
-	parent_id, batch_id, unique_key, unique_until, unique_key IS NOT NULL
+	parent_id, batch_id, unique_key, unique_until, unique_key IS NOT NULL, partition_key
 FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::int4[], $6::text[],
 	$7::json[], $8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::jsonb[], $12::text[], $13::int4[],
-	$14::uuid[], $15::uuid[], $16::text[], $17::timestamptz[])
+	$14::uuid[], $15::uuid[], $16::text[], $17::timestamptz[], $18::text[])
 	WITH ORDINALITY AS t(id, task, args, queue, priority, state, state_data, run_at, created,
-		expire_at, params, reason, attempt, parent_id, batch_id, unique_key, unique_until, ord)
+		expire_at, params, reason, attempt, parent_id, batch_id, unique_key, unique_until, partition_key, ord)
 ORDER BY ord{conflict}`
 
 // Create implements [storage.Store]. Jobs without unique keys or parents
@@ -45,6 +46,9 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 		return nil, err
 	}
 	flow := slices.ContainsFunc(p.Jobs, func(j *storage.Job) bool { return j.UniqueKey != "" || j.State == states.NameAwaiting })
+	if slices.ContainsFunc(p.Jobs, func(j *storage.Job) bool { return j.Partition != "" }) {
+		s.flowInUse() // served round robin from now on
+	}
 	if topics := wakes(p.Jobs...); !flow && !s.inTx && s.cfg.notify && topics != 0 && s.notifying.CompareAndSwap(false, true) {
 		if err := s.createAndNotify(ctx, p.Jobs, topics); err != nil {
 			return nil, interpretError("create", err)
@@ -270,7 +274,7 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 		runAt, createdAt, expireAt     = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 		// Passed as NULL arrays, read as NULLs, unless a job sets them.
 		parents, batches []pgtype.UUID
-		keys             []pgtype.Text
+		keys, partitions []pgtype.Text
 		until            []pgtype.Timestamptz
 		err              error
 		reasons          storage.Reasons
@@ -292,12 +296,18 @@ func insertArgs(jobs []*storage.Job) ([]any, error) {
 			parents[i], batches[i] = optUID(j.ParentID), optUID(j.BatchID)
 			keys[i], until[i] = pgtype.Text{String: j.UniqueKey, Valid: j.UniqueKey != ""}, ts(j.UniqueUntil)
 		}
+		if j.Partition != "" {
+			if partitions == nil {
+				partitions = make([]pgtype.Text, n)
+			}
+			partitions[i] = text(j.Partition)
+		}
 	}
 	return []any{array[pgtype.UUID](ids), array[pgtype.Text](tasks), args, array[pgtype.Text](queues),
 		array[pgtype.Int4](prios), array[pgtype.Text](names), data, array[pgtype.Timestamptz](runAt),
 		array[pgtype.Timestamptz](createdAt), array[pgtype.Timestamptz](expireAt), params, array[pgtype.Text](reasonOf),
 		array[pgtype.Int4](attempts), array[pgtype.UUID](parents), array[pgtype.UUID](batches), array[pgtype.Text](keys),
-		array[pgtype.Timestamptz](until)}, nil
+		array[pgtype.Timestamptz](until), array[pgtype.Text](partitions)}, nil
 }
 
 func marshalParams(m map[string]json.RawMessage) ([]byte, error) {

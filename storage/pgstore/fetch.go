@@ -51,6 +51,12 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if p.Limit < 1 || len(p.Queues) == 0 {
 		return nil, nil
 	}
+	if limited, err := s.hasLimits(ctx); err != nil || limited {
+		if err != nil {
+			return nil, err
+		}
+		return s.fetchLimited(ctx, p)
+	}
 	sql, args := s.q.fetch, []any{ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(), p.Queues}
 	if p.Above != nil || p.NotAbove != nil {
 		queues, floors, ceilings := fetchRange(p.Queues, p.Above, p.NotAbove)

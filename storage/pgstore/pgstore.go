@@ -158,8 +158,9 @@ type shared struct {
 	channel string      // NOTIFY channel, one per schema
 	ready   atomic.Bool // the schema version was checked and is current
 
-	notifying atomic.Bool   // see wake
-	pending   atomic.Uint32 // topics to announce; see wake
+	notifying  atomic.Bool   // see wake
+	limitCache limitCache    // whether limits are stored; see hasLimits
+	pending    atomic.Uint32 // topics to announce; see wake
 
 	listener listener // the subscribers' shared connection; see Subscribe
 }

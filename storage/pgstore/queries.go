@@ -18,6 +18,7 @@ type queries struct {
 	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues,
 	appendLogs, setProgress, jobLogs, jobProgress, estimate, estimateInQueue string
 	countState map[states.Name]string
+	lim        limitQueries // flow control (limits.go)
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress, listBatches string
 	// Recurring definitions, locks and the worker registry (flow.go).
@@ -35,12 +36,12 @@ func servedQueues(list string) string {
 // jobRow is the columns of a job row that jobCols reads.
 const jobRow = `j.id, j.task, j.args, j.queue, j.priority, j.state, j.state_data, j.run_at, j.attempt,
 	j.created_at, j.updated_at, j.expire_at, j.params, j.lease_owner, j.lease_token, j.lease_until,
-	j.parent_id, j.batch_id, j.unique_key, j.unique_until`
+	j.parent_id, j.batch_id, j.unique_key, j.unique_until, j.partition_key`
 
 // jobCols is the column list that scanJob reads.
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at,
 	updated_at, expire_at, params, coalesce(lease_owner, ''), coalesce(lease_token, 0), lease_until,
-	parent_id, batch_id, coalesce(unique_key, ''), unique_until`
+	parent_id, batch_id, coalesce(unique_key, ''), unique_until, coalesce(partition_key, '')`
 
 // lostLeases lists the leases of t (id, token) that owner $3 no longer
 // holds, with the state each job is in now (an empty string for a job that is gone).
@@ -153,6 +154,7 @@ func buildQueries(schema string) queries {
 		jobLogs:         r.Replace(jobLogsSQL),
 		jobProgress:     r.Replace(jobProgressSQL),
 		listQueues:      r.Replace(listQueuesSQL),
+		lim:             buildLimitQueries(r),
 	}
 }
 

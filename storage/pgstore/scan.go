@@ -31,6 +31,7 @@ type jobScanner struct {
 	c     struct {
 		id                                 [16]byte
 		task, queue, state, owner, key     pgtype.DriverBytes
+		partition                          pgtype.DriverBytes
 		data, params                       pgtype.DriverBytes // valid until the next row
 		args                               []byte
 		priority, attempt                  int
@@ -63,7 +64,7 @@ func (s *jobScanner) scan(row pgx.CollectableRow) (*storage.Job, error) {
 	if s.dest == nil {
 		s.dest = []any{&c.id, &c.task, &c.args, &c.queue, &c.priority, &c.state, &c.data, &c.runAt, &c.attempt,
 			&c.created, &c.updated, &c.expireAt, &c.params, &c.owner, &c.token, &c.leaseUntil, &c.parent, &c.batch,
-			&c.key, &c.until}
+			&c.key, &c.until, &c.partition}
 		if s.seqs != nil {
 			s.dest = append(s.dest, &c.seq)
 		}
@@ -83,6 +84,9 @@ func (s *jobScanner) scan(row pgx.CollectableRow) (*storage.Job, error) {
 	}
 	if len(c.key) > 0 {
 		j.UniqueKey = string(c.key)
+	}
+	if len(c.partition) > 0 {
+		j.Partition = string(c.partition)
 	}
 	if c.data != nil {
 		if s.data == nil || !bytes.Equal(c.data, s.data) {

@@ -52,6 +52,9 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Recurring", func(t *testing.T) { testRecurring(t, newStore) })
 	t.Run("Locker", func(t *testing.T) { testLocker(t, newStore) })
 	t.Run("Workers", func(t *testing.T) { testWorkers(t, newStore) })
+	t.Run("FlowControl", func(t *testing.T) {
+		testFlowControl(t, needing(newStore, has[storage.FlowControl]("FlowControl")))
+	})
 }
 
 // capability is an optional interface of package storage.

@@ -1,0 +1,4 @@
+package taskflow
+
+// WeighedOrder exposes weighedOrder to the tests of package taskflow_test.
+var WeighedOrder = weighedOrder
