@@ -951,65 +951,6 @@ func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	return j, nil
 }
 
-// listSQL: the filters, then offset and limit (0: all) → jobCols, newest
-// first. List writes only the conditions it needs, so each combination of
-// filters gets its own plan: a rare state's partial index (jobs_failed,
-// jobs_scheduled, ...) or jobs_batch serves it, not a scan of every job.
-var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE %s ORDER BY %s DESC OFFSET $%d LIMIT nullif($%d::int, 0)`
-
-// byIDText orders by the ID's text, the same order as the ID's, but one no
-// index gives. A finished state (or every state) filtered by task or queue
-// has no index of its own: walking the primary key backwards until a page
-// is full reads the whole state, at random, for a task with few jobs (1.2 s
-// on a million jobs); a (parallel) sequential scan with a top-N sort reads
-// it in order (about 60 ms a million). Indexes on task and queue would make
-// it a lookup, but every finishing job would pay for them.
-const byIDText = `id::text COLLATE "C"`
-
-// List implements [storage.Lister]. Jobs come newest first (by their
-// UUIDv7 id).
-func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	where, args := []string{"true"}, []any{}
-	filter := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
-	switch p.State {
-	case "":
-	case states.NameProcessing: // the condition on lease_until lets jobs_lease serve it
-		filter("state = $%d AND lease_until IS NOT NULL", string(p.State))
-	default:
-		filter("state = $%d", string(p.State))
-	}
-	if p.Queue != "" {
-		filter("queue = $%d", p.Queue)
-	}
-	if p.Task != "" {
-		filter("task = $%d", p.Task)
-	}
-	if p.BatchID != uuid.Nil {
-		filter("batch_id = $%d", uid(p.BatchID))
-	}
-	if p.ParentID != uuid.Nil {
-		filter("parent_id = $%d", uid(p.ParentID))
-	}
-	order := "id"
-	if (p.Task != "" || p.Queue != "") && (p.State == "" || p.State == states.NameSucceeded || p.State == states.NameDeleted) {
-		order = byIDText
-	}
-	sql := fmt.Sprintf(s.q.list, strings.Join(where, " AND "), order, len(args)+1, len(args)+2)
-	rows, err := s.db.Query(ctx, sql, append(args, p.Offset, p.Limit)...)
-	if err != nil {
-		return nil, interpretError("list", err)
-	}
-	var js jobScanner
-	jobs, err := pgx.CollectRows(rows, js.scan)
-	return jobs, interpretError("list", err)
-}
-
 // countSQL: $1 queue (empty: any) → state, count.
 var countSQL = `SELECT state, count(*) FROM {s}.jobs WHERE ($1 = '' OR queue = $1) GROUP BY state`
 
