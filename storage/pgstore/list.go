@@ -159,8 +159,10 @@ func (s *Store) listQuery(p *storage.ListParams) (string, []any, error) {
 		if p.Limit > 0 {
 			window = " LIMIT " + arg(max(p.Offset, 0)+p.Limit) + "::int"
 		}
-		queues := `(SELECT ` + arg(p.Queue) + `::text AS queue)`
-		if p.Queue == "" {
+		var queues string
+		if p.Queue != "" {
+			queues = `(SELECT ` + arg(p.Queue) + `::text AS queue)`
+		} else {
 			queues = `(WITH RECURSIVE qs AS (
 	(SELECT queue FROM ` + s.q.list + ` WHERE state = 'enqueued' ORDER BY queue LIMIT 1)
 	UNION ALL
