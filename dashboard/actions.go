@@ -11,9 +11,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 const (
@@ -41,7 +49,7 @@ func (h *Handler) csrfToken(w http.ResponseWriter, r *http.Request, base string)
 }
 
 func (h *Handler) sign(nonce string) string {
-	m := hmac.New(sha256.New, h.csrfKey)
+	m := hmac.New(sha256.New, h.csrfKey())
 	m.Write([]byte(nonce))
 	return hex.EncodeToString(m.Sum(nil))
 }
@@ -112,34 +120,50 @@ func takeFlash(w http.ResponseWriter, r *http.Request, base string) *flash {
 // page, which shows the result.
 func (h *Handler) action(do func(r *http.Request) (string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-		if err := r.ParseForm(); err != nil {
-			http.Error(w, "dashboard: bad form: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		if err := h.checkPost(r); err != nil {
-			http.Error(w, err.Error(), http.StatusForbidden)
+		if !h.postForm(w, r) {
 			return
 		}
 		base := basePath(r)
 		msg, err := do(r)
 		f := flash{OK: err == nil, Message: msg}
 		if err != nil {
-			f.Message = strings.TrimSpace(msg + " " + err.Error())
+			f.Message = strings.TrimSpace(msg + " " + h.say(r, err))
 		}
 		setFlash(w, base, f)
 		http.Redirect(w, r, base+backPath(r.PostFormValue("back")), http.StatusSeeOther)
 	}
 }
 
+// postForm reads r's form and checks that r may act; when not, it
+// answers and returns false.
+func (h *Handler) postForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "dashboard: bad form: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	if err := h.checkPost(r); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
 // backPath returns back when it is a path of the dashboard (relative to its
-// base, starting with one slash), else "/": never another site.
+// base, starting with one slash), cleaned of "." and ".." elements (which
+// would climb out of the prefix the dashboard is mounted under), with its
+// query; else "/": never another site, nor another page of this one.
 func backPath(back string) string {
 	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") || strings.ContainsRune(back, '\\') ||
 		strings.ContainsFunc(back, func(r rune) bool { return r < 0x20 || r == 0x7f }) { // browsers drop tabs: "/\t/x" is "//x"
 		return "/"
 	}
-	return back
+	u, err := url.Parse(back)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.Opaque != "" {
+		return "/"
+	}
+	clean := &url.URL{Path: path.Clean(u.Path), RawQuery: u.RawQuery} // Clean("/a/../../x") is "/x"
+	return clean.RequestURI()
 }
 
 // ids parses the job IDs of a form: its "id" fields (one job, or the
@@ -154,43 +178,170 @@ func ids(r *http.Request) ([]uuid.UUID, error) {
 	for _, s := range r.PostForm[field] {
 		id, err := uuid.Parse(s)
 		if err != nil {
-			return nil, fmt.Errorf("job id %q: %w", s, err)
+			return nil, fmt.Errorf("%w: job id %q: %w", errBadRequest, s, err)
 		}
 		out = append(out, id)
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no job selected")
+		return nil, notice("no job selected")
 	}
 	return out, nil
 }
 
-// jobAction requeues or deletes the jobs whose IDs the form lists (one
-// job, a selection or a whole page), in one client call.
-func (h *Handler) jobAction(r *http.Request) (string, error) {
-	var (
-		do   func(context.Context, []uuid.UUID) ([]error, error)
-		verb string
-	)
-	switch a := r.PathValue("action"); a {
+// requeueFrom lists the states a job may be requeued from: not Enqueued
+// (it is waiting already) nor Processing (a worker runs it: delete it, or
+// let it finish).
+var requeueFrom = []states.Name{states.NameScheduled, states.NameAwaiting, states.NameSucceeded, states.NameFailed, states.NameDeleted}
+
+// offered reports whether the page offers action on jobs in state st.
+func offered(action string, st states.Name) bool {
+	switch action {
 	case "requeue":
-		do, verb = h.client.RequeueMany, "Requeued"
+		return slices.Contains(requeueFrom, st)
 	case "delete":
-		do, verb = h.client.DeleteMany, "Deleted"
-	default:
-		return "", fmt.Errorf("unknown job action %q (want requeue or delete)", a)
+		return st.Valid() && st != states.NameDeleted
+	}
+	return false
+}
+
+// jobAction requeues or deletes the jobs whose IDs the form lists (one
+// job, a selection or a whole page). The form names, in "from", the state
+// the page showed them in: each job moves only if it is still in that
+// state (a compare-and-set), so that a page left open does not act on a
+// job that has moved on since.
+func (h *Handler) jobAction(r *http.Request) (string, error) {
+	a := r.PathValue("action")
+	if a != "requeue" && a != "delete" {
+		return "", fmt.Errorf("%w: unknown job action %q (want requeue or delete)", errBadRequest, a)
+	}
+	from := states.Name(r.PostFormValue("from"))
+	if !from.Valid() {
+		return "", fmt.Errorf("%w: the form does not say which state its jobs were in: reload the page", errBadRequest)
+	}
+	if !offered(a, from) {
+		return "", fmt.Errorf("%w: %s jobs cannot be %sd", errBadRequest, from, a)
 	}
 	list, err := ids(r)
 	if err != nil {
 		return "", err
 	}
-	errs, err := do(r.Context(), list)
-	n := 0
-	for _, e := range errs {
-		if e == nil {
-			n++
+	var done, moved, gone int
+	for _, id := range list {
+		err := h.changeJob(r.Context(), a, id, from)
+		switch {
+		case err == nil:
+			done++
+		case errors.Is(err, storage.ErrStateConflict):
+			moved++
+		case errors.Is(err, storage.ErrNotFound):
+			gone++
+		default:
+			return fmt.Sprintf("%s %d of %d job(s) before an error.", actionVerb[a], done, len(list)), err
 		}
 	}
-	return fmt.Sprintf("%s %d of %d job(s).", verb, n, len(list)), errors.Join(append(errs, err)...)
+	msg := fmt.Sprintf("%s %d of %d job(s).", actionVerb[a], done, len(list))
+	if moved+gone == 0 {
+		return msg, nil
+	}
+	return msg, notice(fmt.Sprintf("%d job(s) had moved on from %s since the page was shown, and %d no longer exist: they were left as they are. Reload the page to see them as they are now.",
+		moved, from, gone))
+}
+
+var actionVerb = map[string]string{"requeue": "Requeued", "delete": "Deleted"}
+
+// changeJob requeues or deletes job id if it is in state from, through the
+// client's compare-and-set ChangeState.
+func (h *Handler) changeJob(ctx context.Context, action string, id uuid.UUID, from states.Name) error {
+	now := time.Now()
+	if action == "delete" {
+		return h.client.ChangeState(ctx, id, states.Deleted{DeletedAt: now, Reason: "deleted by request"}, from)
+	}
+	j, err := h.peek(ctx, id) // for its queue
+	if err != nil {
+		return err
+	}
+	return h.client.ChangeState(ctx, id, states.Enqueued{Queue: j.Queue, EnqueuedAt: now, Reason: "requeued by request"}, from)
+}
+
+// peek reads job id without its history where the store can.
+func (h *Handler) peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	if p, ok := h.client.Store().(storage.Peeker); ok {
+		return p.Peek(ctx, id)
+	}
+	return h.client.Store().Get(ctx, id)
+}
+
+// bulkChunk is how many jobs one request of a bulk action changes: the
+// script sends requests until none is left, showing the progress, so that
+// no request runs long enough to time out.
+const bulkChunk = 500
+
+// bulkResult is the answer to a bulk action's request from the script.
+type bulkResult struct {
+	OK      bool   `json:"ok"`
+	Message string `json:"msg"`
+	Done    int    `json:"done"` // jobs changed by this request
+	More    bool   `json:"more"` // whether jobs may be left
+}
+
+// bulk requeues or deletes every job of the form's state ("from") that
+// matches its task and queue, one chunk a request: the next bulkChunk of
+// the list, through the client's RequeueMany or DeleteMany. A request
+// that asks for JSON (the page's script, looping until none is left) gets
+// a bulkResult; a plain form is sent back to its page with a flash.
+func (h *Handler) bulk(w http.ResponseWriter, r *http.Request) {
+	if !h.postForm(w, r) {
+		return
+	}
+	res := h.bulkChunk(r)
+	if strings.Contains(r.Header.Get("Accept"), "application/json") {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		_ = json.NewEncoder(w).Encode(res)
+		return
+	}
+	if res.More && res.OK {
+		res.Message += " More remain: press the button again."
+	}
+	base := basePath(r)
+	setFlash(w, base, flash{OK: res.OK, Message: res.Message})
+	http.Redirect(w, r, base+backPath(r.PostFormValue("back")), http.StatusSeeOther)
+}
+
+func (h *Handler) bulkChunk(r *http.Request) bulkResult {
+	a := r.PathValue("action")
+	from := states.Name(r.PostFormValue("from"))
+	if (a != "requeue" && a != "delete") || !offered(a, from) {
+		return bulkResult{Message: fmt.Sprintf("%s jobs cannot be %sd.", from, a)}
+	}
+	do := h.client.RequeueMany
+	if a == "delete" {
+		do = h.client.DeleteMany
+	}
+	list, err := h.client.Jobs(r.Context(), taskflow.JobQuery{State: from, Task: r.PostFormValue("task"), Queue: r.PostFormValue("queue"), Limit: bulkChunk})
+	if err != nil {
+		return bulkResult{Message: h.say(r, err)}
+	}
+	if len(list) == 0 {
+		return bulkResult{OK: true, Message: fmt.Sprintf("No %s jobs left to %s.", from, a)}
+	}
+	ids := make([]uuid.UUID, len(list))
+	for i, j := range list {
+		ids[i] = j.ID
+	}
+	errs, err := do(r.Context(), ids)
+	res := bulkResult{OK: err == nil, More: len(list) == bulkChunk}
+	for _, e := range errs {
+		if e == nil {
+			res.Done++
+		}
+	}
+	res.Message = fmt.Sprintf("%s %d of %d job(s).", actionVerb[a], res.Done, len(ids))
+	if err != nil {
+		res.Message += " " + h.say(r, err)
+	}
+	res.More = res.More && res.Done > 0 // a chunk that changed nothing would be met again
+	return res
 }
 
 // recurringAction triggers, pauses, resumes or removes the recurring job
@@ -198,7 +349,7 @@ func (h *Handler) jobAction(r *http.Request) (string, error) {
 func (h *Handler) recurringAction(r *http.Request) (string, error) {
 	id, ctx := r.PostFormValue("id"), r.Context()
 	if id == "" {
-		return "", errors.New("no recurring job id")
+		return "", notice("no recurring job id")
 	}
 	switch a := r.PathValue("action"); a {
 	case "trigger":
@@ -214,7 +365,7 @@ func (h *Handler) recurringAction(r *http.Request) (string, error) {
 	case "remove":
 		return done(fmt.Sprintf("Removed recurring job %q.", id), h.client.RemoveRecurring(ctx, id))
 	default:
-		return "", fmt.Errorf("unknown recurring job action %q (want trigger, pause, resume or remove)", a)
+		return "", fmt.Errorf("%w: unknown recurring job action %q (want trigger, pause, resume or remove)", errBadRequest, a)
 	}
 }
 
@@ -227,18 +378,18 @@ func (h *Handler) queueAction(r *http.Request) (string, error) {
 	case "resume":
 		return done(fmt.Sprintf("Resumed queue %q.", q), h.client.ResumeQueue(ctx, q))
 	default:
-		return "", fmt.Errorf("unknown queue action %q (want pause or resume)", a)
+		return "", fmt.Errorf("%w: unknown queue action %q (want pause or resume)", errBadRequest, a)
 	}
 }
 
 // batchAction cancels the batch named by the form's "id".
 func (h *Handler) batchAction(r *http.Request) (string, error) {
 	if a := r.PathValue("action"); a != "cancel" {
-		return "", fmt.Errorf("unknown batch action %q (want cancel)", a)
+		return "", fmt.Errorf("%w: unknown batch action %q (want cancel)", errBadRequest, a)
 	}
 	id, err := uuid.Parse(r.PostFormValue("id"))
 	if err != nil {
-		return "", fmt.Errorf("batch id %q: %w", r.PostFormValue("id"), err)
+		return "", fmt.Errorf("%w: batch id %q: %w", errBadRequest, r.PostFormValue("id"), err)
 	}
 	n, err := h.client.CancelBatch(r.Context(), id)
 	return done(fmt.Sprintf("Canceled batch %s: deleted %d unfinished job(s).", id, n), err)

@@ -15,15 +15,21 @@
 package dashboard
 
 import (
+	"cmp"
 	"crypto/rand"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,14 +48,32 @@ type Options struct {
 	Authorize func(*http.Request) bool
 	// ReadOnly hides every action and refuses every POST with 403.
 	ReadOnly bool
-	// HideArgs shows a job's arguments and result only after a click, for
-	// arguments that hold personal or secret data.
+	// HideArgs keeps a job's arguments and result out of every page, for
+	// arguments that hold personal or secret data: a job's page links to
+	// them instead, and they are fetched only on a click, behind the same
+	// Authorize check.
 	HideArgs bool
 	// PollInterval is how often the overview's live graph asks for new
 	// counts. Default: 2 seconds.
 	PollInterval time.Duration
-	// PageSize is how many jobs a page lists. Default: 20.
+	// PageSize is how many jobs a page lists unless the page's size
+	// control asks for another. Default: 20.
 	PageSize int
+	// CSRFKey signs the CSRF tokens of the forms. Give every replica of
+	// the dashboard, and every restart of it, the same key (at least 32
+	// random bytes, kept secret like a password) so that a page served by
+	// one is accepted by another; nil draws a random key for each Handler,
+	// so that open pages' forms are refused after a restart or by another
+	// replica. CSRFKeyFunc, when set, is used instead.
+	CSRFKey []byte
+	// CSRFKeyFunc returns the CSRF key for each token it signs or checks,
+	// for a key kept in a secret store and rotated: it must return the
+	// same key for every replica at a time.
+	CSRFKeyFunc func() []byte
+	// Logger receives the detail of the errors that pages show only as a
+	// generic 500 or 503 page (so that database names, hosts and users
+	// stay in the server's log). Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // ErrForbidden is the cause of a 403 response: a request that Authorize
@@ -70,15 +94,21 @@ type Handler struct {
 	client   *taskflow.Client
 	opts     Options
 	mux      *http.ServeMux
-	csrfKey  []byte
+	csrfKey  func() []byte
+	log      *slog.Logger
 	origin   *http.CrossOriginProtection
 	pages    map[string]*template.Template
 	authz    func(*http.Request) bool
 	assetsFS fs.FS
+	assetVer string
 }
 
 // maxPageSize bounds Options.PageSize.
 const maxPageSize = 1000
+
+// minCSRFKey is the shortest Options.CSRFKey, and the length of a random
+// one.
+const minCSRFKey = 32
 
 // New returns the dashboard of client's store. It returns an error for a
 // nil client, a PageSize out of 0–1000 or a negative PollInterval.
@@ -90,6 +120,8 @@ func New(client *taskflow.Client, opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("dashboard: PageSize %d: want 0 (the default, 20) to %d", opts.PageSize, maxPageSize)
 	case opts.PollInterval < 0:
 		return nil, fmt.Errorf("dashboard: negative PollInterval %v", opts.PollInterval)
+	case opts.CSRFKey != nil && len(opts.CSRFKey) < minCSRFKey:
+		return nil, fmt.Errorf("dashboard: CSRFKey of %d bytes: want at least %d", len(opts.CSRFKey), minCSRFKey)
 	}
 	if opts.PageSize == 0 {
 		opts.PageSize = 20
@@ -97,12 +129,19 @@ func New(client *taskflow.Client, opts Options) (*Handler, error) {
 	if opts.PollInterval == 0 {
 		opts.PollInterval = 2 * time.Second
 	}
-	h := &Handler{client: client, opts: opts, mux: http.NewServeMux(), csrfKey: make([]byte, 32),
-		origin: http.NewCrossOriginProtection(), authz: opts.Authorize}
+	h := &Handler{client: client, opts: opts, mux: http.NewServeMux(), csrfKey: opts.CSRFKeyFunc,
+		origin: http.NewCrossOriginProtection(), authz: opts.Authorize, log: cmp.Or(opts.Logger, slog.Default())}
 	if h.authz == nil {
 		h.authz = fromLoopback
 	}
-	_, _ = rand.Read(h.csrfKey) // crypto/rand.Read never fails
+	if h.csrfKey == nil {
+		key := slices.Clone(opts.CSRFKey)
+		if key == nil {
+			key = make([]byte, minCSRFKey)
+			_, _ = rand.Read(key) // crypto/rand.Read never fails
+		}
+		h.csrfKey = func() []byte { return key }
+	}
 	pages, err := parsePages()
 	if err != nil {
 		return nil, err
@@ -113,6 +152,9 @@ func New(client *taskflow.Client, opts Options) (*Handler, error) {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
 	h.assetsFS = static
+	if h.assetVer, err = hashFiles(static); err != nil {
+		return nil, err
+	}
 	h.routes()
 	return h, nil
 }
@@ -122,7 +164,10 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /{$}", h.page(h.overview))
 	m.HandleFunc("GET /jobs/{state}", h.page(h.jobs))
 	m.HandleFunc("GET /job", h.findJob)
+	m.HandleFunc("GET /retries", h.page(h.retries))
+	m.HandleFunc("GET /parent/{id}", h.parent)
 	m.HandleFunc("GET /job/{id}", h.page(h.job))
+	m.HandleFunc("GET /job/{id}/raw/{part}", h.raw)
 	m.HandleFunc("GET /recurring", h.page(listPage("recurring", "Recurring jobs", h.client.RecurringJobs)))
 	m.HandleFunc("GET /batches", h.page(h.batches))
 	m.HandleFunc("GET /batches/{id}", h.page(h.batch))
@@ -130,8 +175,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /workers", h.page(h.workers))
 	m.HandleFunc("GET /api/live", h.live)
 	assets := http.FileServerFS(h.assetsFS)
-	m.Handle("GET /static/{file}", http.StripPrefix("/static", cached(assets)))
+	m.Handle("GET /static/{file}", http.StripPrefix("/static", h.cached(assets)))
 	m.HandleFunc("POST /jobs/{action}", h.action(h.jobAction))
+	m.HandleFunc("POST /jobs/{action}/all", h.bulk)
 	m.HandleFunc("POST /recurring/{action}", h.action(h.recurringAction))
 	m.HandleFunc("POST /queues/{action}", h.action(h.queueAction))
 	m.HandleFunc("POST /batches/{action}", h.action(h.batchAction))
@@ -198,9 +244,49 @@ func basePath(r *http.Request) string {
 	return strings.TrimSuffix(strings.TrimSuffix(orig, r.URL.EscapedPath()), "/")
 }
 
-func cached(next http.Handler) http.Handler {
+// cached serves the static files: for good when asked for by the
+// version the pages name (a new version has another URL), else for an
+// hour.
+func (h *Handler) cached(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=3600")
+		if r.URL.Query().Get("v") == h.assetVer {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "public, max-age=3600")
+		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// hashFiles returns a short hash of every file of fsys, names and
+// contents.
+func hashFiles(fsys fs.FS) (string, error) {
+	sum := sha256.New()
+	err := fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, name)
+		fmt.Fprintf(sum, "%s %d\n", name, len(b))
+		sum.Write(b)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("dashboard: %w", err)
+	}
+	return hex.EncodeToString(sum.Sum(nil))[:12], nil
+}
+
+// version is the version of taskflow's module in the running program.
+var version = func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
+	}
+	for _, m := range append([]*debug.Module{&bi.Main}, bi.Deps...) {
+		if m.Path == "github.com/taskflow-go/taskflow" {
+			return cmp.Or(m.Version, "(devel)")
+		}
+	}
+	return "(devel)"
+}()

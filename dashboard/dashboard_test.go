@@ -47,18 +47,31 @@ func TestPages(t *testing.T) {
 				notWant    []string
 			}{
 				{"overview", "/", 200, []string{`id="count-failed"`, `href="/dash/jobs/failed"`, `id="live"`, `data-url="/dash/api/live"`,
-					"Last 24 hours", "Last 7 days", "paused-queue", `<script src="/dash/static/dashboard.js"`}, nil},
-				{"enqueued jobs", "/jobs/enqueued", 200, []string{id("enqueued"), id("xss"), "Requeue selected"}, []string{id("failed")}},
+					"Last 24 hours", "Last 7 days", "paused-queue", `<script src="/dash/static/dashboard.js?v=`,
+					`<link rel="icon" type="image/svg+xml" href="/dash/static/favicon.svg?v=`}, nil},
+				{"enqueued jobs", "/jobs/enqueued", 200, []string{id("enqueued"), id("xss"), "Delete selected", `id="total">4 job(s)`},
+					[]string{id("failed"), "Requeue selected"}},
 				{"enqueued jobs of a queue", "/jobs/enqueued?queue=mail", 200, []string{id("enqueued")}, []string{id("xss")}},
 				{"filter by task", "/jobs/failed?task=dash-echo", 200, []string{id("failed"), "disk full"}, nil},
 				{"filter matching nothing", "/jobs/failed?task=other", 200, []string{"match the filters"}, []string{id("failed")}},
-				{"second page", "/jobs/enqueued?page=2", 200, []string{"Page 2", "← Newer"}, []string{id("enqueued")}},
-				{"scheduled jobs with due time", "/jobs/scheduled", 200, []string{id("scheduled"), "due "}, nil},
+				{"a page of two", "/jobs/enqueued?size=2", 200, []string{`id="page-next"`, `id="page-last"`, id("enqueued")}, []string{`id="page-prev"`}},
+				{"the last page", "/jobs/enqueued?size=2&last=1", 200, []string{`id="page-prev"`, `id="page-first"`}, []string{`id="page-next"`, id("enqueued")}},
+				{"scheduled jobs with due time", "/jobs/scheduled", 200, []string{id("scheduled"), "<th>Due</th>", "data-relative>in "}, nil},
 				{"processing jobs with worker and progress", "/jobs/processing", 200, []string{id("processing"), "on worker-1", `<progress max="100" value="50">`}, nil},
 				{"succeeded jobs", "/jobs/succeeded", 200, []string{id("succeeded")}, nil},
 				{"unknown state", "/jobs/lost", 400, []string{"unknown state"}, nil},
-				{"bad page", "/jobs/failed?page=0", 400, []string{"want a number from 1"}, nil},
-				{"page past the last offset", "/jobs/failed?page=922337203685477582", 400, []string{"want a number from 1"}, nil},
+				{"bad page size", "/jobs/failed?size=0", 400, []string{"want a number from 1 to 1000"}, nil},
+				{"bad cursor", "/jobs/failed?after=nonsense", 400, []string{"bad list cursor"}, nil},
+				{"cursor both ways", "/jobs/failed?after=a&before=b", 400, []string{"one place"}, nil},
+				{"failed row: the error's type and first line", "/jobs/failed", 200, []string{`<span class="etype"><bdi>*errors.errorString</bdi></span> <bdi>disk full</bdi>`}, nil},
+				{"retries: none yet", "/retries", 200, []string{"No retries."}, []string{id("scheduled")}},
+				{"raw arguments", "/job/" + id("xss") + "/raw/args", 200, []string{"window.pwned = true"}, nil},
+				{"raw result", "/job/" + id("succeeded") + "/raw/result", 200, []string{`{"ok":true}`}, nil},
+				{"raw error", "/job/" + id("failed") + "/raw/error", 200, []string{"disk full", "goroutine 7"}, nil},
+				{"no result to show raw", "/job/" + id("failed") + "/raw/result", 404, nil, nil},
+				{"unknown raw part", "/job/" + id("failed") + "/raw/secrets", 404, nil, nil},
+				{"parent link to a batch", "/parent/" + f.batch.String(), 303, nil, nil},
+				{"favicon", "/static/favicon.svg", 200, []string{"<svg"}, nil},
 				{"failed job", "/job/" + id("failed"), 200, []string{"dash-echo", "disk full", "goroutine 7 [running]", `id="requeue"`, "History", "in this state"}, nil},
 				{"succeeded job with result", "/job/" + id("succeeded"), 200, []string{`&#34;ok&#34;: true`, "Result"}, nil},
 				{"processing job with logs and progress", "/job/" + id("processing"), 200, []string{"halfway &lt;b&gt;there&lt;/b&gt;", "importing", "so far"}, nil},
@@ -134,19 +147,30 @@ func TestActions(t *testing.T) {
 				flash      string
 				check      func(t *testing.T)
 			}{
-				{"requeue a job", "/jobs/requeue", url.Values{"id": {f.jobs["failed"].String()}}, "Requeued 1 of 1 job(s).",
+				{"requeue a job", "/jobs/requeue", url.Values{"id": {f.jobs["failed"].String()}, "from": {"failed"}}, "Requeued 1 of 1 job(s).",
 					func(t *testing.T) { require.Equal(t, states.NameEnqueued, stateOf("failed")) }},
-				{"delete a selection", "/jobs/delete", url.Values{"id": {f.jobs["enqueued"].String(), f.jobs["scheduled"].String()}, "page_id": {f.jobs["xss"].String()}},
-					"Deleted 2 of 2 job(s).", func(t *testing.T) {
+				{"delete a selection", "/jobs/delete", url.Values{"id": {f.jobs["enqueued"].String()}, "page_id": {f.jobs["xss"].String()}, "from": {"enqueued"}},
+					"Deleted 1 of 1 job(s).", func(t *testing.T) {
 						require.Equal(t, states.NameDeleted, stateOf("enqueued"))
-						require.Equal(t, states.NameDeleted, stateOf("scheduled"))
 						require.Equal(t, states.NameEnqueued, stateOf("xss"))
 					}},
-				{"requeue a whole page", "/jobs/requeue", url.Values{"scope": {"page"}, "page_id": {f.jobs["succeeded"].String(), f.jobs["enqueued"].String()}},
-					"Requeued 2 of 2 job(s).", func(t *testing.T) { require.Equal(t, states.NameEnqueued, stateOf("succeeded")) }},
-				{"delete a deleted job", "/jobs/delete", url.Values{"id": {f.jobs["scheduled"].String()}, "back": {"/jobs/deleted"}}, "Deleted 0 of 1 job(s).", nil},
-				{"no job selected", "/jobs/requeue", url.Values{}, "no job selected", nil},
-				{"unknown job action", "/jobs/explode", url.Values{"id": {f.jobs["xss"].String()}}, "unknown job action", nil},
+				{"requeue a whole page, one job of which moved on", "/jobs/requeue",
+					url.Values{"scope": {"page"}, "page_id": {f.jobs["succeeded"].String(), f.jobs["enqueued"].String()}, "from": {"succeeded"}},
+					"Requeued 1 of 2 job(s). 1 job(s) had moved on from succeeded", func(t *testing.T) {
+						require.Equal(t, states.NameEnqueued, stateOf("succeeded"))
+						require.Equal(t, states.NameDeleted, stateOf("enqueued"), "the job that moved on stays as it is")
+					}},
+				{"delete from a stale page", "/jobs/delete", url.Values{"id": {f.jobs["scheduled"].String()}, "from": {"failed"}, "back": {"/jobs/failed"}},
+					"Deleted 0 of 1 job(s). 1 job(s) had moved on from failed", func(t *testing.T) { require.Equal(t, states.NameScheduled, stateOf("scheduled")) }},
+				{"requeue an enqueued job", "/jobs/requeue", url.Values{"id": {f.jobs["xss"].String()}, "from": {"enqueued"}}, "enqueued jobs cannot be requeued", nil},
+				{"requeue a processing job", "/jobs/requeue", url.Values{"id": {f.jobs["processing"].String()}, "from": {"processing"}}, "processing jobs cannot be requeued",
+					func(t *testing.T) { require.Equal(t, states.NameProcessing, stateOf("processing")) }},
+				{"a form without its state", "/jobs/delete", url.Values{"id": {f.jobs["xss"].String()}}, "does not say which state", func(t *testing.T) {
+					require.Equal(t, states.NameEnqueued, stateOf("xss"))
+				}},
+				{"back climbs out of the prefix", "/jobs/delete", url.Values{"from": {"failed"}, "back": {"/../../jobs/failed?task=x"}}, "no job selected", nil},
+				{"no job selected", "/jobs/requeue", url.Values{"from": {"failed"}}, "no job selected", nil},
+				{"unknown job action", "/jobs/explode", url.Values{"id": {f.jobs["xss"].String()}, "from": {"enqueued"}}, "unknown job action", nil},
 				{"trigger a recurring job", "/recurring/trigger", url.Values{"id": {"nightly"}}, `Triggered recurring job "nightly"`, nil},
 				{"pause a recurring job", "/recurring/pause", url.Values{"id": {"nightly"}}, `Paused recurring job "nightly".`, func(t *testing.T) {
 					r, err := f.client.RecurringJob(ctx, "nightly")
@@ -183,8 +207,11 @@ func TestActions(t *testing.T) {
 					resp.Body.Close()
 					require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 					back := "/dash" + form.Get("back")
-					if form.Get("back") == "" {
+					switch form.Get("back") {
+					case "":
 						back = "/dash/"
+					case "/../../jobs/failed?task=x":
+						back = "/dash/jobs/failed?task=x" // cleaned: under the prefix
 					}
 					require.Equal(t, back, resp.Header.Get("Location"))
 					_, body := get(t, c, base+strings.TrimPrefix(back, "/dash"))
@@ -265,7 +292,7 @@ func TestRefused(t *testing.T) {
 			if m := csrfRE.FindStringSubmatch(rec.Body.String()); m != nil {
 				tok = m[1]
 			}
-			form := url.Values{"id": {failed}}
+			form := url.Values{"id": {failed}, "from": {"failed"}}
 			switch tt.csrf {
 			case "valid":
 				form.Set("csrf", tok)
@@ -309,7 +336,7 @@ func TestReadOnlyHidesActions(t *testing.T) {
 		require.NotContains(t, body, `name="csrf"`, path)
 	}
 	_, body := get(t, c, base+"/job/"+f.jobs["failed"].String())
-	require.Contains(t, body, "<summary>Show arguments</summary>", "HideArgs puts the arguments behind a click")
+	require.Contains(t, body, `id="show-args"`, "HideArgs puts the arguments behind a click")
 }
 
 func TestOpenRedirectRefused(t *testing.T) {

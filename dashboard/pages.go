@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -36,6 +35,12 @@ type view struct {
 	Flash    *flash
 	States   []states.Name
 	Data     any
+	// AssetVer is the hash of the static files, in their URLs: they are
+	// cached for good, and a new version is fetched anew.
+	AssetVer string
+	Version  string        // taskflow's module version
+	Now      time.Time     // when the page was made
+	Render   time.Duration // how long it took to make
 }
 
 // errBadRequest marks errors caused by the request itself (400).
@@ -54,7 +59,8 @@ func (h *Handler) page(get func(r *http.Request) (page, error)) http.HandlerFunc
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		base := basePath(r)
-		v := &view{Base: base, Back: r.URL.RequestURI(), ReadOnly: h.opts.ReadOnly, HideArgs: h.opts.HideArgs, States: states.Names}
+		v := &view{Base: base, Back: r.URL.RequestURI(), ReadOnly: h.opts.ReadOnly, HideArgs: h.opts.HideArgs, States: states.Names,
+			AssetVer: h.assetVer, Version: version, Now: time.Now()}
 		if !h.opts.ReadOnly {
 			v.CSRF = h.csrfToken(w, r, base)
 		}
@@ -62,21 +68,24 @@ func (h *Handler) page(get func(r *http.Request) (page, error)) http.HandlerFunc
 		p, err := get(r)
 		status := http.StatusOK
 		if err != nil {
-			status = http.StatusInternalServerError
+			var msg string
 			switch {
 			case errors.Is(err, storage.ErrNotFound):
-				status = http.StatusNotFound
+				status, msg = http.StatusNotFound, err.Error()
 			case errors.Is(err, errBadRequest):
-				status = http.StatusBadRequest
+				status, msg = http.StatusBadRequest, err.Error()
 			case errors.Is(err, storage.ErrNotSupported):
-				status = http.StatusNotImplemented
+				status, msg = http.StatusNotImplemented, err.Error()
+			default:
+				status, msg = http.StatusServiceUnavailable, h.hide(r, err)
 			}
-			p = page{tmpl: "error", title: http.StatusText(status), data: err.Error()}
+			p = page{tmpl: "error", title: http.StatusText(status), data: msg}
 		}
 		v.Title, v.Nav, v.Data = p.title, p.nav, p.data
+		v.Render = time.Since(v.Now)
 		var buf bytes.Buffer
 		if err := h.pages[p.tmpl].ExecuteTemplate(&buf, "layout", v); err != nil {
-			http.Error(w, "dashboard: render "+p.tmpl+": "+err.Error(), http.StatusInternalServerError)
+			http.Error(w, h.hide(r, fmt.Errorf("render %s: %w", p.tmpl, err)), http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -115,7 +124,7 @@ func (h *Handler) overview(r *http.Request) (page, error) {
 		d.Counts = append(d.Counts, stateCount{State: st, Count: counts.Jobs[st], Estimated: est})
 	}
 	if d.Queues, err = h.client.Queues(ctx); err != nil {
-		d.QueuesErr = err.Error()
+		d.QueuesErr = h.hide(r, err)
 	}
 	now := time.Now()
 	day, err := h.client.Stats(ctx, now.Add(-23*time.Hour), now, time.Hour)
@@ -125,7 +134,7 @@ func (h *Handler) overview(r *http.Request) (page, error) {
 		d.Day, d.Week = newChart(day, "15:04"), newChart(week, "Jan 2")
 	}
 	if err != nil {
-		d.StatsErr = err.Error()
+		d.StatsErr = h.hide(r, err)
 	}
 	return page{"overview", "Overview", "overview", d}, nil
 }
@@ -134,13 +143,15 @@ func (h *Handler) overview(r *http.Request) (page, error) {
 type jobRow struct {
 	*taskflow.JobInfo
 	At       time.Time // when it entered its state
+	Due      time.Time // when a Scheduled job runs
+	ErrType  string    // a Failed job's error type
 	Detail   string
 	Parent   uuid.UUID
 	Progress *taskflow.Progress
 }
 
-// pager is a list's place: its page number (from 1) and links to the
-// neighbour pages, relative to the base, empty when there is none.
+// pager is an offset list's place: its page number (from 1) and links to
+// the neighbour pages, relative to the base, empty when there is none.
 type pager struct {
 	Base       string
 	Page       int
@@ -177,34 +188,70 @@ func (p *pager) link(r *http.Request, more bool) {
 }
 
 type jobsData struct {
-	Pager       pager
+	Page        keyset
 	State       states.Name
 	Task, Queue string
 	Jobs        []jobRow
+	// Total is how many jobs the list holds, -1 when unknown (a task
+	// filter); Estimated tells whether it is an estimate.
+	Total     int64
+	Estimated bool
+	// Retries tells the Retries view: Scheduled jobs that ran before.
+	Retries bool
+	// Scanned tells, in the Retries view, that the page stopped after
+	// reading scanLimit jobs without filling up.
+	Scanned bool
 }
+
+// scanLimit bounds the Scheduled jobs the Retries view reads for a page.
+const scanLimit = 5000
 
 func (h *Handler) jobs(r *http.Request) (page, error) {
 	st := states.Name(r.PathValue("state"))
 	if !st.Valid() {
 		return page{}, fmt.Errorf("%w: unknown state %q (want one of %v)", errBadRequest, st, states.Names)
 	}
+	return h.jobList(r, st, false)
+}
+
+// retries lists the Scheduled jobs that are retries: those that ran
+// before.
+func (h *Handler) retries(r *http.Request) (page, error) {
+	return h.jobList(r, states.NameScheduled, true)
+}
+
+func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, error) {
 	q := r.URL.Query()
-	d := jobsData{State: st, Task: q.Get("task"), Queue: q.Get("queue")}
+	d := jobsData{State: st, Task: q.Get("task"), Queue: q.Get("queue"), Total: -1, Retries: retries}
 	var err error
-	if d.Pager, err = newPager(r, h.opts.PageSize); err != nil {
+	if d.Page, err = newKeyset(r, h.opts.PageSize); err != nil {
 		return page{}, err
 	}
-	size := h.opts.PageSize
-	list, err := h.client.Jobs(r.Context(), taskflow.JobQuery{State: st, Task: d.Task, Queue: d.Queue,
-		Offset: (d.Pager.Page - 1) * size, Limit: size + 1})
+	query := d.Page.apply(taskflow.JobQuery{State: st, Task: d.Task, Queue: d.Queue})
+	var list []*taskflow.JobInfo
+	if retries {
+		list, d.Scanned, err = h.scanRetries(r, query)
+	} else {
+		list, err = h.client.Jobs(r.Context(), query)
+	}
 	if err != nil {
-		return page{}, err
+		return page{}, badCursor(err)
 	}
-	d.Pager.link(r, len(list) > size)
-	list = list[:min(len(list), size)]
+	list = d.Page.page(list)
+	if d.Task == "" && !retries {
+		if counts, err := h.client.QueueJobCounts(r.Context(), d.Queue); err == nil {
+			d.Total, d.Estimated = counts.Jobs[st], slices.Contains(counts.Estimated, st)
+		}
+	}
 	jl, _ := h.client.Store().(storage.JobLogs)
 	for _, j := range list {
 		row := jobRow{JobInfo: j, At: enteredAt(j), Parent: j.ParentID, Detail: summary(j.State)}
+		switch s := j.State.(type) {
+		case states.Scheduled:
+			row.Due = s.EnqueueAt
+		case states.Failed:
+			row.ErrType = s.ErrorType
+		}
 		if st == states.NameProcessing && jl != nil {
 			if _, p, err := jl.JobLogs(r.Context(), j.ID); err == nil && p != nil {
 				row.Progress = &taskflow.Progress{Attempt: p.Attempt, Percent: p.Percent, Message: p.Message, At: p.At}
@@ -212,7 +259,41 @@ func (h *Handler) jobs(r *http.Request) (page, error) {
 		}
 		d.Jobs = append(d.Jobs, row)
 	}
-	return page{"jobs", stateTitle(st) + " jobs", string(st), d}, nil
+	title, nav := stateTitle(st)+" jobs", string(st)
+	if retries {
+		title, nav = "Retries", "retries"
+	}
+	return page{"jobs", title, nav, d}, nil
+}
+
+// scanRetries walks the Scheduled jobs as query does, keeping those that
+// ran before (retries), until it has a page and one more, or has read
+// scanLimit jobs. It tells whether it stopped at the limit. The cursors
+// are the store's: the next page goes on from the last job kept.
+func (h *Handler) scanRetries(r *http.Request, query taskflow.JobQuery) ([]*taskflow.JobInfo, bool, error) {
+	want := query.Limit
+	query.Limit = min(max(want*4, 100), scanLimit)
+	var out []*taskflow.JobInfo
+	for read := 0; read < scanLimit; {
+		list, err := h.client.Jobs(r.Context(), query)
+		if err != nil {
+			return nil, false, err
+		}
+		read += len(list)
+		for _, j := range list {
+			if j.Attempt > 0 {
+				out = append(out, j)
+				if len(out) == want {
+					return out, false, nil
+				}
+			}
+		}
+		if len(list) < query.Limit {
+			return out, false, nil
+		}
+		query.Cursor = list[len(list)-1].Cursor
+	}
+	return out, true, nil
 }
 
 func stateTitle(st states.Name) string {
@@ -252,7 +333,7 @@ func summary(s states.State) string {
 	case states.Enqueued:
 		return s.Reason
 	case states.Scheduled:
-		return "due " + s.EnqueueAt.UTC().Format(timeLayout) + cmp.Or(": "+s.Reason, "")
+		return s.Reason
 	case states.Processing:
 		return "on " + s.ServerID
 	case states.Awaiting:
@@ -260,7 +341,7 @@ func summary(s states.State) string {
 	case states.Succeeded:
 		return fmt.Sprintf("in %v (waited %v)", roundDur(s.Duration), roundDur(s.Latency))
 	case states.Failed:
-		return cmp.Or(s.ErrorType+": ", "") + s.ErrorMessage
+		return firstLine(s.ErrorMessage, rowErrorLimit)
 	case states.Deleted:
 		return cmp.Or(s.Reason, s.ErrorMessage)
 	}
@@ -279,29 +360,68 @@ func (h *Handler) findJob(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, basePath(r)+"/job/"+id.String(), http.StatusSeeOther)
 }
 
+// parent sends a link to a continuation's parent, a job or a batch, to
+// its page.
+func (h *Handler) parent(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	to := "/job/"
+	if _, err := h.peek(r.Context(), id); errors.Is(err, storage.ErrNotFound) {
+		to = "/batches/"
+	}
+	http.Redirect(w, r, basePath(r)+to+id.String(), http.StatusSeeOther)
+}
+
 // historyEntry is a state in a job's timeline.
 type historyEntry struct {
 	State   states.Name
 	At      time.Time
-	Reason  string
+	Reason  preview
 	Spent   time.Duration // until the next state (or now, for a current unfinished state)
 	Current bool
-	Details string // the state as indented JSON
+	Details preview // the state as indented JSON
 }
 
-type param struct{ Name, Value string }
+type param struct {
+	Name  string
+	Value preview
+}
+
+// failure is a Failed state as a job's page shows it: clipped.
+type failure struct {
+	states.Failed
+	Message, Details preview
+}
 
 type jobData struct {
 	*taskflow.JobInfo
-	Args, Result string
-	Params       []param
-	History      []historyEntry
-	Failure      *states.Failed // the latest failure, if any
+	// Args and Result are previews of the values, empty when HideArgs
+	// keeps them off the page; ArgsSize and ResultSize their sizes.
+	Args, Result         preview
+	ArgsSize, ResultSize int
+	HasResult            bool
+	Params               []param
+	History              []historyEntry
+	// Failure is the failure the job is in, if it is Failed.
+	Failure *failure
 	// ParentIsBatch tells whether ParentID names a batch, not a job.
 	ParentIsBatch bool
 	// Continuations are the jobs that await this one, or awaited it.
 	Continuations []*taskflow.JobInfo
+	Logs          []logLine
 }
+
+// logLine is a log record with its message and attributes clipped.
+type logLine struct {
+	taskflow.LogRecord
+	Message, Attrs string
+}
+
+// logLimit bounds each log message and its attributes on a job's page.
+const logLimit = 4 << 10
 
 func (h *Handler) job(r *http.Request) (page, error) {
 	id, err := uuid.Parse(r.PathValue("id"))
@@ -312,7 +432,10 @@ func (h *Handler) job(r *http.Request) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	d := jobData{JobInfo: j, Args: pretty(j.Args)}
+	d := jobData{JobInfo: j, ArgsSize: len(j.Args)}
+	if !h.opts.HideArgs {
+		d.Args = previewJSON(j.Args)
+	}
 	if j.ParentID != uuid.Nil {
 		_, err := h.client.BatchProgress(r.Context(), j.ParentID)
 		d.ParentIsBatch = err == nil
@@ -322,25 +445,36 @@ func (h *Handler) job(r *http.Request) (page, error) {
 		return page{}, err
 	}
 	if s, ok := j.State.(states.Succeeded); ok && len(s.Result) > 0 {
-		d.Result = pretty(s.Result)
+		d.HasResult, d.ResultSize = true, len(s.Result)
+		if !h.opts.HideArgs {
+			d.Result = previewJSON(s.Result)
+		}
+	}
+	if f, ok := j.State.(states.Failed); ok {
+		d.Failure = &failure{Failed: f, Message: clip(f.ErrorMessage, previewLimit), Details: clip(f.ErrorDetails, previewLimit)}
 	}
 	for _, k := range slices.Sorted(maps.Keys(j.Params)) {
-		d.Params = append(d.Params, param{k, string(j.Params[k])})
+		d.Params = append(d.Params, param{k, clip(string(j.Params[k]), previewLimit)})
+	}
+	for _, l := range j.Logs {
+		d.Logs = append(d.Logs, logLine{LogRecord: l, Message: clipped(l.Message, logLimit), Attrs: clipped(string(l.Attrs), logLimit)})
 	}
 	now := time.Now()
 	for i, c := range j.History {
-		e := historyEntry{State: c.State.Name(), At: c.At, Reason: c.State.Why(), Current: i == len(j.History)-1}
+		e := historyEntry{State: c.State.Name(), At: c.At, Reason: clip(c.State.Why(), previewLimit), Current: i == len(j.History)-1}
 		switch {
 		case !e.Current:
 			e.Spent = j.History[i+1].At.Sub(c.At)
 		case !storage.Finished(e.State):
 			e.Spent = now.Sub(c.At)
 		}
-		if raw, err := states.Marshal(c.State); err == nil {
-			e.Details = pretty(raw)
+		st := c.State
+		if s, ok := st.(states.Succeeded); ok && h.opts.HideArgs && len(s.Result) > 0 {
+			s.Result = json.RawMessage(`"(hidden)"`)
+			st = s
 		}
-		if f, ok := c.State.(states.Failed); ok {
-			d.Failure = &f
+		if raw, err := states.Marshal(st); err == nil {
+			e.Details = previewJSON(raw)
 		}
 		d.History = append(d.History, e)
 	}
@@ -348,26 +482,14 @@ func (h *Handler) job(r *http.Request) (page, error) {
 	return page{"job", "Job " + j.ID.String(), string(j.State.Name()), d}, nil
 }
 
-// pretty formats JSON with indentation and without the escapes of <, >
-// and & (the page escapes them), or returns raw as text when it is not JSON
-// (a custom codec).
-func pretty(raw []byte) string {
-	d := json.NewDecoder(bytes.NewReader(raw))
-	d.UseNumber()
-	var v any
-	if d.Decode(&v) == nil && d.InputOffset() == int64(len(bytes.TrimRight(raw, " \t\r\n"))) {
-		var buf bytes.Buffer
-		e := json.NewEncoder(&buf)
-		e.SetEscapeHTML(false)
-		e.SetIndent("", "  ")
-		if e.Encode(v) == nil {
-			return strings.TrimSuffix(buf.String(), "\n")
-		}
+// clipped returns the start of s, at most limit bytes, with an ellipsis
+// when anything was left out.
+func clipped(s string, limit int) string {
+	p := clip(s, limit)
+	if p.More > 0 {
+		return p.Text + " …"
 	}
-	if utf8.Valid(raw) {
-		return string(raw)
-	}
-	return fmt.Sprintf("%q", raw)
+	return p.Text
 }
 
 // listPage makes the page, named tmpl in the navigation too, that shows
@@ -532,13 +654,12 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 	}
 	since = storage.StatsPeriod(since, time.Minute)
 	points, err := h.client.Stats(r.Context(), since, now, time.Minute)
-	if err != nil {
-		http.Error(w, "dashboard: "+err.Error(), http.StatusInternalServerError)
-		return
+	var counts taskflow.JobCounts
+	if err == nil {
+		counts, err = h.client.JobCounts(r.Context())
 	}
-	counts, err := h.client.JobCounts(r.Context())
 	if err != nil {
-		http.Error(w, "dashboard: "+err.Error(), http.StatusInternalServerError)
+		http.Error(w, h.hide(r, err), http.StatusServiceUnavailable)
 		return
 	}
 	c := liveCounts{Since: since.Unix(), Now: now.UnixMilli(), Jobs: counts.Jobs}
@@ -626,11 +747,58 @@ var funcs = template.FuncMap{
 		}
 		return d.Round(time.Second).String() + " ago"
 	},
+	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"num": func(n any) string {
+		switch n := n.(type) {
+		case int:
+			return num(int64(n))
+		case int64:
+			return num(n)
+		}
+		return fmt.Sprint(n)
+	},
+	"offered":    offered,
+	"previewOf":  func(p preview, raw, id string) previewLink { return previewLink{p, raw, id} },
+	"pages":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k} },
 	"dur":        roundDur,
 	"cronWords":  cronWords,
 	"nonzeroID":  func(id uuid.UUID) bool { return id != uuid.Nil },
 	"jobList":    func(base string, jobs []*taskflow.JobInfo) jobList { return jobList{base, jobs} },
 	"stateTitle": stateTitle,
+}
+
+// previewLink is what the "preview" template shows: a clipped value, the
+// link to it whole, and the element id of the value.
+type previewLink struct {
+	preview
+	Raw, ID string
+}
+
+// keysetLinks is what the "keyset" template shows: a list's links.
+type keysetLinks struct {
+	Base string
+	Page keyset
+}
+
+// rowErrorLimit bounds the error shown on a row of a list of failed jobs.
+const rowErrorLimit = 160
+
+// num formats n with thousands separators: 1,234,567.
+func num(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 // parsePages parses each page template with the layout.

@@ -88,6 +88,10 @@ type Job struct {
 	// History holds every state the job has been in, oldest first. Only
 	// [Store.Get] fills it.
 	History []StateRecord
+
+	// Cursor is the job's place in the order of the [Lister.List] call
+	// that returned it, opaque, for ListParams.Cursor. Only List sets it.
+	Cursor string
 }
 
 // CurrentState decodes the job's current state.
@@ -372,14 +376,37 @@ type ListParams struct {
 	// ParentID selects the continuations of a job or batch: the jobs that
 	// await it, or awaited it.
 	ParentID uuid.UUID
-	// Offset and Limit page through the jobs, newest first; a zero Limit
-	// means no limit.
+	// Offset and Limit page through the jobs in the list's order (see
+	// Lister); a zero Limit means no limit. Deep pages are cheap only
+	// through Cursor: Offset skips jobs one by one.
 	Offset, Limit int
+	// Cursor, when set, continues a list from a job's place in its order:
+	// the Cursor of a job that a List call with the same State returned.
+	// The list starts after that place (Offset then counts from there),
+	// whether the job is still there or not. A cursor a store cannot read
+	// fails the call with an error wrapping ErrBadCursor.
+	Cursor string
+	// Backward walks the order backwards: from Cursor (exclusive), or from
+	// the end when Cursor is empty, towards the start. The jobs come in
+	// the order walked, the nearest first: reverse them to show them in
+	// the list's order. "Newer" and "last" links of a page use it.
+	Backward bool
 }
+
+// ErrBadCursor means a ListParams.Cursor that the store did not make, or
+// made for a list of another state.
+var ErrBadCursor = errors.New("storage: bad list cursor")
 
 // Lister is implemented by stores that answer monitoring queries.
 type Lister interface {
-	// List returns the jobs p selects, newest first, without history.
+	// List returns the jobs p selects, without history, each with its
+	// Cursor set, in the order that a job of its state is looked for in:
+	//   - Enqueued: the order workers take them from a queue: highest
+	//     Priority first, then first enqueued first;
+	//   - Scheduled: by RunAt, the soonest due first, then by ID;
+	//   - any other state, or none: newest first (by ID, a UUIDv7).
+	// Each page costs about the same at any depth through Cursor (a
+	// keyset), not Offset.
 	List(ctx context.Context, p *ListParams) ([]*Job, error)
 	// Count returns how many jobs are in each state, optionally in one queue.
 	Count(ctx context.Context, queue string) (map[states.Name]int64, error)

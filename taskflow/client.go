@@ -185,6 +185,9 @@ type JobInfo struct {
 	// nothing). Both need a store that implements storage.JobLogs.
 	Logs     []LogRecord
 	Progress *Progress
+	// Cursor is the job's place in the list Client.Jobs returned it in,
+	// for JobQuery.Cursor: the page after it starts there.
+	Cursor string
 }
 
 // LogRecord is one record a task logged through Logger.
@@ -244,7 +247,7 @@ func newJobInfo(j *storage.Job) (*JobInfo, error) {
 	info := &JobInfo{
 		ID: j.ID, Task: j.Task, Queue: j.Queue, Priority: j.Priority, Args: j.Args, Attempt: j.Attempt,
 		State: st, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, ExpireAt: j.ExpireAt, Params: j.Params,
-		ParentID: j.ParentID, BatchID: j.BatchID,
+		ParentID: j.ParentID, BatchID: j.BatchID, Cursor: j.Cursor,
 		History: make([]StateChange, 0, len(j.History)),
 	}
 	for _, h := range j.History {

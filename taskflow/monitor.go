@@ -18,16 +18,23 @@ type JobQuery struct {
 	BatchID uuid.UUID
 	// ParentID selects the continuations of a job or batch.
 	ParentID uuid.UUID
-	// Offset and Limit page through the jobs, newest first. A zero Limit
+	// Offset and Limit page through the jobs in the order of
+	// storage.Lister: Enqueued jobs in the order workers take them,
+	// Scheduled ones by due time, the others newest first. A zero Limit
 	// means DefaultJobsLimit; a negative one, no limit.
 	Offset, Limit int
+	// Cursor continues a list after a job of the previous page (its
+	// JobInfo.Cursor), at the same cost at any depth; Backward walks
+	// towards the start instead, nearest first (see storage.ListParams).
+	Cursor   string
+	Backward bool
 }
 
 // DefaultJobsLimit is how many jobs Client.Jobs returns unless JobQuery.Limit
 // says otherwise.
 const DefaultJobsLimit = 50
 
-// Jobs returns the jobs q selects, newest first, without their history,
+// Jobs returns the jobs q selects, in the order of JobQuery.Offset, without their history,
 // logs and progress (Client.Job has them). It needs a store that implements
 // storage.Lister.
 func (c *Client) Jobs(ctx context.Context, q JobQuery) ([]*JobInfo, error) {
@@ -45,7 +52,7 @@ func (c *Client) Jobs(ctx context.Context, q JobQuery) ([]*JobInfo, error) {
 		q.Limit = 0
 	}
 	jobs, err := l.List(ctx, &storage.ListParams{State: q.State, Queue: q.Queue, Task: q.Task, BatchID: q.BatchID,
-		ParentID: q.ParentID, Offset: max(q.Offset, 0), Limit: q.Limit})
+		ParentID: q.ParentID, Offset: max(q.Offset, 0), Limit: q.Limit, Cursor: q.Cursor, Backward: q.Backward})
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list jobs: %w", err)
 	}

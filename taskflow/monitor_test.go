@@ -37,7 +37,7 @@ func TestJobsAndJobCounts(t *testing.T) {
 		want []uuid.UUID
 	}{
 		{"by task, newest first", taskflow.JobQuery{Task: "resize"}, []uuid.UUID{resized[2], resized[1], resized[0]}},
-		{"by state and queue", taskflow.JobQuery{State: states.NameEnqueued, Queue: "images"}, []uuid.UUID{resized[2], resized[1]}},
+		{"by state and queue, as workers take them", taskflow.JobQuery{State: states.NameEnqueued, Queue: "images"}, []uuid.UUID{resized[1], resized[2]}},
 		{"by batch", taskflow.JobQuery{BatchID: b.ID}, []uuid.UUID{b.Handles[1].ID, b.Handles[0].ID}},
 		{"paged", taskflow.JobQuery{Task: "resize", Offset: 1, Limit: 1}, []uuid.UUID{resized[1]}},
 		{"continuations", taskflow.JobQuery{ParentID: resized[1]}, []uuid.UUID{cont.ID}},

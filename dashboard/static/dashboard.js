@@ -1,11 +1,43 @@
-// Every page: destructive buttons ask first (data-confirm), and the jobs
-// list's header checkbox selects the whole page.
+// Every page: destructive buttons ask first (data-confirm), bulk buttons
+// (data-bulk) work through their jobs a chunk a request with progress, and
+// the jobs list's header checkbox selects the whole page.
 (function () {
   "use strict";
   document.addEventListener("click", function (e) {
     var b = e.target.closest && e.target.closest("button[data-confirm]");
-    if (b && !window.confirm(b.getAttribute("data-confirm"))) { e.preventDefault(); }
+    if (b && !window.confirm(b.getAttribute("data-confirm"))) { e.preventDefault(); return; }
+    if (b && b.hasAttribute("data-bulk")) { e.preventDefault(); bulk(b); }
   });
+
+  // bulk posts the button's form to its formaction until the server says
+  // no job is left, or a request changed none.
+  function bulk(b) {
+    var form = b.form, out = document.getElementById("bulk-progress");
+    var body = new URLSearchParams(new FormData(form));
+    var total = 0;
+    form.querySelectorAll("button").forEach(function (x) { x.disabled = true; });
+    window.taskflowRefreshPaused = true;
+    function step() {
+      fetch(b.getAttribute("formaction"), { method: "POST", credentials: "same-origin", body: body,
+        headers: { Accept: "application/json" } })
+        .then(function (resp) {
+          if (!resp.ok) { throw new Error("HTTP " + resp.status); }
+          return resp.json();
+        })
+        .then(function (r) {
+          total += r.done;
+          out.textContent = (r.more ? "Working: " : "Done: ") + total.toLocaleString() + " job(s) so far. " + r.msg;
+          out.setAttribute("data-done", String(total));
+          if (r.more && r.ok) { step(); return; }
+          out.setAttribute("data-finished", "true");
+          out.textContent = (r.ok ? "Done: " : "Stopped: ") + total.toLocaleString() + " job(s) changed. " + (r.ok ? "" : r.msg);
+          window.taskflowRefreshPaused = false;
+        })
+        .catch(function (err) { out.textContent = "Stopped after " + total.toLocaleString() + " job(s): " + err; out.setAttribute("data-finished", "true"); });
+    }
+    out.textContent = "Working…";
+    step();
+  }
   var all = document.getElementById("select-all");
   if (all) {
     all.addEventListener("change", function () {
@@ -73,4 +105,57 @@
       .finally(function () { setTimeout(poll, every); });
   }
   poll();
+})();
+
+// Times: each <time> shows the browser's zone (its title keeps UTC), and
+// relative ones (data-relative) stay current.
+(function () {
+  "use strict";
+  function pad(n) { return n < 10 ? "0" + n : String(n); }
+  function local(d) {
+    return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  }
+  function ago(d) {
+    var s = Math.round((Date.now() - d.getTime()) / 1000), future = s < 0, a = Math.abs(s), t;
+    if (a < 60) { t = a + "s"; } else if (a < 3600) { t = Math.floor(a / 60) + "m" + pad(a % 60) + "s"; }
+    else if (a < 86400) { t = Math.floor(a / 3600) + "h" + pad(Math.floor(a % 3600 / 60)) + "m"; }
+    else { t = Math.floor(a / 86400) + "d" + Math.floor(a % 86400 / 3600) + "h"; }
+    return future ? "in " + t : t + " ago";
+  }
+  function render() {
+    document.querySelectorAll("time[datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) { return; }
+      el.textContent = el.hasAttribute("data-relative") ? ago(d) : local(d);
+      el.setAttribute("data-local", local(d));
+    });
+  }
+  render();
+  setInterval(render, 1000);
+})();
+
+// The refresh control: reloads the page every 5 or 30 seconds, as chosen
+// (kept for the session), never while the tab is hidden, a bulk action
+// runs, or a box is ticked.
+(function () {
+  "use strict";
+  var sel = document.getElementById("refresh");
+  if (!sel) { return; }
+  var key = "taskflow-refresh";
+  var every = parseInt(sessionStorage.getItem(key) || "0", 10) || 0;
+  sel.value = String(every);
+  var due = 0;
+  function arm() { due = every > 0 ? Date.now() + every * 1000 : 0; document.body.setAttribute("data-refresh", String(every)); }
+  sel.addEventListener("change", function () {
+    every = parseInt(sel.value, 10) || 0;
+    sessionStorage.setItem(key, String(every));
+    arm();
+  });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) { arm(); } });
+  arm();
+  setInterval(function () {
+    if (!due || document.hidden || window.taskflowRefreshPaused || Date.now() < due) { return; }
+    if (document.querySelector('input[type="checkbox"]:checked')) { arm(); return; }
+    location.reload();
+  }, 250);
 })();

@@ -610,32 +610,6 @@ func (s *Store) wake(topics storage.Topic) {
 	s.subMu.Unlock()
 }
 
-// List implements [storage.Lister].
-func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	var out []*storage.Job
-	for _, j := range s.jobs {
-		if (p.State == "" || j.State == p.State) && (p.Queue == "" || j.Queue == p.Queue) &&
-			(p.Task == "" || j.Task == p.Task) && (p.BatchID == uuid.Nil || j.BatchID == p.BatchID) &&
-			(p.ParentID == uuid.Nil || j.ParentID == p.ParentID) {
-			out = append(out, snapshot(&j.Job))
-		}
-	}
-	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b *storage.Job) int { return -compareID(a.ID, b.ID) })
-	if p.Offset >= len(out) {
-		return nil, nil
-	}
-	out = out[p.Offset:]
-	if p.Limit > 0 && len(out) > p.Limit {
-		out = out[:p.Limit]
-	}
-	return out, nil
-}
-
 func compareID(a, b uuid.UUID) int {
 	for i := range a {
 		if a[i] != b[i] {

@@ -3,7 +3,9 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -12,11 +14,8 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// listSQL: the filters, then offset and limit (0: all) → jobCols, newest
-// first. List writes only the conditions it needs, so each combination of
-// filters gets its own plan: a rare state's partial index (jobs_failed,
-// jobs_scheduled, ...) or jobs_batch serves it, not a scan of every job.
-var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE %s ORDER BY %s DESC OFFSET $%d LIMIT nullif($%d::int, 0)`
+// listSQL is the table List builds its queries on.
+var listSQL = `{s}.jobs`
 
 // byIDText orders by the ID's text, the same order as the ID's, but one no
 // index gives. A finished state (or every state) filtered by task or queue
@@ -27,48 +26,182 @@ var listSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE %s ORDER BY %s DESC OF
 // it a lookup, but every finishing job would pay for them.
 const byIDText = `id::text COLLATE "C"`
 
-// List implements [storage.Lister]. Jobs come newest first (by their
-// UUIDv7 id).
+// cursor is a job's place in a list: "a.b.id", where a and b are the
+// priority and enqueue sequence of an Enqueued job, the run time (Unix
+// microseconds) and 0 of a Scheduled one, 0 and 0 otherwise.
+type cursor struct {
+	a, b int64
+	id   uuid.UUID
+}
+
+func (c cursor) String() string { return fmt.Sprintf("%d.%d.%s", c.a, c.b, c.id) }
+
+func parseCursor(s string) (cursor, error) {
+	parts := strings.Split(s, ".")
+	var c cursor
+	if len(parts) != 3 {
+		return c, fmt.Errorf("%w: %q", storage.ErrBadCursor, s)
+	}
+	a, err1 := strconv.ParseInt(parts[0], 10, 64)
+	b, err2 := strconv.ParseInt(parts[1], 10, 64)
+	id, err3 := uuid.Parse(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return c, fmt.Errorf("%w: %q", storage.ErrBadCursor, s)
+	}
+	return cursor{a, b, id}, nil
+}
+
+// List implements [storage.Lister], in the orders it gives, through
+// keysets on the indexes: a page costs the same at any depth.
+//
+//   - Enqueued jobs walk the fetch index (queue, priority, enqueue
+//     sequence) of each queue (of the one given, or of every queue, found
+//     by a loose index scan) from the cursor: the rest of the cursor's
+//     priority, then the lower ones; the queues' pages are merged.
+//   - Scheduled jobs walk jobs_scheduled (run_at) from the cursor's time.
+//   - The others walk an index on id (the primary key, jobs_failed,
+//     jobs_lease) backwards from the cursor's ID; a finished state (or
+//     every state) filtered by task or queue has none, and is read in the
+//     order of the ID's text (see byIDText).
+//
+// List writes only the conditions it needs, so each combination of
+// filters gets its own plan: a rare state's partial index or jobs_batch
+// serves it, not a scan of every job.
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	where, args := []string{"true"}, []any{}
-	filter := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
+	sql, args, err := s.listQuery(p)
+	if err != nil {
+		return nil, err
 	}
-	switch p.State {
-	case "":
-	case states.NameProcessing: // the condition on lease_until lets jobs_lease serve it
-		filter("state = $%d AND lease_until IS NOT NULL", string(p.State))
-	default:
-		filter("state = $%d", string(p.State))
-	}
-	if p.Queue != "" {
-		filter("queue = $%d", p.Queue)
-	}
-	if p.Task != "" {
-		filter("task = $%d", p.Task)
-	}
-	if p.BatchID != uuid.Nil {
-		filter("batch_id = $%d", uid(p.BatchID))
-	}
-	if p.ParentID != uuid.Nil {
-		filter("parent_id = $%d", uid(p.ParentID))
-	}
-	order := "id"
-	if (p.Task != "" || p.Queue != "") && (p.State == "" || p.State == states.NameSucceeded || p.State == states.NameDeleted) {
-		order = byIDText
-	}
-	sql := fmt.Sprintf(s.q.list, strings.Join(where, " AND "), order, len(args)+1, len(args)+2)
-	rows, err := s.db.Query(ctx, sql, append(args, p.Offset, p.Limit)...)
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, interpretError("list", err)
 	}
-	var js jobScanner
+	js := jobScanner{}
+	if p.State == states.NameEnqueued { // its rows end with enqueued_seq
+		js.seqs = []int64{}
+	}
 	jobs, err := pgx.CollectRows(rows, js.scan)
-	return jobs, interpretError("list", err)
+	if err != nil {
+		return nil, interpretError("list", err)
+	}
+	for i, j := range jobs {
+		c := cursor{id: j.ID}
+		switch p.State {
+		case states.NameEnqueued:
+			c.a, c.b = int64(j.Priority), js.seqs[i]
+		case states.NameScheduled:
+			c.a = j.RunAt.UnixMicro()
+		}
+		j.Cursor = c.String()
+	}
+	return jobs, nil
+}
+
+// listQuery returns List's query of p and its arguments.
+func (s *Store) listQuery(p *storage.ListParams) (string, []any, error) {
+	var (
+		after *cursor
+		where = []string{"true"}
+		args  []any
+	)
+	if p.Cursor != "" {
+		c, err := parseCursor(p.Cursor)
+		if err != nil {
+			return "", nil, err
+		}
+		after = &c
+	}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	filter := func(cond string, v any) { where = append(where, fmt.Sprintf(cond, arg(v))) }
+	switch p.State {
+	case "":
+	case states.NameProcessing: // the condition on lease_until lets jobs_lease serve it
+		filter("state = %s AND lease_until IS NOT NULL", string(p.State))
+	default:
+		filter("state = %s", string(p.State))
+	}
+	if p.Queue != "" && p.State != states.NameEnqueued {
+		filter("queue = %s", p.Queue)
+	}
+	if p.Task != "" {
+		filter("task = %s", p.Task)
+	}
+	if p.BatchID != uuid.Nil {
+		filter("batch_id = %s", uid(p.BatchID))
+	}
+	if p.ParentID != uuid.Nil {
+		filter("parent_id = %s", uid(p.ParentID))
+	}
+	page := " OFFSET " + arg(max(p.Offset, 0)) + "::int LIMIT nullif(" + arg(p.Limit) + "::int, 0)"
+	fwd := !p.Backward
+	dir := func(asc bool) string { // the direction of an ascending key, walked forwards or not
+		if asc == fwd {
+			return "ASC"
+		}
+		return "DESC"
+	}
+	cmpOp := func(asc bool) string { // "after" for an ascending key
+		if asc == fwd {
+			return ">"
+		}
+		return "<"
+	}
+	var sql string
+	switch p.State {
+	case states.NameEnqueued:
+		window := "" // the most rows a queue's part needs
+		if p.Limit > 0 {
+			window = " LIMIT " + arg(max(p.Offset, 0)+p.Limit) + "::int"
+		}
+		var queues string
+		if p.Queue != "" {
+			queues = `(SELECT ` + arg(p.Queue) + `::text AS queue)`
+		} else {
+			queues = `(WITH RECURSIVE qs AS (
+	(SELECT queue FROM ` + s.q.list + ` WHERE state = 'enqueued' ORDER BY queue LIMIT 1)
+	UNION ALL
+	SELECT (SELECT j.queue FROM ` + s.q.list + ` j WHERE j.state = 'enqueued' AND j.queue > qs.queue ORDER BY j.queue LIMIT 1)
+	FROM qs WHERE qs.queue IS NOT NULL) SELECT queue FROM qs WHERE queue IS NOT NULL)`
+		}
+		order := "priority " + dir(false) + ", enqueued_seq " + dir(true)
+		part := func(cond string) string {
+			return `(SELECT ` + jobCols + `, enqueued_seq FROM ` + s.q.list + ` WHERE queue = qs.queue AND ` +
+				strings.Join(where, " AND ") + cond + ` ORDER BY ` + order + window + `)`
+		}
+		parts := part("")
+		if after != nil {
+			pr, seq := arg(int(after.a)), arg(after.b)
+			parts = part(" AND priority = "+pr+" AND enqueued_seq "+cmpOp(true)+" "+seq) + "\n\tUNION ALL\n\t" +
+				part(" AND priority "+cmpOp(false)+" "+pr)
+		}
+		sql = `SELECT x.* FROM ` + queues + ` qs, LATERAL (` + parts + `) x ORDER BY ` + order + page
+	case states.NameScheduled:
+		if after != nil {
+			where = append(where, "(run_at, id) "+cmpOp(true)+" ("+arg(time.UnixMicro(after.a))+"::timestamptz, "+arg(uid(after.id))+"::uuid)")
+		}
+		sql = `SELECT ` + jobCols + ` FROM ` + s.q.list + ` WHERE ` + strings.Join(where, " AND ") +
+			` ORDER BY run_at ` + dir(true) + `, id ` + dir(true) + page
+	default:
+		key := "id"
+		if (p.Task != "" || p.Queue != "") && (p.State == "" || p.State == states.NameSucceeded || p.State == states.NameDeleted) {
+			key = byIDText
+		}
+		if after != nil {
+			if key == byIDText {
+				where = append(where, byIDText+" "+cmpOp(false)+" "+arg(after.id.String()))
+			} else {
+				where = append(where, "id "+cmpOp(false)+" "+arg(uid(after.id))+"::uuid")
+			}
+		}
+		sql = `SELECT ` + jobCols + ` FROM ` + s.q.list + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + key + " " + dir(false) + page
+	}
+	return sql, args, nil
 }
 
 // countSQL: $1 queue (empty: any) → state, count.

@@ -130,8 +130,18 @@ func TestListUsesTheStatesIndex(t *testing.T) {
 		jobs, err := s.List(testCtx(t), &p)
 		require.NoError(t, err)
 		require.Len(t, jobs, min(p.Limit, 5-p.Offset))
-		var plan string
-		require.NoError(t, s.pool.QueryRow(testCtx(t), "EXPLAIN (FORMAT JSON) "+fmt.Sprintf(s.q.list, "state = 'failed'", "id", 1, 2), 0, 20).Scan(&plan))
-		require.Contains(t, plan, "jobs_failed", "plan of a failed jobs' page: %s", plan)
+		require.Contains(t, listPlan(t, s, &p), "jobs_failed", "plan of a failed jobs' page")
+		p.Cursor = jobs[len(jobs)-1].Cursor
+		require.Contains(t, listPlan(t, s, &p), "jobs_failed", "plan of the next page")
 	}
+}
+
+// listPlan returns the plan of List's query of p, as JSON.
+func listPlan(t *testing.T, s *Store, p *storage.ListParams) string {
+	t.Helper()
+	sql, args, err := s.listQuery(p)
+	require.NoError(t, err)
+	var plan string
+	require.NoError(t, s.pool.QueryRow(testCtx(t), "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan))
+	return plan
 }

@@ -31,12 +31,49 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if s.shards != nil {
 		return s.shardedList(ctx, p)
 	}
+	if err := checkCursor(p.Cursor); err != nil {
+		return nil, err
+	}
+	backward := ""
+	if p.Backward {
+		backward = "1"
+	}
 	res, err := listScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix, string(p.State), p.Queue, p.Task,
-		idOrEmpty(p.BatchID), idOrEmpty(p.ParentID), max(p.Offset, 0), max(p.Limit, 0)).Result()
+		idOrEmpty(p.BatchID), idOrEmpty(p.ParentID), max(p.Offset, 0), max(p.Limit, 0), p.Cursor, backward).Result()
 	if err != nil {
 		return nil, wrap("list", err)
 	}
-	return decodeRows(res)
+	parts, _ := res.([]any)
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("redisstore: list: unexpected reply %T", res)
+	}
+	jobs, err := decodeRows(parts[0])
+	cursors, _ := parts[1].([]any)
+	if err != nil || len(cursors) != len(jobs) {
+		return nil, fmt.Errorf("redisstore: list: %d cursors for %d jobs: %w", len(cursors), len(jobs), err)
+	}
+	for i, j := range jobs {
+		j.Cursor, _ = cursors[i].(string)
+	}
+	return jobs, nil
+}
+
+// checkCursor returns an error wrapping ErrBadCursor unless c is empty or
+// a cursor that lua/list.lua made: "score member", a number and a job ID,
+// or an enqueue sequence (16 digits) and a job ID.
+func checkCursor(c string) error {
+	if c == "" {
+		return nil
+	}
+	score, member, ok := strings.Cut(c, " ")
+	_, err := strconv.ParseFloat(score, 64)
+	if len(member) == 16+36 && strings.Trim(member[:16], "0123456789") == "" {
+		member = member[16:]
+	}
+	if !ok || err != nil || len(member) != 36 || uuid.Validate(member) != nil {
+		return fmt.Errorf("%w: %q", storage.ErrBadCursor, c)
+	}
+	return nil
 }
 
 // Count implements [storage.Lister].

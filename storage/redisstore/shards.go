@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -691,7 +692,7 @@ func (s *Store) shardedGet(ctx context.Context, id uuid.UUID, withHistory bool) 
 	return nil, fmt.Errorf("redisstore: job %s: %w", id, storage.ErrNotFound)
 }
 
-// shardedList merges the lists of every shard, newest first.
+// shardedList merges the lists of every shard, in the list's order.
 func (s *Store) shardedList(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	q := *p
 	q.Offset = 0
@@ -712,12 +713,32 @@ func (s *Store) shardedList(ctx context.Context, p *storage.ListParams) ([]*stor
 	for _, l := range lists {
 		out = append(out, l...)
 	}
-	slices.SortFunc(out, func(a, b *storage.Job) int { return cmp.Compare(b.ID.String(), a.ID.String()) })
+	slices.SortFunc(out, func(a, b *storage.Job) int { return compareCursors(p, a.Cursor, b.Cursor) })
 	out = out[min(max(p.Offset, 0), len(out)):]
 	if p.Limit > 0 && len(out) > p.Limit {
 		out = out[:p.Limit]
 	}
 	return out, nil
+}
+
+// compareCursors orders two jobs of the list p by their cursors (see
+// lua/list.lua), in the order p walks: by score, then member, for
+// Enqueued and Scheduled jobs (the shards' enqueue sequences follow the
+// clock, so a queue's jobs interleave as they were enqueued); by member
+// (the ID), newest first, for the others.
+func compareCursors(p *storage.ListParams, a, b string) int {
+	as, am, _ := strings.Cut(a, " ")
+	bs, bm, _ := strings.Cut(b, " ")
+	c := -cmp.Compare(am, bm)
+	if p.State == states.NameEnqueued || p.State == states.NameScheduled {
+		x, _ := strconv.ParseFloat(as, 64)
+		y, _ := strconv.ParseFloat(bs, 64)
+		c = cmp.Or(cmp.Compare(x, y), cmp.Compare(am, bm))
+	}
+	if p.Backward {
+		return -c
+	}
+	return c
 }
 
 // shardedQueues merges the queues of every shard.

@@ -154,11 +154,11 @@ func testLister(t *testing.T, newStore NewStore) {
 
 		jobs, err := l.List(ctx(t), &storage.ListParams{State: states.NameEnqueued, Limit: 10})
 		require.NoError(t, err)
-		require.Equal(t, idStrings([]*storage.Job{c, b, a}), idStrings(jobs), "newest first")
+		require.Equal(t, idStrings([]*storage.Job{a, b, c}), idStrings(jobs), "in the order workers take them")
 
 		jobs, err = l.List(ctx(t), &storage.ListParams{State: states.NameEnqueued, Queue: "default", Offset: 1, Limit: 1})
 		require.NoError(t, err)
-		require.Equal(t, idStrings([]*storage.Job{a}), idStrings(jobs))
+		require.Equal(t, idStrings([]*storage.Job{b}), idStrings(jobs))
 
 		counts, err := l.Count(ctx(t), "")
 		require.NoError(t, err)
@@ -205,6 +205,7 @@ func testLister(t *testing.T, newStore NewStore) {
 			require.Equal(t, idStrings(tt.want), idStrings(jobs), tt.name)
 		}
 	})
+	t.Run("ListPagesByCursor", func(t *testing.T) { testListPages(t, newStore) })
 	testListContinuations(t, needing(newStore, has[storage.Continuations]("Continuations")))
 	testListBatches(t, needing(newStore, has[storage.BatchLister]("BatchLister")))
 }
