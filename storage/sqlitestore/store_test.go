@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
@@ -30,4 +31,10 @@ func testCtx(t testing.TB) context.Context {
 
 func TestConformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t) })
+}
+
+// TestJobControlAgainstRunningWork is the job-control stress test (package
+// stresstest) on SQLite.
+func TestJobControlAgainstRunningWork(t *testing.T) {
+	stresstest.Run(t, newStore(t), stresstest.Config{})
 }
