@@ -268,14 +268,15 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 
 // fetchSQL leases up to ?4 jobs of queue ?1 with a priority from ?2 to ?3,
 // in the order Fetch serves them, with tokens after ?9.
-const fetchSQL = `WITH picked AS (
+const fetchSQL = `WITH picked AS MATERIALIZED (
 	SELECT id, row_number() OVER () AS rn FROM (
 		SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
 		ORDER BY priority DESC, seq LIMIT ?4)
 )
 UPDATE jobs SET ` + leave + `, state = 'processing', state_data = ?5, state_reason = '', updated_at = ?6,
-	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9 + picked.rn, expire_at = NULL
-FROM picked WHERE jobs.id = picked.id
+	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, expire_at = NULL,
+	lease_token = ?9 + (SELECT rn FROM picked WHERE picked.id = jobs.id)
+WHERE id IN (SELECT id FROM picked)
 RETURNING ` + jobCols + `, seq`
 
 func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*storage.Job) error {
