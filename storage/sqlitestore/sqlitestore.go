@@ -206,6 +206,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	conn, err := s.writeDB.Conn(ctx)
 	if err == nil {
 		err = s.prepareFile(ctx, conn)
+	} else {
+		err = s.fileError(err)
 	}
 	if err != nil {
 		if conn != nil {

@@ -6,9 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/internal/stresstest"
+	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
@@ -37,4 +39,13 @@ func TestConformance(t *testing.T) {
 // stresstest) on SQLite.
 func TestJobControlAgainstRunningWork(t *testing.T) {
 	stresstest.Run(t, newStore(t), stresstest.Config{})
+}
+
+// enqueued returns a new Enqueued job in queue "default".
+func enqueued() *storage.Job {
+	data, err := states.Marshal(states.Enqueued{Queue: "default", Reason: "created"})
+	if err != nil {
+		panic(err)
+	}
+	return &storage.Job{ID: uuid.Must(uuid.NewV7()), Task: "t", Args: []byte(`{}`), Queue: "default", State: states.NameEnqueued, StateData: data}
 }
