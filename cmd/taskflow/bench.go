@@ -31,6 +31,7 @@ import (
 
 type benchConfig struct {
 	store, database, redis, schema, mode string
+	file                                 string
 	cpuProfile                           string
 	memProfile                           string
 	keep                                 bool
@@ -89,7 +90,8 @@ same way; burndown mode also reports Redis' memory and CPU per job.`,
 // benchFlags defines bench's flags on fs and returns where they go.
 func benchFlags(fs *flag.FlagSet) *benchConfig {
 	c := &benchConfig{}
-	fs.StringVar(&c.store, "store", "memory", "store: memory, postgres or redis")
+	fs.StringVar(&c.store, "store", "memory", "store: memory, sqlite, postgres or redis")
+	fs.StringVar(&c.file, "file", "", "SQLite file to use and keep (default: a fresh file in a temporary directory, removed at the end)")
 	fs.StringVar(&c.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&c.redis, "redis", redisAddrDefault(), "Redis address host:port, or several, comma-separated, of a Redis Cluster (default $TASKFLOW_REDIS_ADDR, else 127.0.0.1:6379)")
 	fs.IntVar(&c.shards, "shards", 1, "Redis store's shards (redisstore.Shards): one queue spreads over that many cluster slots")
@@ -113,8 +115,8 @@ func benchFlags(fs *flag.FlagSet) *benchConfig {
 // check returns a usage error naming a bad flag value.
 func (c *benchConfig) check() error {
 	switch {
-	case !slices.Contains([]string{"memory", "postgres", "redis"}, c.store):
-		return fmt.Errorf("%w: bench: -store %q: want memory, postgres or redis", errUsage, c.store)
+	case !slices.Contains([]string{"memory", "sqlite", "postgres", "redis"}, c.store):
+		return fmt.Errorf("%w: bench: -store %q: want memory, sqlite, postgres or redis", errUsage, c.store)
 	case !slices.Contains(modes, c.mode):
 		return fmt.Errorf("%w: bench: -mode %q: want one of %v", errUsage, c.mode, modes)
 	case c.n <= 0:
@@ -233,6 +235,8 @@ func (e *benchEnv) openStore(ctx context.Context, stderr io.Writer) (func(), err
 		return func() {}, nil
 	case "redis":
 		return e.openRedis(ctx, stderr)
+	case "sqlite":
+		return e.openSQLite(ctx, stderr)
 	}
 	pool, err := connect(ctx, e.cfg.database)
 	if err != nil {

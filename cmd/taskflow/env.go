@@ -15,7 +15,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/term"
 
+	"github.com/taskflow-go/taskflow/storage"
+	_ "github.com/taskflow-go/taskflow/storage/memstore" // the stores of --store URLs
 	"github.com/taskflow-go/taskflow/storage/pgstore"
+	_ "github.com/taskflow-go/taskflow/storage/redisstore"
+	_ "github.com/taskflow-go/taskflow/storage/sqlitestore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -26,12 +30,43 @@ type env struct {
 	database, schema string
 	json             bool
 	pool             *pgxpool.Pool
+	opened           storage.OpenedStore // a store other than PostgreSQL's, opened on first use
 }
 
-// dbFlags defines --database and --schema.
+// dbFlags defines --store (and its alias --database) and --schema.
 func (e *env) dbFlags(fs *flag.FlagSet) {
-	fs.StringVar(&e.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
-	fs.StringVar(&e.schema, "schema", pgstore.DefaultSchema, "the `NAME` of the schema that holds taskflow's tables")
+	fs.StringVar(&e.database, "store", "", "store `URL`: sqlite:///PATH, postgres://..., redis://... or memory: (default $TASKFLOW_STORE, else $TASKFLOW_DATABASE_URL)")
+	fs.StringVar(&e.database, "database", "", "the same as --store")
+	fs.StringVar(&e.schema, "schema", pgstore.DefaultSchema, "the `NAME` of the PostgreSQL schema that holds taskflow's tables")
+}
+
+// storeURL is --store, else $TASKFLOW_STORE, else $TASKFLOW_DATABASE_URL.
+func (e *env) storeURL() string {
+	for _, u := range []string{e.database, os.Getenv("TASKFLOW_STORE"), os.Getenv("TASKFLOW_DATABASE_URL")} {
+		if u != "" {
+			return u
+		}
+	}
+	return ""
+}
+
+// scheme is the scheme of the store URL, lower-case; "" when there is none.
+func (e *env) scheme() string {
+	s, _, ok := strings.Cut(e.storeURL(), ":")
+	if !ok {
+		return ""
+	}
+	return strings.ToLower(s)
+}
+
+// isPostgres reports whether the store is PostgreSQL's, which the commands
+// reach through a pool of their own (application name, --schema, migrate).
+func (e *env) isPostgres() bool {
+	switch e.scheme() {
+	case "postgres", "postgresql", "":
+		return true
+	}
+	return false
 }
 
 // outputFlag defines --json.
@@ -56,8 +91,11 @@ func (e *env) schemaOption() (pgstore.Option, error) {
 
 // connectPool opens the pool on --database once.
 func (e *env) connectPool(ctx context.Context) (*pgxpool.Pool, error) {
+	if !e.isPostgres() {
+		return nil, usageErr("this command needs PostgreSQL; the store %q is not (see \"taskflow help\")", e.storeURL())
+	}
 	if e.pool == nil {
-		pool, err := connect(ctx, e.database)
+		pool, err := connect(ctx, e.storeURL())
 		if err != nil {
 			return nil, err
 		}
@@ -71,6 +109,16 @@ func (e *env) client(ctx context.Context) (*taskflow.Client, error) {
 	opt, err := e.schemaOption()
 	if err != nil {
 		return nil, err
+	}
+	if !e.isPostgres() {
+		if e.opened == nil {
+			st, err := taskflow.Open(ctx, e.storeURL())
+			if err != nil {
+				return nil, err
+			}
+			e.opened = st
+		}
+		return taskflow.NewClient(e.opened, taskflow.ClientOptions{})
 	}
 	pool, err := e.connectPool(ctx)
 	if err != nil {
@@ -104,16 +152,15 @@ func (e *env) close() {
 	if e.pool != nil {
 		e.pool.Close()
 	}
+	if e.opened != nil {
+		e.opened.Close()
+	}
 }
 
-// connect opens a pool on url, or $TASKFLOW_DATABASE_URL when url is
-// empty, and checks that the database answers.
+// connect opens a pool on url and checks that the database answers.
 func connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if url == "" {
-		url = os.Getenv("TASKFLOW_DATABASE_URL")
-	}
-	if url == "" {
-		return nil, usageErr("no database: pass --database URL or set TASKFLOW_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+		return nil, usageErr("no store: pass --store URL or set TASKFLOW_STORE (e.g. sqlite:///var/lib/app/jobs.db or postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {

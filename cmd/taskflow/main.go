@@ -1,4 +1,4 @@
-// Command taskflow inspects and repairs taskflow's jobs in PostgreSQL,
+// Command taskflow inspects and repairs taskflow's jobs in any store,
 // manages its schema, and measures how fast taskflow works in memory, on
 // PostgreSQL or on Redis.
 //
@@ -18,11 +18,12 @@
 //	taskflow version
 //	taskflow help [COMMAND...]
 //
-// Every command that reads the database takes --database URL (default
-// $TASKFLOW_DATABASE_URL, for example
-// postgres://postgres@127.0.0.1:5432/test?sslmode=disable), --schema NAME
-// (default "taskflow") and --json, which prints JSON for scripts instead of
-// tables. Flags may come before or after the arguments; -flag and --flag
+// Every command that reads the store takes --store URL (default
+// $TASKFLOW_STORE, else $TASKFLOW_DATABASE_URL): sqlite:///var/lib/app/jobs.db,
+// postgres://postgres@127.0.0.1:5432/test?sslmode=disable, redis://127.0.0.1:6379/0
+// or memory:; --database is the same flag, by its older name. It also
+// takes --schema NAME (PostgreSQL's schema, default "taskflow") and --json,
+// which prints JSON for scripts instead of tables. Flags may come before or after the arguments; -flag and --flag
 // are the same.
 //
 // Exit status: 0 on success, 1 when the command failed (unreachable

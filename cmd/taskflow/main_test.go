@@ -128,7 +128,7 @@ func TestCommandLineWithoutDatabase(t *testing.T) {
 		{[]string{"stats", "--database", "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}, 1, nil,
 			[]string{"cannot reach the database at 127.0.0.1:1"}},
 		{[]string{"bench", "--mode", "sprint"}, 2, nil, []string{`-mode "sprint": want one of`}},
-		{[]string{"bench", "--store", "mysql"}, 2, nil, []string{`-store "mysql": want memory, postgres or redis`}},
+		{[]string{"bench", "--store", "mysql"}, 2, nil, []string{`-store "mysql": want memory, sqlite, postgres or redis`}},
 		{[]string{"bench", "-n", "0"}, 2, nil, []string{"-n must be positive"}},
 		{[]string{"bench", "-shards", "0"}, 2, nil, []string{"-shards must be 1 to 256"}},
 		{[]string{"bench", "--store", "postgres"}, 2, nil, []string{"no database: pass --database URL"}},

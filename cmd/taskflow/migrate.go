@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/taskflow-go/taskflow/storage/pgstore"
+	"github.com/taskflow-go/taskflow/storage/sqlitestore"
 )
 
 var migrateCommand = &command{
@@ -68,6 +69,9 @@ func defineMigrate(down bool) func(*flag.FlagSet, *env) action {
 					return err
 				}
 			}
+			if !e.isPostgres() {
+				return migrateOther(ctx, e, op, down, *to, yes)
+			}
 			opt, err := e.schemaOption()
 			if err != nil {
 				return err
@@ -115,6 +119,60 @@ func defineMigrate(down bool) func(*flag.FlagSet, *env) action {
 			return nil
 		}
 	}
+}
+
+// migrateOther is migrate up or down on a store other than PostgreSQL's:
+// a SQLite file has a schema of its own (which opening it migrates up, too);
+// Redis and memory have none.
+func migrateOther(ctx context.Context, e *env, op string, down bool, to int, yes bool) error {
+	if e.scheme() != "sqlite" {
+		fmt.Fprintf(e.stdout, "a %s store has no schema to migrate\n", e.scheme())
+		return nil
+	}
+	path, _, err := sqlitestore.ParseURL(e.storeURL())
+	if err != nil {
+		return usageErr("%w", err)
+	}
+	st, err := sqlitestore.MigrationStatus(ctx, path)
+	if err != nil {
+		return err
+	}
+	cur := 0
+	for _, m := range st {
+		if m.Applied {
+			cur = m.Version
+		}
+	}
+	target := to
+	switch {
+	case target == -1 && down:
+		target = max(cur-1, 0)
+	case target == -1:
+		target = len(sqlitestore.Migrations())
+	case down && target > cur, !down && target < cur:
+		return usageErr("%s: %s is at version %d, --to %d goes the other way", op, path, cur, target)
+	}
+	if target > len(sqlitestore.Migrations()) {
+		return usageErr("--to %d: want a version from 0 to %d", target, len(sqlitestore.Migrations()))
+	}
+	if target == cur {
+		fmt.Fprintf(e.stdout, "%s is at version %d already\n", path, cur)
+		return nil
+	}
+	if down && !yes {
+		ok, err := e.confirm(fmt.Sprintf("undo versions above %d of %s, losing what they hold?", target, path))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("migrate down: not confirmed; nothing changed")
+		}
+	}
+	if err := sqlitestore.MigrateTo(ctx, path, target); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: version %d → %d\n", path, cur, target)
+	return nil
 }
 
 // schemaVersion returns the version the schema is at and its status.

@@ -1,9 +1,16 @@
-// Command dashboard serves the taskflow dashboard on the in-memory store,
-// with a worker running a few demonstration tasks (some fail, one panics,
-// one reports progress), a recurring job and a batch, and prints its URL.
+// Command dashboard serves the taskflow dashboard with a worker running a
+// few demonstration tasks (some fail, one panics, one reports progress), a
+// recurring job and a batch, and prints its URL.
 //
-//	go run ./examples/dashboard            # until interrupted
-//	go run ./examples/dashboard -for 5s    # for five seconds
+// The store is a SQLite file: stop the program and start it again, and the
+// jobs and their history are still there (and so is the delayed job, which
+// the file keeps until its hour has come). Point `taskflow dashboard
+// --store URL`, or `taskflow jobs list --store URL`, at the same file while
+// it runs.
+//
+//	go run ./examples/dashboard                                  # until interrupted, in $TMPDIR/taskflow-dashboard.db
+//	go run ./examples/dashboard -for 5s                          # for five seconds
+//	go run ./examples/dashboard -store memory:                   # forgets everything
 package main
 
 import (
@@ -18,11 +25,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"time"
 
 	"github.com/taskflow-go/taskflow/dashboard"
 	"github.com/taskflow-go/taskflow/filters"
-	"github.com/taskflow-go/taskflow/storage/memstore"
+	_ "github.com/taskflow-go/taskflow/storage/memstore"
+	_ "github.com/taskflow-go/taskflow/storage/sqlitestore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -62,6 +71,7 @@ var (
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	runFor := flag.Duration("for", 0, "stop after this long (0: until interrupted)")
+	url := flag.String("store", "sqlite://"+filepath.Join(os.TempDir(), "taskflow-dashboard.db"), "store URL")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -70,8 +80,13 @@ func main() {
 		defer stop()
 	}
 
-	store := memstore.New()
+	store, err := taskflow.Open(ctx, *url)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
 	client := taskflow.Configure(store)
+	fmt.Printf("store: %s\n", *url)
 	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Queues: []string{"payments", "default"}, Concurrency: 4,
 		Logger: slog.New(slog.DiscardHandler)}) // failures are part of the show: see them on the dashboard
 	if err != nil {

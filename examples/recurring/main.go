@@ -2,19 +2,29 @@
 // expression with a seconds field) on three workers sharing one store, and
 // shows that each occurrence runs exactly once.
 //
-//	go run ./examples/recurring
+// The store is a SQLite file, so the schedule and the reports outlive the
+// program: run it again and it reports the occurrences of earlier runs,
+// and the schedule carries on where it stopped.
+//
+//	go run ./examples/recurring                                  # in $TMPDIR/taskflow-recurring.db
+//	go run ./examples/recurring -store sqlite:///tmp/reports.db
+//	go run ./examples/recurring -store memory:                   # forgets everything
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
-	"github.com/taskflow-go/taskflow/storage/memstore"
+	"github.com/taskflow-go/taskflow/states"
+	_ "github.com/taskflow-go/taskflow/storage/memstore"
+	_ "github.com/taskflow-go/taskflow/storage/sqlitestore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -43,10 +53,21 @@ var BuildReport = taskflow.NewTask("build-report", func(ctx context.Context, ten
 })
 
 func main() {
-	store := memstore.New()
-	client := taskflow.Configure(store)
+	url := flag.String("store", "sqlite://"+filepath.Join(os.TempDir(), "taskflow-recurring.db"), "store URL")
+	flag.Parse()
 	ctx, stop := context.WithTimeout(context.Background(), 7*time.Second)
 	defer stop()
+	store, err := taskflow.Open(ctx, *url)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	client := taskflow.Configure(store)
+	before, err := client.Jobs(ctx, taskflow.JobQuery{Task: "build-report", State: states.NameSucceeded, Limit: -1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("store %s holds %d reports of earlier runs\n", *url, len(before))
 
 	if err := BuildReport.AddRecurring(ctx, "acme-report", "*/2 * * * * *", "acme", taskflow.TimeZone("Europe/Berlin")); err != nil {
 		log.Fatal(err)

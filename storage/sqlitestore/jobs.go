@@ -1,0 +1,932 @@
+package sqlitestore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// jobCols is the column list that scanJob reads.
+const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at, updated_at,
+	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until`
+
+// leave is the SET item that appends the state a job leaves (its current
+// one) to its history.
+const leave = `history = coalesce(history || ',', '') ||
+	json_object('s', state, 'r', state_reason, 'd', state_data, 't', updated_at)`
+
+// finishedStates and unfinishedStates, as SQL lists.
+const (
+	finishedStates   = `('succeeded', 'failed', 'deleted')`
+	unfinishedStates = `('awaiting', 'enqueued', 'processing', 'scheduled')`
+)
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scanJob reads the columns of jobCols.
+func scanJob(r scanner, extra ...any) (*storage.Job, error) {
+	var (
+		j                                                 storage.Job
+		id, parent, batch                                 []byte
+		data, params, owner, key                          sql.NullString
+		runAt, expire, until, uniqueUntil, token, created sql.NullInt64
+		updated                                           int64
+	)
+	dest := append([]any{&id, &j.Task, &j.Args, &j.Queue, &j.Priority, &j.State, &data, &runAt, &j.Attempt, &created, &updated,
+		&expire, &params, &owner, &token, &until, &parent, &batch, &key, &uniqueUntil}, extra...)
+	if err := r.Scan(dest...); err != nil {
+		return nil, err
+	}
+	copy(j.ID[:], id)
+	copy(j.ParentID[:], parent)
+	copy(j.BatchID[:], batch)
+	if data.Valid {
+		j.StateData = []byte(data.String)
+	}
+	if j.Args == nil {
+		j.Args = []byte{}
+	}
+	j.RunAt, j.CreatedAt, j.UpdatedAt, j.ExpireAt = fromMicros(runAt), fromMicros(created), time.UnixMicro(updated).UTC(), fromMicros(expire)
+	j.LeaseOwner, j.LeaseToken, j.LeaseUntil = owner.String, token.Int64, fromMicros(until)
+	j.UniqueKey, j.UniqueUntil = key.String, fromMicros(uniqueUntil)
+	if params.Valid && params.String != "" {
+		if err := json.Unmarshal([]byte(params.String), &j.Params); err != nil {
+			return nil, fmt.Errorf("decode params of job %s: %w", j.ID, err)
+		}
+	}
+	return &j, nil
+}
+
+// entry is a history entry as column history keeps it.
+type entry struct {
+	S string  `json:"s"`
+	R string  `json:"r"`
+	D *string `json:"d"`
+	T int64   `json:"t"`
+}
+
+func decodeHistory(h string) ([]storage.StateRecord, error) {
+	if h == "" {
+		return nil, nil
+	}
+	var es []entry
+	if err := json.Unmarshal([]byte("["+h+"]"), &es); err != nil {
+		return nil, fmt.Errorf("decode history: %w", err)
+	}
+	out := make([]storage.StateRecord, len(es))
+	for i, e := range es {
+		out[i] = storage.StateRecord{State: states.Name(e.S), Reason: e.R, At: time.UnixMicro(e.T).UTC()}
+		if e.D != nil {
+			out[i].Data = []byte(*e.D)
+		}
+	}
+	return out, nil
+}
+
+// encodeEntries returns records as history entries, each preceded by a comma.
+func encodeEntries(records []storage.StateRecord) (string, error) {
+	var b strings.Builder
+	for _, r := range records {
+		d := string(r.Data)
+		e, err := json.Marshal(entry{S: string(r.State), R: r.Reason, D: &d, T: r.At.UnixMicro()})
+		if err != nil {
+			return "", err
+		}
+		b.WriteByte(',')
+		b.Write(e)
+	}
+	return b.String(), nil
+}
+
+func uid(id uuid.UUID) []byte { return id[:] }
+
+func nullUID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id[:]
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func encodeParams(p map[string]json.RawMessage) (any, error) {
+	if len(p) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// stateTopic is the topic of a job entering state n.
+func stateTopic(n states.Name) storage.Topic {
+	switch n {
+	case states.NameEnqueued:
+		return storage.TopicEnqueued
+	case states.NameScheduled:
+		return storage.TopicScheduled
+	case states.NameSucceeded, states.NameFailed, states.NameDeleted:
+		return storage.TopicFinished
+	}
+	return 0
+}
+
+const insertSQL = `INSERT INTO jobs (id, task, args, queue, priority, state, state_data, state_reason, run_at, attempt,
+	created_at, updated_at, expire_at, params, seq, parent_id, batch_id, unique_key, unique_until, unique_held)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// Create implements [storage.Store]. A zero CreatedAt means the store's
+// clock.
+func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
+	var ids []uuid.UUID
+	err := s.write(ctx, func(w *wtx) (err error) {
+		ids, err = w.create(p.Jobs, clock(p.Now), p.Retention)
+		return err
+	})
+	if err != nil {
+		return nil, interpretError("create", err)
+	}
+	return ids, nil
+}
+
+// create stores jobs, all or none (the caller's savepoint undoes a
+// failure); see [storage.Store.Create].
+func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration) ([]uuid.UUID, error) {
+	ids := make([]uuid.UUID, len(jobs))
+	var claimed map[string]uuid.UUID // unique keys taken by earlier jobs of this call
+	for i, j := range jobs {
+		ids[i] = j.ID
+		if j.UniqueKey == "" {
+			continue
+		}
+		if id, ok := claimed[j.UniqueKey]; ok {
+			ids[i] = id
+			continue
+		}
+		holder, err := w.uniqueHolder(j.UniqueKey, now)
+		if err != nil {
+			return nil, err
+		}
+		if holder != uuid.Nil {
+			ids[i] = holder
+			continue
+		}
+		if claimed == nil {
+			claimed = map[string]uuid.UUID{}
+		}
+		claimed[j.UniqueKey] = j.ID
+	}
+	var (
+		reasons  storage.Reasons
+		awaiting []*storage.Job
+		wake     storage.Topic
+	)
+	for i, j := range jobs {
+		if ids[i] != j.ID {
+			continue // a unique key's holder stands for it
+		}
+		created := j.CreatedAt
+		if created.IsZero() {
+			created = now
+		}
+		var seq any
+		if j.State == states.NameEnqueued {
+			n, err := w.nextSeq()
+			if err != nil {
+				return nil, err
+			}
+			seq = n
+		}
+		params, err := encodeParams(j.Params)
+		if err != nil {
+			return nil, err
+		}
+		var data any
+		if j.StateData != nil {
+			data = string(j.StateData)
+		}
+		args := j.Args
+		if args == nil {
+			args = []byte{}
+		}
+		if _, err := w.exec(insertSQL, uid(j.ID), j.Task, args, j.Queue, j.Priority, string(j.State), data,
+			reasons.Of(j.State, j.StateData), micros(j.RunAt), j.Attempt, created.UnixMicro(), created.UnixMicro(),
+			micros(j.ExpireAt), params, seq, nullUID(j.ParentID), nullUID(j.BatchID), nullString(j.UniqueKey),
+			micros(j.UniqueUntil), j.UniqueKey != ""); err != nil {
+			return nil, fmt.Errorf("job %s: %w", j.ID, err)
+		}
+		wake |= stateTopic(j.State)
+		if j.State == states.NameAwaiting {
+			awaiting = append(awaiting, j)
+		}
+	}
+	for _, j := range awaiting {
+		if err := w.await(j, now, retention); err != nil {
+			return nil, err
+		}
+	}
+	w.wake(wake)
+	return ids, nil
+}
+
+// Fetch implements [storage.Store].
+func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	now := clock(p.Now)
+	data, err := states.Marshal(states.Processing{StartedAt: now, ServerID: p.Owner})
+	if err != nil {
+		return nil, err
+	}
+	var out []*storage.Job
+	err = s.write(ctx, func(w *wtx) error {
+		out = out[:0]
+		return w.fetch(p, now, string(data), &out)
+	})
+	if err != nil {
+		return nil, interpretError("fetch", err)
+	}
+	return out, nil
+}
+
+// fetchSQL leases up to ?4 jobs of queue ?1 with a priority from ?2 to ?3,
+// in the order Fetch serves them, with tokens after ?9.
+const fetchSQL = `WITH picked AS MATERIALIZED (
+	SELECT id, row_number() OVER () AS rn FROM (
+		SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
+		ORDER BY priority DESC, seq LIMIT ?4)
+)
+UPDATE jobs SET ` + leave + `, state = 'processing', state_data = ?5, state_reason = '', updated_at = ?6,
+	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, expire_at = NULL,
+	lease_token = ?9 + (SELECT rn FROM picked WHERE picked.id = jobs.id)
+WHERE id IN (SELECT id FROM picked)
+RETURNING ` + jobCols + `, seq`
+
+func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*storage.Job) error {
+	paused, err := w.pausedQueues()
+	if err != nil {
+		return err
+	}
+	reached := p.NotAbove == nil // queues before NotAbove.Queue are not served
+	for _, name := range p.Queues {
+		if len(*out) >= p.Limit {
+			break
+		}
+		floor, ceiling := int64(math.MinInt64), int64(math.MaxInt64)
+		if a := p.Above; a != nil && a.Queue == name {
+			if a.Priority == math.MaxInt {
+				break
+			}
+			floor = int64(a.Priority) + 1
+		}
+		if n := p.NotAbove; n != nil && n.Queue == name {
+			reached, ceiling = true, int64(n.Priority)
+		}
+		if !reached {
+			continue
+		}
+		if !paused[name] {
+			limit := p.Limit - len(*out)
+			base, err := w.tokens(limit)
+			if err != nil {
+				return err
+			}
+			rows, err := w.query(fetchSQL, name, floor, ceiling, limit, data, now.UnixMicro(), p.Owner,
+				now.Add(p.LeaseFor).UnixMicro(), base)
+			if err != nil {
+				return err
+			}
+			type leased struct {
+				j   *storage.Job
+				seq int64
+			}
+			var got []leased
+			for rows.Next() {
+				var seq int64
+				j, err := scanJob(rows, &seq)
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				got = append(got, leased{j, seq})
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			slices.SortFunc(got, func(a, b leased) int {
+				return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))
+			})
+			for _, l := range got {
+				*out = append(*out, l.j)
+			}
+		}
+		if p.Above != nil && p.Above.Queue == name {
+			break
+		}
+	}
+	return nil
+}
+
+func (w *wtx) pausedQueues() (map[string]bool, error) {
+	rows, err := w.query("SELECT name FROM queues")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out map[string]bool
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		if out == nil {
+			out = map[string]bool{}
+		}
+		out[n] = true
+	}
+	return out, rows.Err()
+}
+
+// moveSQL is every state change of a job, from Transition or the store's
+// own moves. ?1 id, ?2 the states it must be in as ",a,b," (” for any),
+// ?3 the token it must be leased under (0 for any), ?4 new state, ?5 its
+// data, ?6 reason, ?7 now, ?8 history entries traversed, ?9 new queue (NULL
+// keeps it), ?10 run_at, ?11 expire_at, ?12 params (NULL keeps them), ?13
+// enqueue sequence.
+const moveSQL = `UPDATE jobs SET ` + leave + ` || ?8,
+	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?9, queue),
+	run_at = CASE WHEN ?4 = 'scheduled' THEN ?10 ELSE run_at END, expire_at = ?11,
+	params = coalesce(?12, params), seq = ?13, lease_owner = NULL, lease_token = NULL, lease_until = NULL
+WHERE id = ?1 AND (?2 = '' OR instr(?2, ',' || state || ',') > 0)
+	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3))
+RETURNING awaited, batch_id, params`
+
+// move is one state change; see moveSQL.
+type move struct {
+	id        uuid.UUID
+	from      []states.Name
+	token     int64
+	to        states.Name
+	data      []byte
+	reason    string
+	traversed []storage.StateRecord
+	queue     string
+	runAt     time.Time
+	expireAt  time.Time
+	params    map[string]json.RawMessage
+}
+
+// apply makes the change m at now. It reports whether it was made, and
+// when it finishes the job, resolves what awaits the job or its batch.
+func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, error) {
+	var from string
+	if len(m.from) > 0 {
+		var b strings.Builder
+		b.WriteByte(',')
+		for _, f := range m.from {
+			b.WriteString(string(f))
+			b.WriteByte(',')
+		}
+		from = b.String()
+	}
+	traversed, err := encodeEntries(m.traversed)
+	if err != nil {
+		return false, err
+	}
+	var seq any
+	if m.to == states.NameEnqueued {
+		n, err := w.nextSeq()
+		if err != nil {
+			return false, err
+		}
+		seq = n
+	}
+	var params any
+	if len(m.params) > 0 {
+		// Merged in Go: each value replaces the stored one whole.
+		var old sql.NullString
+		if err := w.queryRow("SELECT params FROM jobs WHERE id = ?", uid(m.id)).Scan(&old); err != nil && err != sql.ErrNoRows {
+			return false, err
+		}
+		merged := map[string]json.RawMessage{}
+		if old.Valid && old.String != "" {
+			if err := json.Unmarshal([]byte(old.String), &merged); err != nil {
+				return false, err
+			}
+		}
+		maps.Copy(merged, m.params)
+		if params, err = encodeParams(merged); err != nil {
+			return false, err
+		}
+	}
+	var expire time.Time
+	if m.to.IsFinal() {
+		expire = m.expireAt
+	}
+	var (
+		awaited bool
+		batch   []byte
+		ps      sql.NullString
+	)
+	err = w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(), traversed,
+		nullString(m.queue), micros(m.runAt), micros(expire), params, seq).Scan(&awaited, &batch, &ps)
+	if err == sql.ErrNoRows {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	w.wake(stateTopic(m.to))
+	if storage.Finished(m.to) {
+		return true, w.finished(m.id, m.to, awaited, batch, now, retention)
+	}
+	return true, nil
+}
+
+// Transition implements [storage.Store].
+func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
+	now := clock(p.Now)
+	var errs []error
+	err := s.write(ctx, func(w *wtx) (err error) {
+		errs, err = w.transition(p, now)
+		return err
+	})
+	if err != nil {
+		return nil, interpretError("transition", err)
+	}
+	return errs, nil
+}
+
+func (w *wtx) transition(p *storage.TransitionParams, now time.Time) ([]error, error) {
+	errs := make([]error, len(p.Transitions))
+	if p.AllOrNothing {
+		// Each change is checked against the state the changes before it
+		// leave, so that a job named twice is checked as it will be.
+		failed, after := false, map[uuid.UUID]states.Name{}
+		for i := range p.Transitions {
+			t := &p.Transitions[i]
+			e, err := w.check(t, after)
+			if err != nil {
+				return nil, err
+			}
+			errs[i] = e
+			if e == nil {
+				after[t.ID] = t.To
+			}
+			failed = failed || e != nil
+		}
+		if failed {
+			return errs, nil
+		}
+	}
+	var counts storage.StatsPoint
+	for i := range p.Transitions {
+		t := &p.Transitions[i]
+		ok, err := w.apply(&move{id: t.ID, from: t.From, token: t.Token, to: t.To, data: t.Data, reason: t.Reason,
+			traversed: t.Traversed, queue: t.Queue, runAt: t.RunAt, expireAt: t.ExpireAt, params: t.Params}, now, p.Retention)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if errs[i], err = w.check(t, nil); err != nil {
+				return nil, err
+			}
+			if errs[i] == nil { // cannot happen: the same conditions held
+				errs[i] = fmt.Errorf("sqlitestore: job %s: %w", t.ID, storage.ErrStateConflict)
+			}
+			continue
+		}
+		switch t.To {
+		case states.NameSucceeded:
+			counts.Succeeded++
+		case states.NameFailed:
+			counts.Failed++
+		case states.NameDeleted:
+			counts.Deleted++
+		}
+	}
+	if counts != (storage.StatsPoint{}) {
+		if _, err := w.exec(countSQL, storage.StatsPeriod(now, time.Minute).UnixMicro(), counts.Succeeded, counts.Failed, counts.Deleted); err != nil {
+			return nil, err
+		}
+	}
+	return errs, nil
+}
+
+const countSQL = `INSERT INTO stats (minute, succeeded, failed, deleted) VALUES (?, ?, ?, ?)
+ON CONFLICT (minute) DO UPDATE SET succeeded = succeeded + excluded.succeeded,
+	failed = failed + excluded.failed, deleted = deleted + excluded.deleted`
+
+// check tells why transition t fails, or nil when it would apply: against
+// its job, or, for a job in after, against the state earlier changes of the
+// call leave it in (with no lease: a transition never grants one).
+func (w *wtx) check(t *storage.Transition, after map[uuid.UUID]states.Name) (error, error) {
+	var (
+		state string
+		token sql.NullInt64
+	)
+	err := w.queryRow("SELECT state, lease_token FROM jobs WHERE id = ?", uid(t.ID)).Scan(&state, &token)
+	if err == sql.ErrNoRows {
+		return fmt.Errorf("sqlitestore: job %s: %w", t.ID, storage.ErrNotFound), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, tok := states.Name(state), token.Int64
+	if a, ok := after[t.ID]; ok {
+		st, tok = a, 0
+	}
+	if t.Token != 0 && (st != states.NameProcessing || tok != t.Token) {
+		return fmt.Errorf("sqlitestore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost), nil
+	}
+	if len(t.From) > 0 && !slices.Contains(t.From, st) {
+		return fmt.Errorf("sqlitestore: job %s is %s, not %v: %w", t.ID, st, t.From, storage.ErrStateConflict), nil
+	}
+	return nil, nil
+}
+
+// ExtendLeases implements [storage.Store].
+func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
+	if p.Until.IsZero() && p.Worker == nil {
+		lost, err := s.lostLeases(ctx, p)
+		return lost, interpretError("check leases", err)
+	}
+	var lost []storage.LostLease
+	err := s.write(ctx, func(w *wtx) error {
+		lost = lost[:0]
+		if p.Worker != nil {
+			if err := w.heartbeat(p.Worker); err != nil {
+				return err
+			}
+		}
+		for id, token := range p.Jobs {
+			if !p.Until.IsZero() {
+				res, err := w.exec(`UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'processing' AND lease_token = ? AND lease_owner = ?`,
+					p.Until.UnixMicro(), uid(id), token, p.Owner)
+				if err != nil {
+					return err
+				}
+				if n, err := res.RowsAffected(); err != nil || n == 1 {
+					continue
+				}
+			}
+			l, held, err := leaseOf(w.queryRow, id, token, p.Owner)
+			if err != nil {
+				return err
+			}
+			if !held {
+				lost = append(lost, l)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError("extend leases", err)
+	}
+	return lost, nil
+}
+
+// lostLeases checks the leases of p without writing.
+func (s *Store) lostLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
+	var lost []storage.LostLease
+	err := s.read(ctx, func(conn *sql.Conn) error {
+		lost = lost[:0]
+		for id, token := range p.Jobs {
+			l, held, err := leaseOf(func(q string, args ...any) *sql.Row { return conn.QueryRowContext(ctx, q, args...) }, id, token, p.Owner)
+			if err != nil {
+				return err
+			}
+			if !held {
+				lost = append(lost, l)
+			}
+		}
+		return nil
+	})
+	return lost, err
+}
+
+// leaseOf reads whether owner holds job id under token, and otherwise the
+// lost lease to report.
+func leaseOf(queryRow func(string, ...any) *sql.Row, id uuid.UUID, token int64, owner string) (storage.LostLease, bool, error) {
+	var (
+		state string
+		tok   sql.NullInt64
+		own   sql.NullString
+	)
+	err := queryRow("SELECT state, lease_token, lease_owner FROM jobs WHERE id = ?", uid(id)).Scan(&state, &tok, &own)
+	if err == sql.ErrNoRows {
+		return storage.LostLease{ID: id}, false, nil
+	}
+	if err != nil {
+		return storage.LostLease{}, false, err
+	}
+	if state == string(states.NameProcessing) && tok.Int64 == token && own.String == owner {
+		return storage.LostLease{}, true, nil
+	}
+	return storage.LostLease{ID: id, State: states.Name(state)}, false, nil
+}
+
+// PromoteDue implements [storage.Store].
+func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
+	now := clock(p.Now)
+	var res storage.PromoteResult
+	err := s.write(ctx, func(w *wtx) error {
+		res = storage.PromoteResult{}
+		n, err := w.requeue(`SELECT id, queue FROM jobs WHERE state = 'scheduled' AND run_at <= ?1 ORDER BY run_at LIMIT ?2`,
+			"scheduled time reached", now, p.Limit)
+		if err != nil {
+			return err
+		}
+		res.Promoted = n
+		var next sql.NullInt64
+		if err := w.queryRow(`SELECT min(run_at) FROM jobs WHERE state = 'scheduled'`).Scan(&next); err != nil {
+			return err
+		}
+		res.Next = fromMicros(next)
+		return nil
+	})
+	return res, interpretError("promote", err)
+}
+
+// ReclaimExpired implements [storage.Store].
+func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
+	now := clock(p.Now)
+	var n int
+	err := s.write(ctx, func(w *wtx) (err error) {
+		n, err = w.requeue(`SELECT id, queue FROM jobs WHERE lease_until <= ?1 AND state = 'processing' ORDER BY lease_until LIMIT ?2`,
+			storage.ReasonLeaseExpired, now, p.Limit)
+		return err
+	})
+	return n, interpretError("reclaim", err)
+}
+
+// requeue moves the jobs that query (?1 now, ?2 limit, or the args given)
+// selects to Enqueued, for reason, and returns how many moved.
+func (w *wtx) requeue(query, reason string, now time.Time, args ...any) (int, error) {
+	rows, err := w.query(query, append([]any{now.UnixMicro()}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	type pick struct {
+		id    uuid.UUID
+		queue string
+	}
+	var picked []pick
+	for rows.Next() {
+		var (
+			id []byte
+			p  pick
+		)
+		if err := rows.Scan(&id, &p.queue); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		copy(p.id[:], id)
+		picked = append(picked, p)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	data := map[string][]byte{} // per queue
+	for _, p := range picked {
+		d, ok := data[p.queue]
+		if !ok {
+			if d, err = states.Marshal(states.Enqueued{Queue: p.queue, EnqueuedAt: now, Reason: reason}); err != nil {
+				return 0, err
+			}
+			data[p.queue] = d
+		}
+		if _, err := w.apply(&move{id: p.id, to: states.NameEnqueued, data: d, reason: reason}, now, 0); err != nil {
+			return 0, err
+		}
+	}
+	return len(picked), nil
+}
+
+// read runs fn on a read connection, retrying while the file is busy.
+func (s *Store) read(ctx context.Context, fn func(conn *sql.Conn) error) error {
+	select {
+	case <-s.stop:
+		return ErrClosed
+	default:
+	}
+	conn, err := s.readDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return retryBusy(ctx, func() error { return fn(conn) })
+}
+
+// Get implements [storage.Store].
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	return s.get(ctx, id, true)
+}
+
+// Peek implements [storage.Peeker].
+func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	return s.get(ctx, id, false)
+}
+
+func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.Job, error) {
+	var j *storage.Job
+	err := s.read(ctx, func(conn *sql.Conn) error {
+		var (
+			h      sql.NullString
+			reason string
+			err    error
+		)
+		j, err = scanJob(conn.QueryRowContext(ctx, `SELECT `+jobCols+`, state_reason, `+
+			map[bool]string{true: "history", false: "NULL"}[history]+` FROM jobs WHERE id = ?`, uid(id)), &reason, &h)
+		if err != nil {
+			return err
+		}
+		if history {
+			if j.History, err = decodeHistory(h.String); err != nil {
+				return err
+			}
+			j.History = append(j.History, storage.StateRecord{State: j.State, Reason: reason, Data: j.StateData, At: j.UpdatedAt})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, interpretError(fmt.Sprintf("job %s", id), err)
+	}
+	return j, nil
+}
+
+// List implements [storage.Lister].
+func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if p.State != "" {
+		add("state = ?", string(p.State))
+	}
+	if p.Queue != "" {
+		add("queue = ?", p.Queue)
+	}
+	if p.Task != "" {
+		add("task = ?", p.Task)
+	}
+	if p.BatchID != uuid.Nil {
+		add("batch_id = ?", uid(p.BatchID))
+	}
+	if p.ParentID != uuid.Nil {
+		add("parent_id = ?", uid(p.ParentID))
+	}
+	q := `SELECT ` + jobCols + ` FROM jobs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	q += ` ORDER BY id DESC LIMIT ? OFFSET ?`
+	args = append(args, limit, max(p.Offset, 0))
+	var out []*storage.Job
+	err := s.read(ctx, func(conn *sql.Conn) error {
+		out = out[:0]
+		rows, err := conn.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			j, err := scanJob(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, j)
+		}
+		return rows.Err()
+	})
+	return out, interpretError("list", err)
+}
+
+// Count implements [storage.Lister].
+func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
+	q, args := `SELECT state, count(*) FROM jobs GROUP BY state`, []any{}
+	if queue != "" {
+		q, args = `SELECT state, count(*) FROM jobs WHERE queue = ? GROUP BY state`, []any{queue}
+	}
+	out := make(map[states.Name]int64, len(states.Names))
+	err := s.read(ctx, func(conn *sql.Conn) error {
+		clear(out)
+		rows, err := conn.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				st string
+				n  int64
+			)
+			if err := rows.Scan(&st, &n); err != nil {
+				return err
+			}
+			out[states.Name(st)] = n
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, interpretError("count", err)
+	}
+	return out, nil
+}
+
+// DeleteExpired implements [storage.Pruner]. It also removes outcome counts
+// older than [storage.StatsRetention].
+func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int, error) {
+	now := clock(p.Now)
+	var n int
+	err := s.write(ctx, func(w *wtx) error {
+		rows, err := w.query(`DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expire_at <= ? ORDER BY expire_at LIMIT ?) RETURNING id`,
+			now.UnixMicro(), p.Limit)
+		if err != nil {
+			return err
+		}
+		var ids [][]byte
+		for rows.Next() {
+			var id []byte
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		n = len(ids)
+		for _, id := range ids {
+			if _, err := w.exec(`DELETE FROM job_logs WHERE job_id = ?`, id); err != nil {
+				return err
+			}
+			if _, err := w.exec(`DELETE FROM job_progress WHERE job_id = ?`, id); err != nil {
+				return err
+			}
+		}
+		_, err = w.exec(`DELETE FROM stats WHERE minute < ?`, now.Add(-storage.StatsRetention).UnixMicro())
+		return err
+	})
+	return n, interpretError("delete expired", err)
+}
+
+// Stats implements [storage.Statistics].
+func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
+	step = max(step.Truncate(time.Minute), time.Minute)
+	counted := map[time.Time]storage.StatsPoint{}
+	first := storage.StatsPeriod(from, step)
+	err := s.read(ctx, func(conn *sql.Conn) error {
+		clear(counted)
+		rows, err := conn.QueryContext(ctx, `SELECT minute, succeeded, failed, deleted FROM stats WHERE minute >= ? AND minute < ?`,
+			first.UnixMicro(), to.UnixMicro())
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				minute int64
+				p      storage.StatsPoint
+			)
+			if err := rows.Scan(&minute, &p.Succeeded, &p.Failed, &p.Deleted); err != nil {
+				return err
+			}
+			at := storage.StatsPeriod(time.UnixMicro(minute), step)
+			c := counted[at]
+			c.Succeeded, c.Failed, c.Deleted = c.Succeeded+p.Succeeded, c.Failed+p.Failed, c.Deleted+p.Deleted
+			counted[at] = c
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, interpretError("stats", err)
+	}
+	return storage.FillStats(from, to, step, counted), nil
+}
