@@ -133,13 +133,13 @@ func (w *wtx) resolveChildren(parent uuid.UUID, success bool, now time.Time, ret
 // resolve moves an Awaiting job on: to Enqueued when its condition holds,
 // else to Deleted, which finishes it in turn.
 func (w *wtx) resolve(id uuid.UUID, queue string, data []byte, success bool, now time.Time, retention time.Duration) error {
-	var on string
+	var on states.Condition
 	if st, err := states.Unmarshal(states.NameAwaiting, data); err == nil {
 		on = st.(states.Awaiting).On
 	}
 	m := &move{id: id, from: []states.Name{states.NameAwaiting}}
 	var err error
-	if storage.ConditionHolds(on, success) {
+	if on.Holds(success) {
 		m.to, m.reason = states.NameEnqueued, "parent finished"
 		m.data, err = states.Marshal(states.Enqueued{Queue: queue, EnqueuedAt: now, Reason: m.reason})
 	} else {
