@@ -329,3 +329,35 @@ func TestStoredLogsAndProgressFollowAttempts(t *testing.T) {
 		require.Equal(t, 30, info.Progress.Percent)
 	}
 }
+
+// TestUnservedNamesQueuesAndTasksNoWorkerServes: workers advertise their
+// tasks and queues; Unserved names the queue with jobs that no live worker
+// serves, and the task of waiting jobs that no live worker runs.
+func TestUnservedNamesQueuesAndTasksNoWorkerServes(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "served", add)
+	require.NoError(t, err)
+	mail, err := taskflow.RegisterTask(e.reg, "mail", add, taskflow.Queue("mail"))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{ID: "w1", Queues: []string{"default"}})
+	_, err = mail.On(e.client).Enqueue(waitCtx(t), addArgs{A: 1})
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{A: 1})
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.NoError(t, err)
+	id := createRaw(t, e, "nobody-runs-this", `1`)()
+	waitState(t, e, id, states.NameScheduled) // bounced
+
+	ws, err := e.client.Workers(waitCtx(t))
+	require.NoError(t, err)
+	require.Len(t, ws, 1)
+	require.Equal(t, []string{"mail", "served"}, ws[0].Tasks)
+	u, err := e.client.Unserved(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 1, u.Workers)
+	require.Len(t, u.Queues, 1)
+	require.Equal(t, "mail", u.Queues[0].Name)
+	require.Equal(t, map[string]int{"nobody-runs-this": 1}, u.Tasks)
+}
