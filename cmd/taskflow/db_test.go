@@ -243,7 +243,7 @@ func TestCommandsOnPostgres(t *testing.T) {
 				t.Errorf("outcomes = %+v", s.Outcomes)
 			}
 		}},
-		{name: "queues", args: []string{"queues"}, stdout: []string{"QUEUE", "mail", "bulk"}},
+		{name: "queues", args: []string{"queues"}, stdout: []string{"QUEUE", "mail", "bulk", "SERVED", "NO WORKER", "TASK NO LIVE WORKER RUNS (0 workers)"}},
 		{name: "queues pause and resume", args: []string{"queues", "pause", "mail"}, stdout: []string{`queue "mail" paused`},
 			check: func(t *testing.T, f *fixture, r result) {
 				var qs []struct {
@@ -513,6 +513,22 @@ func TestWorkersCommand(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	f.run(t, "workers").expect(t, 0, []string{"cli-test-worker", "mail", "HEARTBEAT", "RUNNING JOB", h.ID.String()}, nil)
+	var qs []struct {
+		Name     string
+		Unserved bool
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := f.email.Enqueue(context.Background(), emailArgs{To: "bo@example.com"}, taskflow.Queue("bulk")); err != nil {
+			t.Fatal(err)
+		}
+		decode(t, f.run(t, "queues", "--json").stdout, &qs)
+		if len(qs) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(qs) != 1 || qs[0].Name != "bulk" || !qs[0].Unserved {
+		t.Fatalf("queues --json with a worker serving mail only = %+v", qs)
+	}
 	r := f.run(t, "workers", "--json")
 	var ws []struct {
 		ID          string
