@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -360,4 +361,64 @@ func TestUnservedNamesQueuesAndTasksNoWorkerServes(t *testing.T) {
 	require.Len(t, u.Queues, 1)
 	require.Equal(t, "mail", u.Queues[0].Name)
 	require.Equal(t, map[string]int{"nobody-runs-this": 1}, u.Tasks)
+}
+
+// TestWorkerSaysWhatItServes: a worker logs one INFO line at start with
+// its queues, tasks, concurrency and store; left at its default queues it
+// serves the queues its tasks name, and given queues that miss a task's,
+// it warns.
+func TestWorkerSaysWhatItServes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		queues []string
+		want   []any // the queues logged
+		warns  bool
+	}{
+		{"default queues", nil, []any{"default", "mail"}, false},
+		{"queues given", []string{"default"}, []any{"default"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			task, err := taskflow.RegisterTask(e.reg, "send-mail", add, taskflow.Queue("mail"))
+			require.NoError(t, err)
+			var logs syncBuffer
+			logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			e.startWorker(t, taskflow.WorkerOptions{Queues: tc.queues, Concurrency: 7, Logger: logger})
+			h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{A: 1, B: 2})
+			require.NoError(t, err)
+			if !tc.warns {
+				got, err := h.Wait(waitCtx(t))
+				require.NoError(t, err)
+				require.Equal(t, 3, got)
+			}
+			for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "worker started"); time.Sleep(time.Millisecond) {
+				require.True(t, time.Now().Before(deadline), "no start line")
+			}
+			var started []map[string]any
+			warned := false
+			for _, r := range logs.records(t) {
+				switch r["msg"] {
+				case "taskflow: worker started":
+					started = append(started, r)
+				case "taskflow: this worker does not serve the queue of a task it knows; its jobs wait for another worker":
+					warned = true
+				}
+			}
+			require.Len(t, started, 1, "one start line")
+			require.Equal(t, "INFO", started[0]["level"])
+			require.Equal(t, tc.want, started[0]["queues"])
+			require.Equal(t, []any{"send-mail"}, started[0]["tasks"])
+			require.EqualValues(t, 7, started[0]["concurrency"])
+			require.Equal(t, "*memstore.Store", started[0]["store"])
+			require.Equal(t, tc.warns, warned)
+		})
+	}
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +28,11 @@ var ErrWorkerRunning = errors.New("taskflow: worker already running")
 // WorkerOptions configure a Worker. The zero value is valid: every field
 // documents its default.
 type WorkerOptions struct {
-	// Queues to serve, highest priority first. Default: ["default"].
+	// Queues to serve, highest priority first. Default: "default", then
+	// the queues the registry's tasks name (Queue given to NewTask or
+	// RegisterTask), by name, as the registry holds them when NewWorker
+	// is called: a worker left at its default queues serves every task it
+	// knows, while jobs sent to a queue no task names need it listed here.
 	Queues []string
 	// Concurrency is how many jobs run at once. Default: 100.
 	Concurrency int
@@ -101,14 +106,14 @@ type WorkerOptions struct {
 // setDefaults fills in the defaults and refuses settings that cannot work
 // together, naming them.
 func (o *WorkerOptions) setDefaults(store storage.Store) error {
+	if o.Registry == nil {
+		o.Registry = DefaultRegistry()
+	}
 	if len(o.Queues) == 0 {
-		o.Queues = []string{DefaultQueue}
+		o.Queues = append([]string{DefaultQueue}, slices.DeleteFunc(o.Registry.queues(), func(q string) bool { return q == DefaultQueue })...)
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 100
-	}
-	if o.Registry == nil {
-		o.Registry = DefaultRegistry()
 	}
 	if o.Retry == nil {
 		o.Retry = &filters.Retry{}
@@ -296,6 +301,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.register(ctx, info); err != nil {
 		return err
 	}
+	w.logStart(info)
 
 	// Shut-down order: fetcher (on ctx) → executors → completer → the
 	// maintenance loops (bg), last of all the heartbeat.
@@ -401,6 +407,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	_ = maint.Wait()
 	<-hbDone
 	return nil
+}
+
+// logStart says, in one line, what the worker serves, and warns of tasks
+// whose queue it does not serve: their jobs would wait for another worker.
+func (w *Worker) logStart(info *storage.WorkerInfo) {
+	o := &w.opts
+	w.log.Info("taskflow: worker started", "queues", o.Queues, "tasks", info.Tasks, "concurrency", o.Concurrency,
+		"store", fmt.Sprintf("%T", w.store))
+	for _, name := range info.Tasks {
+		if e := o.Registry.lookup(name); e != nil && e.opts.queue != "" && !slices.Contains(o.Queues, e.opts.queue) {
+			w.log.Warn("taskflow: this worker does not serve the queue of a task it knows; its jobs wait for another worker",
+				"task", name, "queue", e.opts.queue, "queues", o.Queues)
+		}
+	}
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
