@@ -299,6 +299,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	// tells at once a store that cannot be reached or is not migrated.
 	info := w.serverInfo()
 	if err := w.register(ctx, info); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing ran
+		}
 		return err
 	}
 	w.logStart(info)
