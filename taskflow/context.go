@@ -10,9 +10,9 @@ import (
 
 // RunningJob describes the job a task function is running for.
 type RunningJob struct {
-	ID      uuid.UUID
-	Task    string
-	Queue   string
+	ID    uuid.UUID
+	Task  string
+	Queue string
 	// Attempt is 1 for the first run. It counts runs that count: a run
 	// that snoozed (Snooze) is followed by one under the same number, and
 	// a worker that did not know the task spent none.
