@@ -534,11 +534,12 @@ func TestWorkersCommand(t *testing.T) {
 		ID          string
 		Queues      []string
 		Concurrency int
+		Tasks       []string
 		HeartbeatAt time.Time `json:"heartbeat_at"`
 		Running     []struct{ ID, Task string }
 	}
 	decode(t, r.stdout, &ws)
-	if len(ws) != 1 || ws[0].ID != "cli-test-worker" || ws[0].Concurrency != 3 || ws[0].HeartbeatAt.IsZero() ||
+	if len(ws) != 1 || ws[0].ID != "cli-test-worker" || ws[0].Concurrency != 3 || ws[0].HeartbeatAt.IsZero() || !slices.Contains(ws[0].Tasks, "send-email") ||
 		len(ws[0].Running) != 1 || ws[0].Running[0].ID != h.ID.String() || ws[0].Running[0].Task != "send-email" {
 		t.Fatalf("workers --json = %+v", ws)
 	}

@@ -276,13 +276,14 @@ func workers(ctx context.Context, e *env, c *taskflow.Client) error {
 			PID         int          `json:"pid"`
 			Queues      []string     `json:"queues"`
 			Concurrency int          `json:"concurrency"`
+			Tasks       []string     `json:"tasks"` // null: the worker does not say
 			StartedAt   time.Time    `json:"started_at,omitzero"`
 			HeartbeatAt time.Time    `json:"heartbeat_at"`
 			Running     []runningOut `json:"running"`
 		}
 		out := make([]workerOut, len(ws))
 		for i, w := range ws {
-			out[i] = workerOut{w.ID, w.Host, w.PID, w.Queues, w.Concurrency, w.StartedAt, w.HeartbeatAt, byWorker[w.ID]}
+			out[i] = workerOut{w.ID, w.Host, w.PID, w.Queues, w.Concurrency, w.Tasks, w.StartedAt, w.HeartbeatAt, byWorker[w.ID]}
 			if out[i].Running == nil {
 				out[i].Running = []runningOut{}
 			}
