@@ -114,6 +114,10 @@ func TestUnknownTaskFailsAfterUnknownTaskTimeout(t *testing.T) {
 			require.Contains(t, failed.Reason, `"misspelt-task"`)
 			require.Zero(t, info.Attempt, "bounces spent attempts")
 			require.Greater(t, count(historyOf(t, info), states.NameScheduled), 1)
+
+			// Requeued by a person, it waits anew rather than failing at once.
+			require.NoError(t, e.client.Requeue(waitCtx(t), id))
+			waitState(t, e, id, states.NameScheduled)
 		})
 	}
 }
