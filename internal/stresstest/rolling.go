@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -46,25 +45,7 @@ type release struct {
 // with no gap and no repeat, and its stored Attempt is its number of runs:
 // bounces spent none.
 func RollingDeploy(t *testing.T, store storage.Store, cfg Config) {
-	if cfg.Duration <= 0 {
-		cfg.Duration = 3 * time.Second
-	}
-	if v := os.Getenv("TASKFLOW_STRESS"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("TASKFLOW_STRESS=%q: %v", v, err)
-		}
-		cfg.Duration = d
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 3
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
-	}
-	if cfg.Jobs <= 0 {
-		cfg.Jobs = max(300, int(100*cfg.Duration.Seconds()))
-	}
+	cfg.setDefaults(t, 3) // at most 3 workers live at once
 	const retries = 2
 	var mu sync.Mutex
 	runs := map[uuid.UUID][]run{}
