@@ -45,8 +45,9 @@ func (v Job) Priority() int { return v.job().Priority }
 // State returns the name of the job's state when the filter was called.
 func (v Job) State() states.Name { return v.job().State }
 
-// Attempt returns how many times the job has been fetched: 1 during its
-// first run.
+// Attempt returns how many times the job has run: 1 during its first run.
+// Runs that do not count (a snooze, a worker that did not know the task)
+// spend no attempt, so a retry policy counts real runs only.
 func (v Job) Attempt() int { return v.job().Attempt }
 
 // CreatedAt returns when the job was created.

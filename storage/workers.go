@@ -12,6 +12,10 @@ type WorkerInfo struct {
 	PID         int
 	Queues      []string
 	Concurrency int
+	// Tasks names the tasks the worker can run, sorted; nil when the
+	// worker does not say (a release before it did). Stores keep it as
+	// given.
+	Tasks       []string
 	StartedAt   time.Time
 	HeartbeatAt time.Time
 }

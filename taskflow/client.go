@@ -167,7 +167,8 @@ type JobInfo struct {
 	Priority int
 	// Args holds the encoded arguments.
 	Args []byte
-	// Attempt counts how many times the job has been started.
+	// Attempt counts how many times the job has been started, less the
+	// runs that did not count (snoozes, workers that did not know its task).
 	Attempt   int
 	State     states.State
 	CreatedAt time.Time

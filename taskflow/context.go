@@ -10,10 +10,13 @@ import (
 
 // RunningJob describes the job a task function is running for.
 type RunningJob struct {
-	ID      uuid.UUID
-	Task    string
-	Queue   string
-	Attempt int // 1 for the first run
+	ID    uuid.UUID
+	Task  string
+	Queue string
+	// Attempt is 1 for the first run. It counts runs that count: a run
+	// that snoozed (Snooze) is followed by one under the same number, and
+	// a worker that did not know the task spent none.
+	Attempt int
 	Params  map[string]json.RawMessage
 }
 

@@ -34,11 +34,12 @@ const (
 	EventFailed
 	// EventDeleted: the job was deleted.
 	EventDeleted
-	// EventLeaseLost: a running attempt's lease could not be renewed,
-	// because its job was taken from it (Err says why: ErrJobRequeued,
-	// ErrJobRescheduled, ErrJobDeleted, ErrJobStateChanged, or ErrLeaseLost
-	// when the store reclaimed it); its ctx is cancelled and its outcome
-	// will be discarded. State is nil.
+	// EventLeaseLost: an attempt's job was taken from it while it ran, or
+	// before its outcome was stored, which the store then refused (Err
+	// says why: ErrJobRequeued, ErrJobRescheduled, ErrJobDeleted,
+	// ErrJobStateChanged, or ErrLeaseLost when the store reclaimed it);
+	// its ctx is cancelled and its outcome discarded. A lease ended by the
+	// attempt's own stored outcome is not lost. State is nil.
 	EventLeaseLost
 )
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/taskflow-go/taskflow/filters"
@@ -131,4 +132,36 @@ func ExampleDelay() {
 	fmt.Println(job.State.Name())
 	// Output:
 	// scheduled
+}
+
+func ExampleSnooze() {
+	reg := taskflow.NewRegistry()
+	calls := 0
+	syncAccount, _ := taskflow.RegisterTask(reg, "sync-account", func(ctx context.Context, account string) (string, error) {
+		job, _ := taskflow.JobFromContext(ctx)
+		calls++
+		fmt.Printf("call %d, attempt %d\n", calls, job.Attempt)
+		if calls < 3 {
+			// The upstream asks us to come back later: not a failure.
+			return "", fmt.Errorf("upstream rate limit: %w", taskflow.Snooze(10*time.Millisecond))
+		}
+		return "synced " + account, nil
+	}, taskflow.MaxRetries(0)) // a snooze spends no retry
+	store := memstore.New()
+	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.DiscardHandler)})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go worker.Run(ctx)
+
+	h, _ := syncAccount.On(client).Enqueue(ctx, "acme")
+	fmt.Println(h.Wait(ctx))
+	info, _ := client.Job(ctx, h.ID)
+	fmt.Println(info.History[2].State.Name(), info.History[2].State.Why())
+	// Output:
+	// call 1, attempt 1
+	// call 2, attempt 1
+	// call 3, attempt 1
+	// synced acme <nil>
+	// scheduled upstream rate limit: snoozed for 10ms
 }

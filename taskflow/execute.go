@@ -374,6 +374,7 @@ func (w *Worker) awaitAnotherWorker(ctx context.Context, a *attempt, rt *taskRun
 		w.log.Error("taskflow: job of a task no worker knows; failing it", "job_id", j.ID, "task", j.Task, "queue", j.Queue, "waited", waited)
 		st := failure(err, "", now, w.opts.ID)
 		st.Reason = truncate(fmt.Sprintf("unknown task %q", j.Task), 200)
+		how.params = clearUnknownSince // requeued by a person, it gets a wait of its own
 		w.conclude(ctx, a, rt, st, err, now, how)
 		return
 	}

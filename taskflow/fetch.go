@@ -17,6 +17,10 @@ import (
 // adds at most this much to the pickup of an urgent job.
 const urgentEvery = 5 * time.Millisecond
 
+// fetchGrace is how long a fetch under way when the worker stops may take
+// to finish.
+const fetchGrace = 5 * time.Second
+
 // fetchLoop leases jobs while there is room and hands them to the
 // executors through the ready queue, until ctx is done.
 //
@@ -196,12 +200,21 @@ func (w *Worker) fetchBulk(ctx context.Context, limit int, restrict bool) (int, 
 // fetch leases up to limit jobs (limited to those above or not above a
 // position, when set), registers an attempt for each and queues them for
 // the executors. It returns how many it got.
+//
+// A stop (ctx done) does not cut the storage call short: a fetch cancelled
+// in flight may still have leased jobs, which the worker would never see
+// nor requeue, and which would wait for their leases to expire. It gets
+// fetchGrace to finish; the jobs it leases go to the ready queue, which the
+// stop empties back to the store.
 func (w *Worker) fetch(ctx context.Context, limit int, above, notAbove *storage.Position) (int, error) {
 	o := &w.opts
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	defer context.AfterFunc(ctx, func() { time.AfterFunc(fetchGrace, cancel) })()
 	if !w.strictOrder() {
-		return w.fetchWeighed(ctx, limit)
+		return w.fetchWeighed(fctx, limit)
 	}
-	got, err := w.store.Fetch(ctx, &storage.FetchParams{
+	got, err := w.store.Fetch(fctx, &storage.FetchParams{
 		Queues: o.Queues, Limit: limit, Owner: o.ID, LeaseFor: o.LeaseDuration, Now: o.Clock(),
 		Above: above, NotAbove: notAbove,
 	})

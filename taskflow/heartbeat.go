@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,12 +16,15 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// serverInfo describes this worker for the store's registry.
+// serverInfo describes this worker for the store's registry: its tasks
+// are those of its registry when Run starts.
 func (w *Worker) serverInfo() *storage.WorkerInfo {
 	host, _ := os.Hostname()
+	tasks := w.opts.Registry.Names()
+	slices.Sort(tasks)
 	return &storage.WorkerInfo{
 		ID: w.opts.ID, Host: host, PID: os.Getpid(), Queues: w.opts.Queues,
-		Concurrency: w.opts.Concurrency, StartedAt: w.opts.Clock(),
+		Concurrency: w.opts.Concurrency, Tasks: tasks, StartedAt: w.opts.Clock(),
 	}
 }
 

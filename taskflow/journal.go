@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/taskflow-go/taskflow/storage"
 )
 
@@ -112,10 +114,15 @@ func (j *journal) end() {
 	j.w.journals.poke()
 }
 
-// journals are the attempts' journals with something to store.
+// journals are the attempts' journals with something to store, in the
+// order they first had something since the last flush: an attempt's
+// journal comes before the next attempt's of the same job (which starts
+// only once the first has ended), so a flush stores a job's records in
+// attempt order, and its progress last from the latest attempt.
 type journals struct {
 	mu    sync.Mutex
 	set   map[*journal]struct{}
+	order []*journal // the journals of set, in the order they joined it
 	wake  chan struct{}
 	store storage.JobLogs
 	log   *slog.Logger
@@ -123,7 +130,10 @@ type journals struct {
 
 func (js *journals) dirty(j *journal) {
 	js.mu.Lock()
-	js.set[j] = struct{}{}
+	if _, ok := js.set[j]; !ok {
+		js.set[j] = struct{}{}
+		js.order = append(js.order, j)
+	}
 	js.mu.Unlock()
 }
 
@@ -153,17 +163,24 @@ func (js *journals) run(ctx context.Context) {
 
 func (js *journals) flush(ctx context.Context) {
 	js.mu.Lock()
-	set := js.set
-	js.set = map[*journal]struct{}{}
+	order := js.order
+	clear(js.set)
+	js.order = nil
 	js.mu.Unlock()
 	var records []storage.LogRecord
 	var progress []storage.Progress
-	for j := range set {
+	latest := map[uuid.UUID]int{} // job → its entry in progress
+	for _, j := range order {
 		j.mu.Lock()
 		records = append(records, j.pending...)
 		j.pending = nil
-		if j.progress != nil {
-			progress = append(progress, *j.progress)
+		if p := j.progress; p != nil {
+			if i, ok := latest[p.JobID]; ok {
+				progress[i] = *p // a later attempt's
+			} else {
+				latest[p.JobID] = len(progress)
+				progress = append(progress, *p)
+			}
 			j.progress = nil
 		}
 		j.mu.Unlock()

@@ -26,7 +26,11 @@ func TestReadmeInOneScreenRuns(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644))
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./"+filepath.ToSlash(dir)).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./"+filepath.ToSlash(dir))
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "%s", stderr.String())
 	require.Equal(t, "sent-to-ada@example.com <nil>\n", string(out))
+	require.Contains(t, stderr.String(), "taskflow: worker started", "the worker's start-up line")
 }

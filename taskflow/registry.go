@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 
 	"github.com/taskflow-go/taskflow/storage"
@@ -67,6 +68,20 @@ func (r *Registry) lookup(name string) *entry {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.tasks[name]
+}
+
+// queues returns the queues its tasks name, sorted, without repeats.
+func (r *Registry) queues() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for _, e := range r.tasks {
+		if q := e.opts.queue; q != "" && !slices.Contains(out, q) {
+			out = append(out, q)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Names returns the names of the registered tasks, in no particular order.

@@ -15,3 +15,12 @@ func TestJobControlAgainstRunningWork(t *testing.T) {
 	t.Parallel()
 	stresstest.Run(t, memstore.New(), stresstest.Config{})
 }
+
+// TestRollingDeploy runs workers of two releases, each knowing a task the
+// other does not, through a rolling deploy back and forth while jobs fail
+// and retry (see package stresstest): bounces spend no attempt, and every
+// job runs.
+func TestRollingDeploy(t *testing.T) {
+	t.Parallel()
+	stresstest.RollingDeploy(t, memstore.New(), stresstest.Config{})
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,7 +30,11 @@ var ErrWorkerRunning = errors.New("taskflow: worker already running")
 type WorkerOptions struct {
 	// Queues to serve, highest priority first (strict order: a queue is
 	// served only while the queues before it have no job ready), unless
-	// QueueWeights is set. Default: ["default"].
+	// QueueWeights is set. Default: "default", then
+	// the queues the registry's tasks name (Queue given to NewTask or
+	// RegisterTask), by name, as the registry holds them when NewWorker
+	// is called: a worker left at its default queues serves every task it
+	// knows, while jobs sent to a queue no task names need it listed here.
 	Queues []string
 	// QueueWeights, when set, weighs every queue of Queues instead of
 	// serving them in strict order: each fetch orders the queues at
@@ -129,14 +134,14 @@ type WorkerOptions struct {
 // setDefaults fills in the defaults and refuses settings that cannot work
 // together, naming them.
 func (o *WorkerOptions) setDefaults(store storage.Store) error {
+	if o.Registry == nil {
+		o.Registry = DefaultRegistry()
+	}
 	if len(o.Queues) == 0 {
-		o.Queues = []string{DefaultQueue}
+		o.Queues = append([]string{DefaultQueue}, slices.DeleteFunc(o.Registry.queues(), func(q string) bool { return q == DefaultQueue })...)
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 100
-	}
-	if o.Registry == nil {
-		o.Registry = DefaultRegistry()
 	}
 	if o.Retry == nil {
 		o.Retry = &filters.Retry{}
@@ -350,6 +355,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	info := w.serverInfo()
 	if err := w.register(ctx, info); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing ran
+		}
 		return err
 	}
 	if err := w.declareLimits(ctx, limits); err != nil {
@@ -364,6 +372,7 @@ func (w *Worker) Run(ctx context.Context) error {
 			w.pollEvery = max(min(w.pollEvery, t), time.Millisecond)
 		}
 	}
+	w.logStart(info)
 
 	// Shut-down order: fetcher (on ctx) → executors → completer → the
 	// maintenance loops (bg), last of all the heartbeat.
@@ -469,6 +478,20 @@ func (w *Worker) Run(ctx context.Context) error {
 	_ = maint.Wait()
 	<-hbDone
 	return nil
+}
+
+// logStart says, in one line, what the worker serves, and warns of tasks
+// whose queue it does not serve: their jobs would wait for another worker.
+func (w *Worker) logStart(info *storage.WorkerInfo) {
+	o := &w.opts
+	w.log.Info("taskflow: worker started", "queues", o.Queues, "tasks", info.Tasks, "concurrency", o.Concurrency,
+		"store", fmt.Sprintf("%T", w.store))
+	for _, name := range info.Tasks {
+		if e := o.Registry.lookup(name); e != nil && e.opts.queue != "" && !slices.Contains(o.Queues, e.opts.queue) {
+			w.log.Warn("taskflow: this worker does not serve the queue of a task it knows; its jobs wait for another worker",
+				"task", name, "queue", e.opts.queue, "queues", o.Queues)
+		}
+	}
 }
 
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {

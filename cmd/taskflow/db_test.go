@@ -243,7 +243,7 @@ func TestCommandsOnPostgres(t *testing.T) {
 				t.Errorf("outcomes = %+v", s.Outcomes)
 			}
 		}},
-		{name: "queues", args: []string{"queues"}, stdout: []string{"QUEUE", "mail", "bulk"}},
+		{name: "queues", args: []string{"queues"}, stdout: []string{"QUEUE", "mail", "bulk", "SERVED", "NO WORKER", "TASK NO LIVE WORKER RUNS (0 workers)"}},
 		{name: "queues pause and resume", args: []string{"queues", "pause", "mail"}, stdout: []string{`queue "mail" paused`},
 			check: func(t *testing.T, f *fixture, r result) {
 				var qs []struct {
@@ -513,16 +513,33 @@ func TestWorkersCommand(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	f.run(t, "workers").expect(t, 0, []string{"cli-test-worker", "mail", "HEARTBEAT", "RUNNING JOB", h.ID.String()}, nil)
+	var qs []struct {
+		Name     string
+		Unserved bool
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := f.email.Enqueue(context.Background(), emailArgs{To: "bo@example.com"}, taskflow.Queue("bulk")); err != nil {
+			t.Fatal(err)
+		}
+		decode(t, f.run(t, "queues", "--json").stdout, &qs)
+		if len(qs) > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if len(qs) != 1 || qs[0].Name != "bulk" || !qs[0].Unserved {
+		t.Fatalf("queues --json with a worker serving mail only = %+v", qs)
+	}
 	r := f.run(t, "workers", "--json")
 	var ws []struct {
 		ID          string
 		Queues      []string
 		Concurrency int
+		Tasks       []string
 		HeartbeatAt time.Time `json:"heartbeat_at"`
 		Running     []struct{ ID, Task string }
 	}
 	decode(t, r.stdout, &ws)
-	if len(ws) != 1 || ws[0].ID != "cli-test-worker" || ws[0].Concurrency != 3 || ws[0].HeartbeatAt.IsZero() ||
+	if len(ws) != 1 || ws[0].ID != "cli-test-worker" || ws[0].Concurrency != 3 || ws[0].HeartbeatAt.IsZero() || !slices.Contains(ws[0].Tasks, "send-email") ||
 		len(ws[0].Running) != 1 || ws[0].Running[0].ID != h.ID.String() || ws[0].Running[0].Task != "send-email" {
 		t.Fatalf("workers --json = %+v", ws)
 	}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -40,26 +42,64 @@ type queueOut struct {
 	Paused    bool    `json:"paused"`
 	Enqueued  int64   `json:"enqueued"`
 	LatencyMS float64 `json:"latency_ms"`
+	// Unserved: jobs wait and no live worker serves the queue.
+	Unserved bool `json:"unserved"`
 }
 
-func queuesOut(qs []taskflow.QueueInfo) []queueOut {
+func queuesOut(qs []taskflow.QueueInfo, u *taskflow.Unserved) []queueOut {
 	out := make([]queueOut, len(qs))
 	for i, q := range qs {
-		out[i] = queueOut{q.Name, q.Paused, q.Enqueued, float64(q.Latency) / float64(time.Millisecond)}
+		out[i] = queueOut{q.Name, q.Paused, q.Enqueued, float64(q.Latency) / float64(time.Millisecond), unservedQueue(u, q.Name)}
 	}
 	return out
 }
 
-func (e *env) queueTable(qs []taskflow.QueueInfo) {
+// unserved reads the work no live worker serves, or nil on a store that
+// keeps no registry of workers.
+func unserved(ctx context.Context, c *taskflow.Client) (*taskflow.Unserved, error) {
+	u, err := c.Unserved(ctx)
+	if errors.Is(err, taskflow.ErrNotSupported) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+func unservedQueue(u *taskflow.Unserved, name string) bool {
+	return u != nil && slices.ContainsFunc(u.Queues, func(q taskflow.QueueInfo) bool { return q.Name == name })
+}
+
+// queueTable prints the queues; with u, the queues whose jobs no live
+// worker serves are flagged, followed by the tasks of waiting jobs that no
+// live worker runs.
+func (e *env) queueTable(qs []taskflow.QueueInfo, u *taskflow.Unserved) {
 	rows := make([]string, len(qs))
 	for i, q := range qs {
 		lat := "-"
 		if q.Enqueued > 0 {
 			lat = round(q.Latency)
 		}
-		rows[i] = fmt.Sprintf("%s\t%s\t%d\t%s", q.Name, yesNo(q.Paused), q.Enqueued, lat)
+		served := "-"
+		switch {
+		case unservedQueue(u, q.Name):
+			served = "NO WORKER"
+		case u != nil && q.Enqueued > 0:
+			served = "yes"
+		}
+		rows[i] = fmt.Sprintf("%s\t%s\t%d\t%s\t%s", q.Name, yesNo(q.Paused), q.Enqueued, lat, served)
 	}
-	e.table("QUEUE\tPAUSED\tENQUEUED\tLATENCY", rows)
+	e.table("QUEUE\tPAUSED\tENQUEUED\tLATENCY\tSERVED", rows)
+	if u == nil || len(u.Tasks) == 0 {
+		return
+	}
+	fmt.Fprintln(e.stdout)
+	rows = rows[:0]
+	for _, task := range slices.Sorted(maps.Keys(u.Tasks)) {
+		rows = append(rows, fmt.Sprintf("%s\t%d", task, u.Tasks[task]))
+	}
+	e.table(fmt.Sprintf("TASK NO LIVE WORKER RUNS (%d workers)\tWAITING JOBS", u.Workers), rows)
 }
 
 func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error {
@@ -68,6 +108,10 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 		return err
 	}
 	qs, err := c.Queues(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := unserved(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -104,7 +148,13 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 			States   []stateOut  `json:"states"`
 			Queues   []queueOut  `json:"queues"`
 			Outcomes []periodOut `json:"outcomes"`
-		}{Queues: queuesOut(qs), Outcomes: outcomes}
+			// UnservedTasks counts the waiting jobs of each task no live
+			// worker runs.
+			UnservedTasks map[string]int `json:"unserved_tasks,omitempty"`
+		}{Queues: queuesOut(qs, u), Outcomes: outcomes}
+		if u != nil {
+			out.UnservedTasks = u.Tasks
+		}
 		for _, s := range states.Names {
 			out.States = append(out.States, stateOut{s, counts.Jobs[s], slices.Contains(counts.Estimated, s)})
 		}
@@ -127,7 +177,7 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 	if len(qs) == 0 {
 		fmt.Fprintln(e.stdout, "no queue has jobs waiting or is paused")
 	} else {
-		e.queueTable(qs)
+		e.queueTable(qs, u)
 	}
 	fmt.Fprintln(e.stdout)
 	rows = make([]string, len(outcomes))
@@ -141,7 +191,10 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 var queuesCommand = &command{
 	name: "queues", def: "list",
 	help: `queues lists and pauses queues. A paused queue keeps its jobs, and no worker
-fetches them until it is resumed; jobs already running finish.`,
+fetches them until it is resumed; jobs already running finish. SERVED says
+NO WORKER for a queue whose jobs wait and that no live worker serves; the
+tasks of waiting jobs that no live worker runs are listed below (among the
+newest 1,000 enqueued and scheduled jobs).`,
 	subs: []*command{
 		{name: "list", summary: "List the queues that have jobs waiting or are paused, with their latency",
 			define: withClient("queues list", func(ctx context.Context, e *env, c *taskflow.Client) error {
@@ -149,10 +202,14 @@ fetches them until it is resumed; jobs already running finish.`,
 				if err != nil {
 					return err
 				}
-				if e.json {
-					return e.writeJSON(queuesOut(qs))
+				u, err := unserved(ctx, c)
+				if err != nil {
+					return err
 				}
-				e.queueTable(qs)
+				if e.json {
+					return e.writeJSON(queuesOut(qs, u))
+				}
+				e.queueTable(qs, u)
 				return nil
 			})},
 		{name: "pause", args: "QUEUE", summary: "Stop every worker from fetching jobs of QUEUE", define: defineSetPaused("pause")},
@@ -219,13 +276,14 @@ func workers(ctx context.Context, e *env, c *taskflow.Client) error {
 			PID         int          `json:"pid"`
 			Queues      []string     `json:"queues"`
 			Concurrency int          `json:"concurrency"`
+			Tasks       []string     `json:"tasks"` // null: the worker does not say
 			StartedAt   time.Time    `json:"started_at,omitzero"`
 			HeartbeatAt time.Time    `json:"heartbeat_at"`
 			Running     []runningOut `json:"running"`
 		}
 		out := make([]workerOut, len(ws))
 		for i, w := range ws {
-			out[i] = workerOut{w.ID, w.Host, w.PID, w.Queues, w.Concurrency, w.StartedAt, w.HeartbeatAt, byWorker[w.ID]}
+			out[i] = workerOut{w.ID, w.Host, w.PID, w.Queues, w.Concurrency, w.Tasks, w.StartedAt, w.HeartbeatAt, byWorker[w.ID]}
 			if out[i].Running == nil {
 				out[i].Running = []runningOut{}
 			}

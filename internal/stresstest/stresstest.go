@@ -36,13 +36,38 @@ type Config struct {
 	// Duration is how long the driver acts; TASKFLOW_STRESS (a Go duration)
 	// overrides it, for a longer soak. Default: 3s.
 	Duration time.Duration
-	// Workers is how many workers serve the store. Default: 2.
+	// Workers is how many workers serve the store (RollingDeploy: at most,
+	// at once). Default: 2 (RollingDeploy: 3).
 	Workers int
 	// Concurrency of each worker. Default: 4.
 	Concurrency int
 	// Jobs is how many jobs are created, spread over the run. Default: 100
 	// a second of Duration, at least 300.
 	Jobs int
+}
+
+// setDefaults fills in cfg's zero fields, with workers as the default
+// number of workers.
+func (cfg *Config) setDefaults(t *testing.T, workers int) {
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	if v := os.Getenv("TASKFLOW_STRESS"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("TASKFLOW_STRESS=%q: %v", v, err)
+		}
+		cfg.Duration = d
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = workers
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 4
+	}
+	if cfg.Jobs <= 0 {
+		cfg.Jobs = max(300, int(100*cfg.Duration.Seconds()))
+	}
 }
 
 // LeaseDuration is the workers' lease: short, so that a lease a worker
@@ -111,25 +136,7 @@ func (r *recorder) running() (uuid.UUID, bool) {
 
 // Run runs the stress test on store.
 func Run(t *testing.T, store storage.Store, cfg Config) {
-	if cfg.Duration <= 0 {
-		cfg.Duration = 3 * time.Second
-	}
-	if v := os.Getenv("TASKFLOW_STRESS"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			t.Fatalf("TASKFLOW_STRESS=%q: %v", v, err)
-		}
-		cfg.Duration = d
-	}
-	if cfg.Workers <= 0 {
-		cfg.Workers = 2
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 4
-	}
-	if cfg.Jobs <= 0 {
-		cfg.Jobs = max(300, int(100*cfg.Duration.Seconds()))
-	}
+	cfg.setDefaults(t, 2)
 	rec := &recorder{attempts: map[uuid.UUID]map[int]*attemptRec{}, outcomes: map[uuid.UUID][]outcome{}}
 	reg := taskflow.NewRegistry()
 	task, err := taskflow.RegisterTask(reg, "stress", func(ctx context.Context, _ args) (int, error) {

@@ -79,6 +79,12 @@ func TestJobControlAgainstRunningWork(t *testing.T) {
 	stresstest.Run(t, newStore(t), stresstest.Config{})
 }
 
+// TestRollingDeploy is the rolling-deploy stress test (package stresstest)
+// on PostgreSQL.
+func TestRollingDeploy(t *testing.T) {
+	stresstest.RollingDeploy(t, newStore(t), stresstest.Config{})
+}
+
 // TestHandleFromATransactionWorksAfterCommit: a handle returned by an
 // enqueue inside the caller's transaction reads outside it, so it can wait
 // for the job once the transaction has committed.

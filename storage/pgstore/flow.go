@@ -407,8 +407,8 @@ func (s *Store) Unlock(ctx context.Context, key, owner string) error {
 	return s.exec(ctx, "unlock "+key, nil, s.q.unlock, key, owner)
 }
 
-// listWorkersSQL: () → id, host, pid, queues, concurrency, started_at, heartbeat_at of each worker, by id.
-var listWorkersSQL = `SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at FROM {s}.servers ORDER BY id`
+// listWorkersSQL: () → id, host, pid, queues, concurrency, started_at, heartbeat_at, tasks of each worker, by id.
+var listWorkersSQL = `SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at, tasks FROM {s}.servers ORDER BY id`
 
 // ListWorkers implements [storage.Workers].
 func (s *Store) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) {
@@ -424,7 +424,7 @@ func (s *Store) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) 
 			v       storage.WorkerInfo
 			started pgtype.Timestamptz
 		)
-		err := row.Scan(&v.ID, &v.Host, &v.PID, &v.Queues, &v.Concurrency, &started, &v.HeartbeatAt)
+		err := row.Scan(&v.ID, &v.Host, &v.PID, &v.Queues, &v.Concurrency, &started, &v.HeartbeatAt, &v.Tasks)
 		v.StartedAt = started.Time
 		return &v, err
 	})

@@ -10,12 +10,12 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// heartbeatSQL: $1 id, $2 host, $3 pid, $4 queues, $5 concurrency, $6 started_at → nothing.
+// heartbeatSQL: $1 id, $2 host, $3 pid, $4 queues, $5 concurrency, $6 started_at, $7 tasks → nothing.
 var heartbeatSQL = `
-INSERT INTO {s}.servers (id, host, pid, queues, concurrency, started_at, heartbeat_at)
-VALUES ($1, $2, $3, coalesce($4::text[], '{}'), $5, $6, now())
-ON CONFLICT (id) DO UPDATE SET (host, pid, queues, concurrency, started_at, heartbeat_at) =
-	(EXCLUDED.host, EXCLUDED.pid, EXCLUDED.queues, EXCLUDED.concurrency, EXCLUDED.started_at, now())`
+INSERT INTO {s}.servers (id, host, pid, queues, concurrency, started_at, heartbeat_at, tasks)
+VALUES ($1, $2, $3, coalesce($4::text[], '{}'), $5, $6, now(), $7::text[])
+ON CONFLICT (id) DO UPDATE SET (host, pid, queues, concurrency, started_at, heartbeat_at, tasks) =
+	(EXCLUDED.host, EXCLUDED.pid, EXCLUDED.queues, EXCLUDED.concurrency, EXCLUDED.started_at, now(), EXCLUDED.tasks)`
 
 // checkLeasesSQL: $1 ids, $2 tokens, $3 owner → the leases lost, with the state each job is in now (lostLeases).
 //
@@ -55,7 +55,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 	}
 	b := &pgx.Batch{}
 	if v := p.Worker; v != nil {
-		b.Queue(s.q.heartbeat, v.ID, v.Host, v.PID, v.Queues, v.Concurrency, ts(v.StartedAt))
+		b.Queue(s.q.heartbeat, v.ID, v.Host, v.PID, v.Queues, v.Concurrency, ts(v.StartedAt), v.Tasks)
 	}
 	var lost []storage.LostLease
 	if len(p.Jobs) > 0 {

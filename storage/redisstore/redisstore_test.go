@@ -94,3 +94,9 @@ func TestConformance(t *testing.T) {
 func TestWorkers(t *testing.T) {
 	stresstest.Run(t, newStore(t, testClient(t)), stresstest.Config{})
 }
+
+// TestRollingDeploy runs workers of two releases through a rolling deploy
+// on a single server.
+func TestRollingDeploy(t *testing.T) {
+	stresstest.RollingDeploy(t, newStore(t, testClient(t)), stresstest.Config{})
+}

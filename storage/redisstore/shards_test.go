@@ -37,6 +37,10 @@ func TestShardedWorkers(t *testing.T) {
 	stresstest.Run(t, newShardedStore(t, testClient(t), 3), stresstest.Config{})
 }
 
+func TestShardedRollingDeploy(t *testing.T) {
+	stresstest.RollingDeploy(t, newShardedStore(t, testClient(t), 3), stresstest.Config{})
+}
+
 // TestClusterShards runs the conformance suite and workers on a store of
 // three shards on a three-master Redis Cluster, and checks that the shards
 // land one on each master.

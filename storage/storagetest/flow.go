@@ -558,13 +558,15 @@ func testWorkers(t *testing.T, newStore NewStore) {
 		create(t, s, newJob(t))
 		f := fetch(t, s, 1)[0]
 		_, err := s.ExtendLeases(ctx(t), &storage.ExtendParams{Owner: owner, Jobs: map[uuid.UUID]int64{f.ID: f.LeaseToken}, Until: base.Add(time.Hour),
-			Worker: &storage.WorkerInfo{ID: owner, Host: "h", PID: 1, Queues: []string{"default"}, Concurrency: 4, StartedAt: base}})
+			Worker: &storage.WorkerInfo{ID: owner, Host: "h", PID: 1, Queues: []string{"default"}, Concurrency: 4, StartedAt: base,
+				Tasks: []string{"mail.send", "report"}}})
 		require.NoError(t, err)
 		list, err := srv.ListWorkers(ctx(t))
 		require.NoError(t, err)
 		require.Len(t, list, 1)
 		require.Equal(t, owner, list[0].ID)
 		require.Equal(t, []string{"default"}, list[0].Queues)
+		require.Equal(t, []string{"mail.send", "report"}, list[0].Tasks, "the worker's tasks")
 		require.False(t, list[0].HeartbeatAt.IsZero())
 
 		dead, err := srv.RemoveDeadWorkers(ctx(t), time.Hour)
