@@ -57,6 +57,7 @@ const DefaultRetryAttempts = 10
 // Hangfire's defaults: 10 retries, delay (n-1)^4 + 15 + rand(0..29)·n
 // seconds before retry n, stay Failed when exhausted.
 type Retry struct {
+	Defaults
 	// Attempts is how many times a failed job is retried: with 10, a job
 	// runs at most 11 times. 0 means DefaultRetryAttempts; -1 disables
 	// retries.

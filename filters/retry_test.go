@@ -107,5 +107,5 @@ func TestPermanent(t *testing.T) {
 func TestValid(t *testing.T) {
 	t.Parallel()
 	require.True(t, filters.Valid(filters.Retry{}))
-	require.False(t, filters.Valid(42))
+	require.False(t, filters.Valid(struct{ filters.Defaults }{}), "a filter must implement a hook")
 }

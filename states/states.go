@@ -108,7 +108,7 @@ type Awaiting struct {
 	ParentID string `json:"parent_id"`
 	// On is the continuation condition: OnSuccess, OnFinish or OnFailure.
 	On     Condition `json:"on,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // Processing means a worker runs the job.

@@ -513,7 +513,7 @@ func TestMutexTimeoutFailsTheAttempt(t *testing.T) {
 }
 
 // keepDeletedLonger is an elect-state filter that sets a retention per state.
-type keepDeletedLonger struct{}
+type keepDeletedLonger struct{ filters.Defaults }
 
 func (keepDeletedLonger) OnStateElection(_ context.Context, c *filters.ElectStateContext) {
 	if c.Candidate().Name() == states.NameDeleted {

@@ -83,7 +83,7 @@ type jobSettings struct {
 	delay     time.Duration
 	runAt     time.Time
 	on        states.Condition
-	err       error  // the first invalid option
+	err       error // the first invalid option
 }
 
 func (s *jobSettings) fail(err error) {

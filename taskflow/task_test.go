@@ -42,7 +42,7 @@ func TestRegisterTaskValidation(t *testing.T) {
 		{"TooLong", string(make([]byte, 201)), nil, false, false, taskflow.ErrInvalidName},
 		{"Duplicate", "dup", nil, false, false, taskflow.ErrDuplicateTask},
 		{"BadQueue", "q", []taskflow.TaskOption{taskflow.Queue("Mail!")}, false, false, taskflow.ErrInvalidQueue},
-		{"NotAFilter", "f", []taskflow.TaskOption{taskflow.WithFilters(42)}, false, false, taskflow.ErrInvalidOption},
+		{"FilterWithNoHook", "f", []taskflow.TaskOption{taskflow.WithFilters(struct{ filters.Defaults }{})}, false, false, taskflow.ErrInvalidOption},
 		{"NilFunc", "nil", nil, true, false, taskflow.ErrInvalidOption},
 		{"NilRegistry", "no-registry", nil, false, true, taskflow.ErrInvalidOption},
 		{"NegativeMaxRetries", "m", []taskflow.TaskOption{taskflow.MaxRetries(-1)}, false, false, taskflow.ErrInvalidOption},

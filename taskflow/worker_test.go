@@ -449,7 +449,7 @@ func TestWorkerOptionsValidation(t *testing.T) {
 		want error
 	}{
 		{"BadQueue", taskflow.WorkerOptions{Queues: []string{"UPPER"}}, taskflow.ErrInvalidQueue},
-		{"BadFilter", taskflow.WorkerOptions{Filters: []filters.Filter{"x"}}, taskflow.ErrInvalidOption},
+		{"BadFilter", taskflow.WorkerOptions{Filters: []filters.Filter{struct{ filters.Defaults }{}}}, taskflow.ErrInvalidOption},
 		{"ServerTimeoutWithinThreeHeartbeats", taskflow.WorkerOptions{WorkerTimeout: time.Second, HeartbeatInterval: time.Second}, taskflow.ErrInvalidOption},
 		{"HeartbeatLongerThanAThirdOfTheLease", taskflow.WorkerOptions{LeaseDuration: 30 * time.Second, HeartbeatInterval: 11 * time.Second}, taskflow.ErrInvalidOption},
 		{"HeartbeatOverTheLeaseDefault", taskflow.WorkerOptions{HeartbeatInterval: 20 * time.Second}, taskflow.ErrInvalidOption},

@@ -76,6 +76,7 @@ type outcome struct {
 }
 
 type recorder struct {
+	filters.Defaults
 	mu       sync.Mutex
 	attempts map[uuid.UUID]map[int]*attemptRec
 	actions  []action
