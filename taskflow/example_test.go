@@ -95,8 +95,8 @@ func ExampleWithRetry() {
 		}
 		return attempts, nil
 	}, taskflow.WithRetry(filters.Retry{
-		Attempts: 5,
-		Delay:    func(n int) time.Duration { return time.Duration(n) * 10 * time.Millisecond },
+		MaxRetries: 5,
+		Delay:      func(n int) time.Duration { return time.Duration(n) * 10 * time.Millisecond },
 	}))
 	store := memstore.New()
 	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{})

@@ -158,7 +158,7 @@ func (w *Worker) runtime(name string) *taskRuntime {
 			retry = *e.opts.retry
 		}
 		if e.opts.maxRetries != nil {
-			retry.Attempts = *e.opts.maxRetries
+			retry.MaxRetries = *e.opts.maxRetries
 		}
 		taskFilters = e.opts.filters
 	}

@@ -221,7 +221,7 @@ func TestElectStateFilterReplacesCandidate(t *testing.T) {
 	e := setup(t)
 	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, addArgs) (int, error) {
 		return 0, errors.New("nope")
-	}, taskflow.WithFilters(deleteOnSecondFailure{}), taskflow.WithRetry(filters.Retry{Delay: retryNow(0).Delay}))
+	}, taskflow.WithFilters(deleteOnSecondFailure{}), taskflow.WithRetry(filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: retryNow(0).Delay}))
 	require.NoError(t, err)
 	e.startWorker(t, taskflow.WorkerOptions{})
 	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})

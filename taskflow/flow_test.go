@@ -529,7 +529,7 @@ func TestRetentionPerTaskAndPerState(t *testing.T) {
 	dflt, err := taskflow.RegisterTask(e.reg, "default", add)
 	require.NoError(t, err)
 	deleted, err := taskflow.RegisterTask(e.reg, "deleted", func(context.Context, addArgs) (int, error) { return 0, errors.New("x") },
-		taskflow.WithRetry(filters.Retry{Attempts: -1, WhenExhausted: filters.DeleteWhenExhausted}), taskflow.WithFilters(keepDeletedLonger{}))
+		taskflow.WithRetry(filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}), taskflow.WithFilters(keepDeletedLonger{}))
 	require.NoError(t, err)
 	e.startWorker(t, taskflow.WorkerOptions{})
 	tests := []struct {

@@ -23,7 +23,7 @@ type addArgs struct{ A, B int }
 func add(_ context.Context, a addArgs) (int, error) { return a.A + a.B, nil }
 
 func retryNow(attempts int) filters.Retry {
-	return filters.Retry{Attempts: attempts, Delay: func(int) time.Duration { return 0 }}
+	return filters.Retry{MaxRetries: attempts, Delay: func(int) time.Duration { return 0 }}
 }
 
 func TestRegisterTaskValidation(t *testing.T) {
@@ -46,6 +46,7 @@ func TestRegisterTaskValidation(t *testing.T) {
 		{"NilFunc", "nil", nil, true, false, taskflow.ErrInvalidOption},
 		{"NilRegistry", "no-registry", nil, false, true, taskflow.ErrInvalidOption},
 		{"NegativeMaxRetries", "m", []taskflow.TaskOption{taskflow.MaxRetries(-1)}, false, false, taskflow.ErrInvalidOption},
+		{"NegativeRetryPolicy", "r", []taskflow.TaskOption{taskflow.WithRetry(filters.Retry{MaxRetries: -1})}, false, false, taskflow.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
