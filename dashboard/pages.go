@@ -333,7 +333,7 @@ func (h *Handler) job(r *http.Request) (page, error) {
 		switch {
 		case !e.Current:
 			e.Spent = j.History[i+1].At.Sub(c.At)
-		case !storage.Finished(e.State):
+		case !e.State.Finished():
 			e.Spent = now.Sub(c.At)
 		}
 		if raw, err := states.Marshal(c.State); err == nil {

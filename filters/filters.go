@@ -158,8 +158,8 @@ type ElectStateContext struct {
 	Err error
 	// Now is the time of the election, from the worker's or client's clock.
 	Now time.Time
-	// Retention is how long the job is kept if the elected state is final
-	// (Succeeded or Deleted). It starts as the task's or worker's setting; a
+	// Retention is how long the job is kept if the elected state expires
+	// (Succeeded or Deleted, see states.Name.Expires). It starts as the task's or worker's setting; a
 	// filter may change it, say to keep deleted jobs longer.
 	Retention time.Duration
 

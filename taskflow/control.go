@@ -163,7 +163,7 @@ func (c *Client) changeBatch(ctx context.Context, op string, ids []uuid.UUID, er
 			continue
 		}
 		tr.From = []states.Name{j.State} // what was read: a concurrent change makes this a conflict
-		if tr.To.IsFinal() && ec.Retention > 0 {
+		if tr.To.Expires() && ec.Retention > 0 {
 			tr.ExpireAt = now.Add(ec.Retention)
 		}
 		changes, trs = append(changes, change{i, j, ec, p}), append(trs, tr)

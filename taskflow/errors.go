@@ -85,8 +85,9 @@ var (
 	ErrJobStateChanged = errors.New("taskflow: job moved to another state")
 	// ErrLeaseLost means the attempt's lease expired before it was renewed
 	// (the worker could not reach the store, or was taken for dead), so the
-	// job was returned to its queue.
-	ErrLeaseLost = errors.New("taskflow: lease lost")
+	// job was returned to its queue. It is storage.ErrLeaseLost, the error
+	// a store returns for an outcome under a lost lease.
+	ErrLeaseLost = storage.ErrLeaseLost
 	// ErrWorkerStopped means the worker stopped and its ShutdownTimeout
 	// passed; the job is requeued.
 	ErrWorkerStopped = errors.New("taskflow: worker stopped")

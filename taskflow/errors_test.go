@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -167,4 +168,25 @@ func TestRegisterErrorRefusesATakenCode(t *testing.T) {
 			require.Panics(t, tt.register)
 		})
 	}
+}
+
+// TestOneErrLeaseLost: the error a store returns for an outcome under a
+// lost lease matches taskflow.ErrLeaseLost, the cause an attempt sees.
+func TestOneErrLeaseLost(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "t", add)
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
+	require.NoError(t, err)
+	jobs, err := e.store.Fetch(waitCtx(t), &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	data, err := states.Marshal(states.Succeeded{SucceededAt: time.Now()})
+	require.NoError(t, err)
+	errs, err := e.store.Transition(waitCtx(t), &storage.TransitionParams{Transitions: []storage.Transition{{
+		ID: h.ID, From: []states.Name{states.NameProcessing}, Token: jobs[0].LeaseToken + 1, To: states.NameSucceeded, Data: data,
+	}}})
+	require.NoError(t, err)
+	require.ErrorIs(t, errs[0], taskflow.ErrLeaseLost, "a stale token")
 }

@@ -268,7 +268,7 @@ func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, cand
 		}
 	}
 	tr.From, tr.Token = fromProcessing, j.LeaseToken
-	if tr.To.IsFinal() {
+	if tr.To.Expires() {
 		tr.ExpireAt = now.Add(ec.Retention)
 	}
 	w.submit(a, tr, st, rt.pipe, taskErr)

@@ -206,7 +206,7 @@ func TestContinuationConditions(t *testing.T) {
 				require.Equal(t, []states.Name{states.NameAwaiting, states.NameEnqueued, states.NameProcessing, states.NameSucceeded}, historyOf(t, info))
 				p, err := ph.Job(waitCtx(t))
 				require.NoError(t, err)
-				require.True(t, storage.Finished(p.State.Name()), "the continuation ran before its parent finished")
+				require.True(t, p.State.Name().Finished(), "the continuation ran before its parent finished")
 			}
 		})
 	}
@@ -548,7 +548,7 @@ func TestRetentionPerTaskAndPerState(t *testing.T) {
 		_, _ = h.Wait(waitCtx(t))
 		info, err := h.Job(waitCtx(t))
 		require.NoError(t, err)
-		require.True(t, info.State.IsFinal())
+		require.True(t, info.State.Name().Expires())
 		got := info.ExpireAt.Sub(info.UpdatedAt)
 		require.InDelta(t, tt.want.Seconds(), got.Seconds(), 1, "retention of %s", info.Task)
 	}
