@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
@@ -189,6 +191,47 @@ func TestDefaultClient(t *testing.T) {
 	c, err := taskflow.Default()
 	require.NoError(t, err)
 	require.Same(t, store, c.Store())
+
+	next, err := task.ContinueWith(context.Background(), h.ID, addArgs{1, 1})
+	require.NoError(t, err)
+	batch, err := task.EnqueueBatch(context.Background(), []addArgs{{1, 2}, {3, 4}})
+	require.NoError(t, err)
+	for _, id := range []uuid.UUID{h.ID, next.ID, batch.ID, batch.Handles[1].ID} {
+		_, err := task.Handle(id).Job(context.Background())
+		if id == batch.ID {
+			require.ErrorIs(t, err, taskflow.ErrNotFound, "a batch is no job")
+			continue
+		}
+		require.NoError(t, err)
+	}
+	info, err := task.Handle(next.ID).Job(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, states.NameAwaiting, info.State.Name())
+}
+
+// TestTaskHasEveryMethodOfBound: a task value offers, on the default
+// client, every method its client-bound form has.
+func TestTaskHasEveryMethodOfBound(t *testing.T) {
+	t.Parallel()
+	bound := reflect.TypeFor[taskflow.Bound[addArgs, int]]()
+	task := reflect.TypeFor[*taskflow.Task[addArgs, int]]()
+	for i := range bound.NumMethod() {
+		m := bound.Method(i)
+		t.Run(m.Name, func(t *testing.T) {
+			tm, ok := task.MethodByName(m.Name)
+			require.True(t, ok, "Task has no %s", m.Name)
+			// Compare without the receiver.
+			want, got := m.Type, tm.Type
+			require.Equal(t, want.NumIn(), got.NumIn())
+			for k := 1; k < want.NumIn(); k++ {
+				require.Equal(t, want.In(k), got.In(k), "argument %d", k)
+			}
+			require.Equal(t, want.NumOut(), got.NumOut())
+			for k := range want.NumOut() {
+				require.Equal(t, want.Out(k), got.Out(k), "result %d", k)
+			}
+		})
+	}
 }
 
 func TestResultOfUnknownJob(t *testing.T) {
