@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -390,6 +391,16 @@ var wrapperTypes = map[string]bool{
 	"*errors.errorString": true, "*fmt.wrapError": true, "*fmt.wrapErrors": true, "*errors.joinError": true,
 	"*filters.permanentError": true, "*taskflow.badInputError": true, "*taskflow.timeoutError": true,
 	"*taskflow.PanicError": true,
+}
+
+// jobError wraps err, from op on job id, naming the job unless err does
+// already (the stores name the job in their errors), so that a chain of
+// errors names the job once.
+func jobError(op string, id uuid.UUID, err error) error {
+	if strings.Contains(err.Error(), id.String()) {
+		return fmt.Errorf("taskflow: %s: %w", op, err)
+	}
+	return fmt.Errorf("taskflow: %s job %s: %w", op, id, err)
 }
 
 // badInput marks err as bad input (filters.ErrBadInput): the job stays

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
@@ -189,4 +191,48 @@ func TestOneErrLeaseLost(t *testing.T) {
 	}}})
 	require.NoError(t, err)
 	require.ErrorIs(t, errs[0], taskflow.ErrLeaseLost, "a stale token")
+}
+
+// TestErrorsNameTheJobOnce: an error about a job names its ID once, however
+// many layers wrap it.
+func TestErrorsNameTheJobOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "t", add)
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
+	require.NoError(t, err)
+	unknown := newID(t)
+	tests := []struct {
+		name string
+		id   uuid.UUID
+		call func(ctx context.Context) error
+		want error
+	}{
+		{"JobOfUnknown", unknown, func(ctx context.Context) error { _, err := e.client.Job(ctx, unknown); return err }, taskflow.ErrNotFound},
+		{"DeleteUnknown", unknown, func(ctx context.Context) error { return e.client.Delete(ctx, unknown) }, taskflow.ErrNotFound},
+		{"ResultOfUnknown", unknown, func(ctx context.Context) error {
+			_, err := task.On(e.client).Handle(unknown).Result(ctx)
+			return err
+		}, taskflow.ErrNotFound},
+		{"WaitForUnknown", unknown, func(ctx context.Context) error {
+			_, err := task.On(e.client).Handle(unknown).Wait(ctx)
+			return err
+		}, taskflow.ErrNotFound},
+		{"ChangeStateFromTheWrongState", h.ID, func(ctx context.Context) error {
+			return e.client.ChangeState(ctx, h.ID, states.Deleted{}, states.NameProcessing)
+		}, taskflow.ErrStateConflict},
+		{"ResultNotYet", h.ID, func(ctx context.Context) error {
+			_, err := h.Result(ctx)
+			return err
+		}, taskflow.ErrNotSucceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.call(waitCtx(t))
+			require.ErrorIs(t, err, tt.want)
+			require.Equal(t, 1, strings.Count(err.Error(), tt.id.String()), "%v", err)
+		})
+	}
 }

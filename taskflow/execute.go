@@ -409,7 +409,7 @@ func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, er
 	}
 	p, err := w.store.Get(ctx, parent)
 	if err != nil {
-		return nil, fmt.Errorf("taskflow: read result of parent job %s: %w", parent, err)
+		return nil, jobError("read the result of parent", parent, err)
 	}
 	st, err := p.CurrentState()
 	if err != nil {

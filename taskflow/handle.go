@@ -31,7 +31,7 @@ func (h *Handle[Result]) Job(ctx context.Context) (*JobInfo, error) {
 	}
 	j, err := h.client.reader.Get(ctx, h.ID)
 	if err != nil {
-		return nil, fmt.Errorf("taskflow: get job %s: %w", h.ID, err)
+		return nil, jobError("get", h.ID, err)
 	}
 	return newJobInfo(j)
 }
@@ -46,7 +46,7 @@ func (h *Handle[Result]) Result(ctx context.Context) (Result, error) {
 	}
 	j, err := h.client.peek(ctx, h.ID)
 	if err != nil {
-		return zero, fmt.Errorf("taskflow: result of job %s: %w", h.ID, err)
+		return zero, jobError("read the result of", h.ID, err)
 	}
 	res, done, err := h.outcome(j.Task, j.State, j.StateData)
 	if err == nil && !done {
@@ -112,7 +112,7 @@ func (h *Handle[Result]) Wait(ctx context.Context) (Result, error) {
 		j, err := h.client.peek(ctx, h.ID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, err)
+			return zero, jobError("wait for", h.ID, err)
 		case err != nil && ctx.Err() != nil:
 			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, context.Cause(ctx))
 		case err != nil:
