@@ -403,6 +403,23 @@ func TestCommandsOnPostgres(t *testing.T) {
 	}
 }
 
+// On an empty store, queues and stats say that no queue has jobs rather
+// than print a bare header.
+func TestNoQueues(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"queues"}, {"stats"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, true)
+			r := f.run(t, args...)
+			r.expect(t, 0, []string{"no queue has jobs waiting or is paused"}, nil)
+			if strings.Contains(r.stdout, "QUEUE") {
+				t.Errorf("a bare header:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
 // On a schema that was never migrated, every command that reads jobs fails
 // with status 1 and says how to migrate.
 func TestUnmigratedSchema(t *testing.T) {

@@ -60,13 +60,28 @@ func stateNames() string {
 func (s *selection) empty() bool { return *s == selection{} }
 
 // query returns the selection as a query, or a usage error naming a bad
-// state.
+// state or queue name.
 func (s *selection) query(cmd string, limit int) (taskflow.JobQuery, error) {
 	st := states.Name(s.state)
 	if st != "" && !st.Valid() {
 		return taskflow.JobQuery{}, usageErr("%s: unknown state %q: want one of %s", cmd, s.state, stateNames())
 	}
+	if err := validQueue(cmd, s.queue); err != nil {
+		return taskflow.JobQuery{}, err
+	}
 	return taskflow.JobQuery{State: st, Queue: s.queue, Task: s.task, Limit: limit}, nil
+}
+
+// validQueue returns a usage error unless queue, given to --queue, is empty
+// or a valid queue name.
+func validQueue(cmd, queue string) error {
+	if queue == "" {
+		return nil
+	}
+	if err := taskflow.ValidateQueue(queue); err != nil {
+		return usageErr("%s: --queue: %v", cmd, err)
+	}
+	return nil
 }
 
 func (s *selection) String() string {
