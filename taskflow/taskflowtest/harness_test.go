@@ -141,15 +141,6 @@ func TestDrainEndsAsAWorkerWould(t *testing.T) {
 			want: []step{{"job", 1, states.NameFailed, filters.ErrBadInput}},
 		},
 		{
-			name: "UnknownTaskWaitsForAWorkerThatKnowsIt",
-			fn:   func(_ context.Context, n int) (int, error) { return n, nil },
-			enqueue: func(ctx context.Context, c *taskflow.Client, _ *taskflow.Task[int, int]) error {
-				_, err := taskflow.Declare[int, int]("elsewhere").On(c).Enqueue(ctx, 1)
-				return err
-			},
-			want: []step{{"elsewhere", 1, states.NameScheduled, taskflow.ErrUnknownTask}},
-		},
-		{
 			name: "ContinuationsRunAfterTheirParent",
 			fn:   func(_ context.Context, n int) (int, error) { return n * 2, nil },
 			enqueue: func(ctx context.Context, c *taskflow.Client, task *taskflow.Task[int, int]) error {
@@ -408,6 +399,15 @@ func TestHarnessFailures(t *testing.T) {
 				h.Drain(ctx)
 			},
 			want: []string{"more than 50 jobs ran in one call (MaxRuns)", "again ", "args 51 → succeeded"},
+		},
+		{
+			name: "TaskWithNoFunction",
+			run: func(ctx context.Context, t taskflowtest.TB) {
+				h := taskflowtest.New(t, taskflowtest.Options{Registry: taskflow.NewRegistry()})
+				_, _ = taskflow.Declare[int, int]("elsewhere").On(h.Client).Enqueue(ctx, 1)
+				h.Drain(ctx)
+			},
+			want: []string{`task "elsewhere" has no function in the harness's registry`},
 		},
 		{
 			name: "AdvanceBackwards",
