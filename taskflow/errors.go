@@ -314,10 +314,15 @@ func (reg *errorRegistry) byCode(code string) *registeredError {
 // codeOf returns the code err is registered under, as a sentinel or by its
 // type.
 func (reg *errorRegistry) codeOf(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	typ := reflect.TypeOf(err)
+	comparable := typ.Comparable() // == panics on two values of one uncomparable type
 	reg.mu.RLock()
 	defer reg.mu.RUnlock()
 	for _, r := range reg.list {
-		if r.sentinel == err || r.typ != nil && r.typ == reflect.TypeOf(err) {
+		if comparable && r.sentinel == err || r.typ != nil && r.typ == typ {
 			return r.code, true
 		}
 	}

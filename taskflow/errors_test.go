@@ -236,3 +236,30 @@ func TestErrorsNameTheJobOnce(t *testing.T) {
 		})
 	}
 }
+
+// multiError is an error type == cannot compare; one is registered.
+type multiError []error
+
+var _ = taskflow.RegisterError("test.multi", multiError{errors.New("registered")})
+
+func (m multiError) Error() string { return fmt.Sprint([]error(m)) }
+
+// TestUncomparableErrors: errors of a type == cannot compare are described
+// and matched without a panic.
+func TestUncomparableErrors(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, int) (int, error) {
+		return 0, multiError{errors.New("a"), errQuota}
+	}, taskflow.MaxRetries(0))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobFailed)
+	require.NotErrorIs(t, err, multiError{errQuota})
+	var je *taskflow.JobError
+	require.ErrorAs(t, err, &je)
+	require.Equal(t, "taskflow_test.multiError", je.State.(states.Failed).ErrorType)
+}
