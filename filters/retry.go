@@ -124,7 +124,8 @@ func (r Retry) OnStateElection(_ context.Context, c *ElectStateContext) {
 	n, limit := c.Job.Attempt(), r.attempts()
 	if !r.Retryable(c.Err) || n > limit {
 		if r.WhenExhausted == DeleteWhenExhausted && !errors.Is(c.Err, ErrBadInput) {
-			c.SetCandidate(states.Deleted{DeletedAt: c.Now, ErrorMessage: failed.ErrorMessage, Reason: exhaustedReason(r, c.Err, limit)})
+			c.SetCandidate(states.Deleted{DeletedAt: c.Now, ErrorMessage: failed.ErrorMessage, ErrorCode: failed.ErrorCode,
+				ErrorMatches: failed.ErrorMatches, Reason: exhaustedReason(r, c.Err, limit)})
 		}
 		return
 	}

@@ -230,8 +230,12 @@ type ErrorMatch struct {
 
 // Deleted means the job was removed by a person, a filter or a policy.
 type Deleted struct {
-	DeletedAt    time.Time `json:"deleted_at"`
-	ErrorMessage string    `json:"error_message,omitempty"`
+	DeletedAt time.Time `json:"deleted_at"`
+	// ErrorMessage, ErrorCode and ErrorMatches are those of the failure
+	// that had the job deleted, if one did (see [Failed]).
+	ErrorMessage string       `json:"error_message,omitempty"`
+	ErrorCode    string       `json:"error_code,omitempty"`
+	ErrorMatches []ErrorMatch `json:"error_matches,omitempty"`
 	Reason       string    `json:"reason,omitempty"`
 }
 

@@ -123,36 +123,45 @@ func (e *JobError) Error() string {
 // Code returns the machine-readable code of the error the job failed with
 // (see states.Failed.ErrorCode), or "".
 func (e *JobError) Code() string {
-	if f, ok := e.State.(states.Failed); ok {
-		return f.ErrorCode
+	code, _ := e.failure()
+	return code
+}
+
+// failure returns the code and the registered errors of the failure that
+// ended the job: Failed, or Deleted by the retry policy once it failed.
+func (e *JobError) failure() (string, []states.ErrorMatch) {
+	switch s := e.State.(type) {
+	case states.Failed:
+		return s.ErrorCode, s.ErrorMatches
+	case states.Deleted:
+		return s.ErrorCode, s.ErrorMatches
 	}
-	return ""
+	return "", nil
 }
 
 // Is matches ErrJobFailed or ErrJobDeleted by the state the job ended in,
 // and the registered errors the task's error matched.
 func (e *JobError) Is(target error) bool {
-	switch s := e.State.(type) {
+	switch e.State.(type) {
 	case states.Failed:
 		if target == ErrJobFailed {
 			return true
 		}
-		code, ok := registeredErrors.codeOf(target)
-		return ok && slices.ContainsFunc(s.ErrorMatches, func(m states.ErrorMatch) bool { return m.Code == code })
 	case states.Deleted:
-		return target == ErrJobDeleted
+		if target == ErrJobDeleted {
+			return true
+		}
 	}
-	return false
+	code, ok := registeredErrors.codeOf(target)
+	_, matches := e.failure()
+	return ok && slices.ContainsFunc(matches, func(m states.ErrorMatch) bool { return m.Code == code })
 }
 
 // As sets target, a pointer to a registered error type (RegisterErrorType),
 // to the task's error of that type, decoded from the Failed state.
 func (e *JobError) As(target any) bool {
-	f, ok := e.State.(states.Failed)
-	if !ok {
-		return false
-	}
-	for _, m := range f.ErrorMatches {
+	_, matches := e.failure()
+	for _, m := range matches {
 		if r := registeredErrors.byCode(m.Code); r != nil && r.as != nil && r.as(target, m.Value) {
 			return true
 		}

@@ -263,3 +263,27 @@ func TestUncomparableErrors(t *testing.T) {
 	require.ErrorAs(t, err, &je)
 	require.Equal(t, "taskflow_test.multiError", je.State.(states.Failed).ErrorType)
 }
+
+// TestDeletedJobKeepsItsFailure: a job the retry policy deletes once it
+// failed still matches, from the producer, what its error matched.
+func TestDeletedJobKeepsItsFailure(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, int) (int, error) {
+		return 0, filters.Permanent(&declinedError{Why: "stolen card"})
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Retry: &filters.Retry{MaxRetries: 3, WhenExhausted: filters.DeleteWhenExhausted}})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobDeleted)
+	require.ErrorIs(t, err, filters.ErrPermanent)
+	require.NotErrorIs(t, err, taskflow.ErrJobFailed)
+	var d *declinedError
+	require.ErrorAs(t, err, &d)
+	require.Equal(t, "stolen card", d.Why)
+	var je *taskflow.JobError
+	require.ErrorAs(t, err, &je)
+	require.Equal(t, "test.declined", je.Code())
+}
