@@ -236,7 +236,7 @@ type Deleted struct {
 	ErrorMessage string       `json:"error_message,omitempty"`
 	ErrorCode    string       `json:"error_code,omitempty"`
 	ErrorMatches []ErrorMatch `json:"error_matches,omitempty"`
-	Reason       string    `json:"reason,omitempty"`
+	Reason       string       `json:"reason,omitempty"`
 }
 
 func (Enqueued) Name() Name   { return NameEnqueued }
