@@ -106,6 +106,9 @@ func newHarness(opts Options) (*Harness, error) {
 	}
 	wo := opts.Worker
 	wo.Clock, wo.Registry = clock.Now, opts.Registry
+	if wo.Client == nil {
+		wo.Client = client // what a task gets from taskflow.ClientFromContext
+	}
 	if wo.ID == "" {
 		wo.ID = "taskflowtest"
 	}
