@@ -338,10 +338,13 @@ func (e *env) showJob(j *taskflow.JobInfo) {
 	}
 	switch s := j.State.(type) {
 	case states.Succeeded:
-		field("Result", "%s", orDash(string(s.Result)))
+		field("Result", "%s", orDash(string(rawJSON(s.Result))))
 		field("Duration", "%s (waited %s)", round(s.Duration), round(s.Latency))
 	case states.Failed:
 		field("Failure", "%s", orDash(strings.TrimSpace(s.ErrorType+" "+s.ErrorMessage)))
+		if s.ErrorCode != "" {
+			field("Code", "%s", s.ErrorCode)
+		}
 		if s.ErrorDetails != "" {
 			fmt.Fprintf(w, "%s\n", indent(s.ErrorDetails))
 		}
