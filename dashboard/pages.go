@@ -465,7 +465,7 @@ func (h *Handler) job(r *http.Request) (page, error) {
 		switch {
 		case !e.Current:
 			e.Spent = j.History[i+1].At.Sub(c.At)
-		case !storage.Finished(e.State):
+		case !e.State.Finished():
 			e.Spent = now.Sub(c.At)
 		}
 		st := c.State

@@ -1,10 +1,11 @@
 // Package filters defines taskflow's filter pipeline and ships the built-in
 // filters, such as [Retry].
 //
-// A filter is any value that implements one or more of [ClientFilter],
-// [ServerFilter], [ElectStateFilter] and [ApplyStateFilter]. Filters are
-// registered globally (taskflow.ClientOptions.Filters,
-// taskflow.WorkerOptions.Filters) or per task (taskflow.WithFilters).
+// A filter is a value of a type that embeds [Defaults] and implements one or
+// more of [ClientFilter], [ServerFilter], [ElectStateFilter] and
+// [ApplyStateFilter]. Filters are registered globally
+// (taskflow.ClientOptions.Filters, taskflow.WorkerOptions.Filters) or per
+// task (taskflow.WithFilters).
 //
 // # Order
 //
@@ -50,9 +51,26 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// Filter is a value implementing at least one of the filter interfaces of
-// this package.
-type Filter any
+// Filter is a filter: a value of a type that embeds [Defaults] and
+// implements at least one of the filter interfaces of this package. The
+// marker method makes a value that is no filter fail to compile where a
+// Filter is expected (taskflow.WithFilters(42) does not compile).
+type Filter interface {
+	// IsFilter marks a filter; Defaults implements it.
+	IsFilter()
+}
+
+// Defaults is embedded in every filter type: it gives the type the marker
+// method of [Filter], and will give it a default for any method a later
+// release adds to Filter.
+//
+//	type audit struct{ filters.Defaults }
+//
+//	func (audit) OnStateApplied(ctx context.Context, c *filters.ApplyStateContext) { ... }
+type Defaults struct{}
+
+// IsFilter implements [Filter].
+func (Defaults) IsFilter() {}
 
 // CreatingContext is passed to [ClientFilter.OnCreating]. The filter may
 // change the job's queue, priority and parameters before it is stored, or
@@ -140,8 +158,8 @@ type ElectStateContext struct {
 	Err error
 	// Now is the time of the election, from the worker's or client's clock.
 	Now time.Time
-	// Retention is how long the job is kept if the elected state is final
-	// (Succeeded or Deleted). It starts as the task's or worker's setting; a
+	// Retention is how long the job is kept if the elected state expires
+	// (Succeeded or Deleted, see states.Name.Expires). It starts as the task's or worker's setting; a
 	// filter may change it, say to keep deleted jobs longer.
 	Retention time.Duration
 

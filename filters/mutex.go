@@ -22,6 +22,7 @@ var ErrMutexTimeout = errors.New("filters: mutex wait timed out")
 // holder's last renewal (so a crashed worker cannot hold it forever), and
 // is renewed while the job runs.
 type Mutex struct {
+	Defaults
 	// Locker is the store that holds the locks; it must implement
 	// storage.Locker (memstore and pgstore do).
 	Locker storage.Locker

@@ -47,20 +47,22 @@ const (
 	DeleteWhenExhausted
 )
 
-// DefaultRetryAttempts is the number of retries [Retry] allows when
-// Attempts is zero, as in Hangfire.
-const DefaultRetryAttempts = 10
+// DefaultMaxRetries is how many retries [DefaultRetry] allows, as in
+// Hangfire.
+const DefaultMaxRetries = 10
 
 // Retry is the automatic retry policy, an [ElectStateFilter]. When an
 // attempt fails it replaces the Failed candidate with Scheduled (or Enqueued
-// when the delay is zero) until the retries are used up. The zero value has
-// Hangfire's defaults: 10 retries, delay (n-1)^4 + 15 + rand(0..29)·n
-// seconds before retry n, stay Failed when exhausted.
+// when the delay is zero) until the retries are used up. The zero value
+// never retries; [DefaultRetry] is the policy of a worker that sets none.
 type Retry struct {
-	// Attempts is how many times a failed job is retried: with 10, a job
-	// runs at most 11 times. 0 means DefaultRetryAttempts; -1 disables
-	// retries.
-	Attempts int
+	Defaults
+	// MaxRetries is how many times a failed job is retried: with 10, a job
+	// runs at most 11 times; 0 means no retries, as it does for
+	// taskflow.MaxRetries. A negative value is invalid: WithRetry,
+	// MaxRetries and NewWorker refuse it (a Retry used on its own treats it
+	// as 0).
+	MaxRetries int
 	// Delay returns the wait before retry n (n starts at 1). nil means
 	// [HangfireDelay].
 	Delay func(n int) time.Duration
@@ -75,8 +77,12 @@ type Retry struct {
 	WhenExhausted Exhausted
 }
 
-// NoRetry is a retry policy that never retries.
-var NoRetry = Retry{Attempts: -1}
+// NoRetry is a retry policy that never retries: the zero Retry.
+var NoRetry = Retry{}
+
+// DefaultRetry is Hangfire's policy: 10 retries, delay (n-1)^4 + 15 +
+// rand(0..29)·n seconds before retry n, stay Failed when exhausted.
+var DefaultRetry = Retry{MaxRetries: DefaultMaxRetries}
 
 // HangfireDelay is Hangfire's back-off: (n-1)^4 + 15 + rand(0..29)·n
 // seconds before retry n.
@@ -85,12 +91,7 @@ func HangfireDelay(n int) time.Duration {
 	return time.Duration(base+15+rand.IntN(30)*n) * time.Second
 }
 
-func (r Retry) attempts() int {
-	if r.Attempts == 0 {
-		return DefaultRetryAttempts
-	}
-	return max(r.Attempts, 0)
-}
+func (r Retry) attempts() int { return max(r.MaxRetries, 0) }
 
 // Retryable reports whether r would retry err (ignoring how many attempts
 // are left).
@@ -123,7 +124,8 @@ func (r Retry) OnStateElection(_ context.Context, c *ElectStateContext) {
 	n, limit := c.Job.Attempt(), r.attempts()
 	if !r.Retryable(c.Err) || n > limit {
 		if r.WhenExhausted == DeleteWhenExhausted && !errors.Is(c.Err, ErrBadInput) {
-			c.SetCandidate(states.Deleted{DeletedAt: c.Now, ErrorMessage: failed.ErrorMessage, Reason: exhaustedReason(r, c.Err, limit)})
+			c.SetCandidate(states.Deleted{DeletedAt: c.Now, ErrorMessage: failed.ErrorMessage, ErrorCode: failed.ErrorCode,
+				ErrorMatches: failed.ErrorMatches, Reason: exhaustedReason(r, c.Err, limit)})
 		}
 		return
 	}

@@ -32,22 +32,22 @@ func TestRetryElection(t *testing.T) {
 		runAt   time.Duration // for Scheduled
 		reason  string
 	}{
-		{"FirstFailureIsScheduled", filters.Retry{Delay: fixed}, 1, errTransient, states.NameScheduled, time.Minute, "Retry attempt 1 of 10: transient"},
-		{"TenthFailureIsLastRetry", filters.Retry{Delay: fixed}, 10, errTransient, states.NameScheduled, 10 * time.Minute, "Retry attempt 10 of 10: transient"},
-		{"EleventhFailureStaysFailed", filters.Retry{Delay: fixed}, 11, errTransient, states.NameFailed, 0, ""},
-		{"CustomAttempts", filters.Retry{Attempts: 2, Delay: fixed}, 3, errTransient, states.NameFailed, 0, ""},
-		{"ZeroDelayEnqueuesAtOnce", filters.Retry{Delay: func(int) time.Duration { return 0 }}, 1, errTransient, states.NameEnqueued, 0, "Retry attempt 1 of 10: transient"},
+		{"FirstFailureIsScheduled", filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: fixed}, 1, errTransient, states.NameScheduled, time.Minute, "Retry attempt 1 of 10: transient"},
+		{"TenthFailureIsLastRetry", filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: fixed}, 10, errTransient, states.NameScheduled, 10 * time.Minute, "Retry attempt 10 of 10: transient"},
+		{"EleventhFailureStaysFailed", filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: fixed}, 11, errTransient, states.NameFailed, 0, ""},
+		{"CustomAttempts", filters.Retry{MaxRetries: 2, Delay: fixed}, 3, errTransient, states.NameFailed, 0, ""},
+		{"ZeroDelayEnqueuesAtOnce", filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: func(int) time.Duration { return 0 }}, 1, errTransient, states.NameEnqueued, 0, "Retry attempt 1 of 10: transient"},
 		{"NoRetry", filters.NoRetry, 1, errTransient, states.NameFailed, 0, ""},
-		{"PermanentIsNotRetried", filters.Retry{}, 1, filters.Permanent(errTransient), states.NameFailed, 0, ""},
-		{"WrappedErrPermanentIsNotRetried", filters.Retry{}, 1, fmt.Errorf("x: %w", filters.ErrPermanent), states.NameFailed, 0, ""},
-		{"ExceptOnMatches", filters.Retry{ExceptOn: []error{errBadInput}}, 1, fmt.Errorf("wrap: %w", errBadInput), states.NameFailed, 0, ""},
-		{"ExceptOnOther", filters.Retry{ExceptOn: []error{errBadInput}, Delay: fixed}, 1, errTransient, states.NameScheduled, time.Minute, "Retry attempt 1 of 10: transient"},
-		{"OnlyOnMatches", filters.Retry{OnlyOn: []error{errTransient}, Delay: fixed}, 2, fmt.Errorf("wrap: %w", errTransient), states.NameScheduled, 2 * time.Minute, "Retry attempt 2 of 10: wrap: transient"},
-		{"OnlyOnOther", filters.Retry{OnlyOn: []error{errTransient}}, 1, errBadInput, states.NameFailed, 0, ""},
-		{"ExhaustedDeletes", filters.Retry{Attempts: 1, WhenExhausted: filters.DeleteWhenExhausted}, 2, errTransient, states.NameDeleted, 0, "Retry attempts exceeded (1)"},
-		{"NotRetryableDeletes", filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}, 1, filters.Permanent(errBadInput), states.NameDeleted, 0, "Error is not retryable"},
-		{"BadInputStaysFailedWhenExhaustedDeletes", filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}, 1, fmt.Errorf("decode args: %w", filters.ErrBadInput), states.NameFailed, 0, ""},
-		{"BadInputIsNotRetried", filters.Retry{Delay: fixed}, 1, fmt.Errorf("decode args: %w", filters.ErrBadInput), states.NameFailed, 0, ""},
+		{"PermanentIsNotRetried", filters.DefaultRetry, 1, filters.Permanent(errTransient), states.NameFailed, 0, ""},
+		{"WrappedErrPermanentIsNotRetried", filters.DefaultRetry, 1, fmt.Errorf("x: %w", filters.ErrPermanent), states.NameFailed, 0, ""},
+		{"ExceptOnMatches", filters.Retry{MaxRetries: filters.DefaultMaxRetries, ExceptOn: []error{errBadInput}}, 1, fmt.Errorf("wrap: %w", errBadInput), states.NameFailed, 0, ""},
+		{"ExceptOnOther", filters.Retry{MaxRetries: filters.DefaultMaxRetries, ExceptOn: []error{errBadInput}, Delay: fixed}, 1, errTransient, states.NameScheduled, time.Minute, "Retry attempt 1 of 10: transient"},
+		{"OnlyOnMatches", filters.Retry{MaxRetries: filters.DefaultMaxRetries, OnlyOn: []error{errTransient}, Delay: fixed}, 2, fmt.Errorf("wrap: %w", errTransient), states.NameScheduled, 2 * time.Minute, "Retry attempt 2 of 10: wrap: transient"},
+		{"OnlyOnOther", filters.Retry{MaxRetries: filters.DefaultMaxRetries, OnlyOn: []error{errTransient}}, 1, errBadInput, states.NameFailed, 0, ""},
+		{"ExhaustedDeletes", filters.Retry{MaxRetries: 1, WhenExhausted: filters.DeleteWhenExhausted}, 2, errTransient, states.NameDeleted, 0, "Retry attempts exceeded (1)"},
+		{"NotRetryableDeletes", filters.Retry{MaxRetries: filters.DefaultMaxRetries, WhenExhausted: filters.DeleteWhenExhausted}, 1, filters.Permanent(errBadInput), states.NameDeleted, 0, "Error is not retryable"},
+		{"BadInputStaysFailedWhenExhaustedDeletes", filters.Retry{MaxRetries: filters.DefaultMaxRetries, WhenExhausted: filters.DeleteWhenExhausted}, 1, fmt.Errorf("decode args: %w", filters.ErrBadInput), states.NameFailed, 0, ""},
+		{"BadInputIsNotRetried", filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: fixed}, 1, fmt.Errorf("decode args: %w", filters.ErrBadInput), states.NameFailed, 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +77,7 @@ func TestRetryElection(t *testing.T) {
 func TestRetryIgnoresOtherCandidates(t *testing.T) {
 	t.Parallel()
 	ec := filters.NewElectStateContext(filters.NewJob(&storage.Job{Attempt: 1}), states.NameProcessing, states.Succeeded{}, nil, time.Now())
-	filters.Retry{}.OnStateElection(context.Background(), ec)
+	filters.DefaultRetry.OnStateElection(context.Background(), ec)
 	require.Equal(t, states.NameSucceeded, ec.Candidate().Name())
 	require.Empty(t, ec.Traversed())
 }
@@ -107,5 +107,5 @@ func TestPermanent(t *testing.T) {
 func TestValid(t *testing.T) {
 	t.Parallel()
 	require.True(t, filters.Valid(filters.Retry{}))
-	require.False(t, filters.Valid(42))
+	require.False(t, filters.Valid(struct{ filters.Defaults }{}), "a filter must implement a hook")
 }

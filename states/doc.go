@@ -2,7 +2,8 @@
 //
 // [State] is a sealed interface: only the seven types in this package
 // implement it. Each carries the data Hangfire records for that state, a
-// free-text Reason, and reports whether it is final.
+// free-text Reason; [Name.Finished] and [Name.Expires] say what a state
+// means for the job's life.
 //
 //	                      ┌────────────┐
 //	          create ───▶ │ Scheduled  │──── due ────┐
@@ -12,15 +13,15 @@
 //	└──────────┘ done    └────────────┘         └─────┬──────┘
 //	                         ▲   ▲  lease lost /      │
 //	                         │   └── shutdown ────────┤
-//	                 requeue │                        ├──▶ Succeeded (final, expires)
+//	                 requeue │                        ├──▶ Succeeded (expires)
 //	                         │      retry (Scheduled) │
 //	                     ┌───┴────┐ ◀─────────────────┤
 //	                     │ Failed │ ◀─ attempts spent ┘
-//	                     └────────┘          any ──▶ Deleted (final, expires)
+//	                     └────────┘          any ──▶ Deleted (expires)
 //
-// Succeeded and Deleted are final: a job in one of them expires after a
-// retention period. Failed is deliberately not final: a failed job stays
-// until a person requeues or deletes it.
+// Succeeded, Failed and Deleted are finished: the job runs no more unless a
+// person requeues it. Succeeded and Deleted jobs expire after a retention
+// period; a Failed job stays until a person requeues or deletes it.
 //
 // States round-trip through JSON with [Marshal] and [Unmarshal]; storage keeps
 // the state name and the JSON data side by side, so the stored form is stable

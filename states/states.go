@@ -25,9 +25,18 @@ const (
 // Names lists every state name, in lifecycle order.
 var Names = []Name{NameEnqueued, NameScheduled, NameAwaiting, NameProcessing, NameSucceeded, NameFailed, NameDeleted}
 
-// IsFinal reports whether a job in state n is finished for good: Succeeded
-// and Deleted are final; Failed is not (a person may requeue it).
-func (n Name) IsFinal() bool { return n == NameSucceeded || n == NameDeleted }
+// Finished reports whether a job in state n has finished: Succeeded,
+// Failed (no retry planned) or Deleted. A finished job runs no more unless
+// a person requeues it; its continuations resolve, and its batch counts it
+// done.
+func (n Name) Finished() bool {
+	return n == NameSucceeded || n == NameFailed || n == NameDeleted
+}
+
+// Expires reports whether a job in state n is removed once its retention
+// passes: Succeeded and Deleted jobs are; a Failed job stays until a person
+// requeues or deletes it.
+func (n Name) Expires() bool { return n == NameSucceeded || n == NameDeleted }
 
 // Valid reports whether n names one of the built-in states.
 func (n Name) Valid() bool {
@@ -48,8 +57,6 @@ var ErrUnknownState = errors.New("states: unknown state")
 type State interface {
 	// Name returns the state's persisted name.
 	Name() Name
-	// IsFinal reports whether the state ends the job's life (see [Name.IsFinal]).
-	IsFinal() bool
 	// Why returns the human-readable reason recorded with the state, if any.
 	Why() string
 	sealed()
@@ -108,7 +115,7 @@ type Awaiting struct {
 	ParentID string `json:"parent_id"`
 	// On is the continuation condition: OnSuccess, OnFinish or OnFailure.
 	On     Condition `json:"on,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 // Processing means a worker runs the job.
@@ -223,9 +230,13 @@ type ErrorMatch struct {
 
 // Deleted means the job was removed by a person, a filter or a policy.
 type Deleted struct {
-	DeletedAt    time.Time `json:"deleted_at"`
-	ErrorMessage string    `json:"error_message,omitempty"`
-	Reason       string    `json:"reason,omitempty"`
+	DeletedAt time.Time `json:"deleted_at"`
+	// ErrorMessage, ErrorCode and ErrorMatches are those of the failure
+	// that had the job deleted, if one did (see [Failed]).
+	ErrorMessage string       `json:"error_message,omitempty"`
+	ErrorCode    string       `json:"error_code,omitempty"`
+	ErrorMatches []ErrorMatch `json:"error_matches,omitempty"`
+	Reason       string       `json:"reason,omitempty"`
 }
 
 func (Enqueued) Name() Name   { return NameEnqueued }
@@ -235,14 +246,6 @@ func (Processing) Name() Name { return NameProcessing }
 func (Succeeded) Name() Name  { return NameSucceeded }
 func (Failed) Name() Name     { return NameFailed }
 func (Deleted) Name() Name    { return NameDeleted }
-
-func (s Enqueued) IsFinal() bool   { return s.Name().IsFinal() }
-func (s Scheduled) IsFinal() bool  { return s.Name().IsFinal() }
-func (s Awaiting) IsFinal() bool   { return s.Name().IsFinal() }
-func (s Processing) IsFinal() bool { return s.Name().IsFinal() }
-func (s Succeeded) IsFinal() bool  { return s.Name().IsFinal() }
-func (s Failed) IsFinal() bool     { return s.Name().IsFinal() }
-func (s Deleted) IsFinal() bool    { return s.Name().IsFinal() }
 
 func (s Enqueued) Why() string   { return s.Reason }
 func (s Scheduled) Why() string  { return s.Reason }

@@ -15,9 +15,9 @@ func TestStatesRoundTripThroughJSON(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2030, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	tests := []struct {
-		name  string
-		state states.State
-		final bool
+		name    string
+		state   states.State
+		expires bool
 	}{
 		{"Enqueued", states.Enqueued{Queue: "mail", EnqueuedAt: at, Reason: "created"}, false},
 		{"Scheduled", states.Scheduled{EnqueueAt: at.Add(time.Hour), ScheduledAt: at, Reason: "retry 1"}, false},
@@ -36,8 +36,8 @@ func TestStatesRoundTripThroughJSON(t *testing.T) {
 			got, err := states.Unmarshal(tt.state.Name(), data)
 			require.NoError(t, err)
 			require.Equal(t, tt.state, got)
-			require.Equal(t, tt.final, got.IsFinal())
-			require.Equal(t, tt.final, tt.state.Name().IsFinal())
+			require.Equal(t, tt.expires, tt.state.Name().Expires())
+			require.Equal(t, tt.expires || tt.name == "Failed", tt.state.Name().Finished())
 			require.True(t, tt.state.Name().Valid())
 			require.Equal(t, string(tt.state.Name()), lower(tt.name))
 		})

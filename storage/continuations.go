@@ -8,12 +8,6 @@ import (
 	"github.com/taskflow-go/taskflow/states"
 )
 
-// Finished reports whether a job in state n has finished, for continuations
-// and batches: Succeeded, Failed (no retry planned) or Deleted.
-func Finished(n states.Name) bool {
-	return n == states.NameSucceeded || n == states.NameFailed || n == states.NameDeleted
-}
-
 // Continuations is implemented by stores that keep Awaiting jobs (ParentID
 // set) and resolve them when their parent finishes, in the same atomic
 // step (see Store.Transition), and resolve at once in Create an Awaiting

@@ -9,7 +9,7 @@ func HoldsUniqueKey(j *Job, now time.Time) bool {
 	if j.UniqueKey == "" {
 		return false
 	}
-	return !Finished(j.State) || now.Before(j.UniqueUntil)
+	return !j.State.Finished() || now.Before(j.UniqueUntil)
 }
 
 // UniqueKeys is implemented by stores that enforce Job.UniqueKey and

@@ -473,6 +473,7 @@ func TestRecurringJobsGetTheTasksAndTheDefinitionsSettings(t *testing.T) {
 
 // electRecorder records the elections and applied changes it sees.
 type electRecorder struct {
+	filters.Defaults
 	mu      sync.Mutex
 	elected []string // "from>to"
 	applied []string
@@ -605,7 +606,10 @@ func TestRequiredOnlyStore(t *testing.T) {
 }
 
 // stamp is a client filter that marks the jobs it sees created.
-type stamp struct{ created atomic.Int32 }
+type stamp struct {
+	filters.Defaults
+	created atomic.Int32
+}
 
 func (s *stamp) OnCreating(_ context.Context, c *filters.CreatingContext) error {
 	c.SetParam("stamped", json.RawMessage(`true`))

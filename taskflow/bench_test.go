@@ -77,6 +77,7 @@ func BenchmarkEnqueue(b *testing.B) {
 // countSucceeded is an apply-state filter that signals once n jobs have
 // been stored as Succeeded.
 type countSucceeded struct {
+	filters.Defaults
 	n, done  *atomic.Int64
 	finished chan struct{}
 }

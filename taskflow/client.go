@@ -219,7 +219,7 @@ type StateChange struct {
 func (c *Client) Job(ctx context.Context, id uuid.UUID) (*JobInfo, error) {
 	j, err := c.store.Get(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("taskflow: get job %s: %w", id, err)
+		return nil, jobError("get", id, err)
 	}
 	info, err := newJobInfo(j)
 	if err != nil {
@@ -228,7 +228,7 @@ func (c *Client) Job(ctx context.Context, id uuid.UUID) (*JobInfo, error) {
 	if jl, ok := c.store.(storage.JobLogs); ok {
 		logs, p, err := jl.JobLogs(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("taskflow: logs of job %s: %w", id, err)
+			return nil, jobError("read the logs of", id, err)
 		}
 		for _, l := range logs {
 			info.Logs = append(info.Logs, LogRecord{Attempt: l.Attempt, At: l.At, Level: l.Level, Message: l.Message, Attrs: l.Attrs})

@@ -137,13 +137,13 @@ func (c *Client) changeBatch(ctx context.Context, op string, ids []uuid.UUID, er
 		j, err := c.read(ctx, id)
 		switch {
 		case err == nil && len(from) > 0 && !slices.Contains(from, j.State):
-			err = fmt.Errorf("job %s is %s, not one of %v: %w", id, j.State, from, storage.ErrStateConflict)
+			err = fmt.Errorf("it is %s, not one of %v: %w", j.State, from, storage.ErrStateConflict)
 		case errors.Is(err, storage.ErrNotFound):
 		case err != nil:
-			return fmt.Errorf("taskflow: %s job %s: %w", op, id, err)
+			return jobError(op, id, err)
 		}
 		if err != nil {
-			errs[i] = fmt.Errorf("taskflow: %s job %s: %w", op, id, err)
+			errs[i] = jobError(op, id, err)
 			continue
 		}
 		ec := filters.NewElectStateContext(filters.NewJob(j), j.State, to(j), nil, now)
@@ -163,7 +163,7 @@ func (c *Client) changeBatch(ctx context.Context, op string, ids []uuid.UUID, er
 			continue
 		}
 		tr.From = []states.Name{j.State} // what was read: a concurrent change makes this a conflict
-		if tr.To.IsFinal() && ec.Retention > 0 {
+		if tr.To.Expires() && ec.Retention > 0 {
 			tr.ExpireAt = now.Add(ec.Retention)
 		}
 		changes, trs = append(changes, change{i, j, ec, p}), append(trs, tr)
@@ -178,7 +178,7 @@ func (c *Client) changeBatch(ctx context.Context, op string, ids []uuid.UUID, er
 	for k, ch := range changes {
 		j := ch.job
 		if terrs[k] != nil {
-			errs[ch.i] = fmt.Errorf("taskflow: move job %s from %s to %s: %w", j.ID, j.State, trs[k].To, terrs[k])
+			errs[ch.i] = jobError(fmt.Sprintf("move from %s to %s", j.State, trs[k].To), j.ID, terrs[k])
 			continue
 		}
 		st := ch.ec.Candidate()

@@ -39,8 +39,10 @@
 // Every job moves through the states of package states, each change a
 // compare-and-set in storage, recorded in the job's history
 // (Client.Job). A failed attempt is a Failed candidate state that the retry
-// policy (filters.Retry, Hangfire's defaults) replaces with Scheduled until
-// the retries are spent.
+// policy (filters.DefaultRetry unless a task or worker sets another)
+// replaces with Scheduled until the retries are spent. A task's error
+// reaches the producer as data: a *JobError matches the errors registered
+// with RegisterError and RegisterErrorType.
 //
 // # Filters
 //

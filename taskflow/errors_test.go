@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -167,4 +170,120 @@ func TestRegisterErrorRefusesATakenCode(t *testing.T) {
 			require.Panics(t, tt.register)
 		})
 	}
+}
+
+// TestOneErrLeaseLost: the error a store returns for an outcome under a
+// lost lease matches taskflow.ErrLeaseLost, the cause an attempt sees.
+func TestOneErrLeaseLost(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "t", add)
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
+	require.NoError(t, err)
+	jobs, err := e.store.Fetch(waitCtx(t), &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	data, err := states.Marshal(states.Succeeded{SucceededAt: time.Now()})
+	require.NoError(t, err)
+	errs, err := e.store.Transition(waitCtx(t), &storage.TransitionParams{Transitions: []storage.Transition{{
+		ID: h.ID, From: []states.Name{states.NameProcessing}, Token: jobs[0].LeaseToken + 1, To: states.NameSucceeded, Data: data,
+	}}})
+	require.NoError(t, err)
+	require.ErrorIs(t, errs[0], taskflow.ErrLeaseLost, "a stale token")
+}
+
+// TestErrorsNameTheJobOnce: an error about a job names its ID once, however
+// many layers wrap it.
+func TestErrorsNameTheJobOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "t", add)
+	require.NoError(t, err)
+	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
+	require.NoError(t, err)
+	unknown := newID(t)
+	tests := []struct {
+		name string
+		id   uuid.UUID
+		call func(ctx context.Context) error
+		want error
+	}{
+		{"JobOfUnknown", unknown, func(ctx context.Context) error { _, err := e.client.Job(ctx, unknown); return err }, taskflow.ErrNotFound},
+		{"DeleteUnknown", unknown, func(ctx context.Context) error { return e.client.Delete(ctx, unknown) }, taskflow.ErrNotFound},
+		{"ResultOfUnknown", unknown, func(ctx context.Context) error {
+			_, err := task.On(e.client).Handle(unknown).Result(ctx)
+			return err
+		}, taskflow.ErrNotFound},
+		{"WaitForUnknown", unknown, func(ctx context.Context) error {
+			_, err := task.On(e.client).Handle(unknown).Wait(ctx)
+			return err
+		}, taskflow.ErrNotFound},
+		{"ChangeStateFromTheWrongState", h.ID, func(ctx context.Context) error {
+			return e.client.ChangeState(ctx, h.ID, states.Deleted{}, states.NameProcessing)
+		}, taskflow.ErrStateConflict},
+		{"ResultNotYet", h.ID, func(ctx context.Context) error {
+			_, err := h.Result(ctx)
+			return err
+		}, taskflow.ErrNotSucceeded},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.call(waitCtx(t))
+			require.ErrorIs(t, err, tt.want)
+			require.Equal(t, 1, strings.Count(err.Error(), tt.id.String()), "%v", err)
+		})
+	}
+}
+
+// multiError is an error type == cannot compare; one is registered.
+type multiError []error
+
+var _ = taskflow.RegisterError("test.multi", multiError{errors.New("registered")})
+
+func (m multiError) Error() string { return fmt.Sprint([]error(m)) }
+
+// TestUncomparableErrors: errors of a type == cannot compare are described
+// and matched without a panic.
+func TestUncomparableErrors(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, int) (int, error) {
+		return 0, multiError{errors.New("a"), errQuota}
+	}, taskflow.MaxRetries(0))
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobFailed)
+	require.NotErrorIs(t, err, multiError{errQuota})
+	var je *taskflow.JobError
+	require.ErrorAs(t, err, &je)
+	require.Equal(t, "taskflow_test.multiError", je.State.(states.Failed).ErrorType)
+}
+
+// TestDeletedJobKeepsItsFailure: a job the retry policy deletes once it
+// failed still matches, from the producer, what its error matched.
+func TestDeletedJobKeepsItsFailure(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, int) (int, error) {
+		return 0, filters.Permanent(&declinedError{Why: "stolen card"})
+	})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{Retry: &filters.Retry{MaxRetries: 3, WhenExhausted: filters.DeleteWhenExhausted}})
+	h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+	require.NoError(t, err)
+	_, err = h.Wait(waitCtx(t))
+	require.ErrorIs(t, err, taskflow.ErrJobDeleted)
+	require.ErrorIs(t, err, filters.ErrPermanent)
+	require.NotErrorIs(t, err, taskflow.ErrJobFailed)
+	var d *declinedError
+	require.ErrorAs(t, err, &d)
+	require.Equal(t, "stolen card", d.Why)
+	var je *taskflow.JobError
+	require.ErrorAs(t, err, &je)
+	require.Equal(t, "test.declined", je.Code())
 }

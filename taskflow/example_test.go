@@ -96,8 +96,8 @@ func ExampleWithRetry() {
 		}
 		return attempts, nil
 	}, taskflow.WithRetry(filters.Retry{
-		Attempts: 5,
-		Delay:    func(n int) time.Duration { return time.Duration(n) * 10 * time.Millisecond },
+		MaxRetries: 5,
+		Delay:      func(n int) time.Duration { return time.Duration(n) * 10 * time.Millisecond },
 	}))
 	store := memstore.New()
 	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
@@ -164,4 +164,51 @@ func ExampleSnooze() {
 	// call 3, attempt 1
 	// synced acme <nil>
 	// scheduled upstream rate limit: snoozed for 10ms
+}
+
+// ErrOutOfStock is a sentinel a task fails with, registered so that the
+// producer's error matches it too.
+var ErrOutOfStock = taskflow.RegisterError("example.out_of_stock", errors.New("out of stock"))
+
+// DeclinedError is an error type a task fails with; registered, the
+// producer gets it back with errors.As.
+type DeclinedError struct{ Reason string }
+
+func (e *DeclinedError) Error() string { return "card declined: " + e.Reason }
+
+func init() { taskflow.RegisterErrorType[*DeclinedError]("example.card_declined") }
+
+func ExampleRegisterError() {
+	reg := taskflow.NewRegistry()
+	order, _ := taskflow.RegisterTask(reg, "order", func(ctx context.Context, item string) (string, error) {
+		switch item {
+		case "unicorn":
+			return "", fmt.Errorf("reserve %s: %w", item, ErrOutOfStock)
+		case "yacht":
+			return "", &DeclinedError{Reason: "limit exceeded"}
+		}
+		return "ordered " + item, nil
+	}, taskflow.MaxRetries(0))
+	store := memstore.New()
+	client, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
+	worker, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go worker.Run(ctx)
+
+	for _, item := range []string{"unicorn", "yacht"} {
+		h, _ := order.On(client).Enqueue(ctx, item)
+		_, err := h.Wait(ctx)
+		var declined *DeclinedError
+		var jobErr *taskflow.JobError
+		errors.As(err, &jobErr)
+		fmt.Println(item, errors.Is(err, ErrOutOfStock), errors.As(err, &declined), jobErr.Code())
+		if declined != nil {
+			fmt.Println(declined.Reason)
+		}
+	}
+	// Output:
+	// unicorn true false example.out_of_stock
+	// yacht false true example.card_declined
+	// limit exceeded
 }

@@ -191,7 +191,7 @@ func (w *Worker) runtime(name string) *taskRuntime {
 			retry = *e.opts.retry
 		}
 		if e.opts.maxRetries != nil {
-			retry.Attempts = *e.opts.maxRetries
+			retry.MaxRetries = *e.opts.maxRetries
 		}
 		taskFilters = e.opts.filters
 	}
@@ -326,7 +326,7 @@ func (w *Worker) conclude(ctx context.Context, a *attempt, rt *taskRuntime, cand
 	}
 	tr.From, tr.Token, tr.Params = fromProcessing, j.LeaseToken, how.params
 	tr.Refund = how.refund
-	if tr.To.IsFinal() {
+	if tr.To.Expires() {
 		tr.ExpireAt = now.Add(ec.Retention)
 	}
 	w.submit(a, tr, st, rt.pipe, taskErr)
@@ -511,7 +511,7 @@ func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, er
 	}
 	p, err := w.store.Get(ctx, parent)
 	if err != nil {
-		return nil, fmt.Errorf("taskflow: read result of parent job %s: %w", parent, err)
+		return nil, jobError("read the result of parent", parent, err)
 	}
 	st, err := p.CurrentState()
 	if err != nil {

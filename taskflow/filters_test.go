@@ -17,6 +17,7 @@ import (
 
 // recorder is a filter that implements every hook and logs each call.
 type recorder struct {
+	filters.Defaults
 	name string
 	log  *eventLog
 }
@@ -57,9 +58,9 @@ func TestFilterOrder(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	log := &eventLog{}
-	c, err := taskflow.NewClient(e.store, taskflow.ClientOptions{Filters: []filters.Filter{recorder{"cg", log}}})
+	c, err := taskflow.NewClient(e.store, taskflow.ClientOptions{Filters: []filters.Filter{recorder{name: "cg", log: log}}})
 	require.NoError(t, err)
-	task, err := taskflow.RegisterTask(e.reg, "add", add, taskflow.WithFilters(recorder{"t1", log}, recorder{"t2", log}))
+	task, err := taskflow.RegisterTask(e.reg, "add", add, taskflow.WithFilters(recorder{name: "t1", log: log}, recorder{name: "t2", log: log}))
 	require.NoError(t, err)
 	h, err := task.On(c).Enqueue(waitCtx(t), addArgs{1, 1})
 	require.NoError(t, err)
@@ -73,7 +74,7 @@ func TestFilterOrder(t *testing.T) {
 	log.mu.Lock()
 	log.events = nil
 	log.mu.Unlock()
-	e.startWorker(t, taskflow.WorkerOptions{Filters: []filters.Filter{recorder{"wg", log}}})
+	e.startWorker(t, taskflow.WorkerOptions{Filters: []filters.Filter{recorder{name: "wg", log: log}}})
 	_, err = h.Wait(waitCtx(t))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(log.get()) == 12 }, 5*time.Second, time.Millisecond)
@@ -87,6 +88,7 @@ func TestFilterOrder(t *testing.T) {
 // repeat is a server filter that runs the rest of the chain times times,
 // one run after another, or fails the attempt without running it (times 0).
 type repeat struct {
+	filters.Defaults
 	times int
 	log   *eventLog
 }
@@ -121,7 +123,7 @@ func TestServerFiltersMayCallNextAgainOrNotAtAll(t *testing.T) {
 			e := setup(t)
 			log := &eventLog{}
 			task, err := taskflow.RegisterTask(e.reg, "add", add, taskflow.MaxRetries(0),
-				taskflow.WithFilters(repeat{tt.outer, log}, recorder{"in", log}))
+				taskflow.WithFilters(repeat{times: tt.outer, log: log}, recorder{name: "in", log: log}))
 			require.NoError(t, err)
 			h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{2, 3})
 			require.NoError(t, err)
@@ -149,7 +151,7 @@ func TestServerFiltersMayCallNextAgainOrNotAtAll(t *testing.T) {
 }
 
 // cancelIf cancels creation of jobs whose args say so.
-type cancelIf struct{}
+type cancelIf struct{ filters.Defaults }
 
 func (cancelIf) OnCreating(_ context.Context, c *filters.CreatingContext) error {
 	var a addArgs
@@ -206,7 +208,7 @@ func TestClientFilterCanCancelOrChangeJob(t *testing.T) {
 
 // deleteOnSecondFailure is an elect-state filter that overrides the retry
 // policy: it deletes the job instead of retrying a second time.
-type deleteOnSecondFailure struct{}
+type deleteOnSecondFailure struct{ filters.Defaults }
 
 func (deleteOnSecondFailure) OnStateElection(_ context.Context, c *filters.ElectStateContext) {
 	if c.From == states.NameProcessing && c.Job.Attempt() >= 2 && c.Candidate().Name() != states.NameSucceeded {
@@ -219,7 +221,7 @@ func TestElectStateFilterReplacesCandidate(t *testing.T) {
 	e := setup(t)
 	task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, addArgs) (int, error) {
 		return 0, errors.New("nope")
-	}, taskflow.WithFilters(deleteOnSecondFailure{}), taskflow.WithRetry(filters.Retry{Delay: retryNow(0).Delay}))
+	}, taskflow.WithFilters(deleteOnSecondFailure{}), taskflow.WithRetry(filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: retryNow(0).Delay}))
 	require.NoError(t, err)
 	e.startWorker(t, taskflow.WorkerOptions{})
 	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})

@@ -206,7 +206,7 @@ func TestContinuationConditions(t *testing.T) {
 				require.Equal(t, []states.Name{states.NameAwaiting, states.NameEnqueued, states.NameProcessing, states.NameSucceeded}, historyOf(t, info))
 				p, err := ph.Job(waitCtx(t))
 				require.NoError(t, err)
-				require.True(t, storage.Finished(p.State.Name()), "the continuation ran before its parent finished")
+				require.True(t, p.State.Name().Finished(), "the continuation ran before its parent finished")
 			}
 		})
 	}
@@ -513,7 +513,7 @@ func TestMutexTimeoutFailsTheAttempt(t *testing.T) {
 }
 
 // keepDeletedLonger is an elect-state filter that sets a retention per state.
-type keepDeletedLonger struct{}
+type keepDeletedLonger struct{ filters.Defaults }
 
 func (keepDeletedLonger) OnStateElection(_ context.Context, c *filters.ElectStateContext) {
 	if c.Candidate().Name() == states.NameDeleted {
@@ -529,7 +529,7 @@ func TestRetentionPerTaskAndPerState(t *testing.T) {
 	dflt, err := taskflow.RegisterTask(e.reg, "default", add)
 	require.NoError(t, err)
 	deleted, err := taskflow.RegisterTask(e.reg, "deleted", func(context.Context, addArgs) (int, error) { return 0, errors.New("x") },
-		taskflow.WithRetry(filters.Retry{Attempts: -1, WhenExhausted: filters.DeleteWhenExhausted}), taskflow.WithFilters(keepDeletedLonger{}))
+		taskflow.WithRetry(filters.Retry{WhenExhausted: filters.DeleteWhenExhausted}), taskflow.WithFilters(keepDeletedLonger{}))
 	require.NoError(t, err)
 	e.startWorker(t, taskflow.WorkerOptions{})
 	tests := []struct {
@@ -548,7 +548,7 @@ func TestRetentionPerTaskAndPerState(t *testing.T) {
 		_, _ = h.Wait(waitCtx(t))
 		info, err := h.Job(waitCtx(t))
 		require.NoError(t, err)
-		require.True(t, info.State.IsFinal())
+		require.True(t, info.State.Name().Expires())
 		got := info.ExpireAt.Sub(info.UpdatedAt)
 		require.InDelta(t, tt.want.Seconds(), got.Seconds(), 1, "retention of %s", info.Task)
 	}

@@ -26,9 +26,12 @@ type Handle[Result any] struct {
 
 // Job returns the job with its state and history.
 func (h *Handle[Result]) Job(ctx context.Context) (*JobInfo, error) {
+	if h.client == nil {
+		return nil, ErrNotConfigured
+	}
 	j, err := h.client.reader.Get(ctx, h.ID)
 	if err != nil {
-		return nil, fmt.Errorf("taskflow: get job %s: %w", h.ID, err)
+		return nil, jobError("get", h.ID, err)
 	}
 	return newJobInfo(j)
 }
@@ -38,9 +41,12 @@ func (h *Handle[Result]) Job(ctx context.Context) (*JobInfo, error) {
 // wrapping ErrNotSucceeded (for a job still on its way).
 func (h *Handle[Result]) Result(ctx context.Context) (Result, error) {
 	var zero Result
+	if h.client == nil {
+		return zero, ErrNotConfigured
+	}
 	j, err := h.client.peek(ctx, h.ID)
 	if err != nil {
-		return zero, fmt.Errorf("taskflow: result of job %s: %w", h.ID, err)
+		return zero, jobError("read the result of", h.ID, err)
 	}
 	res, done, err := h.outcome(j.Task, j.State, j.StateData)
 	if err == nil && !done {
@@ -81,6 +87,10 @@ func (h *Handle[Result]) outcome(task string, name states.Name, data []byte) (re
 // wait: Wait tries again, until ctx is done; a job that no longer exists
 // does.
 func (h *Handle[Result]) Wait(ctx context.Context) (Result, error) {
+	if h.client == nil {
+		var zero Result
+		return zero, ErrNotConfigured
+	}
 	const maxRetry = time.Second
 	maxPoll := 100 * time.Millisecond
 	finished, unwatch := h.client.watch()
@@ -102,7 +112,7 @@ func (h *Handle[Result]) Wait(ctx context.Context) (Result, error) {
 		j, err := h.client.peek(ctx, h.ID)
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
-			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, err)
+			return zero, jobError("wait for", h.ID, err)
 		case err != nil && ctx.Err() != nil:
 			return zero, fmt.Errorf("taskflow: wait for job %s: %w", h.ID, context.Cause(ctx))
 		case err != nil:

@@ -217,7 +217,9 @@ func (h *journalHandler) Handle(ctx context.Context, r slog.Record) error {
 		attrs[h.prefix+a.Key] = a.Value.Resolve().Any()
 		return true
 	})
-	rec := storage.LogRecord{JobID: h.j.a.job.ID, Attempt: h.j.a.job.Attempt, At: r.Time, Level: r.Level.String(), Message: r.Message}
+	// Stamped by the worker's clock, as every time it stores is, not the
+	// record's wall-clock time.
+	rec := storage.LogRecord{JobID: h.j.a.job.ID, Attempt: h.j.a.job.Attempt, At: h.j.w.opts.Clock(), Level: r.Level.String(), Message: r.Message}
 	if len(attrs) > 0 {
 		b, err := json.Marshal(attrs)
 		if err != nil {

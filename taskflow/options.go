@@ -86,7 +86,7 @@ type jobSettings struct {
 	delay     time.Duration
 	runAt     time.Time
 	on        states.Condition
-	err       error  // the first invalid option
+	err       error // the first invalid option
 }
 
 func (s *jobSettings) fail(err error) {
@@ -99,7 +99,7 @@ func (s *jobSettings) fail(err error) {
 type taskSettings struct {
 	jobSettings
 	retry      *filters.Retry
-	maxRetries *int // overrides the Attempts of the retry policy
+	maxRetries *int // overrides the MaxRetries of the retry policy
 	filters    []filters.Filter
 	codec      Codec
 	retention  time.Duration
@@ -263,13 +263,19 @@ func UniqueFor(d time.Duration) Option {
 // good or was deleted) or states.OnFinish (either).
 func ContinueOn(condition states.Condition) ConditionOption { return ConditionOption{condition} }
 
-// WithRetry sets the task's retry policy, replacing the worker's.
+// WithRetry sets the task's retry policy, replacing the worker's. Its
+// MaxRetries must be 0 or more.
 func WithRetry(r filters.Retry) PolicyOption {
-	return PolicyOption{func(s *taskSettings) { s.retry = &r }}
+	return PolicyOption{func(s *taskSettings) {
+		if r.MaxRetries < 0 {
+			s.fail(fmt.Errorf("%w: WithRetry: MaxRetries %d: want 0 or more", ErrInvalidOption, r.MaxRetries))
+		}
+		s.retry = &r
+	}}
 }
 
-// MaxRetries sets how many times a failed job of this task is retried; 0
-// disables retries. Everything else of the retry policy stays: the task's
+// MaxRetries sets how many times a failed job of this task is retried (0
+// or more; 0 disables retries, as filters.Retry's MaxRetries 0 does). Everything else of the retry policy stays: the task's
 // own (WithRetry), else the worker's (WorkerOptions.Retry), with its delay,
 // OnlyOn, ExceptOn and WhenExhausted.
 func MaxRetries(n int) PolicyOption {
@@ -277,9 +283,6 @@ func MaxRetries(n int) PolicyOption {
 		if n < 0 {
 			s.fail(fmt.Errorf("%w: MaxRetries(%d): want 0 or more", ErrInvalidOption, n))
 			return
-		}
-		if n == 0 {
-			n = filters.NoRetry.Attempts
 		}
 		s.maxRetries = &n
 	}}

@@ -10,9 +10,10 @@ import (
 )
 
 // TestMisusedOptionsDoNotCompile builds the programs under
-// testdata/misuse: each gives an option where it does not apply and must
-// fail to compile, naming the option type it lacks; "ok" gives every kind
-// where it applies and must compile.
+// testdata/misuse: each misuses the API (an option where it does not apply,
+// a string for a continuation condition, a non-filter for a filter, a
+// removed name) and must fail to compile, naming what it lacks; "ok" uses
+// every kind where it applies and must compile.
 func TestMisusedOptionsDoNotCompile(t *testing.T) {
 	t.Parallel()
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
@@ -28,6 +29,11 @@ func TestMisusedOptionsDoNotCompile(t *testing.T) {
 		{"delay_on_continuation", "does not implement taskflow.ContinuationOption"},
 		{"runat_on_recurring", "does not implement taskflow.RecurringOption"},
 		{"retry_on_recurring", "does not implement taskflow.RecurringOption"},
+		{"continueon_string", "cannot use cond (variable of type string) as states.Condition value"},
+		{"withfilters_not_a_filter", "does not implement filters.Filter"},
+		{"filter_without_defaults", "missing method IsFilter"},
+		{"retry_attempts", "unknown field Attempts"},
+		{"isfinal", "has no field or method IsFinal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {

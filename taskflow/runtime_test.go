@@ -189,6 +189,7 @@ func TestSnoozeSpendsNoAttempt(t *testing.T) {
 // stateMirror is a filter that mirrors each job's state from the
 // state-applied hooks a worker runs.
 type stateMirror struct {
+	filters.Defaults
 	mu   sync.Mutex
 	last map[uuid.UUID]states.Name
 	seen map[uuid.UUID][]states.Name

@@ -160,6 +160,33 @@ func (t *Task[Args, Result]) EnqueueMany(ctx context.Context, args []Args, opts 
 	return b.EnqueueMany(ctx, args, opts...)
 }
 
+// ContinueWith stores a continuation of parent that runs with args, on the
+// default client. See Bound.ContinueWith.
+func (t *Task[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID, args Args, opts ...ContinuationOption) (*Handle[Result], error) {
+	b, err := t.onDefault()
+	if err != nil {
+		return nil, err
+	}
+	return b.ContinueWith(ctx, parent, args, opts...)
+}
+
+// EnqueueBatch stores one job per element of args as one batch, on the
+// default client. See Bound.EnqueueBatch.
+func (t *Task[Args, Result]) EnqueueBatch(ctx context.Context, args []Args, opts ...JobOption) (*Batch[Result], error) {
+	b, err := t.onDefault()
+	if err != nil {
+		return nil, err
+	}
+	return b.EnqueueBatch(ctx, args, opts...)
+}
+
+// Handle returns a handle to the existing job id on the default client; its
+// calls return ErrNotConfigured while there is none. See Bound.Handle.
+func (t *Task[Args, Result]) Handle(id uuid.UUID) *Handle[Result] {
+	c, _ := Default()
+	return t.On(c).Handle(id)
+}
+
 // Result returns the decoded result of job id from the default client. See
 // Handle.Result.
 func (t *Task[Args, Result]) Result(ctx context.Context, id uuid.UUID) (Result, error) {

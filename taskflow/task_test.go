@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
@@ -23,7 +25,7 @@ type addArgs struct{ A, B int }
 func add(_ context.Context, a addArgs) (int, error) { return a.A + a.B, nil }
 
 func retryNow(attempts int) filters.Retry {
-	return filters.Retry{Attempts: attempts, Delay: func(int) time.Duration { return 0 }}
+	return filters.Retry{MaxRetries: attempts, Delay: func(int) time.Duration { return 0 }}
 }
 
 func TestRegisterTaskValidation(t *testing.T) {
@@ -42,10 +44,11 @@ func TestRegisterTaskValidation(t *testing.T) {
 		{"TooLong", string(make([]byte, 201)), nil, false, false, taskflow.ErrInvalidName},
 		{"Duplicate", "dup", nil, false, false, taskflow.ErrDuplicateTask},
 		{"BadQueue", "q", []taskflow.TaskOption{taskflow.Queue("Mail!")}, false, false, taskflow.ErrInvalidQueue},
-		{"NotAFilter", "f", []taskflow.TaskOption{taskflow.WithFilters(42)}, false, false, taskflow.ErrInvalidOption},
+		{"FilterWithNoHook", "f", []taskflow.TaskOption{taskflow.WithFilters(struct{ filters.Defaults }{})}, false, false, taskflow.ErrInvalidOption},
 		{"NilFunc", "nil", nil, true, false, taskflow.ErrInvalidOption},
 		{"NilRegistry", "no-registry", nil, false, true, taskflow.ErrInvalidOption},
 		{"NegativeMaxRetries", "m", []taskflow.TaskOption{taskflow.MaxRetries(-1)}, false, false, taskflow.ErrInvalidOption},
+		{"NegativeRetryPolicy", "r", []taskflow.TaskOption{taskflow.WithRetry(filters.Retry{MaxRetries: -1})}, false, false, taskflow.ErrInvalidOption},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,6 +191,47 @@ func TestDefaultClient(t *testing.T) {
 	c, err := taskflow.Default()
 	require.NoError(t, err)
 	require.Same(t, store, c.Store())
+
+	next, err := task.ContinueWith(context.Background(), h.ID, addArgs{1, 1})
+	require.NoError(t, err)
+	batch, err := task.EnqueueBatch(context.Background(), []addArgs{{1, 2}, {3, 4}})
+	require.NoError(t, err)
+	for _, id := range []uuid.UUID{h.ID, next.ID, batch.ID, batch.Handles[1].ID} {
+		_, err := task.Handle(id).Job(context.Background())
+		if id == batch.ID {
+			require.ErrorIs(t, err, taskflow.ErrNotFound, "a batch is no job")
+			continue
+		}
+		require.NoError(t, err)
+	}
+	info, err := task.Handle(next.ID).Job(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, states.NameAwaiting, info.State.Name())
+}
+
+// TestTaskHasEveryMethodOfBound: a task value offers, on the default
+// client, every method its client-bound form has.
+func TestTaskHasEveryMethodOfBound(t *testing.T) {
+	t.Parallel()
+	bound := reflect.TypeFor[taskflow.Bound[addArgs, int]]()
+	task := reflect.TypeFor[*taskflow.Task[addArgs, int]]()
+	for i := range bound.NumMethod() {
+		m := bound.Method(i)
+		t.Run(m.Name, func(t *testing.T) {
+			tm, ok := task.MethodByName(m.Name)
+			require.True(t, ok, "Task has no %s", m.Name)
+			// Compare without the receiver.
+			want, got := m.Type, tm.Type
+			require.Equal(t, want.NumIn(), got.NumIn())
+			for k := 1; k < want.NumIn(); k++ {
+				require.Equal(t, want.In(k), got.In(k), "argument %d", k)
+			}
+			require.Equal(t, want.NumOut(), got.NumOut())
+			for k := range want.NumOut() {
+				require.Equal(t, want.Out(k), got.Out(k), "result %d", k)
+			}
+		})
+	}
 }
 
 func TestResultOfUnknownJob(t *testing.T) {

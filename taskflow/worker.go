@@ -65,7 +65,8 @@ type WorkerOptions struct {
 	// Filters run for every job, before the task's own filters.
 	Filters []filters.Filter
 	// Retry is the retry policy of tasks that set none (WithRetry,
-	// MaxRetries). Default: filters.Retry{}, Hangfire's 10 retries.
+	// MaxRetries); its MaxRetries must be 0 or more. Default:
+	// filters.DefaultRetry, Hangfire's 10 retries.
 	Retry *filters.Retry
 	// ID names this worker in leases, its registry entry and the states it
 	// records (their ServerID, as Hangfire calls it). Default: host:pid:random.
@@ -144,7 +145,8 @@ func (o *WorkerOptions) setDefaults(store storage.Store) error {
 		o.Concurrency = 100
 	}
 	if o.Retry == nil {
-		o.Retry = &filters.Retry{}
+		r := filters.DefaultRetry
+		o.Retry = &r
 	}
 	if o.ID == "" {
 		host, _ := os.Hostname()
@@ -172,6 +174,8 @@ func (o *WorkerOptions) setDefaults(store storage.Store) error {
 		o.WorkerTimeout = max(15*time.Second, 3*o.HeartbeatInterval)
 	}
 	switch {
+	case o.Retry.MaxRetries < 0:
+		return fmt.Errorf("%w: Retry.MaxRetries %d: want 0 or more", ErrInvalidOption, o.Retry.MaxRetries)
 	case o.HeartbeatInterval < time.Millisecond:
 		return fmt.Errorf("%w: HeartbeatInterval %v is under a millisecond (LeaseDuration %v, WorkerTimeout %v)",
 			ErrInvalidOption, o.HeartbeatInterval, o.LeaseDuration, o.WorkerTimeout)

@@ -255,7 +255,7 @@ func TestRetryThenSucceed(t *testing.T) {
 		return rj.Attempt, nil
 	})
 	require.NoError(t, err)
-	e.startWorker(t, taskflow.WorkerOptions{Retry: &filters.Retry{Delay: func(int) time.Duration { return 20 * time.Millisecond }}})
+	e.startWorker(t, taskflow.WorkerOptions{Retry: &filters.Retry{MaxRetries: filters.DefaultMaxRetries, Delay: func(int) time.Duration { return 20 * time.Millisecond }}})
 	h, err := task.On(e.client).Enqueue(waitCtx(t), addArgs{})
 	require.NoError(t, err)
 	attempt, err := h.Wait(waitCtx(t))
@@ -279,8 +279,8 @@ func TestPermanentErrorIsNotRetriedAndDeleteWhenExhausted(t *testing.T) {
 		want  error
 	}{
 		{"Permanent", retryNow(5), filters.Permanent(errors.New("invalid card")), 1, taskflow.ErrJobFailed},
-		{"ExceptOn", filters.Retry{Attempts: 5, ExceptOn: []error{context.Canceled}, Delay: retryNow(5).Delay}, fmt.Errorf("x: %w", context.Canceled), 1, taskflow.ErrJobFailed},
-		{"DeleteWhenExhausted", filters.Retry{Attempts: 1, Delay: retryNow(1).Delay, WhenExhausted: filters.DeleteWhenExhausted}, errors.New("nope"), 2, taskflow.ErrJobDeleted},
+		{"ExceptOn", filters.Retry{MaxRetries: 5, ExceptOn: []error{context.Canceled}, Delay: retryNow(5).Delay}, fmt.Errorf("x: %w", context.Canceled), 1, taskflow.ErrJobFailed},
+		{"DeleteWhenExhausted", filters.Retry{MaxRetries: 1, Delay: retryNow(1).Delay, WhenExhausted: filters.DeleteWhenExhausted}, errors.New("nope"), 2, taskflow.ErrJobDeleted},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -449,7 +449,8 @@ func TestWorkerOptionsValidation(t *testing.T) {
 		want error
 	}{
 		{"BadQueue", taskflow.WorkerOptions{Queues: []string{"UPPER"}}, taskflow.ErrInvalidQueue},
-		{"BadFilter", taskflow.WorkerOptions{Filters: []filters.Filter{"x"}}, taskflow.ErrInvalidOption},
+		{"BadFilter", taskflow.WorkerOptions{Filters: []filters.Filter{struct{ filters.Defaults }{}}}, taskflow.ErrInvalidOption},
+		{"NegativeMaxRetries", taskflow.WorkerOptions{Retry: &filters.Retry{MaxRetries: -1}}, taskflow.ErrInvalidOption},
 		{"ServerTimeoutWithinThreeHeartbeats", taskflow.WorkerOptions{WorkerTimeout: time.Second, HeartbeatInterval: time.Second}, taskflow.ErrInvalidOption},
 		{"HeartbeatLongerThanAThirdOfTheLease", taskflow.WorkerOptions{LeaseDuration: 30 * time.Second, HeartbeatInterval: 11 * time.Second}, taskflow.ErrInvalidOption},
 		{"HeartbeatOverTheLeaseDefault", taskflow.WorkerOptions{HeartbeatInterval: 20 * time.Second}, taskflow.ErrInvalidOption},
@@ -563,5 +564,44 @@ func TestLongJobsAreSharedBetweenWorkers(t *testing.T) {
 	require.Len(t, perWorker, 2)
 	for id, n := range perWorker {
 		require.GreaterOrEqual(t, n, 3, "worker %s ran only %d of 8 jobs", id, n)
+	}
+}
+
+// TestRetryKnobsMeanTheSame: a retry count means the same wherever it is
+// set: 0 is no retries, n is n retries.
+func TestRetryKnobsMeanTheSame(t *testing.T) {
+	t.Parallel()
+	now := func(int) time.Duration { return 0 }
+	tests := []struct {
+		name     string
+		task     []taskflow.TaskOption
+		worker   *filters.Retry
+		wantRuns int32
+	}{
+		{"MaxRetriesZero", []taskflow.TaskOption{taskflow.MaxRetries(0)}, nil, 1},
+		{"PolicyZero", []taskflow.TaskOption{taskflow.WithRetry(filters.Retry{Delay: now})}, nil, 1},
+		{"NoRetry", []taskflow.TaskOption{taskflow.WithRetry(filters.NoRetry)}, nil, 1},
+		{"WorkerPolicyZero", nil, &filters.Retry{Delay: now}, 1},
+		{"MaxRetriesTwo", []taskflow.TaskOption{taskflow.MaxRetries(2)}, &filters.Retry{MaxRetries: 5, Delay: now}, 3},
+		{"PolicyTwo", []taskflow.TaskOption{taskflow.WithRetry(filters.Retry{MaxRetries: 2, Delay: now})}, nil, 3},
+		{"WorkerPolicyTwo", nil, &filters.Retry{MaxRetries: 2, Delay: now}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := setup(t)
+			var runs atomic.Int32
+			task, err := taskflow.RegisterTask(e.reg, "fails", func(context.Context, int) (int, error) {
+				runs.Add(1)
+				return 0, errors.New("nope")
+			}, tt.task...)
+			require.NoError(t, err)
+			e.startWorker(t, taskflow.WorkerOptions{Retry: tt.worker})
+			h, err := task.On(e.client).Enqueue(waitCtx(t), 1)
+			require.NoError(t, err)
+			_, err = h.Wait(waitCtx(t))
+			require.ErrorIs(t, err, taskflow.ErrJobFailed)
+			require.Equal(t, tt.wantRuns, runs.Load())
+		})
 	}
 }

@@ -150,14 +150,15 @@ type jobArgs struct {
 // benchEnv is one bench run: a store, a client, the no-op task and what
 // the runs of that task record.
 type benchEnv struct {
-	cfg    *benchConfig
-	store  storage.Store
-	reg    *taskflow.Registry
-	client *taskflow.Client
-	task   taskflow.Bound[jobArgs, struct{}]
-	stderr io.Writer
-	obs    *observed     // with -observe
-	pool   *pgxpool.Pool // the postgres store's
+	filters.Defaults // it counts outcomes as an apply-state filter
+	cfg              *benchConfig
+	store            storage.Store
+	reg              *taskflow.Registry
+	client           *taskflow.Client
+	task             taskflow.Bound[jobArgs, struct{}]
+	stderr           io.Writer
+	obs              *observed     // with -observe
+	pool             *pgxpool.Pool // the postgres store's
 	// redisMemory and redisCPU, set on Redis, read the server's
 	// used_memory and the CPU time it has used.
 	redisMemory func(context.Context) (int64, error)

@@ -129,7 +129,7 @@ func (f *fixture) seed(t *testing.T) {
 	enqueue("enqueued", "ada@example.com", taskflow.Queue("mail"))
 	failed := enqueue("failed", "bob@example.com", taskflow.Queue("mail"))
 	must(f.client.ChangeState(ctx, failed, states.Failed{FailedAt: now, ErrorType: "*net.OpError",
-		ErrorMessage: "smtp: connection refused", ErrorDetails: "goroutine 7 [running]:\nmain.send()", Reason: "retries used up"}))
+		ErrorMessage: "smtp: connection refused", ErrorCode: "smtp.refused", ErrorDetails: "goroutine 7 [running]:\nmain.send()", Reason: "retries used up"}))
 	must(f.store.AppendLogs(ctx, []storage.LogRecord{{JobID: failed, Attempt: 1, At: now, Level: "ERROR", Message: "sending failed",
 		Attrs: []byte(`{"host":"smtp.example.com"}`)}}))
 	must(f.store.SetProgress(ctx, []storage.Progress{{JobID: failed, Attempt: 1, Percent: 40, Message: "halfway", At: now}}))
@@ -285,6 +285,7 @@ func TestCommandsOnPostgres(t *testing.T) {
 		{name: "jobs list limit", args: []string{"jobs", "list", "--limit", "2"}, stderr: []string{"the newest 2 jobs; pass --limit for more"}},
 		{name: "jobs show failed", args: []string{"jobs", "show", "{failed}"}, stdout: []string{
 			"State:     failed (retries used up)", `Args:      {"to":"bob@example.com"}`, "Failure:   *net.OpError smtp: connection refused",
+			"Code:      smtp.refused",
 			"    goroutine 7 [running]:", "Progress:  40% halfway", "History:", "enqueued", "Logs:", "ERROR", `sending failed {"host": "smtp.example.com"}`}},
 		{name: "jobs show succeeded", args: []string{"jobs", "show", "{succeeded}"}, stdout: []string{`Result:    "msg-1"`, "Duration:  2s"}},
 		{name: "jobs show json", args: []string{"jobs", "show", "{failed}", "--json"}, check: func(t *testing.T, f *fixture, r result) {
@@ -398,6 +399,23 @@ func TestCommandsOnPostgres(t *testing.T) {
 			r.expect(t, tc.code, expand(tc.stdout), expand(tc.stderr))
 			if tc.check != nil && !t.Failed() {
 				tc.check(t, f, r)
+			}
+		})
+	}
+}
+
+// On an empty store, queues and stats say that no queue has jobs rather
+// than print a bare header.
+func TestNoQueues(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"queues"}, {"stats"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, true)
+			r := f.run(t, args...)
+			r.expect(t, 0, []string{"no queue has jobs waiting or is paused"}, nil)
+			if strings.Contains(r.stdout, "QUEUE") {
+				t.Errorf("a bare header:\n%s", r.stdout)
 			}
 		})
 	}

@@ -60,13 +60,28 @@ func stateNames() string {
 func (s *selection) empty() bool { return *s == selection{} }
 
 // query returns the selection as a query, or a usage error naming a bad
-// state.
+// state or queue name.
 func (s *selection) query(cmd string, limit int) (taskflow.JobQuery, error) {
 	st := states.Name(s.state)
 	if st != "" && !st.Valid() {
 		return taskflow.JobQuery{}, usageErr("%s: unknown state %q: want one of %s", cmd, s.state, stateNames())
 	}
+	if err := validQueue(cmd, s.queue); err != nil {
+		return taskflow.JobQuery{}, err
+	}
 	return taskflow.JobQuery{State: st, Queue: s.queue, Task: s.task, Limit: limit}, nil
+}
+
+// validQueue returns a usage error unless queue, given to --queue, is empty
+// or a valid queue name.
+func validQueue(cmd, queue string) error {
+	if queue == "" {
+		return nil
+	}
+	if err := taskflow.ValidateQueue(queue); err != nil {
+		return usageErr("%s: --queue: %v", cmd, err)
+	}
+	return nil
 }
 
 func (s *selection) String() string {
@@ -323,10 +338,13 @@ func (e *env) showJob(j *taskflow.JobInfo) {
 	}
 	switch s := j.State.(type) {
 	case states.Succeeded:
-		field("Result", "%s", orDash(string(s.Result)))
+		field("Result", "%s", orDash(string(rawJSON(s.Result))))
 		field("Duration", "%s (waited %s)", round(s.Duration), round(s.Latency))
 	case states.Failed:
 		field("Failure", "%s", orDash(strings.TrimSpace(s.ErrorType+" "+s.ErrorMessage)))
+		if s.ErrorCode != "" {
+			field("Code", "%s", s.ErrorCode)
+		}
 		if s.ErrorDetails != "" {
 			fmt.Fprintf(w, "%s\n", indent(s.ErrorDetails))
 		}

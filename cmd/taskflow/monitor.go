@@ -25,9 +25,15 @@ kept per minute for 8 days, apart from the jobs, so they outlive the jobs'
 retention. With --queue, the jobs per state are those of that queue.`,
 	define: func(fs *flag.FlagSet, e *env) action {
 		queue := fs.String("queue", "", "count the jobs per state of this queue only")
-		return withClient("stats", func(ctx context.Context, e *env, c *taskflow.Client) error {
+		act := withClient("stats", func(ctx context.Context, e *env, c *taskflow.Client) error {
 			return stats(ctx, e, c, *queue)
 		})(fs, e)
+		return func(ctx context.Context, args []string) error {
+			if err := validQueue("stats", *queue); err != nil {
+				return err
+			}
+			return act(ctx, args)
+		}
 	},
 }
 
@@ -75,6 +81,10 @@ func unservedQueue(u *taskflow.Unserved, name string) bool {
 // worker serves are flagged, followed by the tasks of waiting jobs that no
 // live worker runs.
 func (e *env) queueTable(qs []taskflow.QueueInfo, u *taskflow.Unserved) {
+	if len(qs) == 0 {
+		fmt.Fprintln(e.stdout, "no queue has jobs waiting or is paused")
+		return
+	}
 	rows := make([]string, len(qs))
 	for i, q := range qs {
 		lat := "-"
@@ -174,11 +184,7 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 	}
 	e.table(head, rows)
 	fmt.Fprintln(e.stdout)
-	if len(qs) == 0 {
-		fmt.Fprintln(e.stdout, "no queue has jobs waiting or is paused")
-	} else {
-		e.queueTable(qs, u)
-	}
+	e.queueTable(qs, u)
 	fmt.Fprintln(e.stdout)
 	rows = make([]string, len(outcomes))
 	for i, o := range outcomes {

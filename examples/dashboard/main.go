@@ -49,7 +49,7 @@ var (
 			return "", errors.New("card declined")
 		}
 		return fmt.Sprintf("receipt-%d", o.ID), nil
-	}, taskflow.Queue("payments"), taskflow.WithRetry(filters.Retry{Attempts: -1}))
+	}, taskflow.Queue("payments"), taskflow.WithRetry(filters.NoRetry))
 	// Export reports its progress and logs as it goes.
 	Export = taskflow.NewTask("export", func(ctx context.Context, o Order) (int, error) {
 		log := taskflow.Logger(ctx)
@@ -65,7 +65,7 @@ var (
 		var m map[string]int
 		m["boom"] = o.ID // a nil map: panics
 		return 0, nil
-	}, taskflow.WithRetry(filters.Retry{Attempts: -1}))
+	}, taskflow.WithRetry(filters.NoRetry))
 )
 
 func main() {

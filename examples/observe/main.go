@@ -39,7 +39,7 @@ var Thumbnail = taskflow.NewTask("thumbnail", func(ctx context.Context, size int
 		return "", errors.New("the image store timed out")
 	}
 	return fmt.Sprintf("thumb-%d.png", size), nil
-}, taskflow.WithRetry(filters.Retry{Attempts: 2, Delay: func(int) time.Duration { return 0 }}))
+}, taskflow.WithRetry(filters.Retry{MaxRetries: 2, Delay: func(int) time.Duration { return 0 }}))
 
 func main() {
 	ctx, stop := context.WithCancel(context.Background())

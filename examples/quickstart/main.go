@@ -52,7 +52,7 @@ var FetchRate = taskflow.NewTask("fetch-rate",
 		}
 		return 1.08, nil
 	},
-	taskflow.WithRetry(filters.Retry{Attempts: 3, Delay: func(n int) time.Duration { return time.Duration(n) * 100 * time.Millisecond }}))
+	taskflow.WithRetry(filters.Retry{MaxRetries: 3, Delay: func(n int) time.Duration { return time.Duration(n) * 100 * time.Millisecond }}))
 
 func main() {
 	if err := run(); err != nil {

@@ -61,7 +61,7 @@ func RollingDeploy(t *testing.T, store storage.Store, cfg Config) {
 		}
 		return job.Attempt, nil
 	}
-	retry := taskflow.WithRetry(filters.Retry{Attempts: retries, Delay: func(int) time.Duration { return 0 }})
+	retry := taskflow.WithRetry(filters.Retry{MaxRetries: retries, Delay: func(int) time.Duration { return 0 }})
 	old, next := release{"old", taskflow.NewRegistry()}, release{"new", taskflow.NewRegistry()}
 	var tasks []*taskflow.Task[args, int]
 	for _, r := range []struct {

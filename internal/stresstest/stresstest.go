@@ -101,6 +101,7 @@ type outcome struct {
 }
 
 type recorder struct {
+	filters.Defaults
 	mu       sync.Mutex
 	attempts map[uuid.UUID]map[int]*attemptRec
 	actions  []action
@@ -176,7 +177,7 @@ func Run(t *testing.T, store storage.Store, cfg Config) {
 			return 0, errors.New("random failure")
 		}
 		return job.Attempt, nil
-	}, taskflow.WithRetry(filters.Retry{Attempts: 2, Delay: func(int) time.Duration { return 0 }}))
+	}, taskflow.WithRetry(filters.Retry{MaxRetries: 2, Delay: func(int) time.Duration { return 0 }}))
 	if err != nil {
 		t.Fatal(err)
 	}

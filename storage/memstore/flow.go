@@ -63,7 +63,7 @@ func parentInCall(id uuid.UUID, jobs []*storage.Job, ids []uuid.UUID) bool {
 // and whether with success.
 func (s *Store) parentOutcomeLocked(id uuid.UUID) (finished, success bool) {
 	if r := s.jobs[id]; r != nil {
-		return storage.Finished(r.State), r.State == states.NameSucceeded
+		return r.State.Finished(), r.State == states.NameSucceeded
 	}
 	if b := s.batches[id]; b != nil {
 		return b.finished == b.total, b.succeeded == b.total
@@ -90,7 +90,7 @@ func (s *Store) batchAccountLocked(j *storage.Job, from, to states.Name) {
 		case n == states.NameSucceeded:
 			b.succeeded += d
 		}
-		if storage.Finished(n) {
+		if n.Finished() {
 			b.finished += d
 		}
 	}

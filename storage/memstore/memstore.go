@@ -371,7 +371,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 			j.RunAt = t.RunAt
 		}
 		j.ExpireAt = time.Time{}
-		if t.To.IsFinal() {
+		if t.To.Expires() {
 			j.ExpireAt = t.ExpireAt
 		}
 		if len(t.Params) > 0 {
@@ -384,7 +384,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		}
 		s.batchAccountLocked(j, from, t.To)
 		wake |= s.placeLocked(r)
-		if storage.Finished(t.To) {
+		if t.To.Finished() {
 			wake |= storage.TopicFinished | s.finishedLocked(j, now, p.Retention)
 			s.countLocked(t.To, now)
 		}

@@ -53,8 +53,9 @@
 // Transition resolves continuations only for the finished jobs that its
 // UPDATE reports as awaited or in a batch. Transitions that finish jobs run
 // in a transaction, so that this resolution is atomic with them. Recurring
-// definitions, locks, paused queues and the worker registry are tables of
-// their own.
+// definitions, locks, the worker registry, paused queues, statistics and
+// job logs are tables of their own.
+//
 // Behind a transaction-pooling proxy (PgBouncer in transaction mode)
 // LISTEN does not work: pass WithNotify(false) and the worker polls.
 package pgstore
@@ -206,7 +207,9 @@ var versionSQL = `SELECT coalesce(max(version), 0) FROM {s}.schema_migrations`
 
 // check returns ErrNotMigrated unless the schema is at the version this
 // package needs. Success is cached; failure is not, so migrating a live
-// database heals running stores.
+// database heals running stores. When the version cannot be read (the
+// database is unreachable, say) it returns nil: the operation runs and
+// reports the failure under its own name, not this step's.
 func (s *Store) check(ctx context.Context) error {
 	if s.ready.Load() {
 		return nil
@@ -220,7 +223,7 @@ func (s *Store) check(ctx context.Context) error {
 		if isUndefined(err) {
 			return fmt.Errorf("%w: schema %q has no taskflow tables"+fix, ErrNotMigrated, s.cfg.schema)
 		}
-		return interpretError("check schema version", err)
+		return nil
 	}
 	if v < latestVersion {
 		return fmt.Errorf("%w: schema %q is at version %d, need %d"+fix, ErrNotMigrated, s.cfg.schema, v, latestVersion)

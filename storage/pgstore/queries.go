@@ -94,7 +94,7 @@ var moveToEnqueued = `
 	RETURNING j.id
 ), ` + leaveHistory("true")
 
-// finished lists the states in which a job has finished (storage.Finished).
+// finished lists the states in which a job has finished (states.Name.Finished).
 const finished = `('succeeded', 'failed', 'deleted')`
 
 func buildQueries(schema string) queries {

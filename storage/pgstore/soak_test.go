@@ -86,7 +86,7 @@ func TestMixedLoadDoesNotDeadlock(t *testing.T) {
 			panic("soak panic")
 		}
 		return n, nil
-	}, taskflow.WithRetry(filters.Retry{Attempts: 2, Delay: func(int) time.Duration { return 0 }}))
+	}, taskflow.WithRetry(filters.Retry{MaxRetries: 2, Delay: func(int) time.Duration { return 0 }}))
 	require.NoError(t, err)
 	client, err := taskflow.NewClient(s, taskflow.ClientOptions{Registry: reg})
 	require.NoError(t, err)

@@ -2,11 +2,13 @@ package pgstore
 
 import (
 	"context"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -149,5 +151,36 @@ func woken(ch <-chan struct{}, d time.Duration) bool {
 		return true
 	case <-time.After(d):
 		return false
+	}
+}
+
+// TestUnreachableDatabaseNamesTheFailingCall: a call on a store whose
+// database cannot be reached fails under its own name, not the schema
+// check's.
+func TestUnreachableDatabaseNamesTheFailingCall(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close()) // nothing listens there now
+	pool, err := pgxpool.New(context.Background(), "postgres://taskflow@"+addr+"/none?connect_timeout=2")
+	require.NoError(t, err)
+	defer pool.Close()
+	s := New(pool)
+	ctx := testCtx(t)
+	tests := []struct {
+		name string
+		call func() error
+		op   string
+	}{
+		{"Create", func() error { return create(ctx, s, enqueuedJob(t)) }, "pgstore: create:"},
+		{"Get", func() error { _, err := s.Get(ctx, uuid.New()); return err }, "pgstore: get"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tt.op)
+			require.NotContains(t, err.Error(), "schema version")
+		})
 	}
 }

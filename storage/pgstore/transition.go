@@ -33,7 +33,7 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 		return errs, nil
 	}
 	rounds := distinctRounds(p.Transitions)
-	finishes := slices.ContainsFunc(p.Transitions, func(t storage.Transition) bool { return storage.Finished(t.To) })
+	finishes := slices.ContainsFunc(p.Transitions, func(t storage.Transition) bool { return t.To.Finished() })
 	var wake storage.Topic
 	err := s.maybeTx(ctx, len(rounds) > 1 || p.AllOrNothing || finishes, func(db db) error {
 		var f parents

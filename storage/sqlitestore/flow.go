@@ -41,7 +41,7 @@ func (w *wtx) await(j *storage.Job, now time.Time, retention time.Duration) erro
 		return err
 	}
 	if state.Valid {
-		if !storage.Finished(states.Name(state.String)) {
+		if !states.Name(state.String).Finished() {
 			return nil
 		}
 		return w.resolve(j.ID, j.Queue, j.StateData, state.String == string(states.NameSucceeded), now, retention)

@@ -437,7 +437,7 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		}
 	}
 	var expire time.Time
-	if m.to.IsFinal() {
+	if m.to.Expires() {
 		expire = m.expireAt
 	}
 	var (
@@ -454,7 +454,7 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		return false, err
 	}
 	w.wake(stateTopic(m.to))
-	if storage.Finished(m.to) {
+	if m.to.Finished() {
 		return true, w.finished(m.id, m.to, awaited, batch, now, retention)
 	}
 	return true, nil

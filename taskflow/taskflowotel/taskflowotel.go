@@ -70,6 +70,7 @@ type Options struct {
 
 // Tracing is a client and server filter that traces jobs.
 type Tracing struct {
+	filters.Defaults
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 	store      storage.Store

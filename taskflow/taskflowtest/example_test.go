@@ -65,7 +65,7 @@ func ExampleHarness_Drain() {
 			return "", errOutage
 		}
 		return "receipt-" + o.ID, nil
-	}, taskflow.WithRetry(filters.Retry{Attempts: 3, Delay: func(int) time.Duration { return time.Minute }}))
+	}, taskflow.WithRetry(filters.Retry{MaxRetries: 3, Delay: func(int) time.Duration { return time.Minute }}))
 
 	h := taskflowtest.New(t, taskflowtest.Options{Registry: reg})
 	_, _ = charge.On(h.Client).Enqueue(ctx, Order{ID: "o-2", Cents: 990})

@@ -2,6 +2,7 @@ package taskflowtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -105,6 +106,9 @@ func newHarness(opts Options) (*Harness, error) {
 	}
 	wo := opts.Worker
 	wo.Clock, wo.Registry = clock.Now, opts.Registry
+	if wo.Client == nil {
+		wo.Client = client // what a task gets from taskflow.ClientFromContext
+	}
 	if wo.ID == "" {
 		wo.ID = "taskflowtest"
 	}
@@ -185,15 +189,20 @@ func (h *Harness) runNext(ctx context.Context) (taskflow.Ran, bool) {
 	return h.run(ctx, h.Store.QueueNames()) // every queue, by name
 }
 
-// run runs the next due job of queues, if any.
+// run runs the next due job of queues, if any. It fails the test for a
+// job whose task has no function in the harness's registry, which a worker
+// would leave for another worker.
 func (h *Harness) run(ctx context.Context, queues []string) (taskflow.Ran, bool) {
 	h.t.Helper()
 	if len(queues) == 0 {
 		return taskflow.Ran{}, false
 	}
 	ran, ok, err := h.Worker.RunNext(ctx, queues...)
-	if err != nil {
+	switch {
+	case err != nil:
 		fatalf(h.t, "running a job: %v", err)
+	case ok && errors.Is(ran.Err, taskflow.ErrUnknownTask):
+		fatalf(h.t, "job %s: task %q has no function in the harness's registry: set Options.Registry to the one it was registered in, or Bind it there", ran.ID, ran.Task)
 	}
 	return ran, ok
 }

@@ -110,7 +110,7 @@ func TestDrainEndsAsAWorkerWould(t *testing.T) {
 				}
 				return n, nil
 			},
-			opts: []taskflow.TaskOption{taskflow.WithRetry(filters.Retry{Attempts: 5, Delay: func(int) time.Duration { return 0 }})},
+			opts: []taskflow.TaskOption{taskflow.WithRetry(filters.Retry{MaxRetries: 5, Delay: func(int) time.Duration { return 0 }})},
 			want: []step{
 				{"job", 1, states.NameEnqueued, errFlaky}, {"job", 2, states.NameEnqueued, errFlaky}, {"job", 3, states.NameSucceeded, nil},
 			},
@@ -139,15 +139,6 @@ func TestDrainEndsAsAWorkerWould(t *testing.T) {
 				return err
 			},
 			want: []step{{"job", 1, states.NameFailed, filters.ErrBadInput}},
-		},
-		{
-			name: "UnknownTaskWaitsForAWorkerThatKnowsIt",
-			fn:   func(_ context.Context, n int) (int, error) { return n, nil },
-			enqueue: func(ctx context.Context, c *taskflow.Client, _ *taskflow.Task[int, int]) error {
-				_, err := taskflow.Declare[int, int]("elsewhere").On(c).Enqueue(ctx, 1)
-				return err
-			},
-			want: []step{{"elsewhere", 1, states.NameScheduled, taskflow.ErrUnknownTask}},
 		},
 		{
 			name: "ContinuationsRunAfterTheirParent",
@@ -297,7 +288,7 @@ func TestAdvanceMovesTimeWithoutRunning(t *testing.T) {
 					return 0, errFlaky
 				}
 				return n, nil
-			}, taskflow.WithRetry(filters.Retry{Attempts: 1, Delay: func(int) time.Duration { return 10 * time.Minute }}))
+			}, taskflow.WithRetry(filters.Retry{MaxRetries: 1, Delay: func(int) time.Duration { return 10 * time.Minute }}))
 			require.NoError(t, err)
 			h := taskflowtest.New(t, taskflowtest.Options{Registry: reg})
 			start := h.Clock.Now()
@@ -322,7 +313,7 @@ func TestRunForRunsEachDueTimeAtItsTime(t *testing.T) {
 	ctx := testCtx(t)
 	reg := taskflow.NewRegistry()
 	flaky, err := taskflow.RegisterTask(reg, "flaky", func(context.Context, int) (int, error) { return 0, errFlaky },
-		taskflow.WithRetry(filters.Retry{Attempts: 2, Delay: func(n int) time.Duration { return time.Duration(n) * 10 * time.Minute }}))
+		taskflow.WithRetry(filters.Retry{MaxRetries: 2, Delay: func(n int) time.Duration { return time.Duration(n) * 10 * time.Minute }}))
 	require.NoError(t, err)
 	tick, err := taskflow.RegisterTask(reg, "tick", func(context.Context, int) (int, error) { return 0, nil })
 	require.NoError(t, err)
@@ -408,6 +399,15 @@ func TestHarnessFailures(t *testing.T) {
 				h.Drain(ctx)
 			},
 			want: []string{"more than 50 jobs ran in one call (MaxRuns)", "again ", "args 51 → succeeded"},
+		},
+		{
+			name: "TaskWithNoFunction",
+			run: func(ctx context.Context, t taskflowtest.TB) {
+				h := taskflowtest.New(t, taskflowtest.Options{Registry: taskflow.NewRegistry()})
+				_, _ = taskflow.Declare[int, int]("elsewhere").On(h.Client).Enqueue(ctx, 1)
+				h.Drain(ctx)
+			},
+			want: []string{`task "elsewhere" has no function in the harness's registry`},
 		},
 		{
 			name: "AdvanceBackwards",

@@ -2,7 +2,6 @@ package taskflowtest
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -71,14 +70,9 @@ func Work[Args, Result any](ctx context.Context, t TB, task *taskflow.Task[Args,
 			fatalf(t, "recording an earlier attempt: %v", err)
 		}
 	}
-	ran, ok, err := h.Worker.RunNext(ctx, info.Queue)
-	switch {
-	case err != nil:
-		fatalf(t, "running the job of %q: %v", task.Name(), err)
-	case !ok:
+	ran, ok := h.run(ctx, []string{info.Queue})
+	if !ok {
 		fatalf(t, "the job of %q was not due in queue %q (did a filter move it?)", task.Name(), info.Queue)
-	case errors.Is(ran.Err, taskflow.ErrUnknownTask):
-		fatalf(t, "task %q is not in the harness's registry: set WorkOptions.Registry to the one it was registered in", task.Name())
 	}
 	w := Worked[Result]{Run: Run{Ran: ran, At: h.Clock.Now()}}
 	if _, ok := ran.State.(states.Succeeded); ok {

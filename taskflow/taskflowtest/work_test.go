@@ -88,8 +88,10 @@ func TestWork(t *testing.T) {
 			require.Equal(t, "sending", w.Logs[0].Message)
 			require.Equal(t, tt.wantSeen.attempt, w.Logs[0].Attempt)
 			require.JSONEq(t, fmt.Sprintf(`{"n":%d}`, tt.args), string(w.Logs[0].Attrs))
+			require.True(t, w.Logs[0].At.Equal(w.At), "logged at %v by the fake clock at %v", w.Logs[0].At, w.At)
 			require.NotNil(t, w.Progress)
 			require.Equal(t, 50, w.Progress.Percent)
+			require.True(t, w.Progress.At.Equal(w.At), "progress at %v by the fake clock at %v", w.Progress.At, w.At)
 		})
 	}
 }
@@ -106,7 +108,7 @@ func TestWorkFailures(t *testing.T) {
 		want string
 	}{
 		{name: "TaskNotInRegistry", opts: taskflowtest.WorkOptions{Options: taskflowtest.Options{Registry: taskflow.NewRegistry()}},
-			want: `taskflowtest: task "known" is not in the harness's registry: set WorkOptions.Registry to the one it was registered in`},
+			want: `task "known" has no function in the harness's registry: set Options.Registry to the one it was registered in`},
 		{name: "DelayedJob", opts: taskflowtest.WorkOptions{Options: taskflowtest.Options{Registry: reg},
 			Job: []taskflow.JobOption{taskflow.Delay(time.Minute)}},
 			want: `taskflowtest: the job of "known" is scheduled, not due: Work runs a job at once`},
