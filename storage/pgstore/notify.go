@@ -110,7 +110,7 @@ func closeConn(conn *pgx.Conn) {
 // listenLoop passes the notifications received on conn to the subscribers,
 // reconnecting when it breaks, until ctx is done.
 func (s *shared) listenLoop(ctx context.Context, conn *pgx.Conn) {
-	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
+	const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second // back within about a second of an outage
 	backoff := minBackoff
 	for {
 		if n, err := conn.WaitForNotification(ctx); err == nil {
