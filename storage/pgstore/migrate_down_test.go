@@ -94,6 +94,9 @@ func TestMigrateDownAndUpKeepsJobs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, utcHistory(before.History), utcHistory(after.History))
 	require.Equal(t, "failed", string(after.State))
+	var hot int
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.schema+`.job_history WHERE job_id = $1`, j.ID).Scan(&hot))
+	require.Zero(t, hot, "the migration moves a Failed job's history to job_history_kept")
 }
 
 func TestMigrationStatus(t *testing.T) {

@@ -1,3 +1,7 @@
+INSERT INTO {schema}.job_history (job_id, id, state, reason, data, at) OVERRIDING SYSTEM VALUE
+SELECT job_id, id, state, reason, data, at FROM {schema}.job_history_kept;
+DROP TABLE {schema}.job_history_kept;
+
 ALTER TABLE {schema}.jobs RESET (
     autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold,
     autovacuum_vacuum_insert_scale_factor, autovacuum_vacuum_insert_threshold,
