@@ -27,9 +27,18 @@
 // A job is one row of table jobs, which holds its current state. Table
 // job_history gets a row each time a job leaves a state, so creating a job
 // writes one row and each change of state one more; [Store.Get] reports the
-// history rows followed by the current state. Every statement that changes
-// a job is one round trip and reaches job rows by primary key or a partial
-// index (see migrations/ and queries.go).
+// history rows followed by the current state. The history of a job that
+// becomes Failed moves to table job_history_kept, so that job_history holds
+// only rows that retention removes and its index stays bounded under churn.
+// Every statement that changes a job is one round trip and reaches job rows
+// by primary key or a partial index (see migrations/ and queries.go).
+// Statements that change jobs lock their rows FOR NO KEY UPDATE, in id
+// order; job logs and progress are written in job id order and retried
+// when they lose a deadlock.
+//
+// The migrations set autovacuum parameters sized for queue tables, and a
+// store logs a warning on its first call when the server runs with
+// autovacuum off (see [WithLogger]).
 //
 // # Transactional enqueue
 //
