@@ -84,9 +84,10 @@ func (c *Completer) Close() {
 }
 
 // Run stores submitted transitions until Close has been called and the
-// queue is empty. A failing call is retried with back-off until it
-// succeeds or ctx is done (see maxRetryWait and Outage); then its items are told ctx's error, and their
-// jobs stay leased until the lease expires and another worker reruns them.
+// queue is empty. A failing call is retried with back-off (see
+// maxRetryWait and Outage) until it succeeds or ctx is done; then its
+// items are told ctx's error, and their jobs stay leased until the lease
+// expires and another worker reruns them.
 func (c *Completer) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for range c.flushers {
