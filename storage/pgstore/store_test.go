@@ -216,3 +216,34 @@ func historyNames(j *storage.Job) []states.Name {
 	}
 	return out
 }
+
+// Subscriptions that follow one another reuse the LISTEN connection: it
+// stays open for a while after the last subscription ends.
+func TestSubscriptionsInTurnShareTheConnection(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	app := s.pool.Config().ConnConfig.RuntimeParams["application_name"]
+	listening := func() []int {
+		rows, err := s.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = $1 AND query LIKE 'LISTEN%'`, app)
+		require.NoError(t, err)
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		require.NoError(t, err)
+		return pids
+	}
+	var first []int
+	for i := range 3 {
+		c, cancel := context.WithCancel(ctx)
+		ch, err := s.Subscribe(c, storage.TopicFinished)
+		require.NoError(t, err)
+		pids := listening()
+		require.Len(t, pids, 1)
+		if i == 0 {
+			first = pids
+		}
+		require.Equal(t, first, pids, "subscription %d dialed again", i)
+		cancel()
+		for range ch { // closed once its ctx is done
+		}
+	}
+}
