@@ -45,7 +45,8 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 	poll := time.NewTimer(0)
 	defer poll.Stop()
 	backoff := 50 * time.Millisecond
-	idle := func(d time.Duration) bool {
+	outage := w.comp.Outage()
+	idle := func(d time.Duration, back <-chan struct{}) bool {
 		w.idle.Store(true)
 		defer w.idle.Store(false)
 		poll.Reset(d)
@@ -59,6 +60,7 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 		case <-idleWake:
 		case <-freed:
 		case <-poll.C:
+		case <-back: // after a failure: any call of the worker succeeded
 		}
 		return true
 	}
@@ -104,15 +106,17 @@ func (w *Worker) fetchLoop(ctx context.Context, wake <-chan struct{}) {
 			if ctx.Err() != nil {
 				return
 			}
+			outage.Failed()
 			w.log.Warn("taskflow: fetching jobs failed", "err", err, "retry_in", backoff)
-			if !idle(backoff) {
+			if !idle(backoff, outage.Back()) {
 				return
 			}
 			backoff = min(backoff*2, 5*time.Second)
 			continue
 		}
+		outage.Succeeded()
 		backoff = 50 * time.Millisecond
-		if n < limit && !idle(w.pollEvery) {
+		if n < limit && !idle(w.pollEvery, nil) {
 			return
 		}
 	}

@@ -77,6 +77,7 @@ func (w *Worker) beat(ctx context.Context, info *storage.WorkerInfo, until time.
 		}
 		return
 	}
+	w.comp.Outage().Succeeded()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, l := range lost {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/taskflow-go/taskflow/internal/outage"
 	"github.com/taskflow-go/taskflow/storage"
 )
 
@@ -33,7 +34,20 @@ type Completer struct {
 
 	mu     sync.RWMutex // guards closed against Submit
 	closed bool
+
+	outage outage.Watch
 }
+
+// Outage returns the watch on the store's calls that the completer's
+// retries follow: a success reported there (by the worker's other loops)
+// ends their back-off at once, and the completer reports its own.
+func (c *Completer) Outage() *outage.Watch { return &c.outage }
+
+// maxRetryWait bounds the back-off of a failing flush. It is short, so
+// that a flush probes a store that is down about once a second and the
+// outcomes held back are stored within about a second of its return;
+// and any call of the worker that succeeds meanwhile ends it sooner.
+const maxRetryWait = time.Second
 
 // New returns a completer that stores at most maxBatch transitions per call
 // and runs flushers calls at once; Submit blocks once queue items wait.
@@ -70,9 +84,10 @@ func (c *Completer) Close() {
 }
 
 // Run stores submitted transitions until Close has been called and the
-// queue is empty. A failing call is retried with back-off until it
-// succeeds or ctx is done; then its items are told ctx's error, and their
-// jobs stay leased until the lease expires and another worker reruns them.
+// queue is empty. A failing call is retried with back-off (see
+// maxRetryWait and Outage) until it succeeds or ctx is done; then its
+// items are told ctx's error, and their jobs stay leased until the lease
+// expires and another worker reruns them.
 func (c *Completer) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for range c.flushers {
@@ -121,6 +136,7 @@ func (c *Completer) flush(ctx context.Context, batch []Item, ts []storage.Transi
 		p.Now = c.now()
 		errs, err := c.store.Transition(ctx, p)
 		if err == nil {
+			c.outage.Succeeded()
 			for i, it := range batch {
 				if it.Done != nil {
 					it.Done(errs[i])
@@ -136,11 +152,9 @@ func (c *Completer) flush(ctx context.Context, batch []Item, ts []storage.Transi
 			}
 			return
 		}
+		c.outage.Failed()
 		c.log.Warn("taskflow: storing job states failed; retrying", "jobs", len(batch), "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 2*time.Second)
+		c.outage.Sleep(ctx, wait)
+		wait = min(wait*2, maxRetryWait)
 	}
 }

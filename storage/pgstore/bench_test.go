@@ -78,3 +78,68 @@ func BenchmarkBurnDown(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkChurn measures how the jobs table's primary key and the
+// history's grow under churn, the schema vacuumed as autovacuum would (the
+// development server runs with it off). One op is one job through its
+// life: created, fetched, finished, and, when Succeeded, pruned at once. Of
+// every failEvery jobs one ends Failed and stays, as Failed jobs do until a
+// person acts. It reports the bytes each index grows by per thousand jobs
+// once past a warm-up, and the bytes the Failed rows left account for.
+func BenchmarkChurn(b *testing.B) {
+	const round, warmup, vacuumEvery = 1000, 5, 5
+	for _, failEvery := range []int{0, 86} {
+		b.Run(fmt.Sprintf("failEvery=%d", failEvery), func(b *testing.B) {
+			s := newStore(b)
+			ctx := context.Background()
+			size := func(rel string) int64 {
+				var n int64
+				require.NoError(b, s.pool.QueryRow(ctx, `SELECT pg_relation_size($1::regclass)`, s.cfg.schema+"."+rel).Scan(&n))
+				return n
+			}
+			vacuum := func() {
+				_, err := s.pool.Exec(ctx, "VACUUM "+s.cfg.schema+".jobs, "+s.cfg.schema+".job_history")
+				require.NoError(b, err)
+			}
+			succeeded, err := states.Marshal(states.Succeeded{SucceededAt: time.Now()})
+			require.NoError(b, err)
+			failed, err := states.Marshal(states.Failed{FailedAt: time.Now(), ErrorMessage: "x"})
+			require.NoError(b, err)
+			rounds := max(b.N/round, warmup+2*vacuumEvery)
+			var pkey0, hist0 int64
+			var kept int
+			b.ResetTimer()
+			for r := range rounds {
+				createJobs(b, s, round)
+				jobs, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: round, Owner: "bench", LeaseFor: time.Minute})
+				require.NoError(b, err)
+				ts := make([]storage.Transition, len(jobs))
+				for i, j := range jobs {
+					ts[i] = storage.Transition{ID: j.ID, From: []states.Name{states.NameProcessing}, Token: j.LeaseToken,
+						To: states.NameSucceeded, Data: succeeded, ExpireAt: time.Now()}
+					if failEvery > 0 && (r*round+i)%failEvery == 0 {
+						ts[i].To, ts[i].Data, ts[i].ExpireAt = states.NameFailed, failed, time.Time{}
+						kept++
+					}
+				}
+				_, err = s.Transition(ctx, &storage.TransitionParams{Transitions: ts})
+				require.NoError(b, err)
+				_, err = s.DeleteExpired(ctx, &storage.PruneParams{Now: time.Now().Add(time.Second), Limit: 10 * round})
+				require.NoError(b, err)
+				if r%vacuumEvery == vacuumEvery-1 {
+					vacuum()
+				}
+				if r == warmup-1 {
+					vacuum()
+					pkey0, hist0 = size("jobs_pkey"), size("job_history_pkey")
+				}
+			}
+			vacuum()
+			per := float64(1000) / float64((rounds-warmup)*round)
+			b.ReportMetric(float64(size("jobs_pkey")-pkey0)*per, "jobs_pkey-B/kjob")
+			b.ReportMetric(float64(size("job_history_pkey")-hist0)*per, "history_pkey-B/kjob")
+			b.ReportMetric(float64(size("jobs_pkey")), "jobs_pkey-B")
+			b.ReportMetric(float64(kept), "failed-rows")
+		})
+	}
+}

@@ -11,9 +11,13 @@ import (
 
 // historySQL: $1 id → state, reason, data, at of every state the job has been in, oldest first.
 //
-// The states a job has left, then its current one.
+// The states a job has left, then its current one. Those it left are in
+// job_history, or in job_history_kept since it last became Failed (see
+// keptHistory).
 var historySQL = `SELECT state, reason, data, at FROM (
 	SELECT id, state, reason, data, at FROM {s}.job_history WHERE job_id = $1
+	UNION ALL
+	SELECT id, state, reason, data, at FROM {s}.job_history_kept WHERE job_id = $1
 	UNION ALL
 	SELECT 9223372036854775807, state, coalesce(state_reason, ''), state_data, updated_at FROM {s}.jobs WHERE id = $1
 ) h ORDER BY id`

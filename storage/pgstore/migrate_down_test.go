@@ -16,7 +16,7 @@ import (
 )
 
 // describe lists what schema holds (columns, indexes, constraints,
-// sequences), one sorted line each, with the schema's name replaced.
+// sequences, storage parameters), one sorted line each, with the schema's name replaced.
 func describe(t *testing.T, pool *pgxpool.Pool, schema string) string {
 	t.Helper()
 	var out string
@@ -28,6 +28,8 @@ func describe(t *testing.T, pool *pgxpool.Pool, schema string) string {
 		UNION ALL SELECT 'constraint ' || conrelid::regclass::text || ' ' || pg_get_constraintdef(c.oid)
 			FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = $1
 		UNION ALL SELECT 'sequence ' || sequence_name FROM information_schema.sequences WHERE sequence_schema = $1
+		UNION ALL SELECT 'options ' || c.relname || ' ' || array_to_string(c.reloptions, ',')
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.reloptions IS NOT NULL
 	) t`, schema).Scan(&out)
 	require.NoError(t, err)
 	return out
@@ -92,6 +94,9 @@ func TestMigrateDownAndUpKeepsJobs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, utcHistory(before.History), utcHistory(after.History))
 	require.Equal(t, "failed", string(after.State))
+	var hot int
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.schema+`.job_history WHERE job_id = $1`, j.ID).Scan(&hot))
+	require.Zero(t, hot, "the migration moves a Failed job's history to job_history_kept")
 }
 
 func TestMigrationStatus(t *testing.T) {

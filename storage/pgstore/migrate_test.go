@@ -1,8 +1,10 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -219,4 +221,26 @@ func TestSchemaMustBeAPlainIdentifier(t *testing.T) {
 			require.ErrorIs(t, err, ErrInvalidSchema)
 		})
 	}
+}
+
+// A store warns once, on its first call, when the server runs with
+// autovacuum off, and not when it runs it.
+func TestStoreWarnsWhenAutovacuumIsOff(t *testing.T) {
+	pool := testPool(t)
+	schema := newSchema(t, pool)
+	ctx := testCtx(t)
+	require.NoError(t, Migrate(ctx, pool, Schema(schema)))
+	var on bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT current_setting('autovacuum')::bool`).Scan(&on))
+	var logged bytes.Buffer
+	s := New(pool, Schema(schema), WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	for range 2 {
+		_, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute})
+		require.NoError(t, err)
+	}
+	want := 1
+	if on {
+		want = 0
+	}
+	require.Equal(t, want, strings.Count(logged.String(), "autovacuum off"), "warnings with autovacuum = %v: %s", on, logged.String())
 }

@@ -14,7 +14,7 @@ import (
 // Subscribe implements [storage.Notifier]. Every subscriber of a store, and
 // of the stores [Store.WithTx] derives from it, shares one dedicated
 // connection, outside the pool, that LISTENs while at least one
-// subscription is open: a thousand waiting handles and a worker's loops
+// subscription is open, and for listenLinger after the last: a thousand waiting handles and a worker's loops
 // cost one connection, not one each. Each subscription gets the
 // notifications of its topics until its ctx is done. When the connection
 // breaks it reconnects with backoff and wakes every subscriber once, since
@@ -38,10 +38,16 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 // listener is the LISTEN connection a store's subscribers share, and the
 // subscriptions it serves.
 type listener struct {
-	mu   sync.Mutex
-	subs map[chan struct{}]storage.Topic
-	stop context.CancelFunc // stops the running loop; nil when none runs
+	mu    sync.Mutex
+	subs  map[chan struct{}]storage.Topic
+	stop  context.CancelFunc // stops the running loop; nil when none runs
+	idles int                // counts the times no subscription was left, so that a stale timer does nothing
 }
+
+// listenLinger is how long the connection stays open once no subscription
+// is left: a process whose handles wait one after the other (a request
+// each, say) dials once, not once per wait.
+const listenLinger = 5 * time.Second
 
 // add subscribes ch to topics. The first subscription dials and LISTENs
 // before it returns, so that an unreachable server fails the call.
@@ -64,17 +70,27 @@ func (l *listener) add(ctx context.Context, s *shared, ch chan struct{}, topics 
 	return nil
 }
 
-// remove ends the subscription of ch and closes it; the last one to go
-// closes the connection.
+// remove ends the subscription of ch and closes it. When the last one
+// goes, the connection is closed listenLinger later, unless another
+// subscription comes meanwhile.
 func (l *listener) remove(ch chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.subs, ch)
 	close(ch)
-	if len(l.subs) == 0 && l.stop != nil {
-		l.stop()
-		l.stop = nil
+	if len(l.subs) > 0 || l.stop == nil {
+		return
 	}
+	l.idles++
+	idles := l.idles
+	time.AfterFunc(listenLinger, func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.idles == idles && len(l.subs) == 0 && l.stop != nil {
+			l.stop()
+			l.stop = nil
+		}
+	})
 }
 
 // notify wakes the subscribers to any of topics.
@@ -110,7 +126,7 @@ func closeConn(conn *pgx.Conn) {
 // listenLoop passes the notifications received on conn to the subscribers,
 // reconnecting when it breaks, until ctx is done.
 func (s *shared) listenLoop(ctx context.Context, conn *pgx.Conn) {
-	const minBackoff, maxBackoff = 50 * time.Millisecond, 5 * time.Second
+	const minBackoff, maxBackoff = 50 * time.Millisecond, time.Second // back within about a second of an outage
 	backoff := minBackoff
 	for {
 		if n, err := conn.WaitForNotification(ctx); err == nil {

@@ -27,9 +27,18 @@
 // A job is one row of table jobs, which holds its current state. Table
 // job_history gets a row each time a job leaves a state, so creating a job
 // writes one row and each change of state one more; [Store.Get] reports the
-// history rows followed by the current state. Every statement that changes
-// a job is one round trip and reaches job rows by primary key or a partial
-// index (see migrations/ and queries.go).
+// history rows followed by the current state. The history of a job that
+// becomes Failed moves to table job_history_kept, so that job_history holds
+// only rows that retention removes and its index stays bounded under churn.
+// Every statement that changes a job is one round trip and reaches job rows
+// by primary key or a partial index (see migrations/ and queries.go).
+// Statements that change jobs lock their rows FOR NO KEY UPDATE, in id
+// order; job logs and progress are written in job id order and retried
+// when they lose a deadlock.
+//
+// The migrations set autovacuum parameters sized for queue tables, and a
+// store logs a warning on its first call when the server runs with
+// autovacuum off (see [WithLogger]).
 //
 // # Transactional enqueue
 //
@@ -64,6 +73,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"sync/atomic"
 	"time"
@@ -107,11 +117,12 @@ type Option func(*config)
 type config struct {
 	schema string
 	notify bool
+	log    *slog.Logger
 	err    error // an invalid option; every call returns it
 }
 
 func newConfig(opts []Option) config {
-	c := config{schema: DefaultSchema, notify: true}
+	c := config{schema: DefaultSchema, notify: true, log: slog.Default()}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -141,6 +152,16 @@ func Schema(name string) Option {
 // off, Subscribe returns [storage.ErrNotSupported] and workers poll; use that
 // behind a transaction-pooling proxy.
 func WithNotify(enabled bool) Option { return func(c *config) { c.notify = enabled } }
+
+// WithLogger sets where the store logs what an operator should know, such
+// as a server running with autovacuum off. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
 
 // db is what both a pool and a transaction offer.
 type db interface {
@@ -205,9 +226,14 @@ func (s *Store) Outside() storage.Store {
 // versionSQL: () → the schema version applied last.
 var versionSQL = `SELECT coalesce(max(version), 0) FROM {s}.schema_migrations`
 
+// checkSQL: () → the schema version applied last, and whether the server
+// runs autovacuum.
+var checkSQL = `SELECT (` + versionSQL + `), current_setting('autovacuum')::bool`
+
 // check returns ErrNotMigrated unless the schema is at the version this
 // package needs. Success is cached; failure is not, so migrating a live
-// database heals running stores. When the version cannot be read (the
+// database heals running stores. The first success logs a warning when the
+// server runs with autovacuum off. When the version cannot be read (the
 // database is unreachable, say) it returns nil: the operation runs and
 // reports the failure under its own name, not this step's.
 func (s *Store) check(ctx context.Context) error {
@@ -218,7 +244,8 @@ func (s *Store) check(ctx context.Context) error {
 		return s.cfg.err
 	}
 	var v int
-	err := s.db.QueryRow(ctx, s.q.version).Scan(&v)
+	var autovacuum bool
+	err := s.db.QueryRow(ctx, s.q.check).Scan(&v, &autovacuum)
 	if err != nil {
 		if isUndefined(err) {
 			return fmt.Errorf("%w: schema %q has no taskflow tables"+fix, ErrNotMigrated, s.cfg.schema)
@@ -228,7 +255,10 @@ func (s *Store) check(ctx context.Context) error {
 	if v < latestVersion {
 		return fmt.Errorf("%w: schema %q is at version %d, need %d"+fix, ErrNotMigrated, s.cfg.schema, v, latestVersion)
 	}
-	s.ready.Store(true)
+	if s.ready.CompareAndSwap(false, true) && !autovacuum {
+		s.cfg.log.Warn("pgstore: the server runs with autovacuum off, so the dead rows and index entries that finishing and pruning jobs leave pile up, and the jobs tables and their indexes grow without bound; turn autovacuum on, or VACUUM the schema's tables often",
+			"schema", s.cfg.schema)
+	}
 	return nil
 }
 

@@ -15,6 +15,8 @@ WITH d AS (
 	RETURNING id
 ), h AS (
 	DELETE FROM {s}.job_history WHERE job_id = ANY(ARRAY(SELECT id FROM d))
+), hk AS (
+	DELETE FROM {s}.job_history_kept WHERE job_id = ANY(ARRAY(SELECT id FROM d))
 )
 SELECT count(*) FROM d`
 

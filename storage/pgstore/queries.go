@@ -14,7 +14,7 @@ import (
 // by id = ANY, can be planned as a scan per row or of the whole table when
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
-	version, notify, create, fetch, fetchRange, transition, transitionPlain, extend, checkLeases, promote, reclaim,
+	version, check, notify, create, fetch, fetchRange, transition, transitionPlain, extend, checkLeases, promote, reclaim,
 	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues,
 	appendLogs, setProgress, jobLogs, jobProgress, estimate, estimateInQueue string
 	countState map[states.Name]string
@@ -102,6 +102,7 @@ func buildQueries(schema string) queries {
 	r := strings.NewReplacer("{s}", quoted, "{sl}", strings.ReplaceAll(quoted, "'", "''"))
 	return queries{
 		version:      r.Replace(versionSQL),
+		check:        r.Replace(checkSQL),
 		notify:       `SELECT pg_notify($1, $2)`,
 		create:       r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "")),
 		createUnique: r.Replace(strings.ReplaceAll(createSQL, "{conflict}", "\nON CONFLICT (unique_key) WHERE unique_held DO NOTHING RETURNING id")),

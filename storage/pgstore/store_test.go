@@ -184,3 +184,99 @@ func TestUnreachableDatabaseNamesTheFailingCall(t *testing.T) {
 		})
 	}
 }
+
+// The history of a job that becomes Failed moves to job_history_kept, so
+// that job_history holds only rows that retention removes; the job's
+// history still reads whole and in order, when it is requeued and
+// finishes, and pruning removes both tables' rows.
+func TestFailedJobsHistoryIsKeptApart(t *testing.T) {
+	for _, traversed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "Plain", true: "Traversing"}[traversed], func(t *testing.T) {
+			s := newStore(t)
+			ctx := testCtx(t)
+			j := enqueuedJob(t)
+			require.NoError(t, create(ctx, s, j))
+			rows := func(table string) int {
+				var n int
+				require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.schema+`.`+table+` WHERE job_id = $1`, j.ID).Scan(&n))
+				return n
+			}
+			transition := func(tr storage.Transition) {
+				errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{tr}})
+				require.NoError(t, err)
+				require.NoError(t, errs[0])
+			}
+			leased, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "o", LeaseFor: time.Minute})
+			require.NoError(t, err)
+			failed, err := states.Marshal(states.Failed{FailedAt: time.Now(), ErrorMessage: "boom"})
+			require.NoError(t, err)
+			fail := storage.Transition{ID: j.ID, From: []states.Name{states.NameProcessing}, Token: leased[0].LeaseToken, To: states.NameFailed, Data: failed}
+			want := []states.Name{states.NameEnqueued, states.NameProcessing}
+			if traversed {
+				scheduled, err := states.Marshal(states.Scheduled{EnqueueAt: time.Now()})
+				require.NoError(t, err)
+				fail.Traversed = []storage.StateRecord{{State: states.NameScheduled, Data: scheduled, At: time.Now()}}
+				want = append(want, states.NameScheduled)
+			}
+			transition(fail)
+			want = append(want, states.NameFailed)
+			require.Equal(t, 0, rows("job_history"), "history left in job_history")
+			require.Equal(t, len(want)-1, rows("job_history_kept"))
+			require.Equal(t, want, historyNames(get(t, s, j.ID)))
+
+			enqueued, err := states.Marshal(states.Enqueued{Queue: "default"})
+			require.NoError(t, err)
+			transition(storage.Transition{ID: j.ID, From: []states.Name{states.NameFailed}, To: states.NameEnqueued, Data: enqueued})
+			succeeded, err := states.Marshal(states.Succeeded{SucceededAt: time.Now()})
+			require.NoError(t, err)
+			transition(storage.Transition{ID: j.ID, From: []states.Name{states.NameEnqueued}, To: states.NameSucceeded, Data: succeeded, ExpireAt: time.Now()})
+			want = append(want, states.NameEnqueued, states.NameSucceeded)
+			require.Equal(t, want, historyNames(get(t, s, j.ID)))
+			require.Equal(t, 2, rows("job_history"), "the states left since the requeue")
+
+			n, err := s.DeleteExpired(ctx, &storage.PruneParams{Now: time.Now().Add(time.Minute), Limit: 10})
+			require.NoError(t, err)
+			require.Equal(t, 1, n)
+			require.Zero(t, rows("job_history")+rows("job_history_kept"), "history left after pruning")
+		})
+	}
+}
+
+func historyNames(j *storage.Job) []states.Name {
+	var out []states.Name
+	for _, h := range j.History {
+		out = append(out, h.State)
+	}
+	return out
+}
+
+// Subscriptions that follow one another reuse the LISTEN connection: it
+// stays open for a while after the last subscription ends.
+func TestSubscriptionsInTurnShareTheConnection(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	app := s.pool.Config().ConnConfig.RuntimeParams["application_name"]
+	listening := func() []int {
+		rows, err := s.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = $1 AND query LIKE 'LISTEN%'`, app)
+		require.NoError(t, err)
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		require.NoError(t, err)
+		return pids
+	}
+	var first []int
+	for i := range 3 {
+		c, cancel := context.WithCancel(ctx)
+		ch, err := s.Subscribe(c, storage.TopicFinished)
+		require.NoError(t, err)
+		pids := listening()
+		require.Len(t, pids, 1)
+		if i == 0 {
+			first = pids
+		}
+		require.Equal(t, first, pids, "subscription %d dialed again", i)
+		cancel()
+		for range ch { // closed once its ctx is done
+		}
+	}
+}

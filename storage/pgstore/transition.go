@@ -141,20 +141,25 @@ LEFT JOIN LATERAL (
 WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`
 
 // transitionHistory is the CTE h of transitionSQL: the history gets the
-// state left, then the traversed entries, in order.
-var transitionHistory = `h AS (
+// state left, then the traversed entries, in order; those of jobs that
+// become Failed go to job_history_kept (see keptHistory).
+var transitionHistory = `hx AS (
+	SELECT old.id, old.state, coalesce(old.state_reason, '') AS reason, old.state_data AS data,
+		old.updated_at AS at, upd.ord, 0 AS n, upd.to_state = 'failed' AS kept
+	FROM upd JOIN old ON old.id = upd.id
+	UNION ALL
+	SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n, upd.to_state = 'failed'
+	FROM unnest($14::int8[], $15::text[], $16::text[], $17::json[], $18::timestamptz[])
+		WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
+	JOIN upd ON upd.ord = tr.ord
+), h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
-	SELECT id, state, reason, data, at FROM (
-		SELECT old.id, old.state, coalesce(old.state_reason, '') AS reason, old.state_data AS data,
-			old.updated_at AS at, upd.ord, 0 AS n
-		FROM upd JOIN old ON old.id = upd.id
-		UNION ALL
-		SELECT upd.id, tr.state, tr.reason, tr.data, tr.at, tr.ord, tr.n
-		FROM unnest($14::int8[], $15::text[], $16::text[], $17::json[], $18::timestamptz[])
-			WITH ORDINALITY AS tr(ord, state, reason, data, at, n)
-		JOIN upd ON upd.ord = tr.ord
-		ORDER BY ord, n) x
-)`
+	SELECT id, state, reason, data, at FROM hx WHERE NOT kept ORDER BY ord, n
+), hk AS (
+	INSERT INTO {s}.job_history_kept (job_id, id, state, reason, data, at)
+	SELECT id, nextval('{sl}.job_history_id_seq'), state, reason, data, at
+	FROM (SELECT * FROM hx WHERE kept ORDER BY ord, n) x
+), ` + keptHistory
 
 // plainHistory is transitionHistory for a batch that traverses no state
 // (most completions): one entry per job, the state left, with nothing to
@@ -162,7 +167,26 @@ var transitionHistory = `h AS (
 var plainHistory = `h AS (
 	INSERT INTO {s}.job_history (job_id, state, reason, data, at)
 	SELECT old.id, old.state, coalesce(old.state_reason, ''), old.state_data, old.updated_at
-	FROM upd JOIN old ON old.id = upd.id
+	FROM upd JOIN old ON old.id = upd.id WHERE upd.to_state <> 'failed'
+), hk AS (
+	INSERT INTO {s}.job_history_kept (job_id, id, state, reason, data, at)
+	SELECT old.id, nextval('{sl}.job_history_id_seq'), old.state, coalesce(old.state_reason, ''), old.state_data, old.updated_at
+	FROM upd JOIN old ON old.id = upd.id WHERE upd.to_state = 'failed'
+), ` + keptHistory
+
+// keptHistory ends the history CTEs of transitionSQL: the history of jobs
+// that become Failed moves to job_history_kept. Failed jobs stay until a
+// person acts, while the jobs around them are removed after their
+// retention; kept in job_history, their few rows would keep almost every
+// page of its time-ordered primary key alive, and the index would grow
+// without bound. The rows keep their ids (from job_history's sequence), so
+// the history reads in order across both tables (historySQL). A batch that
+// fails no job deletes nothing: the lookup is of an empty array.
+const keptHistory = `mv AS (
+	DELETE FROM {s}.job_history WHERE job_id = ANY(ARRAY(SELECT id FROM upd WHERE to_state = 'failed'))
+	RETURNING job_id, id, state, reason, data, at
+), mvk AS (
+	INSERT INTO {s}.job_history_kept (job_id, id, state, reason, data, at) SELECT * FROM mv
 )`
 
 // transitionRound applies the changes p.Transitions[idx], whose ids are
