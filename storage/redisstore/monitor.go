@@ -197,7 +197,13 @@ type logRecord struct {
 	Percent int             `json:"p,omitempty"`
 }
 
-// AppendLogs implements [storage.JobLogs].
+// MaxLogRecords is the most log records a job keeps: its latest, the
+// older ones dropped as new ones come, so that a task that logs in a loop
+// cannot grow its job without bound.
+const MaxLogRecords = 1000
+
+// AppendLogs implements [storage.JobLogs]. A job keeps its latest
+// [MaxLogRecords] records.
 func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) error {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -205,8 +211,8 @@ func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) err
 	if s.shards != nil {
 		return s.shardedLogs(ctx, records, nil)
 	}
-	args := make([]any, 0, 2+2*len(records))
-	args = append(args, s.k.prefix, "log")
+	args := make([]any, 0, 3+2*len(records))
+	args = append(args, s.k.prefix, "log", MaxLogRecords)
 	for _, r := range records {
 		b, err := json.Marshal(logRecord{Attempt: r.Attempt, At: r.At.UnixMicro(), Level: r.Level, Message: r.Message, Attrs: r.Attrs})
 		if err != nil {
@@ -225,8 +231,8 @@ func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) er
 	if s.shards != nil {
 		return s.shardedLogs(ctx, nil, progress)
 	}
-	args := make([]any, 0, 2+2*len(progress))
-	args = append(args, s.k.prefix, "prog")
+	args := make([]any, 0, 3+2*len(progress))
+	args = append(args, s.k.prefix, "prog", MaxLogRecords)
 	for _, p := range progress {
 		b, err := json.Marshal(logRecord{Attempt: p.Attempt, At: p.At.UnixMicro(), Message: p.Message, Percent: p.Percent})
 		if err != nil {
@@ -238,7 +244,7 @@ func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) er
 }
 
 func (s *Store) runLogs(ctx context.Context, args []any) error {
-	if len(args) == 2 {
+	if len(args) == 3 {
 		return nil
 	}
 	err := logsScript.Run(ctx, s.rdb, []string{s.k.seq()}, args...).Err()

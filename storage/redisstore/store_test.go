@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -385,4 +386,41 @@ func TestFIFOAcrossSequenceWidths(t *testing.T) {
 		got = append(got, j.ID.String())
 	}
 	require.Equal(t, want, got, "first in, first out, and no stray entry leased")
+}
+
+// A job keeps its latest MaxLogRecords log records, in order, however
+// they come.
+func TestJobLogsKeepTheLatestRecords(t *testing.T) {
+	client := testClient(t)
+	for _, tt := range []struct {
+		name  string
+		calls []int // records appended per call
+	}{
+		{"FewerThanTheCap", []int{10, 5}},
+		{"OneLargeCall", []int{MaxLogRecords + 250}},
+		{"ManyCalls", []int{600, 600, 1, 300}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t, client)
+			ctx := testCtx(t)
+			job := enqueuedJob(t)
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{job}})
+			require.NoError(t, err)
+			total := 0
+			for _, n := range tt.calls {
+				recs := make([]storage.LogRecord, n)
+				for i := range recs {
+					recs[i] = storage.LogRecord{JobID: job.ID, Attempt: 1, At: time.Now(), Level: "INFO", Message: strconv.Itoa(total)}
+					total++
+				}
+				require.NoError(t, s.AppendLogs(ctx, recs))
+			}
+			got, _, err := s.JobLogs(ctx, job.ID)
+			require.NoError(t, err)
+			require.Len(t, got, min(total, MaxLogRecords))
+			for i, r := range got {
+				require.Equal(t, strconv.Itoa(total-len(got)+i), r.Message, "record %d", i)
+			}
+		})
+	}
 }
