@@ -108,7 +108,15 @@
 // worker calls periodically; statistics older than
 // [storage.StatsRetention] go with the same call. Nothing else grows
 // without bound: unique keys go with their jobs, batches with their last
-// job, locks and leases expire, and ListQueues forgets queues no job is in.
+// job, locks and leases expire, a job keeps its latest [MaxLogRecords] log
+// records, and a queue is forgotten as its last job leaves it.
+//
+// # Monitoring
+//
+// List, Count and ListQueues read the sets they need a page at a time,
+// each page one command or one script over a page of names, so that no
+// call holds Redis for long on a large store; a listing made while jobs
+// move may miss one that moves, as paging would.
 //
 // # Durability
 //

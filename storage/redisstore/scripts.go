@@ -72,7 +72,6 @@ var (
 	lockScript   = redis.NewScript(lua("lock"))
 	unlockScript = redis.NewScript(lua("unlock"))
 	logsScript   = redis.NewScript(lua("logs"))
-	listScript   = redis.NewScript(lua("list"))
 	countScript  = redis.NewScript(lua("count"))
 	queuesScript = redis.NewScript(lua("queues"))
 	batchScript  = redis.NewScript(lua("batch"))
