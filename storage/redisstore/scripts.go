@@ -74,7 +74,6 @@ var (
 	logsScript   = redis.NewScript(lua("logs"))
 	countScript  = redis.NewScript(lua("count"))
 	queuesScript = redis.NewScript(lua("queues"))
-	batchScript  = redis.NewScript(lua("batch"))
 )
 
 // call calls job function f with keys and args. A server without the

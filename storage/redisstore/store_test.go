@@ -444,10 +444,12 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 	const n = 3*page + 17
 	var jobs []*storage.Job
 	byTask := map[string][]string{}
+	batch := uuid.Must(uuid.NewV7())
 	for i := range n {
 		j := enqueuedJob(t, func(j *storage.Job) {
 			j.Queue = fmt.Sprintf("q%d", i%3)
 			j.Task = []string{"a", "b"}[i%2]
+			j.BatchID = batch
 		})
 		jobs = append(jobs, j)
 		byTask[j.Task] = append(byTask[j.Task], j.ID.String())
@@ -483,6 +485,7 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 		{"EveryJobPaged", storage.ListParams{Offset: page + 3, Limit: 20}, newest(all)[page+3 : page+23]},
 		{"Task", storage.ListParams{Task: "b", Offset: 10, Limit: page}, newest(byTask["b"])[10 : 10+page]},
 		{"StateAndQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0", Limit: 5}, nil},
+		{"Batch", storage.ListParams{BatchID: batch, Offset: 2 * page, Limit: page}, newest(all)[2*page : 3*page]},
 	} {
 		got, err := s.List(ctx, &tt.p)
 		require.NoError(t, err, tt.name)
@@ -506,6 +509,10 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 	require.Equal(t, int64(n), c[states.NameEnqueued]+c[states.NameProcessing]+c[states.NameSucceeded])
 	require.Equal(t, int64(len(ts)), c[states.NameSucceeded])
 	require.Equal(t, int64(len(f)-len(ts)), c[states.NameProcessing])
+	progress, err := s.BatchProgress(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, map[states.Name]int64{states.NameEnqueued: c[states.NameEnqueued], states.NameProcessing: c[states.NameProcessing],
+		states.NameSucceeded: c[states.NameSucceeded]}, progress)
 	c1, err := s.Count(ctx, "q1")
 	require.NoError(t, err)
 	inQ1 := int64(0)
