@@ -371,8 +371,8 @@ func (s *Store) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([
 			mu   sync.Mutex
 			dead []string
 		)
-		err := s.onShards(func(sh *Store) error {
-			d, err := sh.RemoveDeadWorkers(ctx, timeout)
+		err := someShards(all(len(s.shards)), func(i int) error {
+			d, err := s.shards[i].RemoveDeadWorkers(ctx, timeout)
 			mu.Lock()
 			dead = append(dead, d...)
 			mu.Unlock()
