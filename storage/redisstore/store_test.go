@@ -569,3 +569,41 @@ func monitor(t *testing.T, client redis.UniversalClient) func() []string {
 		return got
 	}
 }
+
+// A batch whose every job was held back by its unique key leaves nothing
+// of itself behind, whether a continuation of it comes in the same call or
+// later.
+func TestBatchOfHeldBackJobsLeavesNoKeys(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t, func(j *storage.Job) { j.UniqueKey = "k" })}})
+	require.NoError(t, err)
+	batch := uuid.Must(uuid.NewV7())
+	held := func() *storage.Job {
+		return enqueuedJob(t, func(j *storage.Job) { j.UniqueKey, j.BatchID = "k", batch })
+	}
+	continuation := func() *storage.Job {
+		return enqueuedJob(t, func(j *storage.Job) {
+			j.State, j.ParentID, j.StateData = states.NameAwaiting, batch, []byte(`{"parent_id":"`+batch.String()+`","on":"success"}`)
+		})
+	}
+	for _, calls := range [][][]*storage.Job{
+		{{held(), continuation()}},
+		{{held()}, {continuation()}},
+	} {
+		for i, jobs := range calls {
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+			if i == len(calls)-1 {
+				require.ErrorIs(t, err, storage.ErrNotFound)
+			} else {
+				require.NoError(t, err)
+			}
+		}
+	}
+	keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
+	require.NoError(t, err)
+	for _, k := range trimPrefix(keys, s.k.prefix) {
+		require.NotRegexp(t, `^(b|bm|aw):|^batches$`, k, "a key of the batch")
+	}
+}
