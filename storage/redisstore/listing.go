@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 
@@ -144,7 +145,7 @@ func (s *Store) fieldOf(ctx context.Context, ids []string, name string) ([]strin
 		}
 		return nil
 	})
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, err
 	}
 	out := make([]string, len(ids))
