@@ -106,13 +106,24 @@ func (s *redisServer) kill() {
 // temporary directories, torn down after the test. Without redis-server
 // and redis-cli the test is skipped, or fails when CI=true.
 func startCluster(t *testing.T) *redis.ClusterClient {
+	client, _ := startClusterServers(t)
+	return client
+}
+
+// startClusterServers is startCluster, with extra configuration args for
+// every server, that returns the servers too.
+func startClusterServers(t *testing.T, args ...string) (*redis.ClusterClient, []*redisServer) {
 	t.Helper()
 	requireRedisBinaries(t)
 	dir := t.TempDir()
-	var addrs []string
+	var (
+		addrs   []string
+		servers []*redisServer
+	)
 	for range clusterMasters {
-		s := startServer(t, dir, freePort(t, true), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no")
+		s := startServer(t, dir, freePort(t, true), append([]string{"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--save", "", "--appendonly", "no"}, args...)...)
 		addrs = append(addrs, s.addr)
+		servers = append(servers, s)
 	}
 	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
 	require.NoError(t, err, "redis-cli --cluster create: %s", out)
@@ -130,7 +141,7 @@ func startCluster(t *testing.T) *redis.ClusterClient {
 	client := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
 	t.Cleanup(func() { _ = client.Close() })
 	require.NoError(t, client.ForEachShard(context.Background(), func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() }))
-	return client
+	return client, servers
 }
 
 func waitFor(t *testing.T, ok func() bool, what string, args ...any) {

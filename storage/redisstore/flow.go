@@ -24,18 +24,26 @@ func (s *Store) EnforcesUniqueKeys() {}
 // ResolvesContinuations implements [storage.Continuations].
 func (s *Store) ResolvesContinuations() {}
 
-// BatchProgress implements [storage.Batches].
+// BatchProgress implements [storage.Batches]. It reads the batch's
+// members a page at a time (see listing.go).
 func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Name]int64, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	res, err := batchScript.Run(ctx, s.rdb, []string{s.k.batchMembers(id)}, s.k.prefix).Result()
+	counts := map[states.Name]int64{}
+	seen := map[string]bool{}
+	err := s.eachMember(ctx, s.k.batchMembers(id), func(ids []string) error {
+		got, err := s.fieldOf(ctx, ids, "s")
+		for i, st := range got {
+			if st != "" && !seen[ids[i]] {
+				seen[ids[i]] = true
+				counts[states.Name(st)]++
+			}
+		}
+		return err
+	})
 	if err != nil {
 		return nil, wrap("batch progress", err)
-	}
-	counts, err := stateCounts(res)
-	if err != nil {
-		return nil, err
 	}
 	if len(counts) == 0 {
 		return nil, fmt.Errorf("redisstore: batch %s: %w", id, storage.ErrNotFound)
@@ -363,8 +371,8 @@ func (s *Store) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([
 			mu   sync.Mutex
 			dead []string
 		)
-		err := s.onShards(func(sh *Store) error {
-			d, err := sh.RemoveDeadWorkers(ctx, timeout)
+		err := someShards(all(len(s.shards)), func(i int) error {
+			d, err := s.shards[i].RemoveDeadWorkers(ctx, timeout)
 			mu.Lock()
 			dead = append(dead, d...)
 			mu.Unlock()

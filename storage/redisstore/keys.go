@@ -18,7 +18,7 @@ import "github.com/google/uuid"
 //	                        before the buckets, pruned first, no longer written
 //	seq, tok                the last enqueue sequence (see sequence in lua/lib.lua),
 //	                        and the last fencing token (see token there)
-//	queues, paused          sets: queues jobs are in (ListQueues forgets empty ones), paused queues
+//	queues, paused          sets: queues jobs are filed in (forgotten as their last job leaves), paused queues
 //	u:<key>                 string: the job that last took a unique key
 //	b:<batch>, bm:<batch>   hash of counts, and set of the batch's jobs
 //	batches                 sorted set (by ID): the batches that have jobs

@@ -19,11 +19,12 @@ import (
 )
 
 // List implements [storage.Lister]. Final, Scheduled and Awaiting jobs are
-// read from per-state indexes; Enqueued and Processing ones from the ready
-// and lease sets, whose whole content a call reads; a batch's from its
-// member set. Filtering by task or parent reads every job of the state (of
-// every state, when none is given) first: on a store of many jobs, give a
-// state and a queue, or a batch.
+// read from per-state indexes sorted by ID, so a page of one state of them
+// reads no more than it returns; Enqueued and Processing ones from the
+// ready and lease sets, and a batch's from its member set, which are read
+// whole, a page per call (see listing.go), as are all the jobs of the
+// state (of every state, when none is given) when filtering by task or
+// parent.
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -76,7 +77,9 @@ func checkCursor(c string) error {
 	return nil
 }
 
-// Count implements [storage.Lister].
+// Count implements [storage.Lister]. It counts the queues a page at a time;
+// Processing jobs of one queue are counted from the lease set, a page at a
+// time.
 func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -95,11 +98,38 @@ func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64,
 		})
 		return sum, err
 	}
-	res, err := countScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix, queue).Result()
+	queues := []string{queue}
+	if queue == "" {
+		var err error
+		if queues, err = s.queueNames(ctx, false); err != nil {
+			return nil, wrap("count", err)
+		}
+	}
+	sum := map[states.Name]int64{states.NameEnqueued: 0, states.NameScheduled: 0, states.NameAwaiting: 0, states.NameProcessing: 0,
+		states.NameSucceeded: 0, states.NameFailed: 0, states.NameDeleted: 0}
+	err := inPages(queues, func(names []string) error {
+		res, err := countScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.scriptArgs(names)...).Result()
+		if err != nil {
+			return err
+		}
+		c, err := stateCounts(res)
+		for st, n := range c {
+			sum[st] += n
+		}
+		return err
+	})
 	if err != nil {
 		return nil, wrap("count", err)
 	}
-	return stateCounts(res)
+	if queue == "" {
+		sum[states.NameProcessing], err = s.rdb.ZCard(ctx, s.k.prefix+"lease").Result()
+	} else {
+		sum[states.NameProcessing], err = s.countLeased(ctx, queue)
+	}
+	if err != nil {
+		return nil, wrap("count", err)
+	}
+	return sum, nil
 }
 
 // SetQueuePaused implements [storage.Queues].
@@ -132,21 +162,31 @@ func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 	if s.shards != nil {
 		return s.shardedQueues(ctx)
 	}
-	res, err := queuesScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix).Result()
+	names, err := s.queueNames(ctx, true)
 	if err != nil {
 		return nil, wrap("list queues", err)
 	}
-	rows, _ := res.([]any)
-	out := make([]storage.QueueInfo, 0, len(rows))
-	for _, r := range rows {
-		a, _ := r.([]any)
-		if len(a) != 4 {
-			return nil, fmt.Errorf("redisstore: list queues: unexpected reply %v", r)
+	out := []storage.QueueInfo{}
+	err = inPages(names, func(names []string) error {
+		res, err := queuesScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.scriptArgs(names)...).Result()
+		if err != nil {
+			return err
 		}
-		name, _ := a[0].(string)
-		n, _ := a[2].(int64)
-		at, _ := a[3].(string)
-		out = append(out, storage.QueueInfo{Name: name, Paused: a[1] == "1", Enqueued: n, OldestEnqueued: timeOfEntry(at)})
+		rows, _ := res.([]any)
+		for _, r := range rows {
+			a, _ := r.([]any)
+			if len(a) != 4 {
+				return fmt.Errorf("unexpected reply %v", r)
+			}
+			name, _ := a[0].(string)
+			n, _ := a[2].(int64)
+			at, _ := a[3].(string)
+			out = append(out, storage.QueueInfo{Name: name, Paused: a[1] == "1", Enqueued: n, OldestEnqueued: timeOfEntry(at)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap("list queues", err)
 	}
 	slices.SortFunc(out, func(a, b storage.QueueInfo) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
@@ -234,7 +274,13 @@ type logRecord struct {
 	Percent int             `json:"p,omitempty"`
 }
 
-// AppendLogs implements [storage.JobLogs].
+// MaxLogRecords is the most log records a job keeps: its latest, the
+// older ones dropped as new ones come, so that a task that logs in a loop
+// cannot grow its job without bound.
+const MaxLogRecords = 1000
+
+// AppendLogs implements [storage.JobLogs]. A job keeps its latest
+// [MaxLogRecords] records.
 func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) error {
 	if err := s.begin(ctx); err != nil {
 		return err
@@ -242,8 +288,8 @@ func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) err
 	if s.shards != nil {
 		return s.shardedLogs(ctx, records, nil)
 	}
-	args := make([]any, 0, 2+2*len(records))
-	args = append(args, s.k.prefix, "log")
+	args := make([]any, 0, 3+2*len(records))
+	args = append(args, s.k.prefix, "log", MaxLogRecords)
 	for _, r := range records {
 		b, err := json.Marshal(logRecord{Attempt: r.Attempt, At: r.At.UnixMicro(), Level: r.Level, Message: r.Message, Attrs: r.Attrs})
 		if err != nil {
@@ -262,8 +308,8 @@ func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) er
 	if s.shards != nil {
 		return s.shardedLogs(ctx, nil, progress)
 	}
-	args := make([]any, 0, 2+2*len(progress))
-	args = append(args, s.k.prefix, "prog")
+	args := make([]any, 0, 3+2*len(progress))
+	args = append(args, s.k.prefix, "prog", MaxLogRecords)
 	for _, p := range progress {
 		b, err := json.Marshal(logRecord{Attempt: p.Attempt, At: p.At.UnixMicro(), Message: p.Message, Percent: p.Percent})
 		if err != nil {
@@ -275,7 +321,7 @@ func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) er
 }
 
 func (s *Store) runLogs(ctx context.Context, args []any) error {
-	if len(args) == 2 {
+	if len(args) == 3 {
 		return nil
 	}
 	err := logsScript.Run(ctx, s.rdb, []string{s.k.seq()}, args...).Err()

@@ -95,6 +95,19 @@
 // The shard count is part of the layout, as the name is: every process of
 // a store must give the same, and a store with jobs must not change it.
 //
+// A master that fails takes its shard down until a replica takes over (or
+// for good, with none). Run the cluster with
+// cluster-require-full-coverage no, so that the other masters keep
+// serving their slots meanwhile (with the default, yes, Redis answers
+// CLUSTERDOWN for every slot, and every shard stops): then the healthy
+// shards keep working. Fetch, lease renewal and heartbeats, and the
+// promotion, reclaim, pruning and dead-worker checks serve the shards that
+// answer and fail only when none does; a Create call free to go to any
+// shard (no batch, unique key or parent) goes to one that answers, its
+// IDs left unchecked on the shard that is down. What lives on the shard
+// that is down (its jobs, shard 0's batches, unique keys, recurring
+// definitions and locks) waits for it; calls that need it fail.
+//
 // The price: a fetch makes two round trips (the heads, then the leases)
 // and a Create one more (the other shards' check), and the masters do
 // about a tenth more work in all; in return a queue's busiest master does
@@ -108,7 +121,15 @@
 // worker calls periodically; statistics older than
 // [storage.StatsRetention] go with the same call. Nothing else grows
 // without bound: unique keys go with their jobs, batches with their last
-// job, locks and leases expire, and ListQueues forgets queues no job is in.
+// job, locks and leases expire, a job keeps its latest [MaxLogRecords] log
+// records, and a queue is forgotten as its last job leaves it.
+//
+// # Monitoring
+//
+// List, Count and ListQueues read the sets they need a page at a time,
+// each page one command or one script over a page of names, so that no
+// call holds Redis for long on a large store; a listing made while jobs
+// move may miss one that moves, as paging would.
 //
 // # Durability
 //

@@ -75,7 +75,6 @@ var (
 	listScript   = redis.NewScript(lua("list"))
 	countScript  = redis.NewScript(lua("count"))
 	queuesScript = redis.NewScript(lua("queues"))
-	batchScript  = redis.NewScript(lua("batch"))
 )
 
 // call calls job function f with keys and args. A server without the

@@ -192,6 +192,30 @@ func eachShard(idx []int, f func(i int) error) error {
 	return errors.Join(errs...)
 }
 
+// someShards is eachShard for calls that serve what they can when a shard
+// is down (its master failed, on a cluster that keeps serving the other
+// slots: see cluster-require-full-coverage in the package documentation):
+// it fails only when f fails on every shard of idx.
+func someShards(idx []int, f func(i int) error) error {
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	err := eachShard(idx, func(i int) error {
+		err := f(i)
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+		return err
+	})
+	if len(errs) < len(idx) {
+		return nil
+	}
+	return err
+}
+
 // all returns 0 to n-1.
 func all(n int) []int {
 	out := make([]int, n)
@@ -262,19 +286,15 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 			parents = append(parents, j.ParentID)
 		}
 	}
-	if want < 0 && len(parents) == 0 {
-		want = s.idShard(p.Jobs[0].ID)
-	}
-	// One round: the call's IDs on every other shard (duplicates: the
-	// shard the call goes to checks its own), and the shards of the stored
-	// parents.
+	free := want < 0 && len(parents) == 0 // the call may go to any shard
+	// One round: the call's IDs on every shard (duplicates; the shard the
+	// call goes to checks its own again), and the shards of the stored
+	// parents. A shard that does not answer is down: a call free to go
+	// anywhere goes to another, and its IDs are not checked there.
 	dups := make([]*redis.IntCmd, len(s.shards))
 	found := make([][]*redis.IntCmd, len(s.shards))
 	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, sh := range s.shards {
-			if i == want && len(parents) == 0 {
-				continue
-			}
 			ks := make([]string, len(p.Jobs))
 			for k, j := range p.Jobs {
 				ks[k] = sh.k.job(j.ID)
@@ -286,7 +306,7 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil && (!free || !slices.ContainsFunc(dups, func(c *redis.IntCmd) bool { return c.Err() == nil })) {
 		return nil, wrap("create", err)
 	}
 	for k, id := range parents {
@@ -303,6 +323,12 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 	}
 	if want < 0 {
 		want = s.idShard(p.Jobs[0].ID)
+	}
+	for x := range s.shards {
+		if i := (want + x) % len(s.shards); !free || dups[i].Err() == nil {
+			want = i
+			break
+		}
 	}
 	for i := range s.shards {
 		if i != want && dups[i] != nil && dups[i].Val() > 0 {
@@ -401,11 +427,18 @@ func (s *Store) fetchPlan(ctx context.Context, p *storage.FetchParams, ranges []
 		}
 		return nil
 	})
-	if err != nil {
+	// A shard that does not answer is down: the others are served.
+	down := func(i int) bool {
+		return paused[i].Err() != nil || slices.ContainsFunc(zs[i], func(c *redis.ZSliceCmd) bool { return c.Err() != nil })
+	}
+	if err != nil && !slices.ContainsFunc(all(len(s.shards)), func(i int) bool { return !down(i) }) {
 		return nil, nil, wrap("fetch", err)
 	}
 	var heads []head
 	for i := range s.shards {
+		if down(i) {
+			continue
+		}
 		for r := range nq {
 			if v := paused[i].Val(); r < len(v) && v[r] {
 				continue
@@ -587,7 +620,9 @@ func (s *Store) shardedExtend(ctx context.Context, p *storage.ExtendParams) ([]s
 		mu   sync.Mutex
 		lost []storage.LostLease
 	)
-	err := eachShard(idx, func(i int) error {
+	// A shard that is down renews none of its leases: those jobs' attempts
+	// cannot store their outcome either until it is back.
+	err := someShards(idx, func(i int) error {
 		l, err := s.shards[i].ExtendLeases(ctx, &storage.ExtendParams{Owner: p.Owner, Worker: p.Worker, Jobs: jobs[i], Until: p.Until})
 		mu.Lock()
 		lost = append(lost, l...)
@@ -612,7 +647,9 @@ func (s *Store) shardedExtend(ctx context.Context, p *storage.ExtendParams) ([]s
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	if err != nil && !errors.Is(err, redis.Nil) && !slices.ContainsFunc(missing, func(c *redis.StringCmd) bool {
+		return c.Err() == nil || errors.Is(c.Err(), redis.Nil)
+	}) {
 		return nil, wrap("extend leases", err)
 	}
 	for x, c := range missing {
@@ -634,17 +671,22 @@ func (s *Store) shardedPromote(ctx context.Context, p *storage.PromoteParams) (s
 	first := s.start()
 	q := *p
 	q.Now = s.clock(p.Now)
+	var errs []error
 	for x := range s.shards {
 		i := (first + x) % len(s.shards)
 		q.Limit = max(p.Limit-out.Promoted, 0)
 		r, err := s.shards[i].PromoteDue(ctx, &q)
-		if err != nil {
-			return out, err
+		if err != nil { // a shard that is down is left for later
+			errs = append(errs, err)
+			continue
 		}
 		out.Promoted += r.Promoted
 		if !r.Next.IsZero() && (out.Next.IsZero() || r.Next.Before(out.Next)) {
 			out.Next = r.Next
 		}
+	}
+	if len(errs) == len(s.shards) {
+		return out, errors.Join(errs...)
 	}
 	return out, nil
 }
@@ -652,7 +694,8 @@ func (s *Store) shardedPromote(ctx context.Context, p *storage.PromoteParams) (s
 // roundRobin calls f on every shard in turn with what is left of limit,
 // until none is left, and returns the sum of what f returns.
 func (s *Store) roundRobin(limit int, f func(sh *Store, limit int) (int, error)) (int, error) {
-	n := 0
+	n, failed := 0, 0
+	var errs []error
 	first := s.start()
 	for x := range s.shards {
 		if n >= limit {
@@ -661,10 +704,14 @@ func (s *Store) roundRobin(limit int, f func(sh *Store, limit int) (int, error))
 		got, err := f(s.shards[(first+x)%len(s.shards)], limit-n)
 		n += got
 		if err != nil {
-			return n, err
+			errs = append(errs, err)
+			failed++
 		}
 	}
-	return n, nil
+	if failed < len(s.shards) { // a shard that is down is left for later
+		return n, nil
+	}
+	return n, errors.Join(errs...)
 }
 
 // shardedGet reads the job from every shard at once.

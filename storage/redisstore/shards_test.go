@@ -3,6 +3,8 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/storagetest"
+	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 // newShardedStore returns a store of n shards with a fresh name on client,
@@ -296,4 +299,59 @@ func testEveryShardWakes(t *testing.T, client redis.UniversalClient) {
 			t.Fatalf("a job enqueued on shard %d woke no one", i)
 		}
 	}
+}
+
+// TestShardsWithAMasterDown stops one master of a three-master cluster run
+// with cluster-require-full-coverage no, under a worker serving a store of
+// three shards: the two healthy shards keep working. Every job enqueued
+// after the master went down is stored (on a healthy shard) and runs.
+func TestShardsWithAMasterDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	client, servers := startClusterServers(t, "--cluster-require-full-coverage", "no")
+	s := New(client, Name(randomName()), Shards(clusterMasters)) // its keys go with the cluster
+	ctx := testCtx(t)
+	var ran sync.Map
+	reg := taskflow.NewRegistry()
+	task, err := taskflow.RegisterTask(reg, "master-down", func(ctx context.Context, _ int) (struct{}, error) {
+		j, _ := taskflow.JobFromContext(ctx)
+		ran.Store(j.ID, true)
+		return struct{}{}, nil
+	})
+	require.NoError(t, err)
+	tc, err := taskflow.NewClient(s, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	runCtx, stop := context.WithCancel(context.Background())
+	stopped := make(chan error)
+	go func() { stopped <- quietWorker(t, s, reg, 10, 2*time.Second).Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-stopped) }()
+	hasRun := func(hs []*taskflow.Handle[struct{}]) func() bool {
+		return func() bool {
+			for _, h := range hs {
+				if _, ok := ran.Load(h.ID); !ok {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	enqueue := func(n int) []*taskflow.Handle[struct{}] {
+		var hs []*taskflow.Handle[struct{}]
+		for i := range n {
+			h, err := task.On(tc).Enqueue(ctx, i)
+			require.NoError(t, err, "enqueue %d", i)
+			hs = append(hs, h)
+		}
+		return hs
+	}
+	require.Eventually(t, hasRun(enqueue(30)), 20*time.Second, 10*time.Millisecond, "jobs did not run on the healthy cluster")
+
+	addr, err := masterOf(client, s.shards[1].k.seq())
+	require.NoError(t, err)
+	i := slices.IndexFunc(servers, func(srv *redisServer) bool { return srv.addr == addr })
+	require.GreaterOrEqual(t, i, 0, "no server at %s", addr)
+	servers[i].kill()
+	require.Eventually(t, hasRun(enqueue(60)), 20*time.Second, 10*time.Millisecond,
+		"jobs enqueued while shard 1's master is down did not all run on the healthy shards")
 }

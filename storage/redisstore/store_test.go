@@ -1,7 +1,12 @@
 package redisstore
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"net"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,7 +123,7 @@ func TestPrunedJobsLeaveNothingBehind(t *testing.T) {
 
 	keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"seq", "tok", "xn", "queues", "stats", "statsidx"}, trimPrefix(keys, s.k.prefix))
+	require.ElementsMatch(t, []string{"seq", "tok", "xn", "stats", "statsidx"}, trimPrefix(keys, s.k.prefix))
 }
 
 // Values of any length round-trip, and a job whose values fit in pieces
@@ -218,9 +223,10 @@ func TestHugeBatchWithAStoredJobStoresNothing(t *testing.T) {
 	require.Len(t, got, 1, "only the job stored before is fetchable")
 }
 
-// A queue that no job is in any more is forgotten by ListQueues; one with
-// a Processing job is not.
-func TestListQueuesForgetsEmptyQueues(t *testing.T) {
+// A queue that no job is in any more is forgotten as its last job leaves
+// it, without waiting for ListQueues; one of Processing jobs only, by
+// ListQueues, until its jobs come back.
+func TestQueuesAreForgottenWhenEmpty(t *testing.T) {
 	client := testClient(t)
 	s := newStore(t, client)
 	ctx := testCtx(t)
@@ -236,13 +242,17 @@ func TestListQueuesForgetsEmptyQueues(t *testing.T) {
 	require.NoError(t, errs[0])
 	_, err = s.DeleteExpired(ctx, &storage.PruneParams{Limit: 10})
 	require.NoError(t, err)
+	members := func() []string {
+		m, err := client.SMembers(ctx, s.k.prefix+"queues").Result()
+		require.NoError(t, err)
+		return m
+	}
+	require.Equal(t, []string{"busy"}, members(), "the queue of the pruned job is forgotten with it")
 
 	list, err := s.ListQueues(ctx)
 	require.NoError(t, err)
 	require.Empty(t, list)
-	members, err := client.SMembers(ctx, s.k.prefix+"queues").Result()
-	require.NoError(t, err)
-	require.Equal(t, []string{"busy"}, members)
+	require.Empty(t, members(), "a queue of Processing jobs only is forgotten until they come back")
 	// The busy queue's job comes back to it, and the queue is listed.
 	errs, err = s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{
 		{ID: busy.ID, To: states.NameEnqueued, Data: []byte(`{}`)}}})
@@ -385,4 +395,215 @@ func TestFIFOAcrossSequenceWidths(t *testing.T) {
 		got = append(got, j.ID.String())
 	}
 	require.Equal(t, want, got, "first in, first out, and no stray entry leased")
+}
+
+// A job keeps its latest MaxLogRecords log records, in order, however
+// they come.
+func TestJobLogsKeepTheLatestRecords(t *testing.T) {
+	client := testClient(t)
+	for _, tt := range []struct {
+		name  string
+		calls []int // records appended per call
+	}{
+		{"FewerThanTheCap", []int{10, 5}},
+		{"OneLargeCall", []int{MaxLogRecords + 250}},
+		{"ManyCalls", []int{600, 600, 1, 300}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t, client)
+			ctx := testCtx(t)
+			job := enqueuedJob(t)
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{job}})
+			require.NoError(t, err)
+			total := 0
+			for _, n := range tt.calls {
+				recs := make([]storage.LogRecord, n)
+				for i := range recs {
+					recs[i] = storage.LogRecord{JobID: job.ID, Attempt: 1, At: time.Now(), Level: "INFO", Message: strconv.Itoa(total)}
+					total++
+				}
+				require.NoError(t, s.AppendLogs(ctx, recs))
+			}
+			got, _, err := s.JobLogs(ctx, job.ID)
+			require.NoError(t, err)
+			require.Len(t, got, min(total, MaxLogRecords))
+			for i, r := range got {
+				require.Equal(t, strconv.Itoa(total-len(got)+i), r.Message, "record %d", i)
+			}
+		})
+	}
+}
+
+// The monitoring queries read a store larger than a page of theirs right,
+// and no command of theirs, in a script or not, reads more than a page of
+// a set.
+func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	const n = 3*page + 17
+	var jobs []*storage.Job
+	byTask := map[string][]string{}
+	batch := uuid.Must(uuid.NewV7())
+	for i := range n {
+		j := enqueuedJob(t, func(j *storage.Job) {
+			j.Queue = fmt.Sprintf("q%d", i%3)
+			j.Task = []string{"a", "b"}[i%2]
+			j.BatchID = batch
+		})
+		jobs = append(jobs, j)
+		byTask[j.Task] = append(byTask[j.Task], j.ID.String())
+	}
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	// A third of them Processing, a third of those Succeeded.
+	f, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"q0", "q1", "q2"}, Limit: n / 3, Owner: "o", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	var ts []storage.Transition
+	for _, j := range f[:len(f)/3] {
+		ts = append(ts, storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`)})
+	}
+	_, err = s.Transition(ctx, &storage.TransitionParams{Transitions: ts})
+	require.NoError(t, err)
+	newest := func(ids []string) []string {
+		out := slices.Clone(ids)
+		slices.Sort(out)
+		slices.Reverse(out)
+		return out
+	}
+	all := make([]string, n)
+	for i, j := range jobs {
+		all[i] = j.ID.String()
+	}
+	watched := monitor(t, client)
+	for _, tt := range []struct {
+		name string
+		p    storage.ListParams
+		want []string
+	}{
+		{"EveryJob", storage.ListParams{}, newest(all)},
+		{"EveryJobPaged", storage.ListParams{Offset: page + 3, Limit: 20}, newest(all)[page+3 : page+23]},
+		{"Task", storage.ListParams{Task: "b", Offset: 10, Limit: page}, newest(byTask["b"])[10 : 10+page]},
+		{"StateAndQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0", Limit: 5}, nil},
+		{"Batch", storage.ListParams{BatchID: batch, Offset: 2 * page, Limit: page}, newest(all)[2*page : 3*page]},
+	} {
+		got, err := s.List(ctx, &tt.p)
+		require.NoError(t, err, tt.name)
+		ids := make([]string, len(got))
+		for i, j := range got {
+			ids[i] = j.ID.String()
+			if tt.p.Queue != "" {
+				require.Equal(t, tt.p.Queue, j.Queue, tt.name)
+				require.Equal(t, tt.p.State, j.State, tt.name)
+			}
+		}
+		if tt.want != nil {
+			require.Equal(t, tt.want, ids, tt.name)
+		} else {
+			require.Len(t, ids, tt.p.Limit, tt.name)
+			require.True(t, slices.IsSortedFunc(ids, func(a, b string) int { return strings.Compare(b, a) }), tt.name)
+		}
+	}
+	c, err := s.Count(ctx, "")
+	require.NoError(t, err)
+	require.Equal(t, int64(n), c[states.NameEnqueued]+c[states.NameProcessing]+c[states.NameSucceeded])
+	require.Equal(t, int64(len(ts)), c[states.NameSucceeded])
+	require.Equal(t, int64(len(f)-len(ts)), c[states.NameProcessing])
+	progress, err := s.BatchProgress(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, map[states.Name]int64{states.NameEnqueued: c[states.NameEnqueued], states.NameProcessing: c[states.NameProcessing],
+		states.NameSucceeded: c[states.NameSucceeded]}, progress)
+	c1, err := s.Count(ctx, "q1")
+	require.NoError(t, err)
+	inQ1 := int64(0)
+	for _, j := range jobs {
+		if j.Queue == "q1" {
+			inQ1++
+		}
+	}
+	require.Equal(t, inQ1, c1[states.NameEnqueued]+c1[states.NameProcessing]+c1[states.NameSucceeded])
+	// No command, of a script or not, read a whole set of the store, or
+	// more than a page of one.
+	for _, line := range watched() {
+		f := strings.Fields(strings.ToLower(line))
+		if len(f) < 5 || !strings.Contains(line, s.k.prefix) {
+			continue
+		}
+		cmd, args := strings.Trim(f[3], `"`), f[4:]
+		for i := range args {
+			args[i] = strings.Trim(args[i], `"`)
+		}
+		switch cmd {
+		case "smembers", "sunion", "zrangebylex", "zrevrangebylex", "zrangebyscore":
+			t.Errorf("a whole set read: %s", line)
+		case "zrange", "zrevrange":
+			lo, _ := strconv.Atoi(args[1])
+			hi, _ := strconv.Atoi(args[2])
+			require.True(t, hi >= lo && hi-lo < page, "%s", line)
+		}
+	}
+}
+
+// monitor records the commands client's server runs (MONITOR), those of
+// scripts included, until the returned function is called, which returns
+// them.
+func monitor(t *testing.T, client redis.UniversalClient) func() []string {
+	conn, err := net.Dial("tcp", client.(*redis.Client).Options().Addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close() })
+	_, err = conn.Write([]byte("MONITOR\r\n"))
+	require.NoError(t, err)
+	sc := bufio.NewScanner(conn)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	require.True(t, sc.Scan())
+	require.Equal(t, "+OK", sc.Text())
+	return func() []string {
+		// The commands made so far reach the monitor before this one.
+		const end = "end-of-the-monitored-commands"
+		require.NoError(t, client.Echo(context.Background(), end).Err())
+		var got []string
+		for sc.Scan() && !strings.Contains(sc.Text(), end) {
+			got = append(got, sc.Text())
+		}
+		require.NoError(t, sc.Err())
+		return got
+	}
+}
+
+// A batch whose every job was held back by its unique key leaves nothing
+// of itself behind, whether a continuation of it comes in the same call or
+// later.
+func TestBatchOfHeldBackJobsLeavesNoKeys(t *testing.T) {
+	client := testClient(t)
+	s := newStore(t, client)
+	ctx := testCtx(t)
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t, func(j *storage.Job) { j.UniqueKey = "k" })}})
+	require.NoError(t, err)
+	batch := uuid.Must(uuid.NewV7())
+	held := func() *storage.Job {
+		return enqueuedJob(t, func(j *storage.Job) { j.UniqueKey, j.BatchID = "k", batch })
+	}
+	continuation := func() *storage.Job {
+		return enqueuedJob(t, func(j *storage.Job) {
+			j.State, j.ParentID, j.StateData = states.NameAwaiting, batch, []byte(`{"parent_id":"`+batch.String()+`","on":"success"}`)
+		})
+	}
+	for _, calls := range [][][]*storage.Job{
+		{{held(), continuation()}},
+		{{held()}, {continuation()}},
+	} {
+		for i, jobs := range calls {
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+			if i == len(calls)-1 {
+				require.ErrorIs(t, err, storage.ErrNotFound)
+			} else {
+				require.NoError(t, err)
+			}
+		}
+	}
+	keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
+	require.NoError(t, err)
+	for _, k := range trimPrefix(keys, s.k.prefix) {
+		require.NotRegexp(t, `^(b|bm|aw):|^batches$`, k, "a key of the batch")
+	}
 }

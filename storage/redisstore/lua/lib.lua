@@ -21,15 +21,18 @@ local KEYS, ARGV, P, NOW, RET
 -- sorted-set writes (zput), the finished parents whose continuations are
 -- still to resolve (finished),
 -- and the expiring jobs to file (place), as ID, expiry pairs.
--- queued holds the queues jobs were created in, for the set of queues,
--- and readyKeys and stateKeys the key names of ready sets, by queue, and
--- of per-state indexes, by state and queue.
-local wake, zops, pending, expiring, queued, readyKeys, stateKeys
+-- queued holds the queues jobs were filed in (created, or moved into an
+-- index of a queue), for the set of queues, and left those jobs left
+-- (moved out of, or removed), whose names done takes out of the set when
+-- no index of theirs holds a job any more; readyKeys and stateKeys hold
+-- the key names of ready sets, by queue, and of per-state indexes, by
+-- state and queue.
+local wake, zops, pending, expiring, queued, left, readyKeys, stateKeys
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
   P, NOW, RET = args[1], args[2], tonumber(args[3])
-  wake, zops, pending, expiring, queued, readyKeys, stateKeys = 0, {}, {}, {}, {}, {}, {}
+  wake, zops, pending, expiring, queued, left, readyKeys, stateKeys = 0, {}, {}, {}, {}, {}, {}, {}
 end
 
 local SEP = '\31'
@@ -254,8 +257,10 @@ end
 local function unplace(j, a)
   if j.s == 'enqueued' then
     zput(readyKey(j.q), j.qs .. j.id, false)
+    left[j.q] = true
   elseif INDEXED[j.s] then
     zput(stateKey(j.s, j.q), j.id, false)
+    left[j.q] = true
   end
   if j.s == 'scheduled' then
     zput(P .. 'sched', j.id, false)
@@ -282,8 +287,10 @@ local function place(j, a)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
     wake = bit.bor(wake, TOPIC_ENQUEUED)
+    queued[j.q] = true
   elseif INDEXED[j.s] then
     zput(stateKey(j.s, j.q), j.id, 0)
+    queued[j.q] = true
   end
   if j.s == 'scheduled' then
     zput(P .. 'sched', j.id, j.ra or '0')
@@ -631,14 +638,27 @@ local function expflush()
   expiring = {}
 end
 
+-- emptyQueue reports whether no index of queue q (its ready set, its
+-- per-state indexes) holds a job. Its Processing jobs, in the lease set
+-- only, are not looked for: a job is filed again under its queue (see
+-- queued) when it leaves Processing.
+local function emptyQueue(q)
+  return redis.call('EXISTS', readyKey(q), stateKey('scheduled', q), stateKey('awaiting', q), stateKey('succeeded', q),
+    stateKey('failed', q), stateKey('deleted', q)) == 0
+end
+
 -- done applies the gathered writes and announces the changes; every
 -- script that changes jobs ends with it.
 local function done()
   expflush()
   zflush()
-  local qs = {}
+  local qs, gone = {}, {}
   for q in pairs(queued) do qs[#qs + 1] = q end
+  for q in pairs(left) do
+    if not queued[q] and emptyQueue(q) then gone[#gone + 1] = q end
+  end
   if #qs > 0 then call('SADD', P .. 'queues', qs) end
+  if #gone > 0 then call('SREM', P .. 'queues', gone) end
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
   if seqFor == ARGV then
     lastSeq[KEYS[1]] = seqNext - 1

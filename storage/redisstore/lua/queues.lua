@@ -1,14 +1,16 @@
--- queues: Queues.ListQueues. KEYS[1] any key of the store. ARGV[1] key
--- prefix. Returns per queue that has Enqueued jobs or is paused: name,
--- paused ("1"/"0"), Enqueued count, and when the next job to run became
--- Enqueued (as a history entry holds it, see entryTime in codec.go; "" for
--- none; a history entry's first piece holds it).
--- A queue that no job is in any more is dropped from the set of queues, so
--- that short-lived queue names do not pile up.
+-- queues: Queues.ListQueues, for some of the queues. KEYS[1] any key of
+-- the store. ARGV[1] key prefix, then queue names. Returns per queue named
+-- that has Enqueued jobs or is paused: name, paused ("1"/"0"), Enqueued
+-- count, and when the next job to run became Enqueued (as a history entry
+-- holds it, see entryTime in codec.go; "" for none; a history entry's
+-- first piece holds it).
+-- A queue named that no index holds a job of any more is dropped from the
+-- set of queues (see emptyQueue in lib.lua), as the scripts that change
+-- jobs do when jobs leave a queue.
 local P = ARGV[1]
 local out = {}
-local busy -- queues of Processing jobs, read once, when needed
-for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
+for i = 2, #ARGV do
+  local q = ARGV[i]
   local n = redis.call('ZCARD', P .. 'q:' .. q)
   local paused = redis.call('SISMEMBER', P .. 'paused', q)
   if n > 0 or paused == 1 then
@@ -22,18 +24,10 @@ for _, q in ipairs(redis.call('SUNION', P .. 'queues', P .. 'paused')) do
     end
     out[#out + 1] = {q, tostring(paused), n, at}
   else
-    local held = 0
-    for _, s in ipairs({'scheduled', 'awaiting', 'succeeded', 'failed', 'deleted'}) do
-      held = held + redis.call('ZCARD', P .. 's:' .. s .. ':' .. q)
-    end
-    if held == 0 then
-      if not busy then
-        busy = {}
-        for _, id in ipairs(redis.call('ZRANGE', P .. 'lease', 0, -1)) do
-          busy[redis.call('HGET', P .. 'j:' .. id, 'q') or ''] = true
-        end
-      end
-      if not busy[q] then redis.call('SREM', P .. 'queues', q) end
+    local s = P .. 's:'
+    if redis.call('EXISTS', s .. 'scheduled:' .. q, s .. 'awaiting:' .. q, s .. 'succeeded:' .. q, s .. 'failed:' .. q,
+        s .. 'deleted:' .. q) == 0 then
+      redis.call('SREM', P .. 'queues', q)
     end
   end
 end

@@ -78,7 +78,10 @@ local function finishLeased(t)
     expiring[#expiring + 1] = exp
   end
   zput(P .. 'lease', t.id, false)
-  if INDEXED[t.to] then zput(stateKey(t.to, v[2] or ''), t.id, 0) end
+  if INDEXED[t.to] then
+    zput(stateKey(t.to, v[2] or ''), t.id, 0)
+    queued[v[2] or ''] = true
+  end
   redis.call('HSET', key, unpack(a))
   return ''
 end
@@ -115,10 +118,7 @@ for x, t in ipairs(ts) do
   res[x] = r
   if j and r == '' then
     local newq, ra, exp
-    if t.q ~= '' and t.q ~= j.q then
-      newq = t.q
-      redis.call('SADD', P .. 'queues', newq)
-    end
+    if t.q ~= '' and t.q ~= j.q then newq = t.q end
     if t.to == 'scheduled' and t.ra ~= '' then ra = t.ra end
     if FINAL[t.to] and t.x ~= '' then exp = t.x end
     move(j, t.to, t.data, t.reason, t.trav, exp, newq, ra, t.params)
