@@ -101,6 +101,7 @@ type Handler struct {
 	authz    func(*http.Request) bool
 	assetsFS fs.FS
 	assetVer string
+	counts   countCache
 }
 
 // maxPageSize bounds Options.PageSize.

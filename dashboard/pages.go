@@ -239,7 +239,7 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 	}
 	list = d.Page.page(list)
 	if d.Task == "" && !retries {
-		if counts, err := h.client.QueueJobCounts(r.Context(), d.Queue); err == nil {
+		if counts, err := h.counts.get(r.Context(), d.Queue, h.client.QueueJobCounts); err == nil {
 			d.Total, d.Estimated = counts.Jobs[st], slices.Contains(counts.Estimated, st)
 		}
 	}
