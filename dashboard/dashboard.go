@@ -169,7 +169,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /parent/{id}", h.parent)
 	m.HandleFunc("GET /job/{id}", h.page(h.job))
 	m.HandleFunc("GET /job/{id}/raw/{part}", h.raw)
-	m.HandleFunc("GET /recurring", h.page(listPage("recurring", "Recurring jobs", h.client.RecurringJobs)))
+	m.HandleFunc("GET /recurring", h.page(h.recurringPage))
 	m.HandleFunc("GET /batches", h.page(h.batches))
 	m.HandleFunc("GET /batches/{id}", h.page(h.batch))
 	m.HandleFunc("GET /queues", h.page(listPage("queues", "Queues", h.client.Queues)))

@@ -171,7 +171,12 @@ func TestActions(t *testing.T) {
 				{"back climbs out of the prefix", "/jobs/delete", url.Values{"from": {"failed"}, "back": {"/../../jobs/failed?task=x"}}, "no job selected", nil},
 				{"no job selected", "/jobs/requeue", url.Values{"from": {"failed"}}, "no job selected", nil},
 				{"unknown job action", "/jobs/explode", url.Values{"id": {f.jobs["xss"].String()}, "from": {"enqueued"}}, "unknown job action", nil},
-				{"trigger a recurring job", "/recurring/trigger", url.Values{"id": {"nightly"}}, `Triggered recurring job "nightly"`, nil},
+				{"trigger a recurring job", "/recurring/trigger", url.Values{"id": {"nightly"}}, `Triggered recurring job "nightly"`, func(t *testing.T) {
+					r, err := f.client.RecurringJob(ctx, "nightly")
+					require.NoError(t, err)
+					require.WithinDuration(t, time.Now(), r.LastRun, time.Minute, "the trigger is the last run")
+					require.True(t, r.NextRun.After(time.Now()), "the schedule is kept")
+				}},
 				{"pause a recurring job", "/recurring/pause", url.Values{"id": {"nightly"}}, `Paused recurring job "nightly".`, func(t *testing.T) {
 					r, err := f.client.RecurringJob(ctx, "nightly")
 					require.NoError(t, err)
