@@ -32,10 +32,16 @@ type recurringData struct {
 
 // recurringSorts are the orders the recurring page offers, by name.
 var recurringSorts = map[string]func(a, b *taskflow.RecurringJob) int{
-	"id":   func(a, b *taskflow.RecurringJob) int { return cmp.Compare(a.ID, b.ID) },
-	"task": func(a, b *taskflow.RecurringJob) int { return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.ID, b.ID)) },
-	"next": func(a, b *taskflow.RecurringJob) int { return cmp.Or(a.NextRun.Compare(b.NextRun), cmp.Compare(a.ID, b.ID)) },
-	"last": func(a, b *taskflow.RecurringJob) int { return cmp.Or(b.LastRun.Compare(a.LastRun), cmp.Compare(a.ID, b.ID)) },
+	"id": func(a, b *taskflow.RecurringJob) int { return cmp.Compare(a.ID, b.ID) },
+	"task": func(a, b *taskflow.RecurringJob) int {
+		return cmp.Or(cmp.Compare(a.Task, b.Task), cmp.Compare(a.ID, b.ID))
+	},
+	"next": func(a, b *taskflow.RecurringJob) int {
+		return cmp.Or(a.NextRun.Compare(b.NextRun), cmp.Compare(a.ID, b.ID))
+	},
+	"last": func(a, b *taskflow.RecurringJob) int {
+		return cmp.Or(b.LastRun.Compare(a.LastRun), cmp.Compare(a.ID, b.ID))
+	},
 }
 
 // recurringPage lists the recurring jobs, a page at a time: those whose
