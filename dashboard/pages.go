@@ -203,6 +203,10 @@ type jobsData struct {
 	Scanned bool
 }
 
+// maxProgressRows bounds the rows of a Processing list that show their
+// progress: each is one more read of the store.
+const maxProgressRows = 50
+
 // scanLimit bounds the Scheduled jobs the Retries view reads for a page.
 const scanLimit = 5000
 
@@ -252,7 +256,7 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 		case states.Failed:
 			row.ErrType = s.ErrorType
 		}
-		if st == states.NameProcessing && jl != nil {
+		if st == states.NameProcessing && jl != nil && len(d.Jobs) < maxProgressRows {
 			if _, p, err := jl.JobLogs(r.Context(), j.ID); err == nil && p != nil {
 				row.Progress = &taskflow.Progress{Attempt: p.Attempt, Percent: p.Percent, Message: p.Message, At: p.At}
 			}
