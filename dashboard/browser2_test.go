@@ -152,6 +152,8 @@ func TestBrowserOperator(t *testing.T) {
 			if tt.width == 1400 {
 				rows := eval[int](t, ctx, `new Set(Array.from(document.querySelectorAll("header nav a")).map(a => a.offsetTop)).size`)
 				require.Equal(t, 1, rows, "the navigation fits on one line")
+				hidden := eval[int](t, ctx, `(n => n.scrollWidth - n.clientWidth)(document.querySelector("header nav"))`)
+				require.LessOrEqual(t, hidden, 0, "and shows every entry")
 			}
 			screenshot(t, ctx, shots, "failed-"+tt.name)
 		}
