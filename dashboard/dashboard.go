@@ -172,7 +172,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /recurring", h.page(h.recurringPage))
 	m.HandleFunc("GET /batches", h.page(h.batches))
 	m.HandleFunc("GET /batches/{id}", h.page(h.batch))
-	m.HandleFunc("GET /queues", h.page(listPage("queues", "Queues", h.client.Queues)))
+	m.HandleFunc("GET /queues", h.page(h.queues))
 	m.HandleFunc("GET /workers", h.page(h.workers))
 	m.HandleFunc("GET /api/live", h.live)
 	assets := http.FileServerFS(h.assetsFS)

@@ -134,7 +134,7 @@ func (s *syncBuffer) String() string {
 func TestStoreErrorsStayInTheLog(t *testing.T) {
 	c, err := taskflow.NewClient(failingStore{memstore.New()}, taskflow.ClientOptions{})
 	require.NoError(t, err)
-	require.NoError(t, c.PauseQueue(context.Background(), "mail")) // the queues page, which still works, has a form
+	require.NoError(t, Echo.On(c).AddRecurring(context.Background(), "nightly", "0 2 * * *", Note{})) // the recurring page, which still works, has forms
 	var log syncBuffer
 	base, hc := mount(t, newHandler(t, c, dashboard.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}))
 	for _, path := range []string{"/", "/jobs/failed", "/job/" + uuid.NewString(), "/job/" + uuid.NewString() + "/raw/args", "/api/live", "/retries"} {
@@ -148,19 +148,19 @@ func TestStoreErrorsStayInTheLog(t *testing.T) {
 	require.Contains(t, log.String(), "db-7.internal", "the detail is logged")
 
 	tok := token503(t, hc, base)
-	resp, err := hc.PostForm(base+"/jobs/delete", url.Values{"csrf": {tok}, "from": {"failed"}, "id": {uuid.NewString()}, "back": {"/queues"}})
+	resp, err := hc.PostForm(base+"/jobs/delete", url.Values{"csrf": {tok}, "from": {"failed"}, "id": {uuid.NewString()}, "back": {"/recurring"}})
 	require.NoError(t, err)
 	resp.Body.Close()
-	_, body := get(t, hc, base+"/queues")
+	_, body := get(t, hc, base+"/recurring")
 	require.Contains(t, body, "server&#39;s log")
 	require.NotContains(t, body, "db-7.internal", "an action's flash hides it too")
 }
 
-// token503 reads the CSRF token of the queues page, which the failing
+// token503 reads the CSRF token of the recurring page, which the failing
 // store still serves.
 func token503(t *testing.T, c *http.Client, base string) string {
 	t.Helper()
-	_, body := get(t, c, base+"/queues")
+	_, body := get(t, c, base+"/recurring")
 	m := csrfRE.FindStringSubmatch(body)
 	require.NotNil(t, m, "no CSRF token in the page")
 	return m[1]
