@@ -172,6 +172,10 @@ func TestActions(t *testing.T) {
 				{"a form without its state", "/jobs/delete", url.Values{"id": {f.jobs["xss"].String()}}, "does not say which state", func(t *testing.T) {
 					require.Equal(t, states.NameEnqueued, stateOf("xss"))
 				}},
+				{"requeue all scheduled, as a plain form", "/jobs/requeue/all", url.Values{"from": {"scheduled"}}, "Requeued 1 of 1 job(s).",
+					func(t *testing.T) { require.Equal(t, states.NameEnqueued, stateOf("scheduled")) }},
+				{"requeue all enqueued is refused", "/jobs/requeue/all", url.Values{"from": {"enqueued"}}, "enqueued jobs cannot be requeued.", nil},
+				{"delete all of a queue", "/jobs/delete/all", url.Values{"from": {"enqueued"}, "queue": {"nothing-here"}}, "No enqueued jobs left to delete.", nil},
 				{"back climbs out of the prefix", "/jobs/delete", url.Values{"from": {"failed"}, "back": {"/../../jobs/failed?task=x"}}, "no job selected", nil},
 				{"no job selected", "/jobs/requeue", url.Values{"from": {"failed"}}, "no job selected", nil},
 				{"unknown job action", "/jobs/explode", url.Values{"id": {f.jobs["xss"].String()}, "from": {"enqueued"}}, "unknown job action", nil},

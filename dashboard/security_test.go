@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -218,4 +219,59 @@ func TestUserTextIsolated(t *testing.T) {
 		require.Contains(t, body, "<bdi>bad "+rlo+"</bdi>", path)
 		require.Contains(t, body, "<bdi>x"+rlo+"</bdi>", path)
 	}
+}
+
+// TestBulkInChunks: the script's requests for "all N" each change one
+// chunk and say whether more remain, until none does.
+func TestBulkInChunks(t *testing.T) {
+	c, err := taskflow.NewClient(memstore.New(), taskflow.ClientOptions{})
+	require.NoError(t, err)
+	failJobs(t, c, 1100, "chunk")
+	base, hc := mount(t, newHandler(t, c, dashboard.Options{}))
+	tok := token(t, hc, base)
+	var done []int
+	for range 10 {
+		req, err := http.NewRequest(http.MethodPost, base+"/jobs/delete/all", strings.NewReader(url.Values{"csrf": {tok}, "from": {"failed"}}.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		var r struct {
+			OK   bool
+			Done int
+			More bool
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+		resp.Body.Close()
+		require.True(t, r.OK)
+		done = append(done, r.Done)
+		if !r.More {
+			break
+		}
+	}
+	require.Equal(t, []int{500, 500, 100}, done)
+	counts, err := c.JobCounts(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, counts.Jobs[states.NameFailed])
+	require.EqualValues(t, 1100, counts.Jobs[states.NameDeleted])
+}
+
+// TestRetriesView lists the Scheduled jobs that ran before, not the
+// others.
+func TestRetriesView(t *testing.T) {
+	f := newFixture(t, memstore.New())
+	ctx := context.Background()
+	h, err := Echo.On(f.client).Enqueue(ctx, Note{Text: "flaky"}, taskflow.Queue("retry-q"))
+	require.NoError(t, err)
+	jobs, err := f.store.Fetch(ctx, &storage.FetchParams{Queues: []string{"retry-q"}, Limit: 1, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.NoError(t, f.client.ChangeState(ctx, h.ID, states.Scheduled{EnqueueAt: time.Now().Add(time.Minute), ScheduledAt: time.Now(),
+		Reason: "Retry attempt 1 of 10: upstream down"}))
+	base, c := mount(t, newHandler(t, f.client, dashboard.Options{}))
+	_, body := get(t, c, base+"/retries")
+	require.Contains(t, body, h.ID.String())
+	require.Contains(t, body, "Retry attempt 1 of 10")
+	require.NotContains(t, body, f.jobs["scheduled"].String(), "a delayed job that never ran is no retry")
 }
