@@ -6,8 +6,12 @@
 // it needs no network.
 //
 // It is safe by default: with zero Options it answers only requests from
-// the local machine; every action is a POST carrying a CSRF token; all
-// output is escaped; and a Content-Security-Policy forbids inline script.
+// the local machine; every action is a POST carrying a CSRF token (give
+// replicas one Options.CSRFKey) and the state its page showed, and acts
+// only on jobs still in that state; all output is escaped, text from jobs
+// is isolated from bidirectional overrides, and every value shown is a
+// bounded preview; errors of the store reach the server's log, not the
+// browser; and a Content-Security-Policy forbids inline script.
 //
 // Mount it under any prefix with http.StripPrefix:
 //
