@@ -231,9 +231,12 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 		return page{}, err
 	}
 	query := d.Page.apply(taskflow.JobQuery{State: st, Task: d.Task, Queue: d.Queue})
-	var list []*taskflow.JobInfo
+	var (
+		list    []*taskflow.JobInfo
+		scanned string // where the Retries view stopped reading
+	)
 	if retries {
-		list, d.Scanned, err = h.scanRetries(r, query)
+		list, scanned, err = h.scanRetries(r, query)
 	} else {
 		list, err = h.client.Jobs(r.Context(), query)
 	}
@@ -241,6 +244,9 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 		return page{}, badCursor(err)
 	}
 	list = d.Page.page(list)
+	if d.Scanned = scanned != ""; d.Scanned && !query.Backward {
+		d.Page.Next = d.Page.link(scanned, "", false)
+	}
 	if d.Task == "" && !retries {
 		if counts, err := h.counts.get(r.Context(), d.Queue, h.client.QueueJobCounts); err == nil {
 			d.Total, d.Estimated = counts.Jobs[st], slices.Contains(counts.Estimated, st)
@@ -271,32 +277,32 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 
 // scanRetries walks the Scheduled jobs as query does, keeping those that
 // ran before (retries), until it has a page and one more, or has read
-// scanLimit jobs. It tells whether it stopped at the limit. The cursors
-// are the store's: the next page goes on from the last job kept.
-func (h *Handler) scanRetries(r *http.Request, query taskflow.JobQuery) ([]*taskflow.JobInfo, bool, error) {
+// scanLimit jobs; then it returns the cursor of the last job read, for
+// the next page to go on from. The cursors are the store's.
+func (h *Handler) scanRetries(r *http.Request, query taskflow.JobQuery) ([]*taskflow.JobInfo, string, error) {
 	want := query.Limit
 	query.Limit = min(max(want*4, 100), scanLimit)
 	var out []*taskflow.JobInfo
 	for read := 0; read < scanLimit; {
 		list, err := h.client.Jobs(r.Context(), query)
 		if err != nil {
-			return nil, false, err
+			return nil, "", err
 		}
 		read += len(list)
 		for _, j := range list {
 			if j.Attempt > 0 {
 				out = append(out, j)
 				if len(out) == want {
-					return out, false, nil
+					return out, "", nil
 				}
 			}
 		}
 		if len(list) < query.Limit {
-			return out, false, nil
+			return out, "", nil
 		}
 		query.Cursor = list[len(list)-1].Cursor
 	}
-	return out, true, nil
+	return out, query.Cursor, nil
 }
 
 func stateTitle(st states.Name) string {
