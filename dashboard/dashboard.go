@@ -6,8 +6,12 @@
 // it needs no network.
 //
 // It is safe by default: with zero Options it answers only requests from
-// the local machine; every action is a POST carrying a CSRF token; all
-// output is escaped; and a Content-Security-Policy forbids inline script.
+// the local machine; every action is a POST carrying a CSRF token (give
+// replicas one Options.CSRFKey) and the state its page showed, and acts
+// only on jobs still in that state; all output is escaped, text from jobs
+// is isolated from bidirectional overrides, and every value shown is a
+// bounded preview; errors of the store reach the server's log, not the
+// browser; and a Content-Security-Policy forbids inline script.
 //
 // Mount it under any prefix with http.StripPrefix:
 //
@@ -101,6 +105,7 @@ type Handler struct {
 	authz    func(*http.Request) bool
 	assetsFS fs.FS
 	assetVer string
+	counts   countCache
 }
 
 // maxPageSize bounds Options.PageSize.
@@ -168,10 +173,10 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /parent/{id}", h.parent)
 	m.HandleFunc("GET /job/{id}", h.page(h.job))
 	m.HandleFunc("GET /job/{id}/raw/{part}", h.raw)
-	m.HandleFunc("GET /recurring", h.page(listPage("recurring", "Recurring jobs", h.client.RecurringJobs)))
+	m.HandleFunc("GET /recurring", h.page(h.recurringPage))
 	m.HandleFunc("GET /batches", h.page(h.batches))
 	m.HandleFunc("GET /batches/{id}", h.page(h.batch))
-	m.HandleFunc("GET /queues", h.page(listPage("queues", "Queues", h.client.Queues)))
+	m.HandleFunc("GET /queues", h.page(h.queues))
 	m.HandleFunc("GET /workers", h.page(h.workers))
 	m.HandleFunc("GET /api/live", h.live)
 	assets := http.FileServerFS(h.assetsFS)

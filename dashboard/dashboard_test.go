@@ -72,6 +72,10 @@ func TestPages(t *testing.T) {
 				{"unknown raw part", "/job/" + id("failed") + "/raw/secrets", 404, nil, nil},
 				{"parent link to a batch", "/parent/" + f.batch.String(), 303, nil, nil},
 				{"favicon", "/static/favicon.svg", 200, []string{"<svg"}, nil},
+				{"queues with their running jobs", "/queues", 200, []string{`/jobs/processing?queue=default">1</a>`}, nil},
+				{"graphs with axes", "/", 200, []string{`class="y-axis"`, `class="x-axis"`}, nil},
+				{"a batch's jobs, paged", "/batches/" + f.batch.String() + "?size=1", 200, []string{`id="page-next"`, `id="page-last"`}, nil},
+				{"a batch's last page", "/batches/" + f.batch.String() + "?size=1&last=1", 200, []string{`id="page-prev"`}, []string{`id="page-next"`}},
 				{"failed job", "/job/" + id("failed"), 200, []string{"dash-echo", "disk full", "goroutine 7 [running]", `id="requeue"`, "History", "in this state"}, nil},
 				{"succeeded job with result", "/job/" + id("succeeded"), 200, []string{`&#34;ok&#34;: true`, "Result"}, nil},
 				{"processing job with logs and progress", "/job/" + id("processing"), 200, []string{"halfway &lt;b&gt;there&lt;/b&gt;", "importing", "so far"}, nil},
@@ -168,10 +172,19 @@ func TestActions(t *testing.T) {
 				{"a form without its state", "/jobs/delete", url.Values{"id": {f.jobs["xss"].String()}}, "does not say which state", func(t *testing.T) {
 					require.Equal(t, states.NameEnqueued, stateOf("xss"))
 				}},
+				{"requeue all scheduled, as a plain form", "/jobs/requeue/all", url.Values{"from": {"scheduled"}}, "Requeued 1 of 1 job(s).",
+					func(t *testing.T) { require.Equal(t, states.NameEnqueued, stateOf("scheduled")) }},
+				{"requeue all enqueued is refused", "/jobs/requeue/all", url.Values{"from": {"enqueued"}}, "enqueued jobs cannot be requeued.", nil},
+				{"delete all of a queue", "/jobs/delete/all", url.Values{"from": {"enqueued"}, "queue": {"nothing-here"}}, "No enqueued jobs left to delete.", nil},
 				{"back climbs out of the prefix", "/jobs/delete", url.Values{"from": {"failed"}, "back": {"/../../jobs/failed?task=x"}}, "no job selected", nil},
 				{"no job selected", "/jobs/requeue", url.Values{"from": {"failed"}}, "no job selected", nil},
 				{"unknown job action", "/jobs/explode", url.Values{"id": {f.jobs["xss"].String()}, "from": {"enqueued"}}, "unknown job action", nil},
-				{"trigger a recurring job", "/recurring/trigger", url.Values{"id": {"nightly"}}, `Triggered recurring job "nightly"`, nil},
+				{"trigger a recurring job", "/recurring/trigger", url.Values{"id": {"nightly"}}, `Triggered recurring job "nightly"`, func(t *testing.T) {
+					r, err := f.client.RecurringJob(ctx, "nightly")
+					require.NoError(t, err)
+					require.WithinDuration(t, time.Now(), r.LastRun, time.Minute, "the trigger is the last run")
+					require.True(t, r.NextRun.After(time.Now()), "the schedule is kept")
+				}},
 				{"pause a recurring job", "/recurring/pause", url.Values{"id": {"nightly"}}, `Paused recurring job "nightly".`, func(t *testing.T) {
 					r, err := f.client.RecurringJob(ctx, "nightly")
 					require.NoError(t, err)

@@ -1,10 +1,14 @@
 package dashboard_test
 
 import (
+	"cmp"
+	"encoding/hex"
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 
 	"github.com/taskflow-go/taskflow/dashboard"
 	"github.com/taskflow-go/taskflow/storage/memstore"
@@ -60,4 +64,22 @@ func ExampleOptions_authorize() {
 	dash.ServeHTTP(rec, req)
 	fmt.Println(rec.Code)
 	// Output: 200
+}
+
+// Replicas behind a load balancer, and a dashboard restarted, accept the
+// forms of each other's pages when they share the CSRF key: here read from
+// the environment, where a deployment puts a secret of 32 random bytes or
+// more (hex: 64 characters).
+func ExampleOptions_csrfKey() {
+	key, err := hex.DecodeString(cmp.Or(os.Getenv("TASKFLOW_DASHBOARD_CSRF_KEY"), strings.Repeat("ab", 32)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, err := taskflow.NewClient(memstore.New(), taskflow.ClientOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = dashboard.New(client, dashboard.Options{CSRFKey: key})
+	fmt.Println(err)
+	// Output: <nil>
 }

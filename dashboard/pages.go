@@ -3,7 +3,6 @@ package dashboard
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,6 +202,10 @@ type jobsData struct {
 	Scanned bool
 }
 
+// maxProgressRows bounds the rows of a Processing list that show their
+// progress: each is one more read of the store.
+const maxProgressRows = 50
+
 // scanLimit bounds the Scheduled jobs the Retries view reads for a page.
 const scanLimit = 5000
 
@@ -228,9 +231,12 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 		return page{}, err
 	}
 	query := d.Page.apply(taskflow.JobQuery{State: st, Task: d.Task, Queue: d.Queue})
-	var list []*taskflow.JobInfo
+	var (
+		list    []*taskflow.JobInfo
+		scanned string // where the Retries view stopped reading
+	)
 	if retries {
-		list, d.Scanned, err = h.scanRetries(r, query)
+		list, scanned, err = h.scanRetries(r, query)
 	} else {
 		list, err = h.client.Jobs(r.Context(), query)
 	}
@@ -238,8 +244,11 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 		return page{}, badCursor(err)
 	}
 	list = d.Page.page(list)
+	if d.Scanned = scanned != ""; d.Scanned && !query.Backward {
+		d.Page.Next = d.Page.link(scanned, "", false)
+	}
 	if d.Task == "" && !retries {
-		if counts, err := h.client.QueueJobCounts(r.Context(), d.Queue); err == nil {
+		if counts, err := h.counts.get(r.Context(), d.Queue, h.client.QueueJobCounts); err == nil {
 			d.Total, d.Estimated = counts.Jobs[st], slices.Contains(counts.Estimated, st)
 		}
 	}
@@ -252,7 +261,7 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 		case states.Failed:
 			row.ErrType = s.ErrorType
 		}
-		if st == states.NameProcessing && jl != nil {
+		if st == states.NameProcessing && jl != nil && len(d.Jobs) < maxProgressRows {
 			if _, p, err := jl.JobLogs(r.Context(), j.ID); err == nil && p != nil {
 				row.Progress = &taskflow.Progress{Attempt: p.Attempt, Percent: p.Percent, Message: p.Message, At: p.At}
 			}
@@ -268,32 +277,32 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 
 // scanRetries walks the Scheduled jobs as query does, keeping those that
 // ran before (retries), until it has a page and one more, or has read
-// scanLimit jobs. It tells whether it stopped at the limit. The cursors
-// are the store's: the next page goes on from the last job kept.
-func (h *Handler) scanRetries(r *http.Request, query taskflow.JobQuery) ([]*taskflow.JobInfo, bool, error) {
+// scanLimit jobs; then it returns the cursor of the last job read, for
+// the next page to go on from. The cursors are the store's.
+func (h *Handler) scanRetries(r *http.Request, query taskflow.JobQuery) ([]*taskflow.JobInfo, string, error) {
 	want := query.Limit
 	query.Limit = min(max(want*4, 100), scanLimit)
 	var out []*taskflow.JobInfo
 	for read := 0; read < scanLimit; {
 		list, err := h.client.Jobs(r.Context(), query)
 		if err != nil {
-			return nil, false, err
+			return nil, "", err
 		}
 		read += len(list)
 		for _, j := range list {
 			if j.Attempt > 0 {
 				out = append(out, j)
 				if len(out) == want {
-					return out, false, nil
+					return out, "", nil
 				}
 			}
 		}
 		if len(list) < query.Limit {
-			return out, false, nil
+			return out, "", nil
 		}
 		query.Cursor = list[len(list)-1].Cursor
 	}
-	return out, true, nil
+	return out, query.Cursor, nil
 }
 
 func stateTitle(st states.Name) string {
@@ -492,16 +501,40 @@ func clipped(s string, limit int) string {
 	return p.Text
 }
 
-// listPage makes the page, named tmpl in the navigation too, that shows
-// what list returns.
-func listPage[T any](tmpl, title string, list func(context.Context) (T, error)) func(*http.Request) (page, error) {
-	return func(r *http.Request) (page, error) {
-		v, err := list(r.Context())
-		if err != nil {
-			return page{}, err
-		}
-		return page{tmpl, title, tmpl, v}, nil
+// queueRow is a queue with how many of its jobs run.
+type queueRow struct {
+	taskflow.QueueInfo
+	Processing int
+}
+
+// queues lists the queues, each with its jobs waiting and running.
+func (h *Handler) queues(r *http.Request) (page, error) {
+	list, err := h.client.Queues(r.Context())
+	if err != nil {
+		return page{}, err
 	}
+	per, err := h.running(r, func(j *taskflow.JobInfo) string { return j.Queue })
+	if err != nil {
+		return page{}, err
+	}
+	rows := make([]queueRow, len(list))
+	for i, q := range list {
+		rows[i] = queueRow{QueueInfo: q, Processing: per[q.Name]}
+	}
+	return page{"queues", "Queues", "queues", rows}, nil
+}
+
+// running counts the Processing jobs (up to maxRunning of them) by key.
+func (h *Handler) running(r *http.Request, key func(*taskflow.JobInfo) string) (map[string]int, error) {
+	running, err := h.client.Jobs(r.Context(), taskflow.JobQuery{State: states.NameProcessing, Limit: maxRunning})
+	if err != nil && !errors.Is(err, taskflow.ErrNotSupported) { // a store that cannot list jobs counts none
+		return nil, err
+	}
+	per := map[string]int{}
+	for _, j := range running {
+		per[key(j)]++
+	}
+	return per, nil
 }
 
 type batchData struct {
@@ -509,7 +542,7 @@ type batchData struct {
 	Progress taskflow.BatchProgress
 	Finished int
 	Jobs     []*taskflow.JobInfo
-	More     bool
+	Page     keyset
 	// Continuations are the jobs that await the batch, or awaited it.
 	Continuations []*taskflow.JobInfo
 }
@@ -576,12 +609,14 @@ func (h *Handler) batchPage(r *http.Request, s string) (page, error) {
 		return page{}, err
 	}
 	d.Finished = d.Progress.Total - d.Progress.Pending
-	if d.Jobs, err = h.client.Jobs(r.Context(), taskflow.JobQuery{BatchID: id, Limit: h.opts.PageSize + 1}); err != nil {
+	if d.Page, err = newKeyset(r, h.opts.PageSize); err != nil {
 		return page{}, err
 	}
-	if len(d.Jobs) > h.opts.PageSize {
-		d.Jobs, d.More = d.Jobs[:h.opts.PageSize], true
+	jobs, err := h.client.Jobs(r.Context(), d.Page.apply(taskflow.JobQuery{BatchID: id}))
+	if err != nil {
+		return page{}, badCursor(err)
 	}
+	d.Jobs = d.Page.page(jobs)
 	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil &&
 		!errors.Is(err, taskflow.ErrNotSupported) { // a store that cannot list jobs shows none
 		return page{}, err
@@ -592,7 +627,14 @@ func (h *Handler) batchPage(r *http.Request, s string) (page, error) {
 type workerRow struct {
 	taskflow.WorkerInfo
 	Running int
+	// Stale tells that no heartbeat came for staleAfter: the worker may
+	// have stopped, and is removed once its timeout passes.
+	Stale bool
 }
+
+// staleAfter is how long without a heartbeat marks a worker stale: many
+// beats (one a second by default) missed.
+const staleAfter = 10 * time.Second
 
 // maxRunning bounds the Processing jobs read to count each worker's.
 const maxRunning = 10_000
@@ -602,19 +644,16 @@ func (h *Handler) workers(r *http.Request) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	running, err := h.client.Jobs(r.Context(), taskflow.JobQuery{State: states.NameProcessing, Limit: maxRunning})
-	if err != nil && !errors.Is(err, taskflow.ErrNotSupported) { // a store that cannot list jobs counts none
+	per, err := h.running(r, func(j *taskflow.JobInfo) string {
+		p, _ := j.State.(states.Processing)
+		return p.ServerID
+	})
+	if err != nil {
 		return page{}, err
-	}
-	per := map[string]int{}
-	for _, j := range running {
-		if p, ok := j.State.(states.Processing); ok {
-			per[p.ServerID]++
-		}
 	}
 	rows := make([]workerRow, len(list))
 	for i, w := range list {
-		rows[i] = workerRow{WorkerInfo: w, Running: per[w.ID]}
+		rows[i] = workerRow{WorkerInfo: w, Running: per[w.ID], Stale: time.Since(w.HeartbeatAt) > staleAfter}
 	}
 	return page{"workers", "Workers", "workers", rows}, nil
 }
@@ -760,6 +799,7 @@ var funcs = template.FuncMap{
 	"offered":    offered,
 	"previewOf":  func(p preview, raw, id string) previewLink { return previewLink{p, raw, id} },
 	"pages":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k} },
+	"half":       func(n int64) int64 { return n / 2 },
 	"dur":        roundDur,
 	"cronWords":  cronWords,
 	"nonzeroID":  func(id uuid.UUID) bool { return id != uuid.Nil },

@@ -3,6 +3,7 @@ package dashboard_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -134,7 +135,7 @@ func (s *syncBuffer) String() string {
 func TestStoreErrorsStayInTheLog(t *testing.T) {
 	c, err := taskflow.NewClient(failingStore{memstore.New()}, taskflow.ClientOptions{})
 	require.NoError(t, err)
-	require.NoError(t, c.PauseQueue(context.Background(), "mail")) // the queues page, which still works, has a form
+	require.NoError(t, Echo.On(c).AddRecurring(context.Background(), "nightly", "0 2 * * *", Note{})) // the recurring page, which still works, has forms
 	var log syncBuffer
 	base, hc := mount(t, newHandler(t, c, dashboard.Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}))
 	for _, path := range []string{"/", "/jobs/failed", "/job/" + uuid.NewString(), "/job/" + uuid.NewString() + "/raw/args", "/api/live", "/retries"} {
@@ -148,19 +149,19 @@ func TestStoreErrorsStayInTheLog(t *testing.T) {
 	require.Contains(t, log.String(), "db-7.internal", "the detail is logged")
 
 	tok := token503(t, hc, base)
-	resp, err := hc.PostForm(base+"/jobs/delete", url.Values{"csrf": {tok}, "from": {"failed"}, "id": {uuid.NewString()}, "back": {"/queues"}})
+	resp, err := hc.PostForm(base+"/jobs/delete", url.Values{"csrf": {tok}, "from": {"failed"}, "id": {uuid.NewString()}, "back": {"/recurring"}})
 	require.NoError(t, err)
 	resp.Body.Close()
-	_, body := get(t, hc, base+"/queues")
+	_, body := get(t, hc, base+"/recurring")
 	require.Contains(t, body, "server&#39;s log")
 	require.NotContains(t, body, "db-7.internal", "an action's flash hides it too")
 }
 
-// token503 reads the CSRF token of the queues page, which the failing
+// token503 reads the CSRF token of the recurring page, which the failing
 // store still serves.
 func token503(t *testing.T, c *http.Client, base string) string {
 	t.Helper()
-	_, body := get(t, c, base+"/queues")
+	_, body := get(t, c, base+"/recurring")
 	m := csrfRE.FindStringSubmatch(body)
 	require.NotNil(t, m, "no CSRF token in the page")
 	return m[1]
@@ -218,4 +219,59 @@ func TestUserTextIsolated(t *testing.T) {
 		require.Contains(t, body, "<bdi>bad "+rlo+"</bdi>", path)
 		require.Contains(t, body, "<bdi>x"+rlo+"</bdi>", path)
 	}
+}
+
+// TestBulkInChunks: the script's requests for "all N" each change one
+// chunk and say whether more remain, until none does.
+func TestBulkInChunks(t *testing.T) {
+	c, err := taskflow.NewClient(memstore.New(), taskflow.ClientOptions{})
+	require.NoError(t, err)
+	failJobs(t, c, 1100, "chunk")
+	base, hc := mount(t, newHandler(t, c, dashboard.Options{}))
+	tok := token(t, hc, base)
+	var done []int
+	for range 10 {
+		req, err := http.NewRequest(http.MethodPost, base+"/jobs/delete/all", strings.NewReader(url.Values{"csrf": {tok}, "from": {"failed"}}.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		var r struct {
+			OK   bool
+			Done int
+			More bool
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+		resp.Body.Close()
+		require.True(t, r.OK)
+		done = append(done, r.Done)
+		if !r.More {
+			break
+		}
+	}
+	require.Equal(t, []int{500, 500, 100}, done)
+	counts, err := c.JobCounts(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, counts.Jobs[states.NameFailed])
+	require.EqualValues(t, 1100, counts.Jobs[states.NameDeleted])
+}
+
+// TestRetriesView lists the Scheduled jobs that ran before, not the
+// others.
+func TestRetriesView(t *testing.T) {
+	f := newFixture(t, memstore.New())
+	ctx := context.Background()
+	h, err := Echo.On(f.client).Enqueue(ctx, Note{Text: "flaky"}, taskflow.Queue("retry-q"))
+	require.NoError(t, err)
+	jobs, err := f.store.Fetch(ctx, &storage.FetchParams{Queues: []string{"retry-q"}, Limit: 1, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	require.NoError(t, f.client.ChangeState(ctx, h.ID, states.Scheduled{EnqueueAt: time.Now().Add(time.Minute), ScheduledAt: time.Now(),
+		Reason: "Retry attempt 1 of 10: upstream down"}))
+	base, c := mount(t, newHandler(t, f.client, dashboard.Options{}))
+	_, body := get(t, c, base+"/retries")
+	require.Contains(t, body, h.ID.String())
+	require.Contains(t, body, "Retry attempt 1 of 10")
+	require.NotContains(t, body, f.jobs["scheduled"].String(), "a delayed job that never ran is no retry")
 }

@@ -163,6 +163,14 @@ func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, er
 	if err != nil {
 		return uuid.Nil, fmt.Errorf("taskflow: trigger recurring job %q: %w", id, err)
 	}
+	// Record the run as the last one, the schedule unchanged. A worker that
+	// fired the definition meanwhile, or a paused one, refuses it
+	// (ErrStateConflict): the job stands, and so does the last run.
+	rs, _ := c.recurring()
+	if err := rs.FireRecurring(ctx, &storage.FireParams{ID: id, ExpectedNext: def.NextRun, NextRun: def.NextRun, LastRun: now, Now: now}); err != nil &&
+		!errors.Is(err, storage.ErrStateConflict) {
+		return ids[0], fmt.Errorf("taskflow: trigger recurring job %q: record the run: %w", id, err)
+	}
 	return ids[0], nil
 }
 

@@ -93,7 +93,7 @@
         }
         Object.keys(d.jobs || {}).forEach(function (st) {
           var el = document.querySelector('.count[data-state="' + st + '"]');
-          if (el) { el.textContent = String(d.jobs[st]); }
+          if (el) { el.textContent = d.jobs[st].toLocaleString("en-US"); }
         });
         document.querySelectorAll(".count").forEach(function (el) {
           if (!(d.jobs && el.getAttribute("data-state") in d.jobs)) { el.textContent = "0"; }

@@ -71,21 +71,12 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	sql, args, err := s.listQuery(p)
+	jobs, js, err := s.list(ctx, p, true)
+	if err == nil && len(jobs) < p.Limit && windowed(p) { // a rare match, or the end: read it all
+		jobs, js, err = s.list(ctx, p, false)
+	}
 	if err != nil {
 		return nil, err
-	}
-	rows, err := s.db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, interpretError("list", err)
-	}
-	js := jobScanner{}
-	if p.State == states.NameEnqueued { // its rows end with enqueued_seq
-		js.seqs = []int64{}
-	}
-	jobs, err := pgx.CollectRows(rows, js.scan)
-	if err != nil {
-		return nil, interpretError("list", err)
 	}
 	for i, j := range jobs {
 		c := cursor{id: j.ID}
@@ -100,8 +91,43 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	return jobs, nil
 }
 
-// listQuery returns List's query of p and its arguments.
-func (s *Store) listQuery(p *storage.ListParams) (string, []any, error) {
+// list runs List's query of p, in a window or not.
+func (s *Store) list(ctx context.Context, p *storage.ListParams, window bool) ([]*storage.Job, *jobScanner, error) {
+	sql, args, err := s.listQuery(p, window)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, nil, interpretError("list", err)
+	}
+	js := &jobScanner{}
+	if p.State == states.NameEnqueued { // its rows end with enqueued_seq
+		js.seqs = []int64{}
+	}
+	jobs, err := pgx.CollectRows(rows, js.scan)
+	if err != nil {
+		return nil, nil, interpretError("list", err)
+	}
+	return jobs, js, nil
+}
+
+// listWindow is how many jobs of a finished state (or of every state)
+// List reads by ID, from the cursor, to find a page of those of a task
+// or queue, before it reads them all (see byIDText): enough for a filter
+// that matches one job in a few hundred.
+const listWindow = 10_000
+
+// windowed tells whether List first looks for p's page in a window.
+func windowed(p *storage.ListParams) bool {
+	return p.Limit > 0 && p.Limit+max(p.Offset, 0) < listWindow && (p.Task != "" || p.Queue != "") &&
+		(p.State == "" || p.State == states.NameSucceeded || p.State == states.NameDeleted)
+}
+
+// listQuery returns List's query of p and its arguments; with window, for
+// a windowed list, the query that looks for the page among the next
+// listWindow jobs of the state only.
+func (s *Store) listQuery(p *storage.ListParams, window bool) (string, []any, error) {
 	var (
 		after *cursor
 		where = []string{"true"}
@@ -126,6 +152,7 @@ func (s *Store) listQuery(p *storage.ListParams) (string, []any, error) {
 	default:
 		filter("state = %s", string(p.State))
 	}
+	byState := len(where) // the conditions before are on the state
 	if p.Queue != "" && p.State != states.NameEnqueued {
 		filter("queue = %s", p.Queue)
 	}
@@ -188,20 +215,37 @@ func (s *Store) listQuery(p *storage.ListParams) (string, []any, error) {
 		sql = `SELECT ` + jobCols + ` FROM ` + s.q.list + ` WHERE ` + strings.Join(where, " AND ") +
 			` ORDER BY run_at ` + dir(true) + `, id ` + dir(true) + page
 	default:
-		key := "id"
-		if (p.Task != "" || p.Queue != "") && (p.State == "" || p.State == states.NameSucceeded || p.State == states.NameDeleted) {
-			key = byIDText
+		if !window || !windowed(p) {
+			sql = s.listByID(p, where, after, arg, dir, cmpOp, page)
+			break
 		}
+		inner := where[:byState:byState]
 		if after != nil {
-			if key == byIDText {
-				where = append(where, byIDText+" "+cmpOp(false)+" "+arg(after.id.String()))
-			} else {
-				where = append(where, "id "+cmpOp(false)+" "+arg(uid(after.id))+"::uuid")
-			}
+			inner = append(inner, "id "+cmpOp(false)+" "+arg(uid(after.id))+"::uuid")
 		}
-		sql = `SELECT ` + jobCols + ` FROM ` + s.q.list + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + key + " " + dir(false) + page
+		sql = `SELECT ` + jobCols + ` FROM (SELECT * FROM ` + s.q.list + ` WHERE ` + strings.Join(inner, " AND ") +
+			` ORDER BY id ` + dir(false) + ` LIMIT ` + strconv.Itoa(listWindow) + `) w WHERE ` + strings.Join(where[byState:], " AND ") +
+			` ORDER BY id ` + dir(false) + page
 	}
 	return sql, args, nil
+}
+
+// listByID returns the query of a list by ID, newest first: on an index,
+// or read in the order of the ID's text (see byIDText).
+func (s *Store) listByID(p *storage.ListParams, where []string, after *cursor, arg func(any) string,
+	dir func(bool) string, cmpOp func(bool) string, page string) string {
+	key := "id"
+	if (p.Task != "" || p.Queue != "") && (p.State == "" || p.State == states.NameSucceeded || p.State == states.NameDeleted) {
+		key = byIDText
+	}
+	if after != nil {
+		if key == byIDText {
+			where = append(where, byIDText+" "+cmpOp(false)+" "+arg(after.id.String()))
+		} else {
+			where = append(where, "id "+cmpOp(false)+" "+arg(uid(after.id))+"::uuid")
+		}
+	}
+	return `SELECT ` + jobCols + ` FROM ` + s.q.list + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + key + " " + dir(false) + page
 }
 
 // countSQL: $1 queue (empty: any) → state, count.

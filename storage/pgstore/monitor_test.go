@@ -139,7 +139,7 @@ func TestListUsesTheStatesIndex(t *testing.T) {
 // listPlan returns the plan of List's query of p, as JSON.
 func listPlan(t *testing.T, s *Store, p *storage.ListParams) string {
 	t.Helper()
-	sql, args, err := s.listQuery(p)
+	sql, args, err := s.listQuery(p, true)
 	require.NoError(t, err)
 	var plan string
 	require.NoError(t, s.pool.QueryRow(testCtx(t), "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&plan))

@@ -75,6 +75,7 @@ func testListPages(t *testing.T, newStore NewStore) {
 		{"failed of a queue", storage.ListParams{State: states.NameFailed, Queue: "mail"}, newest(failed)},
 		{"failed of a task", storage.ListParams{State: states.NameFailed, Task: "test-task"}, newest(failed)},
 		{"every state, newest first", storage.ListParams{}, newest(slices.Concat(enqueued, scheduled, failed))},
+		{"every state of a queue", storage.ListParams{Queue: "mail"}, newest(inQueueOf("mail", slices.Concat(enqueued, scheduled, failed)))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
