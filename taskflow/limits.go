@@ -235,3 +235,53 @@ func (o *WorkerOptions) validateQueueOptions() error {
 	}
 	return nil
 }
+
+// LimitInfo is a limit as Client.Limits reports it: one per declared
+// limit, and for a PartitionLimit one per partition with jobs enqueued or
+// running.
+type LimitInfo struct {
+	// Scope is "queue", "task" or "partition"; Name the queue or task.
+	Scope, Name string
+	// Partition is the partition counted, for a PartitionLimit.
+	Partition string
+	Limits    Limits
+	// Running is how many jobs of the scope run now (leased), the slots in
+	// use when Limits.Concurrency is set.
+	Running int64
+	// Enqueued is how many jobs of the scope wait in their queue.
+	Enqueued int64
+	// Held is how many of them wait on this limit: Enqueued when the limit
+	// is full (every slot in use, or the rate spent until NextStart), else
+	// 0. The others wait only for a worker.
+	Held int64
+	// NextStart is, under a spent rate, when the next job may start.
+	NextStart time.Time
+}
+
+// Limits reports every stored limit and how much of it is in use. It
+// returns an error wrapping ErrNotSupported on a store without
+// storage.FlowControl.
+func (c *Client) Limits(ctx context.Context) ([]LimitInfo, error) {
+	fc, ok := c.store.(storage.FlowControl)
+	if !ok {
+		return nil, fmt.Errorf("taskflow: limits: the store implements no storage.FlowControl: %w", ErrNotSupported)
+	}
+	use, err := fc.LimitUsage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: limits: %w", err)
+	}
+	out := make([]LimitInfo, len(use))
+	for i, u := range use {
+		l := u.Limit
+		info := LimitInfo{
+			Scope: string(l.Scope), Name: l.Name, Partition: u.Partition,
+			Limits:  Limits{Concurrency: l.Concurrency, Rate: l.Rate, Per: l.Period, Burst: l.Burst},
+			Running: u.Running, Enqueued: u.Waiting, NextStart: u.NextStart,
+		}
+		if (l.Concurrency > 0 && u.Running >= int64(l.Concurrency)) || !u.NextStart.IsZero() {
+			info.Held = u.Waiting
+		}
+		out[i] = info
+	}
+	return out, nil
+}
