@@ -285,3 +285,22 @@ func (c *Client) Limits(ctx context.Context) ([]LimitInfo, error) {
 	}
 	return out, nil
 }
+
+// LimitTotals merges the partitions of each limit of ls (as Client.Limits
+// orders them) into one entry, with no Partition and the sums of Running,
+// Enqueued and Held: one series per limit for a metrics system, however
+// many partitions (tenants) a limit counts.
+func LimitTotals(ls []LimitInfo) []LimitInfo {
+	var out []LimitInfo
+	for _, l := range ls {
+		if n := len(out); n > 0 && out[n-1].Scope == l.Scope && out[n-1].Name == l.Name {
+			out[n-1].Running += l.Running
+			out[n-1].Enqueued += l.Enqueued
+			out[n-1].Held += l.Held
+			continue
+		}
+		l.Partition, l.NextStart = "", time.Time{}
+		out = append(out, l)
+	}
+	return out
+}

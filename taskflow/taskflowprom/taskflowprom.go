@@ -65,7 +65,7 @@ type Collector struct {
 
 	mu       sync.Mutex
 	queues   []taskflow.QueueInfo
-	limits   []limitUse // summed over partitions
+	limits   []taskflow.LimitInfo // summed over partitions
 	limitsAt time.Time
 	alive    int
 	haveWks  bool // the store keeps a worker registry
@@ -201,8 +201,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.dropped.Collect(ch)
 	queues, alive, haveWks := c.read()
 	for _, l := range c.readLimits() {
-		ch <- prometheus.MustNewConstMetric(c.slots, prometheus.GaugeValue, float64(l.running), l.scope, l.name)
-		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(l.held), l.scope, l.name)
+		ch <- prometheus.MustNewConstMetric(c.slots, prometheus.GaugeValue, float64(l.Running), l.Scope, l.Name)
+		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(l.Held), l.Scope, l.Name)
 	}
 	if haveWks {
 		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(alive))
@@ -254,16 +254,9 @@ func (c *Collector) read() ([]taskflow.QueueInfo, int, bool) {
 	return qs, c.alive, c.haveWks
 }
 
-// limitUse is one limit's use, summed over its partitions: one series per
-// limit, however many partitions (tenants) it counts.
-type limitUse struct {
-	scope, name   string
-	running, held int64
-}
-
-// readLimits returns the use of every limit, read with the queues (at most
-// once per CacheFor); none on a store without flow control.
-func (c *Collector) readLimits() []limitUse {
+// readLimits returns the use of every limit, summed over its partitions,
+// read at most once per CacheFor; none on a store without flow control.
+func (c *Collector) readLimits() []taskflow.LimitInfo {
 	if c.opts.Client == nil {
 		return nil
 	}
@@ -282,15 +275,6 @@ func (c *Collector) readLimits() []limitUse {
 		c.scrapeErrors.Inc()
 		return c.limits
 	}
-	var out []limitUse
-	for _, l := range ls {
-		if n := len(out); n > 0 && out[n-1].scope == l.Scope && out[n-1].name == l.Name {
-			out[n-1].running += l.Running
-			out[n-1].held += l.Held
-			continue
-		}
-		out = append(out, limitUse{l.Scope, l.Name, l.Running, l.Held})
-	}
-	c.limits, c.limitsAt = out, time.Now()
-	return out
+	c.limits, c.limitsAt = taskflow.LimitTotals(ls), time.Now()
+	return c.limits
 }
