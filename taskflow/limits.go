@@ -16,6 +16,11 @@ import (
 // stored.
 var ErrPartitionKey = errors.New("taskflow: partition key")
 
+// limitedPoll is the longest an idle worker that declares limits waits
+// before it looks for jobs again, when no wake-up comes: a slot freed, or a
+// rate spent, lets held jobs start without one.
+const limitedPoll = 100 * time.Millisecond
+
 // MaxPartitionLen is the most bytes of a partition key.
 const MaxPartitionLen = storage.MaxPartitionLen
 
