@@ -402,6 +402,7 @@ type candidate struct {
 	priority               int
 	seq                    int64
 	queueAt, rank          int
+	turn                   int // the partition's place in this round, from the cursor
 }
 
 // fetchLimited leases up to p.Limit jobs under the stored limits, serving
@@ -436,6 +437,7 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 			return err
 		}
 		var ids []pgtype.UUID
+		last := map[string][2]string{} // per queue, the last partition served
 		for _, c := range cands {
 			if len(ids) == p.Limit {
 				break
@@ -443,8 +445,12 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 			if f.start(c.queue, c.task, c.partition) {
 				admitted[c.id] = len(ids)
 				ids = append(ids, pgtype.UUID{Bytes: c.id, Valid: true})
+				if c.partition != "" {
+					last[c.queue] = [2]string{c.task, c.partition}
+				}
 			}
 		}
+		s.limitCache.advance(last)
 		if len(ids) == 0 {
 			return nil
 		}
@@ -598,6 +604,10 @@ func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, q
 	}); err != nil {
 		return nil, err
 	}
+	turns := make(map[group]int, len(groups))
+	for i, g := range groups {
+		turns[g] = i
+	}
 	slices.SortFunc(out, func(a, b candidate) int { return cmp.Compare(a.seq, b.seq) })
 	for i := range out {
 		c := &out[i]
@@ -605,9 +615,14 @@ func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, q
 		k := group{c.queue, c.task, c.partition}
 		c.rank = ranks[k]
 		ranks[k]++
+		c.turn = len(groups) // jobs without a partition come last in a round
+		if t, ok := turns[k]; ok {
+			c.turn = t
+		}
 	}
 	slices.SortFunc(out, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.queueAt, b.queueAt), cmp.Compare(b.priority, a.priority), cmp.Compare(a.rank, b.rank), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(cmp.Compare(a.queueAt, b.queueAt), cmp.Compare(b.priority, a.priority), cmp.Compare(a.rank, b.rank),
+			cmp.Compare(a.turn, b.turn), cmp.Compare(a.seq, b.seq))
 	})
 	return out, nil
 }
@@ -681,19 +696,22 @@ func (s *Store) openGroups(ctx context.Context, tx pgx.Tx, f *flow, fetch int, q
 		}); err != nil {
 			return nil, err
 		}
-		if n > 0 || round > 0 {
-			c.mu.Lock()
-			if c.cursor == nil {
-				c.cursor = map[string][2]string{}
-			}
-			for _, g := range out {
-				c.cursor[g.queue] = [2]string{g.task, g.partition}
-			}
-			c.mu.Unlock()
-		}
 		ct, cp = make([]string, len(open)), make([]string, len(open))
 	}
 	return out, nil
+}
+
+// advance moves the cursor of each queue of last past the partition
+// served last, so that the next fetch starts its round after it.
+func (c *limitCache) advance(last map[string][2]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cursor == nil {
+		c.cursor = map[string][2]string{}
+	}
+	for q, g := range last {
+		c.cursor[q] = g
+	}
 }
 
 // saveRates stores the GCRA times the fetch moved.
