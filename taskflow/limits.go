@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/taskflow-go/taskflow/storage"
@@ -267,7 +268,11 @@ type LimitInfo struct {
 // returns an error wrapping ErrNotSupported on a store without
 // storage.FlowControl.
 func (c *Client) Limits(ctx context.Context) ([]LimitInfo, error) {
-	fc, ok := c.store.(storage.FlowControl)
+	return limitInfos(ctx, c.store)
+}
+
+func limitInfos(ctx context.Context, store storage.Store) ([]LimitInfo, error) {
+	fc, ok := store.(storage.FlowControl)
 	if !ok {
 		return nil, fmt.Errorf("taskflow: limits: the store implements no storage.FlowControl: %w", ErrNotSupported)
 	}
@@ -308,4 +313,53 @@ func LimitTotals(ls []LimitInfo) []LimitInfo {
 		out = append(out, l)
 	}
 	return out
+}
+
+// limitWatchEvery is how often a worker that declares limits checks them
+// for EventLimitHeld, while anyone subscribes to its events.
+var limitWatchEvery atomic.Int64
+
+func init() { limitWatchEvery.Store(int64(5 * time.Second)) }
+
+// watchLimits publishes EventLimitHeld each time a limit (per partition)
+// begins to hold jobs back, until ctx is done.
+func (w *Worker) watchLimits(ctx context.Context) {
+	t := time.NewTicker(time.Duration(limitWatchEvery.Load()))
+	defer t.Stop()
+	held := map[[3]string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !w.opts.Events.active() {
+			continue
+		}
+		ls, err := limitInfos(ctx, w.store)
+		if err != nil {
+			w.log.Warn("taskflow: reading limits failed", "err", err)
+			continue
+		}
+		now := w.opts.Clock()
+		next := make(map[[3]string]bool, len(held))
+		for _, l := range ls {
+			if l.Held == 0 {
+				continue
+			}
+			k := [3]string{l.Scope, l.Name, l.Partition}
+			next[k] = true
+			if held[k] {
+				continue
+			}
+			ev := Event{Kind: EventLimitHeld, At: now, Worker: w.opts.ID, Limit: &l}
+			if l.Scope == string(storage.ScopeQueue) {
+				ev.Queue = l.Name
+			} else {
+				ev.Task = l.Name
+			}
+			w.opts.Events.publish(ev)
+		}
+		held = next
+	}
 }

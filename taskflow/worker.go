@@ -379,6 +379,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		maint.Go(func() error { w.journals.run(bg); return nil })
 	}
 	maint.Go(func() error { scheduler.Run(bg, w.store, o.Clock, 5*time.Second, schedWake, w.log); return nil })
+	if w.limited && o.Events != nil {
+		maint.Go(func() error { w.watchLimits(bg); return nil })
+	}
 	maint.Go(func() error {
 		reaper.Every(bg, max(o.LeaseDuration/6, 100*time.Millisecond), func(ctx context.Context) { _ = reaper.Reclaim(ctx, w.store, o.Clock, w.log) })
 		return nil

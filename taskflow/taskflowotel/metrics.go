@@ -195,6 +195,9 @@ func (m *Metrics) consume() {
 		return o
 	}
 	for ev := range m.sub.C {
+		if ev.Kind == taskflow.EventLimitHeld {
+			continue // a limit's, not a job's: the limit gauges show it
+		}
 		m.add(metricKey{ev.Task, ev.Queue, attrEvent, ev.Kind.String()})
 		switch ev.Kind {
 		case taskflow.EventStarted:

@@ -139,6 +139,9 @@ func (c *Collector) consume() {
 	defer close(c.done)
 	all := map[[2]string]*series{}
 	for ev := range c.sub.C {
+		if ev.Kind == taskflow.EventLimitHeld {
+			continue // a limit's, not a job's: the limit gauges show it
+		}
 		s := all[[2]string{ev.Task, ev.Queue}]
 		if s == nil {
 			s = &series{events: map[taskflow.EventKind]prometheus.Counter{}, lost: map[string]prometheus.Counter{},
