@@ -16,8 +16,10 @@
 // [Recurring] (durable cron definitions), [Locker] (named locks, for the
 // mutex filter), [Workers] (the worker registry and its watchdog),
 // [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries),
-// [Pruner] (removal of expired final jobs) and [TxBound] (stores bound to a
-// caller's transaction). taskflow never asks a store for a capability it
+// [Pruner] (removal of expired final jobs), [TxBound] (stores bound to a
+// caller's transaction) and [FlowControl] (concurrency and rate limits, and
+// partitions served round robin, enforced by Fetch; its guarantees are in
+// its own documentation). taskflow never asks a store for a capability it
 // lacks: it returns an error wrapping [ErrNotSupported] that names it. A
 // store that implements only [Store] passes the required part of
 // storagetest, whose other areas skip with a message.

@@ -41,9 +41,16 @@ const (
 	// its ctx is cancelled and its outcome discarded. A lease ended by the
 	// attempt's own stored outcome is not lost. State is nil.
 	EventLeaseLost
+	// EventLimitHeld: a limit began to hold jobs back (it is full, or its
+	// rate is spent, and jobs of its scope wait). A worker that declares
+	// limits checks them every few seconds while anyone subscribes, and
+	// publishes one event per limit and partition each time it starts
+	// holding jobs. Limit says which and how many; Task or Queue names
+	// its scope; JobID is zero.
+	EventLimitHeld
 )
 
-var eventNames = [...]string{"", "enqueued", "scheduled", "awaiting", "started", "succeeded", "retried", "failed", "deleted", "lease_lost"}
+var eventNames = [...]string{"", "enqueued", "scheduled", "awaiting", "started", "succeeded", "retried", "failed", "deleted", "lease_lost", "limit_held"}
 
 // String returns the kind's lower-case name, as metrics label it.
 func (k EventKind) String() string {
@@ -75,6 +82,8 @@ type Event struct {
 	State states.State
 	// Worker is the ID of the worker that reported it; empty for a client.
 	Worker string
+	// Limit is, for EventLimitHeld, the limit and its use.
+	Limit *LimitInfo
 }
 
 // Cause names, for EventLeaseLost, why the job was taken from the attempt,

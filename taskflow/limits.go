@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/taskflow-go/taskflow/storage"
@@ -15,6 +16,11 @@ import (
 // or returned a key longer than MaxPartitionLen bytes; the job is not
 // stored.
 var ErrPartitionKey = errors.New("taskflow: partition key")
+
+// limitedPoll is the longest an idle worker that declares limits waits
+// before it looks for jobs again, when no wake-up comes: a slot freed, or a
+// rate spent, lets held jobs start without one.
+const limitedPoll = 100 * time.Millisecond
 
 // MaxPartitionLen is the most bytes of a partition key.
 const MaxPartitionLen = storage.MaxPartitionLen
@@ -234,4 +240,126 @@ func (o *WorkerOptions) validateQueueOptions() error {
 		return fmt.Errorf("%w: QueueWeights must weigh every queue of Queues, or none", ErrInvalidOption)
 	}
 	return nil
+}
+
+// LimitInfo is a limit as Client.Limits reports it: one per declared
+// limit, and for a PartitionLimit one per partition with jobs enqueued or
+// running.
+type LimitInfo struct {
+	// Scope is "queue", "task" or "partition"; Name the queue or task.
+	Scope, Name string
+	// Partition is the partition counted, for a PartitionLimit.
+	Partition string
+	Limits    Limits
+	// Running is how many jobs of the scope run now (leased), the slots in
+	// use when Limits.Concurrency is set.
+	Running int64
+	// Enqueued is how many jobs of the scope wait in their queue.
+	Enqueued int64
+	// Held is how many of them wait on this limit: Enqueued when the limit
+	// is full (every slot in use, or the rate spent until NextStart), else
+	// 0. The others wait only for a worker.
+	Held int64
+	// NextStart is, under a spent rate, when the next job may start.
+	NextStart time.Time
+}
+
+// Limits reports every stored limit and how much of it is in use. It
+// returns an error wrapping ErrNotSupported on a store without
+// storage.FlowControl.
+func (c *Client) Limits(ctx context.Context) ([]LimitInfo, error) {
+	return limitInfos(ctx, c.store)
+}
+
+func limitInfos(ctx context.Context, store storage.Store) ([]LimitInfo, error) {
+	fc, ok := store.(storage.FlowControl)
+	if !ok {
+		return nil, fmt.Errorf("taskflow: limits: the store implements no storage.FlowControl: %w", ErrNotSupported)
+	}
+	use, err := fc.LimitUsage(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: limits: %w", err)
+	}
+	out := make([]LimitInfo, len(use))
+	for i, u := range use {
+		l := u.Limit
+		info := LimitInfo{
+			Scope: string(l.Scope), Name: l.Name, Partition: u.Partition,
+			Limits:  Limits{Concurrency: l.Concurrency, Rate: l.Rate, Per: l.Period, Burst: l.Burst},
+			Running: u.Running, Enqueued: u.Waiting, NextStart: u.NextStart,
+		}
+		if (l.Concurrency > 0 && u.Running >= int64(l.Concurrency)) || !u.NextStart.IsZero() {
+			info.Held = u.Waiting
+		}
+		out[i] = info
+	}
+	return out, nil
+}
+
+// LimitTotals merges the partitions of each limit of ls (as Client.Limits
+// orders them) into one entry, with no Partition and the sums of Running,
+// Enqueued and Held: one series per limit for a metrics system, however
+// many partitions (tenants) a limit counts.
+func LimitTotals(ls []LimitInfo) []LimitInfo {
+	var out []LimitInfo
+	for _, l := range ls {
+		if n := len(out); n > 0 && out[n-1].Scope == l.Scope && out[n-1].Name == l.Name {
+			out[n-1].Running += l.Running
+			out[n-1].Enqueued += l.Enqueued
+			out[n-1].Held += l.Held
+			continue
+		}
+		l.Partition, l.NextStart = "", time.Time{}
+		out = append(out, l)
+	}
+	return out
+}
+
+// limitWatchEvery is how often a worker that declares limits checks them
+// for EventLimitHeld, while anyone subscribes to its events.
+var limitWatchEvery atomic.Int64
+
+func init() { limitWatchEvery.Store(int64(5 * time.Second)) }
+
+// watchLimits publishes EventLimitHeld each time a limit (per partition)
+// begins to hold jobs back, until ctx is done.
+func (w *Worker) watchLimits(ctx context.Context) {
+	t := time.NewTicker(time.Duration(limitWatchEvery.Load()))
+	defer t.Stop()
+	held := map[[3]string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !w.opts.Events.active() {
+			continue
+		}
+		ls, err := limitInfos(ctx, w.store)
+		if err != nil {
+			w.log.Warn("taskflow: reading limits failed", "err", err)
+			continue
+		}
+		now := w.opts.Clock()
+		next := make(map[[3]string]bool, len(held))
+		for _, l := range ls {
+			if l.Held == 0 {
+				continue
+			}
+			k := [3]string{l.Scope, l.Name, l.Partition}
+			next[k] = true
+			if held[k] {
+				continue
+			}
+			ev := Event{Kind: EventLimitHeld, At: now, Worker: w.opts.ID, Limit: &l}
+			if l.Scope == string(storage.ScopeQueue) {
+				ev.Queue = l.Name
+			} else {
+				ev.Task = l.Name
+			}
+			w.opts.Events.publish(ev)
+		}
+		held = next
+	}
 }

@@ -277,3 +277,39 @@ func TestWeighedOrderFollowsWeightsAndStarvesNone(t *testing.T) {
 		require.InDelta(t, float64(w)/10, share, 0.03, "queue %s came first %.3f of the time", q, share)
 	}
 }
+
+func TestEventWhenALimitHoldsJobsBack(t *testing.T) {
+	taskflow.SetLimitWatchEvery(20 * time.Millisecond)
+	e := setup(t)
+	release := make(chan struct{})
+	task, err := taskflow.RegisterTask(e.reg, "acct", func(ctx context.Context, a acctArgs) (int, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return 0, nil
+	}, taskflow.PartitionBy(byAccount), taskflow.PartitionLimit(taskflow.Limits{Concurrency: 1}))
+	require.NoError(t, err)
+	hub := taskflow.NewEvents()
+	sub := hub.Subscribe(100)
+	defer sub.Close()
+	e.startWorker(t, taskflow.WorkerOptions{Events: hub})
+	_, err = task.On(e.client).EnqueueMany(waitCtx(t), []acctArgs{{Account: "a"}, {Account: "a"}, {Account: "a"}, {Account: "b"}})
+	require.NoError(t, err)
+	defer close(release)
+	for {
+		select {
+		case ev := <-sub.C:
+			if ev.Kind != taskflow.EventLimitHeld {
+				continue
+			}
+			require.Equal(t, "acct", ev.Task)
+			require.Equal(t, "limit_held", ev.Kind.String())
+			require.Equal(t, taskflow.LimitInfo{Scope: "partition", Name: "acct", Partition: "a", Limits: taskflow.Limits{Concurrency: 1},
+				Running: 1, Enqueued: 2, Held: 2}, *ev.Limit, "partition b runs its one job and holds none")
+			return
+		case <-waitCtx(t).Done():
+			t.Fatal("no EventLimitHeld")
+		}
+	}
+}

@@ -235,8 +235,9 @@ type Worker struct {
 	// LocalQueueConcurrency; set by NewWorker, read-only after.
 	local map[string]*atomic.Int64
 	// limited says limits may hold jobs back: the idle fetch loop also
-	// wakes when a job finishes, and polls every pollEvery, at most the
-	// shortest rate interval declared, so rate limits are used fully.
+	// wakes when a job of its own finishes, and polls every pollEvery: at
+	// most limitedPoll (a slot another worker frees sends no wake-up) and
+	// the shortest rate interval declared (so rates are used fully).
 	limited   bool
 	pollEvery time.Duration
 
@@ -371,6 +372,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	for _, l := range limits {
 		if !l.IsZero() {
 			w.limited = true
+			w.pollEvery = min(w.pollEvery, limitedPoll)
 		}
 		if t := l.Interval(); t > 0 {
 			w.pollEvery = max(min(w.pollEvery, t), time.Millisecond)
@@ -410,6 +412,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		maint.Go(func() error { w.journals.run(bg); return nil })
 	}
 	maint.Go(func() error { scheduler.Run(bg, w.store, o.Clock, 5*time.Second, schedWake, w.log); return nil })
+	if w.limited && o.Events != nil {
+		maint.Go(func() error { w.watchLimits(bg); return nil })
+	}
 	maint.Go(func() error {
 		reaper.Every(bg, max(o.LeaseDuration/6, 100*time.Millisecond), func(ctx context.Context) { _ = reaper.Reclaim(ctx, w.store, o.Clock, w.log) })
 		return nil

@@ -262,6 +262,27 @@ func TestCommandsOnPostgres(t *testing.T) {
 			}},
 		{name: "queues pause bad name", args: []string{"queues", "pause", "Mail!"}, code: 2, stderr: []string{`invalid queue name "Mail!"`}},
 		{name: "workers none", args: []string{"workers"}, stdout: []string{"no live worker"}},
+		{name: "limits none", args: []string{"limits"}, stdout: []string{"no limit declared"}},
+		{name: "limits", args: []string{"limits", "--json"}, check: func(t *testing.T, f *fixture, r result) {
+			err := f.store.SetLimits(context.Background(), []storage.Limit{
+				{Scope: storage.ScopeQueue, Name: "mail", Concurrency: 3},
+				{Scope: storage.ScopeTask, Name: "send-email", Rate: 5, Period: time.Second, Burst: 1},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.run(t, "limits").expect(t, 0, []string{"SCOPE", "HELD", "queue", "mail", "task", "send-email", "5/1s+1"}, nil)
+			var ls []struct {
+				Scope, Name string
+				Concurrency int
+				Rate        int
+				PerMS       float64 `json:"per_ms"`
+			}
+			decode(t, f.run(t, "limits", "--json").stdout, &ls)
+			if len(ls) != 2 || ls[0].Scope != "queue" || ls[0].Concurrency != 3 || ls[1].Name != "send-email" || ls[1].Rate != 5 || ls[1].PerMS != 1000 {
+				t.Fatalf("limits --json = %+v", ls)
+			}
+		}},
 		{name: "jobs list", args: []string{"jobs", "list"}, stdout: []string{"ID", "{failed}", "send-email", "resize-image", "smtp: connection refused"}},
 		{name: "jobs list failed json", args: []string{"jobs", "list", "--state", "failed", "--json"}, check: func(t *testing.T, f *fixture, r result) {
 			var jobs jobsJSON

@@ -8,6 +8,7 @@
 //	taskflow stats
 //	taskflow queues [list] | pause QUEUE | resume QUEUE
 //	taskflow workers
+//	taskflow limits
 //	taskflow jobs list [--state S] [--queue Q] [--task T] [--limit N]
 //	taskflow jobs show ID
 //	taskflow jobs requeue|delete ID... | --state S [--queue Q] [--task T] [--yes]
@@ -100,7 +101,7 @@ type command struct {
 
 // commands is the command tree.
 var commands = &command{name: "taskflow", subs: []*command{
-	migrateCommand, statsCommand, queuesCommand, workersCommand, jobsCommand,
+	migrateCommand, statsCommand, queuesCommand, workersCommand, limitsCommand, jobsCommand,
 	recurringCommand, batchCommand, dashboardCommand, benchCommand, versionCommand,
 }}
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,6 +32,11 @@ const limitsRecheck = time.Second
 type limitCache struct {
 	any       atomic.Bool
 	checkedAt atomic.Int64 // unix nanoseconds; 0: never
+
+	// cursor is, per queue, the last partition a limited fetch found: the
+	// next starts after it, so that fetches go round the partitions.
+	mu     sync.Mutex
+	cursor map[string][2]string
 }
 
 // limitQueries is the SQL of flow control, its schema name filled in.
@@ -72,13 +78,17 @@ DELETE FROM {s}.limit_rates r USING gone WHERE (r.scope, r.name) = (gone.scope, 
 const runningSQL = `SELECT queue, task, coalesce(partition_key, ''), count(*) FROM {s}.jobs
 WHERE lease_until IS NOT NULL AND state = 'processing' GROUP BY 1, 2, 3`
 
-// groupsSQL: $1 queues → queue, task, partition key of every partition with
-// Enqueued jobs, found by a loose scan of jobs_partition_fetch: one index
-// probe per partition, however many jobs each holds.
+// groupsSQL: $1 queues, $2 and $3 where to start in each (after that task
+// and partition key), $4 and $5 the partitions held back (task, key), $6
+// the tasks held back, $7 the most to return → queue, task, partition key
+// of partitions with Enqueued jobs, found by a loose scan of
+// jobs_partition_fetch: one index probe per partition, however many jobs
+// each holds, and no more probes than it takes to find $7 not held back.
 const groupsSQL = `WITH RECURSIVE g AS (
-	SELECT q.name AS queue, f.task, f.partition_key FROM unnest($1::text[]) AS q(name) CROSS JOIN LATERAL (
+	SELECT q.name AS queue, f.task, f.partition_key FROM unnest($1::text[], $2::text[], $3::text[]) AS q(name, ct, cp)
+	CROSS JOIN LATERAL (
 		SELECT task, partition_key FROM {s}.jobs
-		WHERE state = 'enqueued' AND partition_key IS NOT NULL AND queue = q.name
+		WHERE state = 'enqueued' AND partition_key IS NOT NULL AND queue = q.name AND (task, partition_key) > (q.ct, q.cp)
 		ORDER BY task, partition_key LIMIT 1) f
 	UNION ALL
 	SELECT g.queue, f.task, f.partition_key FROM g CROSS JOIN LATERAL (
@@ -87,10 +97,16 @@ const groupsSQL = `WITH RECURSIVE g AS (
 			AND (task, partition_key) > (g.task, g.partition_key)
 		ORDER BY task, partition_key LIMIT 1) f
 )
-SELECT queue, task, partition_key FROM g`
+SELECT queue, task, partition_key FROM g
+WHERE task <> ALL($6::text[])
+	AND NOT EXISTS (SELECT 1 FROM unnest($4::text[], $5::text[]) AS b(task, pk) WHERE b.task = g.task AND b.pk = g.partition_key)
+LIMIT $7`
 
 // candidatesSQL: $1–$6 the open partitions (queue, task, partition key,
-// most jobs to take, least and greatest priority), $7–$10 the queues
+// most jobs to take, least and greatest priority: a bound checked on the
+// jobs locked, so that the index condition and the order are the
+// partition's alone, which only jobs_partition_fetch serves, and it is
+// chosen even without statistics), $7–$10 the queues
 // (name, most jobs, least and greatest priority), $11 the tasks whose jobs
 // without a partition key are held back → id, queue, task, partition key,
 // priority, enqueued_seq of the first jobs of each, locked.
@@ -100,8 +116,8 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::int4
 CROSS JOIN LATERAL (
 	SELECT id, queue, task, partition_key, priority, enqueued_seq FROM {s}.jobs
 	WHERE state = 'enqueued' AND partition_key IS NOT NULL AND queue = g.queue AND task = g.task AND partition_key = g.pk
-		AND priority BETWEEN g.floor AND g.ceiling
-	ORDER BY priority DESC, enqueued_seq LIMIT g.n FOR UPDATE SKIP LOCKED) c
+	ORDER BY task, partition_key, priority DESC, enqueued_seq LIMIT g.n FOR UPDATE SKIP LOCKED) c
+WHERE c.priority BETWEEN g.floor AND g.ceiling
 UNION ALL
 SELECT c.id, c.queue, c.task, '', c.priority, c.enqueued_seq
 FROM unnest($7::text[], $8::int4[], $9::int4[], $10::int4[]) AS q(name, n, floor, ceiling)
@@ -386,6 +402,7 @@ type candidate struct {
 	priority               int
 	seq                    int64
 	queueAt, rank          int
+	turn                   int // the partition's place in this round, from the cursor
 }
 
 // fetchLimited leases up to p.Limit jobs under the stored limits, serving
@@ -420,6 +437,7 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 			return err
 		}
 		var ids []pgtype.UUID
+		last := map[string][2]string{} // per queue, the last partition served
 		for _, c := range cands {
 			if len(ids) == p.Limit {
 				break
@@ -427,8 +445,12 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 			if f.start(c.queue, c.task, c.partition) {
 				admitted[c.id] = len(ids)
 				ids = append(ids, pgtype.UUID{Bytes: c.id, Valid: true})
+				if c.partition != "" {
+					last[c.queue] = [2]string{c.task, c.partition}
+				}
 			}
 		}
+		s.limitCache.advance(last)
 		if len(ids) == 0 {
 			return nil
 		}
@@ -527,19 +549,8 @@ func (s *Store) readFlow(ctx context.Context, tx pgx.Tx, now time.Time) (*flow, 
 // robin between partitions (the jobs without a partition of one task
 // counting as one), then as they were enqueued.
 func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, queues []string, floors, ceilings []int32) ([]candidate, error) {
-	type group struct{ queue, task, partition string }
-	var groups []group
-	rows, err := tx.Query(ctx, s.q.lim.groups, queues)
+	groups, err := s.openGroups(ctx, tx, f, limit, queues)
 	if err != nil {
-		return nil, err
-	}
-	var g group
-	if _, err := pgx.ForEachRow(rows, []any{&g.queue, &g.task, &g.partition}, func() error {
-		if f.open(g.queue, g.task, g.partition) {
-			groups = append(groups, g)
-		}
-		return nil
-	}); err != nil {
 		return nil, err
 	}
 	// Each open partition gets its share of the fetch, at least one job,
@@ -578,7 +589,7 @@ func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, q
 			}
 		}
 	}
-	rows, err = tx.Query(ctx, s.q.lim.candidates, gq, gt, gp, gn, gf, gc, queues, qn, floors, ceilings, held)
+	rows, err := tx.Query(ctx, s.q.lim.candidates, gq, gt, gp, gn, gf, gc, queues, qn, floors, ceilings, held)
 	if err != nil {
 		return nil, err
 	}
@@ -593,6 +604,10 @@ func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, q
 	}); err != nil {
 		return nil, err
 	}
+	turns := make(map[group]int, len(groups))
+	for i, g := range groups {
+		turns[g] = i
+	}
 	slices.SortFunc(out, func(a, b candidate) int { return cmp.Compare(a.seq, b.seq) })
 	for i := range out {
 		c := &out[i]
@@ -600,11 +615,103 @@ func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, q
 		k := group{c.queue, c.task, c.partition}
 		c.rank = ranks[k]
 		ranks[k]++
+		c.turn = len(groups) // jobs without a partition come last in a round
+		if t, ok := turns[k]; ok {
+			c.turn = t
+		}
 	}
 	slices.SortFunc(out, func(a, b candidate) int {
-		return cmp.Or(cmp.Compare(a.queueAt, b.queueAt), cmp.Compare(b.priority, a.priority), cmp.Compare(a.rank, b.rank), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(cmp.Compare(a.queueAt, b.queueAt), cmp.Compare(b.priority, a.priority), cmp.Compare(a.rank, b.rank),
+			cmp.Compare(a.turn, b.turn), cmp.Compare(a.seq, b.seq))
 	})
 	return out, nil
+}
+
+// group is a partition of a queue: the jobs of one task and partition key.
+type group struct{ queue, task, partition string }
+
+// groupWindow is the fewest partitions a limited fetch looks at: priority
+// between partitions is exact among those it looks at, and each fetch
+// looks at max(4 × its limit, groupWindow) of them.
+const groupWindow = 64
+
+// openGroups returns partitions of queues that no limit holds back, going
+// round: from after the last one the previous fetch found, then from the
+// start; at most max(4 × fetch, groupWindow) of them.
+func (s *Store) openGroups(ctx context.Context, tx pgx.Tx, f *flow, fetch int, queues []string) ([]group, error) {
+	limit := max(4*fetch, groupWindow)
+	heldTasks, heldT, heldP := []string{}, []string{}, []string{}
+	for c, l := range f.limits {
+		if c.scope == storage.ScopeTask && !f.open("", l.Name, "") {
+			heldTasks = append(heldTasks, l.Name)
+		}
+	}
+	for c := range f.running {
+		if c.scope == storage.ScopePartition && !f.open("", c.name, c.partition) {
+			heldT, heldP = append(heldT, c.name), append(heldP, c.partition)
+		}
+	}
+	for c := range f.tat {
+		if c.scope == storage.ScopePartition && !f.open("", c.name, c.partition) {
+			heldT, heldP = append(heldT, c.name), append(heldP, c.partition)
+		}
+	}
+	var open []string // queues no queue limit holds back
+	for _, q := range queues {
+		if f.open(q, "", "") {
+			open = append(open, q)
+		}
+	}
+	if len(open) == 0 {
+		return nil, nil
+	}
+	c := &s.limitCache
+	c.mu.Lock()
+	ct, cp := make([]string, len(open)), make([]string, len(open))
+	for i, q := range open {
+		cur := c.cursor[q]
+		ct[i], cp[i] = cur[0], cur[1]
+	}
+	c.mu.Unlock()
+	var out []group
+	seen := map[group]bool{}
+	rounds := 1
+	if slices.ContainsFunc(ct, func(t string) bool { return t != "" }) {
+		rounds = 2 // then from the start
+	}
+	for round := 0; round < rounds && len(out) < limit; round++ {
+		rows, err := tx.Query(ctx, s.q.lim.groups, open, ct, cp, heldT, heldP, heldTasks, limit-len(out))
+		if err != nil {
+			return nil, err
+		}
+		var g group
+		n := 0
+		if _, err := pgx.ForEachRow(rows, []any{&g.queue, &g.task, &g.partition}, func() error {
+			n++
+			if !seen[g] && f.open(g.queue, g.task, g.partition) {
+				seen[g] = true
+				out = append(out, g)
+			}
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		ct, cp = make([]string, len(open)), make([]string, len(open))
+	}
+	return out, nil
+}
+
+// advance moves the cursor of each queue of last past the partition
+// served last, so that the next fetch starts its round after it.
+func (c *limitCache) advance(last map[string][2]string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cursor == nil {
+		c.cursor = map[string][2]string{}
+	}
+	for q, g := range last {
+		c.cursor[q] = g
+	}
 }
 
 // saveRates stores the GCRA times the fetch moved.

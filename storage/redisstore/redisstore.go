@@ -1,9 +1,15 @@
 // Package redisstore is a Redis taskflow store built on go-redis/v9. It
 // passes the whole storage conformance suite (package storagetest) and
-// implements every optional interface of package storage: unique keys,
-// continuations, batches and their listing, recurring jobs, locks, the worker registry,
+// implements every optional interface of package storage but one: unique
+// keys, continuations, batches and their listing, recurring jobs, locks,
+// the worker registry,
 // queue pause, statistics, job logs, monitoring queries, pruning and
-// wake-ups (Redis pub/sub).
+// wake-ups (Redis pub/sub). It does not implement storage.FlowControl yet,
+// in either mode: enforcing limits needs the counts of leased jobs per
+// partition and one FIFO per partition inside the fetch script, which
+// its key layout does not keep. A worker that declares a limit on it stops
+// at start with an error wrapping storage.ErrNotSupported that names the
+// limit; one that declares none runs as before.
 //
 // # Setup
 //

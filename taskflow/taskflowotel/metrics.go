@@ -92,7 +92,11 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 		metric.WithDescription("1 when the queue is paused."))
 	dropped, err4 := meter.Int64ObservableCounter("taskflow.events.dropped", metric.WithUnit("{event}"),
 		metric.WithDescription("Events the metrics lost because they fell behind."))
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	slots, err5 := meter.Int64ObservableGauge("taskflow.limit.slots_in_use", metric.WithUnit("{job}"),
+		metric.WithDescription("Jobs running under a flow-control limit, summed over its partitions."))
+	held, err6 := meter.Int64ObservableGauge("taskflow.limit.jobs_held", metric.WithUnit("{job}"),
+		metric.WithDescription("Enqueued jobs waiting on a flow-control limit (full, or its rate spent), summed over its partitions."))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return nil, fmt.Errorf("taskflowotel: %w", err)
 	}
 	m.sub = hub.Subscribe(opts.Buffer)
@@ -110,6 +114,15 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 		if opts.Client == nil {
 			return nil
 		}
+		ls, err := opts.Client.Limits(ctx)
+		if err != nil && !errors.Is(err, taskflow.ErrNotSupported) {
+			return err
+		}
+		for _, l := range taskflow.LimitTotals(ls) {
+			at := metric.WithAttributes(attribute.String("taskflow.limit.scope", l.Scope), attribute.String("taskflow.limit.name", l.Name))
+			o.ObserveInt64(slots, l.Running, at)
+			o.ObserveInt64(held, l.Held, at)
+		}
 		qs, err := opts.Client.Queues(ctx)
 		if errors.Is(err, taskflow.ErrNotSupported) {
 			return nil
@@ -125,7 +138,7 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 			o.ObserveInt64(paused, p, at)
 		}
 		return err
-	}, depth, latency, paused, dropped, events, lost)
+	}, depth, latency, paused, dropped, events, lost, slots, held)
 	if err != nil {
 		m.sub.Close()
 		return nil, fmt.Errorf("taskflowotel: %w", err)
@@ -182,6 +195,9 @@ func (m *Metrics) consume() {
 		return o
 	}
 	for ev := range m.sub.C {
+		if ev.Kind == taskflow.EventLimitHeld {
+			continue // a limit's, not a job's: the limit gauges show it
+		}
 		m.add(metricKey{ev.Task, ev.Queue, attrEvent, ev.Kind.String()})
 		switch ev.Kind {
 		case taskflow.EventStarted:

@@ -3,6 +3,7 @@ package taskflowotel_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 	"github.com/taskflow-go/taskflow/taskflow/taskflowotel"
@@ -98,4 +100,46 @@ func TestMetricsThroughAManualReader(t *testing.T) {
 	require.EqualValues(t, 3, durations)
 	require.EqualValues(t, 3, pickups)
 	require.Equal(t, map[string]int64{"taskflow.queue.depth/held": 1, "taskflow.queue.paused/held": 1}, gauges)
+}
+
+// TestLimitGauges: each limit's slots in use and jobs held, summed over its
+// partitions.
+func TestLimitGauges(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	store := memstore.New()
+	client, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	m, err := taskflowotel.NewMetrics(taskflow.NewEvents(), taskflowotel.MetricsOptions{MeterProvider: mp, Client: client})
+	require.NoError(t, err)
+	defer m.Close()
+	type acct struct{ ID string }
+	task, err := taskflow.RegisterTask(taskflow.NewRegistry(), "call", func(context.Context, acct) (int, error) { return 0, nil },
+		taskflow.PartitionBy(func(a acct) string { return a.ID }))
+	require.NoError(t, err)
+	_, err = task.On(client).EnqueueMany(ctx, []acct{{"a"}, {"a"}, {"a"}, {"b"}, {"b"}})
+	require.NoError(t, err)
+	require.NoError(t, store.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "call", Concurrency: 1}}))
+	jobs, err := store.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, jobs, 2)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(ctx, &rm))
+	gauges := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, md := range sm.Metrics {
+			if data, ok := md.Data.(metricdata.Gauge[int64]); ok && strings.HasPrefix(md.Name, "taskflow.limit.") {
+				for _, dp := range data.DataPoints {
+					scope, _ := dp.Attributes.Value("taskflow.limit.scope")
+					name, _ := dp.Attributes.Value("taskflow.limit.name")
+					gauges[md.Name+"/"+scope.AsString()+"/"+name.AsString()] = dp.Value
+				}
+			}
+		}
+	}
+	require.Equal(t, map[string]int64{"taskflow.limit.slots_in_use/partition/call": 2, "taskflow.limit.jobs_held/partition/call": 3}, gauges)
 }

@@ -60,13 +60,16 @@ type Collector struct {
 	dropped  prometheus.CounterFunc
 
 	depth, latency, paused, workers *prometheus.Desc
+	slots, held                     *prometheus.Desc
 	scrapeErrors                    prometheus.Counter
 
-	mu      sync.Mutex
-	queues  []taskflow.QueueInfo
-	alive   int
-	haveWks bool // the store keeps a worker registry
-	readAt  time.Time
+	mu       sync.Mutex
+	queues   []taskflow.QueueInfo
+	limits   []taskflow.LimitInfo // summed over partitions
+	limitsAt time.Time
+	alive    int
+	haveWks  bool // the store keeps a worker registry
+	readAt   time.Time
 }
 
 // New returns a collector of the events of hub.
@@ -108,6 +111,10 @@ func New(hub *taskflow.Events, opts Options) *Collector {
 		latency: prometheus.NewDesc(ns+"_queue_latency_seconds", "How long the job waiting longest in the queue has waited.", []string{"queue"}, nil),
 		paused:  prometheus.NewDesc(ns+"_queue_paused", "1 when the queue is paused.", []string{"queue"}, nil),
 		workers: prometheus.NewDesc(ns+"_workers_alive", "Workers registered with the store (heartbeats within their timeout).", nil, nil),
+		slots: prometheus.NewDesc(ns+"_limit_slots_in_use", "Jobs running under a flow-control limit, summed over its partitions, by scope (queue, task, partition) and name.",
+			[]string{"scope", "name"}, nil),
+		held: prometheus.NewDesc(ns+"_limit_jobs_held", "Enqueued jobs waiting on a flow-control limit (full, or its rate spent), summed over its partitions, by scope and name.",
+			[]string{"scope", "name"}, nil),
 		scrapeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "store_read_errors_total", Help: "Scrapes that could not read the queues or the workers from the store.",
 		}),
@@ -132,6 +139,9 @@ func (c *Collector) consume() {
 	defer close(c.done)
 	all := map[[2]string]*series{}
 	for ev := range c.sub.C {
+		if ev.Kind == taskflow.EventLimitHeld {
+			continue // a limit's, not a job's: the limit gauges show it
+		}
 		s := all[[2]string{ev.Task, ev.Queue}]
 		if s == nil {
 			s = &series{events: map[taskflow.EventKind]prometheus.Counter{}, lost: map[string]prometheus.Counter{},
@@ -181,6 +191,8 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.latency
 	ch <- c.paused
 	ch <- c.workers
+	ch <- c.slots
+	ch <- c.held
 }
 
 // Collect implements prometheus.Collector.
@@ -191,6 +203,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	c.lost.Collect(ch)
 	c.dropped.Collect(ch)
 	queues, alive, haveWks := c.read()
+	for _, l := range c.readLimits() {
+		ch <- prometheus.MustNewConstMetric(c.slots, prometheus.GaugeValue, float64(l.Running), l.Scope, l.Name)
+		ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, float64(l.Held), l.Scope, l.Name)
+	}
 	if haveWks {
 		ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(alive))
 	}
@@ -239,4 +255,29 @@ func (c *Collector) read() ([]taskflow.QueueInfo, int, bool) {
 	}
 	c.queues, c.readAt = qs, time.Now()
 	return qs, c.alive, c.haveWks
+}
+
+// readLimits returns the use of every limit, summed over its partitions,
+// read at most once per CacheFor; none on a store without flow control.
+func (c *Collector) readLimits() []taskflow.LimitInfo {
+	if c.opts.Client == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.limitsAt.IsZero() && time.Since(c.limitsAt) < c.opts.CacheFor {
+		return c.limits
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ls, err := c.opts.Client.Limits(ctx)
+	switch {
+	case errors.Is(err, taskflow.ErrNotSupported):
+		ls = nil
+	case err != nil:
+		c.scrapeErrors.Inc()
+		return c.limits
+	}
+	c.limits, c.limitsAt = taskflow.LimitTotals(ls), time.Now()
+	return c.limits
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 	"github.com/taskflow-go/taskflow/taskflow/taskflowprom"
@@ -155,4 +156,40 @@ taskflow_leases_lost_total{cause="requeued",queue="default",task="hold"} 1
 	require.Eventually(t, func() bool {
 		return testutil.GatherAndCompare(registry, strings.NewReader(want), "taskflow_leases_lost_total") == nil
 	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestLimitGauges: a partition limit's slots in use and the jobs it holds
+// back are summed over its partitions, one series per limit.
+func TestLimitGauges(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	store := memstore.New()
+	client, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	collector := taskflowprom.New(taskflow.NewEvents(), taskflowprom.Options{Client: client, CacheFor: time.Millisecond})
+	defer collector.Close()
+	registry := prometheus.NewRegistry()
+	require.NoError(t, registry.Register(collector))
+
+	type acct struct{ ID string }
+	task, err := taskflow.RegisterTask(taskflow.NewRegistry(), "call", func(context.Context, acct) (int, error) { return 0, nil },
+		taskflow.PartitionBy(func(a acct) string { return a.ID }))
+	require.NoError(t, err)
+	_, err = task.On(client).EnqueueMany(ctx, []acct{{"a"}, {"a"}, {"a"}, {"b"}, {"b"}})
+	require.NoError(t, err)
+	require.NoError(t, store.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "call", Concurrency: 1}}))
+	jobs, err := store.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, jobs, 2, "one per partition")
+
+	want := `
+# HELP taskflow_limit_jobs_held Enqueued jobs waiting on a flow-control limit (full, or its rate spent), summed over its partitions, by scope and name.
+# TYPE taskflow_limit_jobs_held gauge
+taskflow_limit_jobs_held{name="call",scope="partition"} 3
+# HELP taskflow_limit_slots_in_use Jobs running under a flow-control limit, summed over its partitions, by scope (queue, task, partition) and name.
+# TYPE taskflow_limit_slots_in_use gauge
+taskflow_limit_slots_in_use{name="call",scope="partition"} 2
+`
+	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want), "taskflow_limit_jobs_held", "taskflow_limit_slots_in_use"))
 }

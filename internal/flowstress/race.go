@@ -1,0 +1,5 @@
+//go:build race
+
+package flowstress
+
+const raceEnabled = true
