@@ -260,7 +260,10 @@ func summary(s states.State) string {
 	case states.Succeeded:
 		return fmt.Sprintf("in %v (waited %v)", roundDur(s.Duration), roundDur(s.Latency))
 	case states.Failed:
-		return cmp.Or(s.ErrorType+": ", "") + s.ErrorMessage
+		if s.ErrorType == "" { // an error that is only text
+			return s.ErrorMessage
+		}
+		return s.ErrorType + ": " + s.ErrorMessage
 	case states.Deleted:
 		return cmp.Or(s.Reason, s.ErrorMessage)
 	}
