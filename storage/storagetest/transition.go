@@ -33,6 +33,21 @@ func testTransition(t *testing.T, newStore NewStore) {
 		require.JSONEq(t, `"ok"`, string(st.(states.Succeeded).Result))
 	})
 
+	t.Run("StateDataKeepsAnyResultBytes", func(t *testing.T) {
+		s := newStore(t)
+		results := [][]byte{{0x0a, 0xff, 0x01, 0x00}, []byte(`{"id":1}`), []byte(`{ "spaced" : true }`), []byte("not json")}
+		for _, result := range results {
+			create(t, s, newJob(t))
+			f := fetch(t, s, 1)[0]
+			tr := succeed(f.ID, f.LeaseToken)
+			tr.Data = mustMarshal(states.Succeeded{SucceededAt: base, Result: result})
+			require.Equal(t, []error{nil}, transition(t, s, false, tr))
+			st, err := get(t, s, f.ID).CurrentState()
+			require.NoError(t, err)
+			require.Equal(t, result, st.(states.Succeeded).Result, "the result bytes as the worker stored them")
+		}
+	})
+
 	t.Run("TransitionFromUnexpectedStateIsConflictAndChangesNothing", func(t *testing.T) {
 		s := newStore(t)
 		j := newJob(t)
