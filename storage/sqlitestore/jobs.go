@@ -23,9 +23,10 @@ const jobCols = `id, task, args, queue, priority, state, state_data, run_at, att
 	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until`
 
 // leave is the SET item that appends the state a job leaves (its current
-// one) to its history.
-const leave = `history = coalesce(history || ',', '') ||
-	json_object('s', state, 'r', state_reason, 'd', state_data, 't', updated_at)`
+// one) to its history: a JSON object, built by concatenation, whose data is
+// the state's JSON itself, as stored.
+const leave = `history = coalesce(history || ',', '') || '{"s":"' || state || '","r":' || json_quote(state_reason) ||
+	',"t":' || updated_at || ',"d":' || coalesce(state_data, 'null') || '}'`
 
 // finishedStates and unfinishedStates, as SQL lists.
 const (
@@ -71,10 +72,10 @@ func scanJob(r scanner, extra ...any) (*storage.Job, error) {
 
 // entry is a history entry as column history keeps it.
 type entry struct {
-	S string  `json:"s"`
-	R string  `json:"r"`
-	D *string `json:"d"`
-	T int64   `json:"t"`
+	S string          `json:"s"`
+	R string          `json:"r"`
+	T int64           `json:"t"`
+	D json.RawMessage `json:"d"`
 }
 
 func decodeHistory(h string) ([]storage.StateRecord, error) {
@@ -88,8 +89,8 @@ func decodeHistory(h string) ([]storage.StateRecord, error) {
 	out := make([]storage.StateRecord, len(es))
 	for i, e := range es {
 		out[i] = storage.StateRecord{State: states.Name(e.S), Reason: e.R, At: time.UnixMicro(e.T).UTC()}
-		if e.D != nil {
-			out[i].Data = []byte(*e.D)
+		if string(e.D) != "null" {
+			out[i].Data = e.D
 		}
 	}
 	return out, nil
@@ -99,8 +100,11 @@ func decodeHistory(h string) ([]storage.StateRecord, error) {
 func encodeEntries(records []storage.StateRecord) (string, error) {
 	var b strings.Builder
 	for _, r := range records {
-		d := string(r.Data)
-		e, err := json.Marshal(entry{S: string(r.State), R: r.Reason, D: &d, T: r.At.UnixMicro()})
+		d := json.RawMessage(r.Data)
+		if len(d) == 0 {
+			d = json.RawMessage("null")
+		}
+		e, err := json.Marshal(entry{S: string(r.State), R: r.Reason, D: d, T: r.At.UnixMicro()})
 		if err != nil {
 			return "", err
 		}
@@ -267,16 +271,14 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 }
 
 // fetchSQL leases up to ?4 jobs of queue ?1 with a priority from ?2 to ?3,
-// in the order Fetch serves them, with tokens after ?9.
-const fetchSQL = `WITH picked AS MATERIALIZED (
-	SELECT id, row_number() OVER () AS rn FROM (
-		SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
-		ORDER BY priority DESC, seq LIMIT ?4)
-)
-UPDATE jobs SET ` + leave + `, state = 'processing', state_data = ?5, state_reason = '', updated_at = ?6,
-	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, expire_at = NULL,
-	lease_token = ?9 + (SELECT rn FROM picked WHERE picked.id = jobs.id)
-WHERE id IN (SELECT id FROM picked)
+// under token ?9. The jobs of one fetch share their token: each lease still
+// carries a token larger than any the job was leased under before, which
+// is what fencing needs, and the statement stays one pass over the rows it
+// leases.
+const fetchSQL = `UPDATE jobs SET ` + leave + `, state = 'processing', state_data = ?5, state_reason = '', updated_at = ?6,
+	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
+WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
+	ORDER BY priority DESC, seq LIMIT ?4)
 RETURNING ` + jobCols + `, seq`
 
 func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*storage.Job) error {
@@ -304,12 +306,12 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*
 		}
 		if !paused[name] {
 			limit := p.Limit - len(*out)
-			base, err := w.tokens(limit)
+			token, err := w.nextToken()
 			if err != nil {
 				return err
 			}
 			rows, err := w.query(fetchSQL, name, floor, ceiling, limit, data, now.UnixMicro(), p.Owner,
-				now.Add(p.LeaseFor).UnixMicro(), base)
+				now.Add(p.LeaseFor).UnixMicro(), token)
 			if err != nil {
 				return err
 			}

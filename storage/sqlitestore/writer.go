@@ -299,13 +299,12 @@ func (w *wtx) nextSeq() (int64, error) {
 	return w.seq, nil
 }
 
-// tokens reserves n fencing tokens and returns the one before the first.
-func (w *wtx) tokens(n int) (int64, error) {
+// nextToken returns the next fencing token.
+func (w *wtx) nextToken() (int64, error) {
 	if err := w.readCounters(); err != nil {
 		return 0, err
 	}
-	base := w.token
-	w.token += int64(n)
+	w.token++
 	w.dirty = true
-	return base, nil
+	return w.token, nil
 }
