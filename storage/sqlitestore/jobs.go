@@ -608,7 +608,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 // lostLeases checks the leases of p without writing.
 func (s *Store) lostLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
 	var lost []storage.LostLease
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		lost = lost[:0]
 		for id, token := range p.Jobs {
 			l, held, err := leaseOf(func(q string, args ...any) *sql.Row { return conn.QueryRowContext(ctx, q, args...) }, id, token, p.Owner)
@@ -722,8 +722,19 @@ func (w *wtx) requeue(query, reason string, now time.Time, args ...any) (int, er
 	return len(picked), nil
 }
 
-// read runs fn on a read connection, retrying while the file is busy.
-func (s *Store) read(ctx context.Context, fn func(conn *sql.Conn) error) error {
+// querier is what reads need: a read connection, or the caller's
+// transaction for a store made by WithTx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// read runs fn on a read connection, retrying while the file is busy; in
+// the caller's transaction for a store made by WithTx.
+func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
+	if s.tx != nil {
+		return fn(s.tx)
+	}
 	select {
 	case <-s.stop:
 		return ErrClosed
@@ -749,7 +760,7 @@ func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 
 func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.Job, error) {
 	var j *storage.Job
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		var (
 			h      sql.NullString
 			reason string
@@ -810,7 +821,7 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	q += ` ORDER BY id DESC LIMIT ? OFFSET ?`
 	args = append(args, limit, max(p.Offset, 0))
 	var out []*storage.Job
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
 		rows, err := conn.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -836,7 +847,7 @@ func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64,
 		q, args = `SELECT state, count(*) FROM jobs WHERE queue = ? GROUP BY state`, []any{queue}
 	}
 	out := make(map[states.Name]int64, len(states.Names))
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		clear(out)
 		rows, err := conn.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -904,7 +915,7 @@ func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duratio
 	step = max(step.Truncate(time.Minute), time.Minute)
 	counted := map[time.Time]storage.StatsPoint{}
 	first := storage.StatsPeriod(from, step)
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		clear(counted)
 		rows, err := conn.QueryContext(ctx, `SELECT minute, succeeded, failed, deleted FROM stats WHERE minute >= ? AND minute < ?`,
 			first.UnixMicro(), to.UnixMicro())
@@ -931,4 +942,15 @@ func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duratio
 		return nil, interpretError("stats", err)
 	}
 	return storage.FillStats(from, to, step, counted), nil
+}
+
+// EstimateCount implements [storage.Estimator] with exact counts: it is
+// Count, with every state named exact. (SQLite keeps no statistics to
+// estimate from.)
+func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Name]int64, []states.Name, error) {
+	n, err := s.Count(ctx, queue)
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, slices.Clone(states.Names), nil
 }
