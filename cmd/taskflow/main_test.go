@@ -48,17 +48,26 @@ type result struct {
 // terminal) and TASKFLOW_DATABASE_URL set to database (unset when empty).
 func taskflowCmd(t *testing.T, database string, args ...string) result {
 	t.Helper()
+	var env []string
+	if database != "" {
+		env = append(env, "TASKFLOW_DATABASE_URL="+database)
+	}
+	return taskflowEnv(t, env, args...)
+}
+
+// taskflowEnv runs the built command with args, stdin from a pipe, and
+// the environment less TASKFLOW_DATABASE_URL and TASKFLOW_STORE, plus env.
+func taskflowEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TASKFLOW_DATABASE_URL=") {
+		if !strings.HasPrefix(kv, "TASKFLOW_DATABASE_URL=") && !strings.HasPrefix(kv, "TASKFLOW_STORE=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	if database != "" {
-		cmd.Env = append(cmd.Env, "TASKFLOW_DATABASE_URL="+database)
-	}
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdin = strings.NewReader("y\n") // a pipe: a selection without --yes is refused, whatever it says
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

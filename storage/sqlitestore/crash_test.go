@@ -173,7 +173,7 @@ func TestKillMidCommit(t *testing.T) {
 			}
 
 			var check string
-			require.NoError(t, s.read(ctx, func(conn *sql.Conn) error {
+			require.NoError(t, s.read(ctx, func(conn querier) error {
 				return conn.QueryRowContext(ctx, "PRAGMA integrity_check").Scan(&check)
 			}))
 			require.Equal(t, "ok", check)

@@ -165,7 +165,7 @@ func (s *Store) ResolvesContinuations() {}
 // BatchProgress implements [storage.Batches].
 func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Name]int64, error) {
 	out := map[states.Name]int64{}
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		clear(out)
 		rows, err := conn.QueryContext(ctx, `SELECT state, count(*) FROM jobs WHERE batch_id = ? GROUP BY state`, uid(id))
 		if err != nil {
@@ -196,7 +196,7 @@ func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Nam
 // ListBatches implements [storage.BatchLister].
 func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
 	var out []uuid.UUID
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
 		rows, err := conn.QueryContext(ctx, `SELECT DISTINCT batch_id FROM jobs WHERE batch_id IS NOT NULL
 			ORDER BY batch_id DESC LIMIT ? OFFSET ?`, max(limit, 0), max(offset, 0))
@@ -327,7 +327,7 @@ func (s *Store) DueRecurring(ctx context.Context, now time.Time, limit int) ([]*
 		return nil, time.Time{}, err
 	}
 	var next sql.NullInt64
-	err = s.read(ctx, func(conn *sql.Conn) error {
+	err = s.read(ctx, func(conn querier) error {
 		q := `SELECT min(next_run) FROM recurring_jobs WHERE NOT paused AND next_run IS NOT NULL AND next_run > ?`
 		args := []any{now.UnixMicro()}
 		if len(due) == limit { // due ones beyond the limit count as the rest
@@ -349,7 +349,7 @@ func (s *Store) DueRecurring(ctx context.Context, now time.Time, limit int) ([]*
 
 func (s *Store) queryRecurring(ctx context.Context, q string, args ...any) ([]*storage.RecurringJob, error) {
 	var out []*storage.RecurringJob
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
 		rows, err := conn.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -458,7 +458,7 @@ func (w *wtx) heartbeat(v *storage.WorkerInfo) error {
 // ListWorkers implements [storage.Workers].
 func (s *Store) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) {
 	var out []*storage.WorkerInfo
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
 		rows, err := conn.QueryContext(ctx, `SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at FROM servers ORDER BY id`)
 		if err != nil {
@@ -548,7 +548,7 @@ func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) e
 // ListQueues implements [storage.Queues].
 func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 	var out []storage.QueueInfo
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
 		rows, err := conn.QueryContext(ctx, `
 			SELECT name, max(paused), sum(n), min(oldest) FROM (

@@ -60,7 +60,7 @@ func (s *Store) JobLogs(ctx context.Context, id uuid.UUID) ([]storage.LogRecord,
 		records []storage.LogRecord
 		p       *storage.Progress
 	)
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		records, p = records[:0], nil
 		var exists bool
 		if err := conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs WHERE id = ?)`, uid(id)).Scan(&exists); err != nil {

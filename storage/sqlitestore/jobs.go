@@ -23,9 +23,10 @@ const jobCols = `id, task, args, queue, priority, state, state_data, run_at, att
 	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until`
 
 // leave is the SET item that appends the state a job leaves (its current
-// one) to its history.
-const leave = `history = coalesce(history || ',', '') ||
-	json_object('s', state, 'r', state_reason, 'd', state_data, 't', updated_at)`
+// one) to its history: a JSON object, built by concatenation, whose data is
+// the state's JSON itself, as stored.
+const leave = `history = coalesce(history || ',', '') || '{"s":"' || state || '","r":' || json_quote(state_reason) ||
+	',"t":' || updated_at || ',"d":' || coalesce(state_data, 'null') || '}'`
 
 // finishedStates and unfinishedStates, as SQL lists.
 const (
@@ -71,10 +72,10 @@ func scanJob(r scanner, extra ...any) (*storage.Job, error) {
 
 // entry is a history entry as column history keeps it.
 type entry struct {
-	S string  `json:"s"`
-	R string  `json:"r"`
-	D *string `json:"d"`
-	T int64   `json:"t"`
+	S string          `json:"s"`
+	R string          `json:"r"`
+	T int64           `json:"t"`
+	D json.RawMessage `json:"d"`
 }
 
 func decodeHistory(h string) ([]storage.StateRecord, error) {
@@ -88,8 +89,8 @@ func decodeHistory(h string) ([]storage.StateRecord, error) {
 	out := make([]storage.StateRecord, len(es))
 	for i, e := range es {
 		out[i] = storage.StateRecord{State: states.Name(e.S), Reason: e.R, At: time.UnixMicro(e.T).UTC()}
-		if e.D != nil {
-			out[i].Data = []byte(*e.D)
+		if string(e.D) != "null" {
+			out[i].Data = e.D
 		}
 	}
 	return out, nil
@@ -99,8 +100,11 @@ func decodeHistory(h string) ([]storage.StateRecord, error) {
 func encodeEntries(records []storage.StateRecord) (string, error) {
 	var b strings.Builder
 	for _, r := range records {
-		d := string(r.Data)
-		e, err := json.Marshal(entry{S: string(r.State), R: r.Reason, D: &d, T: r.At.UnixMicro()})
+		d := json.RawMessage(r.Data)
+		if len(d) == 0 {
+			d = json.RawMessage("null")
+		}
+		e, err := json.Marshal(entry{S: string(r.State), R: r.Reason, D: d, T: r.At.UnixMicro()})
 		if err != nil {
 			return "", err
 		}
@@ -267,16 +271,14 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 }
 
 // fetchSQL leases up to ?4 jobs of queue ?1 with a priority from ?2 to ?3,
-// in the order Fetch serves them, with tokens after ?9.
-const fetchSQL = `WITH picked AS MATERIALIZED (
-	SELECT id, row_number() OVER () AS rn FROM (
-		SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
-		ORDER BY priority DESC, seq LIMIT ?4)
-)
-UPDATE jobs SET ` + leave + `, state = 'processing', state_data = ?5, state_reason = '', updated_at = ?6,
-	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, expire_at = NULL,
-	lease_token = ?9 + (SELECT rn FROM picked WHERE picked.id = jobs.id)
-WHERE id IN (SELECT id FROM picked)
+// under token ?9. The jobs of one fetch share their token: each lease still
+// carries a token larger than any the job was leased under before, which
+// is what fencing needs, and the statement stays one pass over the rows it
+// leases.
+const fetchSQL = `UPDATE jobs SET ` + leave + `, state = 'processing', state_data = ?5, state_reason = '', updated_at = ?6,
+	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
+WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
+	ORDER BY priority DESC, seq LIMIT ?4)
 RETURNING ` + jobCols + `, seq`
 
 func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*storage.Job) error {
@@ -304,12 +306,12 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*
 		}
 		if !paused[name] {
 			limit := p.Limit - len(*out)
-			base, err := w.tokens(limit)
+			token, err := w.nextToken()
 			if err != nil {
 				return err
 			}
 			rows, err := w.query(fetchSQL, name, floor, ceiling, limit, data, now.UnixMicro(), p.Owner,
-				now.Add(p.LeaseFor).UnixMicro(), base)
+				now.Add(p.LeaseFor).UnixMicro(), token)
 			if err != nil {
 				return err
 			}
@@ -606,7 +608,7 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 // lostLeases checks the leases of p without writing.
 func (s *Store) lostLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
 	var lost []storage.LostLease
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		lost = lost[:0]
 		for id, token := range p.Jobs {
 			l, held, err := leaseOf(func(q string, args ...any) *sql.Row { return conn.QueryRowContext(ctx, q, args...) }, id, token, p.Owner)
@@ -720,8 +722,19 @@ func (w *wtx) requeue(query, reason string, now time.Time, args ...any) (int, er
 	return len(picked), nil
 }
 
-// read runs fn on a read connection, retrying while the file is busy.
-func (s *Store) read(ctx context.Context, fn func(conn *sql.Conn) error) error {
+// querier is what reads need: a read connection, or the caller's
+// transaction for a store made by WithTx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// read runs fn on a read connection, retrying while the file is busy; in
+// the caller's transaction for a store made by WithTx.
+func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
+	if s.tx != nil {
+		return fn(s.tx)
+	}
 	select {
 	case <-s.stop:
 		return ErrClosed
@@ -747,7 +760,7 @@ func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 
 func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.Job, error) {
 	var j *storage.Job
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		var (
 			h      sql.NullString
 			reason string
@@ -808,7 +821,7 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	q += ` ORDER BY id DESC LIMIT ? OFFSET ?`
 	args = append(args, limit, max(p.Offset, 0))
 	var out []*storage.Job
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
 		rows, err := conn.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -834,7 +847,7 @@ func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64,
 		q, args = `SELECT state, count(*) FROM jobs WHERE queue = ? GROUP BY state`, []any{queue}
 	}
 	out := make(map[states.Name]int64, len(states.Names))
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		clear(out)
 		rows, err := conn.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -902,7 +915,7 @@ func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duratio
 	step = max(step.Truncate(time.Minute), time.Minute)
 	counted := map[time.Time]storage.StatsPoint{}
 	first := storage.StatsPeriod(from, step)
-	err := s.read(ctx, func(conn *sql.Conn) error {
+	err := s.read(ctx, func(conn querier) error {
 		clear(counted)
 		rows, err := conn.QueryContext(ctx, `SELECT minute, succeeded, failed, deleted FROM stats WHERE minute >= ? AND minute < ?`,
 			first.UnixMicro(), to.UnixMicro())
@@ -929,4 +942,15 @@ func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duratio
 		return nil, interpretError("stats", err)
 	}
 	return storage.FillStats(from, to, step, counted), nil
+}
+
+// EstimateCount implements [storage.Estimator] with exact counts: it is
+// Count, with every state named exact. (SQLite keeps no statistics to
+// estimate from.)
+func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Name]int64, []states.Name, error) {
+	n, err := s.Count(ctx, queue)
+	if err != nil {
+		return nil, nil, err
+	}
+	return n, slices.Clone(states.Names), nil
 }

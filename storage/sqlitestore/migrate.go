@@ -100,7 +100,7 @@ func MigrationStatus(ctx context.Context, path string) ([]Migration, error) {
 	defer conn.Close()
 	v, err := userVersion(ctx, conn)
 	if err != nil {
-		return nil, (&Store{path: path}).fileError(err)
+		return nil, (&core{path: path}).fileError(err)
 	}
 	out := Migrations()
 	for i := range out {
@@ -119,7 +119,7 @@ func MigrateTo(ctx context.Context, path string, version int) error {
 	if version < 0 || version > latestVersion {
 		return fmt.Errorf("%w: %d (this taskflow knows 0 to %d)", ErrUnknownVersion, version, latestVersion)
 	}
-	s := &Store{path: path}
+	s := &core{path: path}
 	db, err := sql.Open("sqlite3", dsn(path, config{synchronous: "NORMAL"}, false))
 	if err != nil {
 		return s.fileError(err)

@@ -21,6 +21,12 @@
 // List, Count, ...) run on a pool of read-only connections, concurrently
 // with the writer: the file is in WAL mode.
 //
+// # Transactional enqueue
+//
+// [Store.WithTx] returns a store bound to the caller's transaction on the
+// same file: jobs created through it exist if and only if that
+// transaction commits, with the caller's own rows.
+//
 // # Several processes on one file
 //
 // Any number of processes may open one file: workers, the taskflow
@@ -107,6 +113,8 @@ var (
 	_ storage.Queues        = (*Store)(nil)
 	_ storage.Statistics    = (*Store)(nil)
 	_ storage.JobLogs       = (*Store)(nil)
+	_ storage.TxBound       = (*Store)(nil)
+	_ storage.Estimator     = (*Store)(nil)
 )
 
 // Errors of [Open]; each names the file and what is wrong with it.
@@ -157,6 +165,12 @@ var ErrNotMigrated = errors.New("sqlitestore: schema not migrated")
 // interface pgstore does. It is safe for concurrent use, by any number of
 // processes on one file. Create one with [Open]; Close it when done.
 type Store struct {
+	*core
+	tx *sql.Tx // set by WithTx
+}
+
+// core is what a Store shares with the stores WithTx derives from it.
+type core struct {
 	path    string
 	cfg     config
 	writeDB *sql.DB
@@ -189,7 +203,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
 		return nil, fmt.Errorf("%w: %s (for %s)", ErrNoDirectory, filepath.Dir(path), path)
 	}
-	s := &Store{path: path, cfg: cfg, ops: make(chan *op, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &Store{core: &core{path: path, cfg: cfg, ops: make(chan *op, 1024), stop: make(chan struct{}), stopped: make(chan struct{})}}
 	var err error
 	if s.writeDB, err = sql.Open("sqlite3", dsn(path, cfg, false)); err != nil {
 		return nil, s.fileError(err)
@@ -268,7 +282,7 @@ func (s *Store) prepareFile(ctx context.Context, conn *sql.Conn) error {
 }
 
 // fileError names what is wrong with the file in err, if anything.
-func (s *Store) fileError(err error) error {
+func (s *core) fileError(err error) error {
 	switch {
 	case err == nil:
 		return nil
@@ -302,13 +316,31 @@ func writable(path string) bool {
 	return false
 }
 
+// WithTx returns a store whose calls run in tx, the caller's transaction
+// on the same file, opened with this package's driver ("sqlite3",
+// github.com/ncruces/go-sqlite3/driver): what they change commits or rolls
+// back with it, so jobs can be enqueued atomically with the caller's own
+// rows. Each call runs in a savepoint of tx. Subscribers are woken once tx
+// commits, through the file watch (within the poll interval). The returned
+// store must not be used after tx ends. While tx holds the file's write
+// lock, other writers, this store's own included, wait for it.
+func (s *Store) WithTx(tx *sql.Tx) *Store { return &Store{core: s.core, tx: tx} }
+
+// Outside implements [storage.TxBound]: it returns the store outside any
+// transaction.
+func (s *Store) Outside() storage.Store { return &Store{core: s.core} }
+
 // Path returns the file the store works on.
 func (s *Store) Path() string { return s.path }
 
 // Close stops the store: calls waiting for the writer fail with
 // [ErrClosed], subscriptions end, and the file is closed. It is safe to call
-// more than once.
+// more than once. A store made by WithTx is not closed: its Close does
+// nothing.
 func (s *Store) Close() error {
+	if s.tx != nil {
+		return nil
+	}
 	var err error
 	s.closeMu.Do(func() {
 		close(s.stop)

@@ -17,10 +17,18 @@ type op struct {
 	wake storage.Topic // set by fn through w
 }
 
+// execer is where the writer's statements run: its connection, or the
+// caller's transaction for a store made by WithTx.
+type execer interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	PrepareContext(ctx context.Context, query string) (*sql.Stmt, error)
+}
+
 // wtx is the writer's transaction, as the work of one call sees it.
 type wtx struct {
-	conn  *sql.Conn
-	stmts map[string]*sql.Stmt
+	conn  execer
+	stmts map[string]*sql.Stmt // nil: statements are not kept (WithTx)
 	ctx   context.Context
 	cur   *op
 
@@ -37,6 +45,9 @@ type wtx struct {
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if s.tx != nil {
+		return s.writeInTx(ctx, fn)
 	}
 	o := &op{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
@@ -237,8 +248,37 @@ func bit(t, b storage.Topic) int {
 	return 0
 }
 
+// writeInTx runs fn in the caller's transaction (see WithTx), in a
+// savepoint, and records the counters and topics it moved there: the wake-ups
+// reach subscribers, in this process and others, through the file watch
+// once the caller commits.
+func (s *Store) writeInTx(ctx context.Context, fn func(w *wtx) error) error {
+	w := &wtx{conn: s.tx, ctx: ctx, cur: &op{}}
+	if _, err := s.tx.ExecContext(ctx, "SAVEPOINT taskflow"); err != nil {
+		return err
+	}
+	err := fn(w)
+	if err == nil && w.dirty {
+		_, err = w.exec("UPDATE counters SET seq = ?, token = ? WHERE id = 1", w.seq, w.token)
+	}
+	if t := w.cur.wake; err == nil && t != 0 {
+		_, err = w.exec(bumpTopicsSQL, bit(t, storage.TopicEnqueued), bit(t, storage.TopicScheduled),
+			bit(t, storage.TopicRecurring), bit(t, storage.TopicFinished))
+	}
+	if err != nil {
+		_, _ = s.tx.ExecContext(ctx, "ROLLBACK TO taskflow")
+	}
+	if _, rerr := s.tx.ExecContext(ctx, "RELEASE taskflow"); err == nil {
+		err = rerr
+	}
+	return err
+}
+
 // stmt returns the prepared statement for query, preparing it once.
 func (w *wtx) stmt(query string) (*sql.Stmt, error) {
+	if w.stmts == nil {
+		return nil, nil
+	}
 	if st, ok := w.stmts[query]; ok {
 		return st, nil
 	}
@@ -252,24 +292,24 @@ func (w *wtx) stmt(query string) (*sql.Stmt, error) {
 
 func (w *wtx) exec(query string, args ...any) (sql.Result, error) {
 	st, err := w.stmt(query)
-	if err != nil {
-		return nil, err
+	if err != nil || st == nil {
+		return w.conn.ExecContext(w.ctx, query, args...)
 	}
 	return st.ExecContext(w.ctx, args...)
 }
 
 func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
 	st, err := w.stmt(query)
-	if err != nil {
-		return nil, err
+	if err != nil || st == nil {
+		return w.conn.QueryContext(w.ctx, query, args...)
 	}
 	return st.QueryContext(w.ctx, args...)
 }
 
 func (w *wtx) queryRow(query string, args ...any) *sql.Row {
 	st, err := w.stmt(query)
-	if err != nil {
-		return w.conn.QueryRowContext(w.ctx, query, args...) // reports the same error
+	if err != nil || st == nil {
+		return w.conn.QueryRowContext(w.ctx, query, args...) // on a failed prepare, reports the same error
 	}
 	return st.QueryRowContext(w.ctx, args...)
 }
@@ -299,13 +339,12 @@ func (w *wtx) nextSeq() (int64, error) {
 	return w.seq, nil
 }
 
-// tokens reserves n fencing tokens and returns the one before the first.
-func (w *wtx) tokens(n int) (int64, error) {
+// nextToken returns the next fencing token.
+func (w *wtx) nextToken() (int64, error) {
 	if err := w.readCounters(); err != nil {
 		return 0, err
 	}
-	base := w.token
-	w.token += int64(n)
+	w.token++
 	w.dirty = true
-	return base, nil
+	return w.token, nil
 }

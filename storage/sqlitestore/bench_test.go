@@ -1,0 +1,136 @@
+package sqlitestore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// jobs returns n new Enqueued jobs sharing their state data, as one
+// EnqueueMany makes them.
+func jobs(n int) []*storage.Job {
+	data, err := states.Marshal(states.Enqueued{Queue: "default", Reason: "created"})
+	if err != nil {
+		panic(err)
+	}
+	out := make([]*storage.Job, n)
+	for i := range out {
+		out[i] = &storage.Job{ID: uuid.Must(uuid.NewV7()), Task: "noop", Args: []byte(`0`), Queue: "default",
+			State: states.NameEnqueued, StateData: data}
+	}
+	return out
+}
+
+// BenchmarkCreate is bulk enqueue: b.N jobs in calls of 1,000.
+func BenchmarkCreate(b *testing.B) {
+	s := newStore(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for done := 0; done < b.N; done += 1000 {
+		if _, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs(min(1000, b.N-done))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b, cpu0)
+}
+
+// BenchmarkFetchComplete is the store's part of a burn-down: fetch 100
+// jobs, complete them in one Transition, from one goroutine.
+func BenchmarkFetchComplete(b *testing.B) {
+	s := newStore(b)
+	ctx := context.Background()
+	for done := 0; done < b.N; done += 1000 {
+		if _, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs(min(1000, b.N-done))}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	data, _ := states.Marshal(states.Succeeded{SucceededAt: time.Now()})
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	var fetchCPU time.Duration
+	for done := 0; done < b.N; {
+		c := cpuTime()
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 100, Owner: "w", LeaseFor: time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fetchCPU += cpuTime() - c
+		ts := make([]storage.Transition, len(got))
+		for i, j := range got {
+			ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, From: []states.Name{states.NameProcessing}, To: states.NameSucceeded, Data: data}
+		}
+		if _, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts}); err != nil {
+			b.Fatal(err)
+		}
+		done += len(got)
+	}
+	report(b, cpu0)
+	b.ReportMetric(float64(fetchCPU.Nanoseconds())/1e3/float64(b.N), "fetch-cpu-µs/job")
+}
+
+// cpuTime is the CPU time the process has used: on a shared machine, a
+// steadier measure of cost than the time elapsed.
+func cpuTime() time.Duration {
+	var r syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+	return time.Duration(r.Utime.Nano() + r.Stime.Nano())
+}
+
+// report reports jobs per second of elapsed time, and the CPU time per job
+// of the whole process (the store's writer and readers included).
+func report(b *testing.B, cpu0 time.Duration) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/job")
+}
+
+// BenchmarkBytesOnDisk reports the file's size per job: b.N pending jobs,
+// then the same jobs once each has been fetched and succeeded (its
+// history: created Enqueued, Processing, Succeeded). The store is closed
+// before each measure, which checkpoints the WAL into the file.
+func BenchmarkBytesOnDisk(b *testing.B) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "jobs.db")
+	size := func() float64 {
+		fi, err := os.Stat(path)
+		require.NoError(b, err)
+		return float64(fi.Size())
+	}
+	s, err := Open(ctx, path)
+	require.NoError(b, err)
+	require.NoError(b, s.Close())
+	empty := size()
+	s, err = Open(ctx, path)
+	require.NoError(b, err)
+	for done := 0; done < b.N; done += 1000 {
+		_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs(min(1000, b.N-done))})
+		require.NoError(b, err)
+	}
+	require.NoError(b, s.Close())
+	b.ReportMetric((size()-empty)/float64(b.N), "bytes/pending-job")
+	s, err = Open(ctx, path)
+	require.NoError(b, err)
+	data, _ := states.Marshal(states.Succeeded{SucceededAt: time.Now(), Result: []byte(`{}`)})
+	for done := 0; done < b.N; {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 500, Owner: "worker-1", LeaseFor: time.Minute})
+		require.NoError(b, err)
+		ts := make([]storage.Transition, len(got))
+		for i, j := range got {
+			ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: data}
+		}
+		_, err = s.Transition(ctx, &storage.TransitionParams{Transitions: ts})
+		require.NoError(b, err)
+		done += len(got)
+	}
+	require.NoError(b, s.Close())
+	b.ReportMetric((size()-empty)/float64(b.N), "bytes/finished-job")
+}
