@@ -16,6 +16,8 @@ import (
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -425,4 +427,24 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// stalledStore is a store whose heartbeats hang until their call is
+// cancelled.
+type stalledStore struct{ *memstore.Store }
+
+func (s stalledStore) ExtendLeases(ctx context.Context, _ *storage.ExtendParams) ([]storage.LostLease, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestWorkerStoppedBeforeItsFirstHeartbeatReturnsNil: a stop while the
+// first heartbeat is under way is a stop, not a store that cannot be used.
+func TestWorkerStoppedBeforeItsFirstHeartbeatReturnsNil(t *testing.T) {
+	t.Parallel()
+	w, err := taskflow.NewWorker(stalledStore{memstore.New()}, taskflow.WorkerOptions{Registry: taskflow.NewRegistry(), Logger: quiet})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.NoError(t, w.Run(ctx))
 }
