@@ -448,3 +448,40 @@ func TestWorkerStoppedBeforeItsFirstHeartbeatReturnsNil(t *testing.T) {
 	defer cancel()
 	require.NoError(t, w.Run(ctx))
 }
+
+// slowFetchStore leases jobs as a remote store does: the call goes through
+// even when its caller gives up on the answer.
+type slowFetchStore struct{ *memstore.Store }
+
+func (s slowFetchStore) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	jobs, err := s.Store.Fetch(context.WithoutCancel(ctx), p)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(100 * time.Millisecond):
+	}
+	return jobs, err
+}
+
+// TestFetchUnderWayAtStopLeavesNoJobLeased: a worker stopped while a fetch
+// is under way gets its answer, and runs or requeues the jobs it leased,
+// rather than leaving them Processing until their leases expire.
+func TestFetchUnderWayAtStopLeavesNoJobLeased(t *testing.T) {
+	t.Parallel()
+	store := slowFetchStore{memstore.New()}
+	reg := taskflow.NewRegistry()
+	task, err := taskflow.RegisterTask(reg, "quick", add)
+	require.NoError(t, err)
+	client, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	h, err := task.On(client).Enqueue(waitCtx(t), addArgs{A: 1})
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond) // during the first fetch
+	defer cancel()
+	require.NoError(t, w.Run(ctx))
+	info, err := client.Job(waitCtx(t), h.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, states.NameProcessing, info.State.Name(), "a job leased by the fetch under way was left leased: %v", historyOf(t, info))
+}
