@@ -16,6 +16,8 @@ import (
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -426,4 +428,61 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// stalledStore is a store whose heartbeats hang until their call is
+// cancelled.
+type stalledStore struct{ *memstore.Store }
+
+func (s stalledStore) ExtendLeases(ctx context.Context, _ *storage.ExtendParams) ([]storage.LostLease, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// TestWorkerStoppedBeforeItsFirstHeartbeatReturnsNil: a stop while the
+// first heartbeat is under way is a stop, not a store that cannot be used.
+func TestWorkerStoppedBeforeItsFirstHeartbeatReturnsNil(t *testing.T) {
+	t.Parallel()
+	w, err := taskflow.NewWorker(stalledStore{memstore.New()}, taskflow.WorkerOptions{Registry: taskflow.NewRegistry(), Logger: quiet})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.NoError(t, w.Run(ctx))
+}
+
+// slowFetchStore leases jobs as a remote store does: the call goes through
+// even when its caller gives up on the answer.
+type slowFetchStore struct{ *memstore.Store }
+
+func (s slowFetchStore) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	jobs, err := s.Store.Fetch(context.WithoutCancel(ctx), p)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(100 * time.Millisecond):
+	}
+	return jobs, err
+}
+
+// TestFetchUnderWayAtStopLeavesNoJobLeased: a worker stopped while a fetch
+// is under way gets its answer, and runs or requeues the jobs it leased,
+// rather than leaving them Processing until their leases expire.
+func TestFetchUnderWayAtStopLeavesNoJobLeased(t *testing.T) {
+	t.Parallel()
+	store := slowFetchStore{memstore.New()}
+	reg := taskflow.NewRegistry()
+	task, err := taskflow.RegisterTask(reg, "quick", add)
+	require.NoError(t, err)
+	client, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+	require.NoError(t, err)
+	h, err := task.On(client).Enqueue(waitCtx(t), addArgs{A: 1})
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond) // during the first fetch
+	defer cancel()
+	require.NoError(t, w.Run(ctx))
+	info, err := client.Job(waitCtx(t), h.ID)
+	require.NoError(t, err)
+	require.NotEqual(t, states.NameProcessing, info.State.Name(), "a job leased by the fetch under way was left leased: %v", historyOf(t, info))
 }

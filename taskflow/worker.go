@@ -336,8 +336,10 @@ func (w *Worker) ID() string { return w.opts.ID }
 // queue, lets running jobs finish for up to ShutdownTimeout, then cancels
 // their contexts. A job cut short this way is requeued, not failed. Jobs
 // that ignore cancellation for another ShutdownTimeout are left leased:
-// their leases expire and another worker runs them. Run returns nil after a graceful
-// stop.
+// one that finishes while its lease still holds (the process lives on)
+// stores its outcome; otherwise its lease expires and another worker runs
+// it. Run returns nil after a graceful stop, and after a stop before its
+// first heartbeat.
 //
 // A task that panics has its panic recovered and recorded (value and
 // stack) as a failed attempt; the worker keeps running.

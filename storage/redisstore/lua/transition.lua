@@ -4,8 +4,9 @@
 -- from (comma-separated states; "" for any), token ("0" for none), lease
 -- owner ("" for any), to,
 -- data, reason, queue ("" to keep), run at ("" to keep), expire at ("" for
--- none), "1" to refund the lease's attempt, number of traversed entries
--- and the entries, number of params and their name/value pairs.
+-- none), "1" to refund the lease's attempt (Transition.Refund), number of
+-- traversed entries and the entries, number of params and their name/value
+-- pairs.
 -- Returns one result per transition: "" when applied, "nf" (no such job),
 -- "ll:<state>" (lease lost) or "sc:<state>" (state conflict).
 local all, minute = ARGV[8] == '1', ARGV[9]
