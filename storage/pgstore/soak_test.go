@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,8 +61,15 @@ func (w *warnings) matching(subs ...string) []string {
 // running jobs, waits for some and polls the monitoring queries.
 // PostgreSQL must count no deadlock, the worker must lose no job log or
 // progress flush, and every job must end finished.
+//
+// TASKFLOW_SOAK (a Go duration) runs it longer than its 10 s.
 func TestMixedLoadDoesNotDeadlock(t *testing.T) {
-	const duration = 10 * time.Second
+	duration := 10 * time.Second
+	if v := os.Getenv("TASKFLOW_SOAK"); v != "" {
+		d, err := time.ParseDuration(v)
+		require.NoError(t, err, "TASKFLOW_SOAK")
+		duration = d
+	}
 	s := newStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), duration+time.Minute)
 	defer cancel()

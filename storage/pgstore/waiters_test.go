@@ -83,6 +83,7 @@ func TestConcurrentWaitsShareOneConnection(t *testing.T) {
 			var backends int
 			require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
 				WHERE datname = current_database() AND application_name = $1`, app).Scan(&backends))
+			t.Logf("%d backends (pool of %d) while %d handles wait", backends, s.pool.Config().MaxConns, waits)
 			require.LessOrEqual(t, backends, int(s.pool.Config().MaxConns)+2, "backends while %d handles wait", waits)
 
 			close(release)
