@@ -68,6 +68,7 @@ type redisServer struct {
 	addr, dir string
 	args      []string
 	cmd       *exec.Cmd
+	exited    chan struct{} // closed once cmd has exited
 }
 
 // startServer starts redis-server on 127.0.0.1:port with its data in a new
@@ -87,10 +88,25 @@ func (s *redisServer) start(t *testing.T) {
 	_, port, _ := strings.Cut(s.addr, ":")
 	s.cmd = exec.Command("redis-server", append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", s.dir}, s.args...)...)
 	require.NoError(t, s.cmd.Start(), "start redis-server on %s", s.addr)
+	exited := make(chan struct{})
+	s.exited = exited
+	go func() {
+		_ = s.cmd.Wait()
+		close(exited)
+	}()
 	waitFor(t, func() bool {
+		select {
+		case <-exited: // say, the port was taken meanwhile: what answers there is not this server
+			t.Fatalf("redis-server on %s exited", s.addr)
+		default:
+		}
 		c := redis.NewClient(&redis.Options{Addr: s.addr})
 		defer c.Close()
-		return c.Ping(context.Background()).Err() == nil
+		info, err := c.Info(context.Background(), "server").Result()
+		if err == nil && !strings.Contains(info, fmt.Sprintf("process_id:%d\r", s.cmd.Process.Pid)) {
+			t.Fatalf("another server than the one started answers on %s", s.addr)
+		}
+		return err == nil
 	}, "redis-server on %s", s.addr)
 }
 
@@ -98,7 +114,7 @@ func (s *redisServer) start(t *testing.T) {
 func (s *redisServer) kill() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+		<-s.exited
 	}
 }
 
