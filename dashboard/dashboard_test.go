@@ -189,6 +189,8 @@ func TestActions(t *testing.T) {
 					r, err := f.client.RecurringJob(ctx, "nightly")
 					require.NoError(t, err)
 					require.WithinDuration(t, time.Now(), r.LastRun, time.Minute, "the trigger is the last run")
+					_, err = f.client.Job(ctx, r.LastJobID)
+					require.NoError(t, err, "and its job the last job")
 					require.True(t, r.NextRun.After(time.Now()), "the schedule is kept")
 				}},
 				{"pause a recurring job", "/recurring/pause", url.Values{"id": {"nightly"}}, `Paused recurring job "nightly".`, func(t *testing.T) {
