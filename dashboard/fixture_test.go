@@ -2,14 +2,19 @@ package dashboard_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/dashboard"
@@ -18,6 +23,7 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/storage/pgstore"
+	"github.com/taskflow-go/taskflow/storage/redisstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -39,6 +45,40 @@ var stores = []struct {
 }{
 	{"memstore", func(testing.TB) storage.Store { return memstore.New() }},
 	{"pgstore", func(t testing.TB) storage.Store { s, _, _ := pgStore(t); return s }},
+	{"redisstore", func(t testing.TB) storage.Store { return redisStore(t) }},
+}
+
+// redisStore returns a Redis store of a fresh name on the server that
+// TASKFLOW_TEST_REDIS_ADDR names (a loopback address), whose keys go after
+// the test. Without the variable the test is skipped, or fails when
+// CI=true.
+func redisStore(t testing.TB) storage.Store {
+	t.Helper()
+	addr := os.Getenv("TASKFLOW_TEST_REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TASKFLOW_TEST_REDIS_ADDR is not set; CI must provide Redis, e.g. 127.0.0.1:6379")
+		}
+		t.Skip("Redis tests skipped: set TASKFLOW_TEST_REDIS_ADDR=127.0.0.1:6379 to run them")
+	}
+	host, _, err := net.SplitHostPort(addr)
+	require.NoError(t, err)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		t.Fatalf("TASKFLOW_TEST_REDIS_ADDR %q: the tests use a loopback server only", addr)
+	}
+	client := redis.NewClient(&redis.Options{Addr: addr})
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "tfdash-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := client.Scan(ctx, 0, "{"+name+"}:*", 1000).Iterator()
+		for iter.Next(ctx) {
+			_ = client.Del(ctx, iter.Val()).Err()
+		}
+		_ = client.Close()
+	})
+	return redisstore.New(client, redisstore.Name(name))
 }
 
 // pgStore returns a PostgreSQL store on a fresh schema (see

@@ -421,6 +421,9 @@ type jobData struct {
 	// Continuations are the jobs that await this one, or awaited it.
 	Continuations []*taskflow.JobInfo
 	Logs          []logLine
+	// LogsLeftOut and HistoryLeftOut count the earliest records and
+	// states the page leaves out.
+	LogsLeftOut, HistoryLeftOut int
 }
 
 // logLine is a log record with its message and attributes clipped.
@@ -429,8 +432,16 @@ type logLine struct {
 	Message, Attrs string
 }
 
-// logLimit bounds each log message and its attributes on a job's page.
-const logLimit = 4 << 10
+// A job's page shows each log message and its attributes up to logLimit
+// bytes, the latest maxLogs records, the latest maxHistory states, each
+// state's data up to detailsLimit bytes: a page stays small whatever a job
+// went through.
+const (
+	logLimit     = 4 << 10
+	maxLogs      = 500
+	maxHistory   = 100
+	detailsLimit = 8 << 10
+)
 
 func (h *Handler) job(r *http.Request) (page, error) {
 	id, err := uuid.Parse(r.PathValue("id"))
@@ -443,7 +454,7 @@ func (h *Handler) job(r *http.Request) (page, error) {
 	}
 	d := jobData{JobInfo: j, ArgsSize: len(j.Args)}
 	if !h.opts.HideArgs {
-		d.Args = previewJSON(j.Args)
+		d.Args = previewJSON(j.Args, previewLimit)
 	}
 	if j.ParentID != uuid.Nil {
 		_, err := h.client.BatchProgress(r.Context(), j.ParentID)
@@ -456,7 +467,7 @@ func (h *Handler) job(r *http.Request) (page, error) {
 	if s, ok := j.State.(states.Succeeded); ok && len(s.Result) > 0 {
 		d.HasResult, d.ResultSize = true, len(s.Result)
 		if !h.opts.HideArgs {
-			d.Result = previewJSON(s.Result)
+			d.Result = previewJSON(s.Result, previewLimit)
 		}
 	}
 	if f, ok := j.State.(states.Failed); ok {
@@ -465,11 +476,18 @@ func (h *Handler) job(r *http.Request) (page, error) {
 	for _, k := range slices.Sorted(maps.Keys(j.Params)) {
 		d.Params = append(d.Params, param{k, clip(string(j.Params[k]), previewLimit)})
 	}
-	for _, l := range j.Logs {
+	logs := j.Logs
+	if len(logs) > maxLogs { // the latest
+		d.LogsLeftOut, logs = len(logs)-maxLogs, logs[len(logs)-maxLogs:]
+	}
+	for _, l := range logs {
 		d.Logs = append(d.Logs, logLine{LogRecord: l, Message: clipped(l.Message, logLimit), Attrs: clipped(string(l.Attrs), logLimit)})
 	}
 	now := time.Now()
-	for i, c := range j.History {
+	first := max(len(j.History)-maxHistory, 0) // the latest
+	d.HistoryLeftOut = first
+	for i, c := range j.History[first:] {
+		i += first
 		e := historyEntry{State: c.State.Name(), At: c.At, Reason: clip(c.State.Why(), previewLimit), Current: i == len(j.History)-1}
 		switch {
 		case !e.Current:
@@ -483,7 +501,7 @@ func (h *Handler) job(r *http.Request) (page, error) {
 			st = s
 		}
 		if raw, err := states.Marshal(st); err == nil {
-			e.Details = previewJSON(raw)
+			e.Details = previewJSON(raw, detailsLimit)
 		}
 		d.History = append(d.History, e)
 	}

@@ -58,7 +58,7 @@ func newKeyset(r *http.Request, size int) (keyset, error) {
 	return k, nil
 }
 
-// query returns q walking to k's page, one job more than a page so that
+// apply returns q walking to k's page, one job more than a page so that
 // the walk tells whether a page follows.
 func (k *keyset) apply(q taskflow.JobQuery) taskflow.JobQuery {
 	q.Limit = k.Size + 1

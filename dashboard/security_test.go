@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -88,9 +89,27 @@ func TestBoundedPages(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.Contains(t, raw, big, "the whole value")
 
+	// A job that went through many states and logged much.
+	busy, err := Echo.On(f.client).Enqueue(ctx, Note{Text: "busy"})
+	require.NoError(t, err)
+	for i := range 150 {
+		require.NoError(t, f.client.ChangeState(ctx, busy.ID, states.Failed{FailedAt: time.Now(), ErrorMessage: strings.Repeat("e", 20<<10)}))
+		require.NoError(t, f.client.ChangeState(ctx, busy.ID, states.Enqueued{Queue: "default", EnqueuedAt: time.Now(), Reason: fmt.Sprint("retry ", i)}))
+	}
+	var logs []storage.LogRecord
+	for i := range 3000 {
+		logs = append(logs, storage.LogRecord{JobID: busy.ID, Attempt: 1, At: time.Now(), Level: "INFO", Message: fmt.Sprint("step ", i, strings.Repeat(".", 1000))})
+	}
+	require.NoError(t, f.store.(storage.JobLogs).AppendLogs(ctx, logs))
+	resp, body := get(t, c, base+"/job/"+busy.ID.String())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Less(t, len(body), 2<<20, "a long history and many logs make a bounded page")
+	require.Contains(t, body, `id="history-left-out">201 earlier state(s)`)
+	require.Contains(t, body, `id="logs-left-out">The latest 500 records; 2,500 earlier`)
+
 	huge, err := Echo.On(f.client).Enqueue(ctx, Note{Text: strings.Repeat("y", 17<<20)})
 	require.NoError(t, err)
-	resp, body := get(t, c, base+"/job/"+huge.ID.String()+"/raw/args")
+	resp, body = get(t, c, base+"/job/"+huge.ID.String()+"/raw/args")
 	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 	require.Less(t, len(body), 1<<10)
 }

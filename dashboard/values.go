@@ -54,13 +54,14 @@ func firstLine(s string, limit int) string {
 	return p.Text
 }
 
-// previewJSON returns the preview of an encoded value: indented JSON when
-// the value is small enough to format, else the raw bytes clipped.
-func previewJSON(raw []byte) preview {
-	if len(raw) > previewLimit { // formatting would only be clipped: spare the work
-		return clip(text(raw), previewLimit)
+// previewJSON returns the preview, of at most limit bytes, of an encoded
+// value: indented JSON when the value is small enough to format, else the
+// raw bytes clipped.
+func previewJSON(raw []byte, limit int) preview {
+	if len(raw) > limit { // formatting would only be clipped: spare the work
+		return clip(text(raw), limit)
 	}
-	p := clip(pretty(raw), previewLimit)
+	p := clip(pretty(raw), limit)
 	if p.More > 0 { // indentation made it longer than raw; count raw's bytes
 		p.More = max(len(raw)-len(p.Text), 1)
 	}

@@ -52,7 +52,11 @@ type FireParams struct {
 	LastRun      time.Time
 	// Jobs are created in the same atomic step (see Store.Create).
 	Jobs []*Job
-	Now  time.Time
+	// LastJobID, when Jobs is empty and it is set, is recorded as the
+	// definition's last job: a run triggered by hand, whose job was
+	// created apart, records itself with NextRun unchanged.
+	LastJobID uuid.UUID
+	Now       time.Time
 }
 
 // Recurring is implemented by stores that keep recurring job definitions,

@@ -167,7 +167,7 @@ func (c *Client) TriggerRecurring(ctx context.Context, id string) (uuid.UUID, er
 	// fired the definition meanwhile, or a paused one, refuses it
 	// (ErrStateConflict): the job stands, and so does the last run.
 	rs, _ := c.recurring()
-	if err := rs.FireRecurring(ctx, &storage.FireParams{ID: id, ExpectedNext: def.NextRun, NextRun: def.NextRun, LastRun: now, Now: now}); err != nil &&
+	if err := rs.FireRecurring(ctx, &storage.FireParams{ID: id, ExpectedNext: def.NextRun, NextRun: def.NextRun, LastRun: now, LastJobID: ids[0], Now: now}); err != nil &&
 		!errors.Is(err, storage.ErrStateConflict) {
 		return ids[0], fmt.Errorf("taskflow: trigger recurring job %q: record the run: %w", id, err)
 	}

@@ -14,7 +14,7 @@
 //	taskflow jobs requeue|delete ID... | --state S [--queue Q] [--task T] [--yes]
 //	taskflow recurring list | trigger|pause|resume|remove ID
 //	taskflow batch show ID
-//	taskflow dashboard [--addr HOST:PORT] [--read-only] [--hide-args]
+//	taskflow dashboard [--addr HOST:PORT] [--read-only] [--hide-args] [--csrf-key-file PATH]
 //	taskflow bench [flags]
 //	taskflow version
 //	taskflow help [COMMAND...]

@@ -314,8 +314,11 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 	ids, wake, err := s.createLocked(p.Jobs, now, 0)
 	if err == nil {
 		r.NextRun, r.LastRun, r.UpdatedAt = p.NextRun, p.LastRun, now
-		if len(ids) > 0 {
+		switch {
+		case len(ids) > 0:
 			r.LastJobID = ids[len(ids)-1]
+		case p.LastJobID != uuid.Nil:
+			r.LastJobID = p.LastJobID
 		}
 	}
 	s.mu.Unlock()

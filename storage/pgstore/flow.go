@@ -304,11 +304,17 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 			return fmt.Errorf("recurring job %q was fired or changed meanwhile: %w", p.ID, storage.ErrStateConflict)
 		}
 		ids, w, err := s.create(ctx, tx, &storage.CreateParams{Jobs: p.Jobs, Now: p.Now})
-		if err != nil || len(ids) == 0 {
+		last := p.LastJobID
+		switch {
+		case err != nil:
 			return err
+		case len(ids) > 0:
+			last = ids[len(ids)-1]
+		case last == uuid.Nil:
+			return nil
 		}
 		wake = w
-		_, err = tx.Exec(ctx, s.q.setLastJob, p.ID, uid(ids[len(ids)-1]))
+		_, err = tx.Exec(ctx, s.q.setLastJob, p.ID, uid(last))
 		return err
 	})
 	if err != nil {

@@ -248,11 +248,11 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	args, err := s.header(s.clock(p.Now), 0, 5+len(p.Jobs)*30)
+	args, err := s.header(s.clock(p.Now), 0, 6+len(p.Jobs)*30)
 	if err != nil {
 		return err
 	}
-	args = append(args, p.ID, micros(p.ExpectedNext), micros(p.NextRun), micros(p.LastRun))
+	args = append(args, p.ID, micros(p.ExpectedNext), micros(p.NextRun), micros(p.LastRun), idOrEmpty(p.LastJobID))
 	if args, err = appendJobs(args, p.Jobs); err != nil {
 		return err
 	}

@@ -443,6 +443,25 @@ func testRecurring(t *testing.T, newStore NewStore) {
 		require.Zero(t, got.UniqueFor)
 	})
 
+	// A run triggered by hand creates its job apart, then records the run
+	// and its job, the schedule unchanged.
+	t.Run("FireWithoutJobsRecordsTheLastJob", func(t *testing.T) {
+		s := newStore(t)
+		r, ok := s.(storage.Recurring)
+		if !ok {
+			t.Skip("store does not implement storage.Recurring")
+		}
+		require.NoError(t, r.UpsertRecurring(ctx(t), def("manual", "0 9 * * *", base.Add(time.Hour))))
+		j := newJob(t)
+		create(t, s, j)
+		require.NoError(t, r.FireRecurring(ctx(t), &storage.FireParams{ID: "manual", ExpectedNext: base.Add(time.Hour), NextRun: base.Add(time.Hour),
+			LastRun: base, LastJobID: j.ID, Now: base}))
+		got := get(t, r, "manual")
+		require.Equal(t, j.ID, got.LastJobID)
+		require.True(t, base.Equal(got.LastRun), "last run %v", got.LastRun)
+		require.True(t, base.Add(time.Hour).Equal(got.NextRun), "the schedule is kept")
+	})
+
 	t.Run("EachOccurrenceFiresExactlyOnce", func(t *testing.T) {
 		s := newStore(t)
 		r, ok := s.(storage.Recurring)
