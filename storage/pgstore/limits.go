@@ -79,9 +79,7 @@ func (c *limitCache) foundPlain(queue string, found bool) {
 	if c.plainNone == nil {
 		c.plainNone = map[string]time.Time{}
 	}
-	if _, ok := c.plainNone[queue]; !ok {
-		c.plainNone[queue] = time.Now()
-	}
+	c.plainNone[queue] = time.Now()
 }
 
 // limitQueries is the SQL of flow control, its schema name filled in.
