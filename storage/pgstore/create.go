@@ -46,9 +46,7 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 		return nil, err
 	}
 	flow := slices.ContainsFunc(p.Jobs, func(j *storage.Job) bool { return j.UniqueKey != "" || j.State == states.NameAwaiting })
-	if slices.ContainsFunc(p.Jobs, func(j *storage.Job) bool { return j.Partition != "" }) {
-		s.flowInUse() // served round robin from now on
-	}
+	s.flowCreated(p.Jobs)
 	if topics := wakes(p.Jobs...); !flow && !s.inTx && s.cfg.notify && topics != 0 && s.notifying.CompareAndSwap(false, true) {
 		if err := s.createAndNotify(ctx, p.Jobs, topics); err != nil {
 			return nil, interpretError("create", err)

@@ -37,6 +37,49 @@ type limitCache struct {
 	// next starts after it, so that fetches go round the partitions.
 	mu     sync.Mutex
 	cursor map[string][2]string
+	// plainNone is, per queue, when a limited fetch last found no job
+	// without a partition key there (see plainRecheck).
+	plainNone map[string]time.Time
+}
+
+// plainRecheck is how long a limited fetch skips looking for jobs without
+// a partition key in a queue where it found none: that look walks the
+// queue's fetch index past every partitioned job, which with a large
+// held-back backlog costs more than the rest of the fetch. Such jobs
+// created through this store are looked for at once; created by another
+// process, or requeued, within this time.
+const plainRecheck = time.Second
+
+// plainCreated makes the next limited fetches look for jobs without a
+// partition key in queue.
+func (c *limitCache) plainCreated(queue string) {
+	c.mu.Lock()
+	delete(c.plainNone, queue)
+	c.mu.Unlock()
+}
+
+// lookForPlain reports whether a limited fetch should look for jobs
+// without a partition key in queue.
+func (c *limitCache) lookForPlain(queue string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.plainNone[queue]
+	return !ok || time.Since(at) >= plainRecheck
+}
+
+// foundPlain records whether a limited fetch that looked found jobs
+// without a partition key in queue.
+func (c *limitCache) foundPlain(queue string, found bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if found {
+		delete(c.plainNone, queue)
+		return
+	}
+	if c.plainNone == nil {
+		c.plainNone = map[string]time.Time{}
+	}
+	c.plainNone[queue] = time.Now()
 }
 
 // limitQueries is the SQL of flow control, its schema name filled in.
@@ -104,9 +147,9 @@ LIMIT $7`
 
 // candidatesSQL: $1–$6 the open partitions (queue, task, partition key,
 // most jobs to take, least and greatest priority: a bound checked on the
-// jobs locked, so that the index condition and the order are the
-// partition's alone, which only jobs_partition_fetch serves, and it is
-// chosen even without statistics), $7–$10 the queues
+// jobs locked; the order is jobs_partition_fetch's, on -priority, which
+// jobs_fetch cannot serve, so the planner takes the partition's index
+// whatever its statistics), $7–$10 the queues
 // (name, most jobs, least and greatest priority), $11 the tasks whose jobs
 // without a partition key are held back → id, queue, task, partition key,
 // priority, enqueued_seq of the first jobs of each, locked.
@@ -116,7 +159,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::int4
 CROSS JOIN LATERAL (
 	SELECT id, queue, task, partition_key, priority, enqueued_seq FROM {s}.jobs
 	WHERE state = 'enqueued' AND partition_key IS NOT NULL AND queue = g.queue AND task = g.task AND partition_key = g.pk
-	ORDER BY task, partition_key, priority DESC, enqueued_seq LIMIT g.n FOR UPDATE SKIP LOCKED) c
+	ORDER BY -(priority::bigint), enqueued_seq LIMIT g.n FOR UPDATE SKIP LOCKED) c
 WHERE c.priority BETWEEN g.floor AND g.ceiling
 UNION ALL
 SELECT c.id, c.queue, c.task, '', c.priority, c.enqueued_seq
@@ -161,6 +204,21 @@ WHERE l.scope <> 'partition' GROUP BY 1, 2
 UNION ALL
 SELECT l.scope, l.name, c.pk, sum(c.running)::int8, sum(c.waiting)::int8
 FROM {s}.limits l JOIN c ON c.task = l.name WHERE l.scope = 'partition' GROUP BY 1, 2, 3`
+
+// flowCreated notes, for limited fetches in this process, jobs being
+// created: partitioned ones put flow control in use at once, and the
+// others are looked for in their queue at once (see plainRecheck).
+func (s *Store) flowCreated(jobs []*storage.Job) {
+	var plain string
+	for _, j := range jobs {
+		if j.Partition != "" {
+			s.flowInUse()
+		} else if j.Queue != plain && s.limitCache.any.Load() {
+			plain = j.Queue
+			s.limitCache.plainCreated(j.Queue)
+		}
+	}
+}
 
 // flowInUse marks flow control in use, at once, in this process.
 func (s *Store) flowInUse() {
@@ -581,6 +639,10 @@ func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, q
 	qn := make([]int32, len(queues))
 	for i, q := range queues {
 		qn[i] = int32(limit)
+		if !s.limitCache.lookForPlain(q) {
+			qn[i] = 0 // LIMIT 0: no index scan
+			continue
+		}
 		if l, ok := f.limits[counter{storage.ScopeQueue, q, ""}]; ok {
 			if !f.open(q, "", "") {
 				qn[i] = 0
@@ -603,6 +665,17 @@ func (s *Store) candidates(ctx context.Context, tx pgx.Tx, f *flow, limit int, q
 		return nil
 	}); err != nil {
 		return nil, err
+	}
+	plain := map[string]bool{}
+	for _, c := range out {
+		if c.partition == "" {
+			plain[c.queue] = true
+		}
+	}
+	for i, q := range queues {
+		if qn[i] > 0 {
+			s.limitCache.foundPlain(q, plain[q])
+		}
 	}
 	turns := make(map[group]int, len(groups))
 	for i, g := range groups {
@@ -632,14 +705,14 @@ type group struct{ queue, task, partition string }
 
 // groupWindow is the fewest partitions a limited fetch looks at: priority
 // between partitions is exact among those it looks at, and each fetch
-// looks at max(4 × its limit, groupWindow) of them.
+// looks at max(its limit, groupWindow) of them.
 const groupWindow = 64
 
 // openGroups returns partitions of queues that no limit holds back, going
 // round: from after the last one the previous fetch found, then from the
-// start; at most max(4 × fetch, groupWindow) of them.
+// start; at most max(fetch, groupWindow) of them.
 func (s *Store) openGroups(ctx context.Context, tx pgx.Tx, f *flow, fetch int, queues []string) ([]group, error) {
-	limit := max(4*fetch, groupWindow)
+	limit := max(fetch, groupWindow)
 	heldTasks, heldT, heldP := []string{}, []string{}, []string{}
 	for c, l := range f.limits {
 		if c.scope == storage.ScopeTask && !f.open("", l.Name, "") {

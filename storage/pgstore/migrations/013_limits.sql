@@ -6,8 +6,11 @@
 ALTER TABLE {schema}.jobs ADD COLUMN partition_key text;
 
 -- Limited fetches find a queue's partitions by a loose index scan and take
--- the first jobs of each: only jobs with a partition key are indexed.
-CREATE INDEX jobs_partition_fetch ON {schema}.jobs (queue, task, partition_key, priority DESC, enqueued_seq)
+-- the first jobs of each: only jobs with a partition key are indexed. The
+-- order is on -priority, an expression that jobs_fetch does not have, so
+-- that the planner never takes jobs_fetch for a partition's first jobs (a
+-- filter over every job of the queue), whatever its statistics.
+CREATE INDEX jobs_partition_fetch ON {schema}.jobs (queue, task, partition_key, (-(priority::bigint)), enqueued_seq)
     WHERE state = 'enqueued' AND partition_key IS NOT NULL;
 
 CREATE TABLE {schema}.limits (
