@@ -378,7 +378,7 @@ const moveSQL = `UPDATE jobs SET ` + leave + ` || ?8,
 	params = coalesce(?12, params), seq = ?13, lease_owner = NULL, lease_token = NULL, lease_until = NULL
 WHERE id = ?1 AND (?2 = '' OR instr(?2, ',' || state || ',') > 0)
 	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3))
-RETURNING awaited, batch_id, params`
+RETURNING awaited, batch_id`
 
 // move is one state change; see moveSQL.
 type move struct {
@@ -445,10 +445,9 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 	var (
 		awaited bool
 		batch   []byte
-		ps      sql.NullString
 	)
 	err = w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(), traversed,
-		nullString(m.queue), micros(m.runAt), micros(expire), params, seq).Scan(&awaited, &batch, &ps)
+		nullString(m.queue), micros(m.runAt), micros(expire), params, seq).Scan(&awaited, &batch)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}
