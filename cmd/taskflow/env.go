@@ -157,10 +157,14 @@ func (e *env) close() {
 	}
 }
 
-// connect opens a pool on url and checks that the database answers.
+// connect opens a pool on url, or $TASKFLOW_DATABASE_URL when url is
+// empty, and checks that the database answers.
 func connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	if url == "" {
-		return nil, usageErr("no store: pass --store URL or set TASKFLOW_STORE (e.g. sqlite:///var/lib/app/jobs.db or postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
+		url = os.Getenv("TASKFLOW_DATABASE_URL")
+	}
+	if url == "" {
+		return nil, usageErr("no store: pass --store URL or set TASKFLOW_STORE (e.g. sqlite:///var/lib/app/jobs.db or postgres://postgres@127.0.0.1:5432/test?sslmode=disable; bench takes --database URL)")
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {

@@ -175,6 +175,52 @@ func migrateOther(ctx context.Context, e *env, op string, down bool, to int, yes
 	return nil
 }
 
+// sqliteStatus is migrate status on a SQLite file.
+func sqliteStatus(ctx context.Context, e *env) error {
+	path, _, err := sqlitestore.ParseURL(e.storeURL())
+	if err != nil {
+		return usageErr("%w", err)
+	}
+	st, err := sqlitestore.MigrationStatus(ctx, path)
+	if err != nil {
+		return err
+	}
+	cur := 0
+	for _, m := range st {
+		if m.Applied {
+			cur = m.Version
+		}
+	}
+	if e.json {
+		type mig struct {
+			Version int    `json:"version"`
+			Name    string `json:"name"`
+			Applied bool   `json:"applied"`
+		}
+		out := struct {
+			File       string `json:"file"`
+			Version    int    `json:"version"`
+			Latest     int    `json:"latest"`
+			Migrations []mig  `json:"migrations"`
+		}{File: path, Version: cur, Latest: len(st), Migrations: []mig{}}
+		for _, m := range st {
+			out.Migrations = append(out.Migrations, mig(m))
+		}
+		return e.writeJSON(out)
+	}
+	rows := make([]string, len(st))
+	for i, m := range st {
+		rows[i] = fmt.Sprintf("%d\t%s\t%s", m.Version, m.Name, map[bool]string{true: "yes", false: "pending"}[m.Applied])
+	}
+	e.table("VERSION\tNAME\tAPPLIED", rows)
+	if cur == len(st) {
+		fmt.Fprintf(e.stdout, "\n%s is up to date (version %d)\n", path, cur)
+	} else {
+		fmt.Fprintf(e.stdout, "\n%s is at version %d of %d: run \"taskflow migrate up\" (or open it)\n", path, cur, len(st))
+	}
+	return nil
+}
+
 // schemaVersion returns the version the schema is at and its status.
 func schemaVersion(ctx context.Context, e *env, opt pgstore.Option) (int, []pgstore.Migration, error) {
 	pool, err := e.connectPool(ctx)
@@ -199,6 +245,9 @@ func defineMigrateStatus(fs *flag.FlagSet, e *env) action {
 	return func(ctx context.Context, args []string) error {
 		if err := noArgs("migrate status", args); err != nil {
 			return err
+		}
+		if e.scheme() == "sqlite" {
+			return sqliteStatus(ctx, e)
 		}
 		opt, err := e.schemaOption()
 		if err != nil {

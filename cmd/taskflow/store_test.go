@@ -41,6 +41,7 @@ func TestCommandsOnSQLite(t *testing.T) {
 		{"PauseQueue", "", []string{"queues", "pause", "default", "--store", url}, 0, ""},
 		{"QueuesShowPaused", "", []string{"queues", "--store", url, "--json"}, 0, `"paused": true`},
 		{"MigrateUpIsANoOp", "", []string{"migrate", "up", "--store", url}, 0, "at version 1 already"},
+		{"MigrateStatus", "", []string{"migrate", "status", "--store", url}, 0, "is up to date (version 1)"},
 		{"MissingDirectory", "", []string{"stats", "--store", "sqlite:///no/such/dir/jobs.db"}, 1, "directory does not exist"},
 		{"UnknownScheme", "", []string{"stats", "--store", "mysql://localhost/jobs"}, 1, "unknown store URL scheme"},
 	}

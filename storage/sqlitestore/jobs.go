@@ -24,9 +24,22 @@ const jobCols = `id, task, args, queue, priority, state, state_data, run_at, att
 
 // leave is the SET item that appends the state a job leaves (its current
 // one) to its history: a JSON object, built by concatenation, whose data is
-// the state's JSON itself, as stored.
+// the state's JSON itself, as stored. A Processing state that Fetch made
+// stores no data (see processingData): its entry names the owner instead.
 const leave = `history = coalesce(history || ',', '') || '{"s":"' || state || '","r":' || json_quote(state_reason) ||
-	',"t":' || updated_at || ',"d":' || coalesce(state_data, 'null') || '}'`
+	',"t":' || updated_at || CASE WHEN state_data IS NULL AND lease_owner IS NOT NULL
+		THEN ',"o":' || json_quote(lease_owner) ELSE ',"d":' || coalesce(state_data, 'null') END || '}'`
+
+// processingData is the data of the Processing state Fetch gives a job,
+// which is not stored: it is made again from the time of the fetch (the
+// job's updated_at) and the owner, byte for byte what Fetch encoded.
+func processingData(at time.Time, owner string) []byte {
+	d, err := states.Marshal(states.Processing{StartedAt: at, ServerID: owner})
+	if err != nil {
+		panic(err) // a Processing state always encodes
+	}
+	return d
+}
 
 // finishedStates and unfinishedStates, as SQL lists.
 const (
@@ -70,12 +83,22 @@ func scanJob(r scanner, extra ...any) (*storage.Job, error) {
 	return &j, nil
 }
 
+// withData makes the data of a fetched job's Processing state, which is not
+// stored (see processingData), for a job scanned without it.
+func withData(j *storage.Job) *storage.Job {
+	if j.StateData == nil && j.State == states.NameProcessing && j.LeaseOwner != "" {
+		j.StateData = processingData(j.UpdatedAt, j.LeaseOwner)
+	}
+	return j
+}
+
 // entry is a history entry as column history keeps it.
 type entry struct {
 	S string          `json:"s"`
 	R string          `json:"r"`
 	T int64           `json:"t"`
 	D json.RawMessage `json:"d"`
+	O *string         `json:"o"` // the owner of a fetched job's Processing state
 }
 
 func decodeHistory(h string) ([]storage.StateRecord, error) {
@@ -89,7 +112,10 @@ func decodeHistory(h string) ([]storage.StateRecord, error) {
 	out := make([]storage.StateRecord, len(es))
 	for i, e := range es {
 		out[i] = storage.StateRecord{State: states.Name(e.S), Reason: e.R, At: time.UnixMicro(e.T).UTC()}
-		if string(e.D) != "null" {
+		switch {
+		case e.O != nil:
+			out[i].Data = processingData(out[i].At, *e.O)
+		case len(e.D) > 0 && string(e.D) != "null":
 			out[i].Data = e.D
 		}
 	}
@@ -262,7 +288,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	var out []*storage.Job
 	err = s.write(ctx, func(w *wtx) error {
 		out = out[:0]
-		return w.fetch(p, now, string(data), &out)
+		return w.fetch(p, now, data, &out)
 	})
 	if err != nil {
 		return nil, interpretError("fetch", err)
@@ -275,13 +301,13 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 // carries a token larger than any the job was leased under before, which
 // is what fencing needs, and the statement stays one pass over the rows it
 // leases.
-const fetchSQL = `UPDATE jobs SET ` + leave + `, state = 'processing', state_data = ?5, state_reason = '', updated_at = ?6,
+const fetchSQL = `UPDATE jobs SET ` + leave + `, state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
 	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
 WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
 	ORDER BY priority DESC, seq LIMIT ?4)
 RETURNING ` + jobCols + `, seq`
 
-func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*storage.Job) error {
+func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[]*storage.Job) error {
 	paused, err := w.pausedQueues()
 	if err != nil {
 		return err
@@ -310,7 +336,7 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*
 			if err != nil {
 				return err
 			}
-			rows, err := w.query(fetchSQL, name, floor, ceiling, limit, data, now.UnixMicro(), p.Owner,
+			rows, err := w.query(fetchSQL, name, floor, ceiling, limit, nil, now.UnixMicro(), p.Owner,
 				now.Add(p.LeaseFor).UnixMicro(), token)
 			if err != nil {
 				return err
@@ -336,6 +362,7 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, data string, out *[]*
 				return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))
 			})
 			for _, l := range got {
+				l.j.StateData = shared
 				*out = append(*out, l.j)
 			}
 		}
@@ -378,7 +405,7 @@ const moveSQL = `UPDATE jobs SET ` + leave + ` || ?8,
 	params = coalesce(?12, params), seq = ?13, lease_owner = NULL, lease_token = NULL, lease_until = NULL
 WHERE id = ?1 AND (?2 = '' OR instr(?2, ',' || state || ',') > 0)
 	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3))
-RETURNING awaited, batch_id, params`
+RETURNING awaited, batch_id`
 
 // move is one state change; see moveSQL.
 type move struct {
@@ -445,10 +472,9 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 	var (
 		awaited bool
 		batch   []byte
-		ps      sql.NullString
 	)
 	err = w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(), traversed,
-		nullString(m.queue), micros(m.runAt), micros(expire), params, seq).Scan(&awaited, &batch, &ps)
+		nullString(m.queue), micros(m.runAt), micros(expire), params, seq).Scan(&awaited, &batch)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}
@@ -771,6 +797,7 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 		if err != nil {
 			return err
 		}
+		withData(j)
 		if history {
 			if j.History, err = decodeHistory(h.String); err != nil {
 				return err
@@ -833,7 +860,7 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 			if err != nil {
 				return err
 			}
-			out = append(out, j)
+			out = append(out, withData(j))
 		}
 		return rows.Err()
 	})

@@ -43,8 +43,7 @@ func loadMigrations() []migration {
 		if err != nil {
 			panic(fmt.Sprintf("sqlitestore: migration %s is not numbered", e.Name()))
 		}
-		if name, ok := strings.CutSuffix(rest, ".down.sql"); ok {
-			_ = name
+		if strings.HasSuffix(rest, ".down.sql") {
 			downs[v] = string(b)
 			continue
 		}

@@ -49,3 +49,34 @@ func enqueued() *storage.Job {
 	}
 	return &storage.Job{ID: uuid.Must(uuid.NewV7()), Task: "t", Args: []byte(`{}`), Queue: "default", State: states.NameEnqueued, StateData: data}
 }
+
+// TestCallsAfterCloseFail: once the store is closed, calls return
+// ErrClosed, none hangs, and Close may be called again.
+func TestCallsAfterCloseFail(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"))
+	require.NoError(t, err)
+	ctx := testCtx(t)
+	done := make(chan error, 50)
+	for range cap(done) { // calls racing with Close
+		go func() {
+			_, err := s.Create(context.Background(), &storage.CreateParams{Jobs: []*storage.Job{enqueued()}})
+			done <- err
+		}()
+	}
+	require.NoError(t, s.Close())
+	for range cap(done) {
+		select {
+		case err := <-done:
+			if err != nil {
+				require.ErrorIs(t, err, ErrClosed)
+			}
+		case <-ctx.Done():
+			t.Fatal("a call hung after Close")
+		}
+	}
+	_, err = s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueued()}})
+	require.ErrorIs(t, err, ErrClosed)
+	_, err = s.Get(ctx, uuid.Must(uuid.NewV7()))
+	require.ErrorIs(t, err, ErrClosed)
+	require.NoError(t, s.Close())
+}

@@ -62,6 +62,13 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.stopped: // closed after the call was queued
+		select {
+		case err := <-o.done:
+			return err
+		default:
+			return ErrClosed
+		}
 	}
 }
 
