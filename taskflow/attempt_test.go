@@ -100,9 +100,9 @@ func TestTakenAttemptIsCancelledWithItsCause(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the taken attempt's context was not cancelled")
 			}
-			info := waitState(t, e, h.ID, tt.wantFinal)
+			waitState(t, e, h.ID, tt.wantFinal)
 			time.Sleep(50 * time.Millisecond) // a late outcome of attempt 1 would show now
-			info, err = e.client.Job(waitCtx(t), h.ID)
+			info, err := e.client.Job(waitCtx(t), h.ID)
 			require.NoError(t, err)
 			require.Equal(t, tt.wantHist, historyOf(t, info))
 			if tt.wantFinal == states.NameSucceeded {
