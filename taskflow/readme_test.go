@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -26,7 +25,7 @@ func TestReadmeInOneScreenRuns(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644))
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "run", "./"+filepath.ToSlash(dir)).CombinedOutput()
+	out, err := exec.Command("go", "run", "./"+filepath.ToSlash(dir)).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Equal(t, "sent-to-ada@example.com <nil>\n", string(out))
 }
