@@ -29,3 +29,21 @@ func TestReadmeInOneScreenRuns(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	require.Equal(t, "sent-to-ada@example.com <nil>\n", string(out))
 }
+
+// TestReadmeIsAFrontDoor: the README stays short, and links every guide
+// under docs/.
+func TestReadmeIsAFrontDoor(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	lines := strings.Count(string(readme), "\n")
+	require.LessOrEqual(t, lines, 300, "the README has %d lines; move detail into a guide under docs/", lines)
+	guides, err := filepath.Glob("../docs/*.md")
+	require.NoError(t, err)
+	require.NotEmpty(t, guides)
+	for _, g := range guides {
+		link := "](docs/" + filepath.Base(g)
+		require.True(t, strings.Contains(string(readme), link+")") || strings.Contains(string(readme), link+"#"),
+			"the README links no %s", g)
+	}
+}
