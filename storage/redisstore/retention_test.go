@@ -18,11 +18,6 @@ import (
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
-// retentionPort is the loopback port of the Redis server of
-// TestMemoryReturnsToBaseline, which has a server of its own so that no
-// other test moves its memory.
-const retentionPort = 7112
-
 // memoryField reads a field of INFO memory.
 func memoryField(t *testing.T, c redis.Cmdable, field string) int64 {
 	info, err := c.Info(context.Background(), "memory").Result()
@@ -54,7 +49,9 @@ func TestMemoryReturnsToBaseline(t *testing.T) {
 		require.NoError(t, err, "TASKFLOW_REDIS_RETENTION_JOBS")
 		jobs = n
 	}
-	srv := startServer(t, t.TempDir(), retentionPort, "--save", "", "--appendonly", "no")
+	// A server of its own, so that no other test moves its memory, on a
+	// free port, so that no other run on the machine shares it.
+	srv := startServer(t, t.TempDir(), freePort(t, false), "--save", "", "--appendonly", "no")
 	client := redis.NewClient(&redis.Options{Addr: srv.addr})
 	t.Cleanup(func() { _ = client.Close() })
 	s := New(client)
