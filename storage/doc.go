@@ -9,20 +9,41 @@
 // up to N jobs, transition many jobs with compare-and-set, extend every lease
 // a worker holds in one call. [Store] is the small required core: jobs,
 // leases and transitions. Everything else is an optional capability, an
-// interface discovered at run time, as database/sql/driver does:
-// [UniqueKeys] (unique jobs), [Continuations] (Awaiting jobs resolved when
-// their parent finishes), [Batches] (batches and their progress),
-// [BatchLister] (the newest batches, for a dashboard),
-// [Recurring] (durable cron definitions), [Locker] (named locks, for the
-// mutex filter), [Workers] (the worker registry and its watchdog),
-// [Notifier] (wake-ups instead of polling), [Lister] (monitoring queries),
-// [Pruner] (removal of expired final jobs), [TxBound] (stores bound to a
-// caller's transaction) and [FlowControl] (concurrency and rate limits, and
-// partitions served round robin, enforced by Fetch; its guarantees are in
-// its own documentation). taskflow never asks a store for a capability it
-// lacks: it returns an error wrapping [ErrNotSupported] that names it. A
-// store that implements only [Store] passes the required part of
-// storagetest, whose other areas skip with a message.
+// interface discovered at run time, as database/sql/driver does.
+//
+// # Capabilities
+//
+// This is the one list of them; the README and docs/ARCHITECTURE.md link
+// here. taskflow never asks a store for a capability it lacks: the call that
+// needs it returns an error wrapping [ErrNotSupported] that names the
+// interface ("the store implements no storage.Batches"). A store that
+// implements only [Store] passes the required part of storagetest, whose
+// other areas skip with a message.
+//
+//   - [UniqueKeys]: unique jobs (taskflow.Unique, UniqueByArgs).
+//   - [Continuations]: Awaiting jobs resolved when their parent finishes.
+//   - [Batches]: batches and their progress.
+//   - [BatchLister]: the newest batches, for a dashboard.
+//   - [Recurring]: durable cron definitions.
+//   - [Locker]: named locks, for the mutex filter.
+//   - [Workers]: the worker registry and its watchdog.
+//   - [Queues]: queues paused durably.
+//   - [Statistics]: outcome counts per minute, kept apart from the jobs.
+//   - [JobLogs]: what tasks log, and their progress, kept with the job.
+//   - [Notifier]: wake-ups instead of polling.
+//   - [Peeker]: a job read without its history, for waiting handles.
+//   - [Lister]: monitoring queries (list, count).
+//   - [Estimator]: counts estimated where an exact count is too slow.
+//   - [Pruner]: removal of expired final jobs and statistics.
+//   - [TxBound]: stores bound to a caller's transaction.
+//   - [FlowControl]: concurrency and rate limits, and partitions served
+//     round robin, enforced by Fetch (its guarantees are in its own
+//     documentation).
+//
+// pgstore implements every one ([TxBound] through WithTx); sqlitestore
+// every one but [FlowControl] ([TxBound] through WithTx); memstore every
+// one but [Estimator] and [TxBound]; redisstore every one but [Estimator],
+// [TxBound] and [FlowControl].
 //
 // # Guarantees
 //

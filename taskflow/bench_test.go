@@ -3,36 +3,22 @@ package taskflow_test
 import (
 	"context"
 	"runtime"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-
 	"github.com/taskflow-go/taskflow/filters"
-	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/internal/benchrig"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
-	"github.com/taskflow-go/taskflow/taskflow/taskflowotel"
-	"github.com/taskflow-go/taskflow/taskflow/taskflowprom"
 )
 
-type benchArgs struct {
-	UserID int    `json:"user_id"`
-	Kind   string `json:"kind"`
-}
+type benchArgs = benchrig.Args
 
-func noop(context.Context, benchArgs) (struct{}, error) { return struct{}{}, nil }
-
-func benchBatch(n int) []benchArgs {
-	args := make([]benchArgs, n)
-	for i := range args {
-		args[i] = benchArgs{UserID: i, Kind: "welcome"}
-	}
-	return args
-}
+var (
+	noop       = benchrig.Noop
+	benchBatch = benchrig.Batch
+	cpuTime    = benchrig.CPUTime
+)
 
 // BenchmarkEnqueueMany measures enqueueing in batches of 1,000 jobs.
 func BenchmarkEnqueueMany(b *testing.B) {
@@ -74,24 +60,10 @@ func BenchmarkEnqueue(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 }
 
-// countSucceeded is an apply-state filter that signals once n jobs have
-// been stored as Succeeded.
-type countSucceeded struct {
-	filters.Defaults
-	n, done  *atomic.Int64
-	finished chan struct{}
-}
-
-func (c countSucceeded) OnStateApplied(_ context.Context, a *filters.ApplyStateContext) {
-	if a.State.Name() == states.NameSucceeded && c.done.Add(1) == c.n.Load() {
-		close(c.finished)
-	}
-}
-
 // BenchmarkEndToEnd enqueues b.N no-op jobs, then measures a worker
 // running them all: fetch, decode, run, encode, store Succeeded with
 // history.
-func BenchmarkEndToEnd(b *testing.B) { benchEndToEnd(b, nil) }
+func BenchmarkEndToEnd(b *testing.B) { benchrig.EndToEnd(b, nil) }
 
 // BenchmarkEndToEndWithEvents is BenchmarkEndToEnd with an event hub on
 // the worker and a subscriber that reads every event.
@@ -103,71 +75,7 @@ func BenchmarkEndToEndWithEvents(b *testing.B) {
 		}
 	}()
 	defer sub.Close()
-	benchEndToEnd(b, hub)
-}
-
-// BenchmarkEndToEndMetrics is BenchmarkEndToEnd with events read by the
-// Prometheus collector.
-func BenchmarkEndToEndMetrics(b *testing.B) {
-	hub := taskflow.NewEvents()
-	collector := taskflowprom.New(hub, taskflowprom.Options{})
-	defer collector.Close()
-	prometheus.NewRegistry().MustRegister(collector)
-	benchEndToEnd(b, hub)
-}
-
-// BenchmarkEndToEndObserved is BenchmarkEndToEnd with every way to see
-// inside on: events read by the Prometheus collector, and tracing (a span
-// per enqueue and per attempt, sampled, no exporter).
-func BenchmarkEndToEndObserved(b *testing.B) {
-	hub := taskflow.NewEvents()
-	collector := taskflowprom.New(hub, taskflowprom.Options{})
-	defer collector.Close()
-	prometheus.NewRegistry().MustRegister(collector)
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
-	benchEndToEnd(b, hub, taskflowotel.New(taskflowotel.Options{TracerProvider: tp}))
-}
-
-// BenchmarkEndToEndObservedSampled is BenchmarkEndToEndObserved with 1%
-// of the traces sampled, as production tracing usually is.
-func BenchmarkEndToEndObservedSampled(b *testing.B) {
-	hub := taskflow.NewEvents()
-	collector := taskflowprom.New(hub, taskflowprom.Options{})
-	defer collector.Close()
-	prometheus.NewRegistry().MustRegister(collector)
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0.01))))
-	defer func() { _ = tp.Shutdown(context.Background()) }()
-	benchEndToEnd(b, hub, taskflowotel.New(taskflowotel.Options{TracerProvider: tp}))
-}
-
-func benchEndToEnd(b *testing.B, events *taskflow.Events, extra ...filters.Filter) {
-	reg := taskflow.NewRegistry()
-	task, _ := taskflow.RegisterTask(reg, "noop", noop)
-	store := memstore.New()
-	c, _ := taskflow.NewClient(store, taskflow.ClientOptions{Events: events, Filters: extra})
-	args := benchBatch(1000)
-	ctx := context.Background()
-	for i := 0; i < b.N; i += len(args) {
-		if _, err := task.On(c).EnqueueMany(ctx, args[:min(len(args), b.N-i)]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	counter := countSucceeded{n: new(atomic.Int64), done: new(atomic.Int64), finished: make(chan struct{})}
-	counter.n.Store(int64(b.N))
-	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet, Filters: append([]filters.Filter{counter}, extra...), Events: events})
-	runCtx, stop := context.WithCancel(ctx)
-	b.ReportAllocs()
-	cpu := cpuTime()
-	b.ResetTimer()
-	stopped := make(chan error)
-	go func() { stopped <- w.Run(runCtx) }()
-	<-counter.finished
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
-	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/job")
-	stop()
-	<-stopped
+	benchrig.EndToEnd(b, hub)
 }
 
 // BenchmarkPendingJobMemory reports the heap a memstore holds per small
@@ -213,8 +121,7 @@ func BenchmarkLongRunHeap(b *testing.B) {
 	task, _ := taskflow.RegisterTask(reg, "noop", noop)
 	store := memstore.New()
 	c, _ := taskflow.NewClient(store, taskflow.ClientOptions{})
-	counter := countSucceeded{n: new(atomic.Int64), done: new(atomic.Int64), finished: make(chan struct{})}
-	counter.n.Store(-1)
+	counter := benchrig.NewCounter(-1)
 	w, _ := taskflow.NewWorker(store, taskflow.WorkerOptions{
 		Registry: reg, Logger: quiet, Filters: []filters.Filter{counter},
 		Retention: time.Millisecond, PruneInterval: 10 * time.Millisecond,
@@ -231,7 +138,7 @@ func BenchmarkLongRunHeap(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		for counter.done.Load() < int64((r+1)*round) {
+		for counter.Done.Load() < int64((r+1)*round) {
 			time.Sleep(time.Millisecond)
 		}
 		if r == b.N/4 {
@@ -247,14 +154,4 @@ func BenchmarkLongRunHeap(b *testing.B) {
 	b.ReportMetric(float64(early)/(1<<20), "MiB-heap-early")
 	b.ReportMetric(float64(late)/(1<<20), "MiB-heap-late")
 	b.ReportMetric(float64(store.Len()), "jobs-held-at-end")
-}
-
-// cpuTime returns the CPU time (user and system) the process has used, to
-// report work per job apart from what other processes on the machine do.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

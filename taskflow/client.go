@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -277,21 +278,30 @@ func mergeParams(a, b map[string]json.RawMessage) map[string]json.RawMessage {
 // unless the store can keep jobs that have unique keys, await a parent or
 // belong to a batch, as asked.
 func (c *Client) supports(unique, continuation, batch bool) error {
-	var missing string
-	switch {
-	case unique && !is[storage.UniqueKeys](c.store):
-		missing = "unique keys (storage.UniqueKeys)"
-	case continuation && !is[storage.Continuations](c.store):
-		missing = "continuations (storage.Continuations)"
-	case batch && !is[storage.Batches](c.store):
-		missing = "batches (storage.Batches)"
-	default:
-		return nil
+	var err error
+	if unique {
+		_, err = capability[storage.UniqueKeys](c.store)
 	}
-	return fmt.Errorf("taskflow: the store does not keep %s: %w", missing, ErrNotSupported)
+	if err == nil && continuation {
+		_, err = capability[storage.Continuations](c.store)
+	}
+	if err == nil && batch {
+		_, err = capability[storage.Batches](c.store)
+	}
+	if err != nil {
+		return fmt.Errorf("taskflow: %w", err)
+	}
+	return nil
 }
 
-func is[C any](s storage.Store) bool {
-	_, ok := s.(C)
-	return ok
+// capability returns the store as the optional capability C (see package
+// storage), or an error wrapping ErrNotSupported that names C. Every call
+// that needs a capability checks it here, and wraps the error with what it
+// was doing.
+func capability[C any](s storage.Store) (C, error) {
+	c, ok := s.(C)
+	if !ok {
+		return c, fmt.Errorf("the store implements no %v: %w", reflect.TypeFor[C](), ErrNotSupported)
+	}
+	return c, nil
 }

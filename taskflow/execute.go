@@ -405,12 +405,12 @@ func (w *Worker) logFailure(j *storage.Job, st states.State, err error) {
 // returns how it ended, timed by the worker's clock.
 func (w *Worker) invoke(ctx context.Context, rt *taskRuntime, j *storage.Job) outcome {
 	start := w.opts.Clock()
-	result, err, details := w.perform(ctx, rt, j)
+	result, details, err := w.perform(ctx, rt, j)
 	return outcome{start: start, end: w.opts.Clock(), result: result, err: err, details: details}
 }
 
 // perform applies the job's timeout and the server filters around call.
-func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
+func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, details string, err error) {
 	d := rt.entry.opts.timeout
 	if raw, ok := j.Params[paramTimeout]; ok {
 		if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
@@ -431,7 +431,7 @@ func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (
 	if _, ok := j.Params[paramArgsFrom]; ok {
 		args, err := w.argsFromParent(ctx, j)
 		if err != nil {
-			return nil, err, ""
+			return nil, "", err
 		}
 		c := *j
 		c.Args = args
@@ -444,14 +444,14 @@ func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (
 }
 
 // performFiltered runs the task inside the server filters.
-func performFiltered(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, err error, details string) {
+func performFiltered(ctx context.Context, rt *taskRuntime, j *storage.Job) (result []byte, details string, err error) {
 	c := chains.Get().(*performChain)
 	c.pc, c.server, c.entry, c.job = filters.PerformContext{Job: filters.NewJob(j)}, rt.pipe.server, rt.entry, j
 	err = c.run(ctx)
 	result, details = c.pc.Result, c.details
 	*c = performChain{next: c.next}
 	chains.Put(c)
-	return result, err, details
+	return result, details, err
 }
 
 // chains reuses performChains, which would otherwise cost two allocations
@@ -480,7 +480,7 @@ type performChain struct {
 func (c *performChain) run(ctx context.Context) (err error) {
 	d := c.depth
 	if d == len(c.server) {
-		c.pc.Result, err, c.details = call(ctx, c.entry, c.job)
+		c.pc.Result, c.details, err = call(ctx, c.entry, c.job)
 		return err
 	}
 	c.depth = d + 1
@@ -491,7 +491,7 @@ func (c *performChain) run(ctx context.Context) (err error) {
 
 // call runs the task function, turning a panic into an error wrapping
 // ErrPanic with the stack in details.
-func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, err error, details string) {
+func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, details string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = &PanicError{Value: r}
@@ -499,7 +499,7 @@ func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, err err
 		}
 	}()
 	result, err = e.run(ctx, j.Args)
-	return result, err, ""
+	return result, "", err
 }
 
 // argsFromParent returns the result of the job j continues, which is j's

@@ -122,19 +122,15 @@ func contains[T comparable](s []T, v T) bool {
 }
 
 func (c *Client) lister() (storage.Lister, error) {
-	l, ok := c.store.(storage.Lister)
-	if !ok {
-		return nil, fmt.Errorf("the store implements no storage.Lister: %w", ErrNotSupported)
-	}
-	return l, nil
+	return capability[storage.Lister](c.store)
 }
 
 // BatchProgress counts the jobs of batch id by outcome. It needs a store
 // that implements storage.Batches.
 func (c *Client) BatchProgress(ctx context.Context, id uuid.UUID) (BatchProgress, error) {
-	bs, ok := c.store.(storage.Batches)
-	if !ok {
-		return BatchProgress{}, fmt.Errorf("taskflow: batch progress: the store implements no storage.Batches: %w", ErrNotSupported)
+	bs, err := capability[storage.Batches](c.store)
+	if err != nil {
+		return BatchProgress{}, fmt.Errorf("taskflow: batch progress: %w", err)
 	}
 	counts, err := bs.BatchProgress(ctx, id)
 	if err != nil {
@@ -180,9 +176,9 @@ func (c *Client) CancelBatch(ctx context.Context, id uuid.UUID) (int, error) {
 // skipping offset of them and returning at most limit. It needs a store
 // that implements storage.BatchLister.
 func (c *Client) Batches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
-	bl, ok := c.store.(storage.BatchLister)
-	if !ok {
-		return nil, fmt.Errorf("taskflow: list batches: the store implements no storage.BatchLister: %w", ErrNotSupported)
+	bl, err := capability[storage.BatchLister](c.store)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list batches: %w", err)
 	}
 	ids, err := bl.ListBatches(ctx, max(offset, 0), limit)
 	if err != nil {

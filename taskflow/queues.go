@@ -21,11 +21,7 @@ type QueueInfo struct {
 }
 
 func (c *Client) queues() (storage.Queues, error) {
-	qs, ok := c.store.(storage.Queues)
-	if !ok {
-		return nil, fmt.Errorf("the store implements no storage.Queues: %w", ErrNotSupported)
-	}
-	return qs, nil
+	return capability[storage.Queues](c.store)
 }
 
 // PauseQueue stops every worker from fetching jobs of queue, durably,

@@ -85,9 +85,9 @@ func (t *Task[Args, Result]) AddRecurring(ctx context.Context, id, spec string, 
 }
 
 func (c *Client) recurring() (storage.Recurring, error) {
-	rs, ok := c.store.(storage.Recurring)
-	if !ok {
-		return nil, fmt.Errorf("taskflow: recurring jobs: the store implements no storage.Recurring: %w", ErrNotSupported)
+	rs, err := capability[storage.Recurring](c.store)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: recurring jobs: %w", err)
 	}
 	return rs, nil
 }

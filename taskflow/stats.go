@@ -24,9 +24,9 @@ type StatsPoint struct {
 // survive the jobs' retention. It needs a store that implements
 // storage.Statistics.
 func (c *Client) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]StatsPoint, error) {
-	st, ok := c.store.(storage.Statistics)
-	if !ok {
-		return nil, fmt.Errorf("taskflow: statistics: the store implements no storage.Statistics: %w", ErrNotSupported)
+	st, err := capability[storage.Statistics](c.store)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: statistics: %w", err)
 	}
 	if step < time.Minute || step%time.Minute != 0 {
 		return nil, fmt.Errorf("%w: statistics step %v: want a whole number of minutes", ErrInvalidOption, step)

@@ -95,9 +95,9 @@ func (c *Client) Unserved(ctx context.Context) (Unserved, error) {
 // sent a heartbeat within their WorkerTimeout (the watchdog removes the
 // others). It needs a store that implements storage.Workers.
 func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
-	ws, ok := c.store.(storage.Workers)
-	if !ok {
-		return nil, fmt.Errorf("taskflow: list workers: the store implements no storage.Workers: %w", ErrNotSupported)
+	ws, err := capability[storage.Workers](c.store)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list workers: %w", err)
 	}
 	list, err := ws.ListWorkers(ctx)
 	if err != nil {

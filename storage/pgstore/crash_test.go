@@ -6,21 +6,16 @@ import (
 	"log/slog"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/internal/crashtest"
 	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
-	"github.com/taskflow-go/taskflow/taskflow/taskflowotel"
 )
 
 // crashEnv names the schema the crash helper process works on; it is set
@@ -115,46 +110,4 @@ func TestHandleFromATransactionWorksAfterCommit(t *testing.T) {
 	info, err := h.Job(ctx)
 	require.NoError(t, err)
 	require.Equal(t, states.NameSucceeded, info.State.Name())
-}
-
-// TestTraceContextTravelsThroughTheDatabase: a client and a worker that
-// share only the database (each its own pool and tracing filter); the
-// attempt's span is a child of the enqueue's span.
-func TestTraceContextTravelsThroughTheDatabase(t *testing.T) {
-	s := newStore(t)
-	ctx := testCtx(t)
-	rec := tracetest.NewSpanRecorder()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-	reg := taskflow.NewRegistry()
-	task, err := taskflow.RegisterTask(reg, "traced", func(_ context.Context, n int) (int, error) { return n, nil })
-	require.NoError(t, err)
-	client, err := taskflow.NewClient(s, taskflow.ClientOptions{Filters: []filters.Filter{taskflowotel.New(taskflowotel.Options{TracerProvider: tp})}})
-	require.NoError(t, err)
-	workerStore := New(testPool(t), Schema(s.cfg.schema)) // its own pool, as another process has
-	w, err := taskflow.NewWorker(workerStore, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Filters: []filters.Filter{taskflowotel.New(taskflowotel.Options{TracerProvider: tp})}})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
-
-	h, err := task.On(client).Enqueue(ctx, 1)
-	require.NoError(t, err)
-	_, err = h.Wait(ctx)
-	require.NoError(t, err)
-	var enq, proc sdktrace.ReadOnlySpan
-	require.Eventually(t, func() bool {
-		for _, sp := range rec.Ended() {
-			switch sp.Name() {
-			case "enqueue traced":
-				enq = sp
-			case "process traced":
-				proc = sp
-			}
-		}
-		return enq != nil && proc != nil
-	}, 5*time.Second, 10*time.Millisecond)
-	require.Equal(t, enq.SpanContext().TraceID(), proc.SpanContext().TraceID())
-	require.Equal(t, enq.SpanContext().SpanID(), proc.Parent().SpanID())
 }

@@ -190,7 +190,7 @@ func runBatchWorkload(t *testing.T, s *Store, n int) {
 	require.Equal(t, n, reclaimed)
 
 	// A dead worker's jobs, requeued.
-	f = fetch(at(3 * time.Minute))
+	fetch(at(3 * time.Minute))
 	_, err = s.ExtendLeases(ctx, &storage.ExtendParams{Owner: "w", Worker: &storage.WorkerInfo{ID: "w", Host: "h"}})
 	require.NoError(t, err)
 	time.Sleep(2 * time.Millisecond)

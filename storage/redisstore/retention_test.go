@@ -49,9 +49,8 @@ func TestMemoryReturnsToBaseline(t *testing.T) {
 		require.NoError(t, err, "TASKFLOW_REDIS_RETENTION_JOBS")
 		jobs = n
 	}
-	// A server of its own, on a free port (a fixed one is shared with
-	// every other run of this test on the machine), so that no other test
-	// moves its memory.
+	// A server of its own, so that no other test moves its memory, on a
+	// free port, so that no other run on the machine shares it.
 	srv := startServer(t, t.TempDir(), freePort(t, false), "--save", "", "--appendonly", "no")
 	client := redis.NewClient(&redis.Options{Addr: srv.addr})
 	t.Cleanup(func() { _ = client.Close() })

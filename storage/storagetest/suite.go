@@ -95,9 +95,8 @@ func ctx(t *testing.T) context.Context {
 
 type jobOpt func(*storage.Job)
 
-func inQueue(q string) jobOpt      { return func(j *storage.Job) { j.Queue = q } }
-func priority(p int) jobOpt        { return func(j *storage.Job) { j.Priority = p } }
-func createdAt(t time.Time) jobOpt { return func(j *storage.Job) { j.CreatedAt = t } }
+func inQueue(q string) jobOpt { return func(j *storage.Job) { j.Queue = q } }
+func priority(p int) jobOpt   { return func(j *storage.Job) { j.Priority = p } }
 func scheduledAt(at time.Time) jobOpt {
 	return func(j *storage.Job) {
 		j.State = states.NameScheduled

@@ -81,7 +81,7 @@ func TestAttemptSpanIsAChildOfTheEnqueueSpan(t *testing.T) {
 
 	attrs := map[string]string{}
 	for _, a := range proc.Attributes() {
-		attrs[string(a.Key)] = a.Value.Emit()
+		attrs[string(a.Key)] = a.Value.String()
 	}
 	require.Equal(t, "taskflow", attrs["messaging.system"])
 	require.Equal(t, "process", attrs["messaging.operation.type"])
