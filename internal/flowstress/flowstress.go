@@ -68,7 +68,7 @@ type attempt struct {
 func Run(t *testing.T, store storage.Store, cfg Config) {
 	if cfg.Jobs <= 0 {
 		cfg.Jobs = 10_000
-		if raceEnabled {
+		if Race {
 			cfg.Jobs = 2_000
 		}
 	}
@@ -193,7 +193,13 @@ func Run(t *testing.T, store storage.Store, cfg Config) {
 	}()
 	<-done
 	if ctx.Err() != nil {
-		t.Fatalf("not every job succeeded within %v: lost or stuck jobs", cfg.Timeout)
+		counts := map[states.Name]int{}
+		for _, h := range handles {
+			if j, err := store.Get(context.Background(), h.ID); err == nil {
+				counts[j.State]++
+			}
+		}
+		t.Fatalf("not every job succeeded within %v: lost or stuck jobs; by state: %v", cfg.Timeout, counts)
 	}
 
 	// Concurrency: the attempts that held their lease to the end (the

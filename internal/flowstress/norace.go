@@ -2,4 +2,5 @@
 
 package flowstress
 
-const raceEnabled = false
+// Race says whether the race detector is on: runs under it are smaller.
+const Race = false

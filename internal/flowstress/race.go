@@ -2,4 +2,5 @@
 
 package flowstress
 
-const raceEnabled = true
+// Race says whether the race detector is on: runs under it are smaller.
+const Race = true

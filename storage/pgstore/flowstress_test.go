@@ -2,12 +2,18 @@ package pgstore
 
 import (
 	"testing"
+	"time"
 
 	"github.com/taskflow-go/taskflow/internal/flowstress"
 )
 
-// TestFlowControlUnderStress runs 2,000 jobs by default, to bound the time
-// on a shared machine; TASKFLOW_FLOW_STRESS_JOBS=10000 runs the full size.
+// TestFlowControlUnderStress runs 2,000 jobs (500 under the race
+// detector), to bound the time on a shared machine;
+// TASKFLOW_FLOW_STRESS_JOBS=10000 runs the full size.
 func TestFlowControlUnderStress(t *testing.T) {
-	flowstress.Run(t, newStore(t), flowstress.Config{Jobs: 2000})
+	jobs := 2000
+	if flowstress.Race {
+		jobs = 500
+	}
+	flowstress.Run(t, newStore(t), flowstress.Config{Jobs: jobs, Timeout: 4 * time.Minute})
 }
