@@ -769,7 +769,7 @@ func (s *Store) shardedList(ctx context.Context, p *storage.ListParams) ([]*stor
 }
 
 // compareCursors orders two jobs of the list p by their cursors (see
-// lua/list.lua), in the order p walks: by score, then member, for
+// list in listing.go), in the order p walks: by score, then member, for
 // Enqueued and Scheduled jobs (the shards' enqueue sequences follow the
 // clock, so a queue's jobs interleave as they were enqueued); by member
 // (the ID), newest first, for the others.
