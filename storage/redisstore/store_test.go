@@ -475,6 +475,23 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 	for i, j := range jobs {
 		all[i] = j.ID.String()
 	}
+	fetched := map[string]bool{}
+	var processingQ0 []string
+	for _, j := range f {
+		fetched[j.ID.String()] = true
+		if j.Queue == "q0" && !slices.ContainsFunc(ts, func(tr storage.Transition) bool { return tr.ID == j.ID }) {
+			processingQ0 = append(processingQ0, j.ID.String())
+		}
+	}
+	var enqueued, succeeded []string // enqueued in the order they were enqueued
+	for _, id := range all {
+		if !fetched[id] {
+			enqueued = append(enqueued, id)
+		}
+	}
+	for _, tr := range ts {
+		succeeded = append(succeeded, tr.ID.String())
+	}
 	watched := monitor(t, client)
 	for _, tt := range []struct {
 		name string
@@ -484,24 +501,47 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 		{"EveryJob", storage.ListParams{}, newest(all)},
 		{"EveryJobPaged", storage.ListParams{Offset: page + 3, Limit: 20}, newest(all)[page+3 : page+23]},
 		{"Task", storage.ListParams{Task: "b", Offset: 10, Limit: page}, newest(byTask["b"])[10 : 10+page]},
-		{"StateAndQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0", Limit: 5}, nil},
+		{"StateAndQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0", Limit: 5}, newest(processingQ0)[:5]},
 		{"Batch", storage.ListParams{BatchID: batch, Offset: 2 * page, Limit: page}, newest(all)[2*page : 3*page]},
+		{"Enqueued", storage.ListParams{State: states.NameEnqueued, Offset: page, Limit: 30}, enqueued[page : page+30]},
 	} {
 		got, err := s.List(ctx, &tt.p)
 		require.NoError(t, err, tt.name)
-		ids := make([]string, len(got))
-		for i, j := range got {
-			ids[i] = j.ID.String()
-			if tt.p.Queue != "" {
-				require.Equal(t, tt.p.Queue, j.Queue, tt.name)
-				require.Equal(t, tt.p.State, j.State, tt.name)
+		require.Equal(t, tt.want, idsOf(got), tt.name)
+	}
+	// Walked by cursor, a page at a time, both ways.
+	for _, tt := range []struct {
+		name string
+		p    storage.ListParams
+		want []string
+	}{
+		{"EveryJob", storage.ListParams{}, newest(all)},
+		{"Enqueued", storage.ListParams{State: states.NameEnqueued}, enqueued},
+		{"EnqueuedOfAQueue", storage.ListParams{State: states.NameEnqueued, Queue: "q1"}, slices.DeleteFunc(slices.Clone(enqueued), func(id string) bool {
+			return !slices.ContainsFunc(jobs, func(j *storage.Job) bool { return j.ID.String() == id && j.Queue == "q1" })
+		})},
+		{"Succeeded", storage.ListParams{State: states.NameSucceeded}, newest(succeeded)},
+		{"Task", storage.ListParams{Task: "a"}, newest(byTask["a"])},
+		{"Batch", storage.ListParams{BatchID: batch}, newest(all)},
+		{"ProcessingOfAQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0"}, newest(processingQ0)},
+	} {
+		for _, backward := range []bool{false, true} {
+			var ids []string
+			p := tt.p
+			p.Limit, p.Backward = 97, backward
+			for {
+				got, err := s.List(ctx, &p)
+				require.NoError(t, err, tt.name)
+				ids = append(ids, idsOf(got)...)
+				if len(got) < p.Limit {
+					break
+				}
+				p.Cursor = got[len(got)-1].Cursor
 			}
-		}
-		if tt.want != nil {
-			require.Equal(t, tt.want, ids, tt.name)
-		} else {
-			require.Len(t, ids, tt.p.Limit, tt.name)
-			require.True(t, slices.IsSortedFunc(ids, func(a, b string) int { return strings.Compare(b, a) }), tt.name)
+			if backward {
+				slices.Reverse(ids)
+			}
+			require.Equal(t, tt.want, ids, "%s backward=%v", tt.name, backward)
 		}
 	}
 	c, err := s.Count(ctx, "")
@@ -534,8 +574,13 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 			args[i] = strings.Trim(args[i], `"`)
 		}
 		switch cmd {
-		case "smembers", "sunion", "zrangebylex", "zrevrangebylex", "zrangebyscore":
+		case "smembers", "sunion":
 			t.Errorf("a whole set read: %s", line)
+		case "zrangebylex", "zrevrangebylex", "zrangebyscore", "zrevrangebyscore":
+			// key min max LIMIT offset count
+			require.True(t, len(args) == 6 && args[3] == "limit", "a whole set read: %s", line)
+			n, _ := strconv.Atoi(args[5])
+			require.True(t, n > 0 && n <= page, "%s", line)
 		case "zrange", "zrevrange":
 			lo, _ := strconv.Atoi(args[1])
 			hi, _ := strconv.Atoi(args[2])
@@ -606,4 +651,13 @@ func TestBatchOfHeldBackJobsLeavesNoKeys(t *testing.T) {
 	for _, k := range trimPrefix(keys, s.k.prefix) {
 		require.NotRegexp(t, `^(b|bm|aw):|^batches$`, k, "a key of the batch")
 	}
+}
+
+// idsOf returns the IDs of jobs, in order.
+func idsOf(jobs []*storage.Job) []string {
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID.String()
+	}
+	return ids
 }
