@@ -255,15 +255,16 @@ func gathered(p *storage.ListParams, gather func(ctx context.Context, add func([
 	return &stream{read: func(ctx context.Context, cursor string, _ int) ([]entry, bool, error) {
 		seen := map[string]bool{}
 		var out []entry
+		after := place(cursor)
 		err := gather(ctx, func(es []entry) {
 			for _, e := range es {
-				if !seen[e.id] && (cursor == "" || compareCursors(p, cursor, e.cursor()) < 0) {
+				if !seen[e.id] && (cursor == "" || compareEntries(p, after, e) < 0) {
 					seen[e.id] = true
 					out = append(out, e)
 				}
 			}
 		})
-		slices.SortFunc(out, func(a, b entry) int { return compareCursors(p, a.cursor(), b.cursor()) })
+		slices.SortFunc(out, func(a, b entry) int { return compareEntries(p, a, b) })
 		return out, false, err
 	}}
 }
@@ -311,7 +312,7 @@ func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 			if err != nil {
 				return nil, wrap("list", err)
 			}
-			if e != nil && (at == nil || compareCursors(p, e.cursor(), at.cursor()) < 0) {
+			if e != nil && (at == nil || compareEntries(p, *e, *at) < 0) {
 				next, at = st, e
 			}
 		}
