@@ -46,34 +46,37 @@ func (s *Store) eachMember(ctx context.Context, key string, f func([]string) err
 	}
 }
 
-// eachRanked calls f with the members of sorted set key, highest rank
-// first when rev is set, a page at a time, up to n of them (all for n <
-// 0).
-func (s *Store) eachRanked(ctx context.Context, key string, rev bool, n int, f func([]string) error) error {
-	for start := 0; n < 0 || start < n; start += page {
-		stop := start + page - 1
-		if n >= 0 {
-			stop = min(stop, n-1)
-		}
-		rng := s.rdb.ZRange
-		if rev {
-			rng = s.rdb.ZRevRange
-		}
-		got, err := rng(ctx, key, int64(start), int64(stop)).Result()
+// eachRanked calls f with the members of sorted set key, a page at a
+// time, in rank order. The pages go a pipeline of several at a time: each
+// command reads a page, and a large set takes few round trips.
+func (s *Store) eachRanked(ctx context.Context, key string, f func([]string) error) error {
+	for start := 0; ; start += pipelined * page {
+		cmds := make([]*redis.StringSliceCmd, pipelined)
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := range cmds {
+				from := int64(start + i*page)
+				cmds[i] = p.ZRange(ctx, key, from, from+page-1)
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		if len(got) > 0 {
-			if err := f(got); err != nil {
-				return err
+		for _, c := range cmds {
+			if got := c.Val(); len(got) > 0 {
+				if err := f(got); err != nil {
+					return err
+				}
+			}
+			if len(c.Val()) < page {
+				return nil
 			}
 		}
-		if len(got) < stop-start+1 {
-			return nil
-		}
 	}
-	return nil
 }
+
+// pipelined is the most pages of a set that one round trip reads.
+const pipelined = 16
 
 // queueNames returns the queues of the store's set of queues, and the
 // paused ones when paused is set.
@@ -124,7 +127,7 @@ func (s *Store) scriptArgs(names []string) []any {
 // countLeased counts the Processing jobs of queue.
 func (s *Store) countLeased(ctx context.Context, queue string) (int64, error) {
 	var n int64
-	err := s.eachRanked(ctx, s.k.prefix+"lease", false, -1, func(ids []string) error {
+	err := s.eachRanked(ctx, s.k.prefix+"lease", func(ids []string) error {
 		queues, err := s.fieldOf(ctx, ids, "q")
 		for _, q := range queues {
 			if q == queue {
@@ -176,19 +179,24 @@ type stream struct {
 	buf   []entry
 	after string
 	done  bool
+	n     int  // how many entries the next read asks for
+	grow  bool // each read asks for twice as many as the one before, up to pipelined pages
 }
 
-// peek returns the stream's next entry, nil at its end, reading n more
-// when it has none at hand.
-func (st *stream) peek(ctx context.Context, n int) (*entry, error) {
+// peek returns the stream's next entry, nil at its end, reading more when
+// it has none at hand.
+func (st *stream) peek(ctx context.Context) (*entry, error) {
 	if len(st.buf) == 0 && !st.done {
-		got, more, err := st.read(ctx, st.after, n)
+		got, more, err := st.read(ctx, st.after, st.n)
 		if err != nil {
 			return nil, err
 		}
 		st.buf, st.done = got, !more || len(got) == 0
 		if len(got) > 0 {
 			st.after = got[len(got)-1].cursor()
+		}
+		if st.grow {
+			st.n = min(2*st.n, pipelined*page)
 		}
 	}
 	if len(st.buf) == 0 {
@@ -202,6 +210,7 @@ func (st *stream) peek(ctx context.Context, n int) (*entry, error) {
 // idOf turns a member into its job's ID.
 func (s *Store) ranked(key string, backward bool, idOf func(string) string) *stream {
 	return &stream{read: func(ctx context.Context, cursor string, n int) ([]entry, bool, error) {
+		n = min(n, page)
 		score, member, _ := strings.Cut(cursor, " ")
 		res, err := pageScript.Run(ctx, s.rdb, []string{key}, score, member, flag(backward), n).StringSlice()
 		if err != nil {
@@ -220,29 +229,36 @@ func (s *Store) ranked(key string, backward bool, idOf func(string) string) *str
 func readyID(m string) string { return m[max(len(m)-36, 0):] }
 
 // lexical returns a stream of the sorted set of IDs key (all scored 0),
-// newest first unless backward, read a page at a time.
+// newest first unless backward, read a page per command (several pages
+// of a read in one pipeline).
 func (s *Store) lexical(key string, backward bool) *stream {
 	return &stream{read: func(ctx context.Context, cursor string, n int) ([]entry, bool, error) {
 		_, after, _ := strings.Cut(cursor, " ")
-		by := &redis.ZRangeBy{Min: "-", Max: "+", Count: int64(n)}
-		var got []string
-		var err error
-		if backward {
-			if after != "" {
-				by.Min = "(" + after
+		cmds := make([]*redis.StringSliceCmd, 0, (n+page-1)/page)
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for off := 0; off < n; off += page {
+				by := &redis.ZRangeBy{Min: "-", Max: "+", Offset: int64(off), Count: int64(min(page, n-off))}
+				if backward {
+					if after != "" {
+						by.Min = "(" + after
+					}
+					cmds = append(cmds, p.ZRangeByLex(ctx, key, by))
+				} else {
+					if after != "" {
+						by.Max = "(" + after
+					}
+					cmds = append(cmds, p.ZRevRangeByLex(ctx, key, by))
+				}
 			}
-			got, err = s.rdb.ZRangeByLex(ctx, key, by).Result()
-		} else {
-			if after != "" {
-				by.Max = "(" + after
+			return nil
+		})
+		out := make([]entry, 0, n)
+		for _, c := range cmds {
+			for _, id := range c.Val() {
+				out = append(out, byID(id))
 			}
-			got, err = s.rdb.ZRevRangeByLex(ctx, key, by).Result()
 		}
-		out := make([]entry, len(got))
-		for i, id := range got {
-			out[i] = byID(id)
-		}
-		return out, len(got) == n, err
+		return out, len(out) == n, err
 	}}
 }
 
@@ -286,12 +302,12 @@ func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if err != nil {
 		return nil, wrap("list", err)
 	}
-	for _, st := range streams {
-		st.after = p.Cursor
-	}
-	n := page // entries read per command
+	chunk := page // how many entries to read from each index, and to check, at a time
 	if !check && want > 0 {
-		n = min(n, want)
+		chunk = min(chunk, want)
+	}
+	for _, st := range streams {
+		st.after, st.n, st.grow = p.Cursor, chunk, check
 	}
 	var kept, candidates []entry
 	seen := map[string]bool{}
@@ -302,13 +318,16 @@ func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 			return err
 		}
 		candidates = candidates[:0]
+		if check {
+			chunk = min(2*chunk, pipelined*page)
+		}
 		return nil
 	}
 	for want < 0 || len(kept) < want {
 		var next *stream
 		var at *entry
 		for _, st := range streams {
-			e, err := st.peek(ctx, n)
+			e, err := st.peek(ctx)
 			if err != nil {
 				return nil, wrap("list", err)
 			}
@@ -325,7 +344,7 @@ func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 		}
 		seen[at.id] = true
 		candidates = append(candidates, *at)
-		if len(candidates) == page || !check && want >= 0 && len(kept)+len(candidates) == want {
+		if len(candidates) == chunk || !check && want >= 0 && len(kept)+len(candidates) == want {
 			if err := flush(); err != nil {
 				return nil, wrap("list", err)
 			}
@@ -395,7 +414,7 @@ func (s *Store) listStreams(ctx context.Context, p *storage.ListParams) ([]*stre
 		}
 	}
 	leased := gathered(p, func(ctx context.Context, add func([]entry)) error {
-		return s.eachRanked(ctx, s.k.prefix+"lease", false, -1, func(ids []string) error {
+		return s.eachRanked(ctx, s.k.prefix+"lease", func(ids []string) error {
 			es := make([]entry, len(ids))
 			for i, id := range ids {
 				es[i] = byID(id)
@@ -418,7 +437,7 @@ func (s *Store) listStreams(ctx context.Context, p *storage.ListParams) ([]*stre
 	case "":
 		out = append(out, leased, gathered(p, func(ctx context.Context, add func([]entry)) error {
 			for _, q := range queues {
-				err := s.eachRanked(ctx, s.k.prefix+"q:"+q, false, -1, func(members []string) error {
+				err := s.eachRanked(ctx, s.k.prefix+"q:"+q, func(members []string) error {
 					es := make([]entry, len(members))
 					for i, m := range members {
 						es[i] = byID(readyID(m))
