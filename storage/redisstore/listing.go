@@ -287,11 +287,13 @@ func gathered(p *storage.ListParams, gather func(ctx context.Context, add func([
 
 // list implements List on one shard. It walks the indexes that p selects
 // from p.Cursor, merging them in the list's order, and checks the jobs
-// against p (a page at a time) where the indexes alone do not tell, until
-// it has the page asked for. An index in the list's order is read a page
-// per command from the cursor's place, so that a page costs about the
-// same at any depth; the others (the lease set, a batch's members, the
-// ready sets for a list of every state) are read whole, a page per
+// against p where the indexes alone do not tell (in chunks of twice the
+// page, growing while the filter keeps too few, each check of a job one
+// command),
+// until it has the page asked for. An index in the list's order is read
+// a page per command from the cursor's place, so that a page costs about
+// the same at any depth; the others (the lease set, a batch's members,
+// the ready sets for a list of every state) are read whole, a page per
 // command.
 func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	want := -1 // how many jobs from the cursor the page needs, all if < 0
@@ -303,8 +305,11 @@ func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 		return nil, wrap("list", err)
 	}
 	chunk := page // how many entries to read from each index, and to check, at a time
-	if !check && want > 0 {
-		chunk = min(chunk, want)
+	if want > 0 {
+		chunk = min(chunk, want) // enough, unless the filter drops some: then twice as many each time
+		if check {
+			chunk = min(page, 2*want)
+		}
 	}
 	for _, st := range streams {
 		st.after, st.n, st.grow = p.Cursor, chunk, check
