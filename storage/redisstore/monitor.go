@@ -18,13 +18,9 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// List implements [storage.Lister]. Final, Scheduled and Awaiting jobs are
-// read from per-state indexes sorted by ID, so a page of one state of them
-// reads no more than it returns; Enqueued and Processing ones from the
-// ready and lease sets, and a batch's from its member set, which are read
-// whole, a page per call (see listing.go), as are all the jobs of the
-// state (of every state, when none is given) when filtering by task or
-// parent.
+// List implements [storage.Lister] (see list in listing.go): a page
+// through a cursor reads about as much at any depth of one state's list,
+// however large the store, and no call reads a whole set in one command.
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -35,32 +31,11 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if err := checkCursor(p.Cursor); err != nil {
 		return nil, err
 	}
-	backward := ""
-	if p.Backward {
-		backward = "1"
-	}
-	res, err := listScript.Run(ctx, s.rdb, []string{s.k.seq()}, s.k.prefix, string(p.State), p.Queue, p.Task,
-		idOrEmpty(p.BatchID), idOrEmpty(p.ParentID), max(p.Offset, 0), max(p.Limit, 0), p.Cursor, backward).Result()
-	if err != nil {
-		return nil, wrap("list", err)
-	}
-	parts, _ := res.([]any)
-	if len(parts) != 2 {
-		return nil, fmt.Errorf("redisstore: list: unexpected reply %T", res)
-	}
-	jobs, err := decodeRows(parts[0])
-	cursors, _ := parts[1].([]any)
-	if err != nil || len(cursors) != len(jobs) {
-		return nil, fmt.Errorf("redisstore: list: %d cursors for %d jobs: %w", len(cursors), len(jobs), err)
-	}
-	for i, j := range jobs {
-		j.Cursor, _ = cursors[i].(string)
-	}
-	return jobs, nil
+	return s.list(ctx, p)
 }
 
 // checkCursor returns an error wrapping ErrBadCursor unless c is empty or
-// a cursor that lua/list.lua made: "score member", a number and a job ID,
+// a cursor that list made: "score member", a number and a job ID,
 // or an enqueue sequence (16 digits) and a job ID.
 func checkCursor(c string) error {
 	if c == "" {

@@ -64,14 +64,24 @@ func newStore(t testing.TB, client redis.UniversalClient, opts ...Option) *Store
 // deleteKeys deletes the keys matching pattern, on every master of a
 // cluster.
 func deleteKeys(ctx context.Context, client redis.UniversalClient, pattern string) error {
-	del := func(ctx context.Context, c redis.Cmdable) error {
-		iter := c.Scan(ctx, 0, pattern, 1000).Iterator()
-		for iter.Next(ctx) {
-			if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+	del := func(ctx context.Context, c redis.Cmdable) error { // a pipeline of DELs per page of keys, for large stores
+		for cursor := uint64(0); ; {
+			keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
+			if err != nil {
 				return err
 			}
+			if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, k := range keys {
+					p.Del(ctx, k)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if cursor = next; cursor == 0 {
+				return nil
+			}
 		}
-		return iter.Err()
 	}
 	if cc, ok := client.(*redis.ClusterClient); ok {
 		return cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return del(ctx, c) })

@@ -72,7 +72,7 @@ var (
 	lockScript   = redis.NewScript(lua("lock"))
 	unlockScript = redis.NewScript(lua("unlock"))
 	logsScript   = redis.NewScript(lua("logs"))
-	listScript   = redis.NewScript(lua("list"))
+	pageScript   = redis.NewScript(lua("page"))
 	countScript  = redis.NewScript(lua("count"))
 	queuesScript = redis.NewScript(lua("queues"))
 )

@@ -769,13 +769,24 @@ func (s *Store) shardedList(ctx context.Context, p *storage.ListParams) ([]*stor
 }
 
 // compareCursors orders two jobs of the list p by their cursors (see
-// lua/list.lua), in the order p walks: by score, then member, for
+// list in listing.go), in the order p walks: by score, then member, for
 // Enqueued and Scheduled jobs (the shards' enqueue sequences follow the
 // clock, so a queue's jobs interleave as they were enqueued); by member
 // (the ID), newest first, for the others.
 func compareCursors(p *storage.ListParams, a, b string) int {
-	as, am, _ := strings.Cut(a, " ")
-	bs, bm, _ := strings.Cut(b, " ")
+	return compareEntries(p, place(a), place(b))
+}
+
+// place returns the entry (without ID) of cursor c.
+func place(c string) entry {
+	score, member, _ := strings.Cut(c, " ")
+	return entry{score: score, member: member}
+}
+
+// compareEntries orders two entries of the list p as compareCursors does
+// their cursors.
+func compareEntries(p *storage.ListParams, a, b entry) int {
+	as, am, bs, bm := a.score, a.member, b.score, b.member
 	c := -cmp.Compare(am, bm)
 	if p.State == states.NameEnqueued || p.State == states.NameScheduled {
 		x, _ := strconv.ParseFloat(as, 64)

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -475,6 +476,23 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 	for i, j := range jobs {
 		all[i] = j.ID.String()
 	}
+	fetched := map[string]bool{}
+	var processingQ0 []string
+	for _, j := range f {
+		fetched[j.ID.String()] = true
+		if j.Queue == "q0" && !slices.ContainsFunc(ts, func(tr storage.Transition) bool { return tr.ID == j.ID }) {
+			processingQ0 = append(processingQ0, j.ID.String())
+		}
+	}
+	var enqueued, succeeded []string // enqueued in the order they were enqueued
+	for _, id := range all {
+		if !fetched[id] {
+			enqueued = append(enqueued, id)
+		}
+	}
+	for _, tr := range ts {
+		succeeded = append(succeeded, tr.ID.String())
+	}
 	watched := monitor(t, client)
 	for _, tt := range []struct {
 		name string
@@ -484,24 +502,47 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 		{"EveryJob", storage.ListParams{}, newest(all)},
 		{"EveryJobPaged", storage.ListParams{Offset: page + 3, Limit: 20}, newest(all)[page+3 : page+23]},
 		{"Task", storage.ListParams{Task: "b", Offset: 10, Limit: page}, newest(byTask["b"])[10 : 10+page]},
-		{"StateAndQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0", Limit: 5}, nil},
+		{"StateAndQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0", Limit: 5}, newest(processingQ0)[:5]},
 		{"Batch", storage.ListParams{BatchID: batch, Offset: 2 * page, Limit: page}, newest(all)[2*page : 3*page]},
+		{"Enqueued", storage.ListParams{State: states.NameEnqueued, Offset: page, Limit: 30}, enqueued[page : page+30]},
 	} {
 		got, err := s.List(ctx, &tt.p)
 		require.NoError(t, err, tt.name)
-		ids := make([]string, len(got))
-		for i, j := range got {
-			ids[i] = j.ID.String()
-			if tt.p.Queue != "" {
-				require.Equal(t, tt.p.Queue, j.Queue, tt.name)
-				require.Equal(t, tt.p.State, j.State, tt.name)
+		require.Equal(t, tt.want, idsOf(got), tt.name)
+	}
+	// Walked by cursor, a page at a time, both ways.
+	for _, tt := range []struct {
+		name string
+		p    storage.ListParams
+		want []string
+	}{
+		{"EveryJob", storage.ListParams{}, newest(all)},
+		{"Enqueued", storage.ListParams{State: states.NameEnqueued}, enqueued},
+		{"EnqueuedOfAQueue", storage.ListParams{State: states.NameEnqueued, Queue: "q1"}, slices.DeleteFunc(slices.Clone(enqueued), func(id string) bool {
+			return !slices.ContainsFunc(jobs, func(j *storage.Job) bool { return j.ID.String() == id && j.Queue == "q1" })
+		})},
+		{"Succeeded", storage.ListParams{State: states.NameSucceeded}, newest(succeeded)},
+		{"Task", storage.ListParams{Task: "a"}, newest(byTask["a"])},
+		{"Batch", storage.ListParams{BatchID: batch}, newest(all)},
+		{"ProcessingOfAQueue", storage.ListParams{State: states.NameProcessing, Queue: "q0"}, newest(processingQ0)},
+	} {
+		for _, backward := range []bool{false, true} {
+			var ids []string
+			p := tt.p
+			p.Limit, p.Backward = 97, backward
+			for {
+				got, err := s.List(ctx, &p)
+				require.NoError(t, err, tt.name)
+				ids = append(ids, idsOf(got)...)
+				if len(got) < p.Limit {
+					break
+				}
+				p.Cursor = got[len(got)-1].Cursor
 			}
-		}
-		if tt.want != nil {
-			require.Equal(t, tt.want, ids, tt.name)
-		} else {
-			require.Len(t, ids, tt.p.Limit, tt.name)
-			require.True(t, slices.IsSortedFunc(ids, func(a, b string) int { return strings.Compare(b, a) }), tt.name)
+			if backward {
+				slices.Reverse(ids)
+			}
+			require.Equal(t, tt.want, ids, "%s backward=%v", tt.name, backward)
 		}
 	}
 	c, err := s.Count(ctx, "")
@@ -534,8 +575,13 @@ func TestListingsOfAStoreLargerThanAPage(t *testing.T) {
 			args[i] = strings.Trim(args[i], `"`)
 		}
 		switch cmd {
-		case "smembers", "sunion", "zrangebylex", "zrevrangebylex", "zrangebyscore":
+		case "smembers", "sunion":
 			t.Errorf("a whole set read: %s", line)
+		case "zrangebylex", "zrevrangebylex", "zrangebyscore", "zrevrangebyscore":
+			// key min max LIMIT offset count
+			require.True(t, len(args) == 6 && args[3] == "limit", "a whole set read: %s", line)
+			n, _ := strconv.Atoi(args[5])
+			require.True(t, n > 0 && n <= page, "%s", line)
 		case "zrange", "zrevrange":
 			lo, _ := strconv.Atoi(args[1])
 			hi, _ := strconv.Atoi(args[2])
@@ -605,5 +651,120 @@ func TestBatchOfHeldBackJobsLeavesNoKeys(t *testing.T) {
 	require.NoError(t, err)
 	for _, k := range trimPrefix(keys, s.k.prefix) {
 		require.NotRegexp(t, `^(b|bm|aw):|^batches$`, k, "a key of the batch")
+	}
+}
+
+// idsOf returns the IDs of jobs, in order.
+func idsOf(jobs []*storage.Job) []string {
+	ids := make([]string, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID.String()
+	}
+	return ids
+}
+
+// Lists filtered by what their index does not tell (a queue of the sched
+// set, a task, a batch, a parent) walk by cursor, both ways, in the
+// list's order, on a plain and a sharded store.
+func TestFilteredListsWalkByCursor(t *testing.T) {
+	client := testClient(t)
+	for _, store := range []struct {
+		name string
+		new  func(t *testing.T) *Store
+	}{
+		{"Plain", func(t *testing.T) *Store { return newStore(t, client) }},
+		{"Sharded", func(t *testing.T) *Store { return newShardedStore(t, client, 3) }},
+	} {
+		t.Run(store.name, func(t *testing.T) {
+			s := store.new(t)
+			ctx := testCtx(t)
+			batch := uuid.Must(uuid.NewV7())
+			base := time.Now().Add(time.Hour).Truncate(time.Second)
+			var scheduled, enqueued, continuations []*storage.Job
+			create := func(j *storage.Job) { // one a call: each enqueued after the one before
+				_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+				require.NoError(t, err)
+			}
+			for i, h := range []int{5, 1, 3, 1, 4, 2, 9, 3, 7, 0} {
+				j := enqueuedJob(t, func(j *storage.Job) {
+					at := base.Add(time.Duration(h) * time.Hour)
+					j.Queue, j.Task = []string{"a", "b"}[i%2], []string{"x", "y", "y"}[i%3]
+					j.State, j.RunAt = states.NameScheduled, at
+					j.StateData, _ = states.Marshal(states.Scheduled{EnqueueAt: at, ScheduledAt: j.CreatedAt, Reason: "delayed"})
+				})
+				create(j)
+				scheduled = append(scheduled, j)
+			}
+			parent := scheduled[0].ID
+			for i, prio := range []int{0, 1, 0, 2, 1, 0, 0, 1, 2, 0, 1} {
+				j := enqueuedJob(t, func(j *storage.Job) {
+					j.Queue, j.Task, j.Priority = []string{"a", "b"}[i%2], []string{"x", "y", "y"}[i%3], prio
+					if i%3 != 1 {
+						j.BatchID = batch
+					}
+				})
+				create(j)
+				enqueued = append(enqueued, j)
+			}
+			for i := range 5 {
+				j := enqueuedJob(t, func(j *storage.Job) {
+					j.Task = []string{"x", "y"}[i%2]
+					j.State, j.ParentID = states.NameAwaiting, parent
+					j.StateData, _ = states.Marshal(states.Awaiting{ParentID: parent.String(), On: states.OnSuccess})
+				})
+				create(j)
+				continuations = append(continuations, j)
+			}
+			where := func(jobs []*storage.Job, keep func(*storage.Job) bool) []*storage.Job {
+				return slices.DeleteFunc(slices.Clone(jobs), func(j *storage.Job) bool { return !keep(j) })
+			}
+			byDue := func(jobs []*storage.Job) []*storage.Job {
+				return slices.SortedStableFunc(slices.Values(jobs), func(a, b *storage.Job) int {
+					return cmp.Or(a.RunAt.Compare(b.RunAt), strings.Compare(a.ID.String(), b.ID.String()))
+				})
+			}
+			byFetch := func(jobs []*storage.Job) []*storage.Job {
+				return slices.SortedStableFunc(slices.Values(jobs), func(a, b *storage.Job) int { return b.Priority - a.Priority })
+			}
+			newest := func(jobs []*storage.Job) []*storage.Job {
+				return slices.SortedFunc(slices.Values(jobs), func(a, b *storage.Job) int { return strings.Compare(b.ID.String(), a.ID.String()) })
+			}
+			inBatch := func(j *storage.Job) bool { return j.BatchID == batch }
+			for _, tt := range []struct {
+				name string
+				p    storage.ListParams
+				want []*storage.Job
+			}{
+				{"ScheduledOfAQueue", storage.ListParams{State: states.NameScheduled, Queue: "b"}, byDue(where(scheduled, func(j *storage.Job) bool { return j.Queue == "b" }))},
+				{"ScheduledOfATask", storage.ListParams{State: states.NameScheduled, Task: "y"}, byDue(where(scheduled, func(j *storage.Job) bool { return j.Task == "y" }))},
+				{"EnqueuedOfATask", storage.ListParams{State: states.NameEnqueued, Task: "x"}, byFetch(where(enqueued, func(j *storage.Job) bool { return j.Task == "x" }))},
+				{"EnqueuedOfABatch", storage.ListParams{State: states.NameEnqueued, BatchID: batch}, byFetch(where(enqueued, inBatch))},
+				{"ABatch", storage.ListParams{BatchID: batch}, newest(where(enqueued, inBatch))},
+				{"ContinuationsOfAJob", storage.ListParams{ParentID: parent}, newest(continuations)},
+				{"ContinuationsOfATask", storage.ListParams{State: states.NameAwaiting, ParentID: parent, Task: "y"}, newest(where(continuations, func(j *storage.Job) bool { return j.Task == "y" }))},
+				{"EveryStateOfATask", storage.ListParams{Task: "x"}, newest(where(slices.Concat(scheduled, enqueued, continuations), func(j *storage.Job) bool { return j.Task == "x" }))},
+			} {
+				want := idsOf(tt.want)
+				require.NotEmpty(t, want, tt.name)
+				for _, backward := range []bool{false, true} {
+					p := tt.p
+					p.Limit, p.Backward = 2, backward
+					var ids []string
+					for range len(want) + 1 {
+						got, err := s.List(ctx, &p)
+						require.NoError(t, err, tt.name)
+						ids = append(ids, idsOf(got)...)
+						if len(got) < p.Limit {
+							break
+						}
+						p.Cursor = got[len(got)-1].Cursor
+					}
+					if backward {
+						slices.Reverse(ids)
+					}
+					require.Equal(t, want, ids, "%s backward=%v", tt.name, backward)
+				}
+			}
+		})
 	}
 }

@@ -70,7 +70,9 @@ func testListPages(t *testing.T, newStore NewStore) {
 	}{
 		{"enqueued, in the order workers take them", storage.ListParams{State: states.NameEnqueued}, byFetchOrder(enqueued)},
 		{"enqueued of a queue", storage.ListParams{State: states.NameEnqueued, Queue: "mail"}, byFetchOrder(inQueueOf("mail", enqueued))},
+		{"enqueued of a task", storage.ListParams{State: states.NameEnqueued, Task: "test-task"}, byFetchOrder(enqueued)},
 		{"scheduled, soonest due first", storage.ListParams{State: states.NameScheduled}, byDue(scheduled)},
+		{"scheduled of a queue", storage.ListParams{State: states.NameScheduled, Queue: "default"}, byDue(scheduled)},
 		{"failed, newest first", storage.ListParams{State: states.NameFailed}, newest(failed)},
 		{"failed of a queue", storage.ListParams{State: states.NameFailed, Queue: "mail"}, newest(failed)},
 		{"failed of a task", storage.ListParams{State: states.NameFailed, Task: "test-task"}, newest(failed)},
