@@ -8,8 +8,8 @@ import (
 	"github.com/taskflow-go/taskflow/states"
 )
 
-// TestSummaryOfAFailure: a failure names its error's type when it has one,
-// and is its message alone when the error is only text.
+// TestSummaryOfAFailure: a failed row shows its error's first line,
+// clipped; the type has a column of its own.
 func TestSummaryOfAFailure(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -17,7 +17,8 @@ func TestSummaryOfAFailure(t *testing.T) {
 		state states.Failed
 		want  string
 	}{
-		{"Typed", states.Failed{ErrorType: "*net.OpError", ErrorMessage: "dial: refused"}, "*net.OpError: dial: refused"},
+		{"Typed", states.Failed{ErrorType: "*net.OpError", ErrorMessage: "dial: refused"}, "dial: refused"},
+		{"MultiLine", states.Failed{ErrorMessage: "first line\nsecond line"}, "first line …"},
 		{"OnlyText", states.Failed{ErrorMessage: "card declined"}, "card declined"},
 	}
 	for _, tt := range tests {

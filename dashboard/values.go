@@ -107,7 +107,11 @@ var rawParts = map[string]func(j *rawJob) ([]byte, bool){
 		if !ok {
 			return nil, false
 		}
-		return []byte(strings.TrimSpace(f.ErrorType + ": " + f.ErrorMessage + "\n\n" + f.ErrorDetails)), true
+		msg := f.ErrorMessage
+		if f.ErrorType != "" { // an error that is only text has no type
+			msg = f.ErrorType + ": " + msg
+		}
+		return []byte(strings.TrimSpace(msg + "\n\n" + f.ErrorDetails)), true
 	},
 }
 
