@@ -91,6 +91,9 @@ end
 local function byPartition(q, min, max)
   local rk, ring, gm = readyKey(q), P .. 'gr:' .. q, P .. 'gm:' .. q
   local passed = 0 -- the partitions passed over, first in the ring
+  -- The ring's members written back at the end (false: removed), and the
+  -- last turn handed out.
+  local members, turn = {}, nil
   while #out < limit do
     local e = redis.call('ZRANGEBYSCORE', ring, min, max, 'LIMIT', passed, 1)
     if #e == 0 then break end
@@ -116,14 +119,27 @@ local function byPartition(q, min, max)
         end
       end
       if heads[3] then
-        local nm = string.format('%016.0f', redis.call('HINCRBY', gm, '#', 1)) .. g
+        turn = (turn or tonumber(redis.call('HGET', gm, '#') or '0')) + 1
+        local nm = string.format('%016.0f', turn) .. g
         redis.call('ZADD', ring, heads[4], nm)
-        redis.call('HSET', gm, g, nm)
+        members[g] = nm
       else
-        redis.call('HDEL', gm, g)
+        members[g] = false
       end
     end
   end
+  local set, del = {}, {}
+  if turn then set[1], set[2] = '#', string.format('%.0f', turn) end
+  for g, m in pairs(members) do
+    if m then
+      set[#set + 1] = g
+      set[#set + 1] = m
+    else
+      del[#del + 1] = g
+    end
+  end
+  call('HDEL', gm, del)
+  call('HSET', gm, set)
 end
 
 local i = 13

@@ -59,13 +59,15 @@ local function applying(q, t, pk, fn)
   return true
 end
 
+-- runs holds the counts read, runDirty the call's changes to counts, read
+-- or not: a job leaving Processing changes a count without reading it.
 local function running(c)
   local v = runs[c]
   if v == nil then
     v = tonumber(redis.call('HGET', P .. 'lrun', c) or '0')
     runs[c] = v
   end
-  return v
+  return v + (runDirty[c] or 0)
 end
 
 local function tatOf(c)
@@ -97,8 +99,7 @@ local function take(q, t, pk)
   local now = tonumber(NOW)
   applying(q, t, pk, function(l, c)
     if l.c > 0 then
-      runs[c] = running(c) + 1
-      runDirty[c] = true
+      runDirty[c] = (runDirty[c] or 0) + 1
     end
     if l.t > 0 then
       tats[c] = math.max(tatOf(c), now) + l.t
@@ -111,8 +112,7 @@ end
 flowLeave = function(j)
   applying(j.q, j.t or '', j.pk or '', function(l, c)
     if l.c > 0 then
-      runs[c] = math.max(running(c) - 1, 0)
-      runDirty[c] = true
+      runDirty[c] = (runDirty[c] or 0) - 1
     end
     return true
   end)
@@ -121,13 +121,23 @@ end
 flowFlush = function()
   if callFor ~= ARGV then return end
   callFor = nil
-  local set, del = {}, {}
-  for c in pairs(runDirty) do
-    if runs[c] > 0 then
-      set[#set + 1] = c
-      set[#set + 1] = runs[c]
-    else
-      del[#del + 1] = c
+  local set, del, unread = {}, {}, {}
+  for c, d in pairs(runDirty) do
+    if d ~= 0 and runs[c] == nil then unread[#unread + 1] = c end
+  end
+  for i = 1, #unread, 4000 do
+    local v = redis.call('HMGET', P .. 'lrun', unpack(unread, i, math.min(i + 3999, #unread)))
+    for k = 1, #v do runs[unread[i + k - 1]] = tonumber(v[k] or '0') end
+  end
+  for c, d in pairs(runDirty) do
+    if d ~= 0 then
+      local n = runs[c] + d
+      if n > 0 then
+        set[#set + 1] = c
+        set[#set + 1] = n
+      else
+        del[#del + 1] = c
+      end
     end
   end
   call('HSET', P .. 'lrun', set)

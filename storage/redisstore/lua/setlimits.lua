@@ -23,8 +23,7 @@ for _, id in ipairs(redis.call('ZRANGE', P .. 'lease', 0, -1)) do
   if v[1] == 'processing' then
     applying(v[2] or '', v[3] or '', v[4] or '', function(l, c)
       if l.c > 0 then
-        runs[c] = (runs[c] or 0) + 1
-        runDirty[c] = true
+        runDirty[c] = (runDirty[c] or 0) + 1
       end
       return true
     end)
