@@ -140,6 +140,7 @@ local function byPartition(q, min, max)
   end
   call('HDEL', gm, del)
   call('HSET', gm, set)
+  if #del > 0 and redis.call('ZCARD', ring) == 0 then redis.call('DEL', gm) end
 end
 
 local i = 13

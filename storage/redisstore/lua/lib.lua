@@ -668,7 +668,10 @@ local function done()
     if not queued[q] and emptyQueue(q) then gone[#gone + 1] = q end
   end
   if #qs > 0 then call('SADD', P .. 'queues', qs) end
-  if #gone > 0 then call('SREM', P .. 'queues', gone) end
+  if #gone > 0 then
+    call('SREM', P .. 'queues', gone)
+    call('SREM', P .. 'pq', gone) -- a queue served by partition starts again plain
+  end
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
   if seqFor == ARGV then
     lastSeq[KEYS[1]] = seqNext - 1
