@@ -140,3 +140,24 @@ func TestShardedLimitedJobsLiveOnShard0(t *testing.T) {
 		})
 	}
 }
+
+// A partitioned job moved to another queue while Enqueued leaves its old
+// queue's partition: a fetch of the old queue does not lease it.
+func TestPartitionedJobMovedToAnotherQueue(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	j := enqueuedJob(t, func(j *storage.Job) { j.Partition = "p" })
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+	require.NoError(t, err)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: j.ID,
+		From: []states.Name{states.NameEnqueued}, To: states.NameEnqueued, Queue: "other", Data: []byte(`{"queue":"other"}`)}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	fetch := func(q string) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{q}, Limit: 5, Owner: "o", LeaseFor: time.Minute})
+		require.NoError(t, err)
+		return got
+	}
+	require.Empty(t, fetch("default"), "leased from the queue it left")
+	require.Len(t, fetch("other"), 1)
+}

@@ -16,19 +16,21 @@ local leaseEnd, leases = SEP .. untilAt .. SEP .. owner, P .. 'lease'
 local out, leased = {}, {}
 
 -- read returns job id's hash, and its task and partition key, if it is
--- Enqueued; nil otherwise (a member whose job is gone, evicted by a
--- maxmemory policy, or not Enqueued, a stray entry, is never leased).
-local function read(id)
+-- Enqueued in queue q; nil otherwise (a member whose job is gone, evicted
+-- by a maxmemory policy, or not Enqueued there, a stray entry, is never
+-- leased).
+local function read(id, q)
   local row = redis.call('HGETALL', jk(id))
-  local st, t, pk = nil, '', ''
+  local st, jq, t, pk = nil, nil, '', ''
   for x = 1, #row, 2 do
     local f = row[x]
     if f == 's' then st = row[x + 1]
+    elseif f == 'q' then jq = row[x + 1]
     elseif f == 't' then t = row[x + 1]
     elseif f == 'pk' then pk = row[x + 1]
     end
   end
-  if st ~= 'enqueued' then return nil end
+  if st ~= 'enqueued' or jq ~= q then return nil end
   return row, t, pk
 end
 
@@ -67,7 +69,7 @@ local function plain(q, min, max)
   local gone, switch = {}, false
   for _, m in ipairs(members) do
     local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
-    local row, t, pk = read(id)
+    local row, t, pk = read(id, q)
     if row then
       local why = heldBy(q, t, pk)
       if why == 'queue' then break end
@@ -112,7 +114,7 @@ local function byPartition(q, min, max)
         redis.call('ZREM', gk, heads[1])
         zput(rk, heads[1], false)
         local id = string.sub(heads[1], -36)
-        local row = read(id)
+        local row = read(id, q)
         if row then
           take(q, t, pk)
           leaseRow(id, row)

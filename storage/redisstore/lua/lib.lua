@@ -31,8 +31,9 @@ local wake, zops, pending, expiring, queued, left, readyKeys, stateKeys
 -- Flow control (lua/flow.lua, loaded after this file): flowLeave gives
 -- back the slots of a job leaving Processing, flowFile files an Enqueued
 -- job in its partition's set when its queue is served by partition, and
--- flowFlush writes the counts and rate times a call changed.
-local flowLeave, flowFile, flowFlush
+-- flowUnfile takes it out of that set, and flowFlush writes the counts and
+-- rate times a call changed.
+local flowLeave, flowFile, flowUnfile, flowFlush
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
@@ -262,6 +263,7 @@ end
 local function unplace(j, a)
   if j.s == 'enqueued' then
     zput(readyKey(j.q), j.qs .. j.id, false)
+    flowUnfile(j)
     left[j.q] = true
   elseif INDEXED[j.s] then
     zput(stateKey(j.s, j.q), j.id, false)

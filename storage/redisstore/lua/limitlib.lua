@@ -197,6 +197,11 @@ local function partitionOn(q)
   end
 end
 
+flowUnfile = function(j)
+  flowCall()
+  if partitioned(j.q) then zput(groupKey(j.q, (j.t or '') .. SEP .. (j.pk or '')), j.qs .. j.id, false) end
+end
+
 flowFile = function(q, t, pk, m, sc)
   flowCall()
   if pk == '' and not partitioned(q) then return end
