@@ -142,12 +142,14 @@ func TestShardedLimitedJobsLiveOnShard0(t *testing.T) {
 }
 
 // A partitioned job moved to another queue while Enqueued leaves its old
-// queue's partition: a fetch of the old queue does not lease it.
+// queue's partition: a fetch of the old queue, which keeps a job, does not
+// lease it.
 func TestPartitionedJobMovedToAnotherQueue(t *testing.T) {
 	s := newStore(t, testClient(t))
 	ctx := testCtx(t)
 	j := enqueuedJob(t, func(j *storage.Job) { j.Partition = "p" })
-	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+	stays := enqueuedJob(t, func(j *storage.Job) { j.Priority = -1 })
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j, stays}})
 	require.NoError(t, err)
 	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: j.ID,
 		From: []states.Name{states.NameEnqueued}, To: states.NameEnqueued, Queue: "other", Data: []byte(`{"queue":"other"}`)}}})
@@ -158,6 +160,6 @@ func TestPartitionedJobMovedToAnotherQueue(t *testing.T) {
 		require.NoError(t, err)
 		return got
 	}
-	require.Empty(t, fetch("default"), "leased from the queue it left")
+	require.Equal(t, []uuid.UUID{stays.ID}, []uuid.UUID{fetch("default")[0].ID}, "leased from the queue it left")
 	require.Len(t, fetch("other"), 1)
 }
