@@ -163,3 +163,28 @@ func TestPartitionedJobMovedToAnotherQueue(t *testing.T) {
 	require.Equal(t, []uuid.UUID{stays.ID}, []uuid.UUID{fetch("default")[0].ID}, "leased from the queue it left")
 	require.Len(t, fetch("other"), 1)
 }
+
+// A partition whose first job left Enqueued other than by a fetch (here,
+// deleted) is placed in the ring by its next job: a fetch of higher
+// priorities only does not lease that job.
+func TestPartitionRingFollowsItsFirstJob(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	urgent := enqueuedJob(t, func(j *storage.Job) { j.Partition, j.Priority = "p", 5 })
+	later := enqueuedJob(t, func(j *storage.Job) { j.Partition = "p" })
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{urgent, later}})
+	require.NoError(t, err)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: urgent.ID,
+		From: []states.Name{states.NameEnqueued}, To: states.NameDeleted, Data: []byte(`{}`)}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	fetch := func(above *storage.Position) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 5, Owner: "o", LeaseFor: time.Minute, Above: above})
+		require.NoError(t, err)
+		return got
+	}
+	require.Empty(t, fetch(&storage.Position{Queue: "default", Priority: 3}), "a job below the priorities fetched was leased")
+	got := fetch(nil)
+	require.Len(t, got, 1)
+	require.Equal(t, later.ID, got[0].ID)
+}

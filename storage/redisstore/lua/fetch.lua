@@ -97,18 +97,22 @@ local function byPartition(q, min, max)
   -- last turn handed out.
   local members, turn = {}, nil
   while #out < limit do
-    local e = redis.call('ZRANGEBYSCORE', ring, min, max, 'LIMIT', passed, 1)
+    local e = redis.call('ZRANGEBYSCORE', ring, min, max, 'WITHSCORES', 'LIMIT', passed, 1)
     if #e == 0 then break end
     local rm = e[1]
     local g = string.sub(rm, 17)
     local t, pk = string.match(g, '^(.-)\31(.*)$')
     local why = heldBy(q, t, pk)
     if why == 'queue' then break end
+    local gk = groupKey(q, g)
+    local heads = not why and redis.call('ZRANGE', gk, 0, 1, 'WITHSCORES')
     if why then
       passed = passed + 1
+    elseif heads[1] and tonumber(heads[2]) ~= tonumber(e[2]) then
+      -- The partition's first job left Enqueued other than by a fetch:
+      -- its place in the ring is scored again, and the ring read again.
+      redis.call('ZADD', ring, heads[2], rm)
     else
-      local gk = groupKey(q, g)
-      local heads = redis.call('ZRANGE', gk, 0, 1, 'WITHSCORES')
       redis.call('ZREM', ring, rm)
       if heads[1] then
         redis.call('ZREM', gk, heads[1])
