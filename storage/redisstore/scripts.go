@@ -54,7 +54,8 @@ var (
 )
 
 // library returns the source of the library of lua/lib.lua,
-// lua/limitlib.lua and the named operations, and the prefix of its function names.
+// lua/limitlib.lua and the named operations, and the prefix of its
+// function names.
 func library(ops ...string) (src, prefix string) {
 	var body strings.Builder
 	body.WriteString(lua("lib"))

@@ -28,9 +28,9 @@ local KEYS, ARGV, P, NOW, RET
 -- the key names of ready sets, by queue, and of per-state indexes, by
 -- state and queue.
 local wake, zops, pending, expiring, queued, left, readyKeys, stateKeys
--- Flow control (lua/flow.lua, loaded after this file): flowLeave gives
+-- Flow control (lua/limitlib.lua, loaded after this file): flowLeave gives
 -- back the slots of a job leaving Processing, flowFile files an Enqueued
--- job in its partition's set when its queue is served by partition, and
+-- job in its partition's set when its queue is served by partition,
 -- flowUnfile takes it out of that set, and flowFlush writes the counts and
 -- rate times a call changed.
 local flowLeave, flowFile, flowUnfile, flowFlush
