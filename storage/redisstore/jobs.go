@@ -79,7 +79,9 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 		parent, batch := idOrEmpty(j.ParentID), idOrEmpty(j.BatchID)
 		args = append(args, j.ID.String(), string(j.State), j.Queue, j.Priority, runAt, j.UniqueKey, parent, batch, on, 0)
 		count := len(args) - 1 // the number of fields, set below
-		args = append(args, "t", j.Task, "q", j.Queue, "s", string(j.State))
+		// pk is always present, at a fixed place: the scripts read it
+		// there (see plainCreate in lua/lib.lua).
+		args = append(args, "t", j.Task, "q", j.Queue, "s", string(j.State), "pk", j.Partition)
 		args = appendValue(args, "a", j.Args)
 		args = appendValue(args, "h1", historyEntry(first))
 		opt := func(name, v string) {
@@ -345,6 +347,8 @@ func decodeJob(kv []string, withHistory bool) (*storage.Job, error) {
 			j.Args = []byte(v)
 		case "q":
 			j.Queue = v
+		case "pk":
+			j.Partition = v
 		case "p":
 			j.Priority, _ = strconv.Atoi(v)
 		case "s":

@@ -29,11 +29,15 @@ import "github.com/google/uuid"
 //	workers, hb             hash of worker descriptions, sorted set of heartbeats
 //	l:<key>                 string: a lock's owner
 //	wake                    the channel of wake-ups (a topic bit mask)
+//	lim, lrun, ltat         flow control: the limits, the leased jobs per
+//	pq, g:…, gr:…, gm:…     counter and the GCRA times; the queues served by
+//	                        partition, their partitions' sets and rings (see
+//	                        lua/limitlib.lua)
 //
 // The fields of a job's hash (see appendJobs and decodeJob in jobs.go, and
 // lua/lib.lua): t task, a args, q queue, p priority, s state, ra run at, n
 // attempt, x expire at, pa parent, b batch, k unique key, ku unique until,
-// on continuation condition, qs enqueue sequence, l lease ("token SEP
+// on continuation condition, pk partition key (always present), qs enqueue sequence, l lease ("token SEP
 // expiry SEP owner"), aw "1" when jobs await it, h1..hN the history
 // ("state SEP at SEP reason SEP data", state and time short: see
 // entryTime in codec.go), whose last entry is the current

@@ -1,15 +1,9 @@
 // Package redisstore is a Redis taskflow store built on go-redis/v9. It
 // passes the whole storage conformance suite (package storagetest) and
-// implements every optional interface of package storage but one: unique
-// keys, continuations, batches and their listing, recurring jobs, locks,
-// the worker registry,
-// queue pause, statistics, job logs, monitoring queries, pruning and
-// wake-ups (Redis pub/sub). It does not implement storage.FlowControl yet,
-// in either mode: enforcing limits needs the counts of leased jobs per
-// partition and one FIFO per partition inside the fetch script, which
-// its key layout does not keep. A worker that declares a limit on it stops
-// at start with an error wrapping storage.ErrNotSupported that names the
-// limit; one that declares none runs as before.
+// implements every optional interface of package storage: unique keys,
+// continuations, batches and their listing, recurring jobs, locks, the
+// worker registry, queue pause, statistics, job logs, monitoring queries,
+// pruning, wake-ups (Redis pub/sub) and flow control (see Flow control).
 //
 // # Setup
 //
@@ -65,7 +59,8 @@
 //
 //   - Create: a call goes whole to one shard, so it stays all or none:
 //     the shard of the stored job its continuations await, shard 0 for a
-//     job with a batch or a unique key (every batch and unique key lives
+//     job with a batch, a unique key, a partition key or a limit (every
+//     batch, unique key and limit lives
 //     there: such jobs do not spread), else the shard the first job's ID
 //     hashes to. A call whose jobs belong on different shards (a job of a
 //     batch, or with a unique key, that awaits a job stored on a shard
@@ -119,6 +114,34 @@
 // about a tenth more work in all; in return a queue's busiest master does
 // 2.4 times less with three shards on three masters (docs/PERFORMANCE.md).
 // Give a store as many shards as it has masters to spread over.
+//
+// # Flow control
+//
+// The store implements [storage.FlowControl]: concurrency and rate limits
+// per queue, task and partition, checked, and slots and rate steps taken,
+// inside the fetch script, so no number of workers exceeds them. The
+// limits, the count of leased jobs per concurrency limit (and partition)
+// and the GCRA time of each rate limit live in hashes beside the jobs; a
+// job leaving Processing by any path (a transition, a reclaimed lease, a
+// dead worker) gives its slot back in the script that moves it, and
+// SetLimits counts the leased jobs again under the limits it stores, in
+// one call. A queue is served by partition (round robin between the
+// partitions, task and partition key, of each priority; a partition held
+// back by its limit is passed over, never blocking the others) from the
+// first time a job with a partition key is filed in it or a limit holds
+// back one of its jobs; other queues keep the plain path, whose cost
+// grows by one read of the limits per call. Limits that never bind cost
+// little on the plain path; a queue served by partition costs a few more
+// commands per job leased (docs/PERFORMANCE.md). LimitUsage reads every
+// Processing job, and the Enqueued jobs of queues not served by
+// partition: a monitoring call.
+//
+// On a store of several shards, limits live on shard 0, and a Create call
+// with a job that has a partition key, or that a limit stored at that
+// moment applies to (its queue's, its task's), goes to shard 0 too: one
+// script sees every job a limit counts, so limits stay exact, and such
+// jobs do not spread over the shards. A limit stored after jobs were
+// filed on other shards does not apply to those jobs.
 //
 // # Retention
 //

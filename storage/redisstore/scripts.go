@@ -37,7 +37,8 @@ type jobFunc string
 // the source, so that processes running different versions of taskflow
 // against one Redis each call their own.
 var (
-	jobLibrary, jobFuncPrefix = library("create", "fetch", "transition", "extend", "promote", "reclaim", "dead", "prune", "fire")
+	jobLibrary, jobFuncPrefix = library("create", "fetch", "transition", "extend", "promote", "reclaim", "dead", "prune", "fire",
+		"setlimits", "usage")
 
 	createFunc     = jobFunc(jobFuncPrefix + "create")
 	fetchFunc      = jobFunc(jobFuncPrefix + "fetch")
@@ -48,13 +49,17 @@ var (
 	deadFunc       = jobFunc(jobFuncPrefix + "dead")
 	pruneFunc      = jobFunc(jobFuncPrefix + "prune")
 	fireFunc       = jobFunc(jobFuncPrefix + "fire")
+	setLimitsFunc  = jobFunc(jobFuncPrefix + "setlimits")
+	usageFunc      = jobFunc(jobFuncPrefix + "usage")
 )
 
-// library returns the source of the library of lua/lib.lua and the named
-// operations, and the prefix of its function names.
+// library returns the source of the library of lua/lib.lua,
+// lua/limitlib.lua and the named operations, and the prefix of its
+// function names.
 func library(ops ...string) (src, prefix string) {
 	var body strings.Builder
 	body.WriteString(lua("lib"))
+	body.WriteString(lua("limitlib"))
 	for _, op := range ops {
 		body.WriteString("\nredis.register_function('\x00" + op + "', function(keys, args)\nsetup(keys, args)\n")
 		body.WriteString(lua(op))

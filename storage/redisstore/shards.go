@@ -277,8 +277,8 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 	}
 	var parents []uuid.UUID
 	for _, j := range p.Jobs {
-		if j.BatchID != uuid.Nil || j.UniqueKey != "" {
-			if err := need(0, fmt.Sprintf("job %s has a batch or a unique key", j.ID)); err != nil {
+		if j.BatchID != uuid.Nil || j.UniqueKey != "" || j.Partition != "" {
+			if err := need(0, fmt.Sprintf("job %s has a batch, a unique key or a partition", j.ID)); err != nil {
 				return nil, err
 			}
 		}
@@ -293,7 +293,9 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 	// anywhere goes to another, and its IDs are not checked there.
 	dups := make([]*redis.IntCmd, len(s.shards))
 	found := make([][]*redis.IntCmd, len(s.shards))
+	var limits *redis.MapStringStringCmd
 	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+		limits = pl.HGetAll(ctx, s.shards[0].k.limits())
 		for i, sh := range s.shards {
 			ks := make([]string, len(p.Jobs))
 			for k, j := range p.Jobs {
@@ -320,6 +322,9 @@ func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]u
 		if err := need(at, fmt.Sprintf("parent %s", id)); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.limitedOnShard0(p.Jobs, limits.Val(), need); err != nil {
+		return nil, err
 	}
 	if want < 0 {
 		want = s.idShard(p.Jobs[0].ID)

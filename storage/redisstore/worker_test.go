@@ -81,21 +81,3 @@ func TestCodecEndToEnd(t *testing.T) {
 	t.Run("Plain", func(t *testing.T) { codectest.Run(t, newStore(t, client)) })
 	t.Run("Sharded", func(t *testing.T) { codectest.Run(t, newShardedStore(t, client, 3)) })
 }
-
-// TestLimitsAreRefusedAtStart: redisstore does not implement
-// storage.FlowControl, so a worker that declares a limit stops at start,
-// naming it, in either mode; one that declares none runs.
-func TestLimitsAreRefusedAtStart(t *testing.T) {
-	client := testClient(t)
-	for _, s := range []*Store{newStore(t, client), newShardedStore(t, client, 3)} {
-		reg := taskflow.NewRegistry()
-		_, err := taskflow.RegisterTask(reg, "call", func(context.Context, string) (int, error) { return 0, nil },
-			taskflow.PartitionBy(func(v string) string { return v }), taskflow.PartitionLimit(taskflow.Limits{Concurrency: 2}))
-		require.NoError(t, err)
-		w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		require.NoError(t, err)
-		err = w.Run(testCtx(t))
-		require.ErrorIs(t, err, taskflow.ErrNotSupported)
-		require.ErrorContains(t, err, "limit partition:call declared, but the store implements no storage.FlowControl")
-	}
-}

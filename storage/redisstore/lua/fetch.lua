@@ -6,47 +6,159 @@
 -- before the lease but for the lease (l) and attempt (n), followed by "id"
 -- and its ID, in the order served: the caller knows the rest of what
 -- changed (state, state data, time; see Fetch in jobs.go).
+--
+-- A queue is served from its ready set, first job first, while no job of
+-- it has a partition key and no limit has held one back; then by partition
+-- (see lua/limitlib.lua), round robin. Limits are checked, and slots and
+-- rate steps taken, job by job.
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local leaseEnd, leases = SEP .. untilAt .. SEP .. owner, P .. 'lease'
 local out, leased = {}, {}
+
+-- read returns job id's hash, and its task and partition key, if it is
+-- Enqueued in queue q; nil otherwise (a member whose job is gone, evicted
+-- by a maxmemory policy, or not Enqueued there, a stray entry, is never
+-- leased).
+local function read(id, q)
+  local row = redis.call('HGETALL', jk(id))
+  local st, jq, t, pk = nil, nil, '', ''
+  for x = 1, #row, 2 do
+    local f = row[x]
+    if f == 's' then st = row[x + 1]
+    elseif f == 'q' then jq = row[x + 1]
+    elseif f == 't' then t = row[x + 1]
+    elseif f == 'pk' then pk = row[x + 1]
+    end
+  end
+  if st ~= 'enqueued' or jq ~= q then return nil end
+  return row, t, pk
+end
+
+-- leaseRow leases job id, read as row.
+local function leaseRow(id, row)
+  local hn, att = 1, 0
+  for x = 1, #row, 2 do
+    local f = row[x]
+    if f == 'hn' then hn = tonumber(row[x + 1])
+    elseif f == 'n' then att = tonumber(row[x + 1])
+    end
+  end
+  local k = jk(id)
+  local tok = token()
+  local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
+  if #e <= PIECE then
+    redis.call('HSET', k, 'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', '', 'h' .. (hn + 1), e)
+  else
+    local a = {'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', ''}
+    put(a, 'h' .. (hn + 1), e)
+    redis.call('HSET', k, unpack(a))
+  end
+  local r = #row
+  row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'l', l, 'n', att + 1, 'id', id
+  leased[#leased + 1] = untilAt
+  leased[#leased + 1] = id
+  out[#out + 1] = row
+end
+
+-- plain serves queue q from its ready set, scores min to max. It returns
+-- true when a limit held back a job that other jobs of the queue may pass:
+-- the queue is then served by partition.
+local function plain(q, min, max)
+  local rk = readyKey(q)
+  local members = redis.call('ZRANGEBYSCORE', rk, min, max, 'LIMIT', 0, limit - #out)
+  local gone, switch = {}, false
+  for _, m in ipairs(members) do
+    local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
+    local row, t, pk = read(id, q)
+    if row then
+      local why = heldBy(q, t, pk)
+      if why == 'queue' then break end
+      if why or pk ~= '' then
+        switch = true
+        break
+      end
+      take(q, t, pk)
+      leaseRow(id, row)
+    end
+    gone[#gone + 1] = m
+  end
+  call('ZREM', rk, gone)
+  return switch
+end
+
+-- byPartition serves queue q's partitions with a first job of score min to
+-- max round robin: the first in the ring that no limit holds back gives
+-- its first job and takes the last turn. Partitions held back keep their
+-- turn and are passed over for the rest of the call.
+local function byPartition(q, min, max)
+  local rk, ring, gm = readyKey(q), P .. 'gr:' .. q, P .. 'gm:' .. q
+  local passed = 0 -- the partitions passed over, first in the ring
+  -- The ring's members written back at the end (false: removed), and the
+  -- last turn handed out.
+  local members, turn = {}, nil
+  while #out < limit do
+    local e = redis.call('ZRANGEBYSCORE', ring, min, max, 'WITHSCORES', 'LIMIT', passed, 1)
+    if #e == 0 then break end
+    local rm = e[1]
+    local g = string.sub(rm, 17)
+    local t, pk = string.match(g, '^(.-)\31(.*)$')
+    local why = heldBy(q, t, pk)
+    if why == 'queue' then break end
+    local gk = groupKey(q, g)
+    local heads = not why and redis.call('ZRANGE', gk, 0, 1, 'WITHSCORES')
+    if why then
+      passed = passed + 1
+    elseif heads[1] and tonumber(heads[2]) ~= tonumber(e[2]) then
+      -- The partition's first job left Enqueued other than by a fetch:
+      -- its place in the ring is scored again, and the ring read again.
+      redis.call('ZADD', ring, heads[2], rm)
+    else
+      redis.call('ZREM', ring, rm)
+      if heads[1] then
+        redis.call('ZREM', gk, heads[1])
+        zput(rk, heads[1], false)
+        local id = string.sub(heads[1], -36)
+        local row = read(id, q)
+        if row then
+          take(q, t, pk)
+          leaseRow(id, row)
+        end
+      end
+      if heads[3] then
+        turn = (turn or tonumber(redis.call('HGET', gm, '#') or '0')) + 1
+        local nm = string.format('%016.0f', turn) .. g
+        redis.call('ZADD', ring, heads[4], nm)
+        members[g] = nm
+      else
+        members[g] = false
+      end
+    end
+  end
+  local set, del = {}, {}
+  if turn then set[1], set[2] = '#', string.format('%.0f', turn) end
+  for g, m in pairs(members) do
+    if m then
+      set[#set + 1] = g
+      set[#set + 1] = m
+    else
+      del[#del + 1] = g
+    end
+  end
+  call('HDEL', gm, del)
+  call('HSET', gm, set)
+  if #del > 0 and redis.call('ZCARD', ring) == 0 then redis.call('DEL', gm) end
+end
+
 local i = 13
 for _ = 1, tonumber(ARGV[12]) do
   local q, min, max = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   i = i + 3
   if #out < limit and redis.call('SISMEMBER', P .. 'paused', q) == 0 then
-    local members = redis.call('ZRANGEBYSCORE', readyKey(q), min, max, 'LIMIT', 0, limit - #out)
-    call('ZREM', readyKey(q), members)
-    for _, m in ipairs(members) do
-      local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
-      local k = jk(id)
-      local row = redis.call('HGETALL', k)
-      local hn, att, st = 1, 0, nil
-      for x = 1, #row, 2 do
-        local f = row[x]
-        if f == 'hn' then hn = tonumber(row[x + 1])
-        elseif f == 'n' then att = tonumber(row[x + 1])
-        elseif f == 's' then st = row[x + 1]
-        end
-      end
-      -- A member whose job is gone (evicted by a maxmemory policy) or not
-      -- Enqueued (a stray entry) is dropped, never leased.
-      if st == 'enqueued' then
-        local tok = token()
-        local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
-        if #e <= PIECE then
-          redis.call('HSET', k, 'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', '', 'h' .. (hn + 1), e)
-        else
-          local a = {'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', ''}
-          put(a, 'h' .. (hn + 1), e)
-          redis.call('HSET', k, unpack(a))
-        end
-        local r = #row
-        row[r + 1], row[r + 2], row[r + 3], row[r + 4], row[r + 5], row[r + 6] = 'l', l, 'n', att + 1, 'id', id
-        leased[#leased + 1] = untilAt
-        leased[#leased + 1] = id
-        out[#out + 1] = row
-      end
+    if not partitioned(q) and plain(q, min, max) then
+      partitionOn(q)
+      zflush()
     end
+    if partitioned(q) then byPartition(q, min, max) end
   end
 end
 call('ZADD', leases, leased)

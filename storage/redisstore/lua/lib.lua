@@ -28,6 +28,12 @@ local KEYS, ARGV, P, NOW, RET
 -- the key names of ready sets, by queue, and of per-state indexes, by
 -- state and queue.
 local wake, zops, pending, expiring, queued, left, readyKeys, stateKeys
+-- Flow control (lua/limitlib.lua, loaded after this file): flowLeave gives
+-- back the slots of a job leaving Processing, flowFile files an Enqueued
+-- job in its partition's set when its queue is served by partition,
+-- flowUnfile takes it out of that set, and flowFlush writes the counts and
+-- rate times a call changed.
+local flowLeave, flowFile, flowUnfile, flowFlush
 
 local function setup(keys, args)
   KEYS, ARGV = keys, args
@@ -223,7 +229,7 @@ local function entry(state, at, reason, data)
 end
 
 -- The fields load reads: none of the history.
-local LOAD = {'s', 'q', 'hn', 'p', 'l', 'x', 'b', 'pa', 'on', 'ra', 'qs', 'aw'}
+local LOAD = {'s', 'q', 'hn', 'p', 'l', 'x', 'b', 'pa', 'on', 'ra', 'qs', 'aw', 't', 'pk'}
 
 -- load reads what the scripts need of a job, or nil if it does not exist.
 local function load(id)
@@ -231,13 +237,13 @@ local function load(id)
   if not v[1] then return nil end
   return {id = id, s = v[1], q = v[2] or '', hn = tonumber(v[3] or '1'), p = tonumber(v[4] or '0'), l = v[5],
     x = v[6] ~= '' and v[6] or nil, b = v[7] or '', pa = v[8] or '', on = v[9] or '', ra = v[10], qs = v[11] or '',
-    aw = v[12]}
+    aw = v[12], t = v[13] or '', pk = v[14] or ''}
 end
 
 -- The fields loadFinishing reads: what a leased job needs to finish (it is
 -- not enqueued, scheduled or awaiting, and it stays in its queue). Fields
 -- a job lacks cost the most to look up (the whole hash is scanned).
-local FINISHING = {'s', 'q', 'hn', 'l', 'x', 'b', 'aw'}
+local FINISHING = {'s', 'q', 'hn', 'l', 'x', 'b', 'aw', 't', 'pk'}
 
 -- loadFinishing reads a job about to finish as load does, or nil if it
 -- does not exist. A job that is not Processing is read by load.
@@ -245,7 +251,7 @@ local function finishingJob(id, v)
   if not v[1] then return nil end
   if v[1] ~= 'processing' then return load(id) end
   return {id = id, s = v[1], q = v[2] or '', hn = tonumber(v[3] or '1'), l = v[4], x = v[5] ~= '' and v[5] or nil,
-    b = v[6] or '', aw = v[7], pa = '', on = '', qs = '', p = 0}
+    b = v[6] or '', aw = v[7], pa = '', on = '', qs = '', p = 0, t = v[8] or '', pk = v[9] or ''}
 end
 local function loadFinishing(id)
   return finishingJob(id, redis.call('HMGET', jk(id), unpack(FINISHING)))
@@ -257,6 +263,7 @@ end
 local function unplace(j, a)
   if j.s == 'enqueued' then
     zput(readyKey(j.q), j.qs .. j.id, false)
+    flowUnfile(j)
     left[j.q] = true
   elseif INDEXED[j.s] then
     zput(stateKey(j.s, j.q), j.id, false)
@@ -266,6 +273,7 @@ local function unplace(j, a)
     zput(P .. 'sched', j.id, false)
   elseif j.s == 'processing' then
     zput(P .. 'lease', j.id, false)
+    flowLeave(j)
     a[#a + 1] = 'l'
     a[#a + 1] = ''
   end
@@ -284,6 +292,7 @@ local function place(j, a)
     -- fixed width, then the ID) sort first-enqueued first.
     j.qs = string.format('%016.0f', sequence()) -- 16 digits hold every integer a double holds exactly
     zput(readyKey(j.q), j.qs .. j.id, 0 - j.p)
+    flowFile(j.q, j.t, j.pk, j.qs .. j.id, 0 - j.p)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
     wake = bit.bor(wake, TOPIC_ENQUEUED)
@@ -485,6 +494,7 @@ local function plainCreate(i, g)
       x = x + 1
       zput(readyKey(q), qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
       redis.call('HSET', keys[x], 'qs', qs, unpack(ARGV, i + 10, f2))
+      flowFile(q, ARGV[i + 11], ARGV[i + 17], qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
       queued[q] = true
       i = f2 + 1
     end
@@ -504,7 +514,7 @@ local function create(i)
   for x = 1, n do
     local f1, f2 = i + 10, i + 9 + 2 * tonumber(ARGV[i + 9])
     local j = {id = ARGV[i], s = ARGV[i + 1], q = ARGV[i + 2], p = tonumber(ARGV[i + 3]), ra = ARGV[i + 4], k = ARGV[i + 5],
-      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1, f1 = f1, f2 = f2}
+      pa = ARGV[i + 6], b = ARGV[i + 7], on = ARGV[i + 8], hn = 1, f1 = f1, f2 = f2, t = ARGV[i + 11], pk = ARGV[i + 17]}
     j.key = jk(j.id)
     if j.ra == '' then j.ra = nil end
     if j.s == 'awaiting' then awaits = true end
@@ -557,6 +567,7 @@ local function create(i)
         zput(readyKey(j.q), qs .. j.id, 0 - j.p)
         wake = bit.bor(wake, TOPIC_ENQUEUED)
         redis.call('HSET', j.key, 'qs', qs, unpack(ARGV, j.f1, j.f2))
+        flowFile(j.q, j.t, j.pk, qs .. j.id, 0 - j.p)
       else
         local a = {unpack(ARGV, j.f1, j.f2)}
         place(j, a)
@@ -650,6 +661,7 @@ end
 -- done applies the gathered writes and announces the changes; every
 -- script that changes jobs ends with it.
 local function done()
+  flowFlush()
   expflush()
   zflush()
   local qs, gone = {}, {}
@@ -658,7 +670,10 @@ local function done()
     if not queued[q] and emptyQueue(q) then gone[#gone + 1] = q end
   end
   if #qs > 0 then call('SADD', P .. 'queues', qs) end
-  if #gone > 0 then call('SREM', P .. 'queues', gone) end
+  if #gone > 0 then
+    call('SREM', P .. 'queues', gone)
+    call('SREM', P .. 'pq', gone) -- a queue served by partition starts again plain
+  end
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
   if seqFor == ARGV then
     lastSeq[KEYS[1]] = seqNext - 1

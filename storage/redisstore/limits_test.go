@@ -1,0 +1,190 @@
+package redisstore
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
+)
+
+// Once the jobs of queues served by partition, under concurrency limits,
+// have run and been pruned, only the store's fixed keys and its limits are
+// left: no partition set, ring, count or stale mark of a partitioned queue.
+func TestPartitionedJobsLeaveNothingBehind(t *testing.T) {
+	client := testClient(t)
+	ctx := testCtx(t)
+	tests := []struct {
+		name   string
+		limits []storage.Limit
+		left   []string
+	}{
+		{"NoLimit", nil, nil},
+		{"Concurrency", []storage.Limit{{Scope: storage.ScopePartition, Name: "t", Concurrency: 2},
+			{Scope: storage.ScopeQueue, Name: "a", Concurrency: 7}}, []string{"lim"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t, client)
+			if tc.limits != nil {
+				require.NoError(t, s.SetLimits(ctx, tc.limits))
+			}
+			var jobs []*storage.Job
+			for i := range 60 {
+				jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) {
+					j.Queue = []string{"a", "b"}[i%2]
+					if i%3 > 0 {
+						j.Partition = strconv.Itoa(i % 5)
+					}
+				}))
+			}
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+			require.NoError(t, err)
+			now := time.Now()
+			done := 0
+			for {
+				got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"a", "b"}, Limit: 8, Owner: "o", LeaseFor: time.Minute, Now: now})
+				require.NoError(t, err)
+				if len(got) == 0 {
+					break
+				}
+				ts := make([]storage.Transition, len(got))
+				for i, j := range got {
+					ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: now.Add(time.Hour)}
+				}
+				_, err = s.Transition(ctx, &storage.TransitionParams{Transitions: ts, Now: now})
+				require.NoError(t, err)
+				done += len(got)
+			}
+			require.Equal(t, len(jobs), done, "jobs left behind")
+			n, err := s.DeleteExpired(ctx, &storage.PruneParams{Now: now.Add(2 * time.Hour), Limit: 1000})
+			require.NoError(t, err)
+			require.Equal(t, len(jobs), n)
+			keys, err := client.Keys(ctx, s.k.prefix+"*").Result()
+			require.NoError(t, err)
+			require.ElementsMatch(t, append([]string{"seq", "tok", "xn", "stats", "statsidx"}, tc.left...), trimPrefix(keys, s.k.prefix))
+		})
+	}
+}
+
+// A queue whose jobs were filed plain is served by partition from its
+// first partitioned job on, its earlier jobs included: round robin between
+// them, none lost.
+func TestQueueTurnsToPartitionsWithItsJobs(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	var jobs []*storage.Job
+	for i := range 12 {
+		jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) {
+			if i >= 10 {
+				j.Partition = "late"
+			}
+		}))
+	}
+	for _, j := range jobs { // one call each: the plain ones are filed before the first partitioned one
+		_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+		require.NoError(t, err)
+	}
+	fetch := func(n int) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "o", LeaseFor: time.Minute})
+		require.NoError(t, err)
+		return got
+	}
+	first := fetch(4)
+	parts := map[string]int{}
+	for _, j := range first {
+		parts[j.Partition]++
+	}
+	require.Equal(t, map[string]int{"": 2, "late": 2}, parts, "the partitions were not served round robin")
+	require.Len(t, fetch(20), 8, "jobs were lost on the way")
+}
+
+// On a sharded store, jobs with a partition key or under a stored limit
+// are created on shard 0, beside the limits; others spread.
+func TestShardedLimitedJobsLiveOnShard0(t *testing.T) {
+	client := testClient(t)
+	ctx := testCtx(t)
+	s := newShardedStore(t, client, 3)
+	require.NoError(t, s.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopeQueue, Name: "limited", Concurrency: 5}}))
+	tests := []struct {
+		name   string
+		job    func(j *storage.Job)
+		shard0 bool
+	}{
+		{"Partition", func(j *storage.Job) { j.Partition = "p" }, true},
+		{"LimitedQueue", func(j *storage.Job) { j.Queue = "limited" }, true},
+		{"Free", func(*storage.Job) {}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			on0 := 0
+			for range 12 {
+				j := enqueuedJob(t, tc.job)
+				_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j}})
+				require.NoError(t, err)
+				at, err := s.locate(ctx, []uuid.UUID{j.ID})
+				require.NoError(t, err)
+				if at[0] == 0 {
+					on0++
+				}
+			}
+			if tc.shard0 {
+				require.Equal(t, 12, on0)
+			} else {
+				require.Less(t, on0, 12, "free jobs did not spread")
+			}
+		})
+	}
+}
+
+// A partitioned job moved to another queue while Enqueued leaves its old
+// queue's partition: a fetch of the old queue, which keeps a job, does not
+// lease it.
+func TestPartitionedJobMovedToAnotherQueue(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	j := enqueuedJob(t, func(j *storage.Job) { j.Partition = "p" })
+	stays := enqueuedJob(t, func(j *storage.Job) { j.Priority = -1 })
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{j, stays}})
+	require.NoError(t, err)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: j.ID,
+		From: []states.Name{states.NameEnqueued}, To: states.NameEnqueued, Queue: "other", Data: []byte(`{"queue":"other"}`)}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	fetch := func(q string) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{q}, Limit: 5, Owner: "o", LeaseFor: time.Minute})
+		require.NoError(t, err)
+		return got
+	}
+	require.Equal(t, []uuid.UUID{stays.ID}, []uuid.UUID{fetch("default")[0].ID}, "leased from the queue it left")
+	require.Len(t, fetch("other"), 1)
+}
+
+// A partition whose first job left Enqueued other than by a fetch (here,
+// deleted) is placed in the ring by its next job: a fetch of higher
+// priorities only does not lease that job.
+func TestPartitionRingFollowsItsFirstJob(t *testing.T) {
+	s := newStore(t, testClient(t))
+	ctx := testCtx(t)
+	urgent := enqueuedJob(t, func(j *storage.Job) { j.Partition, j.Priority = "p", 5 })
+	later := enqueuedJob(t, func(j *storage.Job) { j.Partition = "p" })
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{urgent, later}})
+	require.NoError(t, err)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: urgent.ID,
+		From: []states.Name{states.NameEnqueued}, To: states.NameDeleted, Data: []byte(`{}`)}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	fetch := func(above *storage.Position) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 5, Owner: "o", LeaseFor: time.Minute, Above: above})
+		require.NoError(t, err)
+		return got
+	}
+	require.Empty(t, fetch(&storage.Position{Queue: "default", Priority: 3}), "a job below the priorities fetched was leased")
+	got := fetch(nil)
+	require.Len(t, got, 1)
+	require.Equal(t, later.ID, got[0].ID)
+}

@@ -1,0 +1,34 @@
+-- setlimits: FlowControl.SetLimits. ARGV[8] number of limits, then per
+-- limit its key and its value ("" to remove it; see lua/limitlib.lua).
+-- The jobs running are counted again under the limits now stored, so that
+-- the counts always match what the limits count.
+local set, del = {}, {}
+local i = 9
+for _ = 1, tonumber(ARGV[8]) do
+  if ARGV[i + 1] == '' then
+    del[#del + 1] = ARGV[i]
+  else
+    set[#set + 1] = ARGV[i]
+    set[#set + 1] = ARGV[i + 1]
+  end
+  i = i + 2
+end
+call('HDEL', P .. 'lim', del)
+call('HSET', P .. 'lim', set)
+redis.call('DEL', P .. 'lrun')
+callFor = nil
+flowCall()
+for _, id in ipairs(redis.call('ZRANGE', P .. 'lease', 0, -1)) do
+  local v = redis.call('HMGET', jk(id), 's', 'q', 't', 'pk')
+  if v[1] == 'processing' then
+    applying(v[2] or '', v[3] or '', v[4] or '', function(l, c)
+      if l.c > 0 then
+        runDirty[c] = (runDirty[c] or 0) + 1
+      end
+      return true
+    end)
+  end
+end
+wake = bit.bor(wake, TOPIC_ENQUEUED) -- a raised limit may let jobs start
+done()
+return 1
