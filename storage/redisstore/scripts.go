@@ -50,10 +50,12 @@ var (
 	fireFunc       = jobFunc(jobFuncPrefix + "fire")
 )
 
-// library returns the source of the library of lua/lib.lua and the named
-// operations, and the prefix of its function names.
+// library returns the source of the library of lua/lib.lua, after the
+// table of data tokens (luaDataTokens), and the named operations, and the
+// prefix of its function names.
 func library(ops ...string) (src, prefix string) {
 	var body strings.Builder
+	body.WriteString(luaDataTokens())
 	body.WriteString(lua("lib"))
 	for _, op := range ops {
 		body.WriteString("\nredis.register_function('\x00" + op + "', function(keys, args)\nsetup(keys, args)\n")
