@@ -247,7 +247,7 @@ func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID,
 // ContinueOn condition but states.OnSuccess, since it has no arguments
 // otherwise. It uses parent's client.
 func Then[Result, Next any](ctx context.Context, parent *Handle[Result], next *Task[Result, Next], opts ...ContinuationOption) (*Handle[Next], error) {
-	hs, err := next.On(parent.client).enqueue(ctx, make([]Result, 1), placement{parent: parent.ID, argsFrom: true}, continuationSettingsOf(opts))
+	hs, err := next.On(parent.client).enqueue(ctx, nil, placement{parent: parent.ID, argsFrom: true}, continuationSettingsOf(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -271,6 +271,8 @@ const (
 	paramUnknownSince = "taskflow.unknown_since" // when a worker first found the job's task unknown
 )
 
+// enqueue stores one job per element of args or, for a Then continuation
+// (pl.argsFrom), one job whose args the store fills in.
 func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placement, call jobSettings) ([]*Handle[Result], error) {
 	t := b.task
 	if call.err != nil {
@@ -311,11 +313,15 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	if o.priority != nil {
 		spec.priority = *o.priority
 	}
-	jobs := make([]*storage.Job, len(args))
-	handles := make([]*Handle[Result], len(args))
-	jobBuf := make([]storage.Job, len(args)) // one allocation per call, not per job
-	handleBuf := make([]Handle[Result], len(args))
-	ids, err := newIDs(len(args))
+	n := len(args)
+	if pl.argsFrom {
+		n = 1 // a Then continuation: the store fills in its args
+	}
+	jobs := make([]*storage.Job, n)
+	handles := make([]*Handle[Result], n)
+	jobBuf := make([]storage.Job, n) // one allocation per call, not per job
+	handleBuf := make([]Handle[Result], n)
+	ids, err := newIDs(n)
 	if err != nil {
 		return nil, err
 	}

@@ -228,12 +228,15 @@ func testContinuations(t *testing.T, newStore NewStore) {
 				f := fetch(t, s, 1)
 				require.Len(t, f, 1)
 				pid := map[bool]uuid.UUID{false: parent.ID, true: bid}[inBatchOf]
-				child := newJob(t, awaiting(pid, states.OnSuccess), inQueue("other"))
+				child := newJob(t, awaiting(pid, states.OnSuccess), argsFromResult, inQueue("other"))
 				together(t, succeedLeased(t, s, f[0]), func() error {
 					_, err := s.Create(c, &storage.CreateParams{Jobs: []*storage.Job{child}, Now: base})
 					return err
 				})
-				require.Equal(t, states.NameEnqueued, stateOf(t, s, child.ID))
+				got := get(t, s, child.ID)
+				require.Equal(t, states.NameEnqueued, got.State)
+				wantArgs := map[bool]string{false: `"ok"`, true: string(child.Args)}[inBatchOf] // a job's result; a batch has none
+				require.Equal(t, wantArgs, string(got.Args))
 			}
 		})
 	}
