@@ -14,6 +14,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
 
 // serverCPU returns the CPU time the Redis server has used.
@@ -116,4 +117,9 @@ func BenchmarkStorePaths(b *testing.B) {
 			}
 		})
 	})
+}
+
+func BenchmarkContinuations(b *testing.B) {
+	client := testClient(b)
+	storagetest.BenchmarkContinuations(b, func(b *testing.B) storage.Store { return newStore(b, client) })
 }

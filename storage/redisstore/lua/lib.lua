@@ -392,22 +392,23 @@ local function unpackData(d)
 end
 
 local B64 -- the value of each base64 digit, by byte; built on first use (the library's load may not call string)
+-- unbase64 decodes padded standard base64, as encoding/json writes []byte.
 local function unbase64(s)
   if not B64 then
-    B64 = {}
+    B64 = {[61] = 0} -- '=' pads
     for i = 1, 64 do B64[string.byte('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', i)] = i - 1 end
   end
-  local out, bits, n = {}, 0, 0
-  for i = 1, #s do
-    local v = B64[string.byte(s, i)]
-    if v then
-      bits, n = bits * 64 + v, n + 6
-      if n >= 8 then
-        n = n - 8
-        local b = math.floor(bits / 2 ^ n)
-        out[#out + 1] = string.char(b)
-        bits = bits - b * 2 ^ n
-      end
+  local out = {}
+  for i = 1, #s - 3, 4 do
+    local a, b, c, d = string.byte(s, i, i + 3)
+    local n = B64[a] * 262144 + B64[b] * 4096 + B64[c] * 64 + B64[d]
+    local x, y, z = math.floor(n / 65536), math.floor(n / 256) % 256, n % 256
+    if c == 61 then
+      out[#out + 1] = string.char(x)
+    elseif d == 61 then
+      out[#out + 1] = string.char(x, y)
+    else
+      out[#out + 1] = string.char(x, y, z)
     end
   end
   return table.concat(out)
