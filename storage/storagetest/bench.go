@@ -16,8 +16,9 @@ import (
 // jobs: one op is one parent created with its continuation, fetched and
 // completed, in calls of 100, which resolves the continuation. The
 // continuation keeps its args (args=given) or takes its parent's result,
-// stored as JSON (args=result) or in base64 (args=result_bytes). s must
-// implement [storage.Continuations]; a backend's benchmark calls it.
+// stored as JSON (args=result) or in base64 (args=result_bytes). The
+// stores newStore returns must implement [storage.Continuations]; a
+// backend's benchmark calls it.
 func BenchmarkContinuations(b *testing.B, newStore func(b *testing.B) storage.Store) {
 	results := map[bool][]byte{
 		false: []byte(`{"order":7,"lines":["` + strings.Repeat("x", 80) + `"],"total":700}`),
