@@ -114,8 +114,13 @@ func (c Condition) Holds(success bool) bool {
 type Awaiting struct {
 	ParentID string `json:"parent_id"`
 	// On is the continuation condition: OnSuccess, OnFinish or OnFailure.
-	On     Condition `json:"on,omitempty"`
-	Reason string    `json:"reason,omitempty"`
+	On Condition `json:"on,omitempty"`
+	// ArgsFromResult makes the parent's result the job's arguments: when
+	// the store resolves the job after its parent (a job) Succeeded, it
+	// copies the parent's Succeeded.Result into the job's arguments in the
+	// same atomic step.
+	ArgsFromResult bool   `json:"args_from_result,omitempty"`
+	Reason         string `json:"reason,omitempty"`
 }
 
 // Processing means a worker runs the job.

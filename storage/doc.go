@@ -79,7 +79,10 @@
 //   - With [Continuations] (and [Batches], for a batch), when a job or a
 //     whole batch finishes (Succeeded, Failed or Deleted), the jobs Awaiting
 //     it MUST be resolved in the same atomic step, and an Awaiting job
-//     created after its parent finished MUST be resolved by Create.
+//     created after its parent finished MUST be resolved by Create. A job
+//     resolved to Enqueued whose Awaiting state has ArgsFromResult, and
+//     whose parent is a job that Succeeded, MUST get the parent's result
+//     (states.Succeeded.Result, byte for byte) as its Args in that step.
 //   - A batch is the jobs stored with its BatchID: a job held back by its
 //     unique key is not one of them. A batch whose every job was held back
 //     does not exist: Create MUST fail an Awaiting job of it with

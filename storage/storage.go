@@ -300,7 +300,10 @@ type Store interface {
 	// Enqueued when its condition (states.Awaiting.On) holds, else Deleted
 	// (which may in turn resolve jobs awaiting it). OnSuccess holds when the
 	// parent Succeeded (a batch: every job of it); OnFailure when it did not;
-	// OnFinish always.
+	// OnFinish always. A job whose Awaiting state has ArgsFromResult and
+	// whose parent is a job that Succeeded gets, in that same step, the
+	// parent's result (states.Succeeded.Result, byte for byte) as its Args;
+	// any other resolved job keeps its Args.
 	Transition(ctx context.Context, p *TransitionParams) ([]error, error)
 
 	// ExtendLeases moves the lease expiry of the owner's jobs to p.Until. It

@@ -428,7 +428,7 @@ func (w *Worker) perform(ctx context.Context, rt *taskRuntime, j *storage.Job) (
 			}
 		}()
 	}
-	if _, ok := j.Params[paramArgsFrom]; ok {
+	if _, ok := j.Params[paramArgsFrom]; ok { // a continuation stored before stores copied the result
 		args, err := w.argsFromParent(ctx, j)
 		if err != nil {
 			return nil, "", err
@@ -503,7 +503,9 @@ func call(ctx context.Context, e *entry, j *storage.Job) (result []byte, details
 }
 
 // argsFromParent returns the result of the job j continues, which is j's
-// arguments (see Then).
+// arguments, for a Then continuation stored by a release that named its
+// parent in the parameter taskflow.args_from instead of having the store
+// copy the result (see states.Awaiting.ArgsFromResult).
 func (w *Worker) argsFromParent(ctx context.Context, j *storage.Job) ([]byte, error) {
 	var parent uuid.UUID
 	if err := json.Unmarshal(j.Params[paramArgsFrom], &parent); err != nil {

@@ -174,6 +174,83 @@ func TestThenHandsTheResultOnTyped(t *testing.T) {
 	require.Equal(t, "ORDER 7 COSTS 700", got)
 }
 
+func TestThenStoresNoArgsAndNoSecondParentID(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	double, err := taskflow.RegisterTask(e.reg, "double", func(_ context.Context, n int) (int, error) { return 2 * n, nil })
+	require.NoError(t, err)
+	h1, err := double.On(e.client).Enqueue(waitCtx(t), 21)
+	require.NoError(t, err)
+	h2, err := taskflow.Then(waitCtx(t), h1, double)
+	require.NoError(t, err)
+	j, err := e.store.Get(waitCtx(t), h2.ID)
+	require.NoError(t, err)
+	require.Empty(t, j.Args, "args before the parent's result exists")
+	require.Empty(t, j.Params, "the parent is the job's ParentID only")
+	st, err := j.CurrentState()
+	require.NoError(t, err)
+	require.True(t, st.(states.Awaiting).ArgsFromResult)
+
+	e.startWorker(t, taskflow.WorkerOptions{})
+	got, err := h2.Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 84, got)
+	j, err = e.store.Get(waitCtx(t), h2.ID)
+	require.NoError(t, err)
+	require.JSONEq(t, `42`, string(j.Args), "the store copied the parent's result")
+}
+
+// TestThenStoredByAnEarlierReleaseStillRuns: a continuation that names its
+// parent in the parameter taskflow.args_from, with no args and no
+// ArgsFromResult mark, reads its args from its parent's result.
+func TestThenStoredByAnEarlierReleaseStillRuns(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	double, err := taskflow.RegisterTask(e.reg, "double", func(_ context.Context, n int) (int, error) { return 2 * n, nil })
+	require.NoError(t, err)
+	h1, err := double.On(e.client).Enqueue(waitCtx(t), 21)
+	require.NoError(t, err)
+	data, err := states.Marshal(states.Awaiting{ParentID: h1.ID.String(), On: states.OnSuccess})
+	require.NoError(t, err)
+	old := &storage.Job{
+		ID: newID(t), Task: "double", Queue: taskflow.DefaultQueue, State: states.NameAwaiting, StateData: data,
+		CreatedAt: time.Now(), ParentID: h1.ID,
+		Params: map[string]json.RawMessage{"taskflow.args_from": json.RawMessage(`"` + h1.ID.String() + `"`)},
+	}
+	_, err = e.store.Create(waitCtx(t), &storage.CreateParams{Jobs: []*storage.Job{old}})
+	require.NoError(t, err)
+	e.startWorker(t, taskflow.WorkerOptions{})
+	got, err := double.On(e.client).Handle(old.ID).Wait(waitCtx(t))
+	require.NoError(t, err)
+	require.Equal(t, 84, got)
+}
+
+func TestThenTakesOnlyOnSuccess(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	double, err := taskflow.RegisterTask(e.reg, "double", func(_ context.Context, n int) (int, error) { return 2 * n, nil })
+	require.NoError(t, err)
+	h1, err := double.On(e.client).Enqueue(waitCtx(t), 21)
+	require.NoError(t, err)
+	for _, tt := range []struct {
+		on      states.Condition
+		wantErr error
+	}{
+		{states.OnSuccess, nil},
+		{states.OnFinish, taskflow.ErrInvalidOption},
+		{states.OnFailure, taskflow.ErrInvalidOption},
+	} {
+		t.Run(string(tt.on), func(t *testing.T) {
+			_, err := taskflow.Then(waitCtx(t), h1, double, taskflow.ContinueOn(tt.on))
+			if tt.wantErr == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tt.wantErr)
+		})
+	}
+}
+
 func TestContinuationConditions(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

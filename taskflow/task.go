@@ -241,11 +241,13 @@ func (b Bound[Args, Result]) ContinueWith(ctx context.Context, parent uuid.UUID,
 
 // Then stores a continuation of parent that runs next with parent's result
 // as its arguments, once parent has succeeded (the compiler checks that
-// next's Args type is parent's Result type). If parent fails for good or is
-// deleted, the continuation is Deleted. It uses parent's client.
+// next's Args type is parent's Result type). The store copies the result
+// into the continuation's arguments when parent succeeds. If parent fails
+// for good or is deleted, the continuation is Deleted: it takes no
+// ContinueOn condition but states.OnSuccess, since it has no arguments
+// otherwise. It uses parent's client.
 func Then[Result, Next any](ctx context.Context, parent *Handle[Result], next *Task[Result, Next], opts ...ContinuationOption) (*Handle[Next], error) {
-	var zero Result
-	hs, err := next.On(parent.client).enqueue(ctx, []Result{zero}, placement{parent: parent.ID, argsFrom: true}, continuationSettingsOf(opts))
+	hs, err := next.On(parent.client).enqueue(ctx, nil, placement{parent: parent.ID, argsFrom: true}, continuationSettingsOf(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -257,18 +259,20 @@ func Then[Result, Next any](ctx context.Context, parent *Handle[Result], next *T
 type placement struct {
 	parent   uuid.UUID
 	batch    uuid.UUID
-	argsFrom bool // the job's args are its parent's result
+	argsFrom bool // the job's args are its parent's result, copied by the store
 }
 
 // Job parameters taskflow itself sets.
 const (
 	paramTimeout      = "taskflow.timeout"       // per-job timeout, in nanoseconds
-	paramArgsFrom     = "taskflow.args_from"     // the job whose result is this job's args
+	paramArgsFrom     = "taskflow.args_from"     // the job whose result is this job's args, on continuations stored before the store copied it
 	paramRecurringID  = "taskflow.recurring_id"  // the recurring job that spawned this job
 	paramRecurringAt  = "taskflow.recurring_at"  // the occurrence it was spawned for
 	paramUnknownSince = "taskflow.unknown_since" // when a worker first found the job's task unknown
 )
 
+// enqueue stores one job per element of args or, for a Then continuation
+// (pl.argsFrom), one job whose args the store fills in.
 func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placement, call jobSettings) ([]*Handle[Result], error) {
 	t := b.task
 	if call.err != nil {
@@ -276,6 +280,9 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	}
 	if pl.argsFrom && (call.uniqueArg || t.opts.uniqueArg && call.unique == "") {
 		return nil, fmt.Errorf("%w: UniqueByArgs: a Then continuation of %q has no args to key it by yet", ErrInvalidOption, t.name)
+	}
+	if pl.argsFrom && call.on != "" && call.on != states.OnSuccess {
+		return nil, fmt.Errorf("%w: ContinueOn(%q): a Then continuation of %q has args only when its parent succeeded", ErrInvalidOption, call.on, t.name)
 	}
 	o := call.over(t.opts.jobSettings)
 	if err := b.client.supports(o.unique != "" || o.uniqueArg, pl.parent != uuid.Nil, pl.batch != uuid.Nil); err != nil {
@@ -292,7 +299,7 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 	var initial states.State = states.Enqueued{Queue: o.queue, EnqueuedAt: now}
 	switch {
 	case pl.parent != uuid.Nil:
-		initial = states.Awaiting{ParentID: pl.parent.String(), On: cmp.Or(o.on, states.OnSuccess)}
+		initial = states.Awaiting{ParentID: pl.parent.String(), On: cmp.Or(o.on, states.OnSuccess), ArgsFromResult: pl.argsFrom}
 	case !runAt.IsZero():
 		initial = states.Scheduled{EnqueueAt: runAt, ScheduledAt: now}
 	}
@@ -301,19 +308,20 @@ func (b Bound[Args, Result]) enqueue(ctx context.Context, args []Args, pl placem
 		return nil, err
 	}
 	params := withTimeout(o.params, call.timeout) // a task's own timeout the worker knows
-	if pl.argsFrom {
-		params = mergeParams(params, map[string]json.RawMessage{paramArgsFrom: jsonString(pl.parent.String())})
-	}
 	spec := jobSpec{task: t.name, queue: o.queue, initial: initial, data: data, runAt: runAt, now: now,
 		params: params, parent: pl.parent, batch: pl.batch, uniqueKey: o.unique, uniqueFor: o.uniqueFor}
 	if o.priority != nil {
 		spec.priority = *o.priority
 	}
-	jobs := make([]*storage.Job, len(args))
-	handles := make([]*Handle[Result], len(args))
-	jobBuf := make([]storage.Job, len(args)) // one allocation per call, not per job
-	handleBuf := make([]Handle[Result], len(args))
-	ids, err := newIDs(len(args))
+	n := len(args)
+	if pl.argsFrom {
+		n = 1 // a Then continuation: the store fills in its args
+	}
+	jobs := make([]*storage.Job, n)
+	handles := make([]*Handle[Result], n)
+	jobBuf := make([]storage.Job, n) // one allocation per call, not per job
+	handleBuf := make([]Handle[Result], n)
+	ids, err := newIDs(n)
 	if err != nil {
 		return nil, err
 	}

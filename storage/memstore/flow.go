@@ -162,11 +162,16 @@ func (s *Store) resolveChildrenLocked(parent uuid.UUID, success bool, now time.T
 // holds, else to Deleted, which finishes it in turn. It returns the topics
 // to wake.
 func (s *Store) resolveLocked(r *record, success bool, now time.Time, retention time.Duration) storage.Topic {
-	var on states.Condition
+	var aw states.Awaiting
 	if st, err := states.Unmarshal(states.NameAwaiting, r.StateData); err == nil {
-		on = st.(states.Awaiting).On
+		aw = st.(states.Awaiting)
 	}
-	if on.Holds(success) {
+	if aw.On.Holds(success) {
+		if p := s.jobs[r.ParentID]; aw.ArgsFromResult && p != nil && p.State == states.NameSucceeded {
+			if st, err := p.CurrentState(); err == nil {
+				r.Args = st.(states.Succeeded).Result
+			}
+		}
 		const reason = "parent finished"
 		data, _ := states.Marshal(states.Enqueued{Queue: r.Queue, EnqueuedAt: now, Reason: reason})
 		s.moveLocked(r, states.NameEnqueued, data, reason, now)

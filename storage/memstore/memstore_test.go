@@ -22,3 +22,7 @@ type requiredOnly struct{ storage.Store }
 func TestConformanceOfTheRequiredPartAlone(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return requiredOnly{memstore.New()} })
 }
+
+func BenchmarkContinuations(b *testing.B) {
+	storagetest.BenchmarkContinuations(b, func(*testing.B) storage.Store { return memstore.New() })
+}

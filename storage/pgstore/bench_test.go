@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
 
 func createJobs(b *testing.B, s *Store, n int) {
@@ -142,4 +143,8 @@ func BenchmarkChurn(b *testing.B) {
 			b.ReportMetric(float64(kept), "failed-rows")
 		})
 	}
+}
+
+func BenchmarkContinuations(b *testing.B) {
+	storagetest.BenchmarkContinuations(b, func(b *testing.B) storage.Store { return newStore(b) })
 }

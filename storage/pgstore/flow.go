@@ -58,7 +58,10 @@ func (s *Store) await(ctx context.Context, tx db, parents []pgtype.UUID) ([]pgty
 //
 // The continuations of the finished parents among $2 (jobs or
 // batches) become Enqueued when their condition holds, else Deleted
-// (expiring after $3 microseconds when positive). Each continuation
+// (expiring after $3 microseconds when positive); one marked
+// args_from_result whose parent is a job that succeeded takes the
+// parent's result as its args: the "result" JSON as stored (state_data is
+// json, kept verbatim), else the base64 "result_bytes" decoded. Each continuation
 // reads its parent's outcome by index as it is updated, rather than
 // joining the parents to the children: every join between two row
 // sets of the statement can be planned as a nested loop, quadratic
@@ -77,15 +80,18 @@ WITH p AS (
 ), old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY(ARRAY(SELECT id FROM c)) ORDER BY id FOR NO KEY UPDATE
 ), moved AS (
-	UPDATE {s}.jobs j SET (state, state_data, state_reason, enqueued_seq, expire_at, unique_held) = (
+	UPDATE {s}.jobs j SET (state, state_data, state_reason, enqueued_seq, expire_at, unique_held, args) = (
 		SELECT CASE WHEN run THEN 'enqueued' ELSE 'deleted' END,
 			CASE WHEN run THEN ` + enqueuedData("'parent finished'") + `
 				ELSE json_build_object('deleted_at', ` + clock + `, 'reason', 'continuation condition was not met') END,
 			CASE WHEN run THEN 'parent finished' ELSE 'continuation condition was not met' END,
 			CASE WHEN run THEN nextval('{sl}.enqueue_seq') END,
 			CASE WHEN NOT run AND $3::int8 > 0 THEN ` + clock + ` + $3 * interval '1 microsecond' END,
-			j.unique_held AND (run OR j.unique_until IS NOT NULL)
-		FROM (SELECT CASE j.state_data->>'on' WHEN 'finish' THEN true WHEN 'failure' THEN NOT success ELSE success END AS run
+			j.unique_held AND (run OR j.unique_until IS NOT NULL),
+			CASE WHEN run AND success AND j.state_data->>'args_from_result' = 'true' THEN coalesce(
+				(SELECT coalesce(convert_to((p.state_data->'result')::text, 'UTF8'), decode(p.state_data->>'result_bytes', 'base64'), ''::bytea)
+				FROM {s}.jobs p WHERE p.id = j.parent_id AND p.state = 'succeeded'), j.args) ELSE j.args END
+		FROM (SELECT CASE j.state_data->>'on' WHEN 'finish' THEN true WHEN 'failure' THEN NOT success ELSE success END AS run, success
 			FROM (SELECT coalesce((SELECT state = 'succeeded' FROM {s}.jobs WHERE id = j.parent_id),
 				NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = j.parent_id AND state <> 'succeeded')) AS success) ps) r),
 		updated_at = ` + clock + `

@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
 
 // serverCPU returns the CPU time the Redis server has used.
@@ -205,4 +206,9 @@ func BenchmarkListDeepPage(b *testing.B) {
 			b.ReportMetric(float64((serverCPU(b, client)-cpu).Microseconds())/float64(b.N), "redis-µs/page")
 		})
 	}
+}
+
+func BenchmarkContinuations(b *testing.B) {
+	client := testClient(b)
+	storagetest.BenchmarkContinuations(b, func(b *testing.B) storage.Store { return newStore(b, client) })
 }

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,19 @@ var dataTokens = []string{
 	`{"enqueue_at":"`, `","scheduled_at":"`,
 	`{"failed_at":"`, `","error_type":"`, `","error_message":"`, `","error_details":"`,
 	`{"deleted_at":"`, `{"parent_id":"`, `","on":"`,
+}
+
+// luaDataTokens returns the Lua source that defines UNPACKED, the table of
+// the data tokens by the byte that stands for each, for lua/lib.lua
+// (unpackData), which reads the result of a Succeeded state.
+func luaDataTokens() string {
+	var b strings.Builder
+	b.WriteString("local UNPACKED = {")
+	for i, c := range tokenBytes()[:len(dataTokens)] {
+		fmt.Fprintf(&b, "[%d] = %s, ", c, strconv.Quote(dataTokens[i]))
+	}
+	b.WriteString("}\n")
+	return b.String()
 }
 
 // rawMark starts data stored as is; sep (0x1f) separates the parts of a

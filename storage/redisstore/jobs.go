@@ -64,13 +64,16 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 		if j.Priority < -maxPriority || j.Priority > maxPriority {
 			return nil, fmt.Errorf("%w: job %s has priority %d, want -2^53 to 2^53", ErrInvalidPriority, j.ID, j.Priority)
 		}
-		var on string
+		var on, argsFrom string
 		if j.State == states.NameAwaiting {
 			st, err := states.Unmarshal(states.NameAwaiting, j.StateData)
 			if err != nil {
 				return nil, fmt.Errorf("redisstore: job %s: %w", j.ID, err)
 			}
 			on = string(st.(states.Awaiting).On)
+			if st.(states.Awaiting).ArgsFromResult {
+				argsFrom = "1"
+			}
 		}
 		first := storage.StateRecord{State: j.State, At: j.CreatedAt, Reason: reasonOf(&reasons, j.State, j.StateData), Data: j.StateData}
 		// No creation time and no history length: the first history entry
@@ -98,6 +101,7 @@ func appendJobs(args []any, jobs []*storage.Job) ([]any, error) {
 		opt("k", j.UniqueKey)
 		opt("ku", micros(j.UniqueUntil))
 		opt("on", on)
+		opt("ar", argsFrom)
 		for name, v := range j.Params {
 			args = append(args, "p:"+name, []byte(v))
 		}

@@ -37,7 +37,9 @@ import "github.com/google/uuid"
 // The fields of a job's hash (see appendJobs and decodeJob in jobs.go, and
 // lua/lib.lua): t task, a args, q queue, p priority, s state, ra run at, n
 // attempt, x expire at, pa parent, b batch, k unique key, ku unique until,
-// on continuation condition, pk partition key (always present), qs enqueue sequence, l lease ("token SEP
+// on continuation condition, pk partition key (always present), ar "1"
+// when a continuation's args are its parent's result, qs enqueue sequence,
+// l lease ("token SEP
 // expiry SEP owner"), aw "1" when jobs await it, h1..hN the history
 // ("state SEP at SEP reason SEP data", state and time short: see
 // entryTime in codec.go), whose last entry is the current

@@ -53,11 +53,12 @@ var (
 	usageFunc      = jobFunc(jobFuncPrefix + "usage")
 )
 
-// library returns the source of the library of lua/lib.lua,
-// lua/limitlib.lua and the named operations, and the prefix of its
-// function names.
+// library returns the source of the library of lua/lib.lua (after the
+// table of data tokens, luaDataTokens), lua/limitlib.lua and the named
+// operations, and the prefix of its function names.
 func library(ops ...string) (src, prefix string) {
 	var body strings.Builder
+	body.WriteString(luaDataTokens())
 	body.WriteString(lua("lib"))
 	body.WriteString(lua("limitlib"))
 	for _, op := range ops {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/storagetest"
 )
 
 // jobs returns n new Enqueued jobs sharing their state data, as one
@@ -133,4 +134,8 @@ func BenchmarkBytesOnDisk(b *testing.B) {
 	}
 	require.NoError(b, s.Close())
 	b.ReportMetric((size()-empty)/float64(b.N), "bytes/finished-job")
+}
+
+func BenchmarkContinuations(b *testing.B) {
+	storagetest.BenchmarkContinuations(b, func(b *testing.B) storage.Store { return newStore(b) })
 }

@@ -133,13 +133,18 @@ func (w *wtx) resolveChildren(parent uuid.UUID, success bool, now time.Time, ret
 // resolve moves an Awaiting job on: to Enqueued when its condition holds,
 // else to Deleted, which finishes it in turn.
 func (w *wtx) resolve(id uuid.UUID, queue string, data []byte, success bool, now time.Time, retention time.Duration) error {
-	var on states.Condition
+	var aw states.Awaiting
 	if st, err := states.Unmarshal(states.NameAwaiting, data); err == nil {
-		on = st.(states.Awaiting).On
+		aw = st.(states.Awaiting)
 	}
 	m := &move{id: id, from: []states.Name{states.NameAwaiting}}
 	var err error
-	if on.Holds(success) {
+	if aw.On.Holds(success) {
+		if aw.ArgsFromResult && success {
+			if err := w.argsFromResult(id); err != nil {
+				return err
+			}
+		}
 		m.to, m.reason = states.NameEnqueued, "parent finished"
 		m.data, err = states.Marshal(states.Enqueued{Queue: queue, EnqueuedAt: now, Reason: m.reason})
 	} else {
@@ -153,6 +158,30 @@ func (w *wtx) resolve(id uuid.UUID, queue string, data []byte, success bool, now
 		return err
 	}
 	_, err = w.apply(m, now, retention)
+	return err
+}
+
+// argsFromResult makes the result of the parent of job id, when that is a
+// job that Succeeded, the job's args.
+func (w *wtx) argsFromResult(id uuid.UUID) error {
+	var data sql.NullString
+	err := w.queryRow(`SELECT p.state_data FROM jobs c JOIN jobs p ON p.id = c.parent_id
+		WHERE c.id = ? AND p.state = 'succeeded'`, uid(id)).Scan(&data)
+	if err == sql.ErrNoRows {
+		return nil // the parent is a batch
+	}
+	if err != nil {
+		return err
+	}
+	st, err := states.Unmarshal(states.NameSucceeded, []byte(data.String))
+	if err != nil {
+		return fmt.Errorf("sqlitestore: result of the parent of job %s: %w", id, err)
+	}
+	args := st.(states.Succeeded).Result
+	if args == nil {
+		args = []byte{}
+	}
+	_, err = w.exec(`UPDATE jobs SET args = ? WHERE id = ?`, args, uid(id))
 	return err
 }
 

@@ -1,8 +1,10 @@
 package storagetest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,17 @@ func awaiting(parent uuid.UUID, on states.Condition) jobOpt {
 		j.StateData = mustMarshal(states.Awaiting{ParentID: parent.String(), On: on})
 		j.ParentID = parent
 	}
+}
+
+// argsFromResult marks an Awaiting job's args as its parent's result.
+func argsFromResult(j *storage.Job) {
+	st, err := states.Unmarshal(states.NameAwaiting, j.StateData)
+	if err != nil {
+		panic(err)
+	}
+	a := st.(states.Awaiting)
+	a.ArgsFromResult = true
+	j.StateData = mustMarshal(a)
 }
 
 func inBatch(id uuid.UUID) jobOpt                                     { return func(j *storage.Job) { j.BatchID = id } }
@@ -177,6 +190,8 @@ func testContinuations(t *testing.T, newStore NewStore) {
 		require.Len(t, fetch(t, s, 10), 1)
 	})
 
+	t.Run("ArgsFromResult", func(t *testing.T) { testArgsFromResult(t, newStore) })
+
 	t.Run("UnknownParentIsNotFoundAndStoresNothing", func(t *testing.T) {
 		s := newStore(t)
 		child := newJob(t, awaiting(newID(), states.OnSuccess))
@@ -213,12 +228,15 @@ func testContinuations(t *testing.T, newStore NewStore) {
 				f := fetch(t, s, 1)
 				require.Len(t, f, 1)
 				pid := map[bool]uuid.UUID{false: parent.ID, true: bid}[inBatchOf]
-				child := newJob(t, awaiting(pid, states.OnSuccess), inQueue("other"))
+				child := newJob(t, awaiting(pid, states.OnSuccess), argsFromResult, inQueue("other"))
 				together(t, succeedLeased(t, s, f[0]), func() error {
 					_, err := s.Create(c, &storage.CreateParams{Jobs: []*storage.Job{child}, Now: base})
 					return err
 				})
-				require.Equal(t, states.NameEnqueued, stateOf(t, s, child.ID))
+				got := get(t, s, child.ID)
+				require.Equal(t, states.NameEnqueued, got.State)
+				wantArgs := map[bool]string{false: `"ok"`, true: string(child.Args)}[inBatchOf] // a job's result; a batch has none
+				require.Equal(t, wantArgs, string(got.Args))
 			}
 		})
 	}
@@ -236,6 +254,123 @@ func testContinuations(t *testing.T, newStore NewStore) {
 		got := get(t, s, b.ID)
 		require.Equal(t, states.NameDeleted, got.State)
 		require.True(t, base.Add(time.Hour).Equal(got.ExpireAt), "expire at %v", got.ExpireAt)
+	})
+}
+
+// testArgsFromResult checks that a continuation marked ArgsFromResult gets
+// its parent's result as its args, byte for byte, when it is resolved after
+// its parent succeeded, and keeps its args otherwise.
+func testArgsFromResult(t *testing.T, newStore NewStore) {
+	results := []struct {
+		name   string
+		result []byte
+	}{
+		{"CompactJSON", []byte(`{"a":[1,2.50,"x"],"latency":3,"duration":4,"reason":"r"}`)},
+		{"JSONString", []byte(`"a\"b\\c"`)},
+		{"JSONNumber", []byte(`12345678901234567890`)},
+		{"JSONWithSpaces", []byte(`{ "a": 1 }`)},
+		{"JSONWithEscapedByOthers", []byte(`"é<&>"`)},
+		{"Binary", []byte("\x00\x01\x1e\x1f\xff{\"queue\":")},
+		{"Long", []byte(`"` + strings.Repeat("0123456789", 60) + `"`)},
+		{"LongBinary", append(bytes.Repeat([]byte{0, 0xfe}, 200), 1)},
+		{"Empty", nil},
+	}
+	for _, tt := range results {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			done := states.Succeeded{SucceededAt: base, Result: tt.result, Reason: `says ,"latency":1`}
+			parent := newJob(t)
+			atFinish := newJob(t, awaiting(parent.ID, states.OnSuccess), argsFromResult, inQueue("other"))
+			create(t, s, parent, atFinish)
+			finish(t, s, parent.ID, done)
+			atCreate := newJob(t, awaiting(parent.ID, states.OnFinish), argsFromResult, inQueue("other"))
+			create(t, s, atCreate)
+			want := map[uuid.UUID]bool{atFinish.ID: true, atCreate.ID: true}
+			for _, id := range []uuid.UUID{atFinish.ID, atCreate.ID} {
+				got := get(t, s, id)
+				require.Equal(t, states.NameEnqueued, got.State)
+				require.Equal(t, string(tt.result), string(got.Args), "args of the continuation read by Get")
+			}
+			fetched := fetch(t, s, 10, "other")
+			require.Len(t, fetched, 2)
+			for _, f := range fetched {
+				require.True(t, want[f.ID], "fetched %s", f.ID)
+				require.Equal(t, string(tt.result), string(f.Args), "args of the continuation fetched")
+			}
+		})
+	}
+
+	t.Run("ParentThatDidNotSucceedLeavesTheArgs", func(t *testing.T) {
+		tests := []struct {
+			name   string
+			on     states.Condition
+			parent states.State
+			want   states.Name
+		}{
+			{"FailedOnFinish", states.OnFinish, failed, states.NameEnqueued},
+			{"FailedOnFailure", states.OnFailure, failed, states.NameEnqueued},
+			{"FailedOnSuccess", states.OnSuccess, failed, states.NameDeleted},
+			{"DeletedOnFinish", states.OnFinish, states.Deleted{DeletedAt: base}, states.NameEnqueued},
+			{"DeletedOnSuccess", states.OnSuccess, states.Deleted{DeletedAt: base}, states.NameDeleted},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				s := newStore(t)
+				parent := newJob(t)
+				atFinish := newJob(t, awaiting(parent.ID, tt.on), argsFromResult)
+				create(t, s, parent, atFinish)
+				finish(t, s, parent.ID, tt.parent)
+				atCreate := newJob(t, awaiting(parent.ID, tt.on), argsFromResult)
+				create(t, s, atCreate)
+				for _, j := range []*storage.Job{atFinish, atCreate} {
+					got := get(t, s, j.ID)
+					require.Equal(t, tt.want, got.State)
+					require.Equal(t, string(j.Args), string(got.Args))
+				}
+			})
+		}
+	})
+
+	t.Run("DeletedContinuationLeavesTheArgsOfItsOwn", func(t *testing.T) {
+		s := newStore(t)
+		a := newJob(t)
+		b := newJob(t, awaiting(a.ID, states.OnSuccess), argsFromResult)
+		c := newJob(t, awaiting(b.ID, states.OnFailure), argsFromResult)
+		create(t, s, a, b, c)
+		finish(t, s, a.ID, failed)
+		require.Equal(t, states.NameDeleted, stateOf(t, s, b.ID))
+		got := get(t, s, c.ID)
+		require.Equal(t, states.NameEnqueued, got.State)
+		require.Equal(t, string(c.Args), string(got.Args))
+	})
+
+	t.Run("WithoutTheMarkTheArgsStay", func(t *testing.T) {
+		s := newStore(t)
+		parent := newJob(t)
+		child := newJob(t, awaiting(parent.ID, states.OnSuccess))
+		create(t, s, parent, child)
+		finish(t, s, parent.ID, states.Succeeded{SucceededAt: base, Result: []byte(`"result"`)})
+		got := get(t, s, child.ID)
+		require.Equal(t, states.NameEnqueued, got.State)
+		require.Equal(t, string(child.Args), string(got.Args))
+	})
+
+	t.Run("BatchContinuationKeepsItsArgs", func(t *testing.T) {
+		s := newStore(t)
+		if _, ok := s.(storage.Batches); !ok {
+			t.Skip("store does not implement storage.Batches")
+		}
+		bid := newID()
+		a := newJob(t, inBatch(bid))
+		plain := newJob(t, awaiting(bid, states.OnSuccess), inQueue("other"))
+		marked := newJob(t, awaiting(bid, states.OnSuccess), argsFromResult, inQueue("other"))
+		create(t, s, a, plain, marked)
+		finish(t, s, a.ID, states.Succeeded{SucceededAt: base, Result: []byte(`"result"`)})
+		for _, j := range []*storage.Job{plain, marked} {
+			got := get(t, s, j.ID)
+			require.Equal(t, states.NameEnqueued, got.State)
+			require.Equal(t, string(j.Args), string(got.Args))
+		}
 	})
 }
 

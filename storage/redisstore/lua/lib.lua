@@ -390,10 +390,90 @@ local function conditionHolds(on, success)
   return success
 end
 
+-- A continuation whose field ar is "1" (states.Awaiting.ArgsFromResult)
+-- takes its parent's result as args. The result is read from the data of
+-- the parent's current state, which is stored packed (packData in
+-- codec.go): unpackData undoes that with UNPACKED, the data tokens by the
+-- byte that stands for each, defined before this file (luaDataTokens).
+local function unpackData(d)
+  if string.byte(d, 1) == 30 then return string.sub(d, 2) end -- rawMark: stored as is
+  return (string.gsub(d, '[\1-\29]', function(c) return UNPACKED[string.byte(c)] end))
+end
+
+local B64 -- the value of each base64 digit, by byte; built on first use (the library's load may not call string)
+-- unbase64 decodes padded standard base64, as encoding/json writes []byte.
+local function unbase64(s)
+  if not B64 then
+    B64 = {[61] = 0} -- '=' pads
+    for i = 1, 64 do B64[string.byte('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', i)] = i - 1 end
+  end
+  local out = {}
+  for i = 1, #s - 3, 4 do
+    local a, b, c, d = string.byte(s, i, i + 3)
+    local n = B64[a] * 262144 + B64[b] * 4096 + B64[c] * 64 + B64[d]
+    local x, y, z = math.floor(n / 65536), math.floor(n / 256) % 256, n % 256
+    if c == 61 then
+      out[#out + 1] = string.char(x)
+    elseif d == 61 then
+      out[#out + 1] = string.char(x, y)
+    else
+      out[#out + 1] = string.char(x, y, z)
+    end
+  end
+  return table.concat(out)
+end
+
+-- resultOf returns the result held by d, the JSON of a Succeeded state
+-- (states.Succeeded.MarshalJSON): the JSON under "result", which runs to
+-- the last ',"latency":' (the reason after it, a JSON string, cannot hold
+-- one), else the base64 under "result_bytes" decoded, else "".
+local function resultOf(d)
+  local _, e = string.find(d, '","result":', 1, true)
+  if e then
+    local last, i = #d + 1, e
+    while true do
+      local k = string.find(d, ',"latency":', i + 1, true)
+      if not k then break end
+      last, i = k, k
+    end
+    return string.sub(d, e + 1, last - 1)
+  end
+  local _, b = string.find(d, '"result_bytes":"', 1, true)
+  if b then return unbase64(string.sub(d, b + 1, (string.find(d, '"', b + 1, true) or #d + 1) - 1)) end
+  return ''
+end
+
+-- argsFromResult returns the fields that make the result of the parent of
+-- continuation c its args, when c takes them and its parent is a job that
+-- Succeeded; else nil.
+local function argsFromResult(c)
+  if redis.call('HGET', jk(c.id), 'ar') ~= '1' then return nil end
+  local pk = jk(c.pa)
+  local v = redis.call('HMGET', pk, 's', 'hn')
+  if v[1] ~= 'succeeded' then return nil end
+  local h = 'h' .. (v[2] or '1')
+  local names = {h}
+  for k = 2, PIECES do names[k] = h .. '#' .. k end
+  local parts, e = redis.call('HMGET', pk, unpack(names)), {}
+  for k = 1, PIECES do
+    if not parts[k] then break end
+    e[k] = parts[k]
+  end
+  local data = string.match(table.concat(e), '^[^\31]*\31[^\31]*\31[^\31]*\31(.*)$')
+  if not data then return nil end
+  local old = {}
+  for k = 2, PIECES do old[#old + 1] = 'a#' .. k end
+  redis.call('HDEL', jk(c.id), unpack(old)) -- pieces of the args it had
+  local a = {}
+  put(a, 'a', resultOf(unpackData(data)))
+  return a
+end
+
 -- resolve moves an Awaiting job on once its parent has finished.
 local function resolve(c, success)
   if conditionHolds(c.on, success) then
-    requeue(c, 'parent finished')
+    local reason = 'parent finished'
+    move(c, 'enqueued', enqueuedData(c.q, reason), reason, nil, nil, nil, nil, success and argsFromResult(c) or nil)
     return
   end
   local x
