@@ -60,23 +60,3 @@ func (h *Handler) limits(r *http.Request) (page, error) {
 	}
 	return page{"limits", "Limits", "limits", d}, nil
 }
-
-// queueLimits sets the limit of each row's queue that declares one; on a
-// store without flow control it sets none.
-func (h *Handler) queueLimits(r *http.Request, rows []queueRow) error {
-	ls, err := h.client.Limits(r.Context())
-	if errors.Is(err, taskflow.ErrNotSupported) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for i := range rows {
-		for _, l := range ls {
-			if l.Scope == string(storage.ScopeQueue) && l.Name == rows[i].Name {
-				rows[i].Limit = &l
-			}
-		}
-	}
-	return nil
-}

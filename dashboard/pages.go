@@ -536,8 +536,6 @@ type queueRow struct {
 	Processing int
 	// Unserved tells that jobs wait and no live worker serves the queue.
 	Unserved bool
-	// Limit is the queue's limit, if one is declared.
-	Limit *taskflow.LimitInfo
 }
 
 // queueRows returns a row per queue of qs, flagged when u says no worker
@@ -564,11 +562,7 @@ func (h *Handler) queues(r *http.Request) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	rows := queueRows(list, u, per)
-	if err := h.queueLimits(r, rows); err != nil {
-		return page{}, err
-	}
-	return page{"queues", "Queues", "queues", rows}, nil
+	return page{"queues", "Queues", "queues", queueRows(list, u, per)}, nil
 }
 
 // running counts the Processing jobs (up to maxRunning of them) by key.
