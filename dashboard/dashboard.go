@@ -107,6 +107,8 @@ type Handler struct {
 	assetsFS fs.FS
 	assetVer string
 	counts   countCache
+	// unservedCache keeps the overview's work no live worker can do.
+	unservedCache unservedCache
 }
 
 // maxPageSize bounds Options.PageSize.

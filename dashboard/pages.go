@@ -129,7 +129,7 @@ func (h *Handler) overview(r *http.Request) (page, error) {
 	} else if u, err := h.unserved(r); err != nil {
 		d.QueuesErr = h.hide(r, err)
 	} else {
-		d.Queues, d.Unserved = queueRows(qs, u, nil), newUnservedView(u)
+		d.Queues, d.Unserved = queueRows(qs, nil, flagged(u)), newUnservedView(u)
 	}
 	now := time.Now()
 	day, err := h.client.Stats(ctx, now.Add(-23*time.Hour), now, time.Hour)
@@ -538,12 +538,12 @@ type queueRow struct {
 	Unserved bool
 }
 
-// queueRows returns a row per queue of qs, flagged when u says no worker
-// serves it, with its running jobs from processing.
-func queueRows(qs []taskflow.QueueInfo, u *taskflow.Unserved, processing map[string]int) []queueRow {
+// queueRows returns a row per queue of qs with its running jobs from
+// processing, flagged when unserved says no live worker serves it.
+func queueRows(qs []taskflow.QueueInfo, processing map[string]int, unserved func(taskflow.QueueInfo) bool) []queueRow {
 	rows := make([]queueRow, len(qs))
 	for i, q := range qs {
-		rows[i] = queueRow{QueueInfo: q, Processing: processing[q.Name], Unserved: unservedQueue(u, q.Name)}
+		rows[i] = queueRow{QueueInfo: q, Processing: processing[q.Name], Unserved: unserved(q)}
 	}
 	return rows
 }
@@ -558,11 +558,11 @@ func (h *Handler) queues(r *http.Request) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	u, err := h.unserved(r)
+	unserved, err := h.queueUnserved(r)
 	if err != nil {
 		return page{}, err
 	}
-	return page{"queues", "Queues", "queues", queueRows(list, u, per)}, nil
+	return page{"queues", "Queues", "queues", queueRows(list, per, unserved)}, nil
 }
 
 // running counts the Processing jobs (up to maxRunning of them) by key.

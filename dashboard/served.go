@@ -7,6 +7,8 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -33,17 +35,63 @@ type unservedView struct {
 	QueuesLeftOut, TasksLeftOut int
 }
 
-// unserved reads the work no live worker can do; nil on a store that
-// keeps no registry of workers, where nothing tells.
+// unservedTTL is how long the overview reuses what Client.Unserved
+// found: it reads a thousand jobs of each waiting state, which costs more
+// than the rest of the overview on a large store.
+const unservedTTL = countsTTL
+
+// unservedCache keeps the last answer of Client.Unserved for unservedTTL.
+type unservedCache struct {
+	mu sync.Mutex
+	at time.Time
+	u  *taskflow.Unserved
+}
+
+// unserved reads the work no live worker can do, from the cache when it
+// is fresh; nil on a store that keeps no registry of workers, where
+// nothing tells.
 func (h *Handler) unserved(r *http.Request) (*taskflow.Unserved, error) {
+	c := &h.unservedCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.at.IsZero() && time.Since(c.at) < unservedTTL {
+		return c.u, nil
+	}
 	u, err := h.client.Unserved(r.Context())
+	switch {
+	case errors.Is(err, taskflow.ErrNotSupported):
+		c.u = nil
+	case err != nil:
+		return nil, err
+	default:
+		c.u = &u
+	}
+	c.at = time.Now()
+	return c.u, nil
+}
+
+// queueUnserved returns what flags a queue on the queues page: jobs wait
+// in it and no live worker serves it (as Client.Unserved has it, without
+// reading jobs as it does). On a store that keeps no registry of workers
+// it flags none.
+func (h *Handler) queueUnserved(r *http.Request) (func(taskflow.QueueInfo) bool, error) {
+	ws, err := h.client.Workers(r.Context())
 	if errors.Is(err, taskflow.ErrNotSupported) {
-		return nil, nil
+		return func(taskflow.QueueInfo) bool { return false }, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &u, nil
+	return func(q taskflow.QueueInfo) bool {
+		return q.Enqueued > 0 && !slices.ContainsFunc(ws, func(w taskflow.WorkerInfo) bool { return slices.Contains(w.Queues, q.Name) })
+	}, nil
+}
+
+// flagged returns what flags a queue that u names.
+func flagged(u *taskflow.Unserved) func(taskflow.QueueInfo) bool {
+	return func(q taskflow.QueueInfo) bool {
+		return u != nil && slices.ContainsFunc(u.Queues, func(f taskflow.QueueInfo) bool { return f.Name == q.Name })
+	}
 }
 
 // newUnservedView returns the warning for u, or nil when all is served.
@@ -63,11 +111,6 @@ func newUnservedView(u *taskflow.Unserved) *unservedView {
 		v.TasksLeftOut, v.Tasks = len(v.Tasks)-maxFlagged, v.Tasks[:maxFlagged]
 	}
 	return v
-}
-
-// unservedQueue reports whether u flags the queue name.
-func unservedQueue(u *taskflow.Unserved, name string) bool {
-	return u != nil && slices.ContainsFunc(u.Queues, func(q taskflow.QueueInfo) bool { return q.Name == name })
 }
 
 // waiting are the states of a job that waits for a worker, now or later.
