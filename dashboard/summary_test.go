@@ -8,8 +8,8 @@ import (
 	"github.com/taskflow-go/taskflow/states"
 )
 
-// TestSummaryOfAFailure: a failure names its error's type when it has one,
-// and is its message alone when the error is only text.
+// TestSummaryOfAFailure: a failure is summed up by the first line of its
+// message, never a leading colon; the list shows the error's type apart.
 func TestSummaryOfAFailure(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -17,8 +17,9 @@ func TestSummaryOfAFailure(t *testing.T) {
 		state states.Failed
 		want  string
 	}{
-		{"Typed", states.Failed{ErrorType: "*net.OpError", ErrorMessage: "dial: refused"}, "*net.OpError: dial: refused"},
+		{"Typed", states.Failed{ErrorType: "*net.OpError", ErrorMessage: "dial: refused"}, "dial: refused"},
 		{"OnlyText", states.Failed{ErrorMessage: "card declined"}, "card declined"},
+		{"Lines", states.Failed{ErrorMessage: "card declined\ncode 51"}, "card declined …"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
