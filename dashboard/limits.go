@@ -40,15 +40,18 @@ func (h *Handler) limits(r *http.Request) (page, error) {
 	case err != nil:
 		return page{}, err
 	}
-	totals := taskflow.LimitTotals(ls)
-	for _, t := range totals {
+	for _, t := range taskflow.LimitTotals(ls) {
 		row := limitRow{LimitInfo: t}
-		if t.Scope == string(storage.ScopePartition) {
-			for _, l := range ls {
-				if l.Scope == t.Scope && l.Name == t.Name {
-					row.Partitions = append(row.Partitions, l)
-				}
+		for _, l := range ls {
+			switch {
+			case l.Scope != t.Scope || l.Name != t.Name:
+			case t.Scope == string(storage.ScopePartition):
+				row.Partitions = append(row.Partitions, l)
+			default: // one entry, with its NextStart, which the totals drop
+				row.LimitInfo = l
 			}
+		}
+		if len(row.Partitions) > 0 {
 			slices.SortStableFunc(row.Partitions, func(a, b taskflow.LimitInfo) int { // the busiest first
 				return cmp.Or(cmp.Compare(b.Held, a.Held), cmp.Compare(b.Running, a.Running), cmp.Compare(b.Enqueued, a.Enqueued))
 			})

@@ -66,6 +66,19 @@ func TestLimitsPage(t *testing.T) {
 				require.Contains(t, r, `href="/dash/jobs/enqueued?task=dash-echo"`)
 				require.Contains(t, r, `<td class="num">0</td><td class="num held">0</td>`)
 			}},
+		{"a spent rate holds the rest until its next start", []storage.Limit{{Scope: storage.ScopeQueue, Name: "mail", Rate: 1, Period: time.Hour}},
+			func(t *testing.T, c *taskflow.Client) {
+				for range 2 {
+					_, err := Echo.On(c).Enqueue(ctx, Note{Text: "m"}, taskflow.Queue("mail"))
+					require.NoError(t, err)
+				}
+			},
+			func(t *testing.T, limits string) {
+				r := row(limits, "limit", "mail")
+				require.Contains(t, r, "1 per 1h0m0s")
+				require.Contains(t, r, `<td class="num">1</td>`+"\n"+`<td class="num">1</td><td class="num held">1</td>`, "1 started, 1 held")
+				require.Regexp(t, `data-relative>in (59m|1h)`, r, "the next start, in about an hour")
+			}},
 		{"a partition limit, per partition", []storage.Limit{{Scope: storage.ScopePartition, Name: "dash-tenant", Concurrency: 1}},
 			func(t *testing.T, c *taskflow.Client) {
 				for _, acct := range []string{"acme", "acme", "acme", "globex"} {
