@@ -65,6 +65,8 @@ func BenchmarkPages(b *testing.B) {
 		{"batch", "/batches/" + f.batch.String()},
 		{"queues", "/queues"},
 		{"workers", "/workers"},
+		{"limits", "/limits"},
+		{"a job no worker can run", "/job/" + f.jobs["enqueued"].String()},
 		{"live", "/api/live"},
 	}
 	for _, p := range pages {

@@ -145,15 +145,18 @@ func TestBrowserOperator(t *testing.T) {
 			width int64
 			name  string
 		}{{1400, "desktop"}, {390, "phone"}} {
-			require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(tt.width, 900),
-				chromedp.Navigate(base+"/jobs/failed"), chromedp.WaitVisible(chromedp.CSS("main h1"))))
-			overflow := eval[int](t, ctx, `document.documentElement.scrollWidth - document.documentElement.clientWidth`)
-			require.LessOrEqual(t, overflow, 0, "%d px: the page does not scroll sideways (tables scroll in their box)", tt.width)
-			if tt.width == 1400 {
-				rows := eval[int](t, ctx, `new Set(Array.from(document.querySelectorAll("header nav a")).map(a => a.offsetTop)).size`)
-				require.Equal(t, 1, rows, "the navigation fits on one line")
-				hidden := eval[int](t, ctx, `(n => n.scrollWidth - n.clientWidth)(document.querySelector("header nav"))`)
-				require.LessOrEqual(t, hidden, 0, "and shows every entry")
+			// The overview shows the warning of a queue no worker serves.
+			for _, path := range []string{"/", "/limits", "/workers", "/jobs/failed"} {
+				require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(tt.width, 900),
+					chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("main h1"))))
+				overflow := eval[int](t, ctx, `document.documentElement.scrollWidth - document.documentElement.clientWidth`)
+				require.LessOrEqual(t, overflow, 0, "%s at %d px: the page does not scroll sideways (tables scroll in their box)", path, tt.width)
+				if tt.width == 1400 {
+					rows := eval[int](t, ctx, `new Set(Array.from(document.querySelectorAll("header nav a")).map(a => a.offsetTop)).size`)
+					require.Equal(t, 1, rows, "the navigation fits on one line")
+					hidden := eval[int](t, ctx, `(n => n.scrollWidth - n.clientWidth)(document.querySelector("header nav"))`)
+					require.LessOrEqual(t, hidden, 0, "and shows every entry")
+				}
 			}
 			screenshot(t, ctx, shots, "failed-"+tt.name)
 		}

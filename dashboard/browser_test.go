@@ -175,7 +175,7 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("screenshots of the other pages", func(t *testing.T) {
 		for name, path := range map[string]string{"recurring": "/recurring", "batch": "/batches/" + f.batch.String(),
-			"queues": "/queues", "workers": "/workers", "processing": "/jobs/processing"} {
+			"queues": "/queues", "workers": "/workers", "processing": "/jobs/processing", "limits": "/limits"} {
 			require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS("main h1"))))
 			screenshot(t, ctx, shots, name)
 		}

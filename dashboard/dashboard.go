@@ -1,9 +1,10 @@
 // Package dashboard serves a web dashboard for taskflow as a net/http
 // handler: job counts and live and historical graphs, jobs by state, each
-// job with its history, logs and progress, recurring jobs, batches, queues
-// and workers, and the actions on them (requeue, delete, trigger, pause,
-// resume, remove, cancel). Its pages, style sheet and script are embedded:
-// it needs no network.
+// job with its history, logs and progress, recurring jobs, batches, queues,
+// workers and flow-control limits, and the actions on them (requeue,
+// delete, trigger, pause, resume, remove, cancel). It flags the queues and
+// tasks whose jobs no live worker runs. Its pages, style sheet and script
+// are embedded: it needs no network.
 //
 // It is safe by default: with zero Options it answers only requests from
 // the local machine; every action is a POST carrying a CSRF token (give
@@ -106,6 +107,8 @@ type Handler struct {
 	assetsFS fs.FS
 	assetVer string
 	counts   countCache
+	// unservedCache keeps the overview's work no live worker can do.
+	unservedCache unservedCache
 }
 
 // maxPageSize bounds Options.PageSize.
@@ -178,6 +181,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /batches/{id}", h.page(h.batch))
 	m.HandleFunc("GET /queues", h.page(h.queues))
 	m.HandleFunc("GET /workers", h.page(h.workers))
+	m.HandleFunc("GET /limits", h.page(h.limits))
 	m.HandleFunc("GET /api/live", h.live)
 	assets := http.FileServerFS(h.assetsFS)
 	m.Handle("GET /static/{file}", http.StripPrefix("/static", h.cached(assets)))

@@ -96,7 +96,12 @@ func TestPages(t *testing.T) {
 				{"batch by form", "/batches?id=" + f.batch.String(), 200, []string{"0 of 2 finished"}, nil},
 				{"unknown batch", "/batches/" + uuid.NewString(), 404, nil, nil},
 				{"queues", "/queues", 200, []string{"mail", "paused-queue", "paused", `formaction="/dash/queues/resume"`}, nil},
-				{"workers", "/workers", 200, []string{"worker-1", "host-a", "default"}, nil},
+				{"workers", "/workers", 200, []string{"worker-1", "host-a", "default", "any (not advertised)"}, nil},
+				{"a queue no worker serves, flagged", "/queues", 200, []string{`mail</a> <span class="badge warn"`}, []string{`default</a> <span class="badge warn"`}},
+				{"the overview warns of it", "/", 200, []string{`id="unserved"`, `class="unserved-queue"><bdi>mail</bdi>`}, []string{`class="unserved-task"`}},
+				{"a job no worker can run", "/job/" + id("enqueued"), 200, []string{`id="no-worker"`, "No live worker serves the queue &#34;mail&#34;"}, nil},
+				{"a job a worker can run", "/job/" + id("xss"), 200, nil, []string{`id="no-worker"`}},
+				{"limits", "/limits", 200, []string{"No limit declared."}, nil},
 				{"live counts", "/api/live", 200, []string{`"succeeded":1`, `"failed":1`, `"jobs":{`, `"processing":1`}, nil},
 				{"live counts since", "/api/live?since=" + url.QueryEscape("1"), 200, []string{`"since"`}, nil},
 				{"live counts, bad since", "/api/live?since=x", 400, nil, nil},
@@ -108,6 +113,9 @@ func TestPages(t *testing.T) {
 			_, listsBatches := f.store.(storage.BatchLister)
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
+					if _, ok := f.store.(storage.FlowControl); !ok && tt.path == "/limits" {
+						tt.want = []string{"This store has no flow control"}
+					}
 					if tt.path == "/batches" || tt.path == "/batches?page=2" {
 						if !listsBatches { // the page says why it lists none
 							tt.want, tt.notWant = []string{"implements no storage.BatchLister"}, nil

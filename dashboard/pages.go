@@ -101,8 +101,10 @@ type stateCount struct {
 }
 
 type overviewData struct {
-	Counts       []stateCount
-	Queues       []taskflow.QueueInfo
+	Counts []stateCount
+	Queues []queueRow
+	// Unserved warns of queues and tasks with jobs no live worker runs.
+	Unserved     *unservedView
 	Day, Week    chart
 	LiveInterval int64 // milliseconds
 	StatsErr     string
@@ -122,8 +124,12 @@ func (h *Handler) overview(r *http.Request) (page, error) {
 		d.AnyEstimated = d.AnyEstimated || est
 		d.Counts = append(d.Counts, stateCount{State: st, Count: counts.Jobs[st], Estimated: est})
 	}
-	if d.Queues, err = h.client.Queues(ctx); err != nil {
+	if qs, err := h.client.Queues(ctx); err != nil {
 		d.QueuesErr = h.hide(r, err)
+	} else if u, err := h.unserved(r); err != nil {
+		d.QueuesErr = h.hide(r, err)
+	} else {
+		d.Queues, d.Unserved = queueRows(qs, nil, flagged(u)), newUnservedView(u)
 	}
 	now := time.Now()
 	day, err := h.client.Stats(ctx, now.Add(-23*time.Hour), now, time.Hour)
@@ -424,6 +430,8 @@ type jobData struct {
 	// LogsLeftOut and HistoryLeftOut count the earliest records and
 	// states the page leaves out.
 	LogsLeftOut, HistoryLeftOut int
+	// NoWorker says why no live worker can run the job, if none can.
+	NoWorker string
 }
 
 // logLine is a log record with its message and attributes clipped.
@@ -462,6 +470,9 @@ func (h *Handler) job(r *http.Request) (page, error) {
 	}
 	if d.Continuations, err = h.client.Jobs(r.Context(), taskflow.JobQuery{ParentID: id, Limit: h.opts.PageSize}); err != nil &&
 		!errors.Is(err, taskflow.ErrNotSupported) { // a store that cannot list jobs shows none
+		return page{}, err
+	}
+	if d.NoWorker, err = h.noWorker(r, j); err != nil {
 		return page{}, err
 	}
 	if s, ok := j.State.(states.Succeeded); ok && len(s.Result) > 0 {
@@ -523,6 +534,18 @@ func clipped(s string, limit int) string {
 type queueRow struct {
 	taskflow.QueueInfo
 	Processing int
+	// Unserved tells that jobs wait and no live worker serves the queue.
+	Unserved bool
+}
+
+// queueRows returns a row per queue of qs with its running jobs from
+// processing, flagged when unserved says no live worker serves it.
+func queueRows(qs []taskflow.QueueInfo, processing map[string]int, unserved func(taskflow.QueueInfo) bool) []queueRow {
+	rows := make([]queueRow, len(qs))
+	for i, q := range qs {
+		rows[i] = queueRow{QueueInfo: q, Processing: processing[q.Name], Unserved: unserved(q)}
+	}
+	return rows
 }
 
 // queues lists the queues, each with its jobs waiting and running.
@@ -535,11 +558,11 @@ func (h *Handler) queues(r *http.Request) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	rows := make([]queueRow, len(list))
-	for i, q := range list {
-		rows[i] = queueRow{QueueInfo: q, Processing: per[q.Name]}
+	unserved, err := h.queueUnserved(r)
+	if err != nil {
+		return page{}, err
 	}
-	return page{"queues", "Queues", "queues", rows}, nil
+	return page{"queues", "Queues", "queues", queueRows(list, per, unserved)}, nil
 }
 
 // running counts the Processing jobs (up to maxRunning of them) by key.
@@ -645,6 +668,9 @@ func (h *Handler) batchPage(r *http.Request, s string) (page, error) {
 type workerRow struct {
 	taskflow.WorkerInfo
 	Running int
+	// TasksKnown tells that the worker says which tasks it runs (a
+	// worker of an older release does not, and runs any).
+	TasksKnown bool
 	// Stale tells that no heartbeat came for staleAfter: the worker may
 	// have stopped, and is removed once its timeout passes.
 	Stale bool
@@ -671,7 +697,7 @@ func (h *Handler) workers(r *http.Request) (page, error) {
 	}
 	rows := make([]workerRow, len(list))
 	for i, w := range list {
-		rows[i] = workerRow{WorkerInfo: w, Running: per[w.ID], Stale: time.Since(w.HeartbeatAt) > staleAfter}
+		rows[i] = workerRow{WorkerInfo: w, Running: per[w.ID], TasksKnown: w.Tasks != nil, Stale: time.Since(w.HeartbeatAt) > staleAfter}
 	}
 	return page{"workers", "Workers", "workers", rows}, nil
 }

@@ -8,8 +8,8 @@ import (
 	"github.com/taskflow-go/taskflow/states"
 )
 
-// TestSummaryOfAFailure: a failed row shows its error's first line,
-// clipped; the type has a column of its own.
+// TestSummaryOfAFailure: a failure is summed up by the first line of its
+// message, never a leading colon; the list shows the error's type apart.
 func TestSummaryOfAFailure(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -18,8 +18,8 @@ func TestSummaryOfAFailure(t *testing.T) {
 		want  string
 	}{
 		{"Typed", states.Failed{ErrorType: "*net.OpError", ErrorMessage: "dial: refused"}, "dial: refused"},
-		{"MultiLine", states.Failed{ErrorMessage: "first line\nsecond line"}, "first line …"},
 		{"OnlyText", states.Failed{ErrorMessage: "card declined"}, "card declined"},
+		{"Lines", states.Failed{ErrorMessage: "card declined\ncode 51"}, "card declined …"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
