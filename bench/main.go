@@ -91,7 +91,7 @@ var (
 func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	c := &config{progress: errOut}
+	c := &config{}
 	systems := fs.String("systems", strings.Join(allSystems, ","), "systems to run, comma-separated")
 	modes := fs.String("modes", strings.Join(allModes, ","), "modes to run, comma-separated: burndown, continuous, latency")
 	fs.IntVar(&c.n, "n", 50_000, "jobs per burn-down")

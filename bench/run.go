@@ -67,7 +67,7 @@ func run(ctx context.Context, cfg *config, out, errOut io.Writer) error {
 // sitting runs every mode of every system, -rounds times, and returns the
 // figures.
 func sitting(ctx context.Context, cfg *config, errOut io.Writer) (*results, error) {
-	e := &env{cfg: cfg}
+	e := &env{cfg: cfg, progress: errOut}
 	res := &results{runs: map[string][numMetrics][]float64{}}
 	leaveOut := func(name, why string) error {
 		if cfg.requireAllSystems {
@@ -281,15 +281,14 @@ func (e *env) latency(mctx context.Context, s system, h *hooks) (map[metric]floa
 			return nil, "", err
 		}
 	}
-	note := ""
 	if len(samples) < e.cfg.samples {
-		note = fmt.Sprintf("%d of %d pickups timed within -duration %s", len(samples), e.cfg.samples, e.cfg.duration)
+		fmt.Fprintf(e.progress, "%d of %d pickups timed within -duration %s\n", len(samples), e.cfg.samples, e.cfg.duration)
 	}
 	slices.Sort(samples)
 	ms := func(q float64) float64 {
 		return float64(samples[min(len(samples)-1, int(q*float64(len(samples))))]) / float64(time.Millisecond)
 	}
-	return map[metric]float64{pickupP50: ms(0.50), pickupP95: ms(0.95)}, note, nil
+	return map[metric]float64{pickupP50: ms(0.50), pickupP95: ms(0.95)}, "", nil
 }
 
 // limitErr says when err is the measurement's time limit rather than the

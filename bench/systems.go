@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"sync/atomic"
 	"time"
 )
@@ -50,8 +51,9 @@ func (h *hooks) started(at time.Time) {
 // env is what the systems share in one sitting.
 type env struct {
 	cfg       *config
-	redisAddr string // taskflow-redis and Asynq; "" when Redis is unavailable
-	ownRedis  bool   // redisAddr is a server this program started
+	progress  io.Writer // where a run says what it could not do
+	redisAddr string    // taskflow-redis and Asynq; "" when Redis is unavailable
+	ownRedis  bool      // redisAddr is a server this program started
 }
 
 // needs tells which server a system needs: "postgres", "redis" or "".
