@@ -100,7 +100,7 @@ func parseFlags(args []string, errOut io.Writer) (*config, error) {
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; each runs every system once in every mode")
 	fs.IntVar(&c.samples, "samples", 100, "jobs timed one at a time in latency mode (fewer if -duration runs out)")
 	fs.DurationVar(&c.duration, "duration", 5*time.Second, "how long continuous mode runs, and latency mode at most")
-	fs.DurationVar(&c.limit, "limit", 60*time.Second, "time limit of each measurement; a burn-down stopped by it reports the rate so far")
+	fs.DurationVar(&c.limit, "limit", 30*time.Second, "time limit of each measurement; a burn-down stopped by it reports the rate so far")
 	fs.StringVar(&c.database, "database", os.Getenv("TASKFLOW_DATABASE_URL"), "PostgreSQL URL (default $TASKFLOW_DATABASE_URL); without it the postgres systems are left out")
 	fs.StringVar(&c.redis, "redis", os.Getenv("TASKFLOW_REDIS_ADDR"), "Redis host:port (default $TASKFLOW_REDIS_ADDR); without it a redis-server of the program's own is started")
 	fs.IntVar(&c.asynqDB, "asynq-db", 14, "with -redis, the Redis database Asynq uses; it must be empty")

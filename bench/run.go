@@ -40,9 +40,10 @@ func (m metric) higherIsBetter() bool { return m == bulkInsert || m == burnDown 
 
 // results are the figures of one sitting.
 type results struct {
-	systems []string                         // in the order given
-	runs    map[string][numMetrics][]float64 // system → metric → one figure per run
-	notes   []string                         // runs stopped by the time limit, systems left out
+	start, end time.Time
+	systems    []string                         // in the order given
+	runs       map[string][numMetrics][]float64 // system → metric → one figure per run
+	notes      []string                         // runs stopped by the time limit, systems left out
 }
 
 func (r *results) add(system string, figs map[metric]float64) {
@@ -68,7 +69,7 @@ func run(ctx context.Context, cfg *config, out, errOut io.Writer) error {
 // figures.
 func sitting(ctx context.Context, cfg *config, errOut io.Writer) (*results, error) {
 	e := &env{cfg: cfg, progress: errOut}
-	res := &results{runs: map[string][numMetrics][]float64{}}
+	res := &results{runs: map[string][numMetrics][]float64{}, start: time.Now()}
 	leaveOut := func(name, why string) error {
 		if cfg.requireAllSystems {
 			return fmt.Errorf("%s: %s", name, why)
@@ -128,6 +129,7 @@ func sitting(ctx context.Context, cfg *config, errOut io.Writer) (*results, erro
 			}
 		}
 	}
+	res.end = time.Now()
 	return res, nil
 }
 
@@ -336,5 +338,14 @@ func machine() string {
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		load = ", load average " + strings.Join(strings.Fields(string(b))[:3], " ")
 	}
-	return fmt.Sprintf("%s/%s, %d CPUs, GOMAXPROCS %d, %s%s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), load)
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = " (" + strings.TrimSpace(v) + ")"
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s/%s, %d CPUs%s, GOMAXPROCS %d, %s%s", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpu, runtime.GOMAXPROCS(0), runtime.Version(), load)
 }

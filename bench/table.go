@@ -6,15 +6,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // printTables prints the sitting's conditions, a markdown table of the
 // medians with the range of the runs, and one of the ratios of each
 // taskflow store against each peer.
 func printTables(out io.Writer, cfg *config, res *results) {
-	fmt.Fprintf(out, "Sitting of %s: %d rounds, systems alternating; %d workers each; burn-down of %d jobs, bulk insert in calls of %d; continuous %s; pickup of up to %d jobs one at a time.\n",
-		time.Now().UTC().Format("2 Jan 2006 15:04 MST"), cfg.rounds, cfg.workers, cfg.n, cfg.batch, cfg.duration, cfg.samples)
+	fmt.Fprintf(out, "Sitting of %s–%s: %d rounds, systems alternating; %d workers each; burn-down of %d jobs, bulk insert in calls of %d; continuous %s; pickup of up to %d jobs one at a time.\n",
+		res.start.UTC().Format("2 Jan 2006 15:04"), res.end.UTC().Format("15:04 MST"), cfg.rounds, cfg.workers, cfg.n, cfg.batch, cfg.duration, cfg.samples)
 	fmt.Fprintf(out, "Machine: %s.\n\n", machine())
 
 	cols := usedColumns(res)
