@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -55,14 +56,9 @@ func payload(at time.Time) []byte {
 }
 
 func (s *asynqSystem) insert(ctx context.Context, n, _ int) error {
-	var next sync.Mutex
-	left := n
-	take := func() bool {
-		next.Lock()
-		defer next.Unlock()
-		left--
-		return left >= 0
-	}
+	var left atomic.Int64
+	left.Store(int64(n))
+	take := func() bool { return left.Add(-1) >= 0 }
 	errs := make(chan error, asynqInserters)
 	var wg sync.WaitGroup
 	for range min(asynqInserters, n) {

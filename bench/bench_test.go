@@ -111,8 +111,9 @@ func schemasLeft(t *testing.T, url string) func(*testing.T) {
 	}
 }
 
-// keysLeft returns a check that Asynq's database is empty and that no
-// taskflow bench store is left on the server.
+// keysLeft counts the program's taskflow store keys now and returns a
+// check that there are no more of them later, and that Asynq's database is
+// empty.
 func keysLeft(t *testing.T, addr string, asynqDB int) func(*testing.T) {
 	t.Helper()
 	if host, _, err := net.SplitHostPort(addr); err != nil || (host != "localhost" && !net.ParseIP(host).IsLoopback()) {
@@ -122,13 +123,20 @@ func keysLeft(t *testing.T, addr string, asynqDB int) func(*testing.T) {
 	asynqDBClient := redis.NewClient(&redis.Options{Addr: addr, DB: asynqDB})
 	tfClient := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = asynqDBClient.Close(); _ = tfClient.Close() })
+	count := func(t *testing.T) int {
+		keys, err := tfClient.Keys(ctx, "{peerbench_*").Result()
+		if err != nil {
+			t.Fatalf("keys: %v", err)
+		}
+		return len(keys)
+	}
+	before := count(t)
 	return func(t *testing.T) {
 		if n, err := asynqDBClient.DBSize(ctx).Result(); err != nil || n != 0 {
 			t.Errorf("Asynq's database %d holds %d keys (%v), want 0", asynqDB, n, err)
 		}
-		keys, err := tfClient.Keys(ctx, "{bench_*").Result()
-		if err != nil || len(keys) > 0 {
-			t.Errorf("taskflow bench keys left: %d (%v)", len(keys), err)
+		if after := count(t); after != before {
+			t.Errorf("%d taskflow bench store keys after the run, %d before", after, before)
 		}
 	}
 }

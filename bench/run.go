@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -92,7 +93,7 @@ func sitting(ctx context.Context, cfg *config, errOut io.Writer) (*results, erro
 						fmt.Fprintf(errOut, "stop redis-server: %v\n", err)
 					}
 				}()
-				e.redisAddr, e.ownRedis = addr, true
+				e.redisAddr = addr
 			}
 		}
 	}
@@ -207,33 +208,25 @@ func (e *env) continuous(mctx context.Context, s system, h *hooks) (map[metric]f
 	maxBacklog := int64(max(20_000, 4*e.cfg.batch))
 	runCtx, cancel := context.WithTimeout(mctx, e.cfg.duration)
 	defer cancel()
-	var inserted int64
-	var mu sync.Mutex
+	var inserted atomic.Int64
+	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
-	var firstErr error
 	start, done0 := time.Now(), h.done.Load()
 	for range producers {
 		wg.Go(func() {
 			for runCtx.Err() == nil {
-				mu.Lock()
-				backlog := inserted - h.done.Load()
-				mu.Unlock()
-				if backlog > maxBacklog {
+				if inserted.Load()-h.done.Load() > maxBacklog {
 					time.Sleep(time.Millisecond)
 					continue
 				}
 				if err := s.insert(runCtx, e.cfg.batch, e.cfg.batch); err != nil {
 					if runCtx.Err() == nil {
-						mu.Lock()
-						firstErr = cmpOr(firstErr, err)
-						mu.Unlock()
+						firstErr.CompareAndSwap(nil, &err)
 						cancel()
 					}
 					return
 				}
-				mu.Lock()
-				inserted += int64(e.cfg.batch)
-				mu.Unlock()
+				inserted.Add(int64(e.cfg.batch))
 			}
 		})
 	}
@@ -245,8 +238,8 @@ func (e *env) continuous(mctx context.Context, s system, h *hooks) (map[metric]f
 	<-runCtx.Done()
 	elapsed, worked := time.Since(start), h.done.Load()-done0
 	wg.Wait()
-	if firstErr != nil {
-		return nil, "", firstErr
+	if err := firstErr.Load(); err != nil {
+		return nil, "", *err
 	}
 	note := ""
 	if mctx.Err() != nil {
@@ -321,13 +314,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }

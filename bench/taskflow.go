@@ -123,7 +123,7 @@ func (s *tfSystem) openRedis(ctx context.Context, addr string) error {
 	if err := client.Ping(ctx).Err(); err != nil {
 		return errors.Join(err, client.Close())
 	}
-	name := freshName("bench_")
+	name := freshName("peerbench_")
 	s.store = redisstore.New(client, redisstore.Name(name))
 	s.cleanup = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
