@@ -42,6 +42,7 @@ import (
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/storage/pgstore"
 	"github.com/taskflow-go/taskflow/storage/redisstore"
+	"github.com/taskflow-go/taskflow/storage/sqlitestore"
 	"github.com/taskflow-go/taskflow/storage/storagetest"
 	"github.com/taskflow-go/taskflow/taskflow"
 	"github.com/taskflow-go/taskflow/taskflow/taskflowotel"
@@ -51,7 +52,7 @@ import (
 
 var _ = []any{fmt.Sprint, log.Println, http.StripPrefix, os.Getenv, testing.Short, time.Now,
 	uuid.New, pgxpool.New, prometheus.MustRegister, redis.NewClient, dashboard.New, filters.Permanent,
-	states.Marshal, memstore.New, pgstore.New, redisstore.New, storagetest.Run, taskflowotel.New,
+	states.Marshal, memstore.New, pgstore.New, redisstore.New, sqlitestore.Open, storagetest.Run, taskflowotel.New,
 	taskflowprom.New, taskflowtest.New}
 
 var ctx = context.Background()
