@@ -71,7 +71,7 @@ var backends = map[string]string{
 func Open(ctx context.Context, url string) (OpenedStore, error) {
 	scheme, _, ok := strings.Cut(url, ":")
 	if !ok || scheme == "" {
-		return nil, fmt.Errorf("%w: %q has no scheme; want memory:, sqlite:///PATH, postgres://... or redis://...", ErrUnknownScheme, url)
+		return nil, fmt.Errorf("%w: %q has no scheme; want one of memory:, sqlite:///PATH, postgres://HOST/DB and redis://HOST", ErrUnknownScheme, url)
 	}
 	scheme = strings.ToLower(scheme)
 	openersMu.RLock()

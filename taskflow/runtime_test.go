@@ -101,7 +101,7 @@ func TestUnknownTaskFailsAfterUnknownTaskTimeout(t *testing.T) {
 			e.startWorker(t, taskflow.WorkerOptions{ID: "w", UnknownTaskTimeout: tc.timeout})
 			id := createRaw(t, e, "misspelt-task", `1`)()
 			if !tc.fails {
-				info := waitState(t, e, id, states.NameScheduled)
+				waitState(t, e, id, states.NameScheduled)
 				time.Sleep(500 * time.Millisecond)
 				info, err := e.client.Job(waitCtx(t), id)
 				require.NoError(t, err)

@@ -62,9 +62,7 @@ var (
 	})
 	// Broken panics, to show a stack.
 	Broken = taskflow.NewTask("broken", func(ctx context.Context, o Order) (int, error) {
-		var m map[string]int
-		m["boom"] = o.ID // a nil map: panics
-		return 0, nil
+		panic(fmt.Sprintf("order %d: no stock record", o.ID))
 	}, taskflow.WithRetry(filters.NoRetry))
 )
 

@@ -136,7 +136,7 @@ func promoter(t *testing.T, master, replica *redisServer) func() {
 	r := redis.NewClient(&redis.Options{Addr: replica.addr})
 	t.Cleanup(func() { _ = r.Close() })
 	host, port, _ := strings.Cut(master.addr, ":")
-	require.NoError(t, r.SlaveOf(ctx, host, port).Err())
+	require.NoError(t, r.ReplicaOf(ctx, host, port).Err())
 	return func() {
 		m := redis.NewClient(&redis.Options{Addr: master.addr})
 		defer m.Close()
@@ -144,7 +144,7 @@ func promoter(t *testing.T, master, replica *redisServer) func() {
 			n, err := m.Do(ctx, "WAIT", 1, 1000).Int()
 			return err == nil && n == 1
 		}, "replica %s in sync", replica.addr)
-		require.NoError(t, r.SlaveOf(ctx, "NO", "ONE").Err())
+		require.NoError(t, r.ReplicaOf(ctx, "NO", "ONE").Err())
 	}
 }
 
