@@ -400,7 +400,7 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 // data, ?6 reason, ?7 now, ?8 history entries traversed, ?9 new queue (NULL
 // keeps it), ?10 run_at, ?11 expire_at, ?12 params (NULL keeps them), ?13
 // enqueue sequence, ?14 1 to refund the lease's attempt, ?15 the lease's
-// owner ('' for any).
+// owner (empty for any).
 const moveSQL = `UPDATE jobs SET ` + leave + ` || ?8,
 	attempt = CASE WHEN ?14 AND ?3 <> 0 THEN max(attempt - 1, 0) ELSE attempt END,
 	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?9, queue),
