@@ -21,7 +21,7 @@ import (
 
 // jobCols is the column list that scanJob reads.
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at, updated_at,
-	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until`
+	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until, partition_key`
 
 // leave is the SET item that appends the state a job leaves (its current
 // one) to its history: a JSON object, built by concatenation, whose data is
@@ -55,12 +55,12 @@ func scanJob(r scanner, extra ...any) (*storage.Job, error) {
 	var (
 		j                                                 storage.Job
 		id, parent, batch                                 []byte
-		data, params, owner, key                          sql.NullString
+		data, params, owner, key, partition               sql.NullString
 		runAt, expire, until, uniqueUntil, token, created sql.NullInt64
 		updated                                           int64
 	)
 	dest := append([]any{&id, &j.Task, &j.Args, &j.Queue, &j.Priority, &j.State, &data, &runAt, &j.Attempt, &created, &updated,
-		&expire, &params, &owner, &token, &until, &parent, &batch, &key, &uniqueUntil}, extra...)
+		&expire, &params, &owner, &token, &until, &parent, &batch, &key, &uniqueUntil, &partition}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -75,7 +75,7 @@ func scanJob(r scanner, extra ...any) (*storage.Job, error) {
 	}
 	j.RunAt, j.CreatedAt, j.UpdatedAt, j.ExpireAt = fromMicros(runAt), fromMicros(created), time.UnixMicro(updated).UTC(), fromMicros(expire)
 	j.LeaseOwner, j.LeaseToken, j.LeaseUntil = owner.String, token.Int64, fromMicros(until)
-	j.UniqueKey, j.UniqueUntil = key.String, fromMicros(uniqueUntil)
+	j.UniqueKey, j.UniqueUntil, j.Partition = key.String, fromMicros(uniqueUntil), partition.String
 	if params.Valid && params.String != "" {
 		if err := json.Unmarshal([]byte(params.String), &j.Params); err != nil {
 			return nil, fmt.Errorf("decode params of job %s: %w", j.ID, err)
@@ -182,8 +182,8 @@ func stateTopic(n states.Name) storage.Topic {
 }
 
 const insertSQL = `INSERT INTO jobs (id, task, args, queue, priority, state, state_data, state_reason, run_at, attempt,
-	created_at, updated_at, expire_at, params, seq, parent_id, batch_id, unique_key, unique_until, unique_held)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	created_at, updated_at, expire_at, params, seq, parent_id, batch_id, unique_key, unique_until, unique_held, partition_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // Create implements [storage.Store]. A zero CreatedAt means the store's
 // clock.
@@ -262,7 +262,7 @@ func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration
 		if _, err := w.exec(insertSQL, uid(j.ID), j.Task, args, j.Queue, j.Priority, string(j.State), data,
 			reasons.Of(j.State, j.StateData), micros(j.RunAt), j.Attempt, created.UnixMicro(), created.UnixMicro(),
 			micros(j.ExpireAt), params, seq, nullUID(j.ParentID), nullUID(j.BatchID), nullString(j.UniqueKey),
-			micros(j.UniqueUntil), j.UniqueKey != ""); err != nil {
+			micros(j.UniqueUntil), j.UniqueKey != "", nullString(j.Partition)); err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
 		wake |= stateTopic(j.State)
@@ -313,6 +313,10 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 	if err != nil {
 		return err
 	}
+	f, err := w.loadFlow()
+	if err != nil {
+		return err
+	}
 	reached := p.NotAbove == nil // queues before NotAbove.Queue are not served
 	for _, name := range p.Queues {
 		if len(*out) >= p.Limit {
@@ -332,39 +336,13 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 			continue
 		}
 		if !paused[name] {
-			limit := p.Limit - len(*out)
-			token, err := w.nextToken()
+			jobs, err := w.fetchQueue(f, name, floor, ceiling, p.Limit-len(*out), now, p.Owner, now.Add(p.LeaseFor))
 			if err != nil {
 				return err
 			}
-			rows, err := w.query(fetchSQL, name, floor, ceiling, limit, nil, now.UnixMicro(), p.Owner,
-				now.Add(p.LeaseFor).UnixMicro(), token)
-			if err != nil {
-				return err
-			}
-			type leased struct {
-				j   *storage.Job
-				seq int64
-			}
-			var got []leased
-			for rows.Next() {
-				var seq int64
-				j, err := scanJob(rows, &seq)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				got = append(got, leased{j, seq})
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			slices.SortFunc(got, func(a, b leased) int {
-				return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))
-			})
-			for _, l := range got {
-				l.j.StateData = shared
-				*out = append(*out, l.j)
+			for _, j := range jobs {
+				j.StateData = shared
+				*out = append(*out, j)
 			}
 		}
 		if p.Above != nil && p.Above.Queue == name {
@@ -372,6 +350,55 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 		}
 	}
 	return nil
+}
+
+// fetchQueue leases up to limit jobs of queue with a priority from floor
+// to ceiling, until the time until, under one token: through fetchFair
+// when limits f are stored or the queue has jobs with a partition key,
+// otherwise in one statement.
+func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int, now time.Time, owner string, until time.Time) ([]*storage.Job, error) {
+	token, err := w.nextToken()
+	if err != nil {
+		return nil, err
+	}
+	fair := f != nil
+	if !fair {
+		if err := w.queryRow(partitionedSQL, queue).Scan(&fair); err != nil {
+			return nil, err
+		}
+	}
+	if fair {
+		return w.fetchFair(f, queue, floor, ceiling, limit, now, owner, until, token)
+	}
+	rows, err := w.query(fetchSQL, queue, floor, ceiling, limit, nil, now.UnixMicro(), owner, until.UnixMicro(), token)
+	if err != nil {
+		return nil, err
+	}
+	type leased struct {
+		j   *storage.Job
+		seq int64
+	}
+	var got []leased
+	for rows.Next() {
+		var seq int64
+		j, err := scanJob(rows, &seq)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		got = append(got, leased{j, seq})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(got, func(a, b leased) int {
+		return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))
+	})
+	out := make([]*storage.Job, len(got))
+	for i, l := range got {
+		out[i] = l.j
+	}
+	return out, nil
 }
 
 func (w *wtx) pausedQueues() (map[string]bool, error) {

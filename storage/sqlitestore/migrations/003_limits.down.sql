@@ -1,0 +1,4 @@
+-- Undoes 003_limits.sql: the limits and the jobs' partition keys are lost.
+DROP TABLE limit_rates;
+DROP TABLE limits;
+ALTER TABLE jobs DROP COLUMN partition_key;
