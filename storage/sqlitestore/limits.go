@@ -19,10 +19,9 @@ type counter struct {
 }
 
 // flow is the flow-control state one fetch works with, read in the
-// writer's transaction: the stored limits, and, loaded as the fetch needs
-// them, the Processing jobs each counter counts and its GCRA time. The
-// writer is the only one to change jobs, so what it reads holds until it
-// commits.
+// writer's transaction: the stored limits, the Processing jobs each
+// counter counts and the GCRA time of each. The writer is the only one to
+// change jobs, so what it reads holds until it commits.
 type flow struct {
 	limits  map[counter]storage.Limit // by scope and name, partition empty
 	running map[counter]int64
@@ -30,7 +29,8 @@ type flow struct {
 	changed map[counter]bool // GCRA times to store
 }
 
-// loadFlow reads the stored limits; nil when there are none.
+// loadFlow reads the stored limits and their use; nil when there are no
+// limits.
 func (w *wtx) loadFlow() (*flow, error) {
 	limits, err := queryLimits(w.query)
 	if err != nil || len(limits) == 0 {
@@ -40,7 +40,43 @@ func (w *wtx) loadFlow() (*flow, error) {
 	for _, l := range limits {
 		f.limits[counter{scope: l.Scope, name: l.Name}] = l
 	}
-	return f, nil
+	rows, err := w.query(`SELECT queue, task, coalesce(partition_key, ''), count(*) FROM jobs WHERE state = 'processing' GROUP BY 1, 2, 3`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			c candidate
+			n int64
+		)
+		if err := rows.Scan(&c.queue, &c.task, &c.key, &n); err != nil {
+			return nil, err
+		}
+		f.applying(&c, func(l storage.Limit, k counter) bool {
+			f.running[k] += n
+			return true
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rates, err := w.query(`SELECT scope, name, partition_key, tat FROM limit_rates`)
+	if err != nil {
+		return nil, err
+	}
+	defer rates.Close()
+	for rates.Next() {
+		var (
+			k  counter
+			us int64
+		)
+		if err := rates.Scan(&k.scope, &k.name, &k.partition, &us); err != nil {
+			return nil, err
+		}
+		f.tat[k] = time.UnixMicro(us).UTC()
+	}
+	return f, rates.Err()
 }
 
 // candidate is an Enqueued job a limited fetch considers.
@@ -67,63 +103,28 @@ func (f *flow) applying(c *candidate, fn func(l storage.Limit, k counter) bool) 
 	return true
 }
 
-// runningSQL counts the Processing jobs of a counter: ?1 scope, ?2 name,
-// ?3 partition.
-const runningSQL = `SELECT count(*) FROM jobs WHERE state = 'processing' AND CASE ?1
-	WHEN 'queue' THEN queue = ?2 WHEN 'task' THEN task = ?2 ELSE task = ?2 AND coalesce(partition_key, '') = ?3 END`
-
 // start reports whether c may start at now under every limit; if so, it
 // counts the start.
-func (w *wtx) start(f *flow, c *candidate, now time.Time) (bool, error) {
-	var err error
+func (f *flow) start(c *candidate, now time.Time) bool {
 	ok := f.applying(c, func(l storage.Limit, k counter) bool {
-		if l.Concurrency > 0 {
-			n, seen := f.running[k]
-			if !seen {
-				if err = w.queryRow(runningSQL, string(k.scope), k.name, k.partition).Scan(&n); err != nil {
-					return false
-				}
-				f.running[k] = n
-			}
-			if n >= int64(l.Concurrency) {
-				return false
-			}
+		if l.Concurrency > 0 && f.running[k] >= int64(l.Concurrency) {
+			return false
 		}
-		if l.Rate > 0 {
-			tat, seen := f.tat[k]
-			if !seen {
-				var us sql.NullInt64
-				err = w.queryRow(`SELECT tat FROM limit_rates WHERE scope = ? AND name = ? AND partition_key = ?`,
-					string(k.scope), k.name, k.partition).Scan(&us)
-				if err == sql.ErrNoRows {
-					err = nil
-				}
-				if err != nil {
-					return false
-				}
-				tat = fromMicros(us)
-				f.tat[k] = tat
-			}
-			if ok, _ := storage.GCRA(l, tat, now); !ok {
-				return false
-			}
-		}
-		return true
+		ok, _ := storage.GCRA(l, f.tat[k], now)
+		return ok
 	})
-	if err != nil || !ok {
-		return false, err
+	if !ok {
+		return false
 	}
 	f.applying(c, func(l storage.Limit, k counter) bool {
-		if l.Concurrency > 0 {
-			f.running[k]++
-		}
+		f.running[k]++
 		if l.Rate > 0 {
 			_, f.tat[k] = storage.GCRA(l, f.tat[k], now)
 			f.changed[k] = true
 		}
 		return true
 	})
-	return true, nil
+	return true
 }
 
 // saveRates stores the GCRA times the fetch moved.
@@ -174,14 +175,7 @@ func (w *wtx) fetchFair(f *flow, queue string, floor, ceiling int64, limit int, 
 			rows.Close()
 			return nil, err
 		}
-		ok := true
-		if f != nil {
-			if ok, err = w.start(f, &c, now); err != nil {
-				rows.Close()
-				return nil, err
-			}
-		}
-		if ok {
+		if f == nil || f.start(&c, now) {
 			picked = append(picked, c.id)
 		}
 	}

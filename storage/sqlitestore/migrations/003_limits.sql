@@ -5,6 +5,10 @@
 
 ALTER TABLE jobs ADD COLUMN partition_key TEXT;
 
+-- A limited fetch counts the Processing jobs of each scope it meets: few
+-- rows, reached without reading the others.
+CREATE INDEX jobs_running ON jobs (task, partition_key, queue) WHERE state = 'processing';
+
 CREATE TABLE limits (
     scope       TEXT NOT NULL,
     name        TEXT NOT NULL,
