@@ -888,9 +888,9 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 		where []string
 		args  []any
 	)
-	add := func(cond string, arg ...any) {
+	add := func(cond string, arg any) {
 		where = append(where, cond)
-		args = append(args, arg...)
+		args = append(args, arg)
 	}
 	if p.State != "" {
 		add("state = ?", string(p.State))

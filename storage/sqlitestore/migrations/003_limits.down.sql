@@ -2,4 +2,5 @@
 DROP TABLE limit_rates;
 DROP TABLE limits;
 DROP INDEX jobs_running;
+DROP INDEX jobs_partitioned;
 ALTER TABLE jobs DROP COLUMN partition_key;

@@ -5,8 +5,12 @@
 
 ALTER TABLE jobs ADD COLUMN partition_key TEXT;
 
--- A limited fetch counts the Processing jobs of each scope it meets: few
--- rows, reached without reading the others.
+-- A fetch looks for Enqueued jobs with a partition key in its queue, which
+-- it serves round robin, without reading the others.
+CREATE INDEX jobs_partitioned ON jobs (queue) WHERE state = 'enqueued' AND partition_key IS NOT NULL;
+
+-- A limited fetch counts the Processing jobs of every scope: few rows,
+-- read without the others.
 CREATE INDEX jobs_running ON jobs (task, partition_key, queue) WHERE state = 'processing';
 
 CREATE TABLE limits (
