@@ -141,14 +141,10 @@ func (w *wtx) saveRates(f *flow) error {
 }
 
 // candidatesSQL lists the Enqueued jobs of queue ?1 with a priority from ?2
-// to ?3 in the order a fetch serves them: by priority, then round robin
-// over the partitions (the pairs of task and partition key) in the order
-// of their first jobs, each partition's jobs in their enqueue order.
-const candidatesSQL = `SELECT id, task, coalesce(partition_key, '') FROM (
-	SELECT id, task, partition_key, priority, seq,
-		row_number() OVER (PARTITION BY priority, task, coalesce(partition_key, '') ORDER BY seq) AS turn
-	FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3)
-ORDER BY priority DESC, turn, seq`
+// to ?3 by priority, then enqueue order: the fetch index, read without a
+// sort, as far as the fetch needs.
+const candidatesSQL = `SELECT id, task, coalesce(partition_key, ''), priority FROM jobs
+WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3 ORDER BY priority DESC, seq`
 
 // partitioned tells whether queue has Enqueued jobs with a partition key,
 // which a fetch serves round robin.
@@ -160,28 +156,81 @@ const leaseSQL = `UPDATE jobs SET ` + leave + `, state = 'processing', state_dat
 WHERE id = ?1 AND state = 'enqueued'
 RETURNING ` + jobCols
 
+// group is a partition of a queue: the jobs of one task and partition key.
+type group struct{ task, key string }
+
 // fetchFair leases up to limit jobs of queue with a priority from floor to
-// ceiling, in candidatesSQL's order, skipping those a limit of f (nil for
-// none) holds back.
+// ceiling, by priority, then round robin over the partitions in the order
+// of their first jobs, each partition's jobs in their enqueue order,
+// skipping those a limit of f (nil for none) holds back. It reads the jobs
+// in enqueue order and takes at once the first job of each partition; the
+// later jobs of a partition wait in memory for their round, which comes
+// once the priority's jobs are all read. A partition held back once is
+// held back for the rest of the fetch: its counts only grow.
 func (w *wtx) fetchFair(f *flow, queue string, floor, ceiling int64, limit int, now time.Time, owner string, until time.Time, token int64) ([]*storage.Job, error) {
 	rows, err := w.query(candidatesSQL, queue, floor, ceiling)
 	if err != nil {
 		return nil, err
 	}
-	var picked [][]byte
-	for rows.Next() && len(picked) < limit {
+	var (
+		picked  [][]byte
+		blocked = map[group]bool{}
+		seen    = map[group]int{} // jobs of each partition read at this priority
+		later   [][]candidate     // later[r]: the jobs of round r+2
+		level   int64
+	)
+	offer := func(c *candidate) {
+		g := group{c.task, c.key}
+		if len(picked) >= limit || blocked[g] {
+			return
+		}
+		if f == nil || f.start(c, now) {
+			picked = append(picked, c.id)
+		} else {
+			blocked[g] = true
+		}
+	}
+	rounds := func() { // the later rounds of a priority, once it is all read
+		for _, round := range later {
+			for i := range round {
+				offer(&round[i])
+			}
+		}
+		later = later[:0]
+		clear(seen)
+	}
+	for len(picked) < limit && rows.Next() {
 		c := candidate{queue: queue}
-		if err := rows.Scan(&c.id, &c.task, &c.key); err != nil {
+		var priority int64
+		if err := rows.Scan(&c.id, &c.task, &c.key, &priority); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if f == nil || f.start(&c, now) {
-			picked = append(picked, c.id)
+		if len(seen) > 0 && priority != level {
+			if rounds(); len(picked) >= limit {
+				break
+			}
 		}
+		level = priority
+		g := group{c.task, c.key}
+		if blocked[g] {
+			continue
+		}
+		n := seen[g]
+		seen[g] = n + 1
+		if n == 0 {
+			offer(&c)
+			continue
+		}
+		for len(later) < n {
+			later = append(later, nil)
+		}
+		later[n-1] = append(later[n-1], c)
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
 	}
+	rounds()
 	out := make([]*storage.Job, 0, len(picked))
 	for _, id := range picked {
 		j, err := scanJob(w.queryRow(leaseSQL, id, now.UnixMicro(), owner, until.UnixMicro(), token))
