@@ -40,10 +40,9 @@
 //     round robin, enforced by Fetch (its guarantees are in its own
 //     documentation).
 //
-// pgstore implements every one ([TxBound] through WithTx); sqlitestore
-// every one but [FlowControl] ([TxBound] through WithTx); memstore every
-// one but [Estimator] and [TxBound]; redisstore every one but [Estimator],
-// [TxBound] and [FlowControl].
+// pgstore and sqlitestore implement every one ([TxBound] through WithTx);
+// memstore every one but [Estimator] and [TxBound]; redisstore every one
+// but [Estimator], [TxBound] and [FlowControl].
 //
 // # Guarantees
 //

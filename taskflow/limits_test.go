@@ -313,3 +313,26 @@ func TestEventWhenALimitHoldsJobsBack(t *testing.T) {
 		}
 	}
 }
+
+// stalledLimits is a store whose SetLimits waits until its context ends.
+type stalledLimits struct{ *memstore.Store }
+
+func (s stalledLimits) SetLimits(ctx context.Context, _ []storage.Limit) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestWorkerStoppedWhileDeclaringLimitsReturnsNil: a worker stopped while
+// it declares its limits, before it ran anything, stops cleanly, as one
+// stopped before its first heartbeat does.
+func TestWorkerStoppedWhileDeclaringLimitsReturnsNil(t *testing.T) {
+	t.Parallel()
+	reg := taskflow.NewRegistry()
+	_, err := taskflow.RegisterTask(reg, "acct", acctNoop, taskflow.PartitionBy(byAccount), taskflow.PartitionLimit(taskflow.Limits{Concurrency: 1}))
+	require.NoError(t, err)
+	w, err := taskflow.NewWorker(stalledLimits{memstore.New()}, taskflow.WorkerOptions{Registry: reg, Logger: quiet})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.NoError(t, w.Run(ctx))
+}

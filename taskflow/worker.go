@@ -368,6 +368,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	if err := w.declareLimits(ctx, limits); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing ran
+		}
 		return err
 	}
 	w.limited, w.pollEvery = len(w.local) > 0, o.PollInterval

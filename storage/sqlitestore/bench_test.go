@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -138,4 +139,46 @@ func BenchmarkBytesOnDisk(b *testing.B) {
 
 func BenchmarkContinuations(b *testing.B) {
 	storagetest.BenchmarkContinuations(b, func(b *testing.B) storage.Store { return newStore(b) })
+}
+
+// BenchmarkLimitedFetch is a fetch of 10 jobs under a partition limit,
+// with a backlog of jobs over 100 partitions that the fetch serves round
+// robin; the jobs are completed between fetches, so the backlog stays.
+// Its cost per fetch grows with the backlog: a limited fetch reads the
+// queue's Enqueued jobs in their order until it has its jobs.
+func BenchmarkLimitedFetch(b *testing.B) {
+	for _, backlog := range []int{1_000, 10_000} {
+		b.Run(strconv.Itoa(backlog), func(b *testing.B) {
+			s := newStore(b)
+			ctx := context.Background()
+			require.NoError(b, s.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "noop", Concurrency: 5}}))
+			add := func(n int) {
+				js := jobs(n)
+				for i, j := range js {
+					j.Partition = "p" + strconv.Itoa(i%100)
+				}
+				_, err := s.Create(ctx, &storage.CreateParams{Jobs: js})
+				require.NoError(b, err)
+			}
+			add(backlog)
+			data, _ := states.Marshal(states.Succeeded{SucceededAt: time.Now()})
+			b.ResetTimer()
+			for b.Loop() {
+				got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+				if err != nil || len(got) == 0 {
+					b.Fatal(len(got), err)
+				}
+				ts := make([]storage.Transition, len(got))
+				for i, j := range got {
+					ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: data}
+				}
+				if _, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts}); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				add(len(got))
+				b.StartTimer()
+			}
+		})
+	}
 }

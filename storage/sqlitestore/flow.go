@@ -414,7 +414,7 @@ func (s *Store) FireRecurring(ctx context.Context, p *storage.FireParams) error 
 		if err != nil {
 			return err
 		}
-		var last any
+		last := nullUID(p.LastJobID)
 		if len(ids) > 0 {
 			last = uid(ids[len(ids)-1])
 		}
@@ -477,10 +477,15 @@ func (w *wtx) heartbeat(v *storage.WorkerInfo) error {
 	if err != nil {
 		return err
 	}
-	_, err = w.exec(`INSERT INTO servers (id, host, pid, queues, concurrency, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+	tasks, err := json.Marshal(v.Tasks)
+	if err != nil {
+		return err
+	}
+	_, err = w.exec(`INSERT INTO servers (id, host, pid, queues, concurrency, started_at, heartbeat_at, tasks) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, queues = excluded.queues,
-			concurrency = excluded.concurrency, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at`,
-		v.ID, v.Host, v.PID, string(queues), v.Concurrency, micros(v.StartedAt), clock(time.Time{}).UnixMicro())
+			concurrency = excluded.concurrency, started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,
+			tasks = excluded.tasks`,
+		v.ID, v.Host, v.PID, string(queues), v.Concurrency, micros(v.StartedAt), clock(time.Time{}).UnixMicro(), string(tasks))
 	return err
 }
 
@@ -489,7 +494,7 @@ func (s *Store) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) 
 	var out []*storage.WorkerInfo
 	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
-		rows, err := conn.QueryContext(ctx, `SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at FROM servers ORDER BY id`)
+		rows, err := conn.QueryContext(ctx, `SELECT id, host, pid, queues, concurrency, started_at, heartbeat_at, tasks FROM servers ORDER BY id`)
 		if err != nil {
 			return err
 		}
@@ -498,13 +503,17 @@ func (s *Store) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) 
 			var (
 				v         storage.WorkerInfo
 				queues    string
+				tasks     string
 				started   sql.NullInt64
 				heartbeat int64
 			)
-			if err := rows.Scan(&v.ID, &v.Host, &v.PID, &queues, &v.Concurrency, &started, &heartbeat); err != nil {
+			if err := rows.Scan(&v.ID, &v.Host, &v.PID, &queues, &v.Concurrency, &started, &heartbeat, &tasks); err != nil {
 				return err
 			}
 			if err := json.Unmarshal([]byte(queues), &v.Queues); err != nil {
+				return err
+			}
+			if err := json.Unmarshal([]byte(tasks), &v.Tasks); err != nil {
 				return err
 			}
 			v.StartedAt, v.HeartbeatAt = fromMicros(started), time.UnixMicro(heartbeat).UTC()

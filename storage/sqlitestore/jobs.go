@@ -9,6 +9,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,7 @@ import (
 
 // jobCols is the column list that scanJob reads.
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at, updated_at,
-	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until`
+	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until, partition_key`
 
 // leave is the SET item that appends the state a job leaves (its current
 // one) to its history: a JSON object, built by concatenation, whose data is
@@ -54,12 +55,12 @@ func scanJob(r scanner, extra ...any) (*storage.Job, error) {
 	var (
 		j                                                 storage.Job
 		id, parent, batch                                 []byte
-		data, params, owner, key                          sql.NullString
+		data, params, owner, key, partition               sql.NullString
 		runAt, expire, until, uniqueUntil, token, created sql.NullInt64
 		updated                                           int64
 	)
 	dest := append([]any{&id, &j.Task, &j.Args, &j.Queue, &j.Priority, &j.State, &data, &runAt, &j.Attempt, &created, &updated,
-		&expire, &params, &owner, &token, &until, &parent, &batch, &key, &uniqueUntil}, extra...)
+		&expire, &params, &owner, &token, &until, &parent, &batch, &key, &uniqueUntil, &partition}, extra...)
 	if err := r.Scan(dest...); err != nil {
 		return nil, err
 	}
@@ -74,7 +75,7 @@ func scanJob(r scanner, extra ...any) (*storage.Job, error) {
 	}
 	j.RunAt, j.CreatedAt, j.UpdatedAt, j.ExpireAt = fromMicros(runAt), fromMicros(created), time.UnixMicro(updated).UTC(), fromMicros(expire)
 	j.LeaseOwner, j.LeaseToken, j.LeaseUntil = owner.String, token.Int64, fromMicros(until)
-	j.UniqueKey, j.UniqueUntil = key.String, fromMicros(uniqueUntil)
+	j.UniqueKey, j.UniqueUntil, j.Partition = key.String, fromMicros(uniqueUntil), partition.String
 	if params.Valid && params.String != "" {
 		if err := json.Unmarshal([]byte(params.String), &j.Params); err != nil {
 			return nil, fmt.Errorf("decode params of job %s: %w", j.ID, err)
@@ -181,8 +182,8 @@ func stateTopic(n states.Name) storage.Topic {
 }
 
 const insertSQL = `INSERT INTO jobs (id, task, args, queue, priority, state, state_data, state_reason, run_at, attempt,
-	created_at, updated_at, expire_at, params, seq, parent_id, batch_id, unique_key, unique_until, unique_held)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	created_at, updated_at, expire_at, params, seq, parent_id, batch_id, unique_key, unique_until, unique_held, partition_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // Create implements [storage.Store]. A zero CreatedAt means the store's
 // clock.
@@ -261,7 +262,7 @@ func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration
 		if _, err := w.exec(insertSQL, uid(j.ID), j.Task, args, j.Queue, j.Priority, string(j.State), data,
 			reasons.Of(j.State, j.StateData), micros(j.RunAt), j.Attempt, created.UnixMicro(), created.UnixMicro(),
 			micros(j.ExpireAt), params, seq, nullUID(j.ParentID), nullUID(j.BatchID), nullString(j.UniqueKey),
-			micros(j.UniqueUntil), j.UniqueKey != ""); err != nil {
+			micros(j.UniqueUntil), j.UniqueKey != "", nullString(j.Partition)); err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.ID, err)
 		}
 		wake |= stateTopic(j.State)
@@ -312,6 +313,10 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 	if err != nil {
 		return err
 	}
+	f, err := w.loadFlow()
+	if err != nil {
+		return err
+	}
 	reached := p.NotAbove == nil // queues before NotAbove.Queue are not served
 	for _, name := range p.Queues {
 		if len(*out) >= p.Limit {
@@ -331,39 +336,13 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 			continue
 		}
 		if !paused[name] {
-			limit := p.Limit - len(*out)
-			token, err := w.nextToken()
+			jobs, err := w.fetchQueue(f, name, floor, ceiling, p.Limit-len(*out), now, p.Owner, now.Add(p.LeaseFor))
 			if err != nil {
 				return err
 			}
-			rows, err := w.query(fetchSQL, name, floor, ceiling, limit, nil, now.UnixMicro(), p.Owner,
-				now.Add(p.LeaseFor).UnixMicro(), token)
-			if err != nil {
-				return err
-			}
-			type leased struct {
-				j   *storage.Job
-				seq int64
-			}
-			var got []leased
-			for rows.Next() {
-				var seq int64
-				j, err := scanJob(rows, &seq)
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				got = append(got, leased{j, seq})
-			}
-			if err := rows.Close(); err != nil {
-				return err
-			}
-			slices.SortFunc(got, func(a, b leased) int {
-				return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))
-			})
-			for _, l := range got {
-				l.j.StateData = shared
-				*out = append(*out, l.j)
+			for _, j := range jobs {
+				j.StateData = shared
+				*out = append(*out, j)
 			}
 		}
 		if p.Above != nil && p.Above.Queue == name {
@@ -371,6 +350,55 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 		}
 	}
 	return nil
+}
+
+// fetchQueue leases up to limit jobs of queue with a priority from floor
+// to ceiling, until the time until, under one token: through fetchFair
+// when limits f are stored or the queue has jobs with a partition key,
+// otherwise in one statement.
+func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int, now time.Time, owner string, until time.Time) ([]*storage.Job, error) {
+	token, err := w.nextToken()
+	if err != nil {
+		return nil, err
+	}
+	fair := f != nil
+	if !fair {
+		if err := w.queryRow(partitionedSQL, queue).Scan(&fair); err != nil {
+			return nil, err
+		}
+	}
+	if fair {
+		return w.fetchFair(f, queue, floor, ceiling, limit, now, owner, until, token)
+	}
+	rows, err := w.query(fetchSQL, queue, floor, ceiling, limit, nil, now.UnixMicro(), owner, until.UnixMicro(), token)
+	if err != nil {
+		return nil, err
+	}
+	type leased struct {
+		j   *storage.Job
+		seq int64
+	}
+	var got []leased
+	for rows.Next() {
+		var seq int64
+		j, err := scanJob(rows, &seq)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		got = append(got, leased{j, seq})
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(got, func(a, b leased) int {
+		return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))
+	})
+	out := make([]*storage.Job, len(got))
+	for i, l := range got {
+		out[i] = l.j
+	}
+	return out, nil
 }
 
 func (w *wtx) pausedQueues() (map[string]bool, error) {
@@ -398,13 +426,15 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 // ?3 the token it must be leased under (0 for any), ?4 new state, ?5 its
 // data, ?6 reason, ?7 now, ?8 history entries traversed, ?9 new queue (NULL
 // keeps it), ?10 run_at, ?11 expire_at, ?12 params (NULL keeps them), ?13
-// enqueue sequence.
+// enqueue sequence, ?14 1 to refund the lease's attempt, ?15 the lease's
+// owner (empty for any).
 const moveSQL = `UPDATE jobs SET ` + leave + ` || ?8,
+	attempt = CASE WHEN ?14 AND ?3 <> 0 THEN max(attempt - 1, 0) ELSE attempt END,
 	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?9, queue),
 	run_at = CASE WHEN ?4 = 'scheduled' THEN ?10 ELSE run_at END, expire_at = ?11,
 	params = coalesce(?12, params), seq = ?13, lease_owner = NULL, lease_token = NULL, lease_until = NULL
 WHERE id = ?1 AND (?2 = '' OR instr(?2, ',' || state || ',') > 0)
-	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3))
+	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3 AND (?15 = '' OR lease_owner = ?15)))
 RETURNING awaited, batch_id`
 
 // move is one state change; see moveSQL.
@@ -420,6 +450,8 @@ type move struct {
 	runAt     time.Time
 	expireAt  time.Time
 	params    map[string]json.RawMessage
+	refund    bool   // gives back the lease's attempt (with token)
+	owner     string // the lease's owner, when not empty (with token)
 }
 
 // apply makes the change m at now. It reports whether it was made, and
@@ -474,7 +506,7 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		batch   []byte
 	)
 	err = w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(), traversed,
-		nullString(m.queue), micros(m.runAt), micros(expire), params, seq).Scan(&awaited, &batch)
+		nullString(m.queue), micros(m.runAt), micros(expire), params, seq, m.refund, m.owner).Scan(&awaited, &batch)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}
@@ -528,7 +560,8 @@ func (w *wtx) transition(p *storage.TransitionParams, now time.Time) ([]error, e
 	for i := range p.Transitions {
 		t := &p.Transitions[i]
 		ok, err := w.apply(&move{id: t.ID, from: t.From, token: t.Token, to: t.To, data: t.Data, reason: t.Reason,
-			traversed: t.Traversed, queue: t.Queue, runAt: t.RunAt, expireAt: t.ExpireAt, params: t.Params}, now, p.Retention)
+			traversed: t.Traversed, queue: t.Queue, runAt: t.RunAt, expireAt: t.ExpireAt, params: t.Params,
+			refund: t.Refund, owner: t.Owner}, now, p.Retention)
 		if err != nil {
 			return nil, err
 		}
@@ -569,19 +602,20 @@ func (w *wtx) check(t *storage.Transition, after map[uuid.UUID]states.Name) (err
 	var (
 		state string
 		token sql.NullInt64
+		owner sql.NullString
 	)
-	err := w.queryRow("SELECT state, lease_token FROM jobs WHERE id = ?", uid(t.ID)).Scan(&state, &token)
+	err := w.queryRow("SELECT state, lease_token, lease_owner FROM jobs WHERE id = ?", uid(t.ID)).Scan(&state, &token, &owner)
 	if err == sql.ErrNoRows {
 		return fmt.Errorf("sqlitestore: job %s: %w", t.ID, storage.ErrNotFound), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	st, tok := states.Name(state), token.Int64
+	st, tok, own := states.Name(state), token.Int64, owner.String
 	if a, ok := after[t.ID]; ok {
 		st, tok = a, 0
 	}
-	if t.Token != 0 && (st != states.NameProcessing || tok != t.Token) {
+	if t.Token != 0 && (st != states.NameProcessing || tok != t.Token || t.Owner != "" && own != t.Owner) {
 		return fmt.Errorf("sqlitestore: job %s token %d: %w", t.ID, t.Token, storage.ErrLeaseLost), nil
 	}
 	if len(t.From) > 0 && !slices.Contains(t.From, st) {
@@ -812,7 +846,43 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 	return j, nil
 }
 
-// List implements [storage.Lister].
+// cursor is a job's place in a list: "a.b.id", where a and b are the
+// priority and enqueue sequence of an Enqueued job, the run time (Unix
+// microseconds) and 0 of a Scheduled one, 0 and 0 otherwise (the format
+// pgstore uses too).
+type cursor struct {
+	a, b int64
+	id   uuid.UUID
+}
+
+func (c cursor) String() string { return fmt.Sprintf("%d.%d.%s", c.a, c.b, c.id) }
+
+func parseCursor(s string) (cursor, error) {
+	var c cursor
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return c, fmt.Errorf("%w: %q", storage.ErrBadCursor, s)
+	}
+	a, err1 := strconv.ParseInt(parts[0], 10, 64)
+	b, err2 := strconv.ParseInt(parts[1], 10, 64)
+	id, err3 := uuid.Parse(parts[2])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return c, fmt.Errorf("%w: %q", storage.ErrBadCursor, s)
+	}
+	return cursor{a, b, id}, nil
+}
+
+// listKey is one column of a list's order, ascending or not.
+type listKey struct {
+	col string
+	asc bool
+}
+
+// List implements [storage.Lister], in the orders it gives, through
+// keysets: Enqueued jobs by priority then enqueue sequence (the fetch
+// index), Scheduled ones by run_at then ID (jobs_scheduled), the others by
+// ID, newest first (the primary key). A cursor continues after its place
+// in that order, whether its job is still there or not.
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	var (
 		where []string
@@ -837,15 +907,60 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if p.ParentID != uuid.Nil {
 		add("parent_id = ?", uid(p.ParentID))
 	}
-	q := `SELECT ` + jobCols + ` FROM jobs`
+	keys := []listKey{{"id", false}}
+	switch p.State {
+	case states.NameEnqueued:
+		keys = []listKey{{"priority", false}, {"seq", true}, {"id", true}}
+	case states.NameScheduled:
+		keys = []listKey{{"run_at", true}, {"id", true}}
+	}
+	if p.Cursor != "" {
+		c, err := parseCursor(p.Cursor)
+		if err != nil {
+			return nil, err
+		}
+		vals := []any{uid(c.id)}
+		switch p.State {
+		case states.NameEnqueued:
+			vals = []any{c.a, c.b, uid(c.id)}
+		case states.NameScheduled:
+			vals = []any{c.a, uid(c.id)}
+		}
+		// (k1 after v1) OR (k1 = v1 AND k2 after v2) OR …
+		var or []string
+		for i, k := range keys {
+			var and []string
+			for e := range i {
+				and = append(and, keys[e].col+" = ?")
+				args = append(args, vals[e])
+			}
+			op := ">"
+			if k.asc == p.Backward {
+				op = "<"
+			}
+			and = append(and, k.col+" "+op+" ?")
+			args = append(args, vals[i])
+			or = append(or, "("+strings.Join(and, " AND ")+")")
+		}
+		where = append(where, "("+strings.Join(or, " OR ")+")")
+	}
+	q := `SELECT ` + jobCols + `, seq FROM jobs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	order := make([]string, len(keys))
+	for i, k := range keys {
+		dir := " ASC"
+		if k.asc == p.Backward {
+			dir = " DESC"
+		}
+		order[i] = k.col + dir
 	}
 	limit := p.Limit
 	if limit <= 0 {
 		limit = -1
 	}
-	q += ` ORDER BY id DESC LIMIT ? OFFSET ?`
+	q += ` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
 	args = append(args, limit, max(p.Offset, 0))
 	var out []*storage.Job
 	err := s.read(ctx, func(conn querier) error {
@@ -856,10 +971,19 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 		}
 		defer rows.Close()
 		for rows.Next() {
-			j, err := scanJob(rows)
+			var seq sql.NullInt64
+			j, err := scanJob(rows, &seq)
 			if err != nil {
 				return err
 			}
+			c := cursor{id: j.ID}
+			switch p.State {
+			case states.NameEnqueued:
+				c.a, c.b = int64(j.Priority), seq.Int64
+			case states.NameScheduled:
+				c.a = j.RunAt.UnixMicro()
+			}
+			j.Cursor = c.String()
 			out = append(out, withData(j))
 		}
 		return rows.Err()

@@ -17,7 +17,10 @@
 // writer takes every call that is waiting (up to a batch), runs them in one
 // transaction, each in a savepoint of its own so that one failing call
 // changes nothing of the others, and commits once. Under load, creates,
-// fetches and completions of many workers share one commit. Reads (Get,
+// fetches and completions of many workers share one commit. A call whose
+// context ends while it waits fails with the context's error if the
+// writer has not started it yet; once started, it returns what it did, so
+// that no fetch leases jobs its caller never learns of. Reads (Get,
 // List, Count, ...) run on a pool of read-only connections, concurrently
 // with the writer: the file is in WAL mode.
 //
@@ -112,6 +115,7 @@ var (
 	_ storage.Batches       = (*Store)(nil)
 	_ storage.BatchLister   = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
+	_ storage.FlowControl   = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
 	_ storage.Workers       = (*Store)(nil)
 	_ storage.Queues        = (*Store)(nil)

@@ -57,11 +57,14 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	// Once queued, the call waits for its answer, even when ctx is done
+	// meanwhile: the writer drops a call whose context is done before its
+	// transaction starts, and otherwise answers what it committed, which
+	// the caller must learn (the jobs a fetch leased) and fn's results
+	// must not be read while fn may still run.
 	select {
 	case err := <-o.done:
 		return err
-	case <-ctx.Done():
-		return ctx.Err()
 	case <-s.stopped: // closed after the call was queued
 		select {
 		case err := <-o.done:
