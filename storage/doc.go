@@ -41,8 +41,7 @@
 //     documentation).
 //
 // pgstore and sqlitestore implement every one ([TxBound] through WithTx);
-// memstore every one but [Estimator] and [TxBound]; redisstore every one
-// but [Estimator], [TxBound] and [FlowControl].
+// memstore and redisstore every one but [Estimator] and [TxBound].
 //
 // # Guarantees
 //
