@@ -272,3 +272,19 @@ func jain(counts map[string]int) float64 {
 	}
 	return sum * sum / (float64(len(counts)) * squares)
 }
+
+// BenchFairness runs Fairness once per op on a new store and reports the
+// time from the small tenants' enqueue to the start of their last job
+// ("last-small-start-s", the target: under 2 s on PostgreSQL) and
+// Jain's index ("jain"), averaged over the ops. Run it with -benchtime 1x:
+// each op is a whole run, setup included.
+func BenchFairness(b *testing.B, newStore func(testing.TB) storage.Store) {
+	var last, jain float64
+	for range b.N {
+		r := Fairness(b, newStore(b), FairnessConfig{})
+		last += r.LastSmallStart.Seconds()
+		jain += r.Jain
+	}
+	b.ReportMetric(last/float64(b.N), "last-small-start-s")
+	b.ReportMetric(jain/float64(b.N), "jain")
+}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/taskflow-go/taskflow/internal/flowstress"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // TestFairness runs the flow-control fairness test: one tenant's backlog
@@ -14,19 +15,9 @@ func TestFairness(t *testing.T) {
 	flowstress.Fairness(t, newStore(t), flowstress.FairnessConfig{})
 }
 
-// BenchmarkFairness measures, per run of flowstress.Fairness, the time
-// from twenty small tenants' enqueue (50 jobs each) to the start of the
-// last of their jobs, behind one tenant's 100,000 waiting jobs, at the
-// default worker settings, and Jain's index over the completions made
-// while every tenant had work waiting. Run it with -benchtime 1x; each op
-// is one whole run, setup included.
+// BenchmarkFairness measures flowstress.Fairness behind one tenant's
+// 100,000 waiting jobs at the default worker settings; run it with
+// -benchtime 1x (see flowstress.BenchFairness).
 func BenchmarkFairness(b *testing.B) {
-	var last, jain float64
-	for range b.N {
-		r := flowstress.Fairness(b, newStore(b), flowstress.FairnessConfig{})
-		last += r.LastSmallStart.Seconds()
-		jain += r.Jain
-	}
-	b.ReportMetric(last/float64(b.N), "last-small-start-s")
-	b.ReportMetric(jain/float64(b.N), "jain")
+	flowstress.BenchFairness(b, func(tb testing.TB) storage.Store { return newStore(tb) })
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/taskflow-go/taskflow/internal/flowstress"
+	"github.com/taskflow-go/taskflow/storage"
 )
 
 // TestFairness runs the flow-control fairness test (see
@@ -22,4 +23,12 @@ func TestFairness(t *testing.T) {
 			flowstress.Fairness(t, tc.store(t), flowstress.FairnessConfig{})
 		})
 	}
+}
+
+// BenchmarkFairness measures flowstress.Fairness behind one tenant's
+// 100,000 waiting jobs on a plain store; run it with -benchtime 1x (see
+// flowstress.BenchFairness).
+func BenchmarkFairness(b *testing.B) {
+	client := testClient(b)
+	flowstress.BenchFairness(b, func(tb testing.TB) storage.Store { return newStore(tb, client) })
 }
