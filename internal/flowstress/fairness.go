@@ -279,6 +279,7 @@ func jain(counts map[string]int) float64 {
 // Jain's index ("jain"), averaged over the ops. Run it with -benchtime 1x:
 // each op is a whole run, setup included.
 func BenchFairness(b *testing.B, newStore func(testing.TB) storage.Store) {
+	b.Helper()
 	var last, jain float64
 	for range b.N {
 		r := Fairness(b, newStore(b), FairnessConfig{})
