@@ -30,6 +30,9 @@ type FairnessConfig struct {
 	Workers int
 	// Timeout bounds the run. Default: 3 minutes.
 	Timeout time.Duration
+	// Backlogged, when set, is called once the big tenant's jobs are
+	// stored, before any worker starts.
+	Backlogged func(ctx context.Context)
 }
 
 // FairnessLimit is the partition limit every tenant runs under: below the
@@ -157,6 +160,9 @@ func Fairness(tb testing.TB, store storage.Store, cfg FairnessConfig) FairnessRe
 		}
 	}
 
+	if cfg.Backlogged != nil {
+		cfg.Backlogged(ctx)
+	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	wctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -273,16 +279,17 @@ func jain(counts map[string]int) float64 {
 	return sum * sum / (float64(len(counts)) * squares)
 }
 
-// BenchFairness runs Fairness once per op on a new store and reports the
-// time from the small tenants' enqueue to the start of their last job
-// ("last-small-start-s", the target: under 2 s on PostgreSQL) and
-// Jain's index ("jain"), averaged over the ops. Run it with -benchtime 1x:
-// each op is a whole run, setup included.
-func BenchFairness(b *testing.B, newStore func(testing.TB) storage.Store) {
+// BenchFairness runs Fairness once per op on the store and config that
+// setup returns, and reports the time from the small tenants' enqueue to
+// the start of their last job ("last-small-start-s", the target:
+// under 2 s on PostgreSQL) and Jain's index ("jain"), averaged over the
+// ops. Run it with -benchtime 1x: each op is a whole run, setup included.
+func BenchFairness(b *testing.B, setup func(testing.TB) (storage.Store, FairnessConfig)) {
 	b.Helper()
 	var last, jain float64
 	for range b.N {
-		r := Fairness(b, newStore(b), FairnessConfig{})
+		store, cfg := setup(b)
+		r := Fairness(b, store, cfg)
 		last += r.LastSmallStart.Seconds()
 		jain += r.Jain
 	}

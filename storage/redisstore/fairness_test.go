@@ -30,5 +30,7 @@ func TestFairness(t *testing.T) {
 // flowstress.BenchFairness).
 func BenchmarkFairness(b *testing.B) {
 	client := testClient(b)
-	flowstress.BenchFairness(b, func(tb testing.TB) storage.Store { return newStore(tb, client) })
+	flowstress.BenchFairness(b, func(tb testing.TB) (storage.Store, flowstress.FairnessConfig) {
+		return newStore(tb, client), flowstress.FairnessConfig{}
+	})
 }
