@@ -10,6 +10,10 @@
 // and in any window of the rate limit's period, no partition started more
 // jobs than the rate plus the burst, counting every lease in the jobs'
 // histories.
+//
+// Fairness, in fairness.go, checks that one tenant's backlog does not
+// delay small tenants: round robin between partitions, measured by an
+// ordering bound and Jain's index.
 package flowstress
 
 import (
