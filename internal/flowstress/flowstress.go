@@ -10,6 +10,8 @@
 // and in any window of the rate limit's period, no partition started more
 // jobs than the rate plus the burst, counting every lease in the jobs'
 // histories.
+//
+// A test rig: only taskflow's own tests import it.
 package flowstress
 
 import (

@@ -1,7 +1,7 @@
 // Package rig is a test rig: it runs a taskflow worker on a store for the
 // length of a test, with a client on the same store, in place of the
 // registry, client, worker and goroutine each test would otherwise set up by
-// hand. Only tests import it.
+// hand. Only taskflow's own tests import it.
 package rig
 
 import (
