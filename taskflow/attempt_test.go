@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
@@ -564,14 +565,8 @@ func TestRequiredOnlyStore(t *testing.T) {
 	store := requiredOnly{e.store}
 	task, err := taskflow.RegisterTask(e.reg, "sum", add)
 	require.NoError(t, err)
-	c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
-	require.NoError(t, err)
-	w, err := taskflow.NewWorker(store, e.opts(taskflow.WorkerOptions{}))
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(waitCtx(t))
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	c := rig.Start(t, store, rig.Options{Worker: e.opts(taskflow.WorkerOptions{})}).Client
+	ctx := waitCtx(t)
 
 	h, err := task.On(c).Enqueue(ctx, addArgs{1, 2})
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
@@ -325,15 +326,9 @@ func TestTaskLogsAndProgressAreStoredWithTheJob(t *testing.T) {
 		return rows, nil
 	})
 	require.NoError(t, err)
-	c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
-	require.NoError(t, err)
-	w, err := taskflow.NewWorker(store, e.opts(taskflow.WorkerOptions{JobLogCap: 5,
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil))}))
-	require.NoError(t, err)
-	ctx, stop := context.WithCancel(waitCtx(t))
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	c := rig.Start(t, store, rig.Options{Worker: e.opts(taskflow.WorkerOptions{JobLogCap: 5,
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil))})}).Client
+	ctx := waitCtx(t)
 
 	h, err := task.On(c).Enqueue(ctx, 2000)
 	require.NoError(t, err)

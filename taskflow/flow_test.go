@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -882,12 +883,7 @@ func TestWorkerSurvivesALostStoreConnection(t *testing.T) {
 	})
 	require.NoError(t, err)
 	flaky := &flakyStore{Store: e.store}
-	w, err := taskflow.NewWorker(flaky, e.opts(taskflow.WorkerOptions{}))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	rig.Start(t, flaky, rig.Options{Worker: e.opts(taskflow.WorkerOptions{})})
 
 	first, err := task.On(e.client).Enqueue(waitCtx(t), 0)
 	require.NoError(t, err)

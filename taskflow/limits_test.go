@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -157,12 +158,7 @@ func TestTheWorkerStartedLastDeclaresTheLimit(t *testing.T) {
 		reg := taskflow.NewRegistry()
 		_, err := taskflow.RegisterTask(reg, "acct", acctNoop, append(opts, taskflow.PartitionBy(byAccount))...)
 		require.NoError(t, err)
-		w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Logger: quiet})
-		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- w.Run(ctx) }()
-		t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+		rig.Start(t, store, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg}})
 	}
 	// A worker declares its limits at start, after it registers.
 	limitsBecome := func(want []storage.Limit) {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
@@ -47,20 +47,12 @@ func (e *env) opts(opts taskflow.WorkerOptions) taskflow.WorkerOptions {
 // startWorker runs a worker until the test ends and waits for it to stop.
 func (e *env) startWorker(t *testing.T, opts taskflow.WorkerOptions) (*taskflow.Worker, context.CancelFunc) {
 	t.Helper()
-	w, err := taskflow.NewWorker(e.store, e.opts(opts))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx); err != nil {
+	r := rig.Start(t, e.store, rig.Options{Worker: e.opts(opts)})
+	return r.Worker, func() {
+		if err := r.Stop(); err != nil {
 			t.Errorf("worker: %v", err)
 		}
-	}()
-	stop := func() { cancel(); wg.Wait() }
-	t.Cleanup(stop)
-	return w, stop
+	}
 }
 
 func waitCtx(t *testing.T) context.Context {

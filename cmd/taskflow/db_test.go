@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/pgstore"
@@ -520,19 +520,9 @@ func TestMigrateCommands(t *testing.T) {
 func TestWorkersCommand(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, true)
-	ctx, cancel := context.WithCancel(context.Background())
-	w, err := taskflow.NewWorker(f.store, taskflow.WorkerOptions{ID: "cli-test-worker", Queues: []string{"mail"}, Concurrency: 3,
+	rig.Start(t, f.store, rig.Options{Worker: taskflow.WorkerOptions{ID: "cli-test-worker", Queues: []string{"mail"}, Concurrency: 3,
 		Registry: f.reg, HeartbeatInterval: 100 * time.Millisecond, PollInterval: 50 * time.Millisecond,
-		ShutdownTimeout: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+		ShutdownTimeout: time.Millisecond}})
 	h, err := f.email.Enqueue(context.Background(), emailArgs{To: "ada@example.com"}, taskflow.Queue("mail"))
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package benchrig runs no-op jobs end to end for the benchmarks of
 // taskflow and of its integrations, which live in modules of their own and
 // so cannot share a _test.go file.
+//
+// A test rig: only taskflow's own tests import it.
 package benchrig
 
 import (

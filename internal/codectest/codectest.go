@@ -3,6 +3,8 @@
 // continuation fed by its result, and a batch. The project's stores run it
 // (taskflow on memstore, pgstore, redisstore). It is for contributors, not
 // users.
+//
+// A test rig: only taskflow's own tests import it.
 package codectest
 
 import (

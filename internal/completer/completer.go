@@ -3,6 +3,8 @@
 // what has gathered (up to a limit) and store it in one Transition call, so
 // under load many completions share a round trip and when idle a completion
 // is stored at once, with no timer to wait for.
+//
+// An engine part of the worker: it imports storage, never package taskflow.
 package completer
 
 import (

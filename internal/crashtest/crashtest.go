@@ -3,6 +3,8 @@
 // must complete, each exactly once, within the lease recovery bound. The
 // test binary runs again as the helper process, running only the store's
 // helper test, which calls [Helper].
+//
+// A test rig: only taskflow's own tests import it.
 package crashtest
 
 import (

@@ -14,6 +14,8 @@
 // Fairness, in fairness.go, checks that one tenant's backlog does not
 // delay small tenants: round robin between partitions, measured by an
 // ordering bound and Jain's index.
+//
+// A test rig: only taskflow's own tests import it.
 package flowstress
 
 import (

@@ -3,4 +3,6 @@
 // requirements grow by the test dependencies of another: tracing through
 // PostgreSQL, taskflowtest's assertions inside a PostgreSQL transaction,
 // and the cost of every integration on at once.
+//
+// A test rig: it holds only tests.
 package integrationtest

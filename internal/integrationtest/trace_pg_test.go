@@ -2,8 +2,6 @@ package integrationtest_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/filters"
 	"github.com/taskflow-go/taskflow/internal/pgtest"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/storage/pgstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 	"github.com/taskflow-go/taskflow/taskflow/taskflowotel"
@@ -35,13 +34,8 @@ func TestTraceContextTravelsThroughTheDatabase(t *testing.T) {
 	client, err := taskflow.NewClient(s, taskflow.ClientOptions{Filters: []filters.Filter{taskflowotel.New(taskflowotel.Options{TracerProvider: tp})}})
 	require.NoError(t, err)
 	workerStore := pgstore.New(pgtest.Pool(t), pgstore.Schema(schema)) // its own pool, as another process has
-	w, err := taskflow.NewWorker(workerStore, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Filters: []filters.Filter{taskflowotel.New(taskflowotel.Options{TracerProvider: tp})}})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	rig.Start(t, workerStore, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg,
+		Filters: []filters.Filter{taskflowotel.New(taskflowotel.Options{TracerProvider: tp})}}})
 
 	h, err := task.On(client).Enqueue(ctx, 1)
 	require.NoError(t, err)

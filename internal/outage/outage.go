@@ -2,6 +2,8 @@
 // store that the store answers again, so that none of them sleeps through
 // the end of an outage: the first call that succeeds after a failure wakes
 // every loop that waits to retry.
+//
+// An engine part of the worker: it imports storage, never package taskflow.
 package outage
 
 import (

@@ -1,6 +1,8 @@
 // Package pgtest gives the project's own tests a PostgreSQL database: a
 // pool on the server TASKFLOW_TEST_DATABASE_URL names, and fresh schemas
 // dropped after each test. It is for contributors, not users.
+//
+// A test rig: only taskflow's own tests import it.
 package pgtest
 
 import (

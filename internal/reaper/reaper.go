@@ -2,6 +2,8 @@
 // whose lease expired (their worker died or hung) to their queue, removes
 // workers that stopped sending heartbeats (the store requeues their jobs),
 // and removes finished jobs whose retention has passed.
+//
+// An engine part of the worker: it imports storage, never package taskflow.
 package reaper
 
 import (

@@ -3,6 +3,8 @@
 // fires due definitions through the store, where a compare-and-set on the
 // next run time makes each occurrence fire exactly once across any number of
 // workers.
+//
+// An engine part of the worker: it imports storage, never package taskflow.
 package recurring
 
 import (

@@ -2,6 +2,8 @@
 // to Enqueued. It wakes at the earliest due time the store reports, or when
 // the store signals that the schedule changed, and otherwise polls at a
 // bounded interval, so a job runs on time without a fixed long poll.
+//
+// An engine part of the worker: it imports storage, never package taskflow.
 package scheduler
 
 import (

@@ -9,6 +9,8 @@
 // cancelled within about a second, with the cause; no stale attempt stored
 // an outcome; no lease was lost to expiry; and each job succeeded at most
 // once.
+//
+// A test rig: only taskflow's own tests import it.
 package stresstest
 
 import (

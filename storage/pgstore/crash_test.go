@@ -2,8 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"testing"
 
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/internal/crashtest"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -98,12 +97,7 @@ func TestHandleFromATransactionWorksAfterCommit(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
 
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	rig.Start(t, s, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg}})
 	n, err := h.Wait(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 42, n)

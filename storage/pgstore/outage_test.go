@@ -3,8 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -59,15 +58,10 @@ func TestWorkerResumesSoonAfterAnOutage(t *testing.T) {
 		return n, nil
 	})
 	require.NoError(t, err)
-	client, err := taskflow.NewClient(s, taskflow.ClientOptions{Registry: reg})
-	require.NoError(t, err)
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Concurrency: jobs,
-		HeartbeatInterval: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	client := rig.Start(t, s, rig.Options{
+		Client: taskflow.ClientOptions{Registry: reg},
+		Worker: taskflow.WorkerOptions{Registry: reg, Concurrency: jobs, HeartbeatInterval: 5 * time.Second},
+	}).Client
 	for i := range jobs {
 		_, err := task.On(client).Enqueue(ctx, i)
 		require.NoError(t, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
@@ -96,17 +97,12 @@ func TestMixedLoadDoesNotDeadlock(t *testing.T) {
 		return n, nil
 	}, taskflow.WithRetry(filters.Retry{MaxRetries: 2, Delay: func(int) time.Duration { return 0 }}))
 	require.NoError(t, err)
-	client, err := taskflow.NewClient(s, taskflow.ClientOptions{Registry: reg})
-	require.NoError(t, err)
 	warn := &warnings{}
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Concurrency: 50, Logger: slog.New(warn),
-		HeartbeatInterval: 200 * time.Millisecond})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	var runErr error
-	done := make(chan struct{})
-	go func() { runErr = w.Run(runCtx); close(done) }()
-	defer func() { stop(); <-done }()
+	r := rig.Start(t, s, rig.Options{
+		Client: taskflow.ClientOptions{Registry: reg},
+		Worker: taskflow.WorkerOptions{Registry: reg, Concurrency: 50, Logger: slog.New(warn), HeartbeatInterval: 200 * time.Millisecond},
+	})
+	client := r.Client
 
 	var (
 		mu      sync.Mutex
@@ -186,9 +182,7 @@ func TestMixedLoadDoesNotDeadlock(t *testing.T) {
 		}
 		return true
 	}, time.Minute, 50*time.Millisecond, "jobs left unfinished")
-	stop()
-	<-done
-	require.NoError(t, runErr)
+	require.NoError(t, r.Stop())
 	require.Empty(t, warn.matching("lost", "progress", "deadlock"), "flushes the worker lost")
 	require.Positive(t, polls.Load())
 	require.Equal(t, before, deadlocks(t, s), "deadlocks counted by PostgreSQL")

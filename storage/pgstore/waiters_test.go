@@ -3,8 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -56,14 +55,10 @@ func TestConcurrentWaitsShareOneConnection(t *testing.T) {
 			hub := taskflow.NewEvents()
 			sub := hub.Subscribe(2 * waits)
 			defer sub.Close()
-			main, err := taskflow.NewClient(s, taskflow.ClientOptions{Registry: reg, Events: hub})
-			require.NoError(t, err)
-			w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Concurrency: 20, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			require.NoError(t, err)
-			runCtx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- w.Run(runCtx) }()
-			defer func() { stop(); require.NoError(t, <-done) }()
+			main := rig.Start(t, s, rig.Options{
+				Client: taskflow.ClientOptions{Registry: reg, Events: hub},
+				Worker: taskflow.WorkerOptions{Registry: reg, Concurrency: 20},
+			}).Client
 
 			var waiting atomic.Int64
 			var wg sync.WaitGroup

@@ -68,15 +68,6 @@ func TestCrashRecovery(t *testing.T) {
 	crashtest.Recover(t, s, crashRuns(client, s), "TestCrashHelper", crashEnv+"="+name)
 }
 
-func quietWorker(t testing.TB, s *Store, reg *taskflow.Registry, concurrency int, lease time.Duration) *taskflow.Worker {
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{
-		Registry: reg, Concurrency: concurrency, LeaseDuration: lease,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	require.NoError(t, err)
-	return w
-}
-
 // succeeded counts the Succeeded entries of a job's history.
 func succeeded(j *taskflow.JobInfo) int {
 	n := 0

@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -15,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -64,15 +63,7 @@ func TestMemoryReturnsToBaseline(t *testing.T) {
 		return struct{}{}, nil
 	})
 	require.NoError(t, err)
-	tc, err := taskflow.NewClient(s, taskflow.ClientOptions{})
-	require.NoError(t, err)
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Retention: time.Second, PruneInterval: 200 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	stopped := make(chan error)
-	go func() { stopped <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-stopped) }()
+	tc := rig.Start(t, s, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Retention: time.Second, PruneInterval: 200 * time.Millisecond}}).Client
 
 	// Warm up (scripts loaded, worker registered, counters and statistics
 	// created), let the warm-up jobs expire and go, then take the baseline.

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/internal/stresstest"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
@@ -320,12 +321,7 @@ func TestShardsWithAMasterDown(t *testing.T) {
 		return struct{}{}, nil
 	})
 	require.NoError(t, err)
-	tc, err := taskflow.NewClient(s, taskflow.ClientOptions{})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(context.Background())
-	stopped := make(chan error)
-	go func() { stopped <- quietWorker(t, s, reg, 10, 2*time.Second).Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-stopped) }()
+	tc := rig.Start(t, s, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Concurrency: 10, LeaseDuration: 2 * time.Second}}).Client
 	hasRun := func(hs []*taskflow.Handle[struct{}]) func() bool {
 		return func() bool {
 			for _, h := range hs {

@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/internal/codectest"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -23,17 +22,7 @@ func runWorkerFlow(t *testing.T, s *Store) {
 	require.NoError(t, err)
 	count, err := taskflow.RegisterTask(reg, "count", func(_ context.Context, v string) (int, error) { return len(v), nil })
 	require.NoError(t, err)
-	client, err := taskflow.NewClient(s, taskflow.ClientOptions{})
-	require.NoError(t, err)
-	w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Concurrency: 8, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan error, 1)
-	go func() { stopped <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-stopped)
-	}()
+	client := rig.Start(t, s, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Concurrency: 8}}).Client
 
 	wait := testCtx(t)
 	h, err := shout.On(client).Enqueue(wait, "hello")

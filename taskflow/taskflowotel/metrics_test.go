@@ -12,6 +12,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -44,12 +45,7 @@ func TestMetricsThroughAManualReader(t *testing.T) {
 	require.NoError(t, client.PauseQueue(ctx, "held"))
 	_, err = task.On(client).Enqueue(ctx, 1, taskflow.Queue("held"))
 	require.NoError(t, err)
-	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	rig.Start(t, store, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Events: hub}})
 	for _, n := range []int{1, 2, -1} {
 		h, err := task.On(client).Enqueue(ctx, n)
 		require.NoError(t, err)

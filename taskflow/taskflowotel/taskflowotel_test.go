@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/taskflow-go/taskflow/filters"
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
 	"github.com/taskflow-go/taskflow/taskflow/taskflowotel"
@@ -42,12 +43,7 @@ func TestAttemptSpanIsAChildOfTheEnqueueSpan(t *testing.T) {
 	consumer := taskflowotel.New(taskflowotel.Options{TracerProvider: tp}) // another process's
 	client, err := taskflow.NewClient(store, taskflow.ClientOptions{Filters: []filters.Filter{producer}})
 	require.NoError(t, err)
-	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Filters: []filters.Filter{consumer}})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	rig.Start(t, store, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Filters: []filters.Filter{consumer}}})
 
 	reqCtx, request := tp.Tracer("test").Start(ctx, "POST /images")
 	h, err := task.On(client).Enqueue(reqCtx, 640)
@@ -110,17 +106,12 @@ func TestContinuationSpansLinkToTheParent(t *testing.T) {
 	tracing := taskflowotel.New(taskflowotel.Options{TracerProvider: tp, Store: store})
 	client, err := taskflow.NewClient(store, taskflow.ClientOptions{Filters: []filters.Filter{tracing}})
 	require.NoError(t, err)
-	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Filters: []filters.Filter{tracing}})
-	require.NoError(t, err)
 
 	parent, err := task.On(client).Enqueue(ctx, 1)
 	require.NoError(t, err)
 	next, err := task.On(client).ContinueWith(ctx, parent.ID, 2) // a new root span: another trace
 	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	rig.Start(t, store, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Filters: []filters.Filter{tracing}}})
 	_, err = next.Wait(ctx)
 	require.NoError(t, err)
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/rig"
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/taskflow"
@@ -38,12 +39,7 @@ func TestCollectorOnARealRegistry(t *testing.T) {
 	require.NoError(t, client.PauseQueue(ctx, "held"))
 	_, err = add.On(client).Enqueue(ctx, 9, taskflow.Queue("held"))
 	require.NoError(t, err)
-	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub, Queues: []string{"default", "held"}})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	rig.Start(t, store, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Events: hub, Queues: []string{"default", "held"}}})
 	hs, err := add.On(client).EnqueueMany(ctx, []int{1, 2})
 	require.NoError(t, err)
 	for _, h := range hs {
@@ -131,12 +127,7 @@ func TestLeasesLostByCause(t *testing.T) {
 	defer collector.Close()
 	registry := prometheus.NewRegistry()
 	require.NoError(t, registry.Register(collector))
-	w, err := taskflow.NewWorker(store, taskflow.WorkerOptions{Registry: reg, Events: hub, HeartbeatInterval: 50 * time.Millisecond})
-	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	defer func() { stop(); require.NoError(t, <-done) }()
+	rig.Start(t, store, rig.Options{Worker: taskflow.WorkerOptions{Registry: reg, Events: hub, HeartbeatInterval: 50 * time.Millisecond}})
 
 	for _, take := range []func(id uuid.UUID) error{
 		func(id uuid.UUID) error { return client.Requeue(ctx, id) },
