@@ -11,6 +11,18 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
+// leaseSet is the SET list of an UPDATE that leases jobs j: $1 now, $3
+// owner, $4 lease (µs). fetchSQL and leaseSQL (limits.go) share it.
+const leaseSet = `
+		state = 'processing',
+		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
+		state_reason = NULL,
+		attempt = j.attempt + 1,
+		updated_at = ` + clock + `,
+		lease_owner = $3,
+		lease_token = nextval('{sl}.lease_token_seq'),
+		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'`
+
 // fetchSQL: $1 now, $2 limit, $3 owner, $4 lease (µs), $5 queues (and, for fetchRange,
 // $6 floors and $7 ceilings of priority per queue) → jobCols and enqueued_seq of the jobs
 // leased, in no order: Fetch sorts them in the order served, which costs less in Go
@@ -29,15 +41,7 @@ WITH old AS (
 	ORDER BY q.ord, p.priority DESC, p.enqueued_seq
 	LIMIT $2
 ), moved AS (
-	UPDATE {s}.jobs j SET
-		state = 'processing',
-		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
-		state_reason = NULL,
-		attempt = j.attempt + 1,
-		updated_at = ` + clock + `,
-		lease_owner = $3,
-		lease_token = nextval('{sl}.lease_token_seq'),
-		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
+	UPDATE {s}.jobs j SET ` + leaseSet + `
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 	RETURNING ` + jobRow + `, j.enqueued_seq
 ), ` + leaveHistory("true") + `

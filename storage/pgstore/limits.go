@@ -159,7 +159,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::int4[], $6::int4
 CROSS JOIN LATERAL (
 	SELECT id, queue, task, partition_key, priority, enqueued_seq FROM {s}.jobs
 	WHERE state = 'enqueued' AND partition_key IS NOT NULL AND queue = g.queue AND task = g.task AND partition_key = g.pk
-	ORDER BY -(priority::bigint), enqueued_seq LIMIT g.n FOR UPDATE SKIP LOCKED) c
+	ORDER BY -(priority::bigint), enqueued_seq LIMIT g.n FOR NO KEY UPDATE SKIP LOCKED) c
 WHERE c.priority BETWEEN g.floor AND g.ceiling
 UNION ALL
 SELECT c.id, c.queue, c.task, '', c.priority, c.enqueued_seq
@@ -168,7 +168,7 @@ CROSS JOIN LATERAL (
 	SELECT id, queue, task, priority, enqueued_seq FROM {s}.jobs
 	WHERE state = 'enqueued' AND queue = q.name AND priority BETWEEN q.floor AND q.ceiling
 		AND partition_key IS NULL AND task <> ALL($11::text[])
-	ORDER BY priority DESC, enqueued_seq LIMIT q.n FOR UPDATE SKIP LOCKED) c`
+	ORDER BY priority DESC, enqueued_seq LIMIT q.n FOR NO KEY UPDATE SKIP LOCKED) c`
 
 // leaseSQL: $1 now, $2 ids, $3 owner, $4 lease (µs) → jobCols of the jobs
 // leased, which the caller has locked.
@@ -176,15 +176,7 @@ var leaseSQL = `
 WITH old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) AND state = 'enqueued'
 ), moved AS (
-	UPDATE {s}.jobs j SET
-		state = 'processing',
-		state_data = (SELECT json_build_object('started_at', ` + clock + `, 'server_id', $3::text)),
-		state_reason = NULL,
-		attempt = j.attempt + 1,
-		updated_at = ` + clock + `,
-		lease_owner = $3,
-		lease_token = nextval('{sl}.lease_token_seq'),
-		lease_until = ` + clock + ` + $4::bigint * interval '1 microsecond'
+	UPDATE {s}.jobs j SET ` + leaseSet + `
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old))
 	RETURNING ` + jobRow + `
 ), ` + leaveHistory("true") + `
