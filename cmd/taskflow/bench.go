@@ -94,7 +94,7 @@ func benchFlags(fs *flag.FlagSet) *benchConfig {
 	fs.StringVar(&c.file, "file", "", "SQLite file to use and keep (default: a fresh file in a temporary directory, removed at the end)")
 	fs.StringVar(&c.database, "database", "", "PostgreSQL `URL` (default $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&c.redis, "redis", redisAddrDefault(), "Redis address host:port, or several, comma-separated, of a Redis Cluster (default $TASKFLOW_REDIS_ADDR, else 127.0.0.1:6379)")
-	fs.IntVar(&c.shards, "shards", 1, "Redis store's shards (redisstore.Shards): one queue spreads over that many cluster slots")
+	fs.IntVar(&c.shards, "shards", 1, "Redis store's shards (redisstore.NewSharded above 1): one queue spreads over that many cluster slots")
 	fs.StringVar(&c.schema, "schema", "", "PostgreSQL schema, or Redis store name, to use and keep (default: a fresh bench_<random>, dropped at the end)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the fresh PostgreSQL schema or Redis store")
 	fs.StringVar(&c.mode, "mode", "burndown", "burndown, continuous, latency, single or priority")

@@ -40,7 +40,10 @@ func (e *benchEnv) openRedis(ctx context.Context, stderr io.Writer) (func(), err
 		name = "bench_" + hex.EncodeToString(b)
 	}
 	fmt.Fprintf(stderr, "using Redis store %s (%d shards) at %s\n", name, e.cfg.shards, e.cfg.redis)
-	e.store = redisstore.New(client, redisstore.Name(name), redisstore.Shards(e.cfg.shards))
+	e.store = redisstore.New(client, redisstore.Name(name))
+	if e.cfg.shards > 1 {
+		e.store = redisstore.NewSharded(client, e.cfg.shards, redisstore.Name(name))
+	}
 	// Memory, CPU and the keys are those of every master: a store of one
 	// shard lives on one of them, the others idle.
 	masters := []redis.Cmdable{client}

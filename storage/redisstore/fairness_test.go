@@ -13,10 +13,10 @@ func TestFairness(t *testing.T) {
 	client := testClient(t)
 	tests := []struct {
 		name  string
-		store func(t *testing.T) *Store
+		store func(t *testing.T) storage.Store
 	}{
-		{"Plain", func(t *testing.T) *Store { return newStore(t, client) }},
-		{"Sharded", func(t *testing.T) *Store { return newShardedStore(t, client, 3) }},
+		{"Plain", func(t *testing.T) storage.Store { return newStore(t, client) }},
+		{"Sharded", func(t *testing.T) storage.Store { return newShardedStore(t, client, 3) }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -350,9 +349,6 @@ func (s *Store) RemoveWorker(ctx context.Context, id string) error {
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if s.shards != nil {
-		return s.onShards(func(sh *Store) error { return sh.RemoveWorker(ctx, id) })
-	}
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HDel(ctx, s.k.workers(), id)
 		p.ZRem(ctx, s.k.heartbeats(), id)
@@ -365,21 +361,6 @@ func (s *Store) RemoveWorker(ctx context.Context, id string) error {
 func (s *Store) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([]string, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		var (
-			mu   sync.Mutex
-			dead []string
-		)
-		err := someShards(all(len(s.shards)), func(i int) error {
-			d, err := s.shards[i].RemoveDeadWorkers(ctx, timeout)
-			mu.Lock()
-			dead = append(dead, d...)
-			mu.Unlock()
-			return err
-		})
-		slices.Sort(dead)
-		return slices.Compact(dead), err
 	}
 	args, err := s.header(s.now(), 0, 1)
 	if err != nil {

@@ -192,9 +192,6 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if s.shards != nil && len(p.Jobs) > 0 {
-		return s.shardedCreate(ctx, p)
-	}
 	if len(p.Jobs) == 0 {
 		return []uuid.UUID{}, nil
 	}
@@ -224,6 +221,17 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	return createResult(groups[0], p.Jobs)
 }
 
+// beginFetch checks what every Fetch checks first.
+func (s *Store) beginFetch(ctx context.Context, p *storage.FetchParams) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	if p.Limit < 1 {
+		return fmt.Errorf("redisstore: fetch: limit %d, want at least 1", p.Limit)
+	}
+	return nil
+}
+
 // awaits reports whether any of jobs is Awaiting.
 func awaits(jobs []*storage.Job) bool {
 	for _, j := range jobs {
@@ -236,14 +244,8 @@ func awaits(jobs []*storage.Job) bool {
 
 // Fetch implements [storage.Store].
 func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.beginFetch(ctx, p); err != nil {
 		return nil, err
-	}
-	if p.Limit < 1 {
-		return nil, fmt.Errorf("redisstore: fetch: limit %d, want at least 1", p.Limit)
-	}
-	if s.shards != nil {
-		return s.shardedFetch(ctx, p)
 	}
 	now := s.clock(p.Now)
 	data, err := states.Marshal(states.Processing{StartedAt: now, ServerID: p.Owner})
@@ -465,9 +467,6 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if s.shards != nil && len(p.Transitions) > 0 {
-		return s.shardedTransition(ctx, p)
-	}
 	if len(p.Transitions) == 0 {
 		return []error{}, nil
 	}
@@ -555,9 +554,6 @@ func (s *Store) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]st
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if s.shards != nil {
-		return s.shardedExtend(ctx, p)
-	}
 	var workerID, worker string
 	if p.Worker != nil {
 		b, err := json.Marshal(p.Worker)
@@ -592,9 +588,6 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 	if err := s.begin(ctx); err != nil {
 		return storage.PromoteResult{}, err
 	}
-	if s.shards != nil {
-		return s.shardedPromote(ctx, p)
-	}
 	args, err := s.header(s.clock(p.Now), 0, 1)
 	if err != nil {
 		return storage.PromoteResult{}, err
@@ -616,14 +609,6 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, err
-	}
-	if s.shards != nil {
-		q := *p
-		q.Now = s.clock(p.Now)
-		return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
-			q.Limit = limit
-			return sh.ReclaimExpired(ctx, &q)
-		})
 	}
 	args, err := s.header(s.clock(p.Now), 0, 1)
 	if err != nil {
@@ -650,9 +635,6 @@ func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 func (s *Store) get(ctx context.Context, id uuid.UUID, withHistory bool) (*storage.Job, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		return s.shardedGet(ctx, id, withHistory)
 	}
 	m, err := s.rdb.HGetAll(ctx, s.k.job(id)).Result()
 	if err != nil {

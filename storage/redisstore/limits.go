@@ -49,9 +49,6 @@ func (s *Store) SetLimits(ctx context.Context, limits []storage.Limit) error {
 	if err := storage.ValidateLimits(limits); err != nil {
 		return err
 	}
-	if s.shards != nil {
-		return s.shards[0].SetLimits(ctx, limits)
-	}
 	args := []any{s.k.prefix, micros(s.now()), "0", "", "", "", "", len(limits)}
 	for _, l := range limits {
 		v := ""
@@ -68,9 +65,6 @@ func (s *Store) SetLimits(ctx context.Context, limits []storage.Limit) error {
 func (s *Store) Limits(ctx context.Context) ([]storage.Limit, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		return s.shards[0].Limits(ctx)
 	}
 	m, err := s.rdb.HGetAll(ctx, s.k.limits()).Result()
 	if err != nil {
@@ -107,9 +101,6 @@ func limitsOf(kv []string) ([]storage.Limit, error) {
 func (s *Store) LimitUsage(ctx context.Context) ([]storage.LimitUsage, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		return s.shards[0].LimitUsage(ctx)
 	}
 	res, err := s.run(ctx, "limit usage", usageFunc, []any{s.k.prefix, micros(s.now()), "0", "", "", "", ""})
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,9 +23,6 @@ import (
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		return s.shardedList(ctx, p)
 	}
 	if err := checkCursor(p.Cursor); err != nil {
 		return nil, err
@@ -58,20 +54,6 @@ func checkCursor(c string) error {
 func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		var mu sync.Mutex
-		sum := map[states.Name]int64{}
-		err := s.onShards(func(sh *Store) error {
-			c, err := sh.Count(ctx, queue)
-			mu.Lock()
-			defer mu.Unlock()
-			for st, n := range c {
-				sum[st] += n
-			}
-			return err
-		})
-		return sum, err
 	}
 	queues := []string{queue}
 	if queue == "" {
@@ -112,9 +94,6 @@ func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) e
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if s.shards != nil {
-		return s.onShards(func(sh *Store) error { return sh.SetQueuePaused(ctx, queue, paused) })
-	}
 	var err error
 	if paused {
 		err = s.rdb.SAdd(ctx, s.k.paused(), queue).Err()
@@ -133,9 +112,6 @@ func (s *Store) SetQueuePaused(ctx context.Context, queue string, paused bool) e
 func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		return s.shardedQueues(ctx)
 	}
 	names, err := s.queueNames(ctx, true)
 	if err != nil {
@@ -171,9 +147,6 @@ func (s *Store) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		return s.shardedStats(ctx, from, to, step)
 	}
 	step = max(step.Truncate(time.Minute), time.Minute)
 	first := storage.StatsPeriod(from, step)
@@ -217,14 +190,6 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if s.shards != nil {
-		q := *p
-		q.Now = s.clock(p.Now)
-		return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
-			q.Limit = limit
-			return sh.DeleteExpired(ctx, &q)
-		})
-	}
 	now := s.clock(p.Now)
 	args, err := s.header(now, 0, 2)
 	if err != nil {
@@ -260,9 +225,6 @@ func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) err
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if s.shards != nil {
-		return s.shardedLogs(ctx, records, nil)
-	}
 	args := make([]any, 0, 3+2*len(records))
 	args = append(args, s.k.prefix, "log", MaxLogRecords)
 	for _, r := range records {
@@ -279,9 +241,6 @@ func (s *Store) AppendLogs(ctx context.Context, records []storage.LogRecord) err
 func (s *Store) SetProgress(ctx context.Context, progress []storage.Progress) error {
 	if err := s.begin(ctx); err != nil {
 		return err
-	}
-	if s.shards != nil {
-		return s.shardedLogs(ctx, nil, progress)
 	}
 	args := make([]any, 0, 3+2*len(progress))
 	args = append(args, s.k.prefix, "prog", MaxLogRecords)
@@ -307,16 +266,6 @@ func (s *Store) runLogs(ctx context.Context, args []any) error {
 func (s *Store) JobLogs(ctx context.Context, id uuid.UUID) ([]storage.LogRecord, *storage.Progress, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, nil, err
-	}
-	if s.shards != nil {
-		at, err := s.locate(ctx, []uuid.UUID{id})
-		if err != nil {
-			return nil, nil, err
-		}
-		if at[0] < 0 {
-			return nil, nil, fmt.Errorf("redisstore: job %s: %w", id, storage.ErrNotFound)
-		}
-		return s.shards[at[0]].JobLogs(ctx, id)
 	}
 	var (
 		exists *redis.IntCmd

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,11 +12,16 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// subscription is a store's pub/sub connection, shared by every
+// wakes holds a store's subscription to its wake channels, while it has
+// subscribers.
+type wakes struct {
+	mu  sync.Mutex
+	sub *subscription
+}
+
+// subscription is a store's pub/sub connections, shared by every
 // subscriber: the scripts publish the topics of each change, as a bit mask,
-// on the store's wake channel. A store of several shards on Redis Cluster
-// has one connection per shard, to the master that publishes its wake-ups
-// (the others' reach a node only through the cluster bus, later).
+// on the store's wake channel (one per shard, see [Sharded.Subscribe]).
 type subscription struct {
 	pss  []*redis.PubSub
 	subs map[chan struct{}]storage.Topic
@@ -29,19 +35,19 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	s.subMu.Lock()
-	defer s.subMu.Unlock()
-	if s.sub == nil {
-		groups := [][]string{s.wakeChannels()}
-		if _, ok := s.rdb.(*redis.ClusterClient); ok && len(groups[0]) > 1 {
-			groups = nil
-			for _, ch := range s.wakeChannels() {
-				groups = append(groups, []string{ch})
-			}
-		}
+	return s.wakes.subscribe(ctx, s.rdb, [][]string{{s.k.wake()}}, topics)
+}
+
+// subscribe returns a channel woken by the wake-ups of topics published on
+// the channels of groups, each group listened to on a connection of its
+// own, until ctx ends.
+func (w *wakes) subscribe(ctx context.Context, rdb redis.UniversalClient, groups [][]string, topics storage.Topic) (<-chan struct{}, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.sub == nil {
 		sub := &subscription{subs: map[chan struct{}]storage.Topic{}, done: make(chan struct{})}
 		for _, channels := range groups {
-			ps := s.rdb.Subscribe(context.WithoutCancel(ctx), channels...)
+			ps := rdb.Subscribe(context.WithoutCancel(ctx), channels...)
 			sub.pss = append(sub.pss, ps)
 			// Wait for the subscriptions, so that no change stored after
 			// Subscribe returns goes unannounced.
@@ -54,22 +60,22 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 				}
 			}
 		}
-		s.sub = sub
+		w.sub = sub
 		for _, ps := range sub.pss {
-			go s.listen(sub, ps)
+			go w.listen(sub, ps)
 		}
 	}
-	sub := s.sub
+	sub := w.sub
 	ch := make(chan struct{}, 1)
 	sub.subs[ch] = topics
 	go func() {
 		<-ctx.Done()
-		s.subMu.Lock()
-		defer s.subMu.Unlock()
+		w.mu.Lock()
+		defer w.mu.Unlock()
 		delete(sub.subs, ch)
 		close(ch)
-		if len(sub.subs) == 0 && s.sub == sub {
-			s.sub = nil
+		if len(sub.subs) == 0 && w.sub == sub {
+			w.sub = nil
 			close(sub.done)
 			for _, ps := range sub.pss {
 				_ = ps.Close()
@@ -81,7 +87,7 @@ func (s *Store) Subscribe(ctx context.Context, topics storage.Topic) (<-chan str
 
 // listen wakes the subscribers of sub with what ps receives until sub is
 // closed.
-func (s *Store) listen(sub *subscription, ps *redis.PubSub) {
+func (w *wakes) listen(sub *subscription, ps *redis.PubSub) {
 	for {
 		msg, err := ps.Receive(context.Background())
 		select {
@@ -108,7 +114,7 @@ func (s *Store) listen(sub *subscription, ps *redis.PubSub) {
 			}
 			continue
 		}
-		s.subMu.Lock()
+		w.mu.Lock()
 		for ch, t := range sub.subs {
 			if t&topics != 0 {
 				select {
@@ -117,18 +123,6 @@ func (s *Store) listen(sub *subscription, ps *redis.PubSub) {
 				}
 			}
 		}
-		s.subMu.Unlock()
+		w.mu.Unlock()
 	}
-}
-
-// wakeChannels returns the wake channels of the store: one per shard.
-func (s *Store) wakeChannels() []string {
-	if s.shards == nil {
-		return []string{s.k.wake()}
-	}
-	out := make([]string, len(s.shards))
-	for i, sh := range s.shards {
-		out[i] = sh.k.wake()
-	}
-	return out
 }

@@ -193,8 +193,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -265,14 +263,8 @@ type Store struct {
 	now  func() time.Time
 	err  error // an invalid option; every call returns it
 
-	nshards int      // as Shards gave
-	shards  []*Store // a store of several shards: each of them (see shards.go)
-	rot     atomic.Uint32
-
 	gather gatherer // Create calls waiting to go together (gather.go)
-
-	subMu sync.Mutex
-	sub   *subscription
+	wakes  wakes    // the subscription of Subscribe (notify.go)
 }
 
 // New returns a store on client. The client belongs to the caller.
@@ -281,7 +273,6 @@ func New(client redis.UniversalClient, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
-	s.shardOn()
 	return s
 }
 

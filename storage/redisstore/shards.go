@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -52,20 +53,64 @@ const MaxShards = 256
 // ErrInvalidShards means a shard count is below 1 or above [MaxShards].
 var ErrInvalidShards = errors.New("redisstore: invalid shard count")
 
-// Shards spreads the store over n shards, each in its own Redis Cluster
-// slot, so that one queue's work spreads over up to n masters: 1, the
-// default, is a single slot. The shard count is part of the store's
-// layout, as its name is: every process of a store must give the same,
-// and a store with jobs must not change it (the jobs of shards it no
-// longer counts would be hidden). See the package documentation for what
-// order and atomicity hold across shards.
-func Shards(n int) Option {
-	return func(s *Store) {
-		s.nshards = n
-		if n < 1 || n > MaxShards {
+var (
+	_ storage.Store         = (*Sharded)(nil)
+	_ storage.Notifier      = (*Sharded)(nil)
+	_ storage.Lister        = (*Sharded)(nil)
+	_ storage.Pruner        = (*Sharded)(nil)
+	_ storage.Peeker        = (*Sharded)(nil)
+	_ storage.Queues        = (*Sharded)(nil)
+	_ storage.Statistics    = (*Sharded)(nil)
+	_ storage.JobLogs       = (*Sharded)(nil)
+	_ storage.UniqueKeys    = (*Sharded)(nil)
+	_ storage.Continuations = (*Sharded)(nil)
+	_ storage.Batches       = (*Sharded)(nil)
+	_ storage.BatchLister   = (*Sharded)(nil)
+	_ storage.Recurring     = (*Sharded)(nil)
+	_ storage.Locker        = (*Sharded)(nil)
+	_ storage.Workers       = (*Sharded)(nil)
+	_ storage.FlowControl   = (*Sharded)(nil)
+)
+
+// Sharded is a Redis store spread over several shards, each in its own
+// Redis Cluster slot, so that one queue's work spreads over several
+// masters (see Shards in the package documentation). Create one with
+// [NewSharded]; it has every capability a [Store] has and is safe for
+// concurrent use.
+type Sharded struct {
+	// home is shard 0, which alone holds batches, unique keys, limits,
+	// recurring definitions, locks and the worker list: the methods it
+	// does not share with the other shards are its own.
+	home
+	shards []*Store
+	rot    atomic.Uint32
+}
+
+// home is shard 0 of a Sharded store.
+type home struct{ *Store }
+
+// NewSharded returns a store of n shards on client, configured by opts as
+// [New] configures a store. Shard 0 is the store [New] would return, so
+// that NewSharded(client, 1, opts...) keeps that store's layout. The shard
+// count is part of the store's layout, as its name is: every process of a
+// store must give the same, and a store with jobs must not change it (the
+// jobs of shards it no longer counts would be hidden). If n is below 1 or
+// above [MaxShards], every call returns an error wrapping
+// [ErrInvalidShards]. The client belongs to the caller.
+func NewSharded(client redis.UniversalClient, n int, opts ...Option) *Sharded {
+	s := &Sharded{home: home{New(client, opts...)}}
+	s.shards = []*Store{s.Store}
+	switch {
+	case n < 1 || n > MaxShards:
+		if s.err == nil {
 			s.err = fmt.Errorf("%w %d: want 1 to %d", ErrInvalidShards, n, MaxShards)
 		}
+	case s.err == nil:
+		for _, tag := range shardTags(s.name, n)[1:] {
+			s.shards = append(s.shards, &Store{rdb: client, name: tag, k: keys{prefix: "{" + tag + "}:"}, now: s.now})
+		}
 	}
+	return s
 }
 
 // clusterSlots is the number of Redis Cluster hash slots.
@@ -123,22 +168,9 @@ func shardTags(name string, n int) []string {
 	return tags
 }
 
-// shardOn makes s a store of its nshards shards.
-func (s *Store) shardOn() {
-	if s.err != nil || s.nshards <= 1 {
-		return
-	}
-	for _, tag := range shardTags(s.name, s.nshards) {
-		s.shards = append(s.shards, &Store{rdb: s.rdb, name: tag, k: keys{prefix: "{" + tag + "}:"}, now: s.now})
-	}
-}
-
 // ShardTags returns the hash tags of the store's shards, shard 0 first:
 // the keys of shard i start with "{" + tags[i] + "}:".
-func (s *Store) ShardTags() []string {
-	if s.shards == nil {
-		return []string{s.name}
-	}
+func (s *Sharded) ShardTags() []string {
 	tags := make([]string, len(s.shards))
 	for i, sh := range s.shards {
 		tags[i] = sh.name
@@ -148,14 +180,14 @@ func (s *Store) ShardTags() []string {
 
 // idShard returns the shard that a Create call whose first job has ID id
 // goes to, when nothing else decides it.
-func (s *Store) idShard(id uuid.UUID) int {
+func (s *Sharded) idShard(id uuid.UUID) int {
 	h := fnv.New32a()
 	_, _ = h.Write(id[:])
 	return int(h.Sum32() % uint32(len(s.shards)))
 }
 
 // outToken returns the token that shard i's token tok is handed out as.
-func (s *Store) outToken(i int, tok int64) int64 {
+func (s *Sharded) outToken(i int, tok int64) int64 {
 	if tok == 0 {
 		return 0
 	}
@@ -163,14 +195,14 @@ func (s *Store) outToken(i int, tok int64) int64 {
 }
 
 // inToken returns the shard of a token handed out, and that shard's token.
-func (s *Store) inToken(tok int64) (shard int, t int64) {
+func (s *Sharded) inToken(tok int64) (shard int, t int64) {
 	n := int64(len(s.shards))
 	return int(tok % n), tok / n
 }
 
 // outJobs gives the leases of jobs read from shard i their handed-out
 // tokens.
-func (s *Store) outJobs(i int, jobs []*storage.Job) {
+func (s *Sharded) outJobs(i int, jobs []*storage.Job) {
 	for _, j := range jobs {
 		j.LeaseToken = s.outToken(i, j.LeaseToken)
 	}
@@ -226,7 +258,7 @@ func all(n int) []int {
 }
 
 // locate returns the shard that holds each job of ids, -1 for none.
-func (s *Store) locate(ctx context.Context, ids []uuid.UUID) ([]int, error) {
+func (s *Sharded) locate(ctx context.Context, ids []uuid.UUID) ([]int, error) {
 	cmds := make([][]*redis.IntCmd, len(s.shards))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, sh := range s.shards {
@@ -257,9 +289,16 @@ func (s *Store) locate(ctx context.Context, ids []uuid.UUID) ([]int, error) {
 // shards of a sharded store: a call goes whole to one shard.
 var ErrShardConflict = fmt.Errorf("redisstore: the jobs of one call belong on different shards: %w", storage.ErrNotSupported)
 
-// shardedCreate creates the jobs on the one shard the call belongs on,
-// after checking that no other shard holds one of their IDs.
-func (s *Store) shardedCreate(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
+// Create implements [storage.Store]: it creates the jobs on the one shard
+// the call belongs on, after checking that no other shard holds one of
+// their IDs.
+func (s *Sharded) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if len(p.Jobs) == 0 {
+		return []uuid.UUID{}, nil
+	}
 	inCall := map[uuid.UUID]bool{}
 	for _, j := range p.Jobs {
 		inCall[j.ID] = true
@@ -351,12 +390,16 @@ type head struct {
 	id           string
 }
 
-// shardedFetch reads the heads of the queues of every shard, merges them
-// in the order Fetch serves, and leases from each shard as many jobs as it
-// has among the first Limit: in a store that nothing else changes meanwhile
-// they are exactly those. Jobs taken by others meanwhile are made up for
-// from the shards that still have some, for a few rounds.
-func (s *Store) shardedFetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+// Fetch implements [storage.Store]: it reads the heads of the queues of
+// every shard, merges them in the order Fetch serves, and leases from each
+// shard as many jobs as it has among the first Limit: in a store that
+// nothing else changes meanwhile they are exactly those. Jobs taken by
+// others meanwhile are made up for from the shards that still have some,
+// for a few rounds.
+func (s *Sharded) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
+	if err := s.beginFetch(ctx, p); err != nil {
+		return nil, err
+	}
 	ranges := fetchRanges(p)
 	if len(ranges) == 0 {
 		return nil, nil
@@ -414,7 +457,7 @@ func (s *Store) shardedFetch(ctx context.Context, p *storage.FetchParams) ([]*st
 
 // fetchPlan returns how many jobs to lease from each shard, and the rank
 // of each job planned in the order Fetch serves.
-func (s *Store) fetchPlan(ctx context.Context, p *storage.FetchParams, ranges []any) ([]int, map[string]int, error) {
+func (s *Sharded) fetchPlan(ctx context.Context, p *storage.FetchParams, ranges []any) ([]int, map[string]int, error) {
 	nq := len(ranges) / 3
 	queues := make([]string, nq)
 	for r := range nq {
@@ -478,11 +521,18 @@ func anys(ss []string) []any {
 	return out
 }
 
-// shardedTransition applies each change on its job's shard: the shard its
-// token names, or the one that holds the job. Changes on one shard are one
-// atomic step; with AllOrNothing over several shards, each shard's changes
-// are first checked (a call that must fail: see dryRun), then applied.
-func (s *Store) shardedTransition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
+// Transition implements [storage.Store]: it applies each change on its
+// job's shard: the shard its token names, or the one that holds the job.
+// Changes on one shard are one atomic step; with AllOrNothing over several
+// shards, each shard's changes are first checked (a call that must fail:
+// see dryRun), then applied.
+func (s *Sharded) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if len(p.Transitions) == 0 {
+		return []error{}, nil
+	}
 	n, now := len(p.Transitions), s.clock(p.Now)
 	shardOf, toks := make([]int, n), make([]int64, n)
 	routed := make([]bool, n) // by its token, not located
@@ -601,9 +651,12 @@ func (s *Store) shardedTransition(ctx context.Context, p *storage.TransitionPara
 // AllOrNothing call, it makes the call check every change and apply none.
 var dryRun = storage.Transition{ID: uuid.Nil, To: "deleted"}
 
-// shardedExtend extends each lease on its token's shard, and records the
-// worker's heartbeat on every shard.
-func (s *Store) shardedExtend(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
+// ExtendLeases implements [storage.Store]: it extends each lease on its
+// token's shard, and records the worker's heartbeat on every shard.
+func (s *Sharded) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
 	jobs := make([]map[uuid.UUID]int64, len(s.shards))
 	for id, tok := range p.Jobs {
 		i, t := 0, int64(-1)
@@ -668,10 +721,14 @@ func (s *Store) shardedExtend(ctx context.Context, p *storage.ExtendParams) ([]s
 // start returns the shard to begin a round over every shard at, a
 // different one each call, so that a limit reached on one shard does not
 // starve the others.
-func (s *Store) start() int { return int(s.rot.Add(1) % uint32(len(s.shards))) }
+func (s *Sharded) start() int { return int(s.rot.Add(1) % uint32(len(s.shards))) }
 
-// shardedPromote promotes on every shard, up to the limit in all.
-func (s *Store) shardedPromote(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
+// PromoteDue implements [storage.Store]: it promotes on every shard, up to
+// the limit in all.
+func (s *Sharded) PromoteDue(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
+	if err := s.begin(ctx); err != nil {
+		return storage.PromoteResult{}, err
+	}
 	var out storage.PromoteResult
 	first := s.start()
 	q := *p
@@ -698,7 +755,7 @@ func (s *Store) shardedPromote(ctx context.Context, p *storage.PromoteParams) (s
 
 // roundRobin calls f on every shard in turn with what is left of limit,
 // until none is left, and returns the sum of what f returns.
-func (s *Store) roundRobin(limit int, f func(sh *Store, limit int) (int, error)) (int, error) {
+func (s *Sharded) roundRobin(limit int, f func(sh *Store, limit int) (int, error)) (int, error) {
 	n, failed := 0, 0
 	var errs []error
 	first := s.start()
@@ -719,8 +776,21 @@ func (s *Store) roundRobin(limit int, f func(sh *Store, limit int) (int, error))
 	return n, errors.Join(errs...)
 }
 
-// shardedGet reads the job from every shard at once.
-func (s *Store) shardedGet(ctx context.Context, id uuid.UUID, withHistory bool) (*storage.Job, error) {
+// Get implements [storage.Store].
+func (s *Sharded) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	return s.get(ctx, id, true)
+}
+
+// Peek implements [storage.Peeker].
+func (s *Sharded) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
+	return s.get(ctx, id, false)
+}
+
+// get reads the job from every shard at once.
+func (s *Sharded) get(ctx context.Context, id uuid.UUID, withHistory bool) (*storage.Job, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
 	cmds := make([]*redis.MapStringStringCmd, len(s.shards))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, sh := range s.shards {
@@ -744,8 +814,12 @@ func (s *Store) shardedGet(ctx context.Context, id uuid.UUID, withHistory bool) 
 	return nil, fmt.Errorf("redisstore: job %s: %w", id, storage.ErrNotFound)
 }
 
-// shardedList merges the lists of every shard, in the list's order.
-func (s *Store) shardedList(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
+// List implements [storage.Lister]: it merges the lists of every shard,
+// in the list's order.
+func (s *Sharded) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
 	q := *p
 	q.Offset = 0
 	if p.Limit > 0 {
@@ -804,8 +878,12 @@ func compareEntries(p *storage.ListParams, a, b entry) int {
 	return c
 }
 
-// shardedQueues merges the queues of every shard.
-func (s *Store) shardedQueues(ctx context.Context) ([]storage.QueueInfo, error) {
+// ListQueues implements [storage.Queues]: it merges the queues of every
+// shard.
+func (s *Sharded) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
 	lists := make([][]storage.QueueInfo, len(s.shards))
 	err := eachShard(all(len(s.shards)), func(i int) error {
 		var err error
@@ -839,8 +917,12 @@ func (s *Store) shardedQueues(ctx context.Context) ([]storage.QueueInfo, error) 
 	return out, nil
 }
 
-// shardedStats sums the statistics of every shard.
-func (s *Store) shardedStats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
+// Stats implements [storage.Statistics]: it sums the statistics of every
+// shard.
+func (s *Sharded) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
 	lists := make([][]storage.StatsPoint, len(s.shards))
 	err := eachShard(all(len(s.shards)), func(i int) error {
 		var err error
@@ -865,7 +947,7 @@ func (s *Store) shardedStats(ctx context.Context, from, to time.Time, step time.
 
 // byShard groups the indexes of ids by the shard that holds each job;
 // jobs no shard holds are left out.
-func (s *Store) byShard(ctx context.Context, ids []uuid.UUID) (map[int][]int, error) {
+func (s *Sharded) byShard(ctx context.Context, ids []uuid.UUID) (map[int][]int, error) {
 	at, err := s.locate(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -889,8 +971,8 @@ func keysOf(m map[int][]int) []int {
 	return out
 }
 
-// shardedLogs stores logs (or progress: prog) of jobs on their shards.
-func (s *Store) shardedLogs(ctx context.Context, records []storage.LogRecord, progress []storage.Progress) error {
+// logs stores logs (or progress) of jobs on their shards.
+func (s *Sharded) logs(ctx context.Context, records []storage.LogRecord, progress []storage.Progress) error {
 	ids := make([]uuid.UUID, 0, len(records)+len(progress))
 	for _, r := range records {
 		ids = append(ids, r.JobID)
@@ -919,6 +1001,144 @@ func (s *Store) shardedLogs(ctx context.Context, records []storage.LogRecord, pr
 }
 
 // onShards calls f on every shard at once.
-func (s *Store) onShards(f func(sh *Store) error) error {
+func (s *Sharded) onShards(f func(sh *Store) error) error {
 	return eachShard(all(len(s.shards)), func(i int) error { return f(s.shards[i]) })
+}
+
+// ReclaimExpired implements [storage.Store], on every shard in turn up to
+// the limit in all.
+func (s *Sharded) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	q := *p
+	q.Now = s.clock(p.Now)
+	return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
+		q.Limit = limit
+		return sh.ReclaimExpired(ctx, &q)
+	})
+}
+
+// DeleteExpired implements [storage.Pruner], on every shard in turn up to
+// the limit in all.
+func (s *Sharded) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	q := *p
+	q.Now = s.clock(p.Now)
+	return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
+		q.Limit = limit
+		return sh.DeleteExpired(ctx, &q)
+	})
+}
+
+// Count implements [storage.Lister]: it sums the counts of every shard.
+func (s *Sharded) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	var mu sync.Mutex
+	sum := map[states.Name]int64{}
+	err := s.onShards(func(sh *Store) error {
+		c, err := sh.Count(ctx, queue)
+		mu.Lock()
+		defer mu.Unlock()
+		for st, n := range c {
+			sum[st] += n
+		}
+		return err
+	})
+	return sum, err
+}
+
+// SetQueuePaused implements [storage.Queues], on every shard.
+func (s *Sharded) SetQueuePaused(ctx context.Context, queue string, paused bool) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	return s.onShards(func(sh *Store) error { return sh.SetQueuePaused(ctx, queue, paused) })
+}
+
+// AppendLogs implements [storage.JobLogs].
+func (s *Sharded) AppendLogs(ctx context.Context, records []storage.LogRecord) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	return s.logs(ctx, records, nil)
+}
+
+// SetProgress implements [storage.JobLogs].
+func (s *Sharded) SetProgress(ctx context.Context, progress []storage.Progress) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	return s.logs(ctx, nil, progress)
+}
+
+// JobLogs implements [storage.JobLogs]: it reads them on the job's shard.
+func (s *Sharded) JobLogs(ctx context.Context, id uuid.UUID) ([]storage.LogRecord, *storage.Progress, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, nil, err
+	}
+	at, err := s.locate(ctx, []uuid.UUID{id})
+	if err != nil {
+		return nil, nil, err
+	}
+	if at[0] < 0 {
+		return nil, nil, fmt.Errorf("redisstore: job %s: %w", id, storage.ErrNotFound)
+	}
+	return s.shards[at[0]].JobLogs(ctx, id)
+}
+
+// RemoveWorker implements [storage.Workers], on every shard.
+func (s *Sharded) RemoveWorker(ctx context.Context, id string) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	return s.onShards(func(sh *Store) error { return sh.RemoveWorker(ctx, id) })
+}
+
+// RemoveDeadWorkers implements [storage.Workers]: every shard returns the
+// jobs of the workers it finds dead.
+func (s *Sharded) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([]string, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	var (
+		mu   sync.Mutex
+		dead []string
+	)
+	err := someShards(all(len(s.shards)), func(i int) error {
+		d, err := s.shards[i].RemoveDeadWorkers(ctx, timeout)
+		mu.Lock()
+		dead = append(dead, d...)
+		mu.Unlock()
+		return err
+	})
+	slices.Sort(dead)
+	return slices.Compact(dead), err
+}
+
+// Subscribe implements [storage.Notifier]: it listens to the wake-ups of
+// every shard, on Redis Cluster each on the master that publishes them
+// (the others' reach a node only through the cluster bus, later).
+func (s *Sharded) Subscribe(ctx context.Context, topics storage.Topic) (<-chan struct{}, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	channels := make([]string, len(s.shards))
+	for i, sh := range s.shards {
+		channels[i] = sh.k.wake()
+	}
+	groups := [][]string{channels}
+	if _, ok := s.rdb.(*redis.ClusterClient); ok {
+		groups = nil
+		for _, ch := range channels {
+			groups = append(groups, []string{ch})
+		}
+	}
+	// Shard 0's connections serve the whole store: shard 0 never
+	// subscribes on its own.
+	return s.wakes.subscribe(ctx, s.rdb, groups, topics)
 }

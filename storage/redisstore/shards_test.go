@@ -22,14 +22,14 @@ import (
 
 // newShardedStore returns a store of n shards with a fresh name on client,
 // whose keys, of every shard, are deleted after the test.
-func newShardedStore(t testing.TB, client redis.UniversalClient, n int) *Store {
+func newShardedStore(t testing.TB, client redis.UniversalClient, n int) *Sharded {
 	name := randomName()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		require.NoError(t, deleteKeys(ctx, client, "{"+name+"*"))
 	})
-	return New(client, Name(name), Shards(n))
+	return NewSharded(client, n, Name(name))
 }
 
 func TestShardedConformance(t *testing.T) {
@@ -55,7 +55,7 @@ func TestClusterShards(t *testing.T) {
 	client := startCluster(t)
 	t.Run("ShardsSpreadOverMasters", func(t *testing.T) {
 		for i := range 16 {
-			s := New(client, Name(randomName()+string(rune('a'+i))), Shards(clusterMasters))
+			s := NewSharded(client, clusterMasters, Name(randomName()+string(rune('a'+i))))
 			masters := map[string]bool{}
 			for _, sh := range s.shards {
 				slot, err := client.ClusterKeySlot(testCtx(t), sh.k.seq()).Result()
@@ -98,11 +98,11 @@ func TestShardTags(t *testing.T) {
 		}
 		require.Len(t, ranges, n, "each shard in its own slot range: %v", tags)
 	}
-	require.Equal(t, []string{"taskflow"}, New(nil).ShardTags())
-	_, err := New(nil, Shards(0)).Get(context.Background(), uuid.New())
-	require.ErrorIs(t, err, ErrInvalidShards)
-	_, err = New(nil, Shards(MaxShards+1)).Get(context.Background(), uuid.New())
-	require.ErrorIs(t, err, ErrInvalidShards)
+	require.Equal(t, []string{"taskflow"}, NewSharded(nil, 1).ShardTags())
+	for _, n := range []int{0, MaxShards + 1} {
+		_, err := NewSharded(nil, n).Get(context.Background(), uuid.New())
+		require.ErrorIs(t, err, ErrInvalidShards, "%d shards", n)
+	}
 }
 
 // TestShardsSpreadAQueue: the jobs of one queue, created in many calls,
@@ -311,7 +311,7 @@ func TestShardsWithAMasterDown(t *testing.T) {
 		t.Skip("starts a Redis Cluster")
 	}
 	client, servers := startClusterServers(t, "--cluster-require-full-coverage", "no")
-	s := New(client, Name(randomName()), Shards(clusterMasters)) // its keys go with the cluster
+	s := NewSharded(client, clusterMasters, Name(randomName())) // its keys go with the cluster
 	ctx := testCtx(t)
 	var ran sync.Map
 	reg := taskflow.NewRegistry()

@@ -663,6 +663,12 @@ func idsOf(jobs []*storage.Job) []string {
 	return ids
 }
 
+// listerStore is a store that lists its jobs: a Store or a Sharded.
+type listerStore interface {
+	storage.Store
+	storage.Lister
+}
+
 // Lists filtered by what their index does not tell (a queue of the sched
 // set, a task, a batch, a parent) walk by cursor, both ways, in the
 // list's order, on a plain and a sharded store.
@@ -670,10 +676,10 @@ func TestFilteredListsWalkByCursor(t *testing.T) {
 	client := testClient(t)
 	for _, store := range []struct {
 		name string
-		new  func(t *testing.T) *Store
+		new  func(t *testing.T) listerStore
 	}{
-		{"Plain", func(t *testing.T) *Store { return newStore(t, client) }},
-		{"Sharded", func(t *testing.T) *Store { return newShardedStore(t, client, 3) }},
+		{"Plain", func(t *testing.T) listerStore { return newStore(t, client) }},
+		{"Sharded", func(t *testing.T) listerStore { return newShardedStore(t, client, 3) }},
 	} {
 		t.Run(store.name, func(t *testing.T) {
 			s := store.new(t)

@@ -10,13 +10,14 @@ import (
 
 	"github.com/taskflow-go/taskflow/internal/codectest"
 	"github.com/taskflow-go/taskflow/internal/rig"
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 // runWorkerFlow runs a worker on s and takes jobs through it with the
 // public API: a typed result, a continuation fed by it, a batch, a delayed
 // job and a unique job.
-func runWorkerFlow(t *testing.T, s *Store) {
+func runWorkerFlow(t *testing.T, s storage.Store) {
 	reg := taskflow.NewRegistry()
 	shout, err := taskflow.RegisterTask(reg, "shout", func(_ context.Context, v string) (string, error) { return strings.ToUpper(v), nil })
 	require.NoError(t, err)
