@@ -51,7 +51,7 @@ func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Nam
 }
 
 // ListBatches implements [storage.BatchLister]. Batches live on shard 0
-// (see [Shards]), in the sorted set of batch IDs that their first job
+// (see [Sharded]), in the sorted set of batch IDs that their first job
 // adds them to and their last job's removal takes them out of; batches
 // created by a version of taskflow that kept no such set are not listed.
 func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {

@@ -39,7 +39,7 @@
 // where all of its keys live in one slot, on one master. Stores with other
 // names live in other slots: give separate stores (say, one per group of
 // queues) different names to spread them over the masters, or spread one
-// store over several slots with [Shards]. Fetch order (queues as listed,
+// store over several slots with [NewSharded]. Fetch order (queues as listed,
 // then priority, then first enqueued) holds within a store; a worker serves
 // one store. The enqueue sequence that orders jobs of equal priority is the
 // Redis server's clock in microseconds (one more than the last sequence
@@ -49,12 +49,12 @@
 // # Shards
 //
 // One slot is one master's core: about 20,000 jobs/s leased and completed
-// (docs/PERFORMANCE.md). [Shards](n) makes the store n complete stores of
-// the layout above, its shards, each with its own hash tag: shard 0 the
-// store's name ("{taskflow}:…", so Shards(1), the default, is the layout
-// above), shard i "{taskflow:k}:…", k chosen so that on a cluster whose n
+// (docs/PERFORMANCE.md). [NewSharded](client, n) returns a [Sharded]
+// store: n complete stores of the layout above, its shards, each with its
+// own hash tag: shard 0 the store's name ("{taskflow}:…", the store [New]
+// returns), shard i "{taskflow:k}:…", k chosen so that on a cluster whose n
 // masters hold equal slot ranges (as redis-cli --cluster create gives
-// them) each shard lands on its own master ([Store.ShardTags] lists them).
+// them) each shard lands on its own master ([Sharded.ShardTags] lists them).
 // What holds across shards:
 //
 //   - Create: a call goes whole to one shard, so it stays all or none:
@@ -136,7 +136,7 @@
 // Processing job, and the Enqueued jobs of queues not served by
 // partition: a monitoring call.
 //
-// On a store of several shards, limits live on shard 0, and a Create call
+// On a [Sharded] store, limits live on shard 0, and a Create call
 // with a job that has a partition key, or that a limit stored at that
 // moment applies to (its queue's, its task's), goes to shard 0 too: one
 // script sees every job a limit counts, so limits stay exact, and such

@@ -21,10 +21,10 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// A store of n > 1 shards (see [Shards]) is n complete stores of the
+// A store of n shards (see [Sharded]) is n complete stores of the
 // unsharded layout, each with its own hash tag, so each lives in its own Redis
-// Cluster slot; the Store spreads work over them and gathers their
-// answers. Shard 0 has the store's name as its tag ("{name}:…", the layout
+// Cluster slot; the Sharded store spreads work over them and gathers
+// their answers, and is shard 0 itself for what only shard 0 holds. Shard 0 has the store's name as its tag ("{name}:…", the layout
 // of an unsharded store); shard i > 0 has "{name:k}", k the smallest
 // number from 1 whose slot falls in the i-th of the equal slot ranges that
 // shard 0's range leaves (see shardTags), so that on a cluster whose
@@ -36,8 +36,9 @@ import (
 //     the shard of a stored parent its continuations await, shard 0 when
 //     a job has a batch or a unique key (every batch, and every unique key,
 //     lives there), else the shard its first job's ID hashes to.
-//   - Shard 0 holds the store-wide things: recurring definitions, locks and
-//     the worker list. Every shard keeps the workers' heartbeats, so that
+//   - Shard 0 holds the store-wide things: recurring definitions, locks,
+//     limits and the worker list (the methods of these are shard 0's, which
+//     Sharded embeds). Every shard keeps the workers' heartbeats, so that
 //     each returns the jobs of dead workers; a queue's pause is written to
 //     every shard.
 //   - A fencing token tells the shard of its job: a shard's token t is
