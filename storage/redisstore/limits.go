@@ -167,23 +167,3 @@ func (s *Store) LimitUsage(ctx context.Context) ([]storage.LimitUsage, error) {
 	})
 	return out, nil
 }
-
-// limitedOnShard0 calls need(0) for each of jobs that a stored limit
-// (limits, shard 0's limit hash) applies to: on a sharded store such jobs
-// live on shard 0, with the limits, so that one fetch script counts them
-// all.
-func (s *Store) limitedOnShard0(jobs []*storage.Job, limits map[string]string, need func(int, string) error) error {
-	if len(limits) == 0 {
-		return nil
-	}
-	for _, j := range jobs {
-		for _, key := range []string{"queue:" + j.Queue, "task:" + j.Task, "partition:" + j.Task} {
-			if _, ok := limits[key]; ok {
-				if err := need(0, fmt.Sprintf("job %s is under limit %s", j.ID, key)); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
-}

@@ -37,8 +37,7 @@ import (
 //     a job has a batch or a unique key (every batch, and every unique key,
 //     lives there), else the shard its first job's ID hashes to.
 //   - Shard 0 holds the store-wide things: recurring definitions, locks,
-//     limits and the worker list (the methods of these are shard 0's, which
-//     Sharded embeds). Every shard keeps the workers' heartbeats, so that
+//     limits and the worker list. Every shard keeps the workers' heartbeats, so that
 //     each returns the jobs of dead workers; a queue's pause is written to
 //     every shard.
 //   - A fencing token tells the shard of its job: a shard's token t is
@@ -79,16 +78,10 @@ var (
 // [NewSharded]; it has every capability a [Store] has and is safe for
 // concurrent use.
 type Sharded struct {
-	// home is shard 0, which alone holds batches, unique keys, limits,
-	// recurring definitions, locks and the worker list: the methods it
-	// does not share with the other shards are its own.
-	home
-	shards []*Store
+	home   *Store   // shard 0, whose keys carry the store's name
+	shards []*Store // home first
 	rot    atomic.Uint32
 }
-
-// home is shard 0 of a Sharded store.
-type home struct{ *Store }
 
 // NewSharded returns a store of n shards on client, configured by opts as
 // [New] configures a store. Shard 0 is the store [New] would return, so
@@ -99,16 +92,16 @@ type home struct{ *Store }
 // above [MaxShards], every call returns an error wrapping
 // [ErrInvalidShards]. The client belongs to the caller.
 func NewSharded(client redis.UniversalClient, n int, opts ...Option) *Sharded {
-	s := &Sharded{home: home{New(client, opts...)}}
-	s.shards = []*Store{s.Store}
+	home := New(client, opts...)
+	s := &Sharded{home: home, shards: []*Store{home}}
 	switch {
 	case n < 1 || n > MaxShards:
-		if s.err == nil {
-			s.err = fmt.Errorf("%w %d: want 1 to %d", ErrInvalidShards, n, MaxShards)
+		if home.err == nil {
+			home.err = fmt.Errorf("%w %d: want 1 to %d", ErrInvalidShards, n, MaxShards)
 		}
-	case s.err == nil:
-		for _, tag := range shardTags(s.name, n)[1:] {
-			s.shards = append(s.shards, &Store{rdb: client, name: tag, k: keys{prefix: "{" + tag + "}:"}, now: s.now})
+	case home.err == nil:
+		for _, tag := range shardTags(home.name, n)[1:] {
+			s.shards = append(s.shards, &Store{rdb: client, name: tag, k: keys{prefix: "{" + tag + "}:"}, now: home.now})
 		}
 	}
 	return s
@@ -261,7 +254,7 @@ func all(n int) []int {
 // locate returns the shard that holds each job of ids, -1 for none.
 func (s *Sharded) locate(ctx context.Context, ids []uuid.UUID) ([]int, error) {
 	cmds := make([][]*redis.IntCmd, len(s.shards))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.home.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, sh := range s.shards {
 			cmds[i] = make([]*redis.IntCmd, len(ids))
 			for k, id := range ids {
@@ -294,7 +287,7 @@ var ErrShardConflict = fmt.Errorf("redisstore: the jobs of one call belong on di
 // the call belongs on, after checking that no other shard holds one of
 // their IDs.
 func (s *Sharded) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	if len(p.Jobs) == 0 {
@@ -334,7 +327,7 @@ func (s *Sharded) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.U
 	dups := make([]*redis.IntCmd, len(s.shards))
 	found := make([][]*redis.IntCmd, len(s.shards))
 	var limits *redis.MapStringStringCmd
-	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+	_, err := s.home.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		limits = pl.HGetAll(ctx, s.shards[0].k.limits())
 		for i, sh := range s.shards {
 			ks := make([]string, len(p.Jobs))
@@ -363,7 +356,7 @@ func (s *Sharded) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.U
 			return nil, err
 		}
 	}
-	if err := s.limitedOnShard0(p.Jobs, limits.Val(), need); err != nil {
+	if err := limitedOnShard0(p.Jobs, limits.Val(), need); err != nil {
 		return nil, err
 	}
 	if want < 0 {
@@ -383,6 +376,26 @@ func (s *Sharded) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.U
 	return s.shards[want].Create(ctx, p)
 }
 
+// limitedOnShard0 calls need(0) for each of jobs that a stored limit
+// (limits, shard 0's limit hash) applies to: on a sharded store such jobs
+// live on shard 0, with the limits, so that one fetch script counts them
+// all.
+func limitedOnShard0(jobs []*storage.Job, limits map[string]string, need func(int, string) error) error {
+	if len(limits) == 0 {
+		return nil
+	}
+	for _, j := range jobs {
+		for _, key := range []string{"queue:" + j.Queue, "task:" + j.Task, "partition:" + j.Task} {
+			if _, ok := limits[key]; ok {
+				if err := need(0, fmt.Sprintf("job %s is under limit %s", j.ID, key)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // head is a job at the head of a queue of a shard, as Fetch plans.
 type head struct {
 	shard, queue int // queue: its index in Fetch's order
@@ -398,7 +411,7 @@ type head struct {
 // others meanwhile are made up for from the shards that still have some,
 // for a few rounds.
 func (s *Sharded) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
-	if err := s.beginFetch(ctx, p); err != nil {
+	if err := s.home.beginFetch(ctx, p); err != nil {
 		return nil, err
 	}
 	ranges := fetchRanges(p)
@@ -406,7 +419,7 @@ func (s *Sharded) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage
 		return nil, nil
 	}
 	q := *p
-	q.Now = s.clock(p.Now)
+	q.Now = s.home.clock(p.Now)
 	var out []*storage.Job
 	for round := 0; round < 3 && len(out) < p.Limit; round++ {
 		q.Limit = p.Limit - len(out)
@@ -466,7 +479,7 @@ func (s *Sharded) fetchPlan(ctx context.Context, p *storage.FetchParams, ranges 
 	}
 	paused := make([]*redis.BoolSliceCmd, len(s.shards))
 	zs := make([][]*redis.ZSliceCmd, len(s.shards))
-	_, err := s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+	_, err := s.home.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for i, sh := range s.shards {
 			paused[i] = pl.SMIsMember(ctx, sh.k.paused(), anys(queues)...)
 			for r := range nq {
@@ -528,13 +541,13 @@ func anys(ss []string) []any {
 // shards, each shard's changes are first checked (a call that must fail:
 // see dryRun), then applied.
 func (s *Sharded) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	if len(p.Transitions) == 0 {
 		return []error{}, nil
 	}
-	n, now := len(p.Transitions), s.clock(p.Now)
+	n, now := len(p.Transitions), s.home.clock(p.Now)
 	shardOf, toks := make([]int, n), make([]int64, n)
 	routed := make([]bool, n) // by its token, not located
 	var lookup []uuid.UUID
@@ -655,7 +668,7 @@ var dryRun = storage.Transition{ID: uuid.Nil, To: "deleted"}
 // ExtendLeases implements [storage.Store]: it extends each lease on its
 // token's shard, and records the worker's heartbeat on every shard.
 func (s *Sharded) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]storage.LostLease, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	jobs := make([]map[uuid.UUID]int64, len(s.shards))
@@ -695,7 +708,7 @@ func (s *Sharded) ExtendLeases(ctx context.Context, p *storage.ExtendParams) ([]
 	// shard holds it, is in the state read there.
 	var missing []*redis.StringCmd
 	var at []int
-	_, err = s.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
+	_, err = s.home.rdb.Pipelined(ctx, func(pl redis.Pipeliner) error {
 		for k, l := range lost {
 			if l.State == "" {
 				for _, sh := range s.shards {
@@ -727,13 +740,13 @@ func (s *Sharded) start() int { return int(s.rot.Add(1) % uint32(len(s.shards)))
 // PromoteDue implements [storage.Store]: it promotes on every shard, up to
 // the limit in all.
 func (s *Sharded) PromoteDue(ctx context.Context, p *storage.PromoteParams) (storage.PromoteResult, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return storage.PromoteResult{}, err
 	}
 	var out storage.PromoteResult
 	first := s.start()
 	q := *p
-	q.Now = s.clock(p.Now)
+	q.Now = s.home.clock(p.Now)
 	var errs []error
 	for x := range s.shards {
 		i := (first + x) % len(s.shards)
@@ -789,11 +802,11 @@ func (s *Sharded) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) 
 
 // get reads the job from every shard at once.
 func (s *Sharded) get(ctx context.Context, id uuid.UUID, withHistory bool) (*storage.Job, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	cmds := make([]*redis.MapStringStringCmd, len(s.shards))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := s.home.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, sh := range s.shards {
 			cmds[i] = p.HGetAll(ctx, sh.k.job(id))
 		}
@@ -818,7 +831,7 @@ func (s *Sharded) get(ctx context.Context, id uuid.UUID, withHistory bool) (*sto
 // List implements [storage.Lister]: it merges the lists of every shard,
 // in the list's order.
 func (s *Sharded) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	q := *p
@@ -882,7 +895,7 @@ func compareEntries(p *storage.ListParams, a, b entry) int {
 // ListQueues implements [storage.Queues]: it merges the queues of every
 // shard.
 func (s *Sharded) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	lists := make([][]storage.QueueInfo, len(s.shards))
@@ -921,7 +934,7 @@ func (s *Sharded) ListQueues(ctx context.Context) ([]storage.QueueInfo, error) {
 // Stats implements [storage.Statistics]: it sums the statistics of every
 // shard.
 func (s *Sharded) Stats(ctx context.Context, from, to time.Time, step time.Duration) ([]storage.StatsPoint, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	lists := make([][]storage.StatsPoint, len(s.shards))
@@ -1009,11 +1022,11 @@ func (s *Sharded) onShards(f func(sh *Store) error) error {
 // ReclaimExpired implements [storage.Store], on every shard in turn up to
 // the limit in all.
 func (s *Sharded) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (int, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return 0, err
 	}
 	q := *p
-	q.Now = s.clock(p.Now)
+	q.Now = s.home.clock(p.Now)
 	return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
 		q.Limit = limit
 		return sh.ReclaimExpired(ctx, &q)
@@ -1023,11 +1036,11 @@ func (s *Sharded) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) 
 // DeleteExpired implements [storage.Pruner], on every shard in turn up to
 // the limit in all.
 func (s *Sharded) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return 0, err
 	}
 	q := *p
-	q.Now = s.clock(p.Now)
+	q.Now = s.home.clock(p.Now)
 	return s.roundRobin(p.Limit, func(sh *Store, limit int) (int, error) {
 		q.Limit = limit
 		return sh.DeleteExpired(ctx, &q)
@@ -1036,7 +1049,7 @@ func (s *Sharded) DeleteExpired(ctx context.Context, p *storage.PruneParams) (in
 
 // Count implements [storage.Lister]: it sums the counts of every shard.
 func (s *Sharded) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	var mu sync.Mutex
@@ -1055,7 +1068,7 @@ func (s *Sharded) Count(ctx context.Context, queue string) (map[states.Name]int6
 
 // SetQueuePaused implements [storage.Queues], on every shard.
 func (s *Sharded) SetQueuePaused(ctx context.Context, queue string, paused bool) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return err
 	}
 	return s.onShards(func(sh *Store) error { return sh.SetQueuePaused(ctx, queue, paused) })
@@ -1063,7 +1076,7 @@ func (s *Sharded) SetQueuePaused(ctx context.Context, queue string, paused bool)
 
 // AppendLogs implements [storage.JobLogs].
 func (s *Sharded) AppendLogs(ctx context.Context, records []storage.LogRecord) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return err
 	}
 	return s.logs(ctx, records, nil)
@@ -1071,7 +1084,7 @@ func (s *Sharded) AppendLogs(ctx context.Context, records []storage.LogRecord) e
 
 // SetProgress implements [storage.JobLogs].
 func (s *Sharded) SetProgress(ctx context.Context, progress []storage.Progress) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return err
 	}
 	return s.logs(ctx, nil, progress)
@@ -1079,7 +1092,7 @@ func (s *Sharded) SetProgress(ctx context.Context, progress []storage.Progress) 
 
 // JobLogs implements [storage.JobLogs]: it reads them on the job's shard.
 func (s *Sharded) JobLogs(ctx context.Context, id uuid.UUID) ([]storage.LogRecord, *storage.Progress, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, nil, err
 	}
 	at, err := s.locate(ctx, []uuid.UUID{id})
@@ -1094,7 +1107,7 @@ func (s *Sharded) JobLogs(ctx context.Context, id uuid.UUID) ([]storage.LogRecor
 
 // RemoveWorker implements [storage.Workers], on every shard.
 func (s *Sharded) RemoveWorker(ctx context.Context, id string) error {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return err
 	}
 	return s.onShards(func(sh *Store) error { return sh.RemoveWorker(ctx, id) })
@@ -1103,7 +1116,7 @@ func (s *Sharded) RemoveWorker(ctx context.Context, id string) error {
 // RemoveDeadWorkers implements [storage.Workers]: every shard returns the
 // jobs of the workers it finds dead.
 func (s *Sharded) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) ([]string, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	var (
@@ -1125,7 +1138,7 @@ func (s *Sharded) RemoveDeadWorkers(ctx context.Context, timeout time.Duration) 
 // every shard, on Redis Cluster each on the master that publishes them
 // (the others' reach a node only through the cluster bus, later).
 func (s *Sharded) Subscribe(ctx context.Context, topics storage.Topic) (<-chan struct{}, error) {
-	if err := s.begin(ctx); err != nil {
+	if err := s.home.begin(ctx); err != nil {
 		return nil, err
 	}
 	channels := make([]string, len(s.shards))
@@ -1133,7 +1146,7 @@ func (s *Sharded) Subscribe(ctx context.Context, topics storage.Topic) (<-chan s
 		channels[i] = sh.k.wake()
 	}
 	groups := [][]string{channels}
-	if _, ok := s.rdb.(*redis.ClusterClient); ok {
+	if _, ok := s.home.rdb.(*redis.ClusterClient); ok {
 		groups = nil
 		for _, ch := range channels {
 			groups = append(groups, []string{ch})
@@ -1141,5 +1154,92 @@ func (s *Sharded) Subscribe(ctx context.Context, topics storage.Topic) (<-chan s
 	}
 	// Shard 0's connections serve the whole store: shard 0 never
 	// subscribes on its own.
-	return s.wakes.subscribe(ctx, s.rdb, groups, topics)
+	return s.home.wakes.subscribe(ctx, s.home.rdb, groups, topics)
+}
+
+// The methods below serve what lives on shard 0 alone: batches, recurring
+// definitions, locks, the worker list and limits.
+
+// EnforcesUniqueKeys implements [storage.UniqueKeys].
+func (s *Sharded) EnforcesUniqueKeys() {}
+
+// ResolvesContinuations implements [storage.Continuations].
+func (s *Sharded) ResolvesContinuations() {}
+
+// BatchProgress implements [storage.Batches]: batches live on shard 0.
+func (s *Sharded) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Name]int64, error) {
+	return s.home.BatchProgress(ctx, id)
+}
+
+// ListBatches implements [storage.BatchLister]: batches live on shard 0.
+func (s *Sharded) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+	return s.home.ListBatches(ctx, offset, limit)
+}
+
+// UpsertRecurring implements [storage.Recurring], on shard 0.
+func (s *Sharded) UpsertRecurring(ctx context.Context, r *storage.RecurringJob) error {
+	return s.home.UpsertRecurring(ctx, r)
+}
+
+// RemoveRecurring implements [storage.Recurring], on shard 0.
+func (s *Sharded) RemoveRecurring(ctx context.Context, id string) error {
+	return s.home.RemoveRecurring(ctx, id)
+}
+
+// GetRecurring implements [storage.Recurring], on shard 0.
+func (s *Sharded) GetRecurring(ctx context.Context, id string) (*storage.RecurringJob, error) {
+	return s.home.GetRecurring(ctx, id)
+}
+
+// ListRecurring implements [storage.Recurring], on shard 0.
+func (s *Sharded) ListRecurring(ctx context.Context) ([]*storage.RecurringJob, error) {
+	return s.home.ListRecurring(ctx)
+}
+
+// DueRecurring implements [storage.Recurring], on shard 0.
+func (s *Sharded) DueRecurring(ctx context.Context, now time.Time, limit int) ([]*storage.RecurringJob, time.Time, error) {
+	return s.home.DueRecurring(ctx, now, limit)
+}
+
+// FireRecurring implements [storage.Recurring]: the job a definition
+// fires is created on shard 0, with the definition.
+func (s *Sharded) FireRecurring(ctx context.Context, p *storage.FireParams) error {
+	return s.home.FireRecurring(ctx, p)
+}
+
+// SetRecurringPaused implements [storage.Recurring], on shard 0.
+func (s *Sharded) SetRecurringPaused(ctx context.Context, id string, paused bool, nextRun time.Time) error {
+	return s.home.SetRecurringPaused(ctx, id, paused, nextRun)
+}
+
+// TryLock implements [storage.Locker], on shard 0.
+func (s *Sharded) TryLock(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	return s.home.TryLock(ctx, key, owner, ttl)
+}
+
+// Unlock implements [storage.Locker], on shard 0.
+func (s *Sharded) Unlock(ctx context.Context, key, owner string) error {
+	return s.home.Unlock(ctx, key, owner)
+}
+
+// ListWorkers implements [storage.Workers]: the worker list lives on
+// shard 0.
+func (s *Sharded) ListWorkers(ctx context.Context) ([]*storage.WorkerInfo, error) {
+	return s.home.ListWorkers(ctx)
+}
+
+// SetLimits implements [storage.FlowControl]: limits live on shard 0.
+func (s *Sharded) SetLimits(ctx context.Context, limits []storage.Limit) error {
+	return s.home.SetLimits(ctx, limits)
+}
+
+// Limits implements [storage.FlowControl]: limits live on shard 0.
+func (s *Sharded) Limits(ctx context.Context) ([]storage.Limit, error) {
+	return s.home.Limits(ctx)
+}
+
+// LimitUsage implements [storage.FlowControl]: limits, and the jobs they
+// count, live on shard 0.
+func (s *Sharded) LimitUsage(ctx context.Context) ([]storage.LimitUsage, error) {
+	return s.home.LimitUsage(ctx)
 }
