@@ -15,34 +15,30 @@ local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11
 local leaseEnd, leases = SEP .. untilAt .. SEP .. owner, P .. 'lease'
 local out, leased = {}, {}
 
--- read returns job id's hash, and its task and partition key, if it is
--- Enqueued in queue q; nil otherwise (a member whose job is gone, evicted
--- by a maxmemory policy, or not Enqueued there, a stray entry, is never
--- leased).
+-- read returns job id's hash, its task and partition key, its history
+-- length and its attempts, if it is Enqueued in queue q; nil otherwise (a
+-- member whose job is gone, evicted by a maxmemory policy, or not Enqueued
+-- there, a stray entry, is never leased).
 local function read(id, q)
   local row = redis.call('HGETALL', jk(id))
-  local st, jq, t, pk = nil, nil, '', ''
+  local st, jq, t, pk, hn, att = nil, nil, '', '', 1, 0
   for x = 1, #row, 2 do
     local f = row[x]
     if f == 's' then st = row[x + 1]
     elseif f == 'q' then jq = row[x + 1]
+    elseif f == 'hn' then hn = tonumber(row[x + 1])
+    elseif f == 'n' then att = tonumber(row[x + 1])
     elseif f == 't' then t = row[x + 1]
     elseif f == 'pk' then pk = row[x + 1]
     end
   end
   if st ~= 'enqueued' or jq ~= q then return nil end
-  return row, t, pk
+  return row, t, pk, hn, att
 end
 
--- leaseRow leases job id, read as row.
-local function leaseRow(id, row)
-  local hn, att = 1, 0
-  for x = 1, #row, 2 do
-    local f = row[x]
-    if f == 'hn' then hn = tonumber(row[x + 1])
-    elseif f == 'n' then att = tonumber(row[x + 1])
-    end
-  end
+-- leaseRow leases job id, read as row, with history length hn and
+-- attempts att.
+local function leaseRow(id, row, hn, att)
   local k = jk(id)
   local tok = token()
   local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
@@ -69,7 +65,7 @@ local function plain(q, min, max)
   local gone, switch = {}, false
   for _, m in ipairs(members) do
     local id = string.sub(m, -36) -- the member is the enqueue sequence, then the ID
-    local row, t, pk = read(id, q)
+    local row, t, pk, hn, att = read(id, q)
     if row then
       local why = heldBy(q, t, pk)
       if why == 'queue' then break end
@@ -78,7 +74,7 @@ local function plain(q, min, max)
         break
       end
       take(q, t, pk)
-      leaseRow(id, row)
+      leaseRow(id, row, hn, att)
     end
     gone[#gone + 1] = m
   end
@@ -118,10 +114,10 @@ local function byPartition(q, min, max)
         redis.call('ZREM', gk, heads[1])
         zput(rk, heads[1], false)
         local id = string.sub(heads[1], -36)
-        local row = read(id, q)
+        local row, _, _, hn, att = read(id, q)
         if row then
           take(q, t, pk)
-          leaseRow(id, row)
+          leaseRow(id, row, hn, att)
         end
       end
       if heads[3] then

@@ -82,6 +82,7 @@ end
 -- heldBy returns the scope of the first limit that holds back a job of q,
 -- t and pk now ('queue', or 'other'), or nil when none does.
 local function heldBy(q, t, pk)
+  if not limits() then return nil end -- the common case, kept cheap
   local now, why = tonumber(NOW), nil
   applying(q, t, pk, function(l, c)
     if (l.c > 0 and running(c) >= l.c) or (l.t > 0 and math.max(tatOf(c), now) - now > l.b * l.t) then
@@ -96,6 +97,7 @@ end
 -- take counts the start of a job of q, t and pk: a slot of each
 -- concurrency limit, a GCRA step of each rate limit.
 local function take(q, t, pk)
+  if not limits() then return end
   local now = tonumber(NOW)
   applying(q, t, pk, function(l, c)
     if l.c > 0 then
