@@ -18,13 +18,15 @@ import (
 // errRollback aborts a transaction without failing the call.
 var errRollback = errors.New("rollback")
 
-// Transition implements [storage.Store]. A batch whose ids are distinct and
-// that finishes no job is one statement. Otherwise the batch runs in one
-// transaction: changes without a lease that may leave Failed move their
-// jobs back from jobs_kept first (see unkeep); a batch naming a job more than once runs in rounds of
-// distinct ids, in order; an AllOrNothing batch rolls back when one change
-// fails; and the continuations of finished jobs that the statement reports
-// as awaited or in a batch are resolved (see resolve).
+// Transition implements [storage.Store]. A batch whose ids are distinct,
+// that finishes no job and that holds a lease for every change that may
+// leave Failed is one statement. Otherwise the batch runs in one
+// transaction: the jobs of changes without a lease that may leave Failed
+// move back from jobs_kept first (see unkeep); a batch naming a job more
+// than once runs in rounds of distinct ids, in order; an AllOrNothing
+// batch rolls back when one change fails; and the continuations of
+// finished jobs that the statement reports as awaited or in a batch are
+// resolved (see resolve).
 func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
