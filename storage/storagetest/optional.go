@@ -285,8 +285,7 @@ func testFailedJobsStay(t *testing.T, newStore NewStore) {
 		t.Skip("store does not implement storage.Pruner")
 	}
 	batch := newID()
-	x, y, z := newJob(t), newJob(t, inBatch(batch)), newJob(t)
-	gone := newJob(t, inBatch(batch))
+	x, y, z, gone := newJob(t), newJob(t, inBatch(batch)), newJob(t), newJob(t)
 	create(t, s, x, y, z, gone)
 	for _, j := range []*storage.Job{x, y, z} {
 		finish(t, s, j.ID, failed)
