@@ -18,6 +18,11 @@ import (
 // to jobs first (unkeep): jobs_kept holds Failed jobs only, which nothing
 // but a move writes. Reads that may meet a Failed job read both tables,
 // through the view jobs_all (migrations/014_kept_jobs.sql).
+//
+// Create inserts into jobs alone, so it does not see the ID of a kept job:
+// a job created again with such an ID is stored, not refused with
+// storage.ErrDuplicate. Clients give every job a new UUIDv7; only a caller
+// that stores one Job twice, after it failed and was moved, meets this.
 
 // lockJobsSQL: $1 ids → nothing. Locks the rows of ids that are in jobs,
 // in id order, so that the pruner (which skips locked rows) leaves them
