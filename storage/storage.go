@@ -435,6 +435,8 @@ type PruneParams struct {
 // has passed.
 type Pruner interface {
 	// DeleteExpired removes up to p.Limit jobs whose ExpireAt has passed,
-	// with their history, and returns how many it removed.
+	// with their history, and returns how many it removed. Jobs without
+	// an ExpireAt, Failed ones above all, stay whole: a store may move them
+	// aside then, but every method reads and changes them as before.
 	DeleteExpired(ctx context.Context, p *PruneParams) (int, error)
 }

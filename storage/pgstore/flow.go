@@ -26,15 +26,19 @@ WITH marked AS (
 	UPDATE {s}.jobs SET awaited = true
 	WHERE id = ANY(ARRAY(SELECT id FROM {s}.jobs WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE)) RETURNING id
 )
-SELECT p, EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = p)
+SELECT p, EXISTS (SELECT 1 FROM {s}.jobs_all WHERE batch_id = p)
 FROM unnest($1::uuid[]) p WHERE p NOT IN (SELECT id FROM marked)`
 
 // await checks the parents of new Awaiting jobs, in the caller's
 // transaction. Parents that are jobs are marked awaited, which locks them
 // until commit, so that a Transition finishing one either comes first (and
-// resolve then sees it finished) or reads the mark from the row it updates.
+// resolve then sees it finished) or reads the mark from the row it updates;
+// a Failed parent moves back from jobs_kept to be marked (see unkeep).
 // The other parents must be batches; it returns them.
 func (s *Store) await(ctx context.Context, tx db, parents []pgtype.UUID) ([]pgtype.UUID, error) {
+	if err := s.unkeep(ctx, tx, parents); err != nil {
+		return nil, err
+	}
 	rows, err := tx.Query(ctx, s.q.await, parents)
 	if err != nil {
 		return nil, err
@@ -70,9 +74,9 @@ var resolveSQL = `
 WITH p AS (
 	SELECT id, state = 'succeeded' AS success FROM {s}.jobs WHERE id = ANY($2::uuid[]) AND state IN ` + finished + `
 	UNION ALL
-	SELECT b, NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b AND state <> 'succeeded')
+	SELECT b, NOT EXISTS (SELECT 1 FROM {s}.jobs_all WHERE batch_id = b AND state <> 'succeeded')
 	FROM unnest($2::uuid[]) b
-	WHERE EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b)
+	WHERE EXISTS (SELECT 1 FROM {s}.jobs_all WHERE batch_id = b)
 		AND NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = b AND state NOT IN ` + finished + `)
 ), c AS (
 	SELECT c.id FROM p CROSS JOIN LATERAL (
@@ -93,7 +97,7 @@ WITH p AS (
 				FROM {s}.jobs p WHERE p.id = j.parent_id AND p.state = 'succeeded'), j.args) ELSE j.args END
 		FROM (SELECT CASE j.state_data->>'on' WHEN 'finish' THEN true WHEN 'failure' THEN NOT success ELSE success END AS run, success
 			FROM (SELECT coalesce((SELECT state = 'succeeded' FROM {s}.jobs WHERE id = j.parent_id),
-				NOT EXISTS (SELECT 1 FROM {s}.jobs WHERE batch_id = j.parent_id AND state <> 'succeeded')) AS success) ps) r),
+				NOT EXISTS (SELECT 1 FROM {s}.jobs_all WHERE batch_id = j.parent_id AND state <> 'succeeded')) AS success) ps) r),
 		updated_at = ` + clock + `
 	WHERE j.id = ANY(ARRAY(SELECT id FROM old)) AND j.state = 'awaiting'
 	RETURNING j.id, j.state, j.awaited, j.batch_id
@@ -160,7 +164,7 @@ func (s *Store) EnforcesUniqueKeys() {}
 func (s *Store) ResolvesContinuations() {}
 
 // batchProgressSQL: $1 batch id → state, count.
-var batchProgressSQL = `SELECT state, count(*) FROM {s}.jobs WHERE batch_id = $1 GROUP BY state`
+var batchProgressSQL = `SELECT state, count(*) FROM {s}.jobs_all WHERE batch_id = $1 GROUP BY state`
 
 // BatchProgress implements [storage.Batches].
 func (s *Store) BatchProgress(ctx context.Context, batchID uuid.UUID) (map[states.Name]int64, error) {
@@ -175,9 +179,9 @@ func (s *Store) BatchProgress(ctx context.Context, batchID uuid.UUID) (map[state
 // index scan of jobs_batch: one probe per batch, however many jobs each
 // has; the outer LIMIT stops the recursion.
 var listBatchesSQL = `WITH RECURSIVE b AS (
-	(SELECT batch_id FROM {s}.jobs WHERE batch_id IS NOT NULL ORDER BY batch_id DESC LIMIT 1)
+	(SELECT batch_id FROM {s}.jobs_all WHERE batch_id IS NOT NULL ORDER BY batch_id DESC LIMIT 1)
 	UNION ALL
-	SELECT (SELECT j.batch_id FROM {s}.jobs j WHERE j.batch_id IS NOT NULL AND j.batch_id < b.batch_id ORDER BY j.batch_id DESC LIMIT 1)
+	SELECT (SELECT j.batch_id FROM {s}.jobs_all j WHERE j.batch_id IS NOT NULL AND j.batch_id < b.batch_id ORDER BY j.batch_id DESC LIMIT 1)
 	FROM b WHERE b.batch_id IS NOT NULL
 )
 SELECT batch_id FROM b WHERE batch_id IS NOT NULL OFFSET $1 LIMIT $2`

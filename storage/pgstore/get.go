@@ -19,7 +19,7 @@ var historySQL = `SELECT state, reason, data, at FROM (
 	UNION ALL
 	SELECT id, state, reason, data, at FROM {s}.job_history_kept WHERE job_id = $1
 	UNION ALL
-	SELECT 9223372036854775807, state, coalesce(state_reason, ''), state_data, updated_at FROM {s}.jobs WHERE id = $1
+	SELECT 9223372036854775807, state, coalesce(state_reason, ''), state_data, updated_at FROM {s}.jobs_all WHERE id = $1
 ) h ORDER BY id`
 
 // Get implements [storage.Store].
@@ -39,8 +39,8 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	return j, interpretError("get history", err)
 }
 
-// getSQL: $1 id → jobCols of the job.
-var getSQL = `SELECT ` + jobCols + ` FROM {s}.jobs WHERE id = $1`
+// getSQL: $1 id → jobCols of the job, in jobs or jobs_kept.
+var getSQL = `SELECT ` + jobCols + ` FROM {s}.jobs_all WHERE id = $1`
 
 // Peek implements [storage.Peeker]: one query, on the job row.
 func (s *Store) Peek(ctx context.Context, id uuid.UUID) (*storage.Job, error) {

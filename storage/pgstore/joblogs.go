@@ -19,16 +19,16 @@ var _ storage.JobLogs = (*Store)(nil)
 // messages, $6 attrs → nothing. Records of jobs that are gone are dropped.
 //
 // The records are inserted in job id order (each job's in the order
-// given), so the key-share locks that the foreign key takes on the job rows
-// come in id order, as every statement that locks several job rows takes
-// its locks. Those that change jobs take FOR NO KEY UPDATE, which does not
-// conflict with key-share locks at all: logs and progress never wait for
-// transitions, nor transitions for them.
+// given), as every statement that locks several rows takes its locks. The
+// job is looked up in jobs and jobs_kept (jobs_all) with no lock, and no
+// foreign key ties the records to its row, which moves between the two
+// (kept.go): logs and progress never wait for transitions, nor
+// transitions for them. The pruner deletes them with their job.
 var appendLogsSQL = `INSERT INTO {s}.job_logs (job_id, attempt, at, level, message, attrs)
 SELECT l.job_id, l.attempt, l.at, l.level, l.message, l.attrs
 FROM unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[])
 	WITH ORDINALITY AS l(job_id, attempt, at, level, message, attrs, ord)
-WHERE EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = l.job_id)
+WHERE EXISTS (SELECT 1 FROM {s}.jobs_all j WHERE j.id = l.job_id)
 ORDER BY l.job_id, ord`
 
 // AppendLogs implements [storage.JobLogs] in one statement.
@@ -56,7 +56,7 @@ var setProgressSQL = `INSERT INTO {s}.job_progress AS p (job_id, attempt, percen
 SELECT DISTINCT ON (v.job_id) v.job_id, v.attempt, v.percent, v.message, v.at
 FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::text[], $5::timestamptz[])
 	WITH ORDINALITY AS v(job_id, attempt, percent, message, at, ord)
-WHERE EXISTS (SELECT 1 FROM {s}.jobs j WHERE j.id = v.job_id)
+WHERE EXISTS (SELECT 1 FROM {s}.jobs_all j WHERE j.id = v.job_id)
 ORDER BY v.job_id, v.ord DESC
 ON CONFLICT (job_id) DO UPDATE SET attempt = EXCLUDED.attempt, percent = EXCLUDED.percent,
 	message = EXCLUDED.message, at = EXCLUDED.at`

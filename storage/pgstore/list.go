@@ -223,7 +223,7 @@ func (s *Store) listQuery(p *storage.ListParams, window bool) (string, []any, er
 		if after != nil {
 			inner = append(inner, "id "+cmpOp(false)+" "+arg(uid(after.id))+"::uuid")
 		}
-		sql = `SELECT ` + jobCols + ` FROM (SELECT * FROM ` + s.q.list + ` WHERE ` + strings.Join(inner, " AND ") +
+		sql = `SELECT ` + jobCols + ` FROM (SELECT * FROM ` + s.listFrom(p.State) + ` WHERE ` + strings.Join(inner, " AND ") +
 			` ORDER BY id ` + dir(false) + ` LIMIT ` + strconv.Itoa(listWindow) + `) w WHERE ` + strings.Join(where[byState:], " AND ") +
 			` ORDER BY id ` + dir(false) + page
 	}
@@ -245,11 +245,11 @@ func (s *Store) listByID(p *storage.ListParams, where []string, after *cursor, a
 			where = append(where, "id "+cmpOp(false)+" "+arg(uid(after.id))+"::uuid")
 		}
 	}
-	return `SELECT ` + jobCols + ` FROM ` + s.q.list + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + key + " " + dir(false) + page
+	return `SELECT ` + jobCols + ` FROM ` + s.listFrom(p.State) + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + key + " " + dir(false) + page
 }
 
 // countSQL: $1 queue (empty: any) → state, count.
-var countSQL = `SELECT state, count(*) FROM {s}.jobs WHERE ($1 = '' OR queue = $1) GROUP BY state`
+var countSQL = `SELECT state, count(*) FROM {s}.jobs_all WHERE ($1 = '' OR queue = $1) GROUP BY state`
 
 // Count implements [storage.Lister].
 func (s *Store) Count(ctx context.Context, queue string) (map[states.Name]int64, error) {
@@ -293,7 +293,7 @@ var countStateSQL = map[states.Name]string{
 	states.NameScheduled:  `SELECT count(*) FROM {s}.jobs WHERE state = 'scheduled'`,
 	states.NameAwaiting:   `SELECT count(*) FROM {s}.jobs WHERE state = 'awaiting'`,
 	states.NameProcessing: `SELECT count(*) FROM {s}.jobs WHERE state = 'processing' AND lease_until IS NOT NULL`,
-	states.NameFailed:     `SELECT count(*) FROM {s}.jobs WHERE state = 'failed'`,
+	states.NameFailed:     `SELECT count(*) FROM {s}.jobs_all WHERE state = 'failed'`,
 }
 
 // inQueue limits a countStateSQL statement to the jobs of one queue.

@@ -80,10 +80,24 @@ func TestMigrateDownAndUpKeepsJobs(t *testing.T) {
 	}}})
 	require.NoError(t, err)
 	require.NoError(t, errs[0])
+	_, err = s.DeleteExpired(ctx, &storage.PruneParams{Now: now.Add(2 * time.Second), Limit: 10})
+	require.NoError(t, err)
+	require.NoError(t, s.AppendLogs(ctx, []storage.LogRecord{{JobID: j.ID, Attempt: 1, At: now, Level: "INFO", Message: "kept"}}))
 	before, err := s.Get(ctx, j.ID)
 	require.NoError(t, err)
+	hot, kept := where(t, s, j.ID)
+	require.Equal(t, [2]int{0, 1}, [2]int{hot, kept}, "the pruner moves a Failed job to jobs_kept")
 
 	opt := Schema(s.cfg.schema)
+	require.NoError(t, MigrateTo(ctx, s.pool, latestVersion-1, opt))
+	var n int
+	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.schema+`.jobs WHERE id = $1`, j.ID).Scan(&n))
+	require.Equal(t, 1, n, "going down moves the kept job back to jobs")
+	require.NoError(t, Migrate(ctx, s.pool, opt))
+	logs, _, err := s.JobLogs(ctx, j.ID)
+	require.NoError(t, err)
+	require.Len(t, logs, 1, "a kept job's logs survive a trip down and up one version")
+
 	require.NoError(t, MigrateTo(ctx, s.pool, 2, opt))
 	_, err = New(s.pool, opt).Get(ctx, j.ID)
 	require.ErrorIs(t, err, ErrNotMigrated)
@@ -94,9 +108,10 @@ func TestMigrateDownAndUpKeepsJobs(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, utcHistory(before.History), utcHistory(after.History))
 	require.Equal(t, "failed", string(after.State))
-	var hot int
 	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.schema+`.job_history WHERE job_id = $1`, j.ID).Scan(&hot))
 	require.Zero(t, hot, "the migration moves a Failed job's history to job_history_kept")
+	hot, kept = where(t, s, j.ID)
+	require.Equal(t, [2]int{0, 1}, [2]int{hot, kept}, "the migration moves a Failed job to jobs_kept")
 }
 
 func TestMigrationStatus(t *testing.T) {

@@ -30,6 +30,11 @@
 // history rows followed by the current state. The history of a job that
 // becomes Failed moves to table job_history_kept, so that job_history holds
 // only rows that retention removes and its index stays bounded under churn.
+// For the same reason [Store.DeleteExpired] moves the rows of Failed jobs to
+// table jobs_kept, and a change of such a job (a requeue, a delete, a new
+// continuation) moves it back to jobs first; reads that may meet a Failed
+// job read both, through the view jobs_all. Job logs and progress have no
+// foreign key to the row that moves: the pruner deletes them with their job.
 // Every statement that changes a job is one round trip and reaches job rows
 // by primary key or a partial index (see migrations/ and queries.go).
 // Statements that change jobs lock their rows FOR NO KEY UPDATE, in id

@@ -6,7 +6,15 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// pruneSQL: $1 now, $2 limit → the count of jobs removed with their history.
+// pruneSQL: $1 now, $2 limit → the count of jobs removed with their
+// history, logs and progress.
+//
+// It also moves up to $2 Failed jobs to jobs_kept (kept.go): those that
+// hold no unique key and never expire. It releases the keys of Failed
+// jobs whose unique_until has passed, as Create would before reusing
+// them, so that the next call moves those too. Each part locks its rows
+// and skips those locked: a job being changed stays where it is. The
+// deletes of empty id arrays cost an index probe each.
 var pruneSQL = `
 WITH d AS (
 	DELETE FROM {s}.jobs WHERE id = ANY(ARRAY(
@@ -17,6 +25,21 @@ WITH d AS (
 	DELETE FROM {s}.job_history WHERE job_id = ANY(ARRAY(SELECT id FROM d))
 ), hk AS (
 	DELETE FROM {s}.job_history_kept WHERE job_id = ANY(ARRAY(SELECT id FROM d))
+), l AS (
+	DELETE FROM {s}.job_logs WHERE job_id = ANY(ARRAY(SELECT id FROM d))
+), pr AS (
+	DELETE FROM {s}.job_progress WHERE job_id = ANY(ARRAY(SELECT id FROM d))
+), k AS (
+	DELETE FROM {s}.jobs WHERE id = ANY(ARRAY(
+		SELECT id FROM {s}.jobs WHERE state = 'failed' AND expire_at IS NULL AND NOT unique_held
+		ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED))
+	RETURNING *
+), ki AS (
+	INSERT INTO {s}.jobs_kept SELECT * FROM k
+), u AS (
+	UPDATE {s}.jobs SET unique_held = false WHERE id = ANY(ARRAY(
+		SELECT id FROM {s}.jobs WHERE state = 'failed' AND unique_held AND unique_until <= ` + clock + `
+		ORDER BY id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED))
 )
 SELECT count(*) FROM d`
 

@@ -15,7 +15,7 @@ import (
 // statistics are stale, which cost 10-100x in measurements.
 type queries struct {
 	version, check, notify, create, fetch, fetchRange, transition, transitionPlain, extend, checkLeases, promote, reclaim,
-	get, history, list, count, prune, pruneStats, stats, pauseQueue, listQueues,
+	get, history, list, listAll, count, prune, pruneStats, stats, pauseQueue, listQueues,
 	appendLogs, setProgress, jobLogs, jobProgress, estimate, estimateInQueue string
 	countState map[states.Name]string
 	lim        limitQueries // flow control (limits.go)
@@ -24,6 +24,8 @@ type queries struct {
 	// Recurring definitions, locks and the worker registry (flow.go).
 	upsertRecurring, removeRecurring, getRecurring, listRecurring, dueRecurring, nextRecurring,
 	fire, setLastJob, pauseRecurring, tryLock, unlock, heartbeat, listWorkers, removeWorker, removeDead string
+	// Failed jobs kept apart (kept.go).
+	lockJobs, unkeep string
 }
 
 // servedQueues is the fetch's queue list, from the rows of list (q0),
@@ -46,7 +48,7 @@ const jobCols = `id, task, args, queue, priority, state, state_data, run_at, att
 // lostLeases lists the leases of t (id, token) that owner $3 no longer
 // holds, with the state each job is in now (an empty string for a job that is gone).
 const lostLeases = `
-SELECT t.id, coalesce(j.state, '') FROM t LEFT JOIN {s}.jobs j ON j.id = t.id
+SELECT t.id, coalesce(j.state, (SELECT k.state FROM {s}.jobs_kept k WHERE k.id = t.id), '') FROM t LEFT JOIN {s}.jobs j ON j.id = t.id
 WHERE j.id IS NULL OR j.lease_token IS DISTINCT FROM t.token OR j.lease_owner IS DISTINCT FROM $3`
 
 // clock is the time of a call: the caller's Now, else the server's clock.
@@ -120,6 +122,9 @@ func buildQueries(schema string) queries {
 		get:             r.Replace(getSQL),
 		history:         r.Replace(historySQL),
 		list:            r.Replace(listSQL),
+		listAll:         r.Replace(listAllSQL),
+		lockJobs:        r.Replace(lockJobsSQL),
+		unkeep:          r.Replace(unkeepSQL),
 		estimate:        r.Replace(estimateSQL),
 		estimateInQueue: r.Replace(estimateInQueueSQL),
 		countState:      replaceAll(r, countStateSQL),

@@ -18,12 +18,15 @@ import (
 // errRollback aborts a transaction without failing the call.
 var errRollback = errors.New("rollback")
 
-// Transition implements [storage.Store]. A batch whose ids are distinct and
-// that finishes no job is one statement. Otherwise the batch runs in one
-// transaction: a batch naming a job more than once runs in rounds of
-// distinct ids, in order; an AllOrNothing batch rolls back when one change
-// fails; and the continuations of finished jobs that the statement reports
-// as awaited or in a batch are resolved (see resolve).
+// Transition implements [storage.Store]. A batch whose ids are distinct,
+// that finishes no job and that holds a lease for every change that may
+// leave Failed is one statement. Otherwise the batch runs in one
+// transaction: the jobs of changes without a lease that may leave Failed
+// move back from jobs_kept first (see unkeep); a batch naming a job more
+// than once runs in rounds of distinct ids, in order; an AllOrNothing
+// batch rolls back when one change fails; and the continuations of
+// finished jobs that the statement reports as awaited or in a batch are
+// resolved (see resolve).
 func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]error, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
@@ -34,8 +37,12 @@ func (s *Store) Transition(ctx context.Context, p *storage.TransitionParams) ([]
 	}
 	rounds := distinctRounds(p.Transitions)
 	finishes := slices.ContainsFunc(p.Transitions, func(t storage.Transition) bool { return t.To.Finished() })
+	kept := mayBeKept(p.Transitions)
 	var wake storage.Topic
-	err := s.maybeTx(ctx, len(rounds) > 1 || p.AllOrNothing || finishes, func(db db) error {
+	err := s.maybeTx(ctx, len(rounds) > 1 || p.AllOrNothing || finishes || kept != nil, func(db db) error {
+		if err := s.unkeep(ctx, db, kept); err != nil {
+			return err
+		}
 		var f parents
 		for _, r := range rounds {
 			if err := s.transitionRound(ctx, db, p, r, errs, &f); err != nil {
@@ -89,15 +96,15 @@ func distinctRounds(ts []storage.Transition) [][]int {
 // outcomes it stores (storage.Statistics). It first
 // locks the rows in id order, as every statement that waits for
 // several job rows does, so that two of them cannot deadlock, and
-// FOR NO KEY UPDATE, which the key-share locks of job log and progress
-// inserts (their foreign keys) do not conflict with, and
+// FOR NO KEY UPDATE, and
 // reads the states they leave from the locked (latest) versions. The
 // compare-and-set is in the UPDATE's WHERE, which PostgreSQL
 // re-checks on the latest row version, and reaches rows by primary
 // key. The token alone proves Processing: only leased jobs have one.
 // History gets the state left, then the traversed entries. Rows not
 // updated are read back (as of the statement's start) so that the
-// caller can tell why.
+// caller can tell why (from jobs_all: a leased change finds a Failed job
+// the pruner moved).
 var transitionSQL = `
 WITH old AS (
 	SELECT ` + oldCols + ` FROM {s}.jobs WHERE id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE
@@ -135,7 +142,7 @@ SELECT t.ord, f.state, f.lease_token, upd.ord IS NOT NULL, coalesce(upd.awaited,
 FROM unnest($2::uuid[]) WITH ORDINALITY AS t(id, ord)
 LEFT JOIN upd USING (ord)
 LEFT JOIN LATERAL (
-	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs WHERE upd.ord IS NULL AND id = t.id
+	SELECT state, coalesce(lease_token, 0) AS lease_token FROM {s}.jobs_all WHERE upd.ord IS NULL AND id = t.id
 	OFFSET 0 -- kept a lookup by primary key per unchanged row: flattened, it became a hash join over every job
 ) f ON true
 WHERE upd.ord IS NULL OR upd.to_state IN ` + finished + ` AND (upd.awaited OR upd.batch_id IS NOT NULL)`

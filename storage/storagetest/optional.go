@@ -271,6 +271,99 @@ func testPruner(t *testing.T, newStore NewStore) {
 		get(t, s, f[1].ID)
 		get(t, s, f[2].ID)
 	})
+	t.Run("FailedJobsStayWholeThroughDeleteExpired", func(t *testing.T) { testFailedJobsStay(t, newStore) })
+}
+
+// testFailedJobsStay checks that Failed jobs, which never expire, stay
+// whole through DeleteExpired (a store may move them aside then): read,
+// listed, counted, logged, awaited as parents, counted in their batch,
+// and changed by requeue or delete.
+func testFailedJobsStay(t *testing.T, newStore NewStore) {
+	s := newStore(t)
+	p, ok := s.(storage.Pruner)
+	if !ok {
+		t.Skip("store does not implement storage.Pruner")
+	}
+	batch := newID()
+	x, y, z, gone := newJob(t), newJob(t, inBatch(batch)), newJob(t), newJob(t)
+	create(t, s, x, y, z, gone)
+	for _, j := range []*storage.Job{x, y, z} {
+		finish(t, s, j.ID, failed)
+	}
+	f := fetch(t, s, 1)
+	require.Equal(t, []uuid.UUID{gone.ID}, ids(f))
+	done := succeed(gone.ID, f[0].LeaseToken)
+	done.ExpireAt = base.Add(time.Minute)
+	require.Equal(t, []error{nil}, transition(t, s, false, done))
+	before := get(t, s, x.ID)
+
+	n, err := p.DeleteExpired(ctx(t), &storage.PruneParams{Now: base.Add(2 * time.Minute), Limit: 100})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, before, get(t, s, x.ID), "a Failed job changed as the store pruned")
+	if pk, ok := s.(storage.Peeker); ok {
+		j, err := pk.Peek(ctx(t), y.ID)
+		require.NoError(t, err)
+		require.Equal(t, states.NameFailed, j.State)
+		require.Equal(t, batch, j.BatchID)
+	}
+	if l, ok := s.(storage.Lister); ok {
+		counts, err := l.Count(ctx(t), "")
+		require.NoError(t, err)
+		require.EqualValues(t, 3, counts[states.NameFailed])
+		for _, st := range []states.Name{states.NameFailed, ""} {
+			var got []uuid.UUID
+			for cursor := ""; ; {
+				page, err := l.List(ctx(t), &storage.ListParams{State: st, Limit: 2, Cursor: cursor})
+				require.NoError(t, err)
+				if len(page) == 0 {
+					break
+				}
+				got, cursor = append(got, ids(page)...), page[len(page)-1].Cursor
+			}
+			require.Equal(t, []uuid.UUID{z.ID, y.ID, x.ID}, got, "list of %q, newest first", st)
+		}
+		inBatch, err := l.List(ctx(t), &storage.ListParams{BatchID: batch})
+		require.NoError(t, err)
+		require.Equal(t, []uuid.UUID{y.ID}, ids(inBatch))
+	}
+	if e, ok := s.(storage.Estimator); ok {
+		counts, _, err := e.EstimateCount(ctx(t), "")
+		require.NoError(t, err)
+		require.EqualValues(t, 3, counts[states.NameFailed])
+	}
+	if b, ok := s.(storage.Batches); ok {
+		progress, err := b.BatchProgress(ctx(t), batch)
+		require.NoError(t, err)
+		require.Equal(t, map[states.Name]int64{states.NameFailed: 1}, progress)
+	}
+	if bl, ok := s.(storage.BatchLister); ok {
+		got, err := bl.ListBatches(ctx(t), 0, 10)
+		require.NoError(t, err)
+		require.Equal(t, []uuid.UUID{batch}, got)
+	}
+	if jl, ok := s.(storage.JobLogs); ok {
+		rec := storage.LogRecord{JobID: x.ID, Attempt: 1, At: base, Level: "INFO", Message: "after"}
+		require.NoError(t, jl.AppendLogs(ctx(t), []storage.LogRecord{rec}))
+		logs, _, err := jl.JobLogs(ctx(t), x.ID)
+		require.NoError(t, err)
+		require.Equal(t, []string{"after"}, messages(logs))
+	}
+	if _, ok := s.(storage.Continuations); ok {
+		onFailure, onSuccess := newJob(t, awaiting(x.ID, states.OnFailure)), newJob(t, awaiting(batch, states.OnSuccess))
+		create(t, s, onFailure, onSuccess)
+		require.Equal(t, states.NameEnqueued, stateOf(t, s, onFailure.ID), "the continuation of a Failed job")
+		require.Equal(t, states.NameDeleted, stateOf(t, s, onSuccess.ID), "the continuation of a batch with a Failed job")
+		require.Equal(t, states.NameFailed, stateOf(t, s, x.ID))
+	}
+	hist := len(get(t, s, y.ID).History)
+	del := storage.Transition{ID: z.ID, From: []states.Name{states.NameFailed}, To: states.NameDeleted,
+		Data: mustMarshal(states.Deleted{DeletedAt: base, Reason: "by request"})}
+	require.Equal(t, []error{nil, nil}, transition(t, s, false, requeue(y.ID, states.NameFailed), del))
+	require.Equal(t, states.NameEnqueued, stateOf(t, s, y.ID))
+	require.Equal(t, states.NameDeleted, stateOf(t, s, z.ID))
+	require.Len(t, get(t, s, y.ID).History, hist+1, "requeued, the Failed job keeps its history")
+	require.Contains(t, ids(fetch(t, s, 10)), y.ID)
 }
 
 func testQueues(t *testing.T, newStore NewStore) {
@@ -436,4 +529,13 @@ func testJobLogs(t *testing.T, newStore NewStore) {
 			require.Equal(t, want.msg, p.Message)
 		}
 	})
+}
+
+// messages returns the message of each of records.
+func messages(records []storage.LogRecord) []string {
+	out := make([]string, len(records))
+	for i, r := range records {
+		out[i] = r.Message
+	}
+	return out
 }
