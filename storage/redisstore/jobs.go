@@ -242,6 +242,10 @@ func awaits(jobs []*storage.Job) bool {
 	return false
 }
 
+// maxFetchPerCall bounds the jobs one call of the fetch function leases:
+// 1,000 take the server a few milliseconds.
+const maxFetchPerCall = 1000
+
 // Fetch implements [storage.Store].
 func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
 	if err := s.beginFetch(ctx, p); err != nil {
@@ -256,15 +260,30 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 	if len(ranges) == 0 {
 		return nil, nil
 	}
-	args := []any{s.k.prefix, micros(now), "0", "", "", "", "", p.Owner, micros(now.Add(p.LeaseFor)), packData(data), p.Limit, len(ranges) / 3}
+	// A large fetch is leased in calls of at most maxFetchPerCall jobs, so
+	// that no one function call holds the server (single-threaded) for
+	// long; each call is atomic, and together they serve the same order.
+	args := []any{s.k.prefix, micros(now), "0", "", "", "", "", p.Owner, micros(now.Add(p.LeaseFor)), packData(data), 0, len(ranges) / 3}
 	args = append(args, ranges...)
-	res, err := s.run(ctx, "fetch", fetchFunc, args)
-	if err != nil {
-		return nil, err
-	}
-	jobs, err := decodeRows(res)
-	if err != nil {
-		return nil, err
+	var jobs []*storage.Job
+	for len(jobs) < p.Limit {
+		want := min(p.Limit-len(jobs), maxFetchPerCall)
+		args[10] = want
+		res, err := s.run(ctx, "fetch", fetchFunc, args)
+		if err != nil {
+			if len(jobs) > 0 {
+				break // what is leased is returned; the rest waits for the next fetch
+			}
+			return nil, err
+		}
+		got, err := decodeRows(res)
+		if err != nil {
+			return nil, err
+		}
+		jobs = append(jobs, got...)
+		if len(got) < want {
+			break
+		}
 	}
 	// The reply holds each job as it was, with its new lease and attempt:
 	// what else the lease changed is known here, as written (a time in

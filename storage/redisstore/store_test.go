@@ -184,6 +184,9 @@ func TestHugeBatches(t *testing.T) {
 	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "o", LeaseFor: time.Minute})
 	require.NoError(t, err)
 	require.Len(t, got, n)
+	for i := range got { // leased in several calls (maxFetchPerCall), in the queue's order
+		require.Equal(t, jobs[i].ID, got[i].ID, "job %d", i)
+	}
 	ts := make([]storage.Transition, n)
 	for i, j := range got {
 		ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`), ExpireAt: time.Now()}
