@@ -257,6 +257,15 @@ local function loadFinishing(id)
   return finishingJob(id, redis.call('HMGET', jk(id), unpack(FINISHING)))
 end
 
+-- Every job is listed by its queue's index a:<queue>, and a continuation
+-- by its parent's c:<parent> too (both sorted by ID, all scored 0), from
+-- its creation to its removal: they serve the lists of every state and of
+-- a parent's continuations a page at a time (see listing.go).
+local function indexJob(id, q, pa)
+  zput(P .. 'a:' .. q, id, 0)
+  if pa ~= '' then zput(P .. 'c:' .. pa, id, 0) end
+end
+
 -- unplace takes job j out of the indexes of its current state, and
 -- appends to the field/value list a the clearing of fields that only that
 -- state had.
@@ -352,7 +361,12 @@ local function move(j, to, data, reason, trav, x, newq, ra, extra)
   put(a, 'h' .. n, entry(to, NOW, reason, data))
   local k = #a
   a[k + 1], a[k + 2], a[k + 3], a[k + 4] = 'hn', n, 's', to
-  if newq then a[#a + 1] = 'q'; a[#a + 1] = newq end
+  if newq then
+    a[#a + 1] = 'q'
+    a[#a + 1] = newq
+    zput(P .. 'a:' .. j.q, j.id, false)
+    zput(P .. 'a:' .. newq, j.id, 0)
+  end
   if ra then a[#a + 1] = 'ra'; a[#a + 1] = ra end
   if x then a[#a + 1] = 'x'; a[#a + 1] = x end
   if extra then
@@ -573,6 +587,7 @@ local function plainCreate(i, g)
       local qs = string.format('%016.0f', sequence())
       x = x + 1
       zput(readyKey(q), qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
+      indexJob(ARGV[i], q, ARGV[i + 6])
       redis.call('HSET', keys[x], 'qs', qs, unpack(ARGV, i + 10, f2))
       flowFile(q, ARGV[i + 11], ARGV[i + 17], qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
       queued[q] = true
@@ -653,6 +668,7 @@ local function create(i)
         place(j, a)
         redis.call('HSET', j.key, unpack(a))
       end
+      indexJob(j.id, j.q, j.pa)
       if j.k ~= '' then redis.call('SET', P .. 'u:' .. j.k, j.id) end
       if j.b ~= '' then
         account(j.b, nil, j.s)
@@ -683,6 +699,8 @@ end
 -- remove deletes job j and everything that points at it.
 local function remove(j)
   unplace(j, {})
+  zput(P .. 'a:' .. j.q, j.id, false)
+  if j.pa ~= '' then zput(P .. 'c:' .. j.pa, j.id, false) end
   local k = jk(j.id)
   local key = redis.call('HGET', k, 'k')
   if key and redis.call('GET', P .. 'u:' .. key) == j.id then redis.call('DEL', P .. 'u:' .. key) end
