@@ -152,7 +152,7 @@ func BenchmarkListDeepPage(b *testing.B) {
 		left -= len(jobs)
 	}
 	var indexBytes int64
-	for _, key := range []string{"a:default", "a:parents", "c:" + parent.ID.String()} {
+	for _, key := range []string{"s:active:default", "s:active:parents", "c:" + parent.ID.String()} {
 		n, err := client.MemoryUsage(ctx, s.k.prefix+key, 0).Result()
 		if !errors.Is(err, redis.Nil) {
 			require.NoError(b, err)

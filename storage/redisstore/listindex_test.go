@@ -55,7 +55,7 @@ func TestListsOfAStoreWrittenBeforeTheirIndexes(t *testing.T) {
 		require.Len(t, want["continuations"], 300)
 
 		// The layout before: no indexes of lists, and no mark, on any shard.
-		for _, key := range []string{"a:*", "c:*", "ix"} {
+		for _, key := range []string{"s:active:*", "c:*", "ix"} {
 			require.NoError(t, deleteKeys(ctx, client, "{"+s.name+"*}:"+key))
 		}
 		for _, p := range []storage.ListParams{{ParentID: parent.ID}, {}, {Queue: "reports"}, {ParentID: parent.ID, Queue: "mail"}} {

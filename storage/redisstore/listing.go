@@ -441,9 +441,12 @@ func (s *Store) listStreams(ctx context.Context, p *storage.ListParams) ([]*stre
 				return nil, false, err
 			}
 		}
-		out := make([]*stream, len(queues))
-		for i, q := range queues {
-			out[i] = s.lexical(s.k.prefix+"a:"+q, p.Backward)
+		out := make([]*stream, 0, len(queues)*(1+len(indexedStates)))
+		for _, q := range queues {
+			out = append(out, s.lexical(s.k.prefix+"s:active:"+q, p.Backward))
+			for _, st := range indexedStates {
+				out = append(out, s.lexical(s.k.prefix+"s:"+string(st)+":"+q, p.Backward))
+			}
 		}
 		return out, filtered, nil
 	}
