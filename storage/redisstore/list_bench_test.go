@@ -93,8 +93,10 @@ func BenchmarkListDepth(b *testing.B) {
 // lists of every state, and of the continuations of a job (one job in a
 // hundred continues it). One op is one page; redis-µs/page is the
 // server's CPU time per page. index-B/job is the memory the indexes of
-// lists by queue and by parent take per job, store-B/job the memory of
-// the whole store (Redis' used_memory) per job.
+// lists of every state and by parent take per job, store-B/job the memory
+// of the whole store (Redis' used_memory) per job. The last case is the
+// first list of a store written before those indexes, which files its
+// jobs in them.
 func BenchmarkListDeepPage(b *testing.B) {
 	n := 200_000
 	if v := os.Getenv("TASKFLOW_BENCH_LIST_JOBS"); v != "" {
@@ -216,6 +218,27 @@ func BenchmarkListDeepPage(b *testing.B) {
 			b.ReportMetric(float64(storeBytes)/float64(n+1), "store-B/job")
 		})
 	}
+	// The first list of every state of the store as an earlier release
+	// wrote it, without the indexes that list reads: it files every job.
+	b.Run("EveryStateFirstOfAStoreWrittenBefore", func(b *testing.B) {
+		p := storage.ListParams{Limit: 20}
+		var cpu time.Duration
+		for b.Loop() {
+			b.StopTimer()
+			for _, key := range []string{"s:active:*", "c:*", "ix"} {
+				require.NoError(b, deleteKeys(ctx, client, s.k.prefix+key))
+			}
+			before := serverCPU(b, client)
+			b.StartTimer()
+			jobs, err := s.List(ctx, &p)
+			b.StopTimer()
+			cpu += serverCPU(b, client) - before
+			b.StartTimer()
+			require.NoError(b, err)
+			require.Len(b, jobs, p.Limit)
+		}
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "redis-µs/page")
+	})
 }
 
 // usedMemory returns the memory the Redis server has allocated.
