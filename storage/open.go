@@ -53,12 +53,14 @@ func Schemes() []string {
 // backends names the package that registers each scheme taskflow ships,
 // for the error that says which one to import.
 var backends = map[string]string{
-	"memory":     "storage/memstore",
-	"sqlite":     "storage/sqlitestore",
-	"postgres":   "storage/pgstore",
-	"postgresql": "storage/pgstore",
-	"redis":      "storage/redisstore",
-	"rediss":     "storage/redisstore",
+	"memory":         "storage/memstore",
+	"sqlite":         "storage/sqlitestore",
+	"postgres":       "storage/pgstore",
+	"postgresql":     "storage/pgstore",
+	"redis":          "storage/redisstore",
+	"rediss":         "storage/redisstore",
+	"redis+cluster":  "storage/redisstore",
+	"rediss+cluster": "storage/redisstore",
 }
 
 // Open opens the store that url names, through the backend registered for

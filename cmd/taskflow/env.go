@@ -35,7 +35,7 @@ type env struct {
 
 // dbFlags defines --store (and its alias --database) and --schema.
 func (e *env) dbFlags(fs *flag.FlagSet) {
-	fs.StringVar(&e.database, "store", "", "store `URL`: sqlite:///PATH, postgres://..., redis://... or memory: (default $TASKFLOW_STORE, else $TASKFLOW_DATABASE_URL)")
+	fs.StringVar(&e.database, "store", "", "store `URL`: sqlite:///PATH, postgres://..., redis://..., redis+cluster://... or memory: (default $TASKFLOW_STORE, else $TASKFLOW_DATABASE_URL)")
 	fs.StringVar(&e.database, "database", "", "the same as --store")
 	fs.StringVar(&e.schema, "schema", pgstore.DefaultSchema, "the `NAME` of the PostgreSQL schema that holds taskflow's tables")
 }

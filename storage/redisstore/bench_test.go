@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -118,94 +117,6 @@ func BenchmarkStorePaths(b *testing.B) {
 			}
 		})
 	})
-}
-
-// BenchmarkListDeepPage measures a page of 20 of each list of a large
-// store (TASKFLOW_BENCH_LIST_JOBS jobs, 200,000 unless set: a third
-// Enqueued, a third Scheduled, a third Succeeded), from a cursor in the
-// middle of the list and from the end (the "last" link), and of lists
-// that read every job. One op is one page; redis-µs/page is the server's
-// CPU time per page.
-func BenchmarkListDeepPage(b *testing.B) {
-	n := 200_000
-	if v := os.Getenv("TASKFLOW_BENCH_LIST_JOBS"); v != "" {
-		var err error
-		n, err = strconv.Atoi(v)
-		require.NoError(b, err)
-	}
-	client := testClient(b)
-	ctx := context.Background()
-	s := newStore(b, client)
-	const batch = 500
-	start := time.Now().Add(time.Hour)
-	for done := 0; done < n; done += batch {
-		jobs := make([]*storage.Job, min(batch, n-done))
-		for i := range jobs {
-			jobs[i] = enqueuedJob(b, func(j *storage.Job) {
-				j.Priority = (done + i) % 3
-				if (done+i)%3 == 1 {
-					at := start.Add(time.Duration((done+i)*7919%n) * time.Second)
-					j.State, j.RunAt = states.NameScheduled, at
-					j.StateData, _ = states.Marshal(states.Scheduled{EnqueueAt: at, ScheduledAt: j.CreatedAt, Reason: "delayed"})
-				}
-			})
-		}
-		_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
-		require.NoError(b, err)
-	}
-	// Half the Enqueued jobs complete (a third of the store).
-	data, _ := states.Marshal(states.Succeeded{SucceededAt: time.Now(), Result: []byte(`{}`)})
-	for left := n / 3; left > 0; {
-		jobs, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: min(batch, left), Owner: "bench", LeaseFor: time.Hour})
-		require.NoError(b, err)
-		require.NotEmpty(b, jobs)
-		ts := make([]storage.Transition, len(jobs))
-		for i, j := range jobs {
-			ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: data}
-		}
-		_, err = s.Transition(ctx, &storage.TransitionParams{Transitions: ts})
-		require.NoError(b, err)
-		left -= len(jobs)
-	}
-	// middle returns the cursor of the job in the middle of sorted set key.
-	middle := func(key string) string {
-		n, err := client.ZCard(ctx, key).Result()
-		require.NoError(b, err)
-		z, err := client.ZRangeWithScores(ctx, key, n/2, n/2).Result()
-		require.NoError(b, err)
-		require.Len(b, z, 1)
-		return strconv.FormatFloat(z[0].Score, 'f', -1, 64) + " " + z[0].Member.(string)
-	}
-	for _, tt := range []struct {
-		name string
-		p    storage.ListParams
-	}{
-		{"EnqueuedMiddle", storage.ListParams{State: states.NameEnqueued, Cursor: middle(s.k.prefix + "q:default")}},
-		{"EnqueuedLast", storage.ListParams{State: states.NameEnqueued, Backward: true}},
-		{"ScheduledMiddle", storage.ListParams{State: states.NameScheduled, Cursor: middle(s.k.prefix + "sched")}},
-		{"ScheduledLast", storage.ListParams{State: states.NameScheduled, Backward: true}},
-		{"SucceededMiddle", storage.ListParams{State: states.NameSucceeded, Cursor: middle(s.k.prefix + "s:succeeded:default")}},
-		{"SucceededLast", storage.ListParams{State: states.NameSucceeded, Backward: true}},
-		{"SucceededOfATaskMiddle", storage.ListParams{State: states.NameSucceeded, Task: "t", Cursor: middle(s.k.prefix + "s:succeeded:default")}},
-		{"EveryStateFirst", storage.ListParams{}},
-		{"ContinuationsOfAJob", storage.ListParams{ParentID: uuid.Must(uuid.NewV7())}}, // none: every job is checked
-	} {
-		b.Run(tt.name, func(b *testing.B) {
-			p := tt.p
-			p.Limit = 20
-			cpu := serverCPU(b, client)
-			b.ResetTimer()
-			for b.Loop() {
-				jobs, err := s.List(ctx, &p)
-				require.NoError(b, err)
-				if p.ParentID == uuid.Nil {
-					require.Len(b, jobs, p.Limit)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64((serverCPU(b, client)-cpu).Microseconds())/float64(b.N), "redis-µs/page")
-		})
-	}
 }
 
 func BenchmarkContinuations(b *testing.B) {

@@ -9,6 +9,9 @@ import "github.com/google/uuid"
 //	j:<id>                  hash: a job (fields below)
 //	q:<queue>               sorted set: the queue's Enqueued jobs, scored -priority, members sequence+ID
 //	s:<state>:<queue>       sorted set (by ID): the queue's jobs in a Scheduled, Awaiting or final state
+//	s:active:<queue>        sorted set (by ID): the queue's Enqueued and Processing jobs
+//	c:<parent>              sorted set (by ID): the jobs that continue a job or batch
+//	ix                      string: set once s:active:… and c:… hold every job (see listindex.go)
 //	sched                   sorted set: Scheduled jobs by run time
 //	lease                   sorted set: Processing jobs by lease expiry
 //	x:<n>, xb, xn           expiring final jobs: buckets of at most 128 (sorted

@@ -265,8 +265,8 @@ func (s *Store) lexical(key string, backward bool) *stream {
 // gathered returns a stream of the entries that gather finds, in no
 // order: it gathers them all on its first read, a page per command, and
 // sorts those after the cursor in p's order. For the sets whose order is
-// not the list's: the lease set, the ready sets of a list of every state,
-// a batch's members.
+// not the list's: the lease set, a batch's members, a parent's
+// continuations in a list of Enqueued or Scheduled jobs.
 func gathered(p *storage.ListParams, gather func(ctx context.Context, add func([]entry)) error) *stream {
 	return &stream{read: func(ctx context.Context, cursor string, _ int) ([]entry, bool, error) {
 		seen := map[string]bool{}
@@ -292,9 +292,8 @@ func gathered(p *storage.ListParams, gather func(ctx context.Context, add func([
 // command),
 // until it has the page asked for. An index in the list's order is read
 // a page per command from the cursor's place, so that a page costs about
-// the same at any depth; the others (the lease set, a batch's members,
-// the ready sets for a list of every state) are read whole, a page per
-// command.
+// the same at any depth; the others (the lease set, a batch's members)
+// are read whole, a page per command.
 func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	want := -1 // how many jobs from the cursor the page needs, all if < 0
 	if p.Limit > 0 {
@@ -394,22 +393,39 @@ func (s *Store) list(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	return out, nil
 }
 
-// listStates are the states a list of every state walks.
-var listStates = []states.Name{states.NameEnqueued, states.NameScheduled, states.NameAwaiting, states.NameProcessing,
-	states.NameSucceeded, states.NameFailed, states.NameDeleted}
+// indexedStates are the states whose jobs a per-state index lists by ID
+// (s:<state>:<queue>).
+var indexedStates = []states.Name{states.NameScheduled, states.NameAwaiting, states.NameSucceeded, states.NameFailed,
+	states.NameDeleted}
 
 // listStreams returns the streams of the indexes that p selects, and
 // whether their jobs need checking against p.
 func (s *Store) listStreams(ctx context.Context, p *storage.ListParams) ([]*stream, bool, error) {
 	filtered := p.Task != "" || p.ParentID != uuid.Nil
-	if p.BatchID != uuid.Nil {
-		return []*stream{gathered(p, func(ctx context.Context, add func([]entry)) error {
-			return s.eachMember(ctx, s.k.batchMembers(p.BatchID), func(ids []string) error {
+	// members returns a stream of the jobs of set key, read whole by each.
+	members := func(each func(context.Context, string, func([]string) error) error, key string) *stream {
+		return gathered(p, func(ctx context.Context, add func([]entry)) error {
+			return each(ctx, key, func(ids []string) error {
 				es, err := s.placesOf(ctx, p.State, ids)
 				add(es)
 				return err
 			})
-		})}, true, nil
+		})
+	}
+	if p.BatchID != uuid.Nil {
+		return []*stream{members(s.eachMember, s.k.batchMembers(p.BatchID))}, true, nil
+	}
+	if p.ParentID != uuid.Nil || p.State == "" {
+		if err := s.indexed(ctx); err != nil {
+			return nil, false, err
+		}
+	}
+	if p.ParentID != uuid.Nil {
+		key := s.k.prefix + "c:" + p.ParentID.String()
+		if p.State == states.NameEnqueued || p.State == states.NameScheduled { // listed in their index's order
+			return []*stream{members(s.eachRanked, key)}, true, nil
+		}
+		return []*stream{s.lexical(key, p.Backward)}, p.State != "" || p.Queue != "" || p.Task != "", nil
 	}
 	queues := []string{p.Queue}
 	if p.Queue == "" {
@@ -417,6 +433,22 @@ func (s *Store) listStreams(ctx context.Context, p *storage.ListParams) ([]*stre
 		if queues, err = s.queueNames(ctx, false); err != nil {
 			return nil, false, err
 		}
+	}
+	if p.State == "" {
+		if p.Queue == "" { // a queue whose jobs are all Processing may have left the set of queues
+			var err error
+			if queues, err = s.leasedQueues(ctx, queues); err != nil {
+				return nil, false, err
+			}
+		}
+		out := make([]*stream, 0, len(queues)*(1+len(indexedStates)))
+		for _, q := range queues {
+			out = append(out, s.lexical(s.k.prefix+"s:active:"+q, p.Backward))
+			for _, st := range indexedStates {
+				out = append(out, s.lexical(s.k.prefix+"s:"+string(st)+":"+q, p.Backward))
+			}
+		}
+		return out, filtered, nil
 	}
 	leased := gathered(p, func(ctx context.Context, add func([]entry)) error {
 		return s.eachRanked(ctx, s.k.prefix+"lease", func(ids []string) error {
@@ -439,31 +471,6 @@ func (s *Store) listStreams(ctx context.Context, p *storage.ListParams) ([]*stre
 		return []*stream{s.ranked(s.k.prefix+"sched", p.Backward, func(id string) string { return id })}, filtered || p.Queue != "", nil
 	case states.NameProcessing:
 		return []*stream{leased}, filtered || p.Queue != "", nil
-	case "":
-		out = append(out, leased, gathered(p, func(ctx context.Context, add func([]entry)) error {
-			for _, q := range queues {
-				err := s.eachRanked(ctx, s.k.prefix+"q:"+q, func(members []string) error {
-					es := make([]entry, len(members))
-					for i, m := range members {
-						es[i] = byID(readyID(m))
-					}
-					add(es)
-					return nil
-				})
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
-		for _, st := range listStates {
-			if st != states.NameEnqueued && st != states.NameProcessing {
-				for _, q := range queues {
-					out = append(out, s.lexical(s.k.prefix+"s:"+string(st)+":"+q, p.Backward))
-				}
-			}
-		}
-		return out, filtered || p.Queue != "", nil
 	}
 	for _, q := range queues {
 		out = append(out, s.lexical(s.k.prefix+"s:"+string(p.State)+":"+q, p.Backward))

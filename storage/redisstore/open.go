@@ -4,17 +4,29 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-// The URL of a Redis store is a go-redis URL, redis:// or rediss:// (TLS),
-// whose query may name the store (name=NAME, default [DefaultName]):
-// redis://127.0.0.1:6379/0?name=app. Open checks that the server answers.
+// The URL of a Redis store is a go-redis URL: redis:// or rediss:// (TLS)
+// for a server, as [redis.ParseURL] reads it, and redis+cluster:// or
+// rediss+cluster:// for a Redis Cluster, as [redis.ParseClusterURL] reads
+// it after the "+cluster", its other nodes in addr parameters (any node
+// will do: the client finds the others). Its query may name the store
+// (name=NAME, default [DefaultName]) and spread it over shards (shards=N,
+// see [Shards]; the count is part of the store's layout, so every URL of a
+// store must give the same):
+//
+//	redis://127.0.0.1:6379/0?name=app
+//	redis+cluster://10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000&shards=3
+//
+// Open checks that the server, or every master of the cluster, answers.
 func init() {
-	for _, scheme := range []string{"redis", "rediss"} {
+	for _, scheme := range []string{"redis", "rediss", "redis+cluster", "rediss+cluster"} {
 		storage.Register(scheme, openURL)
 	}
 }
@@ -34,17 +46,49 @@ func openURL(ctx context.Context, raw string) (storage.OpenedStore, error) {
 	q := u.Query()
 	if n := q.Get("name"); n != "" {
 		opts = append(opts, Name(n))
-		q.Del("name")
-		u.RawQuery = q.Encode()
 	}
-	ro, err := redis.ParseURL(u.String())
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: %w", err)
+	if v := q.Get("shards"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: want a number", ErrInvalidShards, v)
+		}
+		opts = append(opts, Shards(n))
 	}
-	client := redis.NewClient(ro)
-	if err := client.Ping(ctx).Err(); err != nil {
-		client.Close()
-		return nil, fmt.Errorf("redisstore: cannot reach the server at %s: %w", ro.Addr, err)
+	var probe Store // the options' errors, before connecting
+	for _, o := range opts {
+		o(&probe)
+	}
+	if probe.err != nil {
+		return nil, probe.err
+	}
+	q.Del("name")
+	q.Del("shards")
+	u.RawQuery = q.Encode()
+	scheme, cluster := strings.CutSuffix(strings.ToLower(u.Scheme), "+cluster")
+	u.Scheme = scheme
+	var client redis.UniversalClient
+	if cluster {
+		co, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
+		}
+		cc := redis.NewClusterClient(co)
+		client = cc
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return c.Ping(ctx).Err() })
+		if err != nil {
+			cc.Close()
+			return nil, fmt.Errorf("redisstore: cannot reach the cluster at %s: %w", strings.Join(co.Addrs, ", "), err)
+		}
+	} else {
+		ro, err := redis.ParseURL(u.String())
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: %w", err)
+		}
+		client = redis.NewClient(ro)
+		if err := client.Ping(ctx).Err(); err != nil {
+			client.Close()
+			return nil, fmt.Errorf("redisstore: cannot reach the server at %s: %w", ro.Addr, err)
+		}
 	}
 	return owned{New(client, opts...)}, nil
 }

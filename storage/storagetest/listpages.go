@@ -111,6 +111,45 @@ func testListPages(t *testing.T, newStore NewStore) {
 		require.Equal(t, idStrings([]*storage.Job{order[1], order[0]}), idStrings(prev), "the page before it, nearest first")
 	})
 
+	t.Run("a parent's continuations, and a job moved to another queue", func(t *testing.T) {
+		parent := newJob(t, inQueue("side"))
+		create(t, s, parent)
+		var kids []*storage.Job
+		for i := range 5 {
+			j := newJob(t, awaiting(parent.ID, states.OnSuccess), inQueue([]string{"side", "aside"}[i%2]))
+			create(t, s, j)
+			kids = append(kids, j)
+		}
+		stranger := newJob(t, awaiting(enqueued[0].ID, states.OnSuccess), inQueue("side")) // another parent's
+		create(t, s, stranger)
+		moved := kids[2]
+		require.Equal(t, []error{nil}, transition(t, s, false, storage.Transition{ID: moved.ID, To: states.NameDeleted,
+			Queue: "elsewhere", Data: mustMarshal(states.Deleted{DeletedAt: base})}))
+		awaitingKids := slices.DeleteFunc(slices.Clone(kids), func(j *storage.Job) bool { return j == moved })
+		for _, tt := range []struct {
+			name string
+			p    storage.ListParams
+			want []*storage.Job
+		}{
+			{"continuations", storage.ListParams{ParentID: parent.ID}, newest(kids)},
+			{"awaiting continuations", storage.ListParams{ParentID: parent.ID, State: states.NameAwaiting}, newest(awaitingKids)},
+			{"continuations of a queue", storage.ListParams{ParentID: parent.ID, Queue: "aside"}, newest(inQueueOf("aside", kids))},
+			{"every state of the queue left", storage.ListParams{Queue: "side"}, newest(slices.DeleteFunc(
+				slices.Concat([]*storage.Job{parent, stranger}, kids), func(j *storage.Job) bool { return j.Queue != "side" || j == moved }))},
+			{"every state of the queue moved to", storage.ListParams{Queue: "elsewhere"}, []*storage.Job{moved}},
+		} {
+			all, err := l.List(ctx(t), &tt.p)
+			require.NoError(t, err)
+			require.Equal(t, idStrings(tt.want), idStrings(all), tt.name)
+			for _, size := range []int{1, 2} {
+				require.Equal(t, idStrings(tt.want), idStrings(walk(t, l, tt.p, size, false)), "%s, forwards by %d", tt.name, size)
+				back := walk(t, l, tt.p, size, true)
+				slices.Reverse(back)
+				require.Equal(t, idStrings(tt.want), idStrings(back), "%s, backwards by %d", tt.name, size)
+			}
+		}
+	})
+
 	t.Run("a bad cursor is refused", func(t *testing.T) {
 		for _, c := range []string{"nonsense", "1|2|3|4|5", "\x00"} {
 			_, err := l.List(ctx(t), &storage.ListParams{State: states.NameEnqueued, Cursor: c, Limit: 1})

@@ -46,8 +46,12 @@ local TOPIC_ENQUEUED, TOPIC_SCHEDULED, TOPIC_FINISHED = 1, 2, 8
 local FINISHED = {succeeded = true, failed = true, deleted = true}
 local FINAL = {succeeded = true, deleted = true}
 -- States listed by the per-state, per-queue lexicographic indexes. Enqueued
--- jobs are listed from their ready set, Processing ones from the lease set.
+-- jobs are listed from their ready set, Processing ones from the lease set,
+-- and both by ID from one more such index per queue, s:active:<queue>,
+-- which a fetch leaves alone: with the others it lists every job of a
+-- queue by ID.
 local INDEXED = {scheduled = true, awaiting = true, succeeded = true, failed = true, deleted = true}
+local ACTIVE = {enqueued = true, processing = true}
 -- Values longer than PIECE bytes, up to PIECES pieces, are stored in pieces
 -- (name, name#2, name#3, ...), so that a job's hash keeps Redis' compact
 -- encoding (hash-max-listpack-value is 64 by default). See appendValue in
@@ -257,10 +261,18 @@ local function loadFinishing(id)
   return finishingJob(id, redis.call('HMGET', jk(id), unpack(FINISHING)))
 end
 
+-- A continuation is in its parent's index c:<parent> (by ID, all scored 0)
+-- from its creation to its removal, for the list of the parent's
+-- continuations (see listing.go).
+local function continues(id, pa)
+  if pa ~= '' then zput(P .. 'c:' .. pa, id, 0) end
+end
+
 -- unplace takes job j out of the indexes of its current state, and
 -- appends to the field/value list a the clearing of fields that only that
 -- state had.
 local function unplace(j, a)
+  if ACTIVE[j.s] then zput(stateKey('active', j.q), j.id, false) end
   if j.s == 'enqueued' then
     zput(readyKey(j.q), j.qs .. j.id, false)
     flowUnfile(j)
@@ -287,6 +299,7 @@ end
 -- place files job j in the indexes of its current state, and appends to
 -- the field/value list a the fields that it needs there.
 local function place(j, a)
+  if ACTIVE[j.s] then zput(stateKey('active', j.q), j.id, 0) end
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
@@ -573,6 +586,8 @@ local function plainCreate(i, g)
       local qs = string.format('%016.0f', sequence())
       x = x + 1
       zput(readyKey(q), qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
+      zput(stateKey('active', q), ARGV[i], 0)
+      continues(ARGV[i], ARGV[i + 6])
       redis.call('HSET', keys[x], 'qs', qs, unpack(ARGV, i + 10, f2))
       flowFile(q, ARGV[i + 11], ARGV[i + 17], qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
       queued[q] = true
@@ -645,6 +660,7 @@ local function create(i)
         -- unpack.
         local qs = string.format('%016.0f', sequence())
         zput(readyKey(j.q), qs .. j.id, 0 - j.p)
+        zput(stateKey('active', j.q), j.id, 0)
         wake = bit.bor(wake, TOPIC_ENQUEUED)
         redis.call('HSET', j.key, 'qs', qs, unpack(ARGV, j.f1, j.f2))
         flowFile(j.q, j.t, j.pk, qs .. j.id, 0 - j.p)
@@ -653,6 +669,7 @@ local function create(i)
         place(j, a)
         redis.call('HSET', j.key, unpack(a))
       end
+      continues(j.id, j.pa)
       if j.k ~= '' then redis.call('SET', P .. 'u:' .. j.k, j.id) end
       if j.b ~= '' then
         account(j.b, nil, j.s)
@@ -683,6 +700,7 @@ end
 -- remove deletes job j and everything that points at it.
 local function remove(j)
   unplace(j, {})
+  if j.pa ~= '' then zput(P .. 'c:' .. j.pa, j.id, false) end
   local k = jk(j.id)
   local key = redis.call('HGET', k, 'k')
   if key and redis.call('GET', P .. 'u:' .. key) == j.id then redis.call('DEL', P .. 'u:' .. key) end

@@ -79,6 +79,7 @@ local function finishLeased(t)
     expiring[#expiring + 1] = exp
   end
   zput(P .. 'lease', t.id, false)
+  zput(stateKey('active', v[2] or ''), t.id, false)
   flowLeave({q = v[2] or '', t = v[8] or '', pk = v[9] or ''})
   if INDEXED[t.to] then
     zput(stateKey(t.to, v[2] or ''), t.id, 0)
