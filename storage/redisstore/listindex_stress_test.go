@@ -31,7 +31,7 @@ func TestListIndexesUnderConcurrentChanges(t *testing.T) {
 			seed := uint64(time.Now().UnixNano())
 			t.Logf("seed %d", seed)
 			ctx := testCtx(t)
-			s := newStore(t, client, Shards(shards))
+			s := newShardedOrPlain(t, client, shards)
 			queues := []string{"a", "b", "c"}
 			var parents []*storage.Job
 			for range 4 {

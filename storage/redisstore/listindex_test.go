@@ -19,7 +19,7 @@ func TestListsOfAStoreWrittenBeforeTheirIndexes(t *testing.T) {
 	client := testClient(t)
 	ctx := testCtx(t)
 	for _, shards := range []int{1, 3} {
-		s := newStore(t, client, Shards(shards))
+		s := newShardedOrPlain(t, client, shards)
 		parent := enqueuedJob(t)
 		jobs := []*storage.Job{parent}
 		for i := range 1200 { // more than a page

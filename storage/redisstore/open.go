@@ -18,7 +18,7 @@ import (
 // it after the "+cluster", its other nodes in addr parameters (any node
 // will do: the client finds the others). Its query may name the store
 // (name=NAME, default [DefaultName]) and spread it over shards (shards=N,
-// see [Shards]; the count is part of the store's layout, so every URL of a
+// see [NewSharded]; the count is part of the store's layout, so every URL of a
 // store must give the same):
 //
 //	redis://127.0.0.1:6379/0?name=app
@@ -37,6 +37,12 @@ type owned struct{ *Store }
 // Close closes the store's client.
 func (o owned) Close() error { return o.rdb.Close() }
 
+// ownedSharded is a sharded store that owns its client.
+type ownedSharded struct{ *Sharded }
+
+// Close closes the store's client.
+func (o ownedSharded) Close() error { return o.home.rdb.Close() }
+
 func openURL(ctx context.Context, raw string) (storage.OpenedStore, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -47,12 +53,16 @@ func openURL(ctx context.Context, raw string) (storage.OpenedStore, error) {
 	if n := q.Get("name"); n != "" {
 		opts = append(opts, Name(n))
 	}
+	shards := 0 // not sharded
 	if v := q.Get("shards"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return nil, fmt.Errorf("%w %q: want a number", ErrInvalidShards, v)
 		}
-		opts = append(opts, Shards(n))
+		if n < 1 || n > MaxShards {
+			return nil, fmt.Errorf("%w %d: want 1 to %d", ErrInvalidShards, n, MaxShards)
+		}
+		shards = n
 	}
 	var probe Store // the options' errors, before connecting
 	for _, o := range opts {
@@ -89,6 +99,9 @@ func openURL(ctx context.Context, raw string) (storage.OpenedStore, error) {
 			client.Close()
 			return nil, fmt.Errorf("redisstore: cannot reach the server at %s: %w", ro.Addr, err)
 		}
+	}
+	if shards > 0 {
+		return ownedSharded{NewSharded(client, shards, opts...)}, nil
 	}
 	return owned{New(client, opts...)}, nil
 }

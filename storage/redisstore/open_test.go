@@ -54,7 +54,7 @@ func TestOpenByClusterURL(t *testing.T) {
 	s, err := storage.Open(ctx, "redis+cluster://"+addrs[0]+"?addr="+addrs[1]+"&name="+name+"&shards="+strconv.Itoa(clusterMasters))
 	require.NoError(t, err)
 	defer s.Close()
-	require.IsType(t, &redis.ClusterClient{}, s.(owned).rdb)
+	require.IsType(t, &redis.ClusterClient{}, s.(ownedSharded).home.rdb)
 	var jobs []*storage.Job
 	for range 30 { // one per Create call, so that they spread over the shards
 		j := enqueuedJob(t)
@@ -62,7 +62,7 @@ func TestOpenByClusterURL(t *testing.T) {
 		require.NoError(t, err)
 		jobs = append(jobs, j)
 	}
-	same := New(client, Name(name), Shards(clusterMasters))
+	same := NewSharded(client, clusterMasters, Name(name))
 	for _, j := range jobs {
 		got, err := same.Get(ctx, j.ID)
 		require.NoError(t, err, "the job is in the store the URL names")

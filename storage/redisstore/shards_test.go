@@ -351,3 +351,26 @@ func TestShardsWithAMasterDown(t *testing.T) {
 	require.Eventually(t, hasRun(enqueue(60)), 20*time.Second, 10*time.Millisecond,
 		"jobs enqueued while shard 1's master is down did not all run on the healthy shards")
 }
+
+// listingStore is what the tests of lists use of a store of either mode.
+type listingStore interface {
+	storage.Store
+	storage.Lister
+	storage.Pruner
+}
+
+// listedStore is a store of either mode, with the name its keys carry.
+type listedStore struct {
+	listingStore
+	name string
+}
+
+// newShardedOrPlain returns a plain store for n = 1, else a sharded one.
+func newShardedOrPlain(t testing.TB, client redis.UniversalClient, n int) listedStore {
+	if n == 1 {
+		s := newStore(t, client)
+		return listedStore{s, s.name}
+	}
+	s := newShardedStore(t, client, n)
+	return listedStore{s, s.home.name}
+}
