@@ -14,6 +14,9 @@ type QueueInfo struct {
 	Paused bool
 	// Enqueued is how many jobs wait in the queue.
 	Enqueued int64
+	// Held is how many of them a full limit holds back, as
+	// JobCounts.Held counts them; the others wait only for a worker.
+	Held int64
 	// Latency is how long the job waiting longest has waited (on
 	// PostgreSQL, the job next to run: the same in a queue without
 	// priorities); zero when none waits.
@@ -59,10 +62,14 @@ func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list queues: %w", err)
 	}
+	held, err := c.held(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("taskflow: list queues: %w", err)
+	}
 	now := c.now()
 	out := make([]QueueInfo, len(list))
 	for i, q := range list {
-		out[i] = QueueInfo{Name: q.Name, Paused: q.Paused, Enqueued: q.Enqueued}
+		out[i] = QueueInfo{Name: q.Name, Paused: q.Paused, Enqueued: q.Enqueued, Held: min(held[q.Name], q.Enqueued)}
 		if !q.OldestEnqueued.IsZero() {
 			out[i].Latency = max(now.Sub(q.OldestEnqueued), 0)
 		}
