@@ -9,11 +9,14 @@ import (
 
 var _ storage.HeldCounter = (*Store)(nil)
 
-// CountHeld implements [storage.HeldCounter], in one call (lua/held.lua).
-// A queue served by partition costs a read per partition; another, when a
-// task or partition limit is stored, a read per Enqueued job: a monitoring
-// call. On a sharded store it asks shard 0, which holds every job a limit
-// applies to.
+// CountHeld implements [storage.HeldCounter], in one call (lua/held.lua):
+// it reads the counts and rate times of the limits and, only when one is
+// full, counts the jobs held: a full queue limit by its ready set, a queue
+// served by partition by a count per partition, and another queue, under
+// a full task limit, by a read per Enqueued job (a queue is served by
+// partition from the first fetch a limit held back, so that last case
+// lasts until a worker fetches from it). On a sharded store it asks shard
+// 0, which holds every job a limit applies to.
 func (s *Store) CountHeld(ctx context.Context) (map[string]int64, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
