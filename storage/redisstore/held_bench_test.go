@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"strconv"
 	"testing"
 	"time"
 
@@ -37,18 +36,7 @@ func BenchmarkCountHeld(b *testing.B) {
 			if tc.before != nil {
 				require.NoError(b, s.SetLimits(ctx, tc.before))
 			}
-			for done := 0; done < 100_000; done += 5000 {
-				jobs := make([]*storage.Job, 5000)
-				for i := range jobs {
-					jobs[i] = enqueuedJob(b, func(j *storage.Job) {
-						if tc.partitions > 0 {
-							j.Partition = strconv.Itoa((done + i) % tc.partitions)
-						}
-					})
-				}
-				_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
-				require.NoError(b, err)
-			}
+			createPartitioned(b, s, 100_000, tc.partitions)
 			leased, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 2000, Owner: "bench", LeaseFor: time.Hour})
 			require.NoError(b, err)
 			require.Len(b, leased, 2000)
