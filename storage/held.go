@@ -46,9 +46,6 @@ func NewHolds(limits []Limit, now time.Time) *Holds {
 	return h
 }
 
-// Empty reports whether no limit is stored: then nothing is held.
-func (h *Holds) Empty() bool { return len(h.limits) == 0 }
-
 // applying calls fn with each limit that applies to a job of queue, task
 // and partition, and the key it counts the job under, until fn returns
 // false; it reports whether none did.
