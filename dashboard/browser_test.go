@@ -148,6 +148,10 @@ func TestBrowser(t *testing.T) {
 		require.NotEqual(t, "–", text(t, ctx, "#live-succeeded"))
 		require.NoError(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector('.count[data-state="succeeded"]').textContent === "4"`,
 			chromedp.WithPollingTimeout(10*time.Second))), "the succeeded count follows")
+		require.NoError(t, chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.querySelector('.split-count[data-split="ready"]').textContent === `+
+			`document.querySelector('.count[data-state="enqueued"]').textContent`, chromedp.WithPollingTimeout(10*time.Second))),
+			"the ready count follows the enqueued one: no limit holds a job")
+		require.Equal(t, "0", text(t, ctx, `.split-count[data-split="held"]`))
 	})
 
 	t.Run("select a whole page and delete it, once confirmed", func(t *testing.T) {

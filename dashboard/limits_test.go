@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"testing"
 	"time"
@@ -37,16 +38,22 @@ func TestLimitsPage(t *testing.T) {
 		// jobs enqueues jobs; then a worker leases as many as the limits let it.
 		jobs  func(t *testing.T, c *taskflow.Client)
 		check func(t *testing.T, limits string)
+		// queue holds the held jobs, which the overview, the queues page
+		// and the live counts tell apart from the ready ones.
+		queue       string
+		held, ready int64
 	}{
 		{"no limit declared", nil, func(*testing.T, *taskflow.Client) {}, func(t *testing.T, limits string) {
 			require.Contains(t, limits, "No limit declared.")
-		}},
+		}, "", 0, 0},
 		{"a full queue limit holds the rest", []storage.Limit{{Scope: storage.ScopeQueue, Name: "mail", Concurrency: 2}},
 			func(t *testing.T, c *taskflow.Client) {
 				for range 5 {
 					_, err := Echo.On(c).Enqueue(ctx, Note{Text: "m"}, taskflow.Queue("mail"))
 					require.NoError(t, err)
 				}
+				_, err := Echo.On(c).Enqueue(ctx, Note{Text: "b"}, taskflow.Queue("bulk")) // ready: no worker fetched it
+				require.NoError(t, err)
 			},
 			func(t *testing.T, limits string) {
 				r := row(limits, "limit", "mail")
@@ -54,7 +61,7 @@ func TestLimitsPage(t *testing.T) {
 				require.Contains(t, r, "2 at once")
 				require.Contains(t, r, `<meter min="0" max="2" value="2"></meter> 2 of 2`, "the slots in use")
 				require.Contains(t, r, `<td class="num">3</td><td class="num held">3</td>`, "3 enqueued, all held by the full limit")
-			}},
+			}, "mail", 3, 1},
 		{"a rate limit with room holds none", []storage.Limit{{Scope: storage.ScopeTask, Name: "dash-echo", Rate: 10, Period: time.Minute, Burst: 20}},
 			func(t *testing.T, c *taskflow.Client) {
 				_, err := Echo.On(c).Enqueue(ctx, Note{Text: "r"})
@@ -65,7 +72,7 @@ func TestLimitsPage(t *testing.T) {
 				require.Contains(t, r, "10 per 1m0s (+20 burst)")
 				require.Contains(t, r, `href="/dash/jobs/enqueued?task=dash-echo"`)
 				require.Contains(t, r, `<td class="num">0</td><td class="num held">0</td>`)
-			}},
+			}, "", 0, 0},
 		{"a spent rate holds the rest until its next start", []storage.Limit{{Scope: storage.ScopeQueue, Name: "mail", Rate: 1, Period: time.Hour}},
 			func(t *testing.T, c *taskflow.Client) {
 				for range 2 {
@@ -78,7 +85,7 @@ func TestLimitsPage(t *testing.T) {
 				require.Contains(t, r, "1 per 1h0m0s")
 				require.Contains(t, r, `<td class="num">1</td>`+"\n"+`<td class="num">1</td><td class="num held">1</td>`, "1 started, 1 held")
 				require.Regexp(t, `data-relative>in (59m|1h)`, r, "the next start, in about an hour")
-			}},
+			}, "mail", 1, 0},
 		{"a partition limit, per partition", []storage.Limit{{Scope: storage.ScopePartition, Name: "dash-tenant", Concurrency: 1}},
 			func(t *testing.T, c *taskflow.Client) {
 				for _, acct := range []string{"acme", "acme", "acme", "globex"} {
@@ -93,7 +100,7 @@ func TestLimitsPage(t *testing.T) {
 				require.Contains(t, row(limits, "partition", "acme"), `<td class="num">1 of 1</td>`+"\n"+`<td class="num">2</td><td class="num held">2</td>`)
 				require.Contains(t, row(limits, "partition", "globex"), `<td class="num">1 of 1</td>`+"\n"+`<td class="num">0</td><td class="num held">0</td>`)
 				require.Less(t, regexp.MustCompile(`acme`).FindStringIndex(limits)[0], regexp.MustCompile(`globex`).FindStringIndex(limits)[0], "the busiest partition first")
-			}},
+			}, "default", 2, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,6 +116,19 @@ func TestLimitsPage(t *testing.T) {
 			require.Equal(t, 200, resp.StatusCode, limits)
 			require.Contains(t, limits, `href="/dash/limits" class="current">Limits</a>`, "in the navigation")
 			tt.check(t, limits)
+
+			_, overview := get(t, hc, base+"/")
+			require.Contains(t, overview, fmt.Sprintf(`data-split="held">%d</span> held by a limit · <span class="split-count" data-split="ready">%d</span> ready`,
+				tt.held, tt.ready), "the overview splits the enqueued jobs")
+			_, live := get(t, hc, base+"/api/live")
+			require.Contains(t, live, fmt.Sprintf(`"held":%d,"ready":%d`, tt.held, tt.ready), "so do the live counts")
+			if tt.queue != "" {
+				_, queues := get(t, hc, base+"/queues")
+				r := regexp.MustCompile(`(?s)<tr><td><a href="/dash/jobs/enqueued\?queue=` + tt.queue + `">.*?</tr>`).FindString(queues)
+				require.Contains(t, r, fmt.Sprintf(`<td class="num held"><a href="/dash/limits">%d</a></td>`, tt.held), "the queues page, per queue")
+				r = regexp.MustCompile(`(?s)<tr><td><a href="/dash/jobs/enqueued\?queue=` + tt.queue + `">.*?</tr>`).FindString(overview)
+				require.Contains(t, r, fmt.Sprintf(`<td class="num held">%d</td>`, tt.held), "the overview's queues")
+			}
 		})
 	}
 

@@ -110,6 +110,9 @@ type overviewData struct {
 	StatsErr     string
 	QueuesErr    string
 	AnyEstimated bool
+	// Held and Ready split the Enqueued jobs: held back by a full limit,
+	// or waiting only for a worker (JobCounts.Held).
+	Held, Ready int64
 }
 
 func (h *Handler) overview(r *http.Request) (page, error) {
@@ -118,7 +121,7 @@ func (h *Handler) overview(r *http.Request) (page, error) {
 	if err != nil {
 		return page{}, err
 	}
-	d := overviewData{LiveInterval: h.opts.PollInterval.Milliseconds()}
+	d := overviewData{LiveInterval: h.opts.PollInterval.Milliseconds(), Held: counts.Held, Ready: counts.Ready()}
 	for _, st := range states.Names {
 		est := slices.Contains(counts.Estimated, st)
 		d.AnyEstimated = d.AnyEstimated || est
@@ -704,13 +707,16 @@ func (h *Handler) workers(r *http.Request) (page, error) {
 
 // liveCounts is the answer of the live graph's endpoint: how many jobs
 // succeeded and failed from the minute Since until Now, and the jobs per
-// state now (as Client.JobCounts has them: some may be estimates).
+// state now (as Client.JobCounts has them: some may be estimates), the
+// Enqueued ones split into held by a full limit and ready.
 type liveCounts struct {
 	Since     int64                 `json:"since"` // Unix seconds, a minute boundary
 	Now       int64                 `json:"now"`   // Unix milliseconds
 	Succeeded int64                 `json:"succeeded"`
 	Failed    int64                 `json:"failed"`
 	Jobs      map[states.Name]int64 `json:"jobs"`
+	Held      int64                 `json:"held"`
+	Ready     int64                 `json:"ready"`
 }
 
 // liveWindow is how far back the live endpoint counts from; a graph open
@@ -745,7 +751,7 @@ func (h *Handler) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, h.hide(r, err), http.StatusServiceUnavailable)
 		return
 	}
-	c := liveCounts{Since: since.Unix(), Now: now.UnixMilli(), Jobs: counts.Jobs}
+	c := liveCounts{Since: since.Unix(), Now: now.UnixMilli(), Jobs: counts.Jobs, Held: counts.Held, Ready: counts.Ready()}
 	for _, p := range points {
 		c.Succeeded += p.Succeeded
 		c.Failed += p.Failed

@@ -39,6 +39,8 @@
 //   - [FlowControl]: concurrency and rate limits, and partitions served
 //     round robin, enforced by Fetch (its guarantees are in its own
 //     documentation).
+//   - [HeldCounter]: the Enqueued jobs that full limits hold back, per
+//     queue; every store with [FlowControl] implements it.
 //
 // pgstore and sqlitestore implement every one ([TxBound] through WithTx);
 // memstore and redisstore every one but [Estimator] and [TxBound].

@@ -74,7 +74,18 @@ type JobCounts struct {
 	// storage.Estimator: on PostgreSQL, succeeded and deleted above 100,000
 	// jobs); the others are exact.
 	Estimated []states.Name
+	// Held is how many of the Enqueued jobs a full limit holds back now:
+	// jobs a worker would not be given at this moment because a limit that
+	// applies to them (their queue's, their task's or their partition's)
+	// has every concurrency slot in use or its rate spent until its next
+	// start. A job held by several limits counts once. It is exact, and 0
+	// on a store without storage.FlowControl. The other Enqueued jobs
+	// (Ready) wait only for a worker, or for their queue to be resumed.
+	Held int64
 }
+
+// Ready is how many Enqueued jobs no limit holds back: Enqueued less Held.
+func (c JobCounts) Ready() int64 { return max(c.Jobs[states.NameEnqueued]-c.Held, 0) }
 
 // JobCounts counts jobs per state. On a store that implements
 // storage.Estimator, the states too costly to count exactly on a large
@@ -89,6 +100,35 @@ func (c *Client) JobCounts(ctx context.Context) (JobCounts, error) {
 // On PostgreSQL a queue's succeeded and deleted jobs are estimated on a
 // large table, as the whole table's are.
 func (c *Client) QueueJobCounts(ctx context.Context, queue string) (JobCounts, error) {
+	out, err := c.queueJobCounts(ctx, queue)
+	if err != nil {
+		return JobCounts{}, err
+	}
+	held, err := c.held(ctx)
+	if err != nil {
+		return JobCounts{}, fmt.Errorf("taskflow: count jobs: %w", err)
+	}
+	for q, n := range held {
+		if queue == "" || q == queue {
+			out.Held += n
+		}
+	}
+	// Two reads: a job may have moved between them.
+	out.Held = min(out.Held, out.Jobs[states.NameEnqueued])
+	return out, nil
+}
+
+// held returns, per queue, the Enqueued jobs that full limits hold back
+// (storage.HeldCounter); none on a store without flow control.
+func (c *Client) held(ctx context.Context) (map[string]int64, error) {
+	hc, ok := c.store.(storage.HeldCounter)
+	if !ok {
+		return nil, nil
+	}
+	return hc.CountHeld(ctx)
+}
+
+func (c *Client) queueJobCounts(ctx context.Context, queue string) (JobCounts, error) {
 	if e, ok := c.store.(storage.Estimator); ok {
 		counts, exact, err := e.EstimateCount(ctx, queue)
 		if err != nil {

@@ -3,11 +3,13 @@ package taskflow_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
+	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -133,4 +135,48 @@ func TestRequeueManyAndDeleteMany(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJobCountsTellHeldFromReady: a partition limit held full holds back
+// the rest of its partition's jobs; the other Enqueued jobs are ready.
+func TestJobCountsTellHeldFromReady(t *testing.T) {
+	e := setup(t)
+	ctx := waitCtx(t)
+	acct, err := taskflow.RegisterTask(e.reg, "acct", acctNoop,
+		taskflow.PartitionBy(byAccount))
+	require.NoError(t, err)
+	mail, err := taskflow.RegisterTask(e.reg, "mail", func(context.Context, int) (int, error) { return 0, nil }, taskflow.Queue("other"))
+	require.NoError(t, err)
+	require.NoError(t, e.store.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "acct", Concurrency: 1}}))
+	_, err = acct.On(e.client).EnqueueMany(ctx, []acctArgs{{Account: "a"}, {Account: "a"}, {Account: "a"}})
+	require.NoError(t, err)
+	leased, err := e.store.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "w", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, leased, 1)
+	_, err = acct.On(e.client).EnqueueMany(ctx, []acctArgs{{Account: "b"}, {Account: "b"}})
+	require.NoError(t, err)
+	_, err = mail.On(e.client).EnqueueMany(ctx, []int{1, 2})
+	require.NoError(t, err)
+
+	for _, tt := range []struct {
+		queue                 string
+		enqueued, held, ready int64
+	}{
+		{"", 6, 2, 4},
+		{"default", 4, 2, 2},
+		{"other", 2, 0, 2},
+	} {
+		counts, err := e.client.QueueJobCounts(ctx, tt.queue)
+		require.NoError(t, err)
+		require.Equal(t, tt.enqueued, counts.Jobs[states.NameEnqueued], "queue %q", tt.queue)
+		require.Equal(t, tt.held, counts.Held, "queue %q: held", tt.queue)
+		require.Equal(t, tt.ready, counts.Ready(), "queue %q: ready", tt.queue)
+	}
+	qs, err := e.client.Queues(ctx)
+	require.NoError(t, err)
+	held := map[string]int64{}
+	for _, q := range qs {
+		held[q.Name] = q.Held
+	}
+	require.Equal(t, map[string]int64{"default": 2, "other": 0}, held)
 }

@@ -14,6 +14,9 @@ type QueueInfo struct {
 	Paused bool
 	// Enqueued is how many jobs wait in the queue.
 	Enqueued int64
+	// Held is how many of them a full limit holds back, as
+	// JobCounts.Held counts them; the others wait only for a worker.
+	Held int64
 	// Latency is how long the job waiting longest has waited (on
 	// PostgreSQL, the job next to run: the same in a queue without
 	// priorities); zero when none waits.
@@ -51,6 +54,12 @@ func (c *Client) setPaused(ctx context.Context, op, queue string, paused bool) e
 
 // Queues lists the queues that have jobs waiting or are paused, by name.
 func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
+	return c.listQueues(ctx, true)
+}
+
+// listQueues is Queues; withHeld false leaves QueueInfo.Held 0 and saves
+// counting the held jobs.
+func (c *Client) listQueues(ctx context.Context, withHeld bool) ([]QueueInfo, error) {
 	qs, err := c.queues()
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list queues: %w", err)
@@ -59,10 +68,16 @@ func (c *Client) Queues(ctx context.Context) ([]QueueInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list queues: %w", err)
 	}
+	var held map[string]int64
+	if withHeld {
+		if held, err = c.held(ctx); err != nil {
+			return nil, fmt.Errorf("taskflow: list queues: %w", err)
+		}
+	}
 	now := c.now()
 	out := make([]QueueInfo, len(list))
 	for i, q := range list {
-		out[i] = QueueInfo{Name: q.Name, Paused: q.Paused, Enqueued: q.Enqueued}
+		out[i] = QueueInfo{Name: q.Name, Paused: q.Paused, Enqueued: q.Enqueued, Held: min(held[q.Name], q.Enqueued)}
 		if !q.OldestEnqueued.IsZero() {
 			out[i].Latency = max(now.Sub(q.OldestEnqueued), 0)
 		}

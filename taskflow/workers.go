@@ -46,7 +46,7 @@ type Unserved struct {
 	// Workers is how many live workers there are.
 	Workers int
 	// Queues are the queues with jobs waiting (Enqueued) that no live
-	// worker serves, by name.
+	// worker serves, by name (their Held is not counted: 0).
 	Queues []QueueInfo
 	// Tasks maps the task of each waiting job (Enqueued or Scheduled,
 	// among the newest 1,000 of each) that no live worker runs to how
@@ -63,7 +63,7 @@ func (c *Client) Unserved(ctx context.Context) (Unserved, error) {
 	if err != nil {
 		return Unserved{}, err
 	}
-	queues, err := c.Queues(ctx)
+	queues, err := c.listQueues(ctx, false) // Held is not needed here
 	if err != nil {
 		return Unserved{}, err
 	}

@@ -283,6 +283,28 @@ func TestCommandsOnPostgres(t *testing.T) {
 				t.Fatalf("limits --json = %+v", ls)
 			}
 		}},
+		{name: "stats and queues tell held from ready", args: []string{"stats"}, stdout: []string{"enqueued    3", "  held      0", "  ready     3"},
+			check: func(t *testing.T, f *fixture, r result) {
+				ctx := context.Background()
+				if err := f.store.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopeTask, Name: "send-email", Concurrency: 1}}); err != nil {
+					t.Fatal(err)
+				}
+				leased, err := f.store.Fetch(ctx, &storage.FetchParams{Queues: []string{"mail"}, Limit: 1, Owner: "test", LeaseFor: time.Minute})
+				if err != nil || len(leased) != 1 {
+					t.Fatalf("fetch: %v, %d jobs", err, len(leased))
+				}
+				f.run(t, "stats").expect(t, 0, []string{"enqueued    2", "  held      2", "  ready     0", "HELD"}, nil)
+				var s struct{ Held, Ready int64 }
+				decode(t, f.run(t, "stats", "--json").stdout, &s)
+				var qs []struct {
+					Name           string
+					Enqueued, Held int64
+				}
+				decode(t, f.run(t, "queues", "--json").stdout, &qs)
+				if s.Held != 2 || s.Ready != 0 || len(qs) != 1 || qs[0].Name != "bulk" || qs[0].Enqueued != 2 || qs[0].Held != 2 {
+					t.Fatalf("stats --json = %+v, queues --json = %+v", s, qs)
+				}
+			}},
 		{name: "jobs list", args: []string{"jobs", "list"}, stdout: []string{"ID", "{failed}", "send-email", "resize-image", "smtp: connection refused"}},
 		{name: "jobs list failed json", args: []string{"jobs", "list", "--state", "failed", "--json"}, check: func(t *testing.T, f *fixture, r result) {
 			var jobs jobsJSON

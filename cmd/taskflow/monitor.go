@@ -20,7 +20,11 @@ var statsCommand = &command{
 	name: "stats", summary: "Show jobs per state and per queue, and outcomes over the last hour, day and week",
 	help: `Counts marked ~ are estimates: on a large PostgreSQL store, succeeded and
 deleted are estimated above 100,000 jobs, so that stats stays fast. Latency is
-how long the job waiting longest in a queue has waited. The outcome counts are
+how long the job waiting longest in a queue has waited. Of the enqueued jobs,
+held are those a full limit holds back now (every slot of a concurrency limit in
+use, or a rate limit spent until its next start; see taskflow limits), each
+counted once however many limits hold it, and ready the others, which wait only
+for a worker. The outcome counts are
 kept per minute for 8 days, apart from the jobs, so they outlive the jobs'
 retention. With --queue, the jobs per state are those of that queue.`,
 	define: func(fs *flag.FlagSet, e *env) action {
@@ -44,9 +48,11 @@ var periods = []struct {
 }{{"1h", time.Hour}, {"24h", 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}}
 
 type queueOut struct {
-	Name      string  `json:"name"`
-	Paused    bool    `json:"paused"`
-	Enqueued  int64   `json:"enqueued"`
+	Name     string `json:"name"`
+	Paused   bool   `json:"paused"`
+	Enqueued int64  `json:"enqueued"`
+	// Held: how many of Enqueued a full limit holds back.
+	Held      int64   `json:"held"`
 	LatencyMS float64 `json:"latency_ms"`
 	// Unserved: jobs wait and no live worker serves the queue.
 	Unserved bool `json:"unserved"`
@@ -55,7 +61,7 @@ type queueOut struct {
 func queuesOut(qs []taskflow.QueueInfo, u *taskflow.Unserved) []queueOut {
 	out := make([]queueOut, len(qs))
 	for i, q := range qs {
-		out[i] = queueOut{q.Name, q.Paused, q.Enqueued, float64(q.Latency) / float64(time.Millisecond), unservedQueue(u, q.Name)}
+		out[i] = queueOut{q.Name, q.Paused, q.Enqueued, q.Held, float64(q.Latency) / float64(time.Millisecond), unservedQueue(u, q.Name)}
 	}
 	return out
 }
@@ -98,9 +104,9 @@ func (e *env) queueTable(qs []taskflow.QueueInfo, u *taskflow.Unserved) {
 		case u != nil && q.Enqueued > 0:
 			served = "yes"
 		}
-		rows[i] = fmt.Sprintf("%s\t%s\t%d\t%s\t%s", q.Name, yesNo(q.Paused), q.Enqueued, lat, served)
+		rows[i] = fmt.Sprintf("%s\t%s\t%d\t%d\t%s\t%s", q.Name, yesNo(q.Paused), q.Enqueued, q.Held, lat, served)
 	}
-	e.table("QUEUE\tPAUSED\tENQUEUED\tLATENCY\tSERVED", rows)
+	e.table("QUEUE\tPAUSED\tENQUEUED\tHELD\tLATENCY\tSERVED", rows)
 	if u == nil || len(u.Tasks) == 0 {
 		return
 	}
@@ -155,13 +161,17 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 			Estimated bool        `json:"estimated"`
 		}
 		out := struct {
-			States   []stateOut  `json:"states"`
+			States []stateOut `json:"states"`
+			// Held and Ready split the enqueued jobs: held back by a
+			// full limit, or waiting only for a worker.
+			Held     int64       `json:"held"`
+			Ready    int64       `json:"ready"`
 			Queues   []queueOut  `json:"queues"`
 			Outcomes []periodOut `json:"outcomes"`
 			// UnservedTasks counts the waiting jobs of each task no live
 			// worker runs.
 			UnservedTasks map[string]int `json:"unserved_tasks,omitempty"`
-		}{Queues: queuesOut(qs, u), Outcomes: outcomes}
+		}{Held: counts.Held, Ready: counts.Ready(), Queues: queuesOut(qs, u), Outcomes: outcomes}
 		if u != nil {
 			out.UnservedTasks = u.Tasks
 		}
@@ -170,13 +180,16 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 		}
 		return e.writeJSON(out)
 	}
-	rows := make([]string, len(states.Names))
-	for i, s := range states.Names {
+	rows := make([]string, 0, len(states.Names)+2)
+	for _, s := range states.Names {
 		mark := ""
 		if slices.Contains(counts.Estimated, s) {
 			mark = "~"
 		}
-		rows[i] = fmt.Sprintf("%s\t%s%d", s, mark, counts.Jobs[s])
+		rows = append(rows, fmt.Sprintf("%s\t%s%d", s, mark, counts.Jobs[s]))
+		if s == states.NameEnqueued {
+			rows = append(rows, fmt.Sprintf("  held\t%d", counts.Held), fmt.Sprintf("  ready\t%d", counts.Ready()))
+		}
 	}
 	head := "STATE\tJOBS"
 	if queue != "" {
@@ -197,7 +210,8 @@ func stats(ctx context.Context, e *env, c *taskflow.Client, queue string) error 
 var queuesCommand = &command{
 	name: "queues", def: "list",
 	help: `queues lists and pauses queues. A paused queue keeps its jobs, and no worker
-fetches them until it is resumed; jobs already running finish. SERVED says
+fetches them until it is resumed; jobs already running finish. HELD counts the
+enqueued jobs a full limit holds back now (see taskflow limits). SERVED says
 NO WORKER for a queue whose jobs wait and that no live worker serves; the
 tasks of waiting jobs that no live worker runs are listed below (among the
 newest 1,000 enqueued and scheduled jobs).`,

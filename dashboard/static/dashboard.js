@@ -98,6 +98,10 @@
         document.querySelectorAll(".count").forEach(function (el) {
           if (!(d.jobs && el.getAttribute("data-state") in d.jobs)) { el.textContent = "0"; }
         });
+        document.querySelectorAll(".split-count").forEach(function (el) {
+          var n = d[el.getAttribute("data-split")];
+          if (typeof n === "number") { el.textContent = n.toLocaleString("en-US"); }
+        });
         last = d;
         svg.setAttribute("data-polls", String(++polls));
       })

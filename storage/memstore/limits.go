@@ -187,3 +187,31 @@ func (s *Store) LimitUsage(ctx context.Context) ([]storage.LimitUsage, error) {
 	})
 	return out, nil
 }
+
+// CountHeld implements [storage.HeldCounter]. It reads every job: a
+// monitoring call.
+func (s *Store) CountHeld(ctx context.Context) (map[string]int64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int64{}
+	if s.flow == nil {
+		return out, nil
+	}
+	h := storage.NewHolds(slices.Collect(maps.Values(s.flow.limits)), s.now())
+	for c, tat := range s.flow.tat {
+		h.Rate(c.kind, c.name, c.partition, tat)
+	}
+	for id := range s.processing {
+		j := &s.jobs[id].Job
+		h.Running(j.Queue, j.Task, j.Partition, 1)
+	}
+	for _, r := range s.jobs {
+		if r.State == states.NameEnqueued && h.Held(r.Queue, r.Task, r.Partition) {
+			out[r.Queue]++
+		}
+	}
+	return out, nil
+}

@@ -63,6 +63,7 @@ var (
 	_ storage.Statistics  = (*Store)(nil)
 	_ storage.JobLogs     = (*Store)(nil)
 	_ storage.FlowControl = (*Store)(nil)
+	_ storage.HeldCounter = (*Store)(nil)
 )
 
 // Option configures a [Store].

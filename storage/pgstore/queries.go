@@ -19,6 +19,7 @@ type queries struct {
 	appendLogs, setProgress, jobLogs, jobProgress, estimate, estimateInQueue string
 	countState map[states.Name]string
 	lim        limitQueries // flow control (limits.go)
+	held       string       // the jobs full limits hold back (held.go)
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress, listBatches string
 	// Recurring definitions, locks and the worker registry (flow.go).
@@ -161,6 +162,7 @@ func buildQueries(schema string) queries {
 		jobProgress:     r.Replace(jobProgressSQL),
 		listQueues:      r.Replace(listQueuesSQL),
 		lim:             buildLimitQueries(r),
+		held:            r.Replace(heldSQL),
 	}
 }
 

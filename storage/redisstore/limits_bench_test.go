@@ -12,6 +12,23 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
+// createPartitioned creates n Enqueued jobs spread over parts partitions
+// (none when parts is 0), in calls of 500.
+func createPartitioned(b *testing.B, s *Store, n, parts int) {
+	for done := 0; done < n; done += 500 {
+		jobs := make([]*storage.Job, min(500, n-done))
+		for i := range jobs {
+			jobs[i] = enqueuedJob(b, func(j *storage.Job) {
+				if parts > 0 {
+					j.Partition = strconv.Itoa((done + i) % parts)
+				}
+			})
+		}
+		_, err := s.Create(context.Background(), &storage.CreateParams{Jobs: jobs})
+		require.NoError(b, err)
+	}
+}
+
 // BenchmarkFlowControl measures fetching and completing jobs (batches of
 // 100) with no limit, under limits that never bind, and under a binding
 // limit of 2 per partition over 1,000 partitions, reporting the Redis
@@ -38,18 +55,7 @@ func BenchmarkFlowControl(b *testing.B) {
 			if tc.limits != nil {
 				require.NoError(b, s.SetLimits(ctx, tc.limits))
 			}
-			for done := 0; done < b.N; done += 500 {
-				jobs := make([]*storage.Job, min(500, b.N-done))
-				for i := range jobs {
-					jobs[i] = enqueuedJob(b, func(j *storage.Job) {
-						if tc.partitions > 0 {
-							j.Partition = strconv.Itoa((done + i) % tc.partitions)
-						}
-					})
-				}
-				_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
-				require.NoError(b, err)
-			}
+			createPartitioned(b, s, b.N, tc.partitions)
 			data, _ := states.Marshal(states.Succeeded{SucceededAt: time.Now(), Result: []byte(`{}`)})
 			cpu := serverCPU(b, client)
 			b.ResetTimer()

@@ -134,7 +134,8 @@
 // little on the plain path; a queue served by partition costs a few more
 // commands per job leased (docs/PERFORMANCE.md). LimitUsage reads every
 // Processing job, and the Enqueued jobs of queues not served by
-// partition: a monitoring call.
+// partition: a monitoring call. CountHeld reads nothing more than the
+// limits' counts while no limit is full (see its documentation).
 //
 // On a [Sharded] store, limits live on shard 0, and a Create call
 // with a job that has a partition key, or that a limit stored at that

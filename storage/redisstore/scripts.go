@@ -38,7 +38,7 @@ type jobFunc string
 // against one Redis each call their own.
 var (
 	jobLibrary, jobFuncPrefix = library("create", "fetch", "transition", "extend", "promote", "reclaim", "dead", "prune", "fire",
-		"setlimits", "usage")
+		"setlimits", "usage", "held")
 
 	createFunc     = jobFunc(jobFuncPrefix + "create")
 	fetchFunc      = jobFunc(jobFuncPrefix + "fetch")
@@ -51,6 +51,7 @@ var (
 	fireFunc       = jobFunc(jobFuncPrefix + "fire")
 	setLimitsFunc  = jobFunc(jobFuncPrefix + "setlimits")
 	usageFunc      = jobFunc(jobFuncPrefix + "usage")
+	heldFunc       = jobFunc(jobFuncPrefix + "held")
 )
 
 // library returns the source of the library of lua/lib.lua (after the

@@ -116,6 +116,7 @@ var (
 	_ storage.BatchLister   = (*Store)(nil)
 	_ storage.Recurring     = (*Store)(nil)
 	_ storage.FlowControl   = (*Store)(nil)
+	_ storage.HeldCounter   = (*Store)(nil)
 	_ storage.Locker        = (*Store)(nil)
 	_ storage.Workers       = (*Store)(nil)
 	_ storage.Queues        = (*Store)(nil)

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("FlowControl", func(t *testing.T) {
 		testFlowControl(t, needing(newStore, has[storage.FlowControl]("FlowControl")))
 	})
+	t.Run("HeldCounter", func(t *testing.T) { testHeld(t, needing(newStore, has[storage.FlowControl]("FlowControl"))) })
 }
 
 // capability is an optional interface of package storage.

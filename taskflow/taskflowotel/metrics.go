@@ -96,7 +96,9 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 		metric.WithDescription("Jobs running under a flow-control limit, summed over its partitions."))
 	held, err6 := meter.Int64ObservableGauge("taskflow.limit.jobs_held", metric.WithUnit("{job}"),
 		metric.WithDescription("Enqueued jobs waiting on a flow-control limit (full, or its rate spent), summed over its partitions."))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+	queueHeld, err7 := meter.Int64ObservableGauge("taskflow.queue.held", metric.WithUnit("{job}"),
+		metric.WithDescription("Jobs waiting in the queue that a full flow-control limit holds back, each counted once (part of taskflow.queue.depth; the rest wait only for a worker)."))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7); err != nil {
 		return nil, fmt.Errorf("taskflowotel: %w", err)
 	}
 	m.sub = hub.Subscribe(opts.Buffer)
@@ -130,6 +132,7 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 		for _, q := range qs {
 			at := metric.WithAttributes(semconv.MessagingDestinationName(q.Name))
 			o.ObserveInt64(depth, q.Enqueued, at)
+			o.ObserveInt64(queueHeld, q.Held, at)
 			o.ObserveFloat64(latency, q.Latency.Seconds(), at)
 			p := int64(0)
 			if q.Paused {
@@ -138,7 +141,7 @@ func NewMetrics(hub *taskflow.Events, opts MetricsOptions) (*Metrics, error) {
 			o.ObserveInt64(paused, p, at)
 		}
 		return err
-	}, depth, latency, paused, dropped, events, lost, slots, held)
+	}, depth, queueHeld, latency, paused, dropped, events, lost, slots, held)
 	if err != nil {
 		m.sub.Close()
 		return nil, fmt.Errorf("taskflowotel: %w", err)

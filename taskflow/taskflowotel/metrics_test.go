@@ -95,11 +95,12 @@ func TestMetricsThroughAManualReader(t *testing.T) {
 	}, events)
 	require.EqualValues(t, 3, durations)
 	require.EqualValues(t, 3, pickups)
-	require.Equal(t, map[string]int64{"taskflow.queue.depth/held": 1, "taskflow.queue.paused/held": 1}, gauges)
+	require.Equal(t, map[string]int64{"taskflow.queue.depth/held": 1, "taskflow.queue.held/held": 0, "taskflow.queue.paused/held": 1}, gauges,
+		"a paused queue's jobs are not held by a limit")
 }
 
 // TestLimitGauges: each limit's slots in use and jobs held, summed over its
-// partitions.
+// partitions; the queue's held jobs, part of its depth.
 func TestLimitGauges(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -128,7 +129,14 @@ func TestLimitGauges(t *testing.T) {
 	gauges := map[string]int64{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, md := range sm.Metrics {
-			if data, ok := md.Data.(metricdata.Gauge[int64]); ok && strings.HasPrefix(md.Name, "taskflow.limit.") {
+			data, ok := md.Data.(metricdata.Gauge[int64])
+			if ok && strings.HasPrefix(md.Name, "taskflow.queue.") {
+				for _, dp := range data.DataPoints {
+					q, _ := dp.Attributes.Value("messaging.destination.name")
+					gauges[md.Name+"/"+q.AsString()] = dp.Value
+				}
+			}
+			if ok && strings.HasPrefix(md.Name, "taskflow.limit.") {
 				for _, dp := range data.DataPoints {
 					scope, _ := dp.Attributes.Value("taskflow.limit.scope")
 					name, _ := dp.Attributes.Value("taskflow.limit.name")
@@ -137,5 +145,6 @@ func TestLimitGauges(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, map[string]int64{"taskflow.limit.slots_in_use/partition/call": 2, "taskflow.limit.jobs_held/partition/call": 3}, gauges)
+	require.Equal(t, map[string]int64{"taskflow.limit.slots_in_use/partition/call": 2, "taskflow.limit.jobs_held/partition/call": 3,
+		"taskflow.queue.depth/default": 3, "taskflow.queue.held/default": 3, "taskflow.queue.paused/default": 0}, gauges)
 }

@@ -59,9 +59,9 @@ type Collector struct {
 	lost     *prometheus.CounterVec   // leases lost, by task, queue, cause
 	dropped  prometheus.CounterFunc
 
-	depth, latency, paused, workers *prometheus.Desc
-	slots, held                     *prometheus.Desc
-	scrapeErrors                    prometheus.Counter
+	depth, queueHeld, latency, paused, workers *prometheus.Desc
+	slots, held                                *prometheus.Desc
+	scrapeErrors                               prometheus.Counter
 
 	mu       sync.Mutex
 	queues   []taskflow.QueueInfo
@@ -107,7 +107,9 @@ func New(hub *taskflow.Events, opts Options) *Collector {
 			Namespace: ns, Name: "leases_lost_total",
 			Help: "Running attempts whose lease could not be renewed, by task, queue and cause (requeued, rescheduled, deleted, state_changed, reclaimed).",
 		}, []string{"task", "queue", "cause"}),
-		depth:   prometheus.NewDesc(ns+"_queue_depth", "Jobs waiting in the queue.", []string{"queue"}, nil),
+		depth: prometheus.NewDesc(ns+"_queue_depth", "Jobs waiting in the queue.", []string{"queue"}, nil),
+		queueHeld: prometheus.NewDesc(ns+"_queue_held", "Jobs waiting in the queue that a full flow-control limit holds back, each counted once (part of queue_depth; the rest wait only for a worker).",
+			[]string{"queue"}, nil),
 		latency: prometheus.NewDesc(ns+"_queue_latency_seconds", "How long the job waiting longest in the queue has waited.", []string{"queue"}, nil),
 		paused:  prometheus.NewDesc(ns+"_queue_paused", "1 when the queue is paused.", []string{"queue"}, nil),
 		workers: prometheus.NewDesc(ns+"_workers_alive", "Workers registered with the store (heartbeats within their timeout).", nil, nil),
@@ -212,6 +214,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, q := range queues {
 		ch <- prometheus.MustNewConstMetric(c.depth, prometheus.GaugeValue, float64(q.Enqueued), q.Name)
+		ch <- prometheus.MustNewConstMetric(c.queueHeld, prometheus.GaugeValue, float64(q.Held), q.Name)
 		ch <- prometheus.MustNewConstMetric(c.latency, prometheus.GaugeValue, q.Latency.Seconds(), q.Name)
 		paused := 0.0
 		if q.Paused {

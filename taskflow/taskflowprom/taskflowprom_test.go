@@ -150,7 +150,8 @@ taskflow_leases_lost_total{cause="requeued",queue="default",task="hold"} 1
 }
 
 // TestLimitGauges: a partition limit's slots in use and the jobs it holds
-// back are summed over its partitions, one series per limit.
+// back are summed over its partitions, one series per limit; the queue's
+// held jobs are part of its depth.
 func TestLimitGauges(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -181,6 +182,13 @@ taskflow_limit_jobs_held{name="call",scope="partition"} 3
 # HELP taskflow_limit_slots_in_use Jobs running under a flow-control limit, summed over its partitions, by scope (queue, task, partition) and name.
 # TYPE taskflow_limit_slots_in_use gauge
 taskflow_limit_slots_in_use{name="call",scope="partition"} 2
+# HELP taskflow_queue_depth Jobs waiting in the queue.
+# TYPE taskflow_queue_depth gauge
+taskflow_queue_depth{queue="default"} 3
+# HELP taskflow_queue_held Jobs waiting in the queue that a full flow-control limit holds back, each counted once (part of queue_depth; the rest wait only for a worker).
+# TYPE taskflow_queue_held gauge
+taskflow_queue_held{queue="default"} 3
 `
-	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want), "taskflow_limit_jobs_held", "taskflow_limit_slots_in_use"))
+	require.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(want),
+		"taskflow_limit_jobs_held", "taskflow_limit_slots_in_use", "taskflow_queue_depth", "taskflow_queue_held"))
 }
