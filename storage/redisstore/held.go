@@ -7,7 +7,10 @@ import (
 	"github.com/taskflow-go/taskflow/storage"
 )
 
-var _ storage.HeldCounter = (*Store)(nil)
+var (
+	_ storage.HeldCounter = (*Store)(nil)
+	_ storage.HeldCounter = (*Sharded)(nil)
+)
 
 // CountHeld implements [storage.HeldCounter], in one call (lua/held.lua):
 // it reads the counts and rate times of the limits and, only when one is
@@ -15,14 +18,10 @@ var _ storage.HeldCounter = (*Store)(nil)
 // served by partition by a count per partition, and another queue, under
 // a full task limit, by a read per Enqueued job (a queue is served by
 // partition from the first fetch a limit held back, so that last case
-// lasts until a worker fetches from it). On a sharded store it asks shard
-// 0, which holds every job a limit applies to.
+// lasts until a worker fetches from it).
 func (s *Store) CountHeld(ctx context.Context) (map[string]int64, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
-	}
-	if s.shards != nil {
-		return s.shards[0].CountHeld(ctx)
 	}
 	res, err := s.run(ctx, "count held", heldFunc, []any{s.k.prefix, micros(s.now()), "0", "", "", "", ""})
 	if err != nil {
@@ -38,4 +37,10 @@ func (s *Store) CountHeld(ctx context.Context) (map[string]int64, error) {
 		out[kv[i]] = n
 	}
 	return out, nil
+}
+
+// CountHeld implements [storage.HeldCounter]: shard 0 holds every job a
+// limit applies to.
+func (s *Sharded) CountHeld(ctx context.Context) (map[string]int64, error) {
+	return s.home.CountHeld(ctx)
 }
