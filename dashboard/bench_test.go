@@ -103,15 +103,23 @@ var benchJobs = flag.Int("dash.jobs", 100_000, "jobs in the store of BenchmarkLi
 
 var linkRE = regexp.MustCompile(`href="([^"]+)" id="page-(first|prev|next|last)"`)
 
+// links returns the paging links of a page ("first", "prev", "next",
+// "last"), paths relative to the base.
+func links(page string) map[string]string {
+	out := map[string]string{}
+	for _, m := range linkRE.FindAllStringSubmatch(page, -1) {
+		out[m[2]] = html.UnescapeString(m[1])
+	}
+	return out
+}
+
 // link returns the path of a paging link of a page, relative to the base.
 func link(b *testing.B, page, which string) string {
-	for _, m := range linkRE.FindAllStringSubmatch(page, -1) {
-		if m[2] == which {
-			return html.UnescapeString(m[1])
-		}
+	l, ok := links(page)[which]
+	if !ok {
+		b.Fatalf("no %s link", which)
 	}
-	b.Fatalf("no %s link", which)
-	return ""
+	return l
 }
 
 // BenchmarkListDepth renders the pages of every list, with each filter

@@ -596,14 +596,14 @@ type batchRow struct {
 }
 
 type batchesData struct {
-	Pager   pager
+	Page    keyset
 	Batches []batchRow
 	// Unlisted says why the store lists no batches, if it does not.
 	Unlisted string
 }
 
-// batches lists the newest batches with their progress, or shows the
-// batch its "id" parameter names.
+// batches lists the batches, newest first, a keyset page at a time, with
+// their progress, or shows the batch its "id" parameter names.
 func (h *Handler) batches(r *http.Request) (page, error) {
 	if id := r.URL.Query().Get("id"); id != "" {
 		return h.batchPage(r, id)
@@ -612,19 +612,21 @@ func (h *Handler) batches(r *http.Request) (page, error) {
 		d   batchesData
 		err error
 	)
-	if d.Pager, err = newPager(r, h.opts.PageSize); err != nil {
+	if d.Page, err = newKeyset(r, h.opts.PageSize); err != nil {
 		return page{}, err
 	}
-	size := h.opts.PageSize
-	ids, err := h.client.Batches(r.Context(), (d.Pager.Page-1)*size, size+1)
+	q, err := d.Page.batches()
+	if err != nil {
+		return page{}, err
+	}
+	ids, err := h.client.Batches(r.Context(), q)
 	switch {
 	case errors.Is(err, taskflow.ErrNotSupported):
 		d.Unlisted = err.Error()
 	case err != nil:
 		return page{}, err
 	}
-	d.Pager.link(r, len(ids) > size)
-	for _, id := range ids[:min(len(ids), size)] {
+	for _, id := range walked(&d.Page, ids, uuid.UUID.String) {
 		p, err := h.client.BatchProgress(r.Context(), id)
 		switch {
 		case errors.Is(err, storage.ErrNotFound): // its jobs expired meanwhile
@@ -842,7 +844,8 @@ var funcs = template.FuncMap{
 	},
 	"offered":    offered,
 	"previewOf":  func(p preview, raw, id string) previewLink { return previewLink{p, raw, id} },
-	"pages":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k} },
+	"pages":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k, false} },
+	"byAge":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k, true} },
 	"half":       func(n int64) int64 { return n / 2 },
 	"dur":        roundDur,
 	"cronWords":  cronWords,
@@ -862,6 +865,9 @@ type previewLink struct {
 type keysetLinks struct {
 	Base string
 	Page keyset
+	// ByAge names the links of a list that runs newest first "Newer" and
+	// "Older", else "Previous" and "Next".
+	ByAge bool
 }
 
 // rowErrorLimit bounds the error shown on a row of a list of failed jobs.

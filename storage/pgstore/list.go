@@ -248,6 +248,44 @@ func (s *Store) listByID(p *storage.ListParams, where []string, after *cursor, a
 	return `SELECT ` + jobCols + ` FROM ` + s.q.list + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + key + " " + dir(false) + page
 }
 
+// listBatchesSQL: $1 limit (0: none)[, $2 cursor] → batch ids in the
+// order walked: {dir} DESC (newest first) or ASC (backwards), {cmp} < or
+// >, {from} the condition on the cursor or nothing. A loose index scan of
+// jobs_batch from the cursor: one probe per batch, however many jobs each
+// has, at any depth; the outer LIMIT stops the recursion.
+var listBatchesSQL = `WITH RECURSIVE b AS (
+	(SELECT batch_id FROM {s}.jobs WHERE batch_id IS NOT NULL{from} ORDER BY batch_id {dir} LIMIT 1)
+	UNION ALL
+	SELECT (SELECT j.batch_id FROM {s}.jobs j WHERE j.batch_id IS NOT NULL AND j.batch_id {cmp} b.batch_id ORDER BY j.batch_id {dir} LIMIT 1)
+	FROM b WHERE b.batch_id IS NOT NULL
+)
+SELECT batch_id FROM b WHERE batch_id IS NOT NULL LIMIT nullif($1::int, 0)`
+
+// ListBatches implements [storage.BatchLister].
+func (s *Store) ListBatches(ctx context.Context, p *storage.BatchListParams) ([]uuid.UUID, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	dir, cmp := "DESC", "<"
+	if p.Backward {
+		dir, cmp = "ASC", ">"
+	}
+	from, args := "", []any{max(p.Limit, 0)}
+	if p.Cursor != uuid.Nil {
+		from, args = " AND batch_id "+cmp+" $2", append(args, uid(p.Cursor))
+	}
+	sql := strings.NewReplacer("{dir}", dir, "{cmp}", cmp, "{from}", from).Replace(s.q.listBatches)
+	rows, err := s.db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, interpretError("list batches", err)
+	}
+	ids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (uuid.UUID, error) {
+		var id uuid.UUID
+		return id, row.Scan((*[16]byte)(&id))
+	})
+	return ids, interpretError("list batches", err)
+}
+
 // countSQL: $1 queue (empty: any) → state, count.
 var countSQL = `SELECT state, count(*) FROM {s}.jobs WHERE ($1 = '' OR queue = $1) GROUP BY state`
 
