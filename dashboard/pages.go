@@ -815,24 +815,33 @@ func roundDur(d time.Duration) time.Duration {
 	}
 }
 
+// utcText is a time as a list shows it in full, in UTC.
+func utcText(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// agoText is a time relative to now.
+func agoText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := time.Since(t)
+	if d < 0 {
+		return "in " + (-d).Round(time.Second).String()
+	}
+	return d.Round(time.Second).String() + " ago"
+}
+
+// isoText is a time as the datetime attribute holds it.
+func isoText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
 var funcs = template.FuncMap{
-	"ts": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format(timeLayout)
-	},
-	"ago": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		d := time.Since(t)
-		if d < 0 {
-			return "in " + (-d).Round(time.Second).String()
-		}
-		return d.Round(time.Second).String() + " ago"
-	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"ts":  utcText,
+	"ago": agoText,
+	"iso": isoText,
 	"num": func(n any) string {
 		switch n := n.(type) {
 		case int:
@@ -852,6 +861,7 @@ var funcs = template.FuncMap{
 	"nonzeroID":  func(id uuid.UUID) bool { return id != uuid.Nil },
 	"jobList":    func(base string, jobs []*taskflow.JobInfo) jobList { return jobList{base, jobs} },
 	"stateTitle": stateTitle,
+	"jobRows":    jobRows,
 }
 
 // previewLink is what the "preview" template shows: a clipped value, the
