@@ -1210,15 +1210,88 @@ func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duratio
 	return storage.FillStats(from, to, step, counted), nil
 }
 
-// EstimateCount implements [storage.Estimator] with exact counts: it is
-// Count, with every state named exact. (SQLite keeps no statistics to
-// estimate from.)
+// exactBelow is the number of jobs under which EstimateCount counts
+// every state exactly.
+const exactBelow = 100_000
+
+// indexedStates are the states that a partial index holds, counted
+// exactly through it at any size.
+var indexedStates = []states.Name{states.NameEnqueued, states.NameScheduled, states.NameProcessing, states.NameFailed, states.NameAwaiting}
+
+// sampleSize is how many of the newest jobs EstimateCount reads to split
+// the others between succeeded and deleted.
+const sampleSize = 10_000
+
+// EstimateCount implements [storage.Estimator]. A file of fewer than
+// 100,000 jobs is counted exactly (Count, which reads every job: 620 ms
+// of CPU on a million). Above, the states that have a partial index are
+// counted exactly through it, and the jobs in none of them, the total
+// (count(*), through the smallest index) less those, are split between
+// succeeded and deleted, estimated, as the newest 10,000 jobs of the
+// two states are (SQLite keeps no statistics to estimate from).
 func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Name]int64, []states.Name, error) {
-	n, err := s.Count(ctx, queue)
+	out := make(map[states.Name]int64, len(states.Names))
+	var exact []states.Name
+	err := s.read(ctx, func(conn querier) error {
+		clear(out)
+		var total int64
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&total); err != nil {
+			return err
+		}
+		if total < exactBelow {
+			exact = states.Names
+			return nil
+		}
+		exact = indexedStates
+		rest := total // the jobs of every queue in no indexed state
+		for _, st := range indexedStates {
+			q := `SELECT count(*) FROM jobs WHERE state = '` + string(st) + `'`
+			var all, n int64
+			if err := conn.QueryRowContext(ctx, q).Scan(&all); err != nil {
+				return err
+			}
+			rest, n = rest-all, all
+			if queue != "" && all > 0 {
+				if err := conn.QueryRowContext(ctx, q+` AND queue = ?`, queue).Scan(&n); err != nil {
+					return err
+				}
+			}
+			out[st] = n
+		}
+		rows, err := conn.QueryContext(ctx, `SELECT state, queue = ? FROM (SELECT state, queue FROM jobs ORDER BY id DESC LIMIT ?)
+			WHERE state IN ('succeeded', 'deleted')`, queue, sampleSize)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var seen int64
+		sampled := map[states.Name]int64{}
+		for rows.Next() {
+			var (
+				st      string
+				inQueue bool
+			)
+			if err := rows.Scan(&st, &inQueue); err != nil {
+				return err
+			}
+			seen++
+			if queue == "" || inQueue {
+				sampled[states.Name(st)]++
+			}
+		}
+		for st, n := range sampled {
+			out[st] = max(rest, 0) * n / seen
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, interpretError("estimate count", err)
 	}
-	return n, slices.Clone(states.Names), nil
+	if len(exact) == len(states.Names) {
+		counts, err := s.Count(ctx, queue)
+		return counts, slices.Clone(states.Names), err
+	}
+	return out, slices.Clone(exact), nil
 }
 
 // queryStrings returns the one column of text of the rows of q.
