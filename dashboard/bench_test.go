@@ -1,38 +1,70 @@
 package dashboard_test
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"html"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/dashboard"
+	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/storage/sqlitestore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 // fillSQL inserts $1 jobs straight into the jobs table, as a large store
 // holds them: per thousand, 900 succeeded, 50 deleted, 30 enqueued, 10
 // scheduled, 8 failed, 1 awaiting and 1 processing, over three queues and
-// five tasks; the first 100,000 in 100 batches.
+// five tasks; the first 100,000 in 100 batches. The IDs are UUIDv7, a
+// millisecond apart, in the order of insertion, as taskflow makes them:
+// random IDs (v4) would scatter a walk of the primary key over the whole
+// table, as no store of taskflow's is.
 const fillSQL = `INSERT INTO %[1]s.jobs (id, task, args, queue, state, run_at, created_at, updated_at, enqueued_seq, lease_owner, lease_until, batch_id)
-SELECT gen_random_uuid(), 'bulk-' || (i %% 5), '\x7b7d', (ARRAY['default', 'mail', 'reports'])[i %% 3 + 1], st,
+SELECT (lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint - $1 + i), 12, '0') || '7' || substr(md5(i::text), 1, 3) || '8' ||
+		substr(md5(i::text), 4, 15))::uuid,
+	'bulk-' || (i %% 5), '\x7b7d', (ARRAY['default', 'mail', 'reports'])[i %% 3 + 1], st,
 	CASE WHEN st = 'scheduled' THEN now() + i * interval '1 second' END, now(), now(),
 	CASE WHEN st = 'enqueued' THEN nextval('%[1]s.enqueue_seq') END,
 	CASE WHEN st = 'processing' THEN 'bulk-worker' END, CASE WHEN st = 'processing' THEN now() + interval '1 hour' END,
 	CASE WHEN i <= 100000 THEN md5('batch' || (i / 1000))::uuid END
-FROM generate_series(1, $1) AS i, LATERAL (SELECT CASE
+FROM generate_series(1, $1) AS i, LATERAL (SELECT ` + fillState + `) AS s`
+
+// fillState is the state of job i of fillSQL and fillSQLite.
+const fillState = `CASE
 	WHEN i %% 1000 < 900 THEN 'succeeded' WHEN i %% 1000 < 950 THEN 'deleted' WHEN i %% 1000 < 980 THEN 'enqueued'
 	WHEN i %% 1000 < 990 THEN 'scheduled' WHEN i %% 1000 < 998 THEN 'failed' WHEN i %% 1000 < 999 THEN 'awaiting'
-	ELSE 'processing' END AS st) AS s`
+	ELSE 'processing' END AS st`
+
+// fillSQLite is fillSQL on sqlitestore's table (times in Unix
+// microseconds, enqueue sequence i), its %% written as fillSQL's.
+const fillSQLite = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1),
+	s AS (SELECT i, ` + fillState + ` FROM n),
+	t(now) AS (SELECT CAST(unixepoch('subsec') * 1000000 AS INTEGER))
+INSERT INTO jobs (id, task, args, queue, state, run_at, created_at, updated_at, seq, lease_owner, lease_until, batch_id)
+SELECT unhex(printf('%%012x', now / 1000 - ?1 + i) || '7' || substr(hex(randomblob(2)), 1, 3) || '8' || substr(hex(randomblob(8)), 1, 15)),
+	'bulk-' || (i %% 5), x'7b7d', CASE i %% 3 WHEN 0 THEN 'default' WHEN 1 THEN 'mail' ELSE 'reports' END, st,
+	CASE WHEN st = 'scheduled' THEN now + i * 1000000 END, now, now,
+	CASE WHEN st = 'enqueued' THEN i END,
+	CASE WHEN st = 'processing' THEN 'bulk-worker' END, CASE WHEN st = 'processing' THEN now + 3600000000 END,
+	CASE WHEN i <= 100000 THEN unhex(printf('%%032x', i / 1000 + 1)) END
+FROM s, t`
 
 // BenchmarkPages renders every page of a PostgreSQL store holding a
 // million jobs (and the test fixture's). It needs TASKFLOW_TEST_DATABASE_URL:
@@ -103,59 +135,162 @@ var benchJobs = flag.Int("dash.jobs", 100_000, "jobs in the store of BenchmarkLi
 
 var linkRE = regexp.MustCompile(`href="([^"]+)" id="page-(first|prev|next|last)"`)
 
+// links returns the paging links of a page ("first", "prev", "next",
+// "last"), paths relative to the base.
+func links(page string) map[string]string {
+	out := map[string]string{}
+	for _, m := range linkRE.FindAllStringSubmatch(page, -1) {
+		out[m[2]] = html.UnescapeString(m[1])
+	}
+	return out
+}
+
 // link returns the path of a paging link of a page, relative to the base.
 func link(b *testing.B, page, which string) string {
-	for _, m := range linkRE.FindAllStringSubmatch(page, -1) {
-		if m[2] == which {
-			return html.UnescapeString(m[1])
-		}
+	l, ok := links(page)[which]
+	if !ok {
+		b.Fatalf("no %s link", which)
 	}
-	b.Fatalf("no %s link", which)
-	return ""
+	return l
+}
+
+// bigStore is a store filled with n jobs, and the CPU time that the
+// server processes serving it have used so far (none in process).
+type bigStore func(b *testing.B, n int) (storage.Store, func() time.Duration)
+
+// bigPG fills a fresh PostgreSQL schema by fillSQL; its CPU is that of
+// the pool's backends.
+func bigPG(b *testing.B, n int) (storage.Store, func() time.Duration) {
+	store, pool, schema := pgStore(b)
+	fill(b, pool, schema, n)
+	return store, func() time.Duration {
+		rows, err := pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity WHERE application_name = current_setting('application_name')`)
+		require.NoError(b, err)
+		pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+		require.NoError(b, err)
+		var total time.Duration
+		for _, pid := range pids {
+			total += procCPU(b, fmt.Sprintf("/proc/%d/stat", pid))
+		}
+		return total
+	}
+}
+
+// bigSQLite fills a fresh file by fillSQLite, as it is: no ANALYZE, which
+// sqlitestore does not run.
+func bigSQLite(b *testing.B, n int) (storage.Store, func() time.Duration) {
+	ctx := context.Background()
+	path := filepath.Join(b.TempDir(), "jobs.db")
+	store, err := sqlitestore.Open(ctx, path)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = store.Close() })
+	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=busy_timeout(5000)")
+	require.NoError(b, err)
+	defer db.Close()
+	_, err = db.ExecContext(ctx, strings.ReplaceAll(fillSQLite, "%%", "%"), n)
+	require.NoError(b, err)
+	_, err = db.ExecContext(ctx, `UPDATE counters SET seq = ?`, n)
+	require.NoError(b, err)
+	return store, nil
+}
+
+// procCPU returns the CPU time (user and system) of the process whose
+// /proc stat file is path, or 0 if it is gone.
+func procCPU(b *testing.B, path string) time.Duration {
+	stat, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:])) // fields from the third on
+	var ticks int64
+	for _, v := range f[11:13] { // utime and stime, in clock ticks of 1/100 s
+		n, err := strconv.ParseInt(v, 10, 64)
+		require.NoError(b, err)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // BenchmarkListDepth renders the pages of every list, with each filter
-// the pages offer, at the start, deep in and at the end of a PostgreSQL
-// store of -dash.jobs jobs (100,000 by default), filled by one INSERT:
-// keyset pages cost the same at any depth. The target is a median under
-// 200 ms a page on a million jobs:
+// the pages offer, at the start, deep in and at the end, at the sizes of
+// 20 and 500, on a PostgreSQL store and on a SQLite one of -dash.jobs jobs
+// (100,000 by default), filled by one INSERT: keyset pages cost the same
+// at any depth. It reports the median time of a page (median-ms), the CPU
+// time of the benchmark's process per page (cpu-ms/op) and, on
+// PostgreSQL, that of the backends serving it (pg-cpu-ms/op), which
+// depend less on what else runs. The target is a median under 200 ms a
+// page on a million jobs:
 //
 //	go test ./dashboard -run '^$' -bench ListDepth -benchtime 10x -dash.jobs 1000000
 func BenchmarkListDepth(b *testing.B) {
-	store, pool, schema := pgStore(b)
-	fill(b, pool, schema, *benchJobs)
-	c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
-	require.NoError(b, err)
-	h, err := dashboard.New(c, dashboard.Options{})
-	require.NoError(b, err)
-	lists := []string{
-		"/jobs/enqueued", "/jobs/enqueued?queue=mail", "/jobs/enqueued?task=bulk-1",
-		"/jobs/scheduled", "/jobs/scheduled?queue=reports",
-		"/jobs/succeeded", "/jobs/succeeded?queue=mail", "/jobs/succeeded?task=bulk-3&queue=mail",
-		"/jobs/failed", "/jobs/failed?task=bulk-2",
-		"/jobs/deleted", "/jobs/deleted?queue=default",
-		"/jobs/processing", "/jobs/awaiting", "/retries",
-	}
-	for _, list := range lists {
-		for _, size := range []string{"20", "500"} {
-			path := list + map[bool]string{true: "&", false: "?"}[strings.Contains(list, "?")] + "size=" + size
-			first := serve(b, h, path)
-			if !strings.Contains(first, `id="page-last"`) {
-				continue // a single page
-			}
-			last := serve(b, h, link(b, first, "last"))
-			for _, p := range []struct{ name, path string }{
-				{"first", path},
-				{"second", link(b, first, "next")},
-				{"last", link(b, first, "last")},
-				{"before last", link(b, last, "prev")},
-			} {
-				b.Run(list+" size "+size+" "+p.name, func(b *testing.B) {
-					for b.Loop() {
-						serve(b, h, p.path)
+	for _, st := range []struct {
+		name string
+		open bigStore
+	}{{"pgstore", bigPG}, {"sqlitestore", bigSQLite}} {
+		b.Run(st.name, func(b *testing.B) {
+			store, serverCPU := st.open(b, *benchJobs)
+			c, err := taskflow.NewClient(store, taskflow.ClientOptions{})
+			require.NoError(b, err)
+			h, err := dashboard.New(c, dashboard.Options{})
+			require.NoError(b, err)
+			for _, list := range depthLists {
+				for _, size := range []string{"20", "500"} {
+					path := list + map[bool]string{true: "&", false: "?"}[strings.Contains(list, "?")] + "size=" + size
+					first := serve(b, h, path)
+					if !strings.Contains(first, `id="page-last"`) {
+						continue // a single page
 					}
-				})
+					last := serve(b, h, link(b, first, "last"))
+					for _, p := range []struct{ name, path string }{
+						{"first", path},
+						{"second", link(b, first, "next")},
+						{"last", link(b, first, "last")},
+						{"before last", link(b, last, "prev")},
+					} {
+						b.Run(list+" size "+size+" "+p.name, func(b *testing.B) { renderCost(b, h, p.path, serverCPU) })
+					}
+				}
 			}
-		}
+		})
 	}
+}
+
+// depthLists are the lists of BenchmarkListDepth.
+var depthLists = []string{
+	"/jobs/enqueued", "/jobs/enqueued?queue=mail", "/jobs/enqueued?task=bulk-1",
+	"/jobs/scheduled", "/jobs/scheduled?queue=reports",
+	"/jobs/succeeded", "/jobs/succeeded?queue=mail", "/jobs/succeeded?task=bulk-3&queue=mail",
+	"/jobs/failed", "/jobs/failed?task=bulk-2",
+	"/jobs/deleted", "/jobs/deleted?queue=default",
+	"/jobs/processing", "/jobs/awaiting", "/retries", "/batches",
+}
+
+// renderCost renders path b.N times and reports the median time and the
+// CPU time per page, of this process and of the server (serverCPU, when
+// not nil).
+func renderCost(b *testing.B, h http.Handler, path string, serverCPU func() time.Duration) {
+	var times []time.Duration
+	cpu0, server0 := selfCPU(b), time.Duration(0)
+	if serverCPU != nil {
+		server0 = serverCPU()
+	}
+	for b.Loop() {
+		t0 := time.Now()
+		serve(b, h, path)
+		times = append(times, time.Since(t0))
+	}
+	perPage := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / float64(len(times)) }
+	b.ReportMetric(perPage(selfCPU(b)-cpu0), "cpu-ms/op")
+	if serverCPU != nil {
+		b.ReportMetric(perPage(serverCPU()-server0), "pg-cpu-ms/op")
+	}
+	slices.Sort(times)
+	b.ReportMetric(float64(times[len(times)/2])/float64(time.Millisecond), "median-ms")
+}
+
+// selfCPU returns the CPU time this process has used.
+func selfCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,7 +92,10 @@ func TestPages(t *testing.T) {
 				{"find a bad id", "/job?id=%3Cb%3E", 400, []string{"&lt;b&gt;"}, nil},
 				{"recurring jobs", "/recurring", 200, []string{"nightly", "0 2 * * *", "every day at 02:00", "Europe/Paris", "Trigger now"}, nil},
 				{"batches", "/batches", 200, []string{"Batch id", `href="/dash/batches/` + f.batch.String() + `"`, "0 of 2"}, nil},
-				{"batches, second page", "/batches?page=2", 200, []string{"No batches.", "← Newer"}, nil},
+				{"batches, after the batch", "/batches?after=" + f.batch.String(), 200, []string{"No batches.", `id="page-first"`}, []string{`id="page-next"`, `id="page-last"`}},
+				{"batches, before the batch", "/batches?before=" + f.batch.String(), 200, []string{"No batches."}, []string{`id="page-first"`}},
+				{"batches, the last page", "/batches?last=1", 200, []string{`href="/dash/batches/` + f.batch.String() + `"`}, []string{`id="page-next"`, `id="page-last"`}},
+				{"batches, a bad cursor", "/batches?after=nope", 400, []string{"not a batch id"}, nil},
 				{"batch", "/batches/" + f.batch.String(), 200, []string{"0 of 2 finished", id("batch"), "Cancel the batch", id("batch-continuation")}, nil},
 				{"batch by form", "/batches?id=" + f.batch.String(), 200, []string{"0 of 2 finished"}, nil},
 				{"unknown batch", "/batches/" + uuid.NewString(), 404, nil, nil},
@@ -116,7 +120,7 @@ func TestPages(t *testing.T) {
 					if _, ok := f.store.(storage.FlowControl); !ok && tt.path == "/limits" {
 						tt.want = []string{"This store has no flow control"}
 					}
-					if tt.path == "/batches" || tt.path == "/batches?page=2" {
+					if u, _ := url.Parse(tt.path); u.Path == "/batches" && !u.Query().Has("id") && tt.status == 200 {
 						if !listsBatches { // the page says why it lists none
 							tt.want, tt.notWant = []string{"implements no storage.BatchLister"}, nil
 						}
@@ -132,6 +136,45 @@ func TestPages(t *testing.T) {
 					}
 				})
 			}
+		})
+	}
+}
+
+var batchRE = regexp.MustCompile(`<a class="mono" href="/dash/batches/([0-9a-f-]+)">`)
+
+// TestBatchesKeyset walks the batches a batch a page, by the links, from
+// the first page to the last and from the last to the first.
+func TestBatchesKeyset(t *testing.T) {
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			c, err := taskflow.NewClient(s.new(t), taskflow.ClientOptions{})
+			require.NoError(t, err)
+			var newest []string
+			for range 3 {
+				b, err := Echo.On(c).EnqueueBatch(context.Background(), []Note{{Text: "b"}})
+				require.NoError(t, err)
+				newest = append([]string{b.ID.String()}, newest...)
+			}
+			base, hc := mount(t, newHandler(t, c, dashboard.Options{}))
+			walk := func(path, next string) (seen []string) {
+				for path != "" {
+					resp, body := get(t, hc, base+path)
+					require.Equal(t, http.StatusOK, resp.StatusCode, body)
+					for _, m := range batchRE.FindAllStringSubmatch(body, -1) {
+						seen = append(seen, m[1])
+					}
+					path = strings.TrimPrefix(links(body)[next], "/dash")
+					require.LessOrEqual(t, len(seen), len(newest), "the walk goes round")
+				}
+				return seen
+			}
+			require.Equal(t, newest, walk("/batches?size=1", "next"))
+			oldest := walk("/batches?size=1&last=1", "prev")
+			slices.Reverse(oldest)
+			require.Equal(t, newest, oldest)
+			_, body := get(t, hc, base+"/batches?size=1&after="+newest[0])
+			require.Contains(t, body, "‹ Newer")
+			require.Contains(t, body, "Older ›")
 		})
 	}
 }

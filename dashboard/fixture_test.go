@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/taskflow-go/taskflow/storage/memstore"
 	"github.com/taskflow-go/taskflow/storage/pgstore"
 	"github.com/taskflow-go/taskflow/storage/redisstore"
+	"github.com/taskflow-go/taskflow/storage/sqlitestore"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
 
@@ -46,6 +48,17 @@ var stores = []struct {
 	{"memstore", func(testing.TB) storage.Store { return memstore.New() }},
 	{"pgstore", func(t testing.TB) storage.Store { s, _, _ := pgStore(t); return s }},
 	{"redisstore", func(t testing.TB) storage.Store { return redisStore(t) }},
+	{"sqlitestore", func(t testing.TB) storage.Store { return sqliteStore(t) }},
+}
+
+// sqliteStore returns a SQLite store on a fresh file, closed after the
+// test.
+func sqliteStore(t testing.TB) storage.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(context.Background(), filepath.Join(t.TempDir(), "jobs.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
 
 // redisStore returns a Redis store of a fresh name on the server that

@@ -599,14 +599,14 @@ type batchRow struct {
 }
 
 type batchesData struct {
-	Pager   pager
+	Page    keyset
 	Batches []batchRow
 	// Unlisted says why the store lists no batches, if it does not.
 	Unlisted string
 }
 
-// batches lists the newest batches with their progress, or shows the
-// batch its "id" parameter names.
+// batches lists the batches, newest first, a keyset page at a time, with
+// their progress, or shows the batch its "id" parameter names.
 func (h *Handler) batches(r *http.Request) (page, error) {
 	if id := r.URL.Query().Get("id"); id != "" {
 		return h.batchPage(r, id)
@@ -615,19 +615,21 @@ func (h *Handler) batches(r *http.Request) (page, error) {
 		d   batchesData
 		err error
 	)
-	if d.Pager, err = newPager(r, h.opts.PageSize); err != nil {
+	if d.Page, err = newKeyset(r, h.opts.PageSize); err != nil {
 		return page{}, err
 	}
-	size := h.opts.PageSize
-	ids, err := h.client.Batches(r.Context(), (d.Pager.Page-1)*size, size+1)
+	q, err := d.Page.batches()
+	if err != nil {
+		return page{}, err
+	}
+	ids, err := h.client.Batches(r.Context(), q)
 	switch {
 	case errors.Is(err, taskflow.ErrNotSupported):
 		d.Unlisted = err.Error()
 	case err != nil:
 		return page{}, err
 	}
-	d.Pager.link(r, len(ids) > size)
-	for _, id := range ids[:min(len(ids), size)] {
+	for _, id := range walked(&d.Page, ids, uuid.UUID.String) {
 		p, err := h.client.BatchProgress(r.Context(), id)
 		switch {
 		case errors.Is(err, storage.ErrNotFound): // its jobs expired meanwhile
@@ -819,24 +821,33 @@ func roundDur(d time.Duration) time.Duration {
 	}
 }
 
+// utcText is a time as a list shows it in full, in UTC.
+func utcText(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// agoText is a time relative to now.
+func agoText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	d := time.Since(t)
+	if d < 0 {
+		return "in " + (-d).Round(time.Second).String()
+	}
+	return d.Round(time.Second).String() + " ago"
+}
+
+// isoText is a time as the datetime attribute holds it.
+func isoText(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
 var funcs = template.FuncMap{
-	"ts": func(t time.Time) string {
-		if t.IsZero() {
-			return "—"
-		}
-		return t.UTC().Format(timeLayout)
-	},
-	"ago": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		d := time.Since(t)
-		if d < 0 {
-			return "in " + (-d).Round(time.Second).String()
-		}
-		return d.Round(time.Second).String() + " ago"
-	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) },
+	"ts":  utcText,
+	"ago": agoText,
+	"iso": isoText,
 	"num": func(n any) string {
 		switch n := n.(type) {
 		case int:
@@ -848,13 +859,15 @@ var funcs = template.FuncMap{
 	},
 	"offered":    offered,
 	"previewOf":  func(p preview, raw, id string) previewLink { return previewLink{p, raw, id} },
-	"pages":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k} },
+	"pages":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k, false} },
+	"byAge":      func(base string, k keyset) keysetLinks { return keysetLinks{base, k, true} },
 	"half":       func(n int64) int64 { return n / 2 },
 	"dur":        roundDur,
 	"cronWords":  cronWords,
 	"nonzeroID":  func(id uuid.UUID) bool { return id != uuid.Nil },
 	"jobList":    func(base string, jobs []*taskflow.JobInfo) jobList { return jobList{base, jobs} },
 	"stateTitle": stateTitle,
+	"jobRows":    jobRows,
 }
 
 // previewLink is what the "preview" template shows: a clipped value, the
@@ -868,6 +881,9 @@ type previewLink struct {
 type keysetLinks struct {
 	Base string
 	Page keyset
+	// ByAge names the links of a list that runs newest first "Newer" and
+	// "Older", else "Previous" and "Next".
+	ByAge bool
 }
 
 // rowErrorLimit bounds the error shown on a row of a list of failed jobs.

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/google/uuid"
+
 	"github.com/taskflow-go/taskflow/storage"
 	"github.com/taskflow-go/taskflow/taskflow"
 )
@@ -58,45 +60,73 @@ func newKeyset(r *http.Request, size int) (keyset, error) {
 	return k, nil
 }
 
+// from returns where k's page starts: the cursor it walks from (none from
+// an end) and whether it walks backwards.
+func (k *keyset) from() (cursor string, backward bool) {
+	switch {
+	case k.before != "":
+		return k.before, true
+	case k.last:
+		return "", true
+	}
+	return k.after, false
+}
+
 // apply returns q walking to k's page, one job more than a page so that
 // the walk tells whether a page follows.
 func (k *keyset) apply(q taskflow.JobQuery) taskflow.JobQuery {
 	q.Limit = k.Size + 1
-	switch {
-	case k.before != "":
-		q.Cursor, q.Backward = k.before, true
-	case k.last:
-		q.Backward = true
-	default:
-		q.Cursor = k.after
-	}
+	q.Cursor, q.Backward = k.from()
 	return q
+}
+
+// batches returns the query of k's page of batches, one batch more than
+// a page; a batch's cursor is its ID.
+func (k *keyset) batches() (taskflow.BatchQuery, error) {
+	c, backward := k.from()
+	q := taskflow.BatchQuery{Limit: k.Size + 1, Backward: backward}
+	if c != "" {
+		id, err := uuid.Parse(c)
+		if err != nil {
+			return q, fmt.Errorf("%w: batch cursor %q is not a batch id", errBadRequest, c)
+		}
+		q.Cursor = id
+	}
+	return q, nil
 }
 
 // page takes what the walk of apply returned: it returns the jobs of the
 // page in the list's order, and sets the links.
 func (k *keyset) page(jobs []*taskflow.JobInfo) []*taskflow.JobInfo {
-	backward := k.before != "" || k.last
-	more := len(jobs) > k.Size // a page beyond, in the direction walked
-	jobs = jobs[:min(len(jobs), k.Size)]
+	return walked(k, jobs, func(j *taskflow.JobInfo) string { return j.Cursor })
+}
+
+// walked takes the items that k's walk returned, one more than a page
+// when a page follows in the direction walked: it returns those of the
+// page in the list's order, and sets k's links from the cursors of the
+// first and last.
+func walked[T any](k *keyset, items []T, cursor func(T) string) []T {
+	_, backward := k.from()
+	more := len(items) > k.Size // a page beyond, in the direction walked
+	items = items[:min(len(items), k.Size)]
 	if backward {
-		slices.Reverse(jobs)
+		slices.Reverse(items)
 	}
 	atStart := (k.after == "" && !backward) || (backward && !more)
 	atEnd := k.last || (!backward && !more)
 	if !atStart {
 		k.First = k.link("", "", false)
-		if len(jobs) > 0 {
-			k.Prev = k.link("", jobs[0].Cursor, false)
+		if len(items) > 0 {
+			k.Prev = k.link("", cursor(items[0]), false)
 		}
 	}
 	if !atEnd {
 		k.Last = k.link("", "", true)
-		if len(jobs) > 0 {
-			k.Next = k.link(jobs[len(jobs)-1].Cursor, "", false)
+		if len(items) > 0 {
+			k.Next = k.link(cursor(items[len(items)-1]), "", false)
 		}
 	}
-	return jobs
+	return items
 }
 
 // link returns the path of the list's page after or before a cursor, or

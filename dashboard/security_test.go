@@ -240,6 +240,31 @@ func TestUserTextIsolated(t *testing.T) {
 	}
 }
 
+// TestListRowsEscaped: the text that jobs bring into the rows of a list
+// (written without html/template, see rows.go) is escaped as the
+// templates escape it.
+func TestListRowsEscaped(t *testing.T) {
+	f := newFixture(t, memstore.New())
+	const hostile = `<script>alert("x")</script> & 'y' +1`
+	const escaped = `&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &#39;y&#39; &#43;1`
+	ctx := context.Background()
+	require.NoError(t, f.client.ChangeState(ctx, f.jobs["failed"], states.Failed{FailedAt: time.Now(), ErrorType: hostile, ErrorMessage: hostile}))
+	require.NoError(t, f.store.(storage.JobLogs).SetProgress(ctx, []storage.Progress{{JobID: f.jobs["processing"], Attempt: 1, Percent: 7,
+		Message: hostile, At: time.Now()}}))
+	base, c := mount(t, newHandler(t, f.client, dashboard.Options{}))
+	for _, tt := range []struct{ path, want string }{
+		{"/jobs/failed", `<span class="etype"><bdi>` + escaped + `</bdi></span> <bdi>` + escaped + `</bdi>`},
+		{"/jobs/processing", `<progress max="100" value="7"></progress> 7% <bdi>` + escaped + `</bdi>`},
+		{"/jobs/enqueued", `<a href="/dash/jobs/enqueued?queue=mail"><bdi>mail</bdi></a>`},
+		{"/jobs/awaiting", `parent <a class="mono" href="/dash/parent/` + f.jobs["enqueued"].String() + `">`},
+		{"/jobs/scheduled", `data-relative>in `},
+	} {
+		_, body := get(t, c, base+tt.path)
+		require.Contains(t, body, tt.want, tt.path)
+		require.NotContains(t, body, "<script>alert", tt.path)
+	}
+}
+
 // TestBulkInChunks: the script's requests for "all N" each change one
 // chunk and say whether more remain, until none does.
 func TestBulkInChunks(t *testing.T) {

@@ -45,12 +45,7 @@ func (c *Client) Jobs(ctx context.Context, q JobQuery) ([]*JobInfo, error) {
 	if q.State != "" && !q.State.Valid() {
 		return nil, fmt.Errorf("taskflow: list jobs: unknown state %q (want one of %v)", q.State, states.Names)
 	}
-	switch {
-	case q.Limit == 0:
-		q.Limit = DefaultJobsLimit
-	case q.Limit < 0:
-		q.Limit = 0
-	}
+	q.Limit = storeLimit(q.Limit)
 	jobs, err := l.List(ctx, &storage.ListParams{State: q.State, Queue: q.Queue, Task: q.Task, BatchID: q.BatchID,
 		ParentID: q.ParentID, Offset: max(q.Offset, 0), Limit: q.Limit, Cursor: q.Cursor, Backward: q.Backward})
 	if err != nil {
@@ -212,15 +207,40 @@ func (c *Client) CancelBatch(ctx context.Context, id uuid.UUID) (int, error) {
 	return c.cancel(ctx, ids)
 }
 
+// BatchQuery pages through the batches that have jobs, newest first.
+type BatchQuery struct {
+	// Cursor continues the list after a batch of the previous page (a
+	// batch's place is its ID), at the same cost at any depth; Backward
+	// walks towards the newest instead, from Cursor or from the oldest
+	// batch, nearest first (see storage.BatchListParams).
+	Cursor   uuid.UUID
+	Backward bool
+	// Limit is the most batches to return: zero means DefaultJobsLimit; a
+	// negative one, no limit.
+	Limit int
+}
+
+// storeLimit is the store's limit (zero: none) of a query's Limit (zero:
+// DefaultJobsLimit; negative: none).
+func storeLimit(n int) int {
+	switch {
+	case n == 0:
+		return DefaultJobsLimit
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
 // Batches returns the IDs of the batches that have jobs, newest first,
-// skipping offset of them and returning at most limit. It needs a store
-// that implements storage.BatchLister.
-func (c *Client) Batches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+// from q's place. It needs a store that implements storage.BatchLister.
+func (c *Client) Batches(ctx context.Context, q BatchQuery) ([]uuid.UUID, error) {
 	bl, err := capability[storage.BatchLister](c.store)
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list batches: %w", err)
 	}
-	ids, err := bl.ListBatches(ctx, max(offset, 0), limit)
+	q.Limit = storeLimit(q.Limit)
+	ids, err := bl.ListBatches(ctx, &storage.BatchListParams{Cursor: q.Cursor, Backward: q.Backward, Limit: q.Limit})
 	if err != nil {
 		return nil, fmt.Errorf("taskflow: list batches: %w", err)
 	}

@@ -78,7 +78,7 @@ func TestJobsAndJobCounts(t *testing.T) {
 		require.Equal(t, want, counts.Jobs, "queue %s", queue)
 	}
 
-	batches, err := e.client.Batches(ctx, 0, 10)
+	batches, err := e.client.Batches(ctx, taskflow.BatchQuery{})
 	require.NoError(t, err)
 	require.Equal(t, []uuid.UUID{b.ID}, batches)
 

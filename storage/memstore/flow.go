@@ -212,15 +212,27 @@ func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Nam
 }
 
 // ListBatches implements [storage.BatchLister].
-func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+func (s *Store) ListBatches(ctx context.Context, p *storage.BatchListParams) ([]uuid.UUID, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	walk := func(a, b uuid.UUID) int { return compareID(b, a) } // newest first
+	if p.Backward {
+		walk = compareID
+	}
+	var ids []uuid.UUID
 	s.mu.Lock()
-	ids := slices.SortedFunc(maps.Keys(s.batches), func(a, b uuid.UUID) int { return compareID(b, a) })
+	for id := range s.batches {
+		if p.Cursor == uuid.Nil || walk(p.Cursor, id) < 0 {
+			ids = append(ids, id)
+		}
+	}
 	s.mu.Unlock()
-	ids = ids[min(max(offset, 0), len(ids)):]
-	return ids[:min(max(limit, 0), len(ids))], nil
+	slices.SortFunc(ids, walk)
+	if p.Limit > 0 {
+		ids = ids[:min(p.Limit, len(ids))]
+	}
+	return ids, nil
 }
 
 // UpsertRecurring implements [storage.Recurring].

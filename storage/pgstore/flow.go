@@ -175,33 +175,6 @@ func (s *Store) BatchProgress(ctx context.Context, batchID uuid.UUID) (map[state
 	return out, err
 }
 
-// listBatchesSQL: $1 offset, $2 limit → batch ids, newest first. A loose
-// index scan of jobs_batch: one probe per batch, however many jobs each
-// has; the outer LIMIT stops the recursion.
-var listBatchesSQL = `WITH RECURSIVE b AS (
-	(SELECT batch_id FROM {s}.jobs_all WHERE batch_id IS NOT NULL ORDER BY batch_id DESC LIMIT 1)
-	UNION ALL
-	SELECT (SELECT j.batch_id FROM {s}.jobs_all j WHERE j.batch_id IS NOT NULL AND j.batch_id < b.batch_id ORDER BY j.batch_id DESC LIMIT 1)
-	FROM b WHERE b.batch_id IS NOT NULL
-)
-SELECT batch_id FROM b WHERE batch_id IS NOT NULL OFFSET $1 LIMIT $2`
-
-// ListBatches implements [storage.BatchLister].
-func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
-	if err := s.check(ctx); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.Query(ctx, s.q.listBatches, max(offset, 0), max(limit, 0))
-	if err != nil {
-		return nil, interpretError("list batches", err)
-	}
-	ids, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (uuid.UUID, error) {
-		var id uuid.UUID
-		return id, row.Scan((*[16]byte)(&id))
-	})
-	return ids, interpretError("list batches", err)
-}
-
 // upsertRecurringSQL: $1 id, $2 task, $3 args, $4 spec, $5 time zone, $6 queue, $7 priority, $8 misfire, $9 paused, $10 next_run, $11 last_run, $12 last_job_id, $13 created_at, $14 updated_at, $15 params, $16 unique_key, $17 unique_for (µs) → nothing.
 //
 // A definition declared again with the same spec and time zone keeps

@@ -52,16 +52,27 @@ func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Nam
 
 // ListBatches implements [storage.BatchLister]. Batches live on shard 0
 // (see [Sharded]), in the sorted set of batch IDs that their first job
-// adds them to and their last job's removal takes them out of; batches
-// created by a version of taskflow that kept no such set are not listed.
-func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+// adds them to and their last job's removal takes them out of (every
+// score 0, so the set is ordered by the IDs' text, the IDs' order); a page
+// is one range of it by text from the cursor. Batches created by a
+// version of taskflow that kept no such set are not listed.
+func (s *Store) ListBatches(ctx context.Context, p *storage.BatchListParams) ([]uuid.UUID, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if limit <= 0 {
-		return nil, nil
+	by := &redis.ZRangeBy{Min: "-", Max: "+", Count: int64(max(p.Limit, 0))} // a zero count: no LIMIT
+	rangeBy := s.rdb.ZRevRangeByLex
+	if p.Backward {
+		rangeBy = s.rdb.ZRangeByLex
 	}
-	got, err := s.rdb.ZRevRangeByLex(ctx, s.k.batches(), &redis.ZRangeBy{Min: "-", Max: "+", Offset: int64(max(offset, 0)), Count: int64(limit)}).Result()
+	if p.Cursor != uuid.Nil {
+		if p.Backward {
+			by.Min = "(" + p.Cursor.String()
+		} else {
+			by.Max = "(" + p.Cursor.String()
+		}
+	}
+	got, err := rangeBy(ctx, s.k.batches(), by).Result()
 	if err != nil {
 		return nil, wrap("list batches", err)
 	}

@@ -1172,8 +1172,8 @@ func (s *Sharded) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.N
 }
 
 // ListBatches implements [storage.BatchLister]: batches live on shard 0.
-func (s *Sharded) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
-	return s.home.ListBatches(ctx, offset, limit)
+func (s *Sharded) ListBatches(ctx context.Context, p *storage.BatchListParams) ([]uuid.UUID, error) {
+	return s.home.ListBatches(ctx, p)
 }
 
 // UpsertRecurring implements [storage.Recurring], on shard 0.

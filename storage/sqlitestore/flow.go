@@ -222,13 +222,32 @@ func (s *Store) BatchProgress(ctx context.Context, id uuid.UUID) (map[states.Nam
 	return out, nil
 }
 
-// ListBatches implements [storage.BatchLister].
-func (s *Store) ListBatches(ctx context.Context, offset, limit int) ([]uuid.UUID, error) {
+// ListBatches implements [storage.BatchLister] by a loose scan of
+// jobs_batch from the cursor: one seek per batch (the max, or backwards
+// the min, of the IDs beyond the last), however many jobs each has.
+func (s *Store) ListBatches(ctx context.Context, p *storage.BatchListParams) ([]uuid.UUID, error) {
+	next, cmp := "max", "<"
+	if p.Backward {
+		next, cmp = "min", ">"
+	}
+	from, args := "batch_id IS NOT NULL", []any{}
+	if p.Cursor != uuid.Nil {
+		from, args = "batch_id "+cmp+" ?", append(args, uid(p.Cursor))
+	}
+	limit := p.Limit
+	if limit <= 0 {
+		limit = -1
+	}
+	q := `WITH RECURSIVE b(id) AS (
+		SELECT ` + next + `(batch_id) FROM jobs WHERE ` + from + `
+		UNION ALL
+		SELECT (SELECT ` + next + `(batch_id) FROM jobs WHERE batch_id ` + cmp + ` b.id) FROM b WHERE b.id IS NOT NULL
+	) SELECT id FROM b WHERE id IS NOT NULL LIMIT ?`
+	args = append(args, limit)
 	var out []uuid.UUID
 	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
-		rows, err := conn.QueryContext(ctx, `SELECT DISTINCT batch_id FROM jobs WHERE batch_id IS NOT NULL
-			ORDER BY batch_id DESC LIMIT ? OFFSET ?`, max(limit, 0), max(offset, 0))
+		rows, err := conn.QueryContext(ctx, q, args...)
 		if err != nil {
 			return err
 		}

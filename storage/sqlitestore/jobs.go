@@ -880,9 +880,10 @@ type listKey struct {
 
 // List implements [storage.Lister], in the orders it gives, through
 // keysets: Enqueued jobs by priority then enqueue sequence (the fetch
-// index), Scheduled ones by run_at then ID (jobs_scheduled), the others by
-// ID, newest first (the primary key). A cursor continues after its place
-// in that order, whether its job is still there or not.
+// index, see listEnqueued), Scheduled ones by run_at then ID
+// (jobs_scheduled), the others by ID, newest first (the primary key). A
+// cursor continues after its place in that order, whether its job is
+// still there or not.
 func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job, error) {
 	var (
 		where []string
@@ -893,9 +894,11 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 		args = append(args, arg)
 	}
 	if p.State != "" {
-		add("state = ?", string(p.State))
+		// A literal: SQLite plans a statement when it is prepared, and
+		// uses a partial index on the state for a literal only.
+		where = append(where, "state = '"+strings.ReplaceAll(string(p.State), "'", "''")+"'")
 	}
-	if p.Queue != "" {
+	if p.Queue != "" && p.State != states.NameEnqueued {
 		add("queue = ?", p.Queue)
 	}
 	if p.Task != "" {
@@ -907,24 +910,25 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	if p.ParentID != uuid.Nil {
 		add("parent_id = ?", uid(p.ParentID))
 	}
-	keys := []listKey{{"id", false}}
-	switch p.State {
-	case states.NameEnqueued:
-		keys = []listKey{{"priority", false}, {"seq", true}, {"id", true}}
-	case states.NameScheduled:
-		keys = []listKey{{"run_at", true}, {"id", true}}
-	}
+	var after *cursor
 	if p.Cursor != "" {
 		c, err := parseCursor(p.Cursor)
 		if err != nil {
 			return nil, err
 		}
-		vals := []any{uid(c.id)}
-		switch p.State {
-		case states.NameEnqueued:
-			vals = []any{c.a, c.b, uid(c.id)}
-		case states.NameScheduled:
-			vals = []any{c.a, uid(c.id)}
+		after = &c
+	}
+	if p.State == states.NameEnqueued {
+		return s.listEnqueued(ctx, p, where, args, after)
+	}
+	keys := []listKey{{"id", false}}
+	if p.State == states.NameScheduled {
+		keys = []listKey{{"run_at", true}, {"id", true}}
+	}
+	if after != nil {
+		vals := []any{uid(after.id)}
+		if p.State == states.NameScheduled {
+			vals = []any{after.a, uid(after.id)}
 		}
 		// (k1 after v1) OR (k1 = v1 AND k2 after v2) OR …
 		var or []string
@@ -944,7 +948,16 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 		}
 		where = append(where, "("+strings.Join(or, " OR ")+")")
 	}
-	q := `SELECT ` + jobCols + `, seq FROM jobs`
+	from := "jobs"
+	if p.State == states.NameProcessing {
+		// Few jobs run at once, and jobs_lease holds them all: a sort of
+		// them beats a walk of every job by ID for the one in a thousand
+		// that runs, which SQLite would choose (about a second a page on
+		// a million jobs).
+		from = "jobs INDEXED BY jobs_lease"
+		where = append(where, "lease_until IS NOT NULL")
+	}
+	q := `SELECT ` + jobCols + `, seq FROM ` + from
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -956,39 +969,141 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 		}
 		order[i] = k.col + dir
 	}
-	limit := p.Limit
-	if limit <= 0 {
-		limit = -1
-	}
 	q += ` ORDER BY ` + strings.Join(order, ", ") + ` LIMIT ? OFFSET ?`
-	args = append(args, limit, max(p.Offset, 0))
+	args = append(args, noLimit(p.Limit), max(p.Offset, 0))
+	var out []*storage.Job
+	err := s.read(ctx, func(conn querier) error {
+		var err error
+		out, err = listRows(ctx, conn, p.State, q, args, out[:0])
+		return err
+	})
+	return out, interpretError("list", err)
+}
+
+// noLimit is SQLite's LIMIT of a limit (0: none).
+func noLimit(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// listRows appends the jobs that q returns (jobCols, then seq) to out,
+// each with its cursor in a list of state st.
+func listRows(ctx context.Context, conn querier, st states.Name, q string, args []any, out []*storage.Job) ([]*storage.Job, error) {
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var seq sql.NullInt64
+		j, err := scanJob(rows, &seq)
+		if err != nil {
+			return out, err
+		}
+		c := cursor{id: j.ID}
+		switch st {
+		case states.NameEnqueued:
+			c.a, c.b = int64(j.Priority), seq.Int64
+		case states.NameScheduled:
+			c.a = j.RunAt.UnixMicro()
+		}
+		j.Cursor = c.String()
+		out = append(out, withData(j))
+	}
+	return out, rows.Err()
+}
+
+// enqueuedQueuesSQL lists the queues with Enqueued jobs by a loose scan
+// of jobs_fetch: one seek per queue.
+const enqueuedQueuesSQL = `WITH RECURSIVE q(name) AS (
+	SELECT min(queue) FROM jobs WHERE state = 'enqueued'
+	UNION ALL
+	SELECT (SELECT min(queue) FROM jobs WHERE state = 'enqueued' AND queue > q.name) FROM q WHERE q.name IS NOT NULL
+) SELECT name FROM q WHERE name IS NOT NULL`
+
+// listEnqueued lists Enqueued jobs in the order workers take them: each
+// queue's (the one given, or every queue with Enqueued jobs) walked on
+// jobs_fetch from the cursor, the rest of the cursor's priority first,
+// then the other priorities, as far as the page needs; the queues' pages
+// merged. One query over every queue sorted every Enqueued job by
+// priority (110 ms of CPU a page on a million jobs).
+func (s *Store) listEnqueued(ctx context.Context, p *storage.ListParams, where []string, args []any, after *cursor) ([]*storage.Job, error) {
+	n := noLimit(p.Limit)
+	if p.Limit > 0 {
+		n += max(p.Offset, 0)
+	}
+	prio, seq, op := "priority DESC", "seq ASC", [2]string{"<", ">"} // op: the other priorities, the rest of one
+	if p.Backward {
+		prio, seq, op = "priority ASC", "seq DESC", [2]string{">", "<"}
+	}
+	base := `SELECT ` + jobCols + `, seq FROM jobs WHERE ` + strings.Join(append(where, "queue = ?"), " AND ")
 	var out []*storage.Job
 	err := s.read(ctx, func(conn querier) error {
 		out = out[:0]
-		rows, err := conn.QueryContext(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var seq sql.NullInt64
-			j, err := scanJob(rows, &seq)
-			if err != nil {
+		queues := []string{p.Queue}
+		if p.Queue == "" {
+			var err error
+			if queues, err = queryStrings(ctx, conn, enqueuedQueuesSQL); err != nil {
 				return err
 			}
-			c := cursor{id: j.ID}
-			switch p.State {
-			case states.NameEnqueued:
-				c.a, c.b = int64(j.Priority), seq.Int64
-			case states.NameScheduled:
-				c.a = j.RunAt.UnixMicro()
-			}
-			j.Cursor = c.String()
-			out = append(out, withData(j))
 		}
-		return rows.Err()
+		for _, queue := range queues {
+			qargs := append(slices.Clip(args), queue)
+			from := len(out)
+			var err error
+			if after != nil { // the rest of the cursor's priority
+				out, err = listRows(ctx, conn, p.State, base+` AND priority = ? AND seq `+op[1]+` ? ORDER BY `+seq+` LIMIT ?`,
+					append(slices.Clip(qargs), after.a, after.b, n), out)
+				if err != nil {
+					return err
+				}
+			}
+			rest := n // what the queue's page lacks, negative for no limit
+			if n > 0 {
+				rest -= len(out) - from
+			}
+			if rest != 0 { // the other priorities
+				q, pargs := base, slices.Clip(qargs)
+				if after != nil {
+					q, pargs = q+` AND priority `+op[0]+` ?`, append(pargs, after.a)
+				}
+				if out, err = listRows(ctx, conn, p.State, q+` ORDER BY `+prio+`, `+seq+` LIMIT ?`, append(pargs, rest), out); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
-	return out, interpretError("list", err)
+	if err != nil {
+		return nil, interpretError("list", err)
+	}
+	// Merge the queues' pages: by priority and sequence, in the order walked.
+	type place struct {
+		c cursor
+		j *storage.Job
+	}
+	merged := make([]place, len(out))
+	for i, j := range out {
+		c, _ := parseCursor(j.Cursor)
+		merged[i] = place{c, j}
+	}
+	slices.SortFunc(merged, func(x, y place) int {
+		c := cmp.Or(cmp.Compare(y.c.a, x.c.a), cmp.Compare(x.c.b, y.c.b))
+		if p.Backward {
+			return -c
+		}
+		return c
+	})
+	for i, m := range merged {
+		out[i] = m.j
+	}
+	out = out[min(max(p.Offset, 0), len(out)):]
+	if p.Limit > 0 {
+		out = out[:min(p.Limit, len(out))]
+	}
+	return out, nil
 }
 
 // Count implements [storage.Lister].
@@ -1095,13 +1210,104 @@ func (s *Store) Stats(ctx context.Context, from, to time.Time, step time.Duratio
 	return storage.FillStats(from, to, step, counted), nil
 }
 
-// EstimateCount implements [storage.Estimator] with exact counts: it is
-// Count, with every state named exact. (SQLite keeps no statistics to
-// estimate from.)
+// exactBelow is the number of jobs under which EstimateCount counts
+// every state exactly.
+const exactBelow = 100_000
+
+// indexedStates are the states that a partial index holds, counted
+// exactly through it at any size.
+var indexedStates = []states.Name{states.NameEnqueued, states.NameScheduled, states.NameProcessing, states.NameFailed, states.NameAwaiting}
+
+// sampleSize is how many of the newest jobs EstimateCount reads to split
+// the others between succeeded and deleted.
+const sampleSize = 10_000
+
+// EstimateCount implements [storage.Estimator]. A file of fewer than
+// 100,000 jobs is counted exactly (Count, which reads every job: 620 ms
+// of CPU on a million). Above, the states that have a partial index are
+// counted exactly through it, and the jobs in none of them, the total
+// (count(*), through the smallest index) less those, are split between
+// succeeded and deleted, estimated, as the newest 10,000 jobs of the
+// two states are (SQLite keeps no statistics to estimate from).
 func (s *Store) EstimateCount(ctx context.Context, queue string) (map[states.Name]int64, []states.Name, error) {
-	n, err := s.Count(ctx, queue)
+	out := make(map[states.Name]int64, len(states.Names))
+	var exact []states.Name
+	err := s.read(ctx, func(conn querier) error {
+		clear(out)
+		var total int64
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM jobs`).Scan(&total); err != nil {
+			return err
+		}
+		if total < exactBelow {
+			exact = states.Names
+			return nil
+		}
+		exact = indexedStates
+		rest := total // the jobs of every queue in no indexed state
+		for _, st := range indexedStates {
+			q := `SELECT count(*) FROM jobs WHERE state = '` + string(st) + `'`
+			var all, n int64
+			if err := conn.QueryRowContext(ctx, q).Scan(&all); err != nil {
+				return err
+			}
+			rest, n = rest-all, all
+			if queue != "" && all > 0 {
+				if err := conn.QueryRowContext(ctx, q+` AND queue = ?`, queue).Scan(&n); err != nil {
+					return err
+				}
+			}
+			out[st] = n
+		}
+		rows, err := conn.QueryContext(ctx, `SELECT state, queue = ? FROM (SELECT state, queue FROM jobs ORDER BY id DESC LIMIT ?)
+			WHERE state IN ('succeeded', 'deleted')`, queue, sampleSize)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var seen int64
+		sampled := map[states.Name]int64{}
+		for rows.Next() {
+			var (
+				st      string
+				inQueue bool
+			)
+			if err := rows.Scan(&st, &inQueue); err != nil {
+				return err
+			}
+			seen++
+			if queue == "" || inQueue {
+				sampled[states.Name(st)]++
+			}
+		}
+		for st, n := range sampled {
+			out[st] = max(rest, 0) * n / seen
+		}
+		return rows.Err()
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, interpretError("estimate count", err)
 	}
-	return n, slices.Clone(states.Names), nil
+	if len(exact) == len(states.Names) {
+		counts, err := s.Count(ctx, queue)
+		return counts, slices.Clone(states.Names), err
+	}
+	return out, slices.Clone(exact), nil
+}
+
+// queryStrings returns the one column of text of the rows of q.
+func queryStrings(ctx context.Context, conn querier, q string) ([]string, error) {
+	rows, err := conn.QueryContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

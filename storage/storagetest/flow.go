@@ -493,7 +493,7 @@ func testBatches(t *testing.T, newStore NewStore) {
 					require.ErrorIs(t, err, storage.ErrNotFound, "a continuation of a batch of no job would wait for ever")
 					require.ErrorIs(t, perr, storage.ErrNotFound, "a batch of no job has progress")
 					if bl, ok := s.(storage.BatchLister); ok {
-						listed, err := bl.ListBatches(ctx(t), 0, 100)
+						listed, err := bl.ListBatches(ctx(t), &storage.BatchListParams{})
 						require.NoError(t, err)
 						require.NotContains(t, listed, bid)
 					}

@@ -225,25 +225,35 @@ func testListContinuations(t *testing.T, newStore NewStore) {
 }
 
 func testListBatches(t *testing.T, newStore NewStore) {
-	t.Run("ListBatchesNewestFirst", func(t *testing.T) {
+	t.Run("ListBatchesKeyset", func(t *testing.T) {
 		s := newStore(t)
 		bl := s.(storage.BatchLister)
-		ids := []uuid.UUID{newID(), newID(), newID()}
+		ids := []uuid.UUID{newID(), newID(), newID(), newID()}
 		for _, id := range ids {
 			create(t, s, newJob(t, inBatch(id)), newJob(t, inBatch(id)))
 		}
 		create(t, s, newJob(t))
+		newer := newID() // a place that no batch holds, after every batch
 		for _, tt := range []struct {
-			offset, limit int
-			want          []uuid.UUID
+			name string
+			p    storage.BatchListParams
+			want []uuid.UUID
 		}{
-			{0, 10, []uuid.UUID{ids[2], ids[1], ids[0]}},
-			{1, 1, []uuid.UUID{ids[1]}},
-			{3, 10, nil},
+			{"every batch, newest first", storage.BatchListParams{}, []uuid.UUID{ids[3], ids[2], ids[1], ids[0]}},
+			{"a page", storage.BatchListParams{Limit: 2}, []uuid.UUID{ids[3], ids[2]}},
+			{"after a cursor", storage.BatchListParams{Cursor: ids[2], Limit: 1}, []uuid.UUID{ids[1]}},
+			{"after the oldest", storage.BatchListParams{Cursor: ids[0]}, nil},
+			{"from the end, backwards", storage.BatchListParams{Backward: true, Limit: 3}, []uuid.UUID{ids[0], ids[1], ids[2]}},
+			{"before a cursor", storage.BatchListParams{Cursor: ids[1], Backward: true}, []uuid.UUID{ids[2], ids[3]}},
+			{"before the newest", storage.BatchListParams{Cursor: ids[3], Backward: true, Limit: 5}, nil},
+			{"after a place no batch holds", storage.BatchListParams{Cursor: newer, Limit: 2}, []uuid.UUID{ids[3], ids[2]}},
+			{"before a place no batch holds", storage.BatchListParams{Cursor: newer, Backward: true}, nil},
 		} {
-			got, err := bl.ListBatches(ctx(t), tt.offset, tt.limit)
-			require.NoError(t, err)
-			require.Equal(t, fmt.Sprint(tt.want), fmt.Sprint(got), "offset %d, limit %d", tt.offset, tt.limit)
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := bl.ListBatches(ctx(t), &tt.p)
+				require.NoError(t, err)
+				require.Equal(t, fmt.Sprint(tt.want), fmt.Sprint(got))
+			})
 		}
 	})
 }
@@ -338,7 +348,7 @@ func testFailedJobsStay(t *testing.T, newStore NewStore) {
 		require.Equal(t, map[states.Name]int64{states.NameFailed: 1}, progress)
 	}
 	if bl, ok := s.(storage.BatchLister); ok {
-		got, err := bl.ListBatches(ctx(t), 0, 10)
+		got, err := bl.ListBatches(ctx(t), &storage.BatchListParams{Limit: 10})
 		require.NoError(t, err)
 		require.Equal(t, []uuid.UUID{batch}, got)
 	}
