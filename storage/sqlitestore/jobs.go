@@ -23,13 +23,12 @@ import (
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at, updated_at,
 	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until, partition_key`
 
-// leave is the SET item that appends the state a job leaves (its current
-// one) to its history: a JSON object, built by concatenation, whose data is
-// the state's JSON itself, as stored. A Processing state that Fetch made
-// stores no data (see processingData): its entry names the owner instead.
-const leave = `history = coalesce(history || ',', '') || '{"s":"' || state || '","r":' || json_quote(state_reason) ||
-	',"t":' || updated_at || CASE WHEN state_data IS NULL AND lease_owner IS NOT NULL
-		THEN ',"o":' || json_quote(lease_owner) ELSE ',"d":' || coalesce(state_data, 'null') END || '}'`
+// historyEntry is a row of table job_history as the JSON object that
+// decodeHistory reads: its data is the state's JSON itself, as stored. A
+// Processing state that Fetch made stores no data (see processingData):
+// its entry names the owner instead.
+const historyEntry = `'{"s":' || json_quote(state) || ',"r":' || json_quote(reason) || ',"t":' || at ||
+	CASE WHEN owner IS NOT NULL THEN ',"o":' || json_quote(owner) ELSE ',"d":' || coalesce(data, 'null') END || '}'`
 
 // processingData is the data of the Processing state Fetch gives a job,
 // which is not stored: it is made again from the time of the fetch (the
@@ -93,7 +92,7 @@ func withData(j *storage.Job) *storage.Job {
 	return j
 }
 
-// entry is a history entry as column history keeps it.
+// entry is a history entry as historyEntry makes it.
 type entry struct {
 	S string          `json:"s"`
 	R string          `json:"r"`
@@ -121,24 +120,6 @@ func decodeHistory(h string) ([]storage.StateRecord, error) {
 		}
 	}
 	return out, nil
-}
-
-// encodeEntries returns records as history entries, each preceded by a comma.
-func encodeEntries(records []storage.StateRecord) (string, error) {
-	var b strings.Builder
-	for _, r := range records {
-		d := json.RawMessage(r.Data)
-		if len(d) == 0 {
-			d = json.RawMessage("null")
-		}
-		e, err := json.Marshal(entry{S: string(r.State), R: r.Reason, D: d, T: r.At.UnixMicro()})
-		if err != nil {
-			return "", err
-		}
-		b.WriteByte(',')
-		b.Write(e)
-	}
-	return b.String(), nil
 }
 
 func uid(id uuid.UUID) []byte { return id[:] }
@@ -302,7 +283,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 // carries a token larger than any the job was leased under before, which
 // is what fencing needs, and the statement stays one pass over the rows it
 // leases.
-const fetchSQL = `UPDATE jobs SET ` + leave + `, state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
+const fetchSQL = `UPDATE OR FAIL jobs SET state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
 	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
 WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
 	ORDER BY priority DESC, seq LIMIT ?4)
@@ -424,18 +405,23 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 // moveSQL is every state change of a job, from Transition or the store's
 // own moves. ?1 id, ?2 the states it must be in as ",a,b," (” for any),
 // ?3 the token it must be leased under (0 for any), ?4 new state, ?5 its
-// data, ?6 reason, ?7 now, ?8 history entries traversed, ?9 new queue (NULL
-// keeps it), ?10 run_at, ?11 expire_at, ?12 params (NULL keeps them), ?13
-// enqueue sequence, ?14 1 to refund the lease's attempt, ?15 the lease's
-// owner (empty for any).
-const moveSQL = `UPDATE jobs SET ` + leave + ` || ?8,
-	attempt = CASE WHEN ?14 AND ?3 <> 0 THEN max(attempt - 1, 0) ELSE attempt END,
-	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?9, queue),
-	run_at = CASE WHEN ?4 = 'scheduled' THEN ?10 ELSE run_at END, expire_at = ?11,
-	params = coalesce(?12, params), seq = ?13, lease_owner = NULL, lease_token = NULL, lease_until = NULL
+// data, ?6 reason, ?7 now, ?8 new queue (NULL keeps it), ?9 run_at, ?10
+// expire_at, ?11 params (NULL keeps them), ?12 enqueue sequence, ?13 1 to
+// refund the lease's attempt, ?14 the lease's owner (empty for any). The
+// trigger jobs_history records the state the job leaves.
+const moveSQL = `UPDATE OR FAIL jobs SET
+	attempt = CASE WHEN ?13 AND ?3 <> 0 THEN max(attempt - 1, 0) ELSE attempt END,
+	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?8, queue),
+	run_at = CASE WHEN ?4 = 'scheduled' THEN ?9 ELSE run_at END, expire_at = ?10,
+	params = coalesce(?11, params), seq = ?12, lease_owner = NULL, lease_token = NULL, lease_until = NULL
 WHERE id = ?1 AND (?2 = '' OR instr(?2, ',' || state || ',') > 0)
-	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3 AND (?15 = '' OR lease_owner = ?15)))
+	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3 AND (?14 = '' OR lease_owner = ?14)))
 RETURNING awaited, batch_id`
+
+// appendHistorySQL records a state that a job passed through, ?1 id, ?2
+// state, ?3 reason, ?4 time, ?5 data, after those it has.
+const appendHistorySQL = `INSERT INTO job_history (job_id, n, state, reason, at, data)
+SELECT ?1, coalesce(max(n), 0) + 1, ?2, ?3, ?4, ?5 FROM job_history WHERE job_id = ?1`
 
 // move is one state change; see moveSQL.
 type move struct {
@@ -467,10 +453,6 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		}
 		from = b.String()
 	}
-	traversed, err := encodeEntries(m.traversed)
-	if err != nil {
-		return false, err
-	}
 	var seq any
 	if m.to == states.NameEnqueued {
 		n, err := w.nextSeq()
@@ -493,6 +475,7 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 			}
 		}
 		maps.Copy(merged, m.params)
+		var err error
 		if params, err = encodeParams(merged); err != nil {
 			return false, err
 		}
@@ -505,13 +488,22 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		awaited bool
 		batch   []byte
 	)
-	err = w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(), traversed,
+	err := w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(),
 		nullString(m.queue), micros(m.runAt), micros(expire), params, seq, m.refund, m.owner).Scan(&awaited, &batch)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
+	}
+	for _, r := range m.traversed {
+		var data any
+		if len(r.Data) > 0 {
+			data = string(r.Data)
+		}
+		if _, err := w.exec(appendHistorySQL, uid(m.id), string(r.State), r.Reason, r.At.UnixMicro(), data); err != nil {
+			return false, err
+		}
 	}
 	w.wake(stateTopic(m.to))
 	if m.to.Finished() {
@@ -808,6 +800,10 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 	return retryBusy(ctx, func() error { return fn(conn) })
 }
 
+// historySQL is a job's history, read in the statement that reads the job:
+// its entries, oldest first, separated by commas.
+const historySQL = `(SELECT group_concat(` + historyEntry + `, ',' ORDER BY n) FROM job_history WHERE job_id = jobs.id)`
+
 // Get implements [storage.Store].
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	return s.get(ctx, id, true)
@@ -827,7 +823,7 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 			err    error
 		)
 		j, err = scanJob(conn.QueryRowContext(ctx, `SELECT `+jobCols+`, state_reason, `+
-			map[bool]string{true: "history", false: "NULL"}[history]+` FROM jobs WHERE id = ?`, uid(id)), &reason, &h)
+			map[bool]string{true: historySQL, false: "NULL"}[history]+` FROM jobs WHERE id = ?`, uid(id)), &reason, &h)
 		if err != nil {
 			return err
 		}
@@ -1052,6 +1048,9 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 				return err
 			}
 			if _, err := w.exec(`DELETE FROM job_progress WHERE job_id = ?`, id); err != nil {
+				return err
+			}
+			if _, err := w.exec(`DELETE FROM job_history WHERE job_id = ?`, id); err != nil {
 				return err
 			}
 		}

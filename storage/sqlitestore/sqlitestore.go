@@ -247,7 +247,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // pragmas every connection sets.
 func dsn(path string, cfg config, readOnly bool) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	q := "?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(" + cfg.synchronous + ")&_txlock=immediate"
+	q := "?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(" + cfg.synchronous + ")&_pragma=temp_store(memory)&_txlock=immediate"
 	if readOnly {
 		q += "&_pragma=query_only(1)"
 	}
