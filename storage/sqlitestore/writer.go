@@ -187,11 +187,12 @@ func (s *Store) commit(w *wtx, batch []*op) {
 // call in a savepoint of its own, so that the failed call changes nothing
 // and the others are unaffected.
 func (s *Store) runBatch(ctx context.Context, w *wtx, batch []*op) ([]error, error) {
+	w.ctx = ctx
 	errs, err := s.runCalls(ctx, w, batch, false)
 	if err != nil || errs != nil || len(batch) == 1 {
 		return errs, err
 	}
-	if _, err := w.conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+	if _, err := w.exec("ROLLBACK"); err != nil {
 		return nil, err
 	}
 	return s.runCalls(ctx, w, batch, true)
@@ -203,12 +204,12 @@ func (s *Store) runBatch(ctx context.Context, w *wtx, batch []*op) ([]error, err
 // an error: the caller rolls back (a batch of one call is rolled back here,
 // and its error returned).
 func (s *Store) runCalls(ctx context.Context, w *wtx, batch []*op, saved bool) ([]error, error) {
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
 		return nil, err
 	}
 	w.counters, w.dirty = false, false
 	var v int
-	if err := w.conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := w.queryRow("PRAGMA user_version").Scan(&v); err != nil {
 		return nil, err
 	}
 	if v != latestVersion {
@@ -230,7 +231,7 @@ func (s *Store) runCalls(ctx context.Context, w *wtx, batch []*op, saved bool) (
 				if len(batch) > 1 {
 					return nil, nil
 				}
-				_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+				_, _ = w.exec("ROLLBACK")
 				return errs, nil
 			}
 			wake |= o.wake
@@ -267,7 +268,7 @@ func (s *Store) runCalls(ctx context.Context, w *wtx, batch []*op, saved bool) (
 			return nil, err
 		}
 	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err := w.exec("COMMIT"); err != nil {
 		return nil, err
 	}
 	return errs, nil

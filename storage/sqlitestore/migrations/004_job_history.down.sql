@@ -1,5 +1,9 @@
 -- Undoes 004_job_history.sql: each job's history goes back into its row.
 
+DROP INDEX jobs_processing;
+CREATE INDEX jobs_lease ON jobs (lease_until) WHERE lease_until IS NOT NULL;
+CREATE INDEX jobs_running ON jobs (task, partition_key, queue) WHERE state = 'processing';
+
 DROP TRIGGER jobs_history;
 
 ALTER TABLE jobs ADD COLUMN history TEXT;
