@@ -166,6 +166,50 @@ const insertSQL = `INSERT INTO jobs (id, task, args, queue, priority, state, sta
 	created_at, updated_at, expire_at, params, seq, parent_id, batch_id, unique_key, unique_until, unique_held, partition_key)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// insertRows is how many jobs one INSERT stores, when a call creates that
+// many or more: one statement where there were as many, each value still
+// bound on its own.
+const insertRows = 32
+
+// insertManySQL is insertSQL with the values of insertRows jobs.
+var insertManySQL = insertSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", insertRows-1)
+
+// inserter stores jobs insertRows at a time, then the rest one by one.
+type inserter struct {
+	w    *wtx
+	jobs []*storage.Job
+	args []any
+}
+
+// add queues job j with its values, in the order of insertSQL's columns.
+func (in *inserter) add(j *storage.Job, values ...any) {
+	in.jobs = append(in.jobs, j)
+	in.args = append(in.args, values...)
+}
+
+// flush stores the queued jobs when insertRows of them wait, or, with
+// all, whatever waits. When a statement of many fails, each job is tried
+// alone so that the error names the one that failed.
+func (in *inserter) flush(all bool) error {
+	n := len(in.jobs)
+	if n == 0 || n < insertRows && !all {
+		return nil
+	}
+	defer func() { in.jobs, in.args = in.jobs[:0], in.args[:0] }()
+	if n == insertRows {
+		if _, err := in.w.exec(insertManySQL, in.args...); err == nil || busy(err) {
+			return err
+		}
+	}
+	cols := len(in.args) / n
+	for i, j := range in.jobs {
+		if _, err := in.w.exec(insertSQL, in.args[i*cols:(i+1)*cols]...); err != nil {
+			return fmt.Errorf("job %s: %w", j.ID, err)
+		}
+	}
+	return nil
+}
+
 // Create implements [storage.Store]. A zero CreatedAt means the store's
 // clock.
 func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
@@ -211,6 +255,7 @@ func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration
 		reasons  storage.Reasons
 		awaiting []*storage.Job
 		wake     storage.Topic
+		ins      = inserter{w: w}
 	)
 	for i, j := range jobs {
 		if ids[i] != j.ID {
@@ -240,16 +285,20 @@ func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration
 		if args == nil {
 			args = []byte{}
 		}
-		if _, err := w.exec(insertSQL, uid(j.ID), j.Task, args, j.Queue, j.Priority, string(j.State), data,
+		ins.add(j, uid(j.ID), j.Task, args, j.Queue, j.Priority, string(j.State), data,
 			reasons.Of(j.State, j.StateData), micros(j.RunAt), j.Attempt, created.UnixMicro(), created.UnixMicro(),
 			micros(j.ExpireAt), params, seq, nullUID(j.ParentID), nullUID(j.BatchID), nullString(j.UniqueKey),
-			micros(j.UniqueUntil), j.UniqueKey != "", nullString(j.Partition)); err != nil {
-			return nil, fmt.Errorf("job %s: %w", j.ID, err)
+			micros(j.UniqueUntil), j.UniqueKey != "", nullString(j.Partition))
+		if err := ins.flush(false); err != nil {
+			return nil, err
 		}
 		wake |= stateTopic(j.State)
 		if j.State == states.NameAwaiting {
 			awaiting = append(awaiting, j)
 		}
+	}
+	if err := ins.flush(true); err != nil {
+		return nil, err
 	}
 	for _, j := range awaiting {
 		if err := w.await(j, now, retention); err != nil {

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,6 +82,15 @@ func TestCallsAfterCloseFail(t *testing.T) {
 	require.NoError(t, s.Close())
 }
 
+// many returns n new Enqueued jobs.
+func many(n int) []*storage.Job {
+	out := make([]*storage.Job, n)
+	for i := range out {
+		out[i] = enqueued()
+	}
+	return out
+}
+
 // TestFailedCallLeavesItsBatchUnaffected: calls that share a transaction
 // with a failing call succeed, and the failing call changes nothing, not
 // even the part of its work that came before the failure.
@@ -106,6 +116,8 @@ func TestFailedCallLeavesItsBatchUnaffected(t *testing.T) {
 		{"duplicate", []*storage.Job{old}, storage.ErrDuplicate},
 		{"new then duplicate", []*storage.Job{enqueued(), old}, storage.ErrDuplicate},
 		{"two new", []*storage.Job{enqueued(), enqueued()}, nil},
+		{"many, then a duplicate", append(many(2*insertRows), old), storage.ErrDuplicate},
+		{"a duplicate among many", slices.Insert(many(insertRows-1), insertRows/2, old), storage.ErrDuplicate},
 	}
 	errs := make([]chan error, len(calls))
 	for i, c := range calls {
