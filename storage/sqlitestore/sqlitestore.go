@@ -67,11 +67,12 @@
 //
 // # Tables
 //
-// A job is one row of table jobs, which holds its current state: creating
-// a job is one INSERT, and each change of state one UPDATE of that row,
-// whose statements reach rows by primary key or a partial index (see
-// migrations/). The states a job has left are rows of table job_history,
-// which a trigger appends to as the UPDATE changes the job's state.
+// A job is one row of table jobs, which holds its current state: Create
+// stores up to 32 jobs per INSERT, and each change of state is one UPDATE
+// of that row, whose statements reach rows by primary key or a partial
+// index (see migrations/). The states a job has left are rows of table
+// job_history, which a trigger appends to as the UPDATE changes the job's
+// state.
 //
 // # Choice of driver
 //
