@@ -23,13 +23,12 @@ import (
 const jobCols = `id, task, args, queue, priority, state, state_data, run_at, attempt, created_at, updated_at,
 	expire_at, params, lease_owner, lease_token, lease_until, parent_id, batch_id, unique_key, unique_until, partition_key`
 
-// leave is the SET item that appends the state a job leaves (its current
-// one) to its history: a JSON object, built by concatenation, whose data is
-// the state's JSON itself, as stored. A Processing state that Fetch made
-// stores no data (see processingData): its entry names the owner instead.
-const leave = `history = coalesce(history || ',', '') || '{"s":"' || state || '","r":' || json_quote(state_reason) ||
-	',"t":' || updated_at || CASE WHEN state_data IS NULL AND lease_owner IS NOT NULL
-		THEN ',"o":' || json_quote(lease_owner) ELSE ',"d":' || coalesce(state_data, 'null') END || '}'`
+// historyEntry is a row of table job_history as the JSON object that
+// decodeHistory reads: its data is the state's JSON itself, as stored. A
+// Processing state that Fetch made stores no data (see processingData):
+// its entry names the owner instead.
+const historyEntry = `'{"s":' || json_quote(state) || ',"r":' || json_quote(reason) || ',"t":' || at ||
+	CASE WHEN owner IS NOT NULL THEN ',"o":' || json_quote(owner) ELSE ',"d":' || coalesce(data, 'null') END || '}'`
 
 // processingData is the data of the Processing state Fetch gives a job,
 // which is not stored: it is made again from the time of the fetch (the
@@ -93,7 +92,7 @@ func withData(j *storage.Job) *storage.Job {
 	return j
 }
 
-// entry is a history entry as column history keeps it.
+// entry is a history entry as historyEntry makes it.
 type entry struct {
 	S string          `json:"s"`
 	R string          `json:"r"`
@@ -121,24 +120,6 @@ func decodeHistory(h string) ([]storage.StateRecord, error) {
 		}
 	}
 	return out, nil
-}
-
-// encodeEntries returns records as history entries, each preceded by a comma.
-func encodeEntries(records []storage.StateRecord) (string, error) {
-	var b strings.Builder
-	for _, r := range records {
-		d := json.RawMessage(r.Data)
-		if len(d) == 0 {
-			d = json.RawMessage("null")
-		}
-		e, err := json.Marshal(entry{S: string(r.State), R: r.Reason, D: d, T: r.At.UnixMicro()})
-		if err != nil {
-			return "", err
-		}
-		b.WriteByte(',')
-		b.Write(e)
-	}
-	return b.String(), nil
 }
 
 func uid(id uuid.UUID) []byte { return id[:] }
@@ -185,6 +166,50 @@ const insertSQL = `INSERT INTO jobs (id, task, args, queue, priority, state, sta
 	created_at, updated_at, expire_at, params, seq, parent_id, batch_id, unique_key, unique_until, unique_held, partition_key)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
+// insertRows is how many jobs one INSERT stores, when a call creates that
+// many or more: one statement where there were as many, each value still
+// bound on its own.
+const insertRows = 32
+
+// insertManySQL is insertSQL with the values of insertRows jobs.
+var insertManySQL = insertSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", insertRows-1)
+
+// inserter stores jobs insertRows at a time, then the rest one by one.
+type inserter struct {
+	w    *wtx
+	jobs []*storage.Job
+	args []any
+}
+
+// add queues job j with its values, in the order of insertSQL's columns.
+func (in *inserter) add(j *storage.Job, values ...any) {
+	in.jobs = append(in.jobs, j)
+	in.args = append(in.args, values...)
+}
+
+// flush stores the queued jobs when insertRows of them wait, or, with
+// all, whatever waits. When a statement of many fails, each job is tried
+// alone so that the error names the one that failed.
+func (in *inserter) flush(all bool) error {
+	n := len(in.jobs)
+	if n == 0 || n < insertRows && !all {
+		return nil
+	}
+	defer func() { in.jobs, in.args = in.jobs[:0], in.args[:0] }()
+	if n == insertRows {
+		if _, err := in.w.exec(insertManySQL, in.args...); err == nil || busy(err) {
+			return err
+		}
+	}
+	cols := len(in.args) / n
+	for i, j := range in.jobs {
+		if _, err := in.w.exec(insertSQL, in.args[i*cols:(i+1)*cols]...); err != nil {
+			return fmt.Errorf("job %s: %w", j.ID, err)
+		}
+	}
+	return nil
+}
+
 // Create implements [storage.Store]. A zero CreatedAt means the store's
 // clock.
 func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUID, error) {
@@ -230,6 +255,7 @@ func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration
 		reasons  storage.Reasons
 		awaiting []*storage.Job
 		wake     storage.Topic
+		ins      = inserter{w: w}
 	)
 	for i, j := range jobs {
 		if ids[i] != j.ID {
@@ -259,16 +285,20 @@ func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration
 		if args == nil {
 			args = []byte{}
 		}
-		if _, err := w.exec(insertSQL, uid(j.ID), j.Task, args, j.Queue, j.Priority, string(j.State), data,
+		ins.add(j, uid(j.ID), j.Task, args, j.Queue, j.Priority, string(j.State), data,
 			reasons.Of(j.State, j.StateData), micros(j.RunAt), j.Attempt, created.UnixMicro(), created.UnixMicro(),
 			micros(j.ExpireAt), params, seq, nullUID(j.ParentID), nullUID(j.BatchID), nullString(j.UniqueKey),
-			micros(j.UniqueUntil), j.UniqueKey != "", nullString(j.Partition)); err != nil {
-			return nil, fmt.Errorf("job %s: %w", j.ID, err)
+			micros(j.UniqueUntil), j.UniqueKey != "", nullString(j.Partition))
+		if err := ins.flush(false); err != nil {
+			return nil, err
 		}
 		wake |= stateTopic(j.State)
 		if j.State == states.NameAwaiting {
 			awaiting = append(awaiting, j)
 		}
+	}
+	if err := ins.flush(true); err != nil {
+		return nil, err
 	}
 	for _, j := range awaiting {
 		if err := w.await(j, now, retention); err != nil {
@@ -302,7 +332,7 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 // carries a token larger than any the job was leased under before, which
 // is what fencing needs, and the statement stays one pass over the rows it
 // leases.
-const fetchSQL = `UPDATE jobs SET ` + leave + `, state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
+const fetchSQL = `UPDATE OR FAIL jobs SET state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
 	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
 WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
 	ORDER BY priority DESC, seq LIMIT ?4)
@@ -424,18 +454,23 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 // moveSQL is every state change of a job, from Transition or the store's
 // own moves. ?1 id, ?2 the states it must be in as ",a,b," (” for any),
 // ?3 the token it must be leased under (0 for any), ?4 new state, ?5 its
-// data, ?6 reason, ?7 now, ?8 history entries traversed, ?9 new queue (NULL
-// keeps it), ?10 run_at, ?11 expire_at, ?12 params (NULL keeps them), ?13
-// enqueue sequence, ?14 1 to refund the lease's attempt, ?15 the lease's
-// owner (empty for any).
-const moveSQL = `UPDATE jobs SET ` + leave + ` || ?8,
-	attempt = CASE WHEN ?14 AND ?3 <> 0 THEN max(attempt - 1, 0) ELSE attempt END,
-	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?9, queue),
-	run_at = CASE WHEN ?4 = 'scheduled' THEN ?10 ELSE run_at END, expire_at = ?11,
-	params = coalesce(?12, params), seq = ?13, lease_owner = NULL, lease_token = NULL, lease_until = NULL
+// data, ?6 reason, ?7 now, ?8 new queue (NULL keeps it), ?9 run_at, ?10
+// expire_at, ?11 params (NULL keeps them), ?12 enqueue sequence, ?13 1 to
+// refund the lease's attempt, ?14 the lease's owner (empty for any). The
+// trigger jobs_history records the state the job leaves.
+const moveSQL = `UPDATE OR FAIL jobs SET
+	attempt = CASE WHEN ?13 AND ?3 <> 0 THEN max(attempt - 1, 0) ELSE attempt END,
+	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?8, queue),
+	run_at = CASE WHEN ?4 = 'scheduled' THEN ?9 ELSE run_at END, expire_at = ?10,
+	params = coalesce(?11, params), seq = ?12, lease_owner = NULL, lease_token = NULL, lease_until = NULL
 WHERE id = ?1 AND (?2 = '' OR instr(?2, ',' || state || ',') > 0)
-	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3 AND (?15 = '' OR lease_owner = ?15)))
+	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3 AND (?14 = '' OR lease_owner = ?14)))
 RETURNING awaited, batch_id`
+
+// appendHistorySQL records a state that a job passed through, ?1 id, ?2
+// state, ?3 reason, ?4 time, ?5 data, after those it has.
+const appendHistorySQL = `INSERT INTO job_history (job_id, n, state, reason, at, data)
+SELECT ?1, coalesce(max(n), 0) + 1, ?2, ?3, ?4, ?5 FROM job_history WHERE job_id = ?1`
 
 // move is one state change; see moveSQL.
 type move struct {
@@ -467,10 +502,6 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		}
 		from = b.String()
 	}
-	traversed, err := encodeEntries(m.traversed)
-	if err != nil {
-		return false, err
-	}
 	var seq any
 	if m.to == states.NameEnqueued {
 		n, err := w.nextSeq()
@@ -493,6 +524,7 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 			}
 		}
 		maps.Copy(merged, m.params)
+		var err error
 		if params, err = encodeParams(merged); err != nil {
 			return false, err
 		}
@@ -505,13 +537,22 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		awaited bool
 		batch   []byte
 	)
-	err = w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(), traversed,
+	err := w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(),
 		nullString(m.queue), micros(m.runAt), micros(expire), params, seq, m.refund, m.owner).Scan(&awaited, &batch)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
+	}
+	for _, r := range m.traversed {
+		var data any
+		if len(r.Data) > 0 {
+			data = string(r.Data)
+		}
+		if _, err := w.exec(appendHistorySQL, uid(m.id), string(r.State), r.Reason, r.At.UnixMicro(), data); err != nil {
+			return false, err
+		}
 	}
 	w.wake(stateTopic(m.to))
 	if m.to.Finished() {
@@ -808,6 +849,10 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 	return retryBusy(ctx, func() error { return fn(conn) })
 }
 
+// historySQL is a job's history, read in the statement that reads the job:
+// its entries, oldest first, separated by commas.
+const historySQL = `(SELECT group_concat(` + historyEntry + `, ',' ORDER BY n) FROM job_history WHERE job_id = jobs.id)`
+
 // Get implements [storage.Store].
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
 	return s.get(ctx, id, true)
@@ -827,7 +872,7 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 			err    error
 		)
 		j, err = scanJob(conn.QueryRowContext(ctx, `SELECT `+jobCols+`, state_reason, `+
-			map[bool]string{true: "history", false: "NULL"}[history]+` FROM jobs WHERE id = ?`, uid(id)), &reason, &h)
+			map[bool]string{true: historySQL, false: "NULL"}[history]+` FROM jobs WHERE id = ?`, uid(id)), &reason, &h)
 		if err != nil {
 			return err
 		}
@@ -1167,6 +1212,9 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 				return err
 			}
 			if _, err := w.exec(`DELETE FROM job_progress WHERE job_id = ?`, id); err != nil {
+				return err
+			}
+			if _, err := w.exec(`DELETE FROM job_history WHERE job_id = ?`, id); err != nil {
 				return err
 			}
 		}

@@ -3,10 +3,14 @@ package sqlitestore
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
 )
 
@@ -47,4 +51,48 @@ func TestMigrateDownAndUp(t *testing.T) {
 
 	require.ErrorIs(t, MigrateTo(ctx, path, latestVersion+1), ErrUnknownVersion)
 	require.ErrorIs(t, MigrateTo(ctx, path, -1), ErrUnknownVersion)
+}
+
+// TestHistoryMigration: the migration that moves history into table
+// job_history keeps every job's history, data byte for byte, down and up.
+func TestHistoryMigration(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "jobs.db")
+	v := slices.IndexFunc(migrations, func(m migration) bool { return m.name == "job_history" }) + 1
+	require.Positive(t, v)
+	s, err := Open(ctx, path)
+	require.NoError(t, err)
+	pending, done := enqueued(), enqueued()
+	_, err = s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{pending, done}})
+	require.NoError(t, err)
+	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "worker <1>", LeaseFor: time.Minute})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	failed, err := states.Marshal(states.Failed{FailedAt: time.Now(), ErrorMessage: `a < b & "c"`})
+	require.NoError(t, err)
+	scheduled, err := states.Marshal(states.Scheduled{EnqueueAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: []storage.Transition{{ID: got[0].ID, Token: got[0].LeaseToken,
+		To: states.NameScheduled, Data: scheduled, RunAt: time.Now().Add(time.Hour), Reason: "retry",
+		Traversed: []storage.StateRecord{{State: states.NameFailed, Reason: "boom", Data: failed, At: time.Now()}}}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	before := map[uuid.UUID]*storage.Job{}
+	for _, id := range []uuid.UUID{pending.ID, done.ID} {
+		before[id], err = s.Get(ctx, id)
+		require.NoError(t, err)
+	}
+	require.Len(t, before[got[0].ID].History, 4)
+	require.NoError(t, s.Close())
+
+	require.NoError(t, MigrateTo(ctx, path, v-1))
+	require.NoError(t, MigrateTo(ctx, path, latestVersion))
+	s, err = Open(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	for id, want := range before {
+		j, err := s.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want.History, j.History)
+	}
 }

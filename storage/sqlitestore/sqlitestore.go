@@ -15,8 +15,9 @@
 // Every change goes through one goroutine, the writer, that holds the
 // store's only write connection. Calls hand it their work and wait; the
 // writer takes every call that is waiting (up to a batch), runs them in one
-// transaction, each in a savepoint of its own so that one failing call
-// changes nothing of the others, and commits once. Under load, creates,
+// transaction and commits once. When one call fails, the transaction is
+// run again with each call in a savepoint of its own, so that the failing
+// call changes nothing and the others are unaffected. Under load, creates,
 // fetches and completions of many workers share one commit. A call whose
 // context ends while it waits fails with the context's error if the
 // writer has not started it yet; once started, it returns what it did, so
@@ -66,10 +67,12 @@
 //
 // # Tables
 //
-// A job is one row of table jobs, which holds its current state and, in
-// column history, the states it has left: creating a job is one INSERT, and
-// each change of state one UPDATE of that row, whose statements reach rows
-// by primary key or a partial index (see migrations/).
+// A job is one row of table jobs, which holds its current state: Create
+// stores up to 32 jobs per INSERT, and each change of state is one UPDATE
+// of that row, whose statements reach rows by primary key or a partial
+// index (see migrations/). The states a job has left are rows of table
+// job_history, which a trigger appends to as the UPDATE changes the job's
+// state.
 //
 // # Choice of driver
 //
@@ -248,7 +251,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // pragmas every connection sets.
 func dsn(path string, cfg config, readOnly bool) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	q := "?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(" + cfg.synchronous + ")&_txlock=immediate"
+	q := "?_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=synchronous(" + cfg.synchronous + ")&_pragma=temp_store(memory)&_txlock=immediate"
 	if readOnly {
 		q += "&_pragma=query_only(1)"
 	}

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -79,4 +80,75 @@ func TestCallsAfterCloseFail(t *testing.T) {
 	_, err = s.Get(ctx, uuid.Must(uuid.NewV7()))
 	require.ErrorIs(t, err, ErrClosed)
 	require.NoError(t, s.Close())
+}
+
+// many returns n new Enqueued jobs.
+func many(n int) []*storage.Job {
+	out := make([]*storage.Job, n)
+	for i := range out {
+		out[i] = enqueued()
+	}
+	return out
+}
+
+// TestFailedCallLeavesItsBatchUnaffected: calls that share a transaction
+// with a failing call succeed, and the failing call changes nothing, not
+// even the part of its work that came before the failure.
+func TestFailedCallLeavesItsBatchUnaffected(t *testing.T) {
+	ctx := testCtx(t)
+	s := newStore(t)
+	old := enqueued()
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{old}})
+	require.NoError(t, err)
+
+	// A call that holds the writer until the others are queued, so that
+	// they all run in the next transaction.
+	started, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() { held <- s.write(ctx, func(*wtx) error { close(started); <-release; return nil }) }()
+	<-started
+	calls := []struct {
+		name string
+		jobs []*storage.Job
+		err  error
+	}{
+		{"new", []*storage.Job{enqueued()}, nil},
+		{"duplicate", []*storage.Job{old}, storage.ErrDuplicate},
+		{"new then duplicate", []*storage.Job{enqueued(), old}, storage.ErrDuplicate},
+		{"two new", []*storage.Job{enqueued(), enqueued()}, nil},
+		{"many, then a duplicate", append(many(2*insertRows), old), storage.ErrDuplicate},
+		{"a duplicate among many", slices.Insert(many(insertRows-1), insertRows/2, old), storage.ErrDuplicate},
+	}
+	errs := make([]chan error, len(calls))
+	for i, c := range calls {
+		errs[i] = make(chan error, 1)
+		go func() {
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: c.jobs})
+			errs[i] <- err
+		}()
+	}
+	for len(s.ops) != len(calls) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	require.NoError(t, <-held)
+	for i, c := range calls {
+		err := <-errs[i]
+		if c.err != nil {
+			require.ErrorIs(t, err, c.err, c.name)
+			_, err := s.Get(ctx, c.jobs[0].ID)
+			if c.jobs[0] != old {
+				require.ErrorIs(t, err, storage.ErrNotFound, "%s: its first job was undone", c.name)
+			}
+			continue
+		}
+		require.NoError(t, err, c.name)
+		for _, j := range c.jobs {
+			_, err := s.Get(ctx, j.ID)
+			require.NoError(t, err, c.name)
+		}
+	}
+	n, err := s.Count(ctx, "")
+	require.NoError(t, err)
+	require.Equal(t, int64(4), n[states.NameEnqueued])
 }

@@ -179,33 +179,59 @@ func (s *Store) commit(w *wtx, batch []*op) {
 // runBatch runs the calls of batch in one transaction and commits it. It
 // returns each call's own error; the error returned is the
 // transaction's, which fails them all.
+//
+// The calls first run one after another with nothing between them: a
+// savepoint per call would copy every page a call changes to the
+// statement journal, which costs more than the calls themselves. When one
+// fails, the transaction is rolled back and the batch runs again, each
+// call in a savepoint of its own, so that the failed call changes nothing
+// and the others are unaffected.
 func (s *Store) runBatch(ctx context.Context, w *wtx, batch []*op) ([]error, error) {
-	if _, err := w.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	w.ctx = ctx
+	errs, err := s.runCalls(ctx, w, batch, false)
+	if err != nil || errs != nil || len(batch) == 1 {
+		return errs, err
+	}
+	if _, err := w.exec("ROLLBACK"); err != nil {
+		return nil, err
+	}
+	return s.runCalls(ctx, w, batch, true)
+}
+
+// runCalls runs the calls of batch in one transaction, each in a savepoint
+// when saved is set, and commits it. Without savepoints, the first call to
+// fail leaves the transaction open and runCalls returns neither errors nor
+// an error: the caller rolls back (a batch of one call is rolled back here,
+// and its error returned).
+func (s *Store) runCalls(ctx context.Context, w *wtx, batch []*op, saved bool) ([]error, error) {
+	if _, err := w.exec("BEGIN IMMEDIATE"); err != nil {
 		return nil, err
 	}
 	w.counters, w.dirty = false, false
 	var v int
-	if err := w.conn.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := w.queryRow("PRAGMA user_version").Scan(&v); err != nil {
 		return nil, err
 	}
 	if v != latestVersion {
 		return nil, fmt.Errorf("%w: %s is now at schema version %d, this taskflow uses %d (another taskflow migrated it)", ErrSchemaTooNew, s.path, v, latestVersion)
 	}
 	errs := make([]error, len(batch))
-	alone := len(batch) == 1
 	var wake storage.Topic
 	for i, o := range batch {
 		o.wake = 0
 		// Statements run under ctx, not the call's context: an interrupted
 		// statement would roll back the whole transaction, other calls' work too.
 		w.cur, w.ctx = o, ctx
-		if alone {
+		if !saved {
 			errs[i] = o.fn(w)
 			if errs[i] != nil {
 				if busy(errs[i]) {
 					return nil, errs[i]
 				}
-				_, _ = w.conn.ExecContext(ctx, "ROLLBACK")
+				if len(batch) > 1 {
+					return nil, nil
+				}
+				_, _ = w.exec("ROLLBACK")
 				return errs, nil
 			}
 			wake |= o.wake
@@ -242,7 +268,7 @@ func (s *Store) runBatch(ctx context.Context, w *wtx, batch []*op) ([]error, err
 			return nil, err
 		}
 	}
-	if _, err := w.conn.ExecContext(ctx, "COMMIT"); err != nil {
+	if _, err := w.exec("COMMIT"); err != nil {
 		return nil, err
 	}
 	return errs, nil
