@@ -995,12 +995,11 @@ func (s *Store) List(ctx context.Context, p *storage.ListParams) ([]*storage.Job
 	}
 	from := "jobs"
 	if p.State == states.NameProcessing {
-		// Few jobs run at once, and jobs_lease holds them all: a sort of
-		// them beats a walk of every job by ID for the one in a thousand
-		// that runs, which SQLite would choose (about a second a page on
-		// a million jobs).
-		from = "jobs INDEXED BY jobs_lease"
-		where = append(where, "lease_until IS NOT NULL")
+		// Few jobs run at once, and jobs_processing holds them all: a
+		// sort of them beats a walk of every job by ID for the one in a
+		// thousand that runs, which SQLite would choose (about a second a
+		// page on a million jobs).
+		from = "jobs INDEXED BY jobs_processing"
 	}
 	q := `SELECT ` + jobCols + `, seq FROM ` + from
 	if len(where) > 0 {

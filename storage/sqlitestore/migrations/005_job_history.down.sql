@@ -1,4 +1,4 @@
--- Undoes 004_job_history.sql: each job's history goes back into its row.
+-- Undoes 005_job_history.sql: each job's history goes back into its row.
 
 DROP INDEX jobs_processing;
 CREATE INDEX jobs_lease ON jobs (lease_until) WHERE lease_until IS NOT NULL;
