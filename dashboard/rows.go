@@ -58,7 +58,9 @@ func jobRows(base string, readOnly bool, d jobsData) template.HTML {
 		}
 		w.WriteString(`<td><a class="mono" href="` + w.base + `/job/` + id + `">` + id + `</a></td><td><bdi>`)
 		w.text(j.Task)
-		w.WriteString(`</bdi></td><td><a href="` + w.base + `/jobs/` + string(d.State) + `?queue=`)
+		w.WriteString(`</bdi></td><td><a href="` + w.base + `/jobs/`)
+		w.text(string(d.State))
+		w.WriteString(`?queue=`)
 		w.text(url.QueryEscape(j.Queue))
 		w.WriteString(`"><bdi>`)
 		w.text(j.Queue)

@@ -457,8 +457,9 @@ func (s *Store) estimateInQueue(ctx context.Context, tx pgx.Tx, queue string, st
 	return int64(plan[0].Plan.Rows), nil
 }
 
-// literal quotes v as an SQL string literal (standard_conforming_strings,
-// on by default since PostgreSQL 9.1, reads backslashes as themselves).
+// literal quotes v as an SQL string literal. It is an escape string
+// (E'...'), whose backslashes mean the same whatever the server's
+// standard_conforming_strings says, so no value can end it early.
 func literal(v string) string {
-	return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+	return "E'" + strings.NewReplacer(`\`, `\\`, "'", "''").Replace(v) + "'"
 }

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"context"
 	"regexp"
 	"testing"
 
@@ -25,9 +26,30 @@ func TestListStateIsALiteral(t *testing.T) {
 			for _, window := range []bool{true, false} {
 				sql, _, err := s.listQuery(&p, window)
 				require.NoError(t, err)
-				require.Contains(t, sql, "state = '"+string(st)+"'", "%+v", p)
+				require.Regexp(t, "state = E?'"+string(st)+"'", sql, "%+v", p)
 				require.NotRegexp(t, param, sql, "%+v", p)
 			}
 		}
 	}
+}
+
+// TestLiteralKeepsItsValue: a value quoted by literal reads back as itself
+// whatever standard_conforming_strings says, so none can end the literal
+// early and add SQL of its own.
+func TestLiteralKeepsItsValue(t *testing.T) {
+	ctx := context.Background()
+	conn, err := testPool(t).Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	for _, setting := range []string{"on", "off"} {
+		_, err := conn.Exec(ctx, "SET standard_conforming_strings = "+setting)
+		require.NoError(t, err)
+		for _, v := range []string{"default", "it's", `\' OR true --`, `\`, `a\`, `'; SELECT 1; --`, "\n"} {
+			var got string
+			require.NoError(t, conn.QueryRow(ctx, "SELECT "+literal(v)).Scan(&got), "%s: %q", setting, v)
+			require.Equal(t, v, got, "standard_conforming_strings=%s", setting)
+		}
+	}
+	_, err = conn.Exec(ctx, "RESET standard_conforming_strings")
+	require.NoError(t, err)
 }

@@ -277,11 +277,11 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 			return nil, err
 		}
 		got, err := decodeRows(res)
-		if err != nil {
+		if err != nil && len(jobs) == 0 {
 			return nil, err
 		}
 		jobs = append(jobs, got...)
-		if len(got) < want {
+		if err != nil || len(got) < want {
 			break
 		}
 	}

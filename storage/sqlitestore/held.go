@@ -12,8 +12,9 @@ import (
 // Processing jobs and the GCRA times, and, when a limit is full, counts
 // the Enqueued jobs per queue, task and partition key.
 func (s *Store) CountHeld(ctx context.Context) (map[string]int64, error) {
-	out := map[string]int64{}
+	var out map[string]int64
 	err := s.read(ctx, func(q querier) error {
+		out = map[string]int64{} // anew on each try: a busy read is retried
 		query := func(query string, args ...any) (*sql.Rows, error) { return q.QueryContext(ctx, query, args...) }
 		limits, err := queryLimits(query)
 		if err != nil || len(limits) == 0 {

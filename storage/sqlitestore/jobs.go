@@ -224,8 +224,8 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 	return ids, nil
 }
 
-// create stores jobs, all or none (the caller's savepoint undoes a
-// failure); see [storage.Store.Create].
+// create stores jobs, all or none (a failed call's changes are undone by
+// the writer; see write); see [storage.Store.Create].
 func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration) ([]uuid.UUID, error) {
 	ids := make([]uuid.UUID, len(jobs))
 	var claimed map[string]uuid.UUID // unique keys taken by earlier jobs of this call

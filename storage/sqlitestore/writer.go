@@ -38,10 +38,13 @@ type wtx struct {
 	token    int64
 }
 
-// write runs fn in the writer's next transaction and returns its error. fn
-// runs in a savepoint: when it fails, what it changed is undone and the
-// other calls of the transaction are unaffected. Its wake-ups are sent
-// once the transaction has committed.
+// write runs fn in the writer's next transaction and returns its error.
+// The calls of a transaction first run one after another with nothing
+// between them; when one fails, the transaction is rolled back and run
+// again with each call in a savepoint, so what the failed call changed is
+// undone and the others are unaffected. fn may therefore run twice, and
+// must start afresh each time (reset what it collects). Its wake-ups are
+// sent once the transaction has committed.
 func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
