@@ -24,7 +24,10 @@
 CREATE FUNCTION {schema}.fetch_limited(p_now timestamptz, p_limit int4, p_owner text, p_lease_us int8,
     p_queues text[], p_floors int4[], p_ceilings int4[], p_cursor_tasks text[], p_cursor_keys text[], p_plain bool[])
 RETURNS TABLE (job {schema}.jobs, served int8)
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Its plans depend on no parameter's value: planned once per connection.
+SET plan_cache_mode = force_generic_plan
+AS $$
 #variable_conflict use_column
 DECLARE
     v_now timestamptz := coalesce(p_now, now());
@@ -59,9 +62,11 @@ BEGIN
         WHERE lease_until IS NOT NULL AND state = 'processing' GROUP BY 1, 2, 3
     ),
     -- Each counter of a limit in use (jobs running or a GCRA time ahead of
-    -- now) and its room: how many more jobs may start now.
+    -- now) that this fetch could fill, and its room: how many more jobs
+    -- may start now. (A counter with room for the whole fetch bounds
+    -- nothing: left out, it keeps the joins below small.)
     cnt AS (
-        SELECT u.scope, u.name, u.pk, u.tat, least(
+        SELECT * FROM (SELECT u.scope, u.name, u.pk, least(
             CASE WHEN l.concurrency > 0 THEN greatest(l.concurrency - u.n, 0) END,
             CASE WHEN l.rate > 0 THEN CASE
                 WHEN u.d_ns > l.burst * l.t_ns THEN 0
@@ -75,7 +80,8 @@ BEGIN
                 UNION ALL SELECT 'partition', task, pk, n, NULL FROM run
                 UNION ALL SELECT scope, name, partition_key, 0, tat FROM {schema}.limit_rates WHERE tat > v_now
             ) k GROUP BY 1, 2, 3
-        ) u JOIN lim l ON l.scope = u.scope AND l.name = u.name
+        ) u JOIN lim l ON l.scope = u.scope AND l.name = u.name) c
+        WHERE room < p_limit
     ),
     held AS (SELECT scope, name, pk FROM cnt WHERE room = 0),
     -- The queues served, not paused, with the room of their limit (NULL:
@@ -194,13 +200,13 @@ BEGIN
     rates AS (
         INSERT INTO {schema}.limit_rates (scope, name, partition_key, tat)
         SELECT s.scope, s.name, s.pk,
-            greatest(coalesce(c.tat, v_now), v_now) + floor(s.n * l.t_ns / 1000)::float8 * interval '1 microsecond'
+            greatest(coalesce(r.tat, v_now), v_now) + floor(s.n * l.t_ns / 1000)::float8 * interval '1 microsecond'
         FROM (
             SELECT k.scope, k.name, k.pk, count(*) AS n FROM adm a JOIN lk ON lk.id = a.id
             CROSS JOIN LATERAL (VALUES ('queue', a.queue, ''), ('task', a.task, ''), ('partition', a.task, a.pk)) k(scope, name, pk)
             GROUP BY 1, 2, 3
         ) s JOIN lim l ON l.scope = s.scope AND l.name = s.name AND l.rate > 0
-        LEFT JOIN cnt c ON c.scope = s.scope AND c.name = s.name AND c.pk = s.pk
+        LEFT JOIN {schema}.limit_rates r ON r.scope = s.scope AND r.name = s.name AND r.partition_key = s.pk
         ON CONFLICT (scope, name, partition_key) DO UPDATE SET tat = EXCLUDED.tat
     ),
     old AS (
