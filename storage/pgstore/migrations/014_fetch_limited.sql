@@ -32,6 +32,12 @@ AS $$
 DECLARE
     v_now timestamptz := coalesce(p_now, now());
     v_plain text[] := '{}'; -- the queues looked in that have jobs without a partition key
+    v_seqscan text := current_setting('enable_seqscan');
+    -- The jobs running, by queue, task and partition key.
+    r_queue text[];
+    r_task text[];
+    r_pk text[];
+    r_n int8[];
 BEGIN
     -- Whether jobs without a partition key wait, before the lock: the look
     -- walks jobs_fetch past every partitioned job ahead of the first.
@@ -46,6 +52,14 @@ BEGIN
     -- another. SetLimits takes the same lock. The statement below, run
     -- after it is granted, sees every lease committed before.
     PERFORM pg_advisory_xact_lock(hashtext('taskflow.limits:{schema}'));
+    -- Through the lease index, also when the statistics predate a large
+    -- backlog (on which the planner would read the whole table): planned
+    -- once, with sequential scans off.
+    PERFORM set_config('enable_seqscan', 'off', true);
+    SELECT array_agg(queue), array_agg(task), array_agg(pk), array_agg(n) INTO r_queue, r_task, r_pk, r_n FROM (
+        SELECT queue, task, coalesce(partition_key, '') AS pk, count(*) AS n FROM {schema}.jobs
+        WHERE lease_until IS NOT NULL AND state = 'processing' GROUP BY 1, 2, 3) r;
+    PERFORM set_config('enable_seqscan', v_seqscan, true);
     RETURN QUERY
     WITH RECURSIVE
     -- The limits; full is the room of a scope with
@@ -56,11 +70,7 @@ BEGIN
             CASE WHEN rate > 0 THEN trunc(period_us * 1000::numeric / rate) END AS t_ns
         FROM {schema}.limits
     ),
-    -- The jobs running, by queue, task and partition key.
-    run AS (
-        SELECT queue, task, coalesce(partition_key, '') AS pk, count(*) AS n FROM {schema}.jobs
-        WHERE lease_until IS NOT NULL AND state = 'processing' GROUP BY 1, 2, 3
-    ),
+    run AS (SELECT * FROM unnest(r_queue, r_task, r_pk, r_n) AS r(queue, task, pk, n)),
     -- Each counter of a limit in use (jobs running or a GCRA time ahead of
     -- now) that this fetch could fill, and its room: how many more jobs
     -- may start now. (A counter with room for the whole fetch bounds
