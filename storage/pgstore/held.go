@@ -10,6 +10,12 @@ import (
 
 var _ storage.HeldCounter = (*Store)(nil)
 
+// heldRunningSQL: () → queue, task, partition key, count of the leased
+// jobs. It reads the lease index: a job holds a lease exactly while it is
+// Processing.
+const heldRunningSQL = `SELECT queue, task, coalesce(partition_key, ''), count(*) FROM {s}.jobs
+WHERE lease_until IS NOT NULL AND state = 'processing' GROUP BY 1, 2, 3`
+
 // heldSQL: $1 the queues, $2 the tasks held back whole, $3 and $4 the
 // partitions held back (task, key) → queue, count of its Enqueued jobs
 // held back by any of them, each counted once.
@@ -39,7 +45,7 @@ func (s *Store) CountHeld(ctx context.Context) (map[string]int64, error) {
 	for k, tat := range tats {
 		h.Rate(k.scope, k.name, k.partition, tat)
 	}
-	rows, err := s.db.Query(ctx, s.q.lim.running)
+	rows, err := s.db.Query(ctx, s.q.heldRunning)
 	if err != nil {
 		return nil, interpretError("count held", err)
 	}

@@ -3,8 +3,11 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
+	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 // createPartitioned creates n Enqueued jobs spread over parts partitions
@@ -46,36 +50,39 @@ func complete(b *testing.B, s *Store, jobs []*storage.Job) {
 }
 
 // BenchmarkFlowBurnDown measures fetch and complete at the storage level,
-// as BenchmarkBurnDown does, with flow control: "none" has no partition
-// and no limit (the plain fetch); "never-binding" spreads the jobs over
-// 1,000 partitions under a partition limit that never binds (1,000,000
-// running each); "binding" holds each of the 1,000 partitions to 2
-// running, with fetchers that take 25 jobs at a time as 100 workers of
-// one slot would, four at once, against "none-batch-25" (the same
-// fetchers, no partitions) and "unlimited-partitions" (the same
-// partitions, no limit). One op is one job.
+// as BenchmarkBurnDown does, with flow control. Two fetchers of 500:
+// "none" has no partition and no limit (the plain fetch);
+// "queue-never-binding" the same jobs under a queue limit that never binds
+// (1,000,000 running); "partitions" spreads the jobs over 1,000
+// partitions without a limit; "never-binding" the same under a partition
+// limit that never binds. Four fetchers of 25, as 100 workers of one slot
+// would: "none-batch-25" (no partitions), "partitions-batch-25" (1,000
+// partitions, no limit) and "binding" (each of the 1,000 partitions held
+// to 2 running). One op is one job.
 func BenchmarkFlowBurnDown(b *testing.B) {
 	for _, c := range []struct {
-		name         string
-		parts, limit int
-		fetchers     int
-		batch        int
+		name     string
+		parts    int
+		limit    storage.Limit
+		fetchers int
+		batch    int
 	}{
-		{"none", 0, 0, 2, 500},
-		{"none-batch-25", 0, 0, 4, 25},
-		{"never-binding", 1000, 1_000_000, 2, 500},
-		{"unlimited-partitions", 1000, 0, 4, 25},
-		{"binding", 1000, 2, 4, 25},
+		{"none", 0, storage.Limit{}, 2, 500},
+		{"queue-never-binding", 0, storage.Limit{Scope: storage.ScopeQueue, Name: "default", Concurrency: 1_000_000}, 2, 500},
+		{"partitions", 1000, storage.Limit{}, 2, 500},
+		{"never-binding", 1000, storage.Limit{Scope: storage.ScopePartition, Name: "t", Concurrency: 1_000_000}, 2, 500},
+		{"none-batch-25", 0, storage.Limit{}, 4, 25},
+		{"partitions-batch-25", 1000, storage.Limit{}, 4, 25},
+		{"binding", 1000, storage.Limit{Scope: storage.ScopePartition, Name: "t", Concurrency: 2}, 4, 25},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			s := newStore(b)
 			ctx := context.Background()
 			createPartitioned(b, s, b.N, c.parts, "p")
-			if c.limit > 0 {
-				require.NoError(b, s.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "t", Concurrency: c.limit}}))
+			if !c.limit.IsZero() {
+				require.NoError(b, s.SetLimits(ctx, []storage.Limit{c.limit}))
 			}
-			_, err := s.pool.Exec(ctx, "ANALYZE "+s.cfg.schema+".jobs")
-			require.NoError(b, err)
+			analyze(ctx, b, s)
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			for range c.fetchers {
@@ -109,8 +116,7 @@ func BenchmarkIdlePartitionPickup(b *testing.B) {
 	ctx := context.Background()
 	createPartitioned(b, s, 100_000, 1, "flooded")
 	require.NoError(b, s.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "t", Rate: 1, Period: time.Hour}}))
-	_, err := s.pool.Exec(ctx, "ANALYZE "+s.cfg.schema+".jobs")
-	require.NoError(b, err)
+	analyze(ctx, b, s)
 	first, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 1, Owner: "bench", LeaseFor: time.Hour})
 	require.NoError(b, err)
 	require.Len(b, first, 1) // spends the flooded partition's rate
@@ -137,4 +143,68 @@ func BenchmarkIdlePartitionPickup(b *testing.B) {
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkFlowWorkers measures flow control at the worker level: one
+// worker at the default settings (100 slots) runs b.N jobs of a task that
+// returns at once. "unconstrained" has no partition and no limit;
+// "partitions" spreads the jobs over 1,000 partitions without a limit;
+// "binding" holds each of them to 2 running. One op is one job.
+func BenchmarkFlowWorkers(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		parts int
+		limit int
+	}{
+		{"unconstrained", 0, 0},
+		{"partitions", 1000, 0},
+		{"binding", 1000, 2},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			s := newStore(b)
+			ctx := context.Background()
+			var left atomic.Int64
+			left.Store(int64(b.N))
+			done := make(chan struct{})
+			var opts []taskflow.TaskOption
+			if c.parts > 0 {
+				opts = append(opts, taskflow.PartitionBy(func(p string) string { return p }))
+			}
+			if c.limit > 0 {
+				opts = append(opts, taskflow.PartitionLimit(taskflow.Limits{Concurrency: c.limit}))
+			}
+			reg := taskflow.NewRegistry()
+			task, err := taskflow.RegisterTask(reg, "t", func(context.Context, string) (int, error) {
+				if left.Add(-1) == 0 {
+					close(done)
+				}
+				return 0, nil
+			}, opts...)
+			require.NoError(b, err)
+			client, err := taskflow.NewClient(s, taskflow.ClientOptions{})
+			require.NoError(b, err)
+			args := make([]string, b.N)
+			for i := range args {
+				if c.parts > 0 {
+					args[i] = fmt.Sprint("p", i%c.parts)
+				}
+			}
+			for chunk := range slices.Chunk(args, 5000) {
+				_, err := task.On(client).EnqueueMany(ctx, chunk)
+				require.NoError(b, err)
+			}
+			analyze(ctx, b, s)
+			w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			require.NoError(b, err)
+			wctx, stop := context.WithCancel(ctx)
+			stopped := make(chan error)
+			b.ResetTimer()
+			go func() { stopped <- w.Run(wctx) }()
+			<-done
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+			stop()
+			require.NoError(b, <-stopped)
+		})
+	}
 }

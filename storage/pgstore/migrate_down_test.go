@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -89,14 +88,15 @@ func TestMigrateDownAndUpKeepsJobs(t *testing.T) {
 	require.Equal(t, [2]int{0, 1}, [2]int{hot, kept}, "the pruner moves a Failed job to jobs_kept")
 
 	opt := Schema(s.cfg.schema)
-	require.NoError(t, MigrateTo(ctx, s.pool, latestVersion-1, opt))
+	const keptJobs = 14 // migrations/014_kept_jobs.sql
+	require.NoError(t, MigrateTo(ctx, s.pool, keptJobs-1, opt))
 	var n int
 	require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.schema+`.jobs WHERE id = $1`, j.ID).Scan(&n))
 	require.Equal(t, 1, n, "going down moves the kept job back to jobs")
 	require.NoError(t, Migrate(ctx, s.pool, opt))
 	logs, _, err := s.JobLogs(ctx, j.ID)
 	require.NoError(t, err)
-	require.Len(t, logs, 1, "a kept job's logs survive a trip down and up one version")
+	require.Len(t, logs, 1, "a kept job's logs survive a trip down before jobs_kept and up")
 
 	require.NoError(t, MigrateTo(ctx, s.pool, 2, opt))
 	_, err = New(s.pool, opt).Get(ctx, j.ID)
@@ -168,7 +168,7 @@ func TestMigrationSQLRunsElsewhere(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, up, `CREATE TABLE "`+schema+`".jobs`)
 	require.NotContains(t, up, "{schema}")
-	require.NotContains(t, strings.ToUpper(up), "BEGIN")
+	require.NotRegexp(t, `(?im)^\s*(BEGIN|START TRANSACTION|COMMIT)\s*;`, up, "no transaction control (a PL/pgSQL block's BEGIN is not)")
 	runScript(ctx, t, pool, up)
 	_, err = New(pool, Schema(schema)).Get(ctx, uuid.New())
 	require.ErrorIs(t, err, storage.ErrNotFound, "the store works on the schema")

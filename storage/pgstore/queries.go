@@ -17,9 +17,10 @@ type queries struct {
 	version, check, notify, create, fetch, fetchRange, transition, transitionPlain, extend, checkLeases, promote, reclaim,
 	get, history, list, listAll, count, prune, pruneStats, stats, pauseQueue, listQueues,
 	appendLogs, setProgress, jobLogs, jobProgress, estimate, estimateInQueue string
-	countState map[states.Name]string
-	lim        limitQueries // flow control (limits.go)
-	held       string       // the jobs full limits hold back (held.go)
+	countState  map[states.Name]string
+	lim         limitQueries // flow control (limits.go)
+	held        string       // the jobs full limits hold back (held.go)
+	heldRunning string       // the leased jobs per queue, task and partition (held.go)
 	// Continuations, batches and unique keys (flow.go).
 	createUnique, releaseStale, holders, await, lockBatches, resolve, batchProgress, listBatches string
 	// Recurring definitions, locks and the worker registry (flow.go).
@@ -163,6 +164,7 @@ func buildQueries(schema string) queries {
 		listQueues:      r.Replace(listQueuesSQL),
 		lim:             buildLimitQueries(r),
 		held:            r.Replace(heldSQL),
+		heldRunning:     r.Replace(heldRunningSQL),
 	}
 }
 
