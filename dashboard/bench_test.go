@@ -200,7 +200,9 @@ func bigSQLite(b *testing.B, n int) (storage.Store, func() time.Duration) {
 // bigRedis fills a fresh Redis store (TASKFLOW_TEST_REDIS_ADDR) through
 // its own Create, 5,000 jobs a call, with fillSQL's mix: job i in the
 // state of fillState, queue and task as there, the first 100,000 in 100
-// batches; the awaiting jobs continue an enqueued job of their own queue.
+// batches; the awaiting jobs continue an enqueued job of their own queue,
+// and the processing ones are enqueued first (at a higher priority) and
+// fetched.
 // Its CPU is the Redis server's (used_cpu_sys and used_cpu_user).
 func bigRedis(b *testing.B, n int) (storage.Store, func() time.Duration) {
 	ctx := context.Background()
@@ -213,16 +215,16 @@ func bigRedis(b *testing.B, n int) (storage.Store, func() time.Duration) {
 	now := time.Now()
 	data := map[states.Name][]byte{}
 	for name, st := range map[states.Name]states.State{
-		states.NameSucceeded:  states.Succeeded{SucceededAt: now, Result: []byte(`{}`)},
-		states.NameDeleted:    states.Deleted{DeletedAt: now},
-		states.NameFailed:     states.Failed{FailedAt: now, ErrorMessage: "boom"},
-		states.NameAwaiting:   states.Awaiting{ParentID: parent.ID.String(), On: states.OnSuccess},
-		states.NameProcessing: states.Processing{StartedAt: now, ServerID: "bulk-worker"},
+		states.NameSucceeded: states.Succeeded{SucceededAt: now, Result: []byte(`{}`)},
+		states.NameDeleted:   states.Deleted{DeletedAt: now},
+		states.NameFailed:    states.Failed{FailedAt: now, ErrorMessage: "boom"},
+		states.NameAwaiting:  states.Awaiting{ParentID: parent.ID.String(), On: states.OnSuccess},
 	} {
 		data[name], err = states.Marshal(st)
 		require.NoError(b, err)
 	}
 	const chunk = 5000
+	leased := map[string]int{}
 	for done := 0; done < n; done += chunk {
 		jobs := make([]*storage.Job, min(chunk, n-done))
 		for k := range jobs {
@@ -244,8 +246,10 @@ func bigRedis(b *testing.B, n int) (storage.Store, func() time.Duration) {
 				j.State = states.NameFailed
 			case r < 999:
 				j.State, j.ParentID = states.NameAwaiting, parent.ID
-			default:
-				j.State = states.NameProcessing
+			default: // enqueued first in its queue, then fetched
+				j.State, j.Priority = states.NameEnqueued, 1
+				j.StateData, _ = states.Marshal(states.Enqueued{Queue: j.Queue, EnqueuedAt: now})
+				leased[j.Queue]++
 			}
 			if j.StateData == nil {
 				j.StateData = data[j.State]
@@ -257,6 +261,14 @@ func bigRedis(b *testing.B, n int) (storage.Store, func() time.Duration) {
 		}
 		_, err := store.Create(ctx, &storage.CreateParams{Jobs: jobs})
 		require.NoError(b, err)
+	}
+	for q, left := range leased {
+		for left > 0 {
+			jobs, err := store.Fetch(ctx, &storage.FetchParams{Queues: []string{q}, Limit: min(left, 500), Owner: "bulk-worker", LeaseFor: time.Hour})
+			require.NoError(b, err)
+			require.NotEmpty(b, jobs)
+			left -= len(jobs)
+		}
 	}
 	client := redis.NewClient(&redis.Options{Addr: os.Getenv("TASKFLOW_TEST_REDIS_ADDR")})
 	b.Cleanup(func() { _ = client.Close() })
