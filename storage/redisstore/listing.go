@@ -140,23 +140,15 @@ func (s *Store) countLeased(ctx context.Context, queue string) (int64, error) {
 }
 
 // fieldOf returns field name of the jobs ids ("" for a job that is gone),
-// in one pipeline.
+// in one script call (lua/fields.lua): a page of HGETs costs Redis and
+// the client a fraction of as many pipelined commands.
 func (s *Store) fieldOf(ctx context.Context, ids []string, name string) ([]string, error) {
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, s.k.prefix+"j:"+id, name)
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, err
+	args := make([]any, 0, 2+len(ids))
+	args = append(args, s.k.prefix, name)
+	for _, id := range ids {
+		args = append(args, id)
 	}
-	out := make([]string, len(ids))
-	for i, c := range cmds {
-		out[i] = c.Val()
-	}
-	return out, nil
+	return fieldsScript.Run(ctx, s.rdb, []string{s.k.seq()}, args...).StringSlice()
 }
 
 // entry is a job's place in a list: the score and member of the index it

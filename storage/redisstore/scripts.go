@@ -81,6 +81,7 @@ var (
 	logsScript   = redis.NewScript(lua("logs"))
 	pageScript   = redis.NewScript(lua("page"))
 	countScript  = redis.NewScript(lua("count"))
+	fieldsScript = redis.NewScript(lua("fields"))
 	queuesScript = redis.NewScript(lua("queues"))
 )
 
