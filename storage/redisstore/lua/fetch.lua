@@ -42,11 +42,12 @@ local function leaseRow(id, row, hn, att)
   local k = jk(id)
   local tok = token()
   local l, e = tok .. leaseEnd, entry('processing', NOW, '', data)
+  local h, n = digits(hn + 1), digits(att + 1)
   if #e <= PIECE then
-    redis.call('HSET', k, 'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', '', 'h' .. (hn + 1), e)
+    redis.call('HSET', k, 'hn', h, 's', 'processing', 'l', l, 'n', n, 'qs', '', 'h' .. h, e)
   else
-    local a = {'hn', hn + 1, 's', 'processing', 'l', l, 'n', att + 1, 'qs', ''}
-    put(a, 'h' .. (hn + 1), e)
+    local a = {'hn', h, 's', 'processing', 'l', l, 'n', n, 'qs', ''}
+    put(a, 'h' .. h, e)
     redis.call('HSET', k, unpack(a))
   end
   local r = #row

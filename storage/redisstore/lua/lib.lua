@@ -195,6 +195,12 @@ local function token()
   return string.format('%d', v) -- as %.0f, for integers up to 2^53, at a fraction of its cost
 end
 
+-- digits returns integer n in decimal: what Lua makes of a number passed
+-- to Redis or joined to a string, at a fraction of the cost (Lua formats
+-- numbers with %.14g, glibc's floating-point path). Counts, sequences,
+-- tokens and scores go to Redis as strings for that reason.
+local function digits(n) return string.format('%d', n) end
+
 -- put appends to the field/value list a the fields that hold value v under
 -- name.
 local function put(a, name, v)
@@ -265,7 +271,7 @@ end
 -- from its creation to its removal, for the list of the parent's
 -- continuations (see listing.go).
 local function continues(id, pa)
-  if pa ~= '' then zput(P .. 'c:' .. pa, id, 0) end
+  if pa ~= '' then zput(P .. 'c:' .. pa, id, '0') end
 end
 
 -- unplace takes job j out of the indexes of its current state, and
@@ -296,22 +302,31 @@ local function unplace(j, a)
   end
 end
 
+-- readyScore returns the score in its ready set of a job of priority p
+-- (a number, or its decimal string): -p, as the string '0' for priority 0,
+-- the usual one, which spares a number's formatting (see digits).
+local function readyScore(p)
+  if p == 0 or p == '0' then return '0' end
+  return 0 - p
+end
+
 -- place files job j in the indexes of its current state, and appends to
 -- the field/value list a the fields that it needs there.
 local function place(j, a)
-  if ACTIVE[j.s] then zput(stateKey('active', j.q), j.id, 0) end
+  if ACTIVE[j.s] then zput(stateKey('active', j.q), j.id, '0') end
   if j.s == 'enqueued' then
     -- Scored by priority; within a priority, members (the enqueue sequence,
     -- fixed width, then the ID) sort first-enqueued first.
     j.qs = string.format('%016d', sequence()) -- 16 digits hold every integer a double holds exactly
-    zput(readyKey(j.q), j.qs .. j.id, 0 - j.p)
-    flowFile(j.q, j.t, j.pk, j.qs .. j.id, 0 - j.p)
+    local sc = readyScore(j.p)
+    zput(readyKey(j.q), j.qs .. j.id, sc)
+    flowFile(j.q, j.t, j.pk, j.qs .. j.id, sc)
     a[#a + 1] = 'qs'
     a[#a + 1] = j.qs
     wake = bit.bor(wake, TOPIC_ENQUEUED)
     queued[j.q] = true
   elseif INDEXED[j.s] then
-    zput(stateKey(j.s, j.q), j.id, 0)
+    zput(stateKey(j.s, j.q), j.id, '0')
     queued[j.q] = true
   end
   if j.s == 'scheduled' then
@@ -335,7 +350,7 @@ local function account(b, from, to)
   if to and FINISHED[to] then df = df + 1 end
   if to == 'succeeded' then ds = ds + 1 end
   local k = P .. 'b:' .. b
-  if not from and redis.call('HINCRBY', k, 't', 1) == 1 then zput(P .. 'batches', b, 0) end
+  if not from and redis.call('HINCRBY', k, 't', 1) == 1 then zput(P .. 'batches', b, '0') end
   if not to then
     if redis.call('HINCRBY', k, 't', -1) <= 0 then
       redis.call('DEL', k, P .. 'bm:' .. b)
@@ -358,10 +373,10 @@ local function move(j, to, data, reason, trav, x, newq, ra, extra)
   if trav then
     for _, e in ipairs(trav) do
       n = n + 1
-      put(a, 'h' .. n, e)
+      put(a, 'h' .. digits(n), e)
     end
   end
-  n = n + 1
+  n = digits(n + 1)
   put(a, 'h' .. n, entry(to, NOW, reason, data))
   local k = #a
   a[k + 1], a[k + 2], a[k + 3], a[k + 4] = 'hn', n, 's', to
@@ -565,15 +580,17 @@ end
 -- IDs given: the caller knows them). Otherwise it stores nothing and
 -- returns nil: the general path then stores each group, or says why not.
 local function plainCreate(i, g)
-  local first, keys, seen = i, {}, {}
-  for _ = 1, g do
+  local first, keys, ends, sizes, seen = i, {}, {}, {}, {}
+  for r = 1, g do
     i = i + 2 -- the group's now and its number of jobs
-    for _ = 1, tonumber(ARGV[i - 1]) do
+    sizes[r] = tonumber(ARGV[i - 1])
+    for _ = 1, sizes[r] do
       local id = ARGV[i]
       if ARGV[i + 1] ~= 'enqueued' or ARGV[i + 5] ~= '' or ARGV[i + 7] ~= '' or seen[id] then return nil end
       seen[id] = true
-      keys[#keys + 1] = jk(id)
-      i = i + 10 + 2 * tonumber(ARGV[i + 9])
+      local x = #keys + 1
+      keys[x], ends[x] = jk(id), i + 9 + 2 * tonumber(ARGV[i + 9])
+      i = ends[x] + 1
     end
   end
   if existing(keys) > 0 then return nil end
@@ -581,15 +598,15 @@ local function plainCreate(i, g)
   i = first
   for r = 1, g do
     i = i + 2
-    for _ = 1, tonumber(ARGV[i - 1]) do
-      local q, f2 = ARGV[i + 2], i + 9 + 2 * tonumber(ARGV[i + 9])
-      local qs = string.format('%016.0f', sequence())
+    for _ = 1, sizes[r] do
       x = x + 1
-      zput(readyKey(q), qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
-      zput(stateKey('active', q), ARGV[i], 0)
+      local q, f2, sc = ARGV[i + 2], ends[x], readyScore(ARGV[i + 3])
+      local qs = string.format('%016d', sequence())
+      zput(readyKey(q), qs .. ARGV[i], sc)
+      zput(stateKey('active', q), ARGV[i], '0')
       continues(ARGV[i], ARGV[i + 6])
       redis.call('HSET', keys[x], 'qs', qs, unpack(ARGV, i + 10, f2))
-      flowFile(q, ARGV[i + 11], ARGV[i + 17], qs .. ARGV[i], 0 - tonumber(ARGV[i + 3]))
+      flowFile(q, ARGV[i + 11], ARGV[i + 17], qs .. ARGV[i], sc)
       queued[q] = true
       i = f2 + 1
     end
@@ -658,12 +675,12 @@ local function create(i)
       if j.s == 'enqueued' then
         -- place, for a job that has no expiry, writing its fields with one
         -- unpack.
-        local qs = string.format('%016.0f', sequence())
-        zput(readyKey(j.q), qs .. j.id, 0 - j.p)
-        zput(stateKey('active', j.q), j.id, 0)
+        local qs, sc = string.format('%016d', sequence()), readyScore(j.p)
+        zput(readyKey(j.q), qs .. j.id, sc)
+        zput(stateKey('active', j.q), j.id, '0')
         wake = bit.bor(wake, TOPIC_ENQUEUED)
         redis.call('HSET', j.key, 'qs', qs, unpack(ARGV, j.f1, j.f2))
-        flowFile(j.q, j.t, j.pk, qs .. j.id, 0 - j.p)
+        flowFile(j.q, j.t, j.pk, qs .. j.id, sc)
       else
         local a = {unpack(ARGV, j.f1, j.f2)}
         place(j, a)
@@ -737,11 +754,12 @@ local function expflush()
       local x = expiring[2 * k]
       add[#add + 1] = x
       add[#add + 1] = expiring[2 * k - 1]
-      local v = tonumber(x)
-      if not min or v < min then min = v end
+      -- expiries (Unix microseconds since 1970, decimal, without leading
+      -- zeros) compare as numbers by length, then as strings: no parsing
+      if not min or #x < #min or (#x == #min and x < min) then min = x end
     end
     redis.call('ZADD', P .. 'x:' .. b, unpack(add))
-    redis.call('ZADD', P .. 'xb', 'LT', string.format('%.0f', min), b)
+    redis.call('ZADD', P .. 'xb', 'LT', min, b)
     i = from - 1
   end
   expiring = {}
@@ -775,12 +793,12 @@ local function done()
   if wake ~= 0 then redis.call('PUBLISH', P .. 'wake', wake) end
   if seqFor == ARGV then
     lastSeq[KEYS[1]] = seqNext - 1
-    redis.call('SET', KEYS[1], string.format('%.0f', seqNext - 1))
+    redis.call('SET', KEYS[1], string.format('%d', seqNext - 1))
     seqFor = nil
   end
   if tokFor == ARGV then
     tokWritten[P] = tokNext - 1
-    redis.call('SET', P .. 'tok', string.format('%.0f', tokNext - 1))
+    redis.call('SET', P .. 'tok', string.format('%d', tokNext - 1))
     tokFor = nil
   end
 end

@@ -70,6 +70,7 @@ local function finishLeased(t)
   local n, exp = tonumber(v[3] or '1') + 1, FINAL[t.to] and t.x ~= '' and t.x or nil
   local a = {'l', ''}
   if (v[5] or '') ~= '' and not exp then a[3], a[4] = 'x', '' end
+  n = digits(n)
   put(a, 'h' .. n, entry(t.to, NOW, t.reason, t.data))
   local k = #a
   a[k + 1], a[k + 2], a[k + 3], a[k + 4] = 'hn', n, 's', t.to
@@ -82,7 +83,7 @@ local function finishLeased(t)
   zput(stateKey('active', v[2] or ''), t.id, false)
   flowLeave({q = v[2] or '', t = v[8] or '', pk = v[9] or ''})
   if INDEXED[t.to] then
-    zput(stateKey(t.to, v[2] or ''), t.id, 0)
+    zput(stateKey(t.to, v[2] or ''), t.id, '0')
     queued[v[2] or ''] = true
   end
   redis.call('HSET', key, unpack(a))
