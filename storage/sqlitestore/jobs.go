@@ -328,14 +328,17 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 }
 
 // fetchSQL leases up to ?4 jobs of queue ?1 with a priority from ?2 to ?3,
-// under token ?9. The jobs of one fetch share their token: each lease still
+// under token ?9. A LIMIT of a bare parameter makes SQLite prepare the
+// statement again each time its parameters are bound (the planner reads
+// the value), so the writer's statements limit by an expression of it,
+// +?4. The jobs of one fetch share their token: each lease still
 // carries a token larger than any the job was leased under before, which
 // is what fencing needs, and the statement stays one pass over the rows it
 // leases.
 const fetchSQL = `UPDATE OR FAIL jobs SET state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
 	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
 WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
-	ORDER BY priority DESC, seq LIMIT ?4)
+	ORDER BY priority DESC, seq LIMIT +?4)
 RETURNING ` + jobCols + `, seq`
 
 func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[]*storage.Job) error {
@@ -452,18 +455,23 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 }
 
 // moveSQL is every state change of a job, from Transition or the store's
-// own moves. ?1 id, ?2 the states it must be in as ",a,b," (” for any),
-// ?3 the token it must be leased under (0 for any), ?4 new state, ?5 its
-// data, ?6 reason, ?7 now, ?8 new queue (NULL keeps it), ?9 run_at, ?10
-// expire_at, ?11 params (NULL keeps them), ?12 enqueue sequence, ?13 1 to
-// refund the lease's attempt, ?14 the lease's owner (empty for any). The
-// trigger jobs_history records the state the job leaves.
+// own moves. ?1 id, ?2 1 when the job must be in one of the states ?15 to
+// ?21 (NULL for the unused), 0 for any, ?3 the token it must be leased
+// under (0 for any), ?4 new state, ?5 its data, ?6 reason, ?7 now, ?8 new
+// queue (NULL keeps it), ?9 run_at, ?10 expire_at, ?11 params (NULL keeps
+// them), ?12 enqueue sequence, ?13 1 to refund the lease's attempt, ?14
+// the lease's owner (empty for any). The trigger jobs_history records the
+// state the job leaves.
+//
+// The statement calls no SQL function: a statement that fires triggers
+// and may fail midway, which SQLite assumes of any function call, writes
+// every page it changes to a statement journal first.
 const moveSQL = `UPDATE OR FAIL jobs SET
-	attempt = CASE WHEN ?13 AND ?3 <> 0 THEN max(attempt - 1, 0) ELSE attempt END,
+	attempt = CASE WHEN ?13 AND ?3 <> 0 AND attempt > 0 THEN attempt - 1 ELSE attempt END,
 	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?8, queue),
 	run_at = CASE WHEN ?4 = 'scheduled' THEN ?9 ELSE run_at END, expire_at = ?10,
 	params = coalesce(?11, params), seq = ?12, lease_owner = NULL, lease_token = NULL, lease_until = NULL
-WHERE id = ?1 AND (?2 = '' OR instr(?2, ',' || state || ',') > 0)
+WHERE id = ?1 AND (?2 = 0 OR state IN (?15, ?16, ?17, ?18, ?19, ?20, ?21))
 	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3 AND (?14 = '' OR lease_owner = ?14)))
 RETURNING awaited, batch_id`
 
@@ -492,15 +500,15 @@ type move struct {
 // apply makes the change m at now. It reports whether it was made, and
 // when it finishes the job, resolves what awaits the job or its batch.
 func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, error) {
-	var from string
-	if len(m.from) > 0 {
-		var b strings.Builder
-		b.WriteByte(',')
-		for _, f := range m.from {
-			b.WriteString(string(f))
-			b.WriteByte(',')
+	// The states the job may be in, ?15 to ?21: each valid name once (a
+	// job is never in another).
+	var from [7]any
+	n := 0
+	for _, f := range m.from {
+		if f.Valid() && !slices.Contains(from[:n], any(string(f))) {
+			from[n] = string(f)
+			n++
 		}
-		from = b.String()
 	}
 	var seq any
 	if m.to == states.NameEnqueued {
@@ -537,8 +545,9 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 		awaited bool
 		batch   []byte
 	)
-	err := w.queryRow(moveSQL, uid(m.id), from, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(),
-		nullString(m.queue), micros(m.runAt), micros(expire), params, seq, m.refund, m.owner).Scan(&awaited, &batch)
+	err := w.queryRow(moveSQL, uid(m.id), len(m.from) > 0, m.token, string(m.to), string(m.data), m.reason, now.UnixMicro(),
+		nullString(m.queue), micros(m.runAt), micros(expire), params, seq, m.refund, m.owner,
+		from[0], from[1], from[2], from[3], from[4], from[5], from[6]).Scan(&awaited, &batch)
 	if err == sql.ErrNoRows {
 		return false, nil
 	}
@@ -752,7 +761,7 @@ func (s *Store) PromoteDue(ctx context.Context, p *storage.PromoteParams) (stora
 	var res storage.PromoteResult
 	err := s.write(ctx, func(w *wtx) error {
 		res = storage.PromoteResult{}
-		n, err := w.requeue(`SELECT id, queue FROM jobs WHERE state = 'scheduled' AND run_at <= ?1 ORDER BY run_at LIMIT ?2`,
+		n, err := w.requeue(`SELECT id, queue FROM jobs WHERE state = 'scheduled' AND run_at <= ?1 ORDER BY run_at LIMIT +?2`,
 			"scheduled time reached", now, p.Limit)
 		if err != nil {
 			return err
@@ -773,7 +782,7 @@ func (s *Store) ReclaimExpired(ctx context.Context, p *storage.ReclaimParams) (i
 	now := clock(p.Now)
 	var n int
 	err := s.write(ctx, func(w *wtx) (err error) {
-		n, err = w.requeue(`SELECT id, queue FROM jobs WHERE lease_until <= ?1 AND state = 'processing' ORDER BY lease_until LIMIT ?2`,
+		n, err = w.requeue(`SELECT id, queue FROM jobs WHERE lease_until <= ?1 AND state = 'processing' ORDER BY lease_until LIMIT +?2`,
 			storage.ReasonLeaseExpired, now, p.Limit)
 		return err
 	})
@@ -1188,7 +1197,7 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 	now := clock(p.Now)
 	var n int
 	err := s.write(ctx, func(w *wtx) error {
-		rows, err := w.query(`DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expire_at <= ? ORDER BY expire_at LIMIT ?) RETURNING id`,
+		rows, err := w.query(`DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE expire_at <= ? ORDER BY expire_at LIMIT +?) RETURNING id`,
 			now.UnixMicro(), p.Limit)
 		if err != nil {
 			return err
