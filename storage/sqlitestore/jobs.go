@@ -465,13 +465,15 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 //
 // The statement calls no SQL function: a statement that fires triggers
 // and may fail midway, which SQLite assumes of any function call, writes
-// every page it changes to a statement journal first.
+// every page it changes to a statement journal first. The states are
+// compared one by one: IN over parameters builds a temporary index at
+// each run.
 const moveSQL = `UPDATE OR FAIL jobs SET
 	attempt = CASE WHEN ?13 AND ?3 <> 0 AND attempt > 0 THEN attempt - 1 ELSE attempt END,
 	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?8, queue),
 	run_at = CASE WHEN ?4 = 'scheduled' THEN ?9 ELSE run_at END, expire_at = ?10,
 	params = coalesce(?11, params), seq = ?12, lease_owner = NULL, lease_token = NULL, lease_until = NULL
-WHERE id = ?1 AND (?2 = 0 OR state IN (?15, ?16, ?17, ?18, ?19, ?20, ?21))
+WHERE id = ?1 AND (?2 = 0 OR state = ?15 OR state = ?16 OR state = ?17 OR state = ?18 OR state = ?19 OR state = ?20 OR state = ?21)
 	AND (?3 = 0 OR (state = 'processing' AND lease_token = ?3 AND (?14 = '' OR lease_owner = ?14)))
 RETURNING awaited, batch_id`
 
