@@ -84,6 +84,8 @@ func BenchmarkPages(b *testing.B) {
 		{"enqueued", "/jobs/enqueued"},
 		{"enqueued in a queue", "/jobs/enqueued?queue=mail"},
 		{"scheduled", "/jobs/scheduled"},
+		{"retries", "/retries"},
+		{"retries, pages of 500", "/retries?size=500"},
 		{"processing", "/jobs/processing"},
 		{"awaiting", "/jobs/awaiting"},
 		{"succeeded", "/jobs/succeeded"},
