@@ -290,7 +290,7 @@ func (h *Handler) jobList(r *http.Request, st states.Name, retries bool) (page, 
 // the next page to go on from. The cursors are the store's.
 func (h *Handler) scanRetries(r *http.Request, query taskflow.JobQuery) ([]*taskflow.JobInfo, string, error) {
 	want := query.Limit
-	query.Limit = min(max(want*4, 100), scanLimit)
+	query.Limit = min(max(want*4, 1000), scanLimit) // few large reads: each costs a round trip and a plan
 	var out []*taskflow.JobInfo
 	for read := 0; read < scanLimit; {
 		list, err := h.client.Jobs(r.Context(), query)
