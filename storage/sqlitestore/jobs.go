@@ -499,19 +499,139 @@ type move struct {
 	owner     string // the lease's owner, when not empty (with token)
 }
 
-// apply makes the change m at now. It reports whether it was made, and
-// when it finishes the job, resolves what awaits the job or its batch.
-func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, error) {
-	// The states the job may be in, ?15 to ?21: each valid name once (a
-	// job is never in another).
-	var from [7]any
+// fromStates is the states a job may be in for a change from from: each
+// valid name once (a job is never in another), NULL for the unused.
+func fromStates(from []states.Name) [7]any {
+	var out [7]any
 	n := 0
-	for _, f := range m.from {
-		if f.Valid() && !slices.Contains(from[:n], any(string(f))) {
-			from[n] = string(f)
+	for _, f := range from {
+		if f.Valid() && !slices.Contains(out[:n], any(string(f))) {
+			out[n] = string(f)
 			n++
 		}
 	}
+	return out
+}
+
+// leasedCols is the number of parameters of a row of leasedMovesSQL.
+const leasedCols = 18
+
+// leasedMovesSQL is moveSQL for n changes of leased jobs at once, in one
+// statement: the changes Transition makes most, a worker's jobs finishing.
+// ?1 is now, and each change is a row of leasedCols parameters: id, 1 when
+// the job must be in one of the states f1 to f7, the token it must be
+// leased under, new state, its data, reason, new queue (NULL keeps it),
+// run_at, expire_at, 1 to refund the lease's attempt, the lease's owner
+// (empty for any), f1 to f7. It returns the ids of the jobs it changed.
+// Like moveSQL it calls no SQL function; the jobs must be distinct, and a
+// change neither makes a job enqueued nor sets its params nor records
+// states it traversed.
+func leasedMovesSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`WITH t(tid, tfrom, ttoken, tstate, tdata, treason, tqueue, trun, texpire, trefund, towner, f1, f2, f3, f4, f5, f6, f7) AS (VALUES `)
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range leasedCols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "?%d", 2+r*leasedCols+c)
+		}
+		b.WriteByte(')')
+	}
+	b.WriteString(`)
+UPDATE OR FAIL jobs SET
+	attempt = CASE WHEN t.trefund AND attempt > 0 THEN attempt - 1 ELSE attempt END,
+	state = t.tstate, state_data = t.tdata, state_reason = t.treason, updated_at = ?1, queue = coalesce(t.tqueue, jobs.queue),
+	run_at = CASE WHEN t.tstate = 'scheduled' THEN t.trun ELSE jobs.run_at END, expire_at = t.texpire,
+	seq = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL
+FROM t
+WHERE jobs.id = t.tid AND (t.tfrom = 0 OR jobs.state = t.f1 OR jobs.state = t.f2 OR jobs.state = t.f3 OR jobs.state = t.f4
+		OR jobs.state = t.f5 OR jobs.state = t.f6 OR jobs.state = t.f7)
+	AND jobs.state = 'processing' AND jobs.lease_token = t.ttoken AND (t.towner = '' OR jobs.lease_owner = t.towner)
+RETURNING id, awaited, batch_id`)
+	return b.String()
+}
+
+// leasedChunks are the numbers of changes leasedMovesSQL is prepared for,
+// largest first: a call's changes are run in chunks of these sizes.
+var leasedChunks = [...]int{64, 16, 4, 1}
+
+// leasedSQL is leasedMovesSQL for each of leasedChunks.
+var leasedSQL = func() (out [len(leasedChunks)]string) {
+	for i, n := range leasedChunks {
+		out[i] = leasedMovesSQL(n)
+	}
+	return out
+}()
+
+// leased reports whether t may be made by leasedMovesSQL (the job named
+// once in the call, see transition).
+func leased(t *storage.Transition) bool {
+	return t.Token != 0 && len(t.Traversed) == 0 && len(t.Params) == 0 && t.To != states.NameEnqueued
+}
+
+// moved is what leasedMovesSQL returned for a job it changed.
+type moved struct {
+	awaited bool
+	batch   []byte
+}
+
+// moveLeased makes the changes ts with leasedMovesSQL at now, and returns
+// what it returned for each job it changed.
+func (w *wtx) moveLeased(ts []*storage.Transition, now time.Time) (map[uuid.UUID]moved, error) {
+	out := make(map[uuid.UUID]moved, len(ts))
+	args := make([]any, 0, 1+leasedChunks[0]*leasedCols)
+	for len(ts) > 0 {
+		k := 0
+		for leasedChunks[k] > len(ts) {
+			k++
+		}
+		chunk := ts[:leasedChunks[k]]
+		ts = ts[len(chunk):]
+		args = append(args[:0], now.UnixMicro())
+		for _, t := range chunk {
+			var expire time.Time
+			if t.To.Expires() {
+				expire = t.ExpireAt
+			}
+			from := fromStates(t.From)
+			args = append(args, uid(t.ID), len(t.From) > 0, t.Token, string(t.To), string(t.Data), t.Reason,
+				nullString(t.Queue), micros(t.RunAt), micros(expire), t.Refund, t.Owner)
+			args = append(args, from[:]...)
+		}
+		rows, err := w.query(leasedSQL[k], args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var (
+				id []byte
+				m  moved
+			)
+			if err := rows.Scan(&id, &m.awaited, &m.batch); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[uuid.UUID(id)] = m
+		}
+		if err := rows.Close(); err != nil {
+			return nil, err
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// apply makes the change m at now. It reports whether it was made, and
+// when it finishes the job, resolves what awaits the job or its batch.
+func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, error) {
+	from := fromStates(m.from) // ?15 to ?21
 	var seq any
 	if m.to == states.NameEnqueued {
 		n, err := w.nextSeq()
@@ -608,13 +728,42 @@ func (w *wtx) transition(p *storage.TransitionParams, now time.Time) ([]error, e
 			return errs, nil
 		}
 	}
+	// The changes of leased jobs each named once are made first, in one
+	// statement per chunk, and their effects then followed in order: they
+	// touch no job but their own, and what a finished job resolves is never
+	// leased, so each change meets the same state as one by one.
+	named := make(map[uuid.UUID]int, len(p.Transitions))
+	for i := range p.Transitions {
+		named[p.Transitions[i].ID]++
+	}
+	together := make([]bool, len(p.Transitions))
+	var set []*storage.Transition
+	for i := range p.Transitions {
+		if t := &p.Transitions[i]; leased(t) && named[t.ID] == 1 {
+			together[i], set = true, append(set, t)
+		}
+	}
+	done, err := w.moveLeased(set, now)
+	if err != nil {
+		return nil, err
+	}
 	var counts storage.StatsPoint
 	for i := range p.Transitions {
 		t := &p.Transitions[i]
-		ok, err := w.apply(&move{id: t.ID, from: t.From, token: t.Token, to: t.To, data: t.Data, reason: t.Reason,
+		var ok bool
+		if together[i] {
+			var m moved
+			if m, ok = done[t.ID]; ok {
+				w.wake(stateTopic(t.To))
+				if t.To.Finished() {
+					if err := w.finished(t.ID, t.To, m.awaited, m.batch, now, p.Retention); err != nil {
+						return nil, err
+					}
+				}
+			}
+		} else if ok, err = w.apply(&move{id: t.ID, from: t.From, token: t.Token, to: t.To, data: t.Data, reason: t.Reason,
 			traversed: t.Traversed, queue: t.Queue, runAt: t.RunAt, expireAt: t.ExpireAt, params: t.Params,
-			refund: t.Refund, owner: t.Owner}, now, p.Retention)
-		if err != nil {
+			refund: t.Refund, owner: t.Owner}, now, p.Retention); err != nil {
 			return nil, err
 		}
 		if !ok {
