@@ -558,7 +558,7 @@ RETURNING id, awaited, batch_id`)
 
 // leasedChunks are the numbers of changes leasedMovesSQL is prepared for,
 // largest first: a call's changes are run in chunks of these sizes.
-var leasedChunks = [...]int{64, 16, 4, 1}
+var leasedChunks = [...]int{128, 64, 32, 16, 8, 4, 2, 1}
 
 // leasedSQL is leasedMovesSQL for each of leasedChunks.
 var leasedSQL = func() (out [len(leasedChunks)]string) {

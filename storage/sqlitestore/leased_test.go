@@ -17,7 +17,7 @@ import (
 func TestLeasedChangesTogether(t *testing.T) {
 	ctx := testCtx(t)
 	s := newStore(t)
-	const n = 87 // chunks of 64, 16, 4, 1, 1 and 1
+	const n = 87 // chunks of 64, 16, 4, 2 and 1
 	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs(n)})
 	require.NoError(t, err)
 	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "w", LeaseFor: time.Minute})
