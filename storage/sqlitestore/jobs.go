@@ -728,10 +728,13 @@ func (w *wtx) transition(p *storage.TransitionParams, now time.Time) ([]error, e
 			return errs, nil
 		}
 	}
-	// The changes of leased jobs each named once are made first, in one
-	// statement per chunk, and their effects then followed in order: they
-	// touch no job but their own, and what a finished job resolves is never
-	// leased, so each change meets the same state as one by one.
+	// When every change is of a leased job named once (a worker's
+	// outcomes), they are made first, in one statement per chunk, and
+	// their effects then followed in order: they touch no job but their
+	// own, and what a finished job resolves (continuations, batches) no
+	// other change of the call can touch, so the call ends as one by one
+	// would. A call that mixes in other changes runs one by one: one of
+	// them could meet a batch resolved by a later job's change.
 	named := make(map[uuid.UUID]int, len(p.Transitions))
 	for i := range p.Transitions {
 		named[p.Transitions[i].ID]++
@@ -742,6 +745,9 @@ func (w *wtx) transition(p *storage.TransitionParams, now time.Time) ([]error, e
 		if t := &p.Transitions[i]; leased(t) && named[t.ID] == 1 {
 			together[i], set = true, append(set, t)
 		}
+	}
+	if len(set) < len(p.Transitions) {
+		set, together = nil, make([]bool, len(p.Transitions))
 	}
 	done, err := w.moveLeased(set, now)
 	if err != nil {

@@ -388,6 +388,24 @@ func testBatches(t *testing.T, newStore NewStore) {
 		require.Equal(t, states.NameEnqueued, stateOf(t, s, onFinish.ID))
 	})
 
+	t.Run("ChangesOfOneCallMeetTheBatchInOrder", func(t *testing.T) {
+		// One call finishes a batch's first job, deletes the batch's
+		// continuation while it still awaits, then finishes the last job:
+		// each change meets the state the ones before it leave.
+		s := newStore(t)
+		bid := newID()
+		c := newJob(t, awaiting(bid, states.OnSuccess), inQueue("other"))
+		create(t, s, newJob(t, inBatch(bid)), newJob(t, inBatch(bid)), c)
+		f := fetch(t, s, 2)
+		require.Len(t, f, 2)
+		done := func(j *storage.Job) storage.Transition {
+			return storage.Transition{ID: j.ID, From: []states.Name{states.NameProcessing}, Token: j.LeaseToken, To: states.NameSucceeded, Data: mustMarshal(succeeded)}
+		}
+		del := storage.Transition{ID: c.ID, From: []states.Name{states.NameAwaiting}, To: states.NameDeleted, Data: mustMarshal(states.Deleted{DeletedAt: time.Now()})}
+		require.Equal(t, []error{nil, nil, nil}, transition(t, s, false, done(f[0]), del, done(f[1])))
+		require.Equal(t, states.NameDeleted, stateOf(t, s, c.ID), "deleted while the batch ran; the batch's end found nothing to enqueue")
+	})
+
 	t.Run("LastJobsFinishingAtOnceResolveTheContinuation", func(t *testing.T) {
 		s := newStore(t)
 		for range 20 {
