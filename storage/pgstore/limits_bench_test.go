@@ -20,7 +20,7 @@ import (
 
 // createPartitioned creates n Enqueued jobs spread over parts partitions
 // (none when parts is 0), in calls of 5,000.
-func createPartitioned(b *testing.B, s *Store, n, parts int, prefix string) {
+func createPartitioned(b testing.TB, s *Store, n, parts int, prefix string) {
 	for done := 0; done < n; done += 5000 {
 		jobs := make([]*storage.Job, min(5000, n-done))
 		for i := range jobs {
@@ -34,7 +34,7 @@ func createPartitioned(b *testing.B, s *Store, n, parts int, prefix string) {
 }
 
 // complete makes fetched jobs Succeeded in one call.
-func complete(b *testing.B, s *Store, jobs []*storage.Job) {
+func complete(b testing.TB, s *Store, jobs []*storage.Job) {
 	data, err := states.Marshal(states.Succeeded{SucceededAt: time.Now()})
 	require.NoError(b, err)
 	ts := make([]storage.Transition, len(jobs))
