@@ -338,6 +338,37 @@ func testFlowControl(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	// A limit larger than each fetch binds only once some run: the fetches
+	// that find it far from full still count against it.
+	t.Run("LimitLargerThanEachFetchBindsAcrossFetches", func(t *testing.T) {
+		s := newStore(t)
+		setLimits(t, s, queueLimit(5))
+		create(t, s, jobsOf(t, 20)...)
+		var (
+			mu  sync.Mutex
+			got []*storage.Job
+		)
+		fns := make([]func() error, 4)
+		for i := range fns {
+			fns[i] = func() error {
+				for range 3 {
+					jobs, err := s.Fetch(context.Background(), &storage.FetchParams{Queues: []string{"default"}, Limit: 3, Owner: owner, LeaseFor: time.Minute, Now: base})
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					got = append(got, jobs...)
+					mu.Unlock()
+				}
+				return nil
+			}
+		}
+		together(t, fns...)
+		require.Len(t, got, 5, "the queue limit")
+		succeedAll(t, s, got[:2]...)
+		require.Len(t, fetch(t, s, 3), 2, "finished jobs did not give their slots back")
+	})
+
 	t.Run("UsageCountsRunningAndWaiting", func(t *testing.T) {
 		s := newStore(t)
 		pl := partitionLimit("test-task", 1)

@@ -3,9 +3,10 @@
 -- object made before the fetch, where it was joined from a set the planner
 -- estimated at one row (a nested loop: candidates times counters, which a
 -- worker's large fetches under a partition limit made the largest cost);
--- and the loose scan that finds each partition returns its first job, so
--- a fetch whose share of each partition is one job probes each partition
--- once.
+-- the loose scan that finds each partition returns its first job, so a
+-- fetch whose share of each partition is one job probes each partition
+-- once; and a fetch that no limit can bind, from queues where no job with
+-- a partition key waits, is the plain fetch (under the lock).
 CREATE OR REPLACE FUNCTION {schema}.fetch_limited(p_now timestamptz, p_limit int4, p_owner text, p_lease_us int8,
     p_queues text[], p_floors int4[], p_ceilings int4[], p_cursor_tasks text[], p_cursor_keys text[], p_plain bool[])
 RETURNS TABLE (job {schema}.jobs, served int8)
@@ -91,6 +92,52 @@ BEGIN
         ) u JOIN lim l ON l.scope = u.scope AND l.name = u.name) c
         WHERE room < p_limit
     ) cnt;
+    -- No limit can bind this fetch: every counter has room for all of it
+    -- (none is in v_room), no limit is smaller than it or counts starts,
+    -- and no job with a partition key waits, which would be served round
+    -- robin. Then it is the plain fetch, under the lock.
+    IF v_room = '{}' AND NOT EXISTS (SELECT 1 FROM {schema}.limits WHERE rate > 0 OR concurrency < p_limit)
+        AND NOT EXISTS (SELECT 1 FROM unnest(p_queues) q(name) WHERE EXISTS (SELECT 1 FROM {schema}.jobs
+            WHERE state = 'enqueued' AND partition_key IS NOT NULL AND queue = q.name))
+    THEN
+        RETURN QUERY
+        WITH old AS (
+            SELECT p.id, p.state, p.state_reason, p.state_data, p.updated_at,
+                row_number() OVER (ORDER BY q.ord, p.priority DESC, p.enqueued_seq) AS o
+            FROM unnest(p_queues, p_floors, p_ceilings) WITH ORDINALITY AS q(name, floor, ceiling, ord)
+            CROSS JOIN LATERAL (
+                SELECT id, state, state_reason, state_data, updated_at, priority, enqueued_seq FROM {schema}.jobs
+                WHERE state = 'enqueued' AND queue = q.name AND priority BETWEEN q.floor AND q.ceiling
+                ORDER BY priority DESC, enqueued_seq
+                LIMIT p_limit FOR NO KEY UPDATE SKIP LOCKED) p
+            WHERE NOT EXISTS (SELECT 1 FROM {schema}.queues pq WHERE pq.name = q.name AND pq.paused)
+            ORDER BY q.ord, p.priority DESC, p.enqueued_seq
+            LIMIT p_limit
+        ),
+        moved AS (
+            UPDATE {schema}.jobs j SET
+                state = 'processing',
+                state_data = (SELECT json_build_object('started_at', v_now, 'server_id', p_owner)),
+                state_reason = NULL,
+                attempt = j.attempt + 1,
+                updated_at = v_now,
+                lease_owner = p_owner,
+                lease_token = nextval('{schema}.lease_token_seq'),
+                lease_until = v_now + p_lease_us * interval '1 microsecond'
+            WHERE j.id = ANY(ARRAY(SELECT id FROM old))
+            RETURNING j.*
+        ),
+        h AS (
+            INSERT INTO {schema}.job_history (job_id, state, reason, data, at)
+            SELECT id, state, coalesce(state_reason, ''), state_data, updated_at FROM old
+        )
+        SELECT ROW(m.*)::{schema}.jobs, o.o FROM moved m JOIN old o ON o.id = m.id
+        UNION ALL
+        SELECT jsonb_populate_record(NULL::{schema}.jobs, jsonb_build_object('queue', q.name)),
+            (q.name = ANY(v_plain))::int::int8
+        FROM unnest(p_queues, p_plain) AS q(name, plain) WHERE q.plain;
+        RETURN;
+    END IF;
     RETURN QUERY
     WITH RECURSIVE
     -- The limits; full is the room of a scope with
