@@ -1,4 +1,8 @@
--- Back to the fetch_limited of migration 015.
+-- Back to the index and the fetch_limited of migrations 013 and 015.
+DROP INDEX {schema}.jobs_partition_fetch;
+CREATE INDEX jobs_partition_fetch ON {schema}.jobs (queue, task, partition_key, (-(priority::bigint)), enqueued_seq)
+    WHERE state = 'enqueued' AND partition_key IS NOT NULL;
+
 CREATE OR REPLACE FUNCTION {schema}.fetch_limited(p_now timestamptz, p_limit int4, p_owner text, p_lease_us int8,
     p_queues text[], p_floors int4[], p_ceilings int4[], p_cursor_tasks text[], p_cursor_keys text[], p_plain bool[])
 RETURNS TABLE (job {schema}.jobs, served int8)
