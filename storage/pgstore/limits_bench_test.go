@@ -1,16 +1,21 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/taskflow-go/taskflow/states"
@@ -31,6 +36,32 @@ func createPartitioned(b testing.TB, s *Store, n, parts int, prefix string) {
 		}
 		require.NoError(b, create(context.Background(), s, jobs...))
 	}
+}
+
+// serverCPU returns the CPU time that the server processes of s's pool (by
+// its application_name) have used so far, read from /proc: a server on
+// this machine. Connections that close meanwhile take theirs with them,
+// so it is read while the pool is in use.
+func serverCPU(b testing.TB, s *Store) time.Duration {
+	rows, err := s.pool.Query(context.Background(), `SELECT pid FROM pg_stat_activity
+		WHERE datname = current_database() AND application_name = current_setting('application_name')`)
+	require.NoError(b, err)
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	require.NoError(b, err)
+	var total time.Duration
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue // another machine's server, or gone
+		}
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:])) // fields from the third on
+		for _, v := range f[11:13] {                                         // utime and stime, in ticks of 1/100 s
+			n, err := strconv.ParseInt(v, 10, 64)
+			require.NoError(b, err)
+			total += time.Duration(n) * 10 * time.Millisecond
+		}
+	}
+	return total
 }
 
 // complete makes fetched jobs Succeeded in one call.
@@ -58,7 +89,8 @@ func complete(b testing.TB, s *Store, jobs []*storage.Job) {
 // limit that never binds. Four fetchers of 25, as 100 workers of one slot
 // would: "none-batch-25" (no partitions), "partitions-batch-25" (1,000
 // partitions, no limit) and "binding" (each of the 1,000 partitions held
-// to 2 running). One op is one job.
+// to 2 running). One op is one job; server-µs/job is the CPU of the
+// server processes serving the store (a server on this machine).
 func BenchmarkFlowBurnDown(b *testing.B) {
 	for _, c := range []struct {
 		name     string
@@ -83,6 +115,7 @@ func BenchmarkFlowBurnDown(b *testing.B) {
 				require.NoError(b, s.SetLimits(ctx, []storage.Limit{c.limit}))
 			}
 			analyze(ctx, b, s)
+			cpu := serverCPU(b, s)
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			for range c.fetchers {
@@ -102,6 +135,7 @@ func BenchmarkFlowBurnDown(b *testing.B) {
 			}
 			wg.Wait()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+			b.ReportMetric(float64((serverCPU(b, s)-cpu).Microseconds())/float64(b.N), "server-µs/job")
 		})
 	}
 }
@@ -149,7 +183,7 @@ func BenchmarkIdlePartitionPickup(b *testing.B) {
 // worker at the default settings (100 slots) runs b.N jobs of a task that
 // returns at once. "unconstrained" has no partition and no limit;
 // "partitions" spreads the jobs over 1,000 partitions without a limit;
-// "binding" holds each of them to 2 running. One op is one job.
+// "binding" holds each of them to 2 running. One op is one job, server-µs/job as in BenchmarkFlowBurnDown.
 func BenchmarkFlowWorkers(b *testing.B) {
 	for _, c := range []struct {
 		name  string
@@ -198,11 +232,13 @@ func BenchmarkFlowWorkers(b *testing.B) {
 			require.NoError(b, err)
 			wctx, stop := context.WithCancel(ctx)
 			stopped := make(chan error)
+			cpu := serverCPU(b, s)
 			b.ResetTimer()
 			go func() { stopped <- w.Run(wctx) }()
 			<-done
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+			b.ReportMetric(float64((serverCPU(b, s)-cpu).Microseconds())/float64(b.N), "server-µs/job")
 			stop()
 			require.NoError(b, <-stopped)
 		})

@@ -286,9 +286,11 @@ BEGIN
     -- or a change to a job can have taken one meanwhile; that one is left
     -- out. The state is re-checked on the row locked, in an expression
     -- that no partial index of jobs matches, so that the plan is the
-    -- primary key's whatever the statistics.
+    -- primary key's whatever the statistics. What is read is what the
+    -- history keeps of the state each leaves.
     lk AS (
-        SELECT id FROM {schema}.jobs WHERE id = ANY(ARRAY(SELECT id FROM adm)) AND coalesce(state, '') = 'enqueued'
+        SELECT id, state, state_reason, state_data, updated_at FROM {schema}.jobs
+        WHERE id = ANY(ARRAY(SELECT id FROM adm)) AND coalesce(state, '') = 'enqueued'
         FOR NO KEY UPDATE SKIP LOCKED
     ),
     -- The GCRA times the starts move.
@@ -303,9 +305,6 @@ BEGIN
         ) s JOIN lim l ON l.scope = s.scope AND l.name = s.name AND l.rate > 0
         LEFT JOIN {schema}.limit_rates r ON r.scope = s.scope AND r.name = s.name AND r.partition_key = s.pk
         ON CONFLICT (scope, name, partition_key) DO UPDATE SET tat = EXCLUDED.tat
-    ),
-    old AS (
-        SELECT id, state, state_reason, state_data, updated_at FROM {schema}.jobs WHERE id = ANY(ARRAY(SELECT id FROM lk))
     ),
     moved AS (
         UPDATE {schema}.jobs j SET
@@ -322,7 +321,7 @@ BEGIN
     ),
     h AS (
         INSERT INTO {schema}.job_history (job_id, state, reason, data, at)
-        SELECT id, state, coalesce(state_reason, ''), state_data, updated_at FROM old
+        SELECT id, state, coalesce(state_reason, ''), state_data, updated_at FROM lk
     )
     SELECT ROW(m.*)::{schema}.jobs, a.o FROM moved m JOIN adm a ON a.id = m.id
     UNION ALL
