@@ -296,7 +296,7 @@ func (s *Store) readRates(ctx context.Context, db db) (map[counter]time.Time, er
 // for jobs without a partition key in each → jobCols and the order served
 // of the jobs leased; and, for each queue looked in for jobs without a
 // partition key, a row with only its queue, and 1 when some were found,
-// else 0 (see fetch_limited in migrations/015_fetch_limited.sql).
+// else 0 (see fetch_limited in migrations/016_fetch_limited_lookups.sql).
 const fetchLimitedSQL = `SELECT ` + jobCols + `, served FROM (
 	SELECT (f.job).*, f.served FROM {s}.fetch_limited($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) f) j`
 
