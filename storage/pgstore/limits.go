@@ -302,13 +302,14 @@ const fetchLimitedSQL = `SELECT ` + jobCols + `, served FROM (
 
 // fetchLimited leases up to p.Limit jobs under the stored limits, serving
 // the partitions of each queue and priority round robin, in one call of
-// fetch_limited (one round trip): it takes the lock of limited fetches
-// when limits are stored, counts the jobs running and the rate limits'
-// GCRA times, finds the queues' partitions from after the one the last
-// fetch served last, locks the first jobs of those no limit holds back
-// (and of the jobs without a partition key), admits them in round-robin
-// order while the limits allow, leases those and stores the new GCRA
-// times. Jobs locked and not admitted are unlocked at commit.
+// fetch_limited (one round trip): under the lock of limited fetches it
+// counts the jobs running and the rate limits' GCRA times, finds the
+// queues' partitions from after the one the last fetch served last, reads
+// the first jobs of those no limit holds back (and of the jobs without a
+// partition key), admits them in round-robin order while the limits
+// allow, locks and leases those and stores the new GCRA times. A fetch no
+// limit can bind, from queues where no partitioned job waits, is the
+// plain fetch under the lock.
 func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*storage.Job, error) {
 	queues, floors, ceilings := fetchRange(p.Queues, p.Above, p.NotAbove)
 	if len(queues) == 0 {
