@@ -85,6 +85,39 @@ func TestPrunerKeepsFailedJobsApart(t *testing.T) {
 	require.Equal(t, states.NameEnqueued, get(t, s, plain.ID).State)
 }
 
+// The pruner deletes the GCRA times that are past, and only those: a
+// partition rate limit leaves one per partition, which would stay for ever.
+func TestPrunerDeletesPastRateTimes(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	now := time.Now()
+	require.NoError(t, s.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "t", Rate: 1, Period: time.Minute}}))
+	for _, p := range []string{"a", "b", "c"} {
+		for range 2 {
+			j := enqueuedJob(t)
+			j.Partition = p
+			require.NoError(t, create(ctx, s, j))
+		}
+	}
+	fetchAt := func(at time.Time) int {
+		jobs, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Hour, Now: at})
+		require.NoError(t, err)
+		return len(jobs)
+	}
+	rates := func() (n int) {
+		require.NoError(t, s.pool.QueryRow(ctx, `SELECT count(*) FROM `+s.cfg.schema+`.limit_rates`).Scan(&n))
+		return n
+	}
+	require.Equal(t, 3, fetchAt(now), "one start per partition")
+	require.Equal(t, 3, rates())
+	prune(t, s, now.Add(30*time.Second))
+	require.Equal(t, 3, rates(), "times ahead of the pruner's clock were deleted")
+	require.Zero(t, fetchAt(now.Add(30*time.Second)), "the rate let a start through early")
+	prune(t, s, now.Add(2*time.Minute))
+	require.Zero(t, rates(), "past times were kept")
+	require.Equal(t, 3, fetchAt(now.Add(2*time.Minute)), "a deleted time held a start back")
+}
+
 // Failed jobs moved aside and back while they are requeued, deleted,
 // awaited by new continuations and logged, with a worker failing them
 // again: no change ever finds a job missing, every job is in exactly one

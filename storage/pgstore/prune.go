@@ -12,7 +12,10 @@ import (
 // It also moves up to $2 Failed jobs to jobs_kept (kept.go): those that
 // hold no unique key and never expire. It releases the keys of Failed
 // jobs whose unique_until has passed, as Create would before reusing
-// them, so that the next call moves those too. Each part locks its rows
+// them, so that the next call moves those too. It deletes up to $2 GCRA
+// times of rate limits that are past (flow control reads a past time as
+// none), so that one partition key per tenant does not keep a row for
+// ever. Each part locks its rows
 // and skips those locked: a job being changed stays where it is. The
 // deletes of empty id arrays cost an index probe each.
 var pruneSQL = `
@@ -36,6 +39,10 @@ WITH d AS (
 	RETURNING *
 ), ki AS (
 	INSERT INTO {s}.jobs_kept SELECT * FROM k
+), r AS (
+	DELETE FROM {s}.limit_rates WHERE (scope, name, partition_key) IN (
+		SELECT scope, name, partition_key FROM {s}.limit_rates WHERE tat < ` + clock + `
+		LIMIT $2 FOR UPDATE SKIP LOCKED)
 ), u AS (
 	UPDATE {s}.jobs SET unique_held = false WHERE id = ANY(ARRAY(
 		SELECT id FROM {s}.jobs WHERE state = 'failed' AND unique_held AND unique_until <= ` + clock + `
