@@ -663,6 +663,13 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 			delete(s.stats, minute)
 		}
 	}
+	if s.flow != nil { // a past GCRA time counts as none
+		for c, tat := range s.flow.tat {
+			if !tat.After(now) {
+				delete(s.flow.tat, c)
+			}
+		}
+	}
 	return n, nil
 }
 
