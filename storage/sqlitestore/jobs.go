@@ -1383,7 +1383,11 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 				return err
 			}
 		}
-		_, err = w.exec(`DELETE FROM stats WHERE minute < ?`, now.Add(-storage.StatsRetention).UnixMicro())
+		if _, err := w.exec(`DELETE FROM stats WHERE minute < ?`, now.Add(-storage.StatsRetention).UnixMicro()); err != nil {
+			return err
+		}
+		// A past GCRA time counts as none: one per partition would stay for ever.
+		_, err = w.exec(`DELETE FROM limit_rates WHERE rowid IN (SELECT rowid FROM limit_rates WHERE tat <= ? LIMIT +?)`, now.UnixMicro(), p.Limit)
 		return err
 	})
 	return n, interpretError("delete expired", err)
