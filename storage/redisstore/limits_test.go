@@ -188,3 +188,88 @@ func TestPartitionRingFollowsItsFirstJob(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, later.ID, got[0].ID)
 }
+
+// A partition limit's total of leased jobs, which lets a fetch pass over a
+// limit that cannot bind, is the sum of its partitions' counts through
+// fetches that the limit binds and fetches it cannot bind, completions,
+// reclaimed leases and a new SetLimits; no partition holds more than the
+// limit.
+func TestPartitionLimitTotalIsTheSumOfItsCounts(t *testing.T) {
+	client := testClient(t)
+	ctx := testCtx(t)
+	s := newStore(t, client)
+	const limit = 6
+	limits := []storage.Limit{{Scope: storage.ScopePartition, Name: "t", Concurrency: limit}}
+	require.NoError(t, s.SetLimits(ctx, limits))
+	var jobs []*storage.Job
+	for i := range 80 {
+		jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) { j.Partition = strconv.Itoa(i % 4) }))
+	}
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	check := func(step string) {
+		t.Helper()
+		counts, err := client.HGetAll(ctx, s.k.prefix+"lrun").Result()
+		require.NoError(t, err)
+		sum := 0
+		for c, v := range counts {
+			n, err := strconv.Atoi(v)
+			require.NoError(t, err)
+			if c == "\x1fpartition:t" {
+				continue
+			}
+			require.LessOrEqual(t, n, limit, "%s: counter %q over the limit", step, c)
+			sum += n
+		}
+		total := 0
+		if v, ok := counts["\x1fpartition:t"]; ok {
+			total, err = strconv.Atoi(v)
+			require.NoError(t, err)
+		}
+		require.Equal(t, sum, total, "%s: the total is not the sum of the counts %v", step, counts)
+	}
+	now := time.Now()
+	fetch := func(n int, at time.Time) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "o", LeaseFor: time.Minute, Now: at})
+		require.NoError(t, err)
+		return got
+	}
+	complete := func(got []*storage.Job) {
+		ts := make([]storage.Transition, len(got))
+		for i, j := range got {
+			ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`)}
+		}
+		errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts, Now: now})
+		require.NoError(t, err)
+		for _, e := range errs {
+			require.NoError(t, e)
+		}
+	}
+	// Fetches of 2 cannot bind a limit of 6 per partition while fewer than
+	// 5 jobs are leased in all; later ones are checked job by job.
+	var leased []*storage.Job
+	for range 8 {
+		leased = append(leased, fetch(2, now)...)
+		check("fetch of 2")
+	}
+	require.Len(t, leased, 16, "a limit of 6 on each of 4 partitions held back one of 16 jobs")
+	more := fetch(50, now)
+	require.Len(t, more, 4*limit-16, "not the limit's jobs leased")
+	check("fetch of 50")
+	leased = append(leased, more...)
+	complete(leased[:5])
+	check("completions")
+	n, err := s.ReclaimExpired(ctx, &storage.ReclaimParams{Now: now.Add(2 * time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, 10, n)
+	check("reclaim")
+	require.NoError(t, s.SetLimits(ctx, limits))
+	check("SetLimits")
+	for got := fetch(3, now.Add(3*time.Minute)); len(got) > 0; got = fetch(3, now.Add(3*time.Minute)) {
+		check("fetch of 3")
+		complete(got)
+		check("completions")
+	}
+	require.NoError(t, s.SetLimits(ctx, nil))
+	check("no limit")
+}

@@ -2,7 +2,9 @@
 -- lib.lua. Keys (see limits.go):
 --
 --   lim            hash: "scope:name" -> "concurrency rate period(ns) burst interval(µs)"
---   lrun           hash: counter -> Processing jobs it counts (concurrency limits only)
+--   lrun           hash: counter -> Processing jobs it counts (concurrency limits
+--                  only); SEP .. "partition:t" -> the total of partition limit
+--                  partition:t's counters
 --   ltat           hash: counter -> GCRA theoretical arrival time, µs (rate limits only)
 --   pq             set: the queues served by partition
 --   g:<q>SEP<t>SEP<pk>  sorted set: the Enqueued jobs of one partition (task t,
@@ -19,19 +21,29 @@
 -- in it, or a limit holds back one of its jobs: then each of its Enqueued
 -- jobs is also in its partition's set, and fetch serves the ring.
 
--- The state of a call: the limits (nil: none stored), and the counts and
--- times read and changed, each reset when a new call (ARGV) starts.
-local callFor, lims, runs, runDirty, tats, tatDirty, pqs
+-- The state of a call: the limits (nil: none stored), the counts and
+-- times read and changed, the limits that apply by queue and task
+-- (scopeOf), the call's time as a number, and the most jobs the call may
+-- lease (fetch sets it: flowFetch), each reset when a new call (ARGV)
+-- starts.
+local callFor, lims, runs, runDirty, tats, tatDirty, pqs, scopes, now, fetchMax
 
 -- flowCall starts the state of a new call.
 local function flowCall()
   if callFor == ARGV then return end
-  callFor, lims, runs, runDirty, tats, tatDirty, pqs = ARGV, false, {}, {}, {}, {}, {}
+  callFor, lims, runs, runDirty, tats, tatDirty, pqs, scopes = ARGV, false, {}, {}, {}, {}, {}, {}
+  now, fetchMax = tonumber(NOW), nil
+end
+
+-- flowFetch tells that this call leases at most n jobs.
+local function flowFetch(n)
+  flowCall()
+  fetchMax = n
 end
 
 -- limits returns the stored limits by key, or nil for none.
 local function limits()
-  flowCall()
+  if callFor ~= ARGV then flowCall() end
   if lims ~= false then return lims end
   lims = nil
   local raw = redis.call('HGETALL', P .. 'lim')
@@ -44,23 +56,42 @@ local function limits()
   return lims
 end
 
--- applying calls fn(limit, counter) for each limit that applies to a job
--- of queue q, task t and partition key pk, until fn returns false; it
--- returns false then, else true.
-local function applying(q, t, pk, fn)
-  local lims = limits()
-  if not lims then return true end
-  local l = lims['queue:' .. q]
-  if l and not fn(l, 'queue:' .. q) then return false end
-  l = lims['task:' .. t]
-  if l and not fn(l, 'task:' .. t) then return false end
-  l = lims['partition:' .. t]
-  if l and not fn(l, 'partition:' .. t .. SEP .. pk) then return false end
-  return true
+-- scopeOf returns the limits that apply to the jobs of queue q and task t,
+-- or nil when none does, made once per call: a list, queue first, then
+-- task, then partition, of {l = limit, k = its key, sum = for a partition
+-- limit the field of its total (see running), why = what heldBy returns
+-- for it}, with field conc true when one of them limits concurrency, rate
+-- when one limits the rate, and free set by heldBy. The counter of a
+-- limit is its key, and for a partition limit its key, SEP and the job's
+-- partition key.
+local function scopeOf(q, t)
+  local ls = limits()
+  if not ls then return nil end
+  local byTask = scopes[q]
+  if not byTask then
+    byTask = {}
+    scopes[q] = byTask
+  end
+  local s = byTask[t]
+  if s ~= nil then return s end
+  s = {conc = false, rate = false}
+  for _, k in ipairs({'queue:' .. q, 'task:' .. t, 'partition:' .. t}) do
+    local l, scope = ls[k], string.sub(k, 1, 1)
+    if l then
+      s[#s + 1] = {l = l, k = k, sum = scope == 'p' and SEP .. k, why = scope == 'q' and 'queue' or 'other'}
+      s.conc, s.rate = s.conc or l.c > 0, s.rate or l.t > 0
+    end
+  end
+  if #s == 0 then s = false end
+  byTask[t] = s
+  return s
 end
 
 -- runs holds the counts read, runDirty the call's changes to counts, read
 -- or not: a job leaving Processing changes a count without reading it.
+-- Besides the counter of each partition, a partition limit keeps their
+-- total under field SEP .. its key, so that a fetch learns from one read
+-- whether any of them could be full.
 local function running(c)
   local v = runs[c]
   if v == nil then
@@ -68,6 +99,22 @@ local function running(c)
     runs[c] = v
   end
   return v + (runDirty[c] or 0)
+end
+
+-- count adds d to the counts of the concurrency limits of scope s, for a
+-- job of partition key pk.
+local function count(s, pk, d)
+  for i = 1, #s do
+    local e = s[i]
+    if e.l.c > 0 then
+      local c = e.k
+      if e.sum then
+        runDirty[e.sum] = (runDirty[e.sum] or 0) + d
+        c = c .. SEP .. pk
+      end
+      runDirty[c] = (runDirty[c] or 0) + d
+    end
+  end
 end
 
 local function tatOf(c)
@@ -79,45 +126,57 @@ local function tatOf(c)
   return v
 end
 
+-- free tells whether no limit of scope s can hold back a job of this
+-- fetch: none has a rate, and each concurrency limit has room for every
+-- job the fetch may lease (for a partition limit, counting every
+-- partition's jobs). The counts only grow during a fetch, by its own
+-- leases, so what holds when first asked holds for the rest of the call.
+local function free(s)
+  if not fetchMax or s.rate then return false end
+  for i = 1, #s do
+    local e = s[i]
+    if e.l.c > 0 and running(e.sum or e.k) + fetchMax > e.l.c then return false end
+  end
+  return true
+end
+
 -- heldBy returns the scope of the first limit that holds back a job of q,
 -- t and pk now ('queue', or 'other'), or nil when none does.
 local function heldBy(q, t, pk)
-  if not limits() then return nil end -- the common case, kept cheap
-  local now, why = tonumber(NOW), nil
-  applying(q, t, pk, function(l, c)
+  local s = scopeOf(q, t)
+  if not s then return nil end -- the common case, kept cheap
+  if s.free == nil then s.free = free(s) end
+  if s.free then return nil end -- no limit of s can bind in this call: nothing to read
+  for i = 1, #s do
+    local e = s[i]
+    local l, c = e.l, e.sum and e.k .. SEP .. pk or e.k
     if (l.c > 0 and running(c) >= l.c) or (l.t > 0 and math.max(tatOf(c), now) - now > l.b * l.t) then
-      why = string.sub(c, 1, 6) == 'queue:' and 'queue' or 'other'
-      return false
+      return e.why
     end
-    return true
-  end)
-  return why
+  end
+  return nil
 end
 
 -- take counts the start of a job of q, t and pk: a slot of each
 -- concurrency limit, a GCRA step of each rate limit.
 local function take(q, t, pk)
-  if not limits() then return end
-  local now = tonumber(NOW)
-  applying(q, t, pk, function(l, c)
-    if l.c > 0 then
-      runDirty[c] = (runDirty[c] or 0) + 1
-    end
-    if l.t > 0 then
-      tats[c] = math.max(tatOf(c), now) + l.t
+  local s = scopeOf(q, t)
+  if not s then return end
+  if s.conc then count(s, pk, 1) end
+  if not s.rate then return end
+  for i = 1, #s do
+    local e = s[i]
+    if e.l.t > 0 then
+      local c = e.sum and e.k .. SEP .. pk or e.k
+      tats[c] = math.max(tatOf(c), now) + e.l.t
       tatDirty[c] = true
     end
-    return true
-  end)
+  end
 end
 
 flowLeave = function(j)
-  applying(j.q, j.t or '', j.pk or '', function(l, c)
-    if l.c > 0 then
-      runDirty[c] = (runDirty[c] or 0) - 1
-    end
-    return true
-  end)
+  local s = scopeOf(j.q, j.t or '')
+  if s and s.conc then count(s, j.pk or '', -1) end
 end
 
 flowFlush = function()

@@ -21,12 +21,8 @@ flowCall()
 for _, id in ipairs(redis.call('ZRANGE', P .. 'lease', 0, -1)) do
   local v = redis.call('HMGET', jk(id), 's', 'q', 't', 'pk')
   if v[1] == 'processing' then
-    applying(v[2] or '', v[3] or '', v[4] or '', function(l, c)
-      if l.c > 0 then
-        runDirty[c] = (runDirty[c] or 0) + 1
-      end
-      return true
-    end)
+    local s = scopeOf(v[2] or '', v[3] or '')
+    if s and s.conc then count(s, v[4] or '', 1) end
   end
 end
 wake = bit.bor(wake, TOPIC_ENQUEUED) -- a raised limit may let jobs start
