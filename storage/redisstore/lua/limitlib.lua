@@ -3,8 +3,10 @@
 --
 --   lim            hash: "scope:name" -> "concurrency rate period(ns) burst interval(µs)"
 --   lrun           hash: counter -> Processing jobs it counts (concurrency limits
---                  only); SEP .. "partition:t" -> the total of partition limit
---                  partition:t's counters
+--                  only); for a partition limit "partition:t", also SEP ..
+--                  "partition:t" -> the jobs it counts in all partitions, and
+--                  SEP SEP "partition:t" -> 1 while its partitions' counters
+--                  are kept (see kept)
 --   ltat           hash: counter -> GCRA theoretical arrival time, µs (rate limits only)
 --   pq             set: the queues served by partition
 --   g:<q>SEP<t>SEP<pk>  sorted set: the Enqueued jobs of one partition (task t,
@@ -23,15 +25,15 @@
 
 -- The state of a call: the limits (nil: none stored), the counts and
 -- times read and changed, the limits that apply by queue and task
--- (scopeOf), the call's time as a number, and the most jobs the call may
--- lease (fetch sets it: flowFetch), each reset when a new call (ARGV)
--- starts.
-local callFor, lims, runs, runDirty, tats, tatDirty, pqs, scopes, now, fetchMax
+-- (scopeOf), whether each limit can bind in this fetch (by key; see
+-- free), the call's time as a number, and the most jobs the call may lease
+-- (fetch sets it: flowFetch), each reset when a new call (ARGV) starts.
+local callFor, lims, runs, runDirty, tats, tatDirty, pqs, scopes, binds, now, fetchMax
 
 -- flowCall starts the state of a new call.
 local function flowCall()
   if callFor == ARGV then return end
-  callFor, lims, runs, runDirty, tats, tatDirty, pqs, scopes = ARGV, false, {}, {}, {}, {}, {}, {}
+  callFor, lims, runs, runDirty, tats, tatDirty, pqs, scopes, binds = ARGV, false, {}, {}, {}, {}, {}, {}, {}
   now, fetchMax = tonumber(NOW), nil
 end
 
@@ -58,27 +60,30 @@ end
 
 -- scopeOf returns the limits that apply to the jobs of queue q and task t,
 -- or nil when none does, made once per call: a list, queue first, then
--- task, then partition, of {l = limit, k = its key, sum = for a partition
--- limit the field of its total (see running), why = what heldBy returns
--- for it}, with field conc true when one of them limits concurrency, rate
--- when one limits the rate, and free set by heldBy. The counter of a
--- limit is its key, and for a partition limit its key, SEP and the job's
--- partition key.
+-- task, then partition, of {l = limit, k = its key, why = what heldBy
+-- returns for it, and for a partition limit sum and on, its fields of the
+-- total and of the mark of kept counters}, with field conc true when one
+-- of them limits concurrency, rate when one limits the rate, and free set
+-- by heldBy. The counter of a limit is its key, and for a partition limit
+-- its key, SEP and the job's partition key.
 local function scopeOf(q, t)
+  local byTask = callFor == ARGV and scopes[q] or nil
+  local s = byTask and byTask[t]
+  if s ~= nil then return s end -- the common case, kept cheap
   local ls = limits()
   if not ls then return nil end
-  local byTask = scopes[q]
+  byTask = scopes[q]
   if not byTask then
     byTask = {}
     scopes[q] = byTask
   end
-  local s = byTask[t]
-  if s ~= nil then return s end
   s = {conc = false, rate = false}
   for _, k in ipairs({'queue:' .. q, 'task:' .. t, 'partition:' .. t}) do
     local l, scope = ls[k], string.sub(k, 1, 1)
     if l then
-      s[#s + 1] = {l = l, k = k, sum = scope == 'p' and SEP .. k, why = scope == 'q' and 'queue' or 'other'}
+      local e = {l = l, k = k, why = scope == 'q' and 'queue' or 'other'}
+      if scope == 'p' then e.sum, e.on = SEP .. k, SEP .. SEP .. k end
+      s[#s + 1] = e
       s.conc, s.rate = s.conc or l.c > 0, s.rate or l.t > 0
     end
   end
@@ -89,9 +94,6 @@ end
 
 -- runs holds the counts read, runDirty the call's changes to counts, read
 -- or not: a job leaving Processing changes a count without reading it.
--- Besides the counter of each partition, a partition limit keeps their
--- total under field SEP .. its key, so that a fetch learns from one read
--- whether any of them could be full.
 local function running(c)
   local v = runs[c]
   if v == nil then
@@ -99,6 +101,17 @@ local function running(c)
     runs[c] = v
   end
   return v + (runDirty[c] or 0)
+end
+
+-- A partition limit counts its jobs in all partitions (its total), always,
+-- and in each partition while its counters are kept. They are not kept
+-- while no fetch could find one full: they start to be kept when a fetch
+-- cannot rule that out (see free), counted from the leased jobs, and stop
+-- when the total is back to 0 (see flowFlush). So a fetch with room for
+-- all its jobs under the total (a limit that never binds) counts one
+-- number per limit, as for a queue or task limit.
+local function kept(e)
+  return running(e.on) > 0
 end
 
 -- count adds d to the counts of the concurrency limits of scope s, for a
@@ -110,11 +123,28 @@ local function count(s, pk, d)
       local c = e.k
       if e.sum then
         runDirty[e.sum] = (runDirty[e.sum] or 0) + d
-        c = c .. SEP .. pk
+        c = kept(e) and c .. SEP .. pk
       end
-      runDirty[c] = (runDirty[c] or 0) + d
+      if c then runDirty[c] = (runDirty[c] or 0) + d end
     end
   end
+end
+
+-- keep starts to keep the counters of partition limit e, counted from the
+-- leased jobs. A fetch calls it before it leases a job under e: the jobs
+-- it leased before are not in the lease set yet, and none is e's.
+local function keep(e)
+  if kept(e) then return end
+  if running(e.sum) > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', P .. 'lease', 0, -1)) do
+      local v = redis.call('HMGET', jk(id), 's', 't', 'pk')
+      if v[1] == 'processing' and 'partition:' .. (v[2] or '') == e.k then
+        local c = e.k .. SEP .. (v[3] or '')
+        runDirty[c] = (runDirty[c] or 0) + 1
+      end
+    end
+  end
+  runDirty[e.on] = 1 - runs[e.on]
 end
 
 local function tatOf(c)
@@ -128,16 +158,26 @@ end
 
 -- free tells whether no limit of scope s can hold back a job of this
 -- fetch: none has a rate, and each concurrency limit has room for every
--- job the fetch may lease (for a partition limit, counting every
--- partition's jobs). The counts only grow during a fetch, by its own
--- leases, so what holds when first asked holds for the rest of the call.
+-- job the fetch may lease, and one more (for a partition limit, counting
+-- every partition's jobs: so no partition is full after the fetch either).
+-- Each limit is decided once per fetch, when first asked, before any job
+-- under it is leased; its counts only grow during a fetch, by the fetch's
+-- own leases, so the decision holds for the rest of the call. A partition
+-- limit that may bind has its counters kept from then on.
 local function free(s)
-  if not fetchMax or s.rate then return false end
+  if not fetchMax then return false end
+  local all = true
   for i = 1, #s do
     local e = s[i]
-    if e.l.c > 0 and running(e.sum or e.k) + fetchMax > e.l.c then return false end
+    local b = binds[e.k]
+    if b == nil then
+      b = e.l.t > 0 or (e.l.c > 0 and running(e.sum or e.k) + fetchMax >= e.l.c)
+      if b and e.sum and e.l.c > 0 then keep(e) end
+      binds[e.k] = b
+    end
+    all = all and not b
   end
-  return true
+  return all
 end
 
 -- heldBy returns the scope of the first limit that holds back a job of q,
@@ -193,9 +233,12 @@ flowFlush = function()
   for c, d in pairs(runDirty) do
     if d ~= 0 then
       local n = runs[c] + d
+      if n <= 0 and string.byte(c, 1) == 31 and string.byte(c, 2) ~= 31 then
+        del[#del + 1] = SEP .. c -- a partition limit's total back to 0: its counters are no longer kept
+      end
       if n > 0 then
         set[#set + 1] = c
-        set[#set + 1] = n
+        set[#set + 1] = digits(n)
       else
         del[#del + 1] = c
       end
