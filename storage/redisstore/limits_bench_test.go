@@ -77,3 +77,18 @@ func BenchmarkFlowControl(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFlowCreate creates the jobs BenchmarkFlowControl's cases start
+// from (plain, and over 1,000 partitions), and nothing more: what its
+// cases cost beyond fetching and completing. One op is one job.
+func BenchmarkFlowCreate(b *testing.B) {
+	client := testClient(b)
+	for _, tc := range []struct {
+		name       string
+		partitions int
+	}{{"Plain", 0}, {"Partitions", 1000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			createPartitioned(b, newStore(b, client), b.N, tc.partitions)
+		})
+	}
+}

@@ -188,3 +188,101 @@ func TestPartitionRingFollowsItsFirstJob(t *testing.T) {
 	require.Len(t, got, 1)
 	require.Equal(t, later.ID, got[0].ID)
 }
+
+// A partition limit's total of leased jobs, which lets a fetch pass over a
+// limit that cannot bind, is the count of its leased jobs through fetches
+// that the limit binds and fetches it cannot bind, completions, reclaimed
+// leases and a new SetLimits; while a fetch could find a partition full,
+// the partitions' counters are kept, each its count of leased jobs, and no
+// partition holds more than the limit.
+func TestPartitionLimitTotalIsTheSumOfItsCounts(t *testing.T) {
+	client := testClient(t)
+	ctx := testCtx(t)
+	s := newStore(t, client)
+	const limit = 6
+	limits := []storage.Limit{{Scope: storage.ScopePartition, Name: "t", Concurrency: limit}}
+	require.NoError(t, s.SetLimits(ctx, limits))
+	var jobs []*storage.Job
+	for i := range 80 {
+		jobs = append(jobs, enqueuedJob(t, func(j *storage.Job) { j.Partition = strconv.Itoa(i % 4) }))
+	}
+	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs})
+	require.NoError(t, err)
+	const total, kept = "\x1fpartition:t", "\x1f\x1fpartition:t"
+	check := func(step string, wantKept bool) {
+		t.Helper()
+		counts, err := client.HGetAll(ctx, s.k.prefix+"lrun").Result()
+		require.NoError(t, err)
+		usage, err := s.LimitUsage(ctx)
+		require.NoError(t, err)
+		want, sum := map[string]string{}, int64(0)
+		for _, u := range usage {
+			if u.Running > 0 {
+				require.LessOrEqual(t, u.Running, int64(limit), "%s: partition %q over the limit", step, u.Partition)
+				want["partition:t\x1f"+u.Partition] = strconv.FormatInt(u.Running, 10)
+				sum += u.Running
+			}
+		}
+		if !wantKept {
+			want = map[string]string{}
+		}
+		if sum > 0 {
+			want[total] = strconv.FormatInt(sum, 10)
+		}
+		if wantKept && sum > 0 {
+			want[kept] = "1"
+		}
+		require.Equal(t, want, counts, "%s", step)
+	}
+	now := time.Now()
+	fetch := func(n int, at time.Time) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "o", LeaseFor: time.Minute, Now: at})
+		require.NoError(t, err)
+		return got
+	}
+	complete := func(got []*storage.Job) {
+		ts := make([]storage.Transition, len(got))
+		for i, j := range got {
+			ts[i] = storage.Transition{ID: j.ID, Token: j.LeaseToken, To: states.NameSucceeded, Data: []byte(`{}`)}
+		}
+		errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts, Now: now})
+		require.NoError(t, err)
+		for _, e := range errs {
+			require.NoError(t, e)
+		}
+	}
+	// Fetches of 2 cannot bind a limit of 6 per partition while fewer than
+	// 4 jobs are leased in all; later ones are checked job by job.
+	var leased []*storage.Job
+	for i := range 8 {
+		leased = append(leased, fetch(2, now)...)
+		check("fetch of 2", i >= 2)
+	}
+	require.Len(t, leased, 16, "a limit of 6 on each of 4 partitions held back one of 16 jobs")
+	more := fetch(50, now)
+	require.Len(t, more, 4*limit-16, "not the limit's jobs leased")
+	check("fetch of 50", true)
+	leased = append(leased, more...)
+	complete(leased[:5])
+	check("completions", true)
+	n, err := s.ReclaimExpired(ctx, &storage.ReclaimParams{Now: now.Add(2 * time.Minute), Limit: 10})
+	require.NoError(t, err)
+	require.Equal(t, 10, n)
+	check("reclaim", true)
+	require.NoError(t, s.SetLimits(ctx, limits))
+	check("SetLimits", true)
+	// With nothing leased the counters are no longer kept, until a fetch
+	// could find a partition full: fetches of 3 cannot.
+	n, err = s.ReclaimExpired(ctx, &storage.ReclaimParams{Now: now.Add(2 * time.Minute), Limit: 100})
+	require.NoError(t, err)
+	require.Equal(t, len(leased)-5-10, n)
+	check("reclaim the rest", false)
+	done := 5
+	for got := fetch(3, now.Add(3*time.Minute)); len(got) > 0; got = fetch(3, now.Add(3*time.Minute)) {
+		check("fetch of 3", false)
+		complete(got)
+		check("completions", false)
+		done += len(got)
+	}
+	require.Equal(t, len(jobs), done)
+}

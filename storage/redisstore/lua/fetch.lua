@@ -10,10 +10,13 @@
 -- A queue is served from its ready set, first job first, while no job of
 -- it has a partition key and no limit has held one back; then by partition
 -- (see lua/limitlib.lua), round robin. Limits are checked, and slots and
--- rate steps taken, job by job.
+-- rate steps taken, job by job; a limit with room for the whole call (and
+-- no rate) is not checked again after the first job it applies to, and its
+-- counts are written once, at the end.
 local owner, untilAt, data, limit = ARGV[8], ARGV[9], ARGV[10], tonumber(ARGV[11])
 local leaseEnd, leases = SEP .. untilAt .. SEP .. owner, P .. 'lease'
 local out, leased = {}, {}
+flowFetch(limit)
 
 -- read returns job id's hash, its task and partition key, its history
 -- length and its attempts, if it is Enqueued in queue q; nil otherwise (a
