@@ -32,8 +32,9 @@ import "github.com/google/uuid"
 //	workers, hb             hash of worker descriptions, sorted set of heartbeats
 //	l:<key>                 string: a lock's owner
 //	wake                    the channel of wake-ups (a topic bit mask)
-//	lim, lrun, ltat         flow control: the limits, the leased jobs per
-//	pq, g:…, gr:…, gm:…     counter and the GCRA times; the queues served by
+//	lim, lrun, ltat, ltatc  flow control: the limits, the leased jobs per
+//	pq, g:…, gr:…, gm:…     counter and the GCRA times (with the pruner's
+//	                        cursor over them); the queues served by
 //	                        partition, their partitions' sets and rings (see
 //	                        lua/limitlib.lua)
 //

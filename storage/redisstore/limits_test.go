@@ -286,3 +286,32 @@ func TestPartitionLimitTotalIsTheSumOfItsCounts(t *testing.T) {
 	}
 	require.Equal(t, len(jobs), done)
 }
+
+// The pruner drops the GCRA times that are past, and only those: a
+// partition rate limit leaves one per partition, which would stay for ever.
+func TestPrunerDropsPastRateTimes(t *testing.T) {
+	client := testClient(t)
+	ctx := testCtx(t)
+	s := newStore(t, client)
+	now := time.Now()
+	require.NoError(t, s.SetLimits(ctx, []storage.Limit{{Scope: storage.ScopePartition, Name: "t", Rate: 1, Period: time.Minute}}))
+	for _, p := range []string{"a", "b", "c"} {
+		_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueuedJob(t, func(j *storage.Job) { j.Partition = p })}})
+		require.NoError(t, err)
+	}
+	jobs, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Hour, Now: now})
+	require.NoError(t, err)
+	require.Len(t, jobs, 3)
+	times := func() int64 {
+		n, err := client.HLen(ctx, s.k.prefix+"ltat").Result()
+		require.NoError(t, err)
+		return n
+	}
+	require.EqualValues(t, 3, times())
+	_, err = s.DeleteExpired(ctx, &storage.PruneParams{Now: now.Add(30 * time.Second), Limit: 100})
+	require.NoError(t, err)
+	require.EqualValues(t, 3, times(), "times ahead of the pruner's clock were dropped")
+	_, err = s.DeleteExpired(ctx, &storage.PruneParams{Now: now.Add(2 * time.Minute), Limit: 100})
+	require.NoError(t, err)
+	require.Zero(t, times(), "past times were kept")
+}

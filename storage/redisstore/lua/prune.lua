@@ -1,7 +1,8 @@
 -- prune: Pruner.DeleteExpired. ARGV[8] limit, ARGV[9] the oldest minute of
 -- statistics to keep (µs). Returns how many jobs were removed. Reads the
 -- expiry buckets (see expflush in lib.lua) whose earliest entry is due,
--- after the single sorted set exp of stores written before the buckets.
+-- after the single sorted set exp of stores written before the buckets;
+-- and drops GCRA times that are past.
 local limit, n = tonumber(ARGV[8]), 0
 
 -- drop removes the due jobs among the entries of sorted set k read with
@@ -34,6 +35,20 @@ while n < limit do
   end
 end
 done()
+-- The GCRA times that are past count as none (see tatOf in limitlib.lua):
+-- each call reads a page of hash ltat from the cursor kept in ltatc and
+-- drops those, so that one time per partition does not stay for ever.
+local page = redis.call('HSCAN', P .. 'ltat', redis.call('GET', P .. 'ltatc') or '0', 'COUNT', limit)
+local past, now = {}, tonumber(NOW)
+for i = 1, #page[2], 2 do
+  if tonumber(page[2][i + 1]) <= now then past[#past + 1] = page[2][i] end
+end
+if #past > 0 then call('HDEL', P .. 'ltat', past) end
+if page[1] == '0' then
+  redis.call('DEL', P .. 'ltatc')
+else
+  redis.call('SET', P .. 'ltatc', page[1])
+end
 local old = redis.call('ZRANGEBYSCORE', P .. 'statsidx', '-inf', '(' .. ARGV[9])
 for _, m in ipairs(old) do
   redis.call('HDEL', P .. 'stats', m .. ':s', m .. ':f', m .. ':d')
