@@ -334,12 +334,52 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 // +?4. The jobs of one fetch share their token: each lease still
 // carries a token larger than any the job was leased under before, which
 // is what fencing needs, and the statement stays one pass over the rows it
-// leases.
+// leases. The jobs are picked by rowid, which jobs_fetch holds: picking
+// them by id read each job's row in the subquery, then the primary key's
+// index. It returns fetchedCols, not what the statement set.
 const fetchSQL = `UPDATE OR FAIL jobs SET state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
 	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
-WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
+WHERE rowid IN (SELECT rowid FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
 	ORDER BY priority DESC, seq LIMIT +?4)
-RETURNING ` + jobCols + `, seq`
+RETURNING ` + fetchedCols
+
+// fetchedCols is the column list that scanFetched reads: a job's columns
+// that a lease leaves as they were, and its enqueue sequence.
+const fetchedCols = `id, task, args, queue, priority, run_at, attempt, created_at, params, parent_id, batch_id,
+	unique_key, unique_until, partition_key, seq`
+
+// scanFetched reads the columns of fetchedCols of a job that fetchSQL
+// leased at now to owner until until under token, and returns it with its
+// enqueue sequence; its state data is left for the caller.
+func scanFetched(r scanner, now time.Time, owner string, until time.Time, token int64) (*storage.Job, int64, error) {
+	var (
+		j                           storage.Job
+		id, parent, batch           []byte
+		params, key, partition      sql.NullString
+		runAt, uniqueUntil, created sql.NullInt64
+		seq                         int64
+	)
+	if err := r.Scan(&id, &j.Task, &j.Args, &j.Queue, &j.Priority, &runAt, &j.Attempt, &created, &params,
+		&parent, &batch, &key, &uniqueUntil, &partition, &seq); err != nil {
+		return nil, 0, err
+	}
+	copy(j.ID[:], id)
+	copy(j.ParentID[:], parent)
+	copy(j.BatchID[:], batch)
+	if j.Args == nil {
+		j.Args = []byte{}
+	}
+	j.State = states.NameProcessing
+	j.RunAt, j.CreatedAt, j.UpdatedAt = fromMicros(runAt), fromMicros(created), time.UnixMicro(now.UnixMicro()).UTC()
+	j.LeaseOwner, j.LeaseToken, j.LeaseUntil = owner, token, time.UnixMicro(until.UnixMicro()).UTC()
+	j.UniqueKey, j.UniqueUntil, j.Partition = key.String, fromMicros(uniqueUntil), partition.String
+	if params.Valid && params.String != "" {
+		if err := json.Unmarshal([]byte(params.String), &j.Params); err != nil {
+			return nil, 0, fmt.Errorf("decode params of job %s: %w", j.ID, err)
+		}
+	}
+	return &j, seq, nil
+}
 
 func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[]*storage.Job) error {
 	paused, err := w.pausedQueues()
@@ -413,8 +453,7 @@ func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int,
 	}
 	var got []leased
 	for rows.Next() {
-		var seq int64
-		j, err := scanJob(rows, &seq)
+		j, seq, err := scanFetched(rows, now, owner, until, token)
 		if err != nil {
 			rows.Close()
 			return nil, err
