@@ -422,11 +422,20 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 // leases. The jobs are picked by rowid, which jobs_fetch holds: picking
 // them by id read each job's row in the subquery, then the primary key's
 // index. It returns fetchedCols, not what the statement set.
-const fetchSQL = `UPDATE OR FAIL jobs SET state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
+const fetchSQL = `UPDATE OR FAIL jobs SET ` + shiftSQL + `, state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
 	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
 WHERE rowid IN (SELECT rowid FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
 	ORDER BY priority DESC, seq LIMIT +?4)
 RETURNING ` + fetchedCols
+
+// shiftSQL is the part of every statement that changes a job's state that
+// keeps the two states it left last in its row (see migration
+// 006_recent_history): prev2 becomes prev1, and the state it leaves prev2,
+// as trigger jobs_history records it; the trigger writes what prev1 held
+// to job_history. It calls no SQL function.
+const shiftSQL = `prev1_state = prev2_state, prev1_reason = prev2_reason, prev1_at = prev2_at, prev1_data = prev2_data,
+	prev1_owner = prev2_owner, prev2_state = state, prev2_reason = state_reason, prev2_at = updated_at,
+	prev2_data = state_data, prev2_owner = CASE WHEN state_data IS NULL THEN lease_owner END`
 
 // fetchedCols is the column list that scanFetched reads: a job's columns
 // that a lease leaves as they were, and its enqueue sequence.
@@ -584,15 +593,15 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 // under (0 for any), ?4 new state, ?5 its data, ?6 reason, ?7 now, ?8 new
 // queue (NULL keeps it), ?9 run_at, ?10 expire_at, ?11 params (NULL keeps
 // them), ?12 enqueue sequence, ?13 1 to refund the lease's attempt, ?14
-// the lease's owner (empty for any). The trigger jobs_history records the
-// state the job leaves.
+// the lease's owner (empty for any). It keeps the state the job leaves
+// in the job's row (shiftSQL).
 //
 // The statement calls no SQL function: a statement that fires triggers
 // and may fail midway, which SQLite assumes of any function call, writes
 // every page it changes to a statement journal first. The states are
 // compared one by one: IN over parameters builds a temporary index at
 // each run.
-const moveSQL = `UPDATE OR FAIL jobs SET
+const moveSQL = `UPDATE OR FAIL jobs SET ` + shiftSQL + `,
 	attempt = CASE WHEN ?13 AND ?3 <> 0 AND attempt > 0 THEN attempt - 1 ELSE attempt END,
 	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?8, queue),
 	run_at = CASE WHEN ?4 = 'scheduled' THEN ?9 ELSE run_at END, expire_at = ?10,
@@ -605,6 +614,19 @@ RETURNING awaited, batch_id`
 // state, ?3 reason, ?4 time, ?5 data, after those it has.
 const appendHistorySQL = `INSERT INTO job_history (job_id, n, state, reason, at, data)
 SELECT ?1, coalesce(max(n), 0) + 1, ?2, ?3, ?4, ?5 FROM job_history WHERE job_id = ?1`
+
+// spillSQL moves the two states job ?1 left last, kept in its row (see
+// shiftSQL), to the end of its rows of job_history, in their order.
+var spillSQL = [...]string{
+	`INSERT INTO job_history (job_id, n, state, reason, at, data, owner)
+SELECT id, (SELECT coalesce(max(n), 0) + 1 FROM job_history WHERE job_id = ?1), prev1_state, prev1_reason, prev1_at, prev1_data, prev1_owner
+FROM jobs WHERE id = ?1 AND prev1_state IS NOT NULL`,
+	`INSERT INTO job_history (job_id, n, state, reason, at, data, owner)
+SELECT id, (SELECT coalesce(max(n), 0) + 1 FROM job_history WHERE job_id = ?1), prev2_state, prev2_reason, prev2_at, prev2_data, prev2_owner
+FROM jobs WHERE id = ?1 AND prev2_state IS NOT NULL`,
+	`UPDATE jobs SET prev1_state = NULL, prev1_reason = NULL, prev1_at = NULL, prev1_data = NULL, prev1_owner = NULL,
+	prev2_state = NULL, prev2_reason = NULL, prev2_at = NULL, prev2_data = NULL, prev2_owner = NULL WHERE id = ?1`,
+}
 
 // move is one state change; see moveSQL.
 type move struct {
@@ -667,7 +689,7 @@ func leasedMovesSQL(n int) string {
 		b.WriteByte(')')
 	}
 	b.WriteString(`)
-UPDATE OR FAIL jobs SET
+UPDATE OR FAIL jobs SET ` + shiftSQL + `,
 	attempt = CASE WHEN t.trefund AND attempt > 0 THEN attempt - 1 ELSE attempt END,
 	state = t.tstate, state_data = t.tdata, state_reason = t.treason, updated_at = ?1, queue = coalesce(t.tqueue, jobs.queue),
 	run_at = CASE WHEN t.tstate = 'scheduled' THEN t.trun ELSE jobs.run_at END, expire_at = t.texpire,
@@ -799,6 +821,16 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 	}
 	if err != nil {
 		return false, err
+	}
+	if len(m.traversed) > 0 {
+		// The states the job passed through follow the one it left, which
+		// the statement kept in its row: the row's states go to
+		// job_history first, in their order.
+		for _, q := range spillSQL {
+			if _, err := w.exec(q, uid(m.id)); err != nil {
+				return false, err
+			}
+		}
 	}
 	for _, r := range m.traversed {
 		var data any
@@ -1140,8 +1172,45 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 }
 
 // historySQL is a job's history, read in the statement that reads the job:
-// its entries, oldest first, separated by commas.
-const historySQL = `(SELECT group_concat(` + historyEntry + `, ',' ORDER BY n) FROM job_history WHERE job_id = jobs.id)`
+// its rows of job_history, oldest first, separated by commas; then
+// recentCols.
+const historySQL = `(SELECT group_concat(` + historyEntry + `, ',' ORDER BY n) FROM job_history WHERE job_id = jobs.id), ` + recentCols
+
+// recentCols are the two states a job left last, kept in its row (see
+// shiftSQL), as recent reads them.
+const recentCols = `prev1_state, prev1_reason, prev1_at, prev1_data, prev1_owner,
+	prev2_state, prev2_reason, prev2_at, prev2_data, prev2_owner`
+
+// recent is a state kept in a job's row by shiftSQL.
+type recent struct {
+	state, reason, data, owner sql.NullString
+	at                         sql.NullInt64
+}
+
+// recentDest returns where the values of recentCols go.
+func recentDest(r *[2]recent) []any {
+	return []any{&r[0].state, &r[0].reason, &r[0].at, &r[0].data, &r[0].owner,
+		&r[1].state, &r[1].reason, &r[1].at, &r[1].data, &r[1].owner}
+}
+
+// appendRecent appends the states of r that are set to h, as
+// decodeHistory reads the same state from job_history.
+func appendRecent(h []storage.StateRecord, r *[2]recent) []storage.StateRecord {
+	for _, e := range r {
+		if !e.state.Valid {
+			continue
+		}
+		rec := storage.StateRecord{State: states.Name(e.state.String), Reason: e.reason.String, At: time.UnixMicro(e.at.Int64).UTC()}
+		switch {
+		case e.owner.Valid:
+			rec.Data = processingData(rec.At, e.owner.String)
+		case e.data.Valid && e.data.String != "" && e.data.String != "null":
+			rec.Data = []byte(e.data.String)
+		}
+		h = append(h, rec)
+	}
+	return h
+}
 
 // Get implements [storage.Store].
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
@@ -1159,10 +1228,15 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 		var (
 			h      sql.NullString
 			reason string
+			rs     [2]recent
 			err    error
 		)
-		j, err = scanJob(conn.QueryRowContext(ctx, `SELECT `+jobCols+`, state_reason, `+
-			map[bool]string{true: historySQL, false: "NULL"}[history]+` FROM jobs WHERE id = ?`, uid(id)), &reason, &h)
+		q, dest := `SELECT `+jobCols+`, state_reason FROM jobs WHERE id = ?`, []any{&reason}
+		if history {
+			q, dest = `SELECT `+jobCols+`, state_reason, `+historySQL+` FROM jobs WHERE id = ?`, append(dest, &h)
+			dest = append(dest, recentDest(&rs)...)
+		}
+		j, err = scanJob(conn.QueryRowContext(ctx, q, uid(id)), dest...)
 		if err != nil {
 			return err
 		}
@@ -1171,6 +1245,7 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 			if j.History, err = decodeHistory(h.String); err != nil {
 				return err
 			}
+			j.History = appendRecent(j.History, &rs)
 			j.History = append(j.History, storage.StateRecord{State: j.State, Reason: reason, Data: j.StateData, At: j.UpdatedAt})
 		}
 		return nil
