@@ -257,8 +257,8 @@ func (in *inserter) flush(all bool) error {
 	defer func() { in.jobs, in.args = in.jobs[:0], in.args[:0] }()
 	if n == insertRows {
 		q, args := insertManySQL, in.args
-		if in.sharedArgs() {
-			q, args = insertSharedSQL, in.shared
+		if shared, ok := sharedValues(in.shared[:0], in.args, ownCols[:]); ok {
+			q, args, in.shared = insertSharedSQL, shared, shared
 		}
 		if _, err := in.w.exec(q, args...); err == nil || busy(err) {
 			return err
@@ -272,27 +272,28 @@ func (in *inserter) flush(all bool) error {
 	return nil
 }
 
-// sharedArgs reports whether the queued jobs share every value but those
-// of ownCols, and if so sets shared to insertSharedSQL's arguments.
-func (in *inserter) sharedArgs() bool {
-	first := in.args[:insertCols]
-	for i := insertCols; i < len(in.args); i++ {
-		if c := i % insertCols; !ownCols[c] && !sameValue(in.args[i], first[c]) {
-			return false
+// sharedValues reports whether rows of values, each of len(own) values,
+// share every value but those of the columns own marks. If they do, it
+// appends to dst the shared values of the first row, then each row's own
+// values, and returns it.
+func sharedValues(dst, values []any, own []bool) ([]any, bool) {
+	cols := len(own)
+	for i := cols; i < len(values); i++ {
+		if c := i % cols; !own[c] && !sameValue(values[i], values[c]) {
+			return dst, false
 		}
 	}
-	in.shared = in.shared[:0]
-	for c, v := range first {
-		if !ownCols[c] {
-			in.shared = append(in.shared, v)
+	for c, v := range values[:cols] {
+		if !own[c] {
+			dst = append(dst, v)
 		}
 	}
-	for i, v := range in.args {
-		if ownCols[i%insertCols] {
-			in.shared = append(in.shared, v)
+	for i, v := range values {
+		if own[i%cols] {
+			dst = append(dst, v)
 		}
 	}
-	return true
+	return dst, true
 }
 
 // Create implements [storage.Store]. A zero CreatedAt means the store's
@@ -659,45 +660,66 @@ func fromStates(from []states.Name) [7]any {
 	return out
 }
 
-// leasedCols is the number of parameters of a row of leasedMovesSQL.
-const leasedCols = 18
+// leasedCols are the parameters of a row of leasedMovesSQL, in order.
+var leasedCols = [...]string{"tid", "tfrom", "ttoken", "tstate", "tdata", "treason", "tqueue", "trun", "texpire", "trefund",
+	"towner", "f1", "f2", "f3", "f4", "f5", "f6", "f7"}
+
+// leasedOwn are the columns of leasedCols, by index, that the changes of a
+// worker's completions never share: id, token, data, expire_at.
+var leasedOwn = [len(leasedCols)]bool{0: true, 2: true, 4: true, 8: true}
 
 // leasedMovesSQL is moveSQL for n changes of leased jobs at once, in one
 // statement: the changes Transition makes most, a worker's jobs finishing.
-// ?1 is now, and each change is a row of leasedCols parameters: id, 1 when
-// the job must be in one of the states f1 to f7, the token it must be
-// leased under, new state, its data, reason, new queue (NULL keeps it),
+// ?1 is now, and each change is a row of the parameters leasedCols: id, 1
+// when the job must be in one of the states f1 to f7, the token it must
+// be leased under, new state, its data, reason, new queue (NULL keeps it),
 // run_at, expire_at, 1 to refund the lease's attempt, the lease's owner
-// (empty for any), f1 to f7. It returns the ids of the jobs it changed.
-// Like moveSQL it calls no SQL function; the jobs must be distinct, and a
-// change neither makes a job enqueued nor sets its params nor records
-// states it traversed.
-func leasedMovesSQL(n int) string {
+// (empty for any), f1 to f7. With shared, the changes share all but the
+// columns of leasedOwn, whose values are bound once, from ?2, and the rows
+// hold only their own (binding a value costs more than SQLite's use of
+// it). It returns the ids of the jobs it changed. Like moveSQL it calls no
+// SQL function; the jobs must be distinct, and a change neither makes a
+// job enqueued nor sets its params nor records states it traversed.
+func leasedMovesSQL(n int, shared bool) string {
+	col := map[string]string{} // a column's expression
+	var own []string
+	next := 2
+	for c, name := range leasedCols {
+		if !shared || leasedOwn[c] {
+			col[name] = "t." + name
+			own = append(own, name)
+			continue
+		}
+		col[name] = fmt.Sprintf("?%d", next)
+		next++
+	}
 	var b strings.Builder
-	b.WriteString(`WITH t(tid, tfrom, ttoken, tstate, tdata, treason, tqueue, trun, texpire, trefund, towner, f1, f2, f3, f4, f5, f6, f7) AS (VALUES `)
+	b.WriteString(`WITH t(` + strings.Join(own, ", ") + `) AS (VALUES `)
 	for r := range n {
 		if r > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for c := range leasedCols {
+		for c := range own {
 			if c > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "?%d", 2+r*leasedCols+c)
+			fmt.Fprintf(&b, "?%d", next+r*len(own)+c)
 		}
 		b.WriteByte(')')
 	}
 	b.WriteString(`)
 UPDATE OR FAIL jobs SET ` + shiftSQL + `,
-	attempt = CASE WHEN t.trefund AND attempt > 0 THEN attempt - 1 ELSE attempt END,
-	state = t.tstate, state_data = t.tdata, state_reason = t.treason, updated_at = ?1, queue = coalesce(t.tqueue, jobs.queue),
-	run_at = CASE WHEN t.tstate = 'scheduled' THEN t.trun ELSE jobs.run_at END, expire_at = t.texpire,
+	attempt = CASE WHEN ` + col["trefund"] + ` AND attempt > 0 THEN attempt - 1 ELSE attempt END,
+	state = ` + col["tstate"] + `, state_data = ` + col["tdata"] + `, state_reason = ` + col["treason"] + `, updated_at = ?1,
+	queue = coalesce(` + col["tqueue"] + `, jobs.queue),
+	run_at = CASE WHEN ` + col["tstate"] + ` = 'scheduled' THEN ` + col["trun"] + ` ELSE jobs.run_at END, expire_at = ` + col["texpire"] + `,
 	seq = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL
 FROM t
-WHERE jobs.id = t.tid AND (t.tfrom = 0 OR jobs.state = t.f1 OR jobs.state = t.f2 OR jobs.state = t.f3 OR jobs.state = t.f4
-		OR jobs.state = t.f5 OR jobs.state = t.f6 OR jobs.state = t.f7)
-	AND jobs.state = 'processing' AND jobs.lease_token = t.ttoken AND (t.towner = '' OR jobs.lease_owner = t.towner)
+WHERE jobs.id = t.tid AND (` + col["tfrom"] + ` = 0 OR jobs.state = ` + col["f1"] + ` OR jobs.state = ` + col["f2"] +
+		` OR jobs.state = ` + col["f3"] + ` OR jobs.state = ` + col["f4"] + `
+		OR jobs.state = ` + col["f5"] + ` OR jobs.state = ` + col["f6"] + ` OR jobs.state = ` + col["f7"] + `)
+	AND jobs.state = 'processing' AND jobs.lease_token = t.ttoken AND (` + col["towner"] + ` = '' OR jobs.lease_owner = ` + col["towner"] + `)
 RETURNING id, awaited, batch_id`)
 	return b.String()
 }
@@ -706,12 +728,13 @@ RETURNING id, awaited, batch_id`)
 // largest first: a call's changes are run in chunks of these sizes.
 var leasedChunks = [...]int{128, 64, 32, 16, 8, 4, 2, 1}
 
-// leasedSQL is leasedMovesSQL for each of leasedChunks.
-var leasedSQL = func() (out [len(leasedChunks)]string) {
+// leasedSQL is leasedMovesSQL for each of leasedChunks, and
+// leasedSharedSQL the same for changes that share their values.
+var leasedSQL, leasedSharedSQL = func() (out, shared [len(leasedChunks)]string) {
 	for i, n := range leasedChunks {
-		out[i] = leasedMovesSQL(n)
+		out[i], shared[i] = leasedMovesSQL(n, false), leasedMovesSQL(n, true)
 	}
-	return out
+	return out, shared
 }()
 
 // leased reports whether t may be made by leasedMovesSQL (the job named
@@ -730,7 +753,7 @@ type moved struct {
 // what it returned for each job it changed.
 func (w *wtx) moveLeased(ts []*storage.Transition, now time.Time) (map[uuid.UUID]moved, error) {
 	out := make(map[uuid.UUID]moved, len(ts))
-	args := make([]any, 0, 1+leasedChunks[0]*leasedCols)
+	var all, args []any // every change's values, in the order of leasedCols; a statement's arguments
 	for len(ts) > 0 {
 		k := 0
 		for leasedChunks[k] > len(ts) {
@@ -738,18 +761,22 @@ func (w *wtx) moveLeased(ts []*storage.Transition, now time.Time) (map[uuid.UUID
 		}
 		chunk := ts[:leasedChunks[k]]
 		ts = ts[len(chunk):]
-		args = append(args[:0], now.UnixMicro())
+		all = all[:0]
 		for _, t := range chunk {
 			var expire time.Time
 			if t.To.Expires() {
 				expire = t.ExpireAt
 			}
 			from := fromStates(t.From)
-			args = append(args, uid(t.ID), len(t.From) > 0, t.Token, string(t.To), string(t.Data), t.Reason,
+			all = append(all, uid(t.ID), len(t.From) > 0, t.Token, string(t.To), string(t.Data), t.Reason,
 				nullString(t.Queue), micros(t.RunAt), micros(expire), t.Refund, t.Owner)
-			args = append(args, from[:]...)
+			all = append(all, from[:]...)
 		}
-		rows, err := w.query(leasedSQL[k], args...)
+		q, ok := leasedSharedSQL[k], false
+		if args, ok = sharedValues(append(args[:0], now.UnixMicro()), all, leasedOwn[:]); !ok {
+			q, args = leasedSQL[k], append(args[:1], all...)
+		}
+		rows, err := w.query(q, args...)
 		if err != nil {
 			return nil, err
 		}
