@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -151,4 +152,38 @@ func TestFailedCallLeavesItsBatchUnaffected(t *testing.T) {
 	n, err := s.Count(ctx, "")
 	require.NoError(t, err)
 	require.Equal(t, int64(4), n[states.NameEnqueued])
+}
+
+// TestCreateStoresEachJobsValues: the jobs of a call are stored with their
+// own values, whether the jobs of a statement share all but their own
+// (bound once) or one of them differs in any other.
+func TestCreateStoresEachJobsValues(t *testing.T) {
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name   string
+		change func(j *storage.Job)
+	}{
+		{"alike", func(*storage.Job) {}},
+		{"another priority", func(j *storage.Job) { j.Priority = 7 }},
+		{"another partition", func(j *storage.Job) { j.Partition = "p" }},
+		{"another state data", func(j *storage.Job) { j.StateData = []byte(`{"queue":"default","reason":"other"}`) }},
+		{"in a batch", func(j *storage.Job) { j.BatchID = uuid.Must(uuid.NewV7()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			js := many(2*insertRows + 3)
+			for i, j := range js {
+				j.Args = []byte(fmt.Sprintf(`{"i":%d}`, i))
+			}
+			tc.change(js[insertRows+5])
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: js})
+			require.NoError(t, err)
+			for i, j := range js {
+				got, err := s.Get(ctx, j.ID)
+				require.NoError(t, err)
+				require.Equal(t, []any{j.Args, j.Priority, j.Partition, j.BatchID, j.Task, j.Queue, string(j.StateData)},
+					[]any{got.Args, got.Priority, got.Partition, got.BatchID, got.Task, got.Queue, string(got.StateData)}, "job %d", i)
+			}
+		})
+	}
 }
