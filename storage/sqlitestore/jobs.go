@@ -525,6 +525,7 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 // when limits f are stored or the queue has jobs with a partition key,
 // otherwise in one statement.
 func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int, now time.Time, owner string, until time.Time) ([]*storage.Job, error) {
+	dirty := w.dirty
 	token, err := w.nextToken()
 	if err != nil {
 		return nil, err
@@ -557,6 +558,13 @@ func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int,
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
+	}
+	if len(got) == 0 {
+		// No job holds the token: it is given back, so that a fetch that
+		// finds nothing (a worker's urgent fetch, mostly) writes nothing
+		// and its commit appends nothing to the WAL.
+		w.token, w.dirty = w.token-1, dirty
+		return nil, nil
 	}
 	slices.SortFunc(got, func(a, b leased) int {
 		return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))

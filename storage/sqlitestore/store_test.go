@@ -187,3 +187,35 @@ func TestCreateStoresEachJobsValues(t *testing.T) {
 		})
 	}
 }
+
+// TestEmptyFetchWritesNothing: a fetch that finds no job commits no change
+// (another connection sees the same data_version), and the next lease's
+// token still follows the last one given.
+func TestEmptyFetchWritesNothing(t *testing.T) {
+	ctx := testCtx(t)
+	s := newStore(t)
+	fetch := func(queue string) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{queue}, Limit: 1, Owner: "w", LeaseFor: time.Minute})
+		require.NoError(t, err)
+		return got
+	}
+	conn, err := s.readDB.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	version := func() (v int64) {
+		require.NoError(t, conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v))
+		return v
+	}
+	var tokens []int64
+	for range 2 {
+		_, err := s.Create(ctx, &storage.CreateParams{Jobs: many(1)})
+		require.NoError(t, err)
+		got := fetch("default")
+		require.Len(t, got, 1)
+		tokens = append(tokens, got[0].LeaseToken)
+		before := version()
+		require.Empty(t, fetch("other"))
+		require.Equal(t, before, version(), "the empty fetch changed the file")
+	}
+	require.Equal(t, tokens[0]+1, tokens[1])
+}
