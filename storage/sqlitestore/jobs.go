@@ -220,16 +220,17 @@ var insertSharedSQL = func() string {
 	return b.String()
 }()
 
-// sameValue reports whether two values bound to a statement are the same.
+// sameValue reports whether two values bound to a statement are the same;
+// a value of a type it does not know is never the same as another.
 func sameValue(a, b any) bool {
-	if x, ok := a.([]byte); ok {
+	switch x := a.(type) {
+	case []byte:
 		y, ok := b.([]byte)
 		return ok && bytes.Equal(x, y) && (x == nil) == (y == nil)
+	case nil, string, int, int64, bool:
+		return a == b // b of another type is not equal, and cannot panic
 	}
-	if _, ok := b.([]byte); ok {
-		return false
-	}
-	return a == b
+	return false
 }
 
 // inserter stores jobs insertRows at a time, then the rest one by one.

@@ -219,3 +219,30 @@ func TestEmptyFetchWritesNothing(t *testing.T) {
 	}
 	require.Equal(t, tokens[0]+1, tokens[1])
 }
+
+// TestSameValue: the values Create and Transition bind compare by value,
+// and a value of a type sameValue does not know is never shared.
+func TestSameValue(t *testing.T) {
+	for _, tc := range []struct {
+		a, b any
+		same bool
+	}{
+		{nil, nil, true},
+		{"a", "a", true},
+		{"a", "b", false},
+		{0, 0, true},
+		{0, int64(0), false},
+		{int64(5), int64(5), true},
+		{true, true, true},
+		{true, false, false},
+		{[]byte("x"), []byte("x"), true},
+		{[]byte("x"), []byte("y"), false},
+		{[]byte{}, []byte(nil), false},
+		{[]byte("x"), "x", false},
+		{"x", []byte("x"), false},
+		{nil, []byte(nil), false},
+		{[]int{1}, []int{1}, false},
+	} {
+		require.Equal(t, tc.same, sameValue(tc.a, tc.b), "%#v, %#v", tc.a, tc.b)
+	}
+}
