@@ -1,6 +1,7 @@
 package sqlitestore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"database/sql"
@@ -174,11 +175,70 @@ const insertRows = 32
 // insertManySQL is insertSQL with the values of insertRows jobs.
 var insertManySQL = insertSQL + strings.Repeat(", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", insertRows-1)
 
+// insertCols is the number of values of a job in insertSQL.
+const insertCols = 21
+
+// ownCols are the columns of insertSQL, by index, whose values the jobs
+// of one call never share: id, args, seq.
+var ownCols = [insertCols]bool{0: true, 2: true, 14: true}
+
+// insertSharedSQL is insertManySQL for insertRows jobs that share every
+// value but those of ownCols: the shared ones are bound once, as ?1 to
+// ?18, and each job's own after them. The jobs of one EnqueueMany share
+// all of them (their encoded state too), and binding a value costs more
+// than SQLite's storing it: 21 values a job cost about half of Create.
+var insertSharedSQL = func() string {
+	var b strings.Builder
+	b.WriteString(insertSQL[:strings.Index(insertSQL, "VALUES")])
+	b.WriteString("VALUES ")
+	own := 0
+	for _, o := range ownCols {
+		if o {
+			own++
+		}
+	}
+	for r := range insertRows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		shared, mine := 0, 0
+		for c, o := range ownCols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			if o {
+				fmt.Fprintf(&b, "?%d", insertCols-own+1+r*own+mine)
+				mine++
+			} else {
+				shared++
+				fmt.Fprintf(&b, "?%d", shared)
+			}
+		}
+		b.WriteByte(')')
+	}
+	return b.String()
+}()
+
+// sameValue reports whether two values bound to a statement are the same;
+// a value of a type it does not know is never the same as another.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case []byte:
+		y, ok := b.([]byte)
+		return ok && bytes.Equal(x, y) && (x == nil) == (y == nil)
+	case nil, string, int, int64, bool:
+		return a == b // b of another type is not equal, and cannot panic
+	}
+	return false
+}
+
 // inserter stores jobs insertRows at a time, then the rest one by one.
 type inserter struct {
-	w    *wtx
-	jobs []*storage.Job
-	args []any
+	w      *wtx
+	jobs   []*storage.Job
+	args   []any
+	shared []any
 }
 
 // add queues job j with its values, in the order of insertSQL's columns.
@@ -197,17 +257,44 @@ func (in *inserter) flush(all bool) error {
 	}
 	defer func() { in.jobs, in.args = in.jobs[:0], in.args[:0] }()
 	if n == insertRows {
-		if _, err := in.w.exec(insertManySQL, in.args...); err == nil || busy(err) {
+		q, args := insertManySQL, in.args
+		if shared, ok := sharedValues(in.shared[:0], in.args, ownCols[:]); ok {
+			q, args, in.shared = insertSharedSQL, shared, shared
+		}
+		if _, err := in.w.exec(q, args...); err == nil || busy(err) {
 			return err
 		}
 	}
-	cols := len(in.args) / n
 	for i, j := range in.jobs {
-		if _, err := in.w.exec(insertSQL, in.args[i*cols:(i+1)*cols]...); err != nil {
+		if _, err := in.w.exec(insertSQL, in.args[i*insertCols:(i+1)*insertCols]...); err != nil {
 			return fmt.Errorf("job %s: %w", j.ID, err)
 		}
 	}
 	return nil
+}
+
+// sharedValues reports whether rows of values, each of len(own) values,
+// share every value but those of the columns own marks. If they do, it
+// appends to dst the shared values of the first row, then each row's own
+// values, and returns it.
+func sharedValues(dst, values []any, own []bool) ([]any, bool) {
+	cols := len(own)
+	for i := cols; i < len(values); i++ {
+		if c := i % cols; !own[c] && !sameValue(values[i], values[c]) {
+			return dst, false
+		}
+	}
+	for c, v := range values[:cols] {
+		if !own[c] {
+			dst = append(dst, v)
+		}
+	}
+	for i, v := range values {
+		if own[i%cols] {
+			dst = append(dst, v)
+		}
+	}
+	return dst, true
 }
 
 // Create implements [storage.Store]. A zero CreatedAt means the store's
@@ -334,12 +421,61 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 // +?4. The jobs of one fetch share their token: each lease still
 // carries a token larger than any the job was leased under before, which
 // is what fencing needs, and the statement stays one pass over the rows it
-// leases.
-const fetchSQL = `UPDATE OR FAIL jobs SET state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
+// leases. The jobs are picked by rowid, which jobs_fetch holds: picking
+// them by id read each job's row in the subquery, then the primary key's
+// index. It returns fetchedCols, not what the statement set.
+const fetchSQL = `UPDATE OR FAIL jobs SET ` + shiftSQL + `, state = 'processing', state_data = NULL, state_reason = '', updated_at = ?6,
 	attempt = attempt + 1, lease_owner = ?7, lease_until = ?8, lease_token = ?9, expire_at = NULL
-WHERE id IN (SELECT id FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
+WHERE rowid IN (SELECT rowid FROM jobs WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3
 	ORDER BY priority DESC, seq LIMIT +?4)
-RETURNING ` + jobCols + `, seq`
+RETURNING ` + fetchedCols
+
+// shiftSQL is the part of every statement that changes a job's state that
+// keeps the two states it left last in its row (see migration
+// 006_recent_history): prev2 becomes prev1, and the state it leaves prev2,
+// as trigger jobs_history records it; the trigger writes what prev1 held
+// to job_history. It calls no SQL function.
+const shiftSQL = `prev1_state = prev2_state, prev1_reason = prev2_reason, prev1_at = prev2_at, prev1_data = prev2_data,
+	prev1_owner = prev2_owner, prev2_state = state, prev2_reason = state_reason, prev2_at = updated_at,
+	prev2_data = state_data, prev2_owner = CASE WHEN state_data IS NULL THEN lease_owner END`
+
+// fetchedCols is the column list that scanFetched reads: a job's columns
+// that a lease leaves as they were, and its enqueue sequence.
+const fetchedCols = `id, task, args, queue, priority, run_at, attempt, created_at, params, parent_id, batch_id,
+	unique_key, unique_until, partition_key, seq`
+
+// scanFetched reads the columns of fetchedCols of a job that fetchSQL
+// leased at now to owner until until under token, and returns it with its
+// enqueue sequence; its state data is left for the caller.
+func scanFetched(r scanner, now time.Time, owner string, until time.Time, token int64) (*storage.Job, int64, error) {
+	var (
+		j                           storage.Job
+		id, parent, batch           []byte
+		params, key, partition      sql.NullString
+		runAt, uniqueUntil, created sql.NullInt64
+		seq                         int64
+	)
+	if err := r.Scan(&id, &j.Task, &j.Args, &j.Queue, &j.Priority, &runAt, &j.Attempt, &created, &params,
+		&parent, &batch, &key, &uniqueUntil, &partition, &seq); err != nil {
+		return nil, 0, err
+	}
+	copy(j.ID[:], id)
+	copy(j.ParentID[:], parent)
+	copy(j.BatchID[:], batch)
+	if j.Args == nil {
+		j.Args = []byte{}
+	}
+	j.State = states.NameProcessing
+	j.RunAt, j.CreatedAt, j.UpdatedAt = fromMicros(runAt), fromMicros(created), time.UnixMicro(now.UnixMicro()).UTC()
+	j.LeaseOwner, j.LeaseToken, j.LeaseUntil = owner, token, time.UnixMicro(until.UnixMicro()).UTC()
+	j.UniqueKey, j.UniqueUntil, j.Partition = key.String, fromMicros(uniqueUntil), partition.String
+	if params.Valid && params.String != "" {
+		if err := json.Unmarshal([]byte(params.String), &j.Params); err != nil {
+			return nil, 0, fmt.Errorf("decode params of job %s: %w", j.ID, err)
+		}
+	}
+	return &j, seq, nil
+}
 
 func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[]*storage.Job) error {
 	paused, err := w.pausedQueues()
@@ -390,6 +526,7 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 // when limits f are stored or the queue has jobs with a partition key,
 // otherwise in one statement.
 func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int, now time.Time, owner string, until time.Time) ([]*storage.Job, error) {
+	dirty := w.dirty
 	token, err := w.nextToken()
 	if err != nil {
 		return nil, err
@@ -413,8 +550,7 @@ func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int,
 	}
 	var got []leased
 	for rows.Next() {
-		var seq int64
-		j, err := scanJob(rows, &seq)
+		j, seq, err := scanFetched(rows, now, owner, until, token)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -423,6 +559,13 @@ func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int,
 	}
 	if err := rows.Close(); err != nil {
 		return nil, err
+	}
+	if len(got) == 0 {
+		// No job holds the token: it is given back, so that a fetch that
+		// finds nothing (a worker's urgent fetch, mostly) writes nothing
+		// and its commit appends nothing to the WAL.
+		w.token, w.dirty = w.token-1, dirty
+		return nil, nil
 	}
 	slices.SortFunc(got, func(a, b leased) int {
 		return cmp.Or(cmp.Compare(b.j.Priority, a.j.Priority), cmp.Compare(a.seq, b.seq))
@@ -460,15 +603,15 @@ func (w *wtx) pausedQueues() (map[string]bool, error) {
 // under (0 for any), ?4 new state, ?5 its data, ?6 reason, ?7 now, ?8 new
 // queue (NULL keeps it), ?9 run_at, ?10 expire_at, ?11 params (NULL keeps
 // them), ?12 enqueue sequence, ?13 1 to refund the lease's attempt, ?14
-// the lease's owner (empty for any). The trigger jobs_history records the
-// state the job leaves.
+// the lease's owner (empty for any). It keeps the state the job leaves
+// in the job's row (shiftSQL).
 //
 // The statement calls no SQL function: a statement that fires triggers
 // and may fail midway, which SQLite assumes of any function call, writes
 // every page it changes to a statement journal first. The states are
 // compared one by one: IN over parameters builds a temporary index at
 // each run.
-const moveSQL = `UPDATE OR FAIL jobs SET
+const moveSQL = `UPDATE OR FAIL jobs SET ` + shiftSQL + `,
 	attempt = CASE WHEN ?13 AND ?3 <> 0 AND attempt > 0 THEN attempt - 1 ELSE attempt END,
 	state = ?4, state_data = ?5, state_reason = ?6, updated_at = ?7, queue = coalesce(?8, queue),
 	run_at = CASE WHEN ?4 = 'scheduled' THEN ?9 ELSE run_at END, expire_at = ?10,
@@ -481,6 +624,19 @@ RETURNING awaited, batch_id`
 // state, ?3 reason, ?4 time, ?5 data, after those it has.
 const appendHistorySQL = `INSERT INTO job_history (job_id, n, state, reason, at, data)
 SELECT ?1, coalesce(max(n), 0) + 1, ?2, ?3, ?4, ?5 FROM job_history WHERE job_id = ?1`
+
+// spillSQL moves the two states job ?1 left last, kept in its row (see
+// shiftSQL), to the end of its rows of job_history, in their order.
+var spillSQL = [...]string{
+	`INSERT INTO job_history (job_id, n, state, reason, at, data, owner)
+SELECT id, (SELECT coalesce(max(n), 0) + 1 FROM job_history WHERE job_id = ?1), prev1_state, prev1_reason, prev1_at, prev1_data, prev1_owner
+FROM jobs WHERE id = ?1 AND prev1_state IS NOT NULL`,
+	`INSERT INTO job_history (job_id, n, state, reason, at, data, owner)
+SELECT id, (SELECT coalesce(max(n), 0) + 1 FROM job_history WHERE job_id = ?1), prev2_state, prev2_reason, prev2_at, prev2_data, prev2_owner
+FROM jobs WHERE id = ?1 AND prev2_state IS NOT NULL`,
+	`UPDATE jobs SET prev1_state = NULL, prev1_reason = NULL, prev1_at = NULL, prev1_data = NULL, prev1_owner = NULL,
+	prev2_state = NULL, prev2_reason = NULL, prev2_at = NULL, prev2_data = NULL, prev2_owner = NULL WHERE id = ?1`,
+}
 
 // move is one state change; see moveSQL.
 type move struct {
@@ -513,45 +669,66 @@ func fromStates(from []states.Name) [7]any {
 	return out
 }
 
-// leasedCols is the number of parameters of a row of leasedMovesSQL.
-const leasedCols = 18
+// leasedCols are the parameters of a row of leasedMovesSQL, in order.
+var leasedCols = [...]string{"tid", "tfrom", "ttoken", "tstate", "tdata", "treason", "tqueue", "trun", "texpire", "trefund",
+	"towner", "f1", "f2", "f3", "f4", "f5", "f6", "f7"}
+
+// leasedOwn are the columns of leasedCols, by index, that the changes of a
+// worker's completions never share: id, token, data, expire_at.
+var leasedOwn = [len(leasedCols)]bool{0: true, 2: true, 4: true, 8: true}
 
 // leasedMovesSQL is moveSQL for n changes of leased jobs at once, in one
 // statement: the changes Transition makes most, a worker's jobs finishing.
-// ?1 is now, and each change is a row of leasedCols parameters: id, 1 when
-// the job must be in one of the states f1 to f7, the token it must be
-// leased under, new state, its data, reason, new queue (NULL keeps it),
+// ?1 is now, and each change is a row of the parameters leasedCols: id, 1
+// when the job must be in one of the states f1 to f7, the token it must
+// be leased under, new state, its data, reason, new queue (NULL keeps it),
 // run_at, expire_at, 1 to refund the lease's attempt, the lease's owner
-// (empty for any), f1 to f7. It returns the ids of the jobs it changed.
-// Like moveSQL it calls no SQL function; the jobs must be distinct, and a
-// change neither makes a job enqueued nor sets its params nor records
-// states it traversed.
-func leasedMovesSQL(n int) string {
+// (empty for any), f1 to f7. With shared, the changes share all but the
+// columns of leasedOwn, whose values are bound once, from ?2, and the rows
+// hold only their own (binding a value costs more than SQLite's use of
+// it). It returns the ids of the jobs it changed. Like moveSQL it calls no
+// SQL function; the jobs must be distinct, and a change neither makes a
+// job enqueued nor sets its params nor records states it traversed.
+func leasedMovesSQL(n int, shared bool) string {
+	col := map[string]string{} // a column's expression
+	var own []string
+	next := 2
+	for c, name := range leasedCols {
+		if !shared || leasedOwn[c] {
+			col[name] = "t." + name
+			own = append(own, name)
+			continue
+		}
+		col[name] = fmt.Sprintf("?%d", next)
+		next++
+	}
 	var b strings.Builder
-	b.WriteString(`WITH t(tid, tfrom, ttoken, tstate, tdata, treason, tqueue, trun, texpire, trefund, towner, f1, f2, f3, f4, f5, f6, f7) AS (VALUES `)
+	b.WriteString(`WITH t(` + strings.Join(own, ", ") + `) AS (VALUES `)
 	for r := range n {
 		if r > 0 {
 			b.WriteString(", ")
 		}
 		b.WriteByte('(')
-		for c := range leasedCols {
+		for c := range own {
 			if c > 0 {
 				b.WriteString(", ")
 			}
-			fmt.Fprintf(&b, "?%d", 2+r*leasedCols+c)
+			fmt.Fprintf(&b, "?%d", next+r*len(own)+c)
 		}
 		b.WriteByte(')')
 	}
 	b.WriteString(`)
-UPDATE OR FAIL jobs SET
-	attempt = CASE WHEN t.trefund AND attempt > 0 THEN attempt - 1 ELSE attempt END,
-	state = t.tstate, state_data = t.tdata, state_reason = t.treason, updated_at = ?1, queue = coalesce(t.tqueue, jobs.queue),
-	run_at = CASE WHEN t.tstate = 'scheduled' THEN t.trun ELSE jobs.run_at END, expire_at = t.texpire,
+UPDATE OR FAIL jobs SET ` + shiftSQL + `,
+	attempt = CASE WHEN ` + col["trefund"] + ` AND attempt > 0 THEN attempt - 1 ELSE attempt END,
+	state = ` + col["tstate"] + `, state_data = ` + col["tdata"] + `, state_reason = ` + col["treason"] + `, updated_at = ?1,
+	queue = coalesce(` + col["tqueue"] + `, jobs.queue),
+	run_at = CASE WHEN ` + col["tstate"] + ` = 'scheduled' THEN ` + col["trun"] + ` ELSE jobs.run_at END, expire_at = ` + col["texpire"] + `,
 	seq = NULL, lease_owner = NULL, lease_token = NULL, lease_until = NULL
 FROM t
-WHERE jobs.id = t.tid AND (t.tfrom = 0 OR jobs.state = t.f1 OR jobs.state = t.f2 OR jobs.state = t.f3 OR jobs.state = t.f4
-		OR jobs.state = t.f5 OR jobs.state = t.f6 OR jobs.state = t.f7)
-	AND jobs.state = 'processing' AND jobs.lease_token = t.ttoken AND (t.towner = '' OR jobs.lease_owner = t.towner)
+WHERE jobs.id = t.tid AND (` + col["tfrom"] + ` = 0 OR jobs.state = ` + col["f1"] + ` OR jobs.state = ` + col["f2"] +
+		` OR jobs.state = ` + col["f3"] + ` OR jobs.state = ` + col["f4"] + `
+		OR jobs.state = ` + col["f5"] + ` OR jobs.state = ` + col["f6"] + ` OR jobs.state = ` + col["f7"] + `)
+	AND jobs.state = 'processing' AND jobs.lease_token = t.ttoken AND (` + col["towner"] + ` = '' OR jobs.lease_owner = ` + col["towner"] + `)
 RETURNING id, awaited, batch_id`)
 	return b.String()
 }
@@ -560,12 +737,13 @@ RETURNING id, awaited, batch_id`)
 // largest first: a call's changes are run in chunks of these sizes.
 var leasedChunks = [...]int{128, 64, 32, 16, 8, 4, 2, 1}
 
-// leasedSQL is leasedMovesSQL for each of leasedChunks.
-var leasedSQL = func() (out [len(leasedChunks)]string) {
+// leasedSQL is leasedMovesSQL for each of leasedChunks, and
+// leasedSharedSQL the same for changes that share their values.
+var leasedSQL, leasedSharedSQL = func() (out, shared [len(leasedChunks)]string) {
 	for i, n := range leasedChunks {
-		out[i] = leasedMovesSQL(n)
+		out[i], shared[i] = leasedMovesSQL(n, false), leasedMovesSQL(n, true)
 	}
-	return out
+	return out, shared
 }()
 
 // leased reports whether t may be made by leasedMovesSQL (the job named
@@ -584,7 +762,7 @@ type moved struct {
 // what it returned for each job it changed.
 func (w *wtx) moveLeased(ts []*storage.Transition, now time.Time) (map[uuid.UUID]moved, error) {
 	out := make(map[uuid.UUID]moved, len(ts))
-	args := make([]any, 0, 1+leasedChunks[0]*leasedCols)
+	var all, args []any // every change's values, in the order of leasedCols; a statement's arguments
 	for len(ts) > 0 {
 		k := 0
 		for leasedChunks[k] > len(ts) {
@@ -592,18 +770,22 @@ func (w *wtx) moveLeased(ts []*storage.Transition, now time.Time) (map[uuid.UUID
 		}
 		chunk := ts[:leasedChunks[k]]
 		ts = ts[len(chunk):]
-		args = append(args[:0], now.UnixMicro())
+		all = all[:0]
 		for _, t := range chunk {
 			var expire time.Time
 			if t.To.Expires() {
 				expire = t.ExpireAt
 			}
 			from := fromStates(t.From)
-			args = append(args, uid(t.ID), len(t.From) > 0, t.Token, string(t.To), string(t.Data), t.Reason,
+			all = append(all, uid(t.ID), len(t.From) > 0, t.Token, string(t.To), string(t.Data), t.Reason,
 				nullString(t.Queue), micros(t.RunAt), micros(expire), t.Refund, t.Owner)
-			args = append(args, from[:]...)
+			all = append(all, from[:]...)
 		}
-		rows, err := w.query(leasedSQL[k], args...)
+		q, ok := leasedSharedSQL[k], false
+		if args, ok = sharedValues(append(args[:0], now.UnixMicro()), all, leasedOwn[:]); !ok {
+			q, args = leasedSQL[k], append(args[:1], all...)
+		}
+		rows, err := w.query(q, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -675,6 +857,16 @@ func (w *wtx) apply(m *move, now time.Time, retention time.Duration) (bool, erro
 	}
 	if err != nil {
 		return false, err
+	}
+	if len(m.traversed) > 0 {
+		// The states the job passed through follow the one it left, which
+		// the statement kept in its row: the row's states go to
+		// job_history first, in their order.
+		for _, q := range spillSQL {
+			if _, err := w.exec(q, uid(m.id)); err != nil {
+				return false, err
+			}
+		}
 	}
 	for _, r := range m.traversed {
 		var data any
@@ -1016,8 +1208,45 @@ func (s *Store) read(ctx context.Context, fn func(q querier) error) error {
 }
 
 // historySQL is a job's history, read in the statement that reads the job:
-// its entries, oldest first, separated by commas.
-const historySQL = `(SELECT group_concat(` + historyEntry + `, ',' ORDER BY n) FROM job_history WHERE job_id = jobs.id)`
+// its rows of job_history, oldest first, separated by commas; then
+// recentCols.
+const historySQL = `(SELECT group_concat(` + historyEntry + `, ',' ORDER BY n) FROM job_history WHERE job_id = jobs.id), ` + recentCols
+
+// recentCols are the two states a job left last, kept in its row (see
+// shiftSQL), as recent reads them.
+const recentCols = `prev1_state, prev1_reason, prev1_at, prev1_data, prev1_owner,
+	prev2_state, prev2_reason, prev2_at, prev2_data, prev2_owner`
+
+// recent is a state kept in a job's row by shiftSQL.
+type recent struct {
+	state, reason, data, owner sql.NullString
+	at                         sql.NullInt64
+}
+
+// recentDest returns where the values of recentCols go.
+func recentDest(r *[2]recent) []any {
+	return []any{&r[0].state, &r[0].reason, &r[0].at, &r[0].data, &r[0].owner,
+		&r[1].state, &r[1].reason, &r[1].at, &r[1].data, &r[1].owner}
+}
+
+// appendRecent appends the states of r that are set to h, as
+// decodeHistory reads the same state from job_history.
+func appendRecent(h []storage.StateRecord, r *[2]recent) []storage.StateRecord {
+	for _, e := range r {
+		if !e.state.Valid {
+			continue
+		}
+		rec := storage.StateRecord{State: states.Name(e.state.String), Reason: e.reason.String, At: time.UnixMicro(e.at.Int64).UTC()}
+		switch {
+		case e.owner.Valid:
+			rec.Data = processingData(rec.At, e.owner.String)
+		case e.data.Valid && e.data.String != "" && e.data.String != "null":
+			rec.Data = []byte(e.data.String)
+		}
+		h = append(h, rec)
+	}
+	return h
+}
 
 // Get implements [storage.Store].
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (*storage.Job, error) {
@@ -1035,10 +1264,15 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 		var (
 			h      sql.NullString
 			reason string
+			rs     [2]recent
 			err    error
 		)
-		j, err = scanJob(conn.QueryRowContext(ctx, `SELECT `+jobCols+`, state_reason, `+
-			map[bool]string{true: historySQL, false: "NULL"}[history]+` FROM jobs WHERE id = ?`, uid(id)), &reason, &h)
+		q, dest := `SELECT `+jobCols+`, state_reason FROM jobs WHERE id = ?`, []any{&reason}
+		if history {
+			q, dest = `SELECT `+jobCols+`, state_reason, `+historySQL+` FROM jobs WHERE id = ?`, append(dest, &h)
+			dest = append(dest, recentDest(&rs)...)
+		}
+		j, err = scanJob(conn.QueryRowContext(ctx, q, uid(id)), dest...)
 		if err != nil {
 			return err
 		}
@@ -1047,6 +1281,7 @@ func (s *Store) get(ctx context.Context, id uuid.UUID, history bool) (*storage.J
 			if j.History, err = decodeHistory(h.String); err != nil {
 				return err
 			}
+			j.History = appendRecent(j.History, &rs)
 			j.History = append(j.History, storage.StateRecord{State: j.State, Reason: reason, Data: j.StateData, At: j.UpdatedAt})
 		}
 		return nil

@@ -13,11 +13,34 @@ import (
 // TestLeasedChangesTogether: in a call of many changes of leased jobs,
 // made together in statements of several sizes, each change that fails
 // its guard gets its own error and leaves its job alone, and the others
-// are made.
+// are made; whether the changes of a statement differ in every value or
+// share all but their own.
 func TestLeasedChangesTogether(t *testing.T) {
+	const n = 87               // chunks of 64, 16, 4, 2 and 1
+	chunk := func(i int) int { // the chunk of change i
+		c := 0
+		for _, end := range []int{64, 80, 84, 86, 87} {
+			if i < end {
+				return c
+			}
+			c++
+		}
+		return c
+	}
+	for _, order := range []struct {
+		name string
+		of   func(i int) int // the case of change i, of 5
+	}{
+		{"mixed", func(i int) int { return i % 5 }},
+		{"each chunk alike", chunk},
+	} {
+		t.Run(order.name, func(t *testing.T) { testLeasedChangesTogether(t, n, order.of) })
+	}
+}
+
+func testLeasedChangesTogether(t *testing.T, n int, caseOf func(i int) int) {
 	ctx := testCtx(t)
 	s := newStore(t)
-	const n = 87 // chunks of 64, 16, 4, 2 and 1
 	_, err := s.Create(ctx, &storage.CreateParams{Jobs: jobs(n)})
 	require.NoError(t, err)
 	got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: n, Owner: "w", LeaseFor: time.Minute})
@@ -50,12 +73,12 @@ func TestLeasedChangesTogether(t *testing.T) {
 	}
 	ts := make([]storage.Transition, n)
 	for i, j := range got {
-		ts[i] = cases[i%len(cases)].tr(j)
+		ts[i] = cases[caseOf(i)].tr(j)
 	}
 	errs, err := s.Transition(ctx, &storage.TransitionParams{Transitions: ts})
 	require.NoError(t, err)
 	for i, j := range got {
-		c := cases[i%len(cases)]
+		c := cases[caseOf(i)]
 		if c.err == nil {
 			require.NoError(t, errs[i], "%d: %s", i, c.name)
 		} else {

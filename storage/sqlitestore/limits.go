@@ -151,7 +151,7 @@ WHERE state = 'enqueued' AND queue = ?1 AND priority BETWEEN ?2 AND ?3 ORDER BY 
 const partitionedSQL = `SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'enqueued' AND queue = ? AND partition_key IS NOT NULL)`
 
 // leaseSQL leases job ?1 as fetchSQL does; ?2 to ?5 as fetchSQL's ?6 to ?9.
-const leaseSQL = `UPDATE OR FAIL jobs SET state = 'processing', state_data = NULL, state_reason = '', updated_at = ?2,
+const leaseSQL = `UPDATE OR FAIL jobs SET ` + shiftSQL + `, state = 'processing', state_data = NULL, state_reason = '', updated_at = ?2,
 	attempt = attempt + 1, lease_owner = ?3, lease_until = ?4, lease_token = ?5, expire_at = NULL
 WHERE id = ?1 AND state = 'enqueued'
 RETURNING ` + jobCols

@@ -29,6 +29,8 @@ func TestWriterStatementsStayPrepared(t *testing.T) {
 		{"fetch", fetchSQL, []any{"default", int64(math.MinInt64), int64(math.MaxInt64), int64(100), nil, int64(1), "owner"}},
 		{"move", moveSQL, []any{[]byte("0123456789abcdef"), int64(1), int64(0), "succeeded", "{}", ""}},
 		{"leased moves", leasedSQL[len(leasedSQL)-2], []any{int64(1), []byte("0123456789abcdef"), int64(1), int64(1), "succeeded", "{}", ""}},
+		{"leased moves sharing values", leasedSharedSQL[len(leasedSharedSQL)-2], []any{int64(1), int64(1), "succeeded", "", nil, nil, int64(0), "",
+			"processing", nil, nil, nil, nil, nil, nil, []byte("0123456789abcdef"), int64(1), "{}"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st, _, err := c.Prepare(tc.query)

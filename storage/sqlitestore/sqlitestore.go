@@ -70,9 +70,10 @@
 // A job is one row of table jobs, which holds its current state: Create
 // stores up to 32 jobs per INSERT, and each change of state is one UPDATE
 // of that row, whose statements reach rows by primary key or a partial
-// index (see migrations/). The states a job has left are rows of table
-// job_history, which a trigger appends to as the UPDATE changes the job's
-// state.
+// index (see migrations/). The two states a job left last are kept in its
+// row, and the older ones are rows of table job_history, which a trigger
+// appends to as the UPDATE changes the job's state: a job created,
+// fetched and finished writes no row there.
 //
 // # Choice of driver
 //

@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -151,4 +152,97 @@ func TestFailedCallLeavesItsBatchUnaffected(t *testing.T) {
 	n, err := s.Count(ctx, "")
 	require.NoError(t, err)
 	require.Equal(t, int64(4), n[states.NameEnqueued])
+}
+
+// TestCreateStoresEachJobsValues: the jobs of a call are stored with their
+// own values, whether the jobs of a statement share all but their own
+// (bound once) or one of them differs in any other.
+func TestCreateStoresEachJobsValues(t *testing.T) {
+	ctx := testCtx(t)
+	for _, tc := range []struct {
+		name   string
+		change func(j *storage.Job)
+	}{
+		{"alike", func(*storage.Job) {}},
+		{"another priority", func(j *storage.Job) { j.Priority = 7 }},
+		{"another partition", func(j *storage.Job) { j.Partition = "p" }},
+		{"another state data", func(j *storage.Job) { j.StateData = []byte(`{"queue":"default","reason":"other"}`) }},
+		{"in a batch", func(j *storage.Job) { j.BatchID = uuid.Must(uuid.NewV7()) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t)
+			js := many(2*insertRows + 3)
+			for i, j := range js {
+				j.Args = []byte(fmt.Sprintf(`{"i":%d}`, i))
+			}
+			tc.change(js[insertRows+5])
+			_, err := s.Create(ctx, &storage.CreateParams{Jobs: js})
+			require.NoError(t, err)
+			for i, j := range js {
+				got, err := s.Get(ctx, j.ID)
+				require.NoError(t, err)
+				require.Equal(t, []any{j.Args, j.Priority, j.Partition, j.BatchID, j.Task, j.Queue, string(j.StateData)},
+					[]any{got.Args, got.Priority, got.Partition, got.BatchID, got.Task, got.Queue, string(got.StateData)}, "job %d", i)
+			}
+		})
+	}
+}
+
+// TestEmptyFetchWritesNothing: a fetch that finds no job commits no change
+// (another connection sees the same data_version), and the next lease's
+// token still follows the last one given.
+func TestEmptyFetchWritesNothing(t *testing.T) {
+	ctx := testCtx(t)
+	s := newStore(t)
+	fetch := func(queue string) []*storage.Job {
+		got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{queue}, Limit: 1, Owner: "w", LeaseFor: time.Minute})
+		require.NoError(t, err)
+		return got
+	}
+	conn, err := s.readDB.Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	version := func() (v int64) {
+		require.NoError(t, conn.QueryRowContext(ctx, "PRAGMA data_version").Scan(&v))
+		return v
+	}
+	var tokens []int64
+	for range 2 {
+		_, err := s.Create(ctx, &storage.CreateParams{Jobs: many(1)})
+		require.NoError(t, err)
+		got := fetch("default")
+		require.Len(t, got, 1)
+		tokens = append(tokens, got[0].LeaseToken)
+		before := version()
+		require.Empty(t, fetch("other"))
+		require.Equal(t, before, version(), "the empty fetch changed the file")
+	}
+	require.Equal(t, tokens[0]+1, tokens[1])
+}
+
+// TestSameValue: the values Create and Transition bind compare by value,
+// and a value of a type sameValue does not know is never shared.
+func TestSameValue(t *testing.T) {
+	for _, tc := range []struct {
+		a, b any
+		same bool
+	}{
+		{nil, nil, true},
+		{"a", "a", true},
+		{"a", "b", false},
+		{0, 0, true},
+		{0, int64(0), false},
+		{int64(5), int64(5), true},
+		{true, true, true},
+		{true, false, false},
+		{[]byte("x"), []byte("x"), true},
+		{[]byte("x"), []byte("y"), false},
+		{[]byte{}, []byte(nil), false},
+		{[]byte("x"), "x", false},
+		{"x", []byte("x"), false},
+		{nil, []byte(nil), false},
+		{[]int{1}, []int{1}, false},
+	} {
+		require.Equal(t, tc.same, sameValue(tc.a, tc.b), "%#v, %#v", tc.a, tc.b)
+	}
 }
