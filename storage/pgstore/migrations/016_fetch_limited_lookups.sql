@@ -38,7 +38,8 @@ DECLARE
     h_scope text[];
     h_name text[];
     h_pk text[];
-    -- No task or queue limit can bind this fetch.
+    -- No task or queue limit can bind this fetch: none has a counter with
+    -- less room than the fetch, none is smaller or counts starts.
     v_tq_free bool;
 BEGIN
     -- Whether jobs without a partition key wait, before the lock: the look
@@ -82,8 +83,9 @@ BEGIN
     SELECT coalesce(jsonb_object_agg(jsonb_build_array(scope, name, pk)::text, room), '{}'),
         coalesce(array_agg(scope) FILTER (WHERE room = 0), '{}'),
         coalesce(array_agg(name) FILTER (WHERE room = 0), '{}'),
-        coalesce(array_agg(pk) FILTER (WHERE room = 0), '{}')
-    INTO v_room, h_scope, h_name, h_pk FROM (
+        coalesce(array_agg(pk) FILTER (WHERE room = 0), '{}'),
+        coalesce(bool_and(scope = 'partition'), true)
+    INTO v_room, h_scope, h_name, h_pk, v_tq_free FROM (
         SELECT * FROM (SELECT u.scope, u.name, u.pk, least(
             CASE WHEN l.concurrency > 0 THEN greatest(l.concurrency - u.n, 0) END,
             CASE WHEN l.rate > 0 THEN CASE
@@ -101,7 +103,7 @@ BEGIN
         ) u JOIN lim l ON l.scope = u.scope AND l.name = u.name) c
         WHERE room < p_limit
     ) cnt;
-    v_tq_free := NOT EXISTS (SELECT 1 FROM jsonb_object_keys(v_room) k WHERE (k::jsonb)->>0 <> 'partition')
+    v_tq_free := v_tq_free
         AND NOT EXISTS (SELECT 1 FROM {schema}.limits WHERE scope <> 'partition' AND (rate > 0 OR concurrency < p_limit));
     -- No limit can bind this fetch: every counter has room for all of it
     -- (none is in v_room), no limit is smaller than it or counts starts,
