@@ -14,6 +14,14 @@ var ErrInvalidLimit = errors.New("storage: invalid limit")
 // MaxPartitionLen is the most bytes of a job's Partition.
 const MaxPartitionLen = 200
 
+// RateTimeKept is how long a rate limit's GCRA time stays stored after it
+// has passed, before DeleteExpired ([Pruner]) removes it. A past time counts
+// as none, so removing it changes no decision, except for a fetch that read
+// its clock before the time passed and takes the store's lock only after
+// the removal: it would start jobs from its own earlier time and could
+// start more in one period than the limit allows.
+const RateTimeKept = time.Minute
+
 // LimitScope is what a [Limit] counts jobs of.
 type LimitScope string
 

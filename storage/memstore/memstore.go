@@ -665,7 +665,7 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 	}
 	if s.flow != nil { // a past GCRA time counts as none
 		for c, tat := range s.flow.tat {
-			if !tat.After(now) {
+			if !tat.After(now.Add(-storage.RateTimeKept)) {
 				delete(s.flow.tat, c)
 			}
 		}

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"strconv"
 
 	"github.com/taskflow-go/taskflow/storage"
 )
@@ -13,9 +14,9 @@ import (
 // hold no unique key and never expire. It releases the keys of Failed
 // jobs whose unique_until has passed, as Create would before reusing
 // them, so that the next call moves those too. It deletes up to $2 GCRA
-// times of rate limits that are past (flow control reads a past time as
-// none), so that one partition key per tenant does not keep a row for
-// ever. Each part locks its rows
+// times of rate limits that passed storage.RateTimeKept ago or more (flow
+// control reads a past time as none), so that one partition key per tenant
+// does not keep a row for ever. Each part locks its rows
 // and skips those locked: a job being changed stays where it is. The
 // deletes of empty id arrays cost an index probe each.
 var pruneSQL = `
@@ -41,7 +42,8 @@ WITH d AS (
 	INSERT INTO {s}.jobs_kept SELECT * FROM k
 ), r AS (
 	DELETE FROM {s}.limit_rates WHERE (scope, name, partition_key) IN (
-		SELECT scope, name, partition_key FROM {s}.limit_rates WHERE tat < ` + clock + `
+		SELECT scope, name, partition_key FROM {s}.limit_rates
+		WHERE tat <= ` + clock + ` - ` + strconv.FormatInt(storage.RateTimeKept.Microseconds(), 10) + ` * interval '1 microsecond'
 		LIMIT $2 FOR UPDATE SKIP LOCKED)
 ), u AS (
 	UPDATE {s}.jobs SET unique_held = false WHERE id = ANY(ARRAY(

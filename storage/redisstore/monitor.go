@@ -196,7 +196,7 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 		return 0, err
 	}
 	oldest := storage.StatsPeriod(now.Add(-storage.StatsRetention), time.Minute)
-	res, err := s.run(ctx, "delete expired", pruneFunc, append(args, p.Limit, micros(oldest)))
+	res, err := s.run(ctx, "delete expired", pruneFunc, append(args, p.Limit, micros(oldest), micros(now.Add(-storage.RateTimeKept))))
 	if err != nil {
 		return 0, err
 	}

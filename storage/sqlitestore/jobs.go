@@ -1621,8 +1621,10 @@ func (s *Store) DeleteExpired(ctx context.Context, p *storage.PruneParams) (int,
 		if _, err := w.exec(`DELETE FROM stats WHERE minute < ?`, now.Add(-storage.StatsRetention).UnixMicro()); err != nil {
 			return err
 		}
-		// A past GCRA time counts as none: one per partition would stay for ever.
-		_, err = w.exec(`DELETE FROM limit_rates WHERE rowid IN (SELECT rowid FROM limit_rates WHERE tat <= ? LIMIT +?)`, now.UnixMicro(), p.Limit)
+		// A past GCRA time counts as none: one per partition would stay for
+		// ever. Each stays storage.RateTimeKept after it passed.
+		_, err = w.exec(`DELETE FROM limit_rates WHERE rowid IN (SELECT rowid FROM limit_rates WHERE tat <= ? LIMIT +?)`,
+			now.Add(-storage.RateTimeKept).UnixMicro(), p.Limit)
 		return err
 	})
 	return n, interpretError("delete expired", err)

@@ -303,6 +303,26 @@ func testFlowControl(t *testing.T, newStore NewStore) {
 		require.Len(t, fetchAt(t, s, base.Add(time.Minute), 5), 1)
 	})
 
+	// A fetch reads its clock before it takes the store's lock, so it may
+	// act after a pruner that read a later clock. The pruner must not
+	// forget a GCRA time that such a fetch still needs.
+	t.Run("PrunerKeepsRateTimesAFetchMayStillNeed", func(t *testing.T) {
+		s := newStore(t)
+		p, ok := s.(storage.Pruner)
+		if !ok {
+			t.Skip("store does not implement storage.Pruner")
+		}
+		setLimits(t, s, storage.Limit{Scope: storage.ScopePartition, Name: "test-task", Rate: 4, Period: time.Second, Burst: 2})
+		create(t, s, jobsOf(t, 20, inPartition("a"))...)
+		require.Len(t, fetchAt(t, s, base, 20), 3, "burst: Burst+1 start at once") // time now base+750ms
+		_, err := p.DeleteExpired(ctx(t), &storage.PruneParams{Now: base.Add(time.Second), Limit: 100})
+		require.NoError(t, err)
+		require.Empty(t, fetchAt(t, s, base.Add(100*time.Millisecond), 20), "a fetch that read its clock before the pruner started jobs early")
+		_, err = p.DeleteExpired(ctx(t), &storage.PruneParams{Now: base.Add(time.Second + storage.RateTimeKept), Limit: 100})
+		require.NoError(t, err)
+		require.Len(t, fetchAt(t, s, base.Add(time.Second+storage.RateTimeKept), 20), 3, "a time pruned or not, the burst is whole again")
+	})
+
 	t.Run("ConcurrentFetchesNeverExceedLimits", func(t *testing.T) {
 		s := newStore(t)
 		setLimits(t, s, partitionLimit("test-task", 2), queueLimit(15))

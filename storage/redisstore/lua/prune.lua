@@ -1,5 +1,6 @@
 -- prune: Pruner.DeleteExpired. ARGV[8] limit, ARGV[9] the oldest minute of
--- statistics to keep (µs). Returns how many jobs were removed. Reads the
+-- statistics to keep (µs), ARGV[10] the time up to which GCRA times are
+-- dropped (µs: storage.RateTimeKept before now). Returns how many jobs were removed. Reads the
 -- expiry buckets (see expflush in lib.lua) whose earliest entry is due,
 -- after the single sorted set exp of stores written before the buckets;
 -- and drops GCRA times that are past.
@@ -37,9 +38,10 @@ end
 done()
 -- The GCRA times that are past count as none (see tatOf in limitlib.lua):
 -- each call reads a page of hash ltat from the cursor kept in ltatc and
--- drops those, so that one time per partition does not stay for ever.
+-- drops those past by storage.RateTimeKept or more, so that one time per
+-- partition does not stay for ever.
 local page = redis.call('HSCAN', P .. 'ltat', redis.call('GET', P .. 'ltatc') or '0', 'COUNT', limit)
-local past, now = {}, tonumber(NOW)
+local past, now = {}, tonumber(ARGV[10])
 for i = 1, #page[2], 2 do
   if tonumber(page[2][i + 1]) <= now then past[#past + 1] = page[2][i] end
 end
