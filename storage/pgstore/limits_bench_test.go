@@ -182,17 +182,21 @@ func BenchmarkIdlePartitionPickup(b *testing.B) {
 // BenchmarkFlowWorkers measures flow control at the worker level: one
 // worker at the default settings (100 slots) runs b.N jobs of a task that
 // returns at once. "unconstrained" has no partition and no limit;
-// "partitions" spreads the jobs over 1,000 partitions without a limit;
-// "binding" holds each of them to 2 running. One op is one job, server-µs/job as in BenchmarkFlowBurnDown.
+// "queue-never-binding" the same jobs under a queue limit that never
+// binds (1,000,000 running); "partitions" spreads the jobs over 1,000
+// partitions without a limit; "binding" holds each of them to 2 running.
+// One op is one job, server-µs/job as in BenchmarkFlowBurnDown.
 func BenchmarkFlowWorkers(b *testing.B) {
 	for _, c := range []struct {
-		name  string
-		parts int
-		limit int
+		name       string
+		parts      int
+		limit      int
+		queueLimit int
 	}{
-		{"unconstrained", 0, 0},
-		{"partitions", 1000, 0},
-		{"binding", 1000, 2},
+		{"unconstrained", 0, 0, 0},
+		{"queue-never-binding", 0, 0, 1_000_000},
+		{"partitions", 1000, 0, 0},
+		{"binding", 1000, 2, 0},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			s := newStore(b)
@@ -228,7 +232,11 @@ func BenchmarkFlowWorkers(b *testing.B) {
 				require.NoError(b, err)
 			}
 			analyze(ctx, b, s)
-			w, err := taskflow.NewWorker(s, taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			wo := taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+			if c.queueLimit > 0 {
+				wo.QueueLimits = map[string]taskflow.Limits{"default": {Concurrency: c.queueLimit}}
+			}
+			w, err := taskflow.NewWorker(s, wo)
 			require.NoError(b, err)
 			wctx, stop := context.WithCancel(ctx)
 			stopped := make(chan error)
