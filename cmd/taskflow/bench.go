@@ -50,7 +50,7 @@ var modes = []string{"burndown", "continuous", "latency", "single", "priority"}
 
 var benchCommand = &command{
 	name: "bench", summary: "Measure how fast taskflow inserts and works no-op jobs",
-	args: "[--store memory|postgres|redis] [--mode M] [flags]",
+	args: "[--store memory|sqlite|postgres|redis] [--mode M] [flags]",
 	help: `bench runs no-op jobs through a store and a worker, using only the public
 API. Progress goes to stderr every second, the summary to stdout. Modes:
 

@@ -237,8 +237,11 @@ func printUsage(w io.Writer, c *command, path []string) {
 	}
 	walk(c, path)
 	fmt.Fprint(w, `
-Commands that read the database take --database URL (default
-$TASKFLOW_DATABASE_URL), --schema NAME (default "taskflow") and --json.
+Commands that read a store take --store URL (sqlite:///PATH, postgres://...,
+redis://..., redis+cluster://... or memory:; default $TASKFLOW_STORE, else
+$TASKFLOW_DATABASE_URL; --database is the same flag), --schema NAME (the
+PostgreSQL schema, default "taskflow") and --json. Flags come after the
+command.
 Run "taskflow help COMMAND" for a command's flags.
 Exit status: 0 ok, 1 failure, 2 usage error.
 `)
