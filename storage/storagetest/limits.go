@@ -314,7 +314,7 @@ func testFlowControl(t *testing.T, newStore NewStore) {
 		}
 		setLimits(t, s, storage.Limit{Scope: storage.ScopePartition, Name: "test-task", Rate: 4, Period: time.Second, Burst: 2})
 		create(t, s, jobsOf(t, 20, inPartition("a"))...)
-		require.Len(t, fetchAt(t, s, base, 20), 3, "burst: Burst+1 start at once") // time now base+750ms
+		require.Len(t, fetchAt(t, s, base, 20), 3, "burst: Burst+1 start at once") // GCRA time now base+750ms
 		_, err := p.DeleteExpired(ctx(t), &storage.PruneParams{Now: base.Add(time.Second), Limit: 100})
 		require.NoError(t, err)
 		require.Empty(t, fetchAt(t, s, base.Add(100*time.Millisecond), 20), "a fetch that read its clock before the pruner started jobs early")

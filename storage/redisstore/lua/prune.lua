@@ -1,9 +1,9 @@
 -- prune: Pruner.DeleteExpired. ARGV[8] limit, ARGV[9] the oldest minute of
 -- statistics to keep (µs), ARGV[10] the time up to which GCRA times are
--- dropped (µs: storage.RateTimeKept before now). Returns how many jobs were removed. Reads the
--- expiry buckets (see expflush in lib.lua) whose earliest entry is due,
--- after the single sorted set exp of stores written before the buckets;
--- and drops GCRA times that are past.
+-- dropped (µs: storage.RateTimeKept before now). Returns how many jobs
+-- were removed. Reads the expiry buckets (see expflush in lib.lua) whose
+-- earliest entry is due, after the single sorted set exp of stores written
+-- before the buckets; and drops GCRA times long past.
 local limit, n = tonumber(ARGV[8]), 0
 
 -- drop removes the due jobs among the entries of sorted set k read with
