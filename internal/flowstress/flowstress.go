@@ -41,8 +41,7 @@ import (
 
 // Config sizes a run. Zero fields take the defaults shown.
 type Config struct {
-	// Jobs to run. TASKFLOW_FLOW_STRESS_JOBS overrides it. Default: 10,000,
-	// or 2,000 under the race detector.
+	// Jobs to run. TASKFLOW_FLOW_STRESS_JOBS overrides it. Default: 10,000.
 	Jobs int
 	// Partitions the jobs are spread over. Default: 200.
 	Partitions int
@@ -74,9 +73,6 @@ type attempt struct {
 func Run(t *testing.T, store storage.Store, cfg Config) {
 	if cfg.Jobs <= 0 {
 		cfg.Jobs = 10_000
-		if Race {
-			cfg.Jobs = 2_000
-		}
 	}
 	if v := os.Getenv("TASKFLOW_FLOW_STRESS_JOBS"); v != "" {
 		n, err := strconv.Atoi(v)
