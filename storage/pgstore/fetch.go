@@ -61,24 +61,43 @@ func (s *Store) Fetch(ctx context.Context, p *storage.FetchParams) ([]*storage.J
 		}
 		return s.fetchLimited(ctx, p)
 	}
-	sql, args := s.q.fetch, []any{ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(), p.Queues}
-	if p.Above != nil || p.NotAbove != nil {
-		queues, floors, ceilings := fetchRange(p.Queues, p.Above, p.NotAbove)
-		if len(queues) == 0 {
-			return nil, nil
-		}
-		sql, args = s.q.fetchRange, append(args[:4], queues, floors, ceilings)
+	sql, args := s.plainFetch(p)
+	if sql == "" {
+		return nil, nil
 	}
 	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, interpretError("fetch", err)
 	}
-	js := jobScanner{seqs: []int64{}}
-	jobs, err := pgx.CollectRows(rows, js.scan)
+	jobs, err := readFetched(rows, p.Queues)
 	if err != nil {
 		return nil, interpretError("fetch", err)
 	}
-	servedOrder(jobs, js.seqs, p.Queues)
+	return jobs, nil
+}
+
+// plainFetch returns the statement of a fetch under no limit and its
+// arguments; no statement when p's range of positions leaves no queue.
+func (s *Store) plainFetch(p *storage.FetchParams) (string, []any) {
+	args := []any{ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(), p.Queues}
+	if p.Above == nil && p.NotAbove == nil {
+		return s.q.fetch, args
+	}
+	queues, floors, ceilings := fetchRange(p.Queues, p.Above, p.NotAbove)
+	if len(queues) == 0 {
+		return "", nil
+	}
+	return s.q.fetchRange, append(args[:4], queues, floors, ceilings)
+}
+
+// readFetched reads the jobs a plain fetch leased, in the order served.
+func readFetched(rows pgx.Rows, queues []string) ([]*storage.Job, error) {
+	js := jobScanner{seqs: []int64{}}
+	jobs, err := pgx.CollectRows(rows, js.scan)
+	if err != nil {
+		return nil, err
+	}
+	servedOrder(jobs, js.seqs, queues)
 	return jobs, nil
 }
 

@@ -38,7 +38,19 @@ type limitCache struct {
 	// plainNone is, per queue, when a limited fetch last found no job
 	// without a partition key there (see plainRecheck).
 	plainNone map[string]time.Time
+	// boundAt is when a fetch last found that a limit could bind it (see
+	// fetchFree); 0: not since the limits were last set here.
+	boundAt atomic.Int64
 }
+
+// freeFetchMin is the least Limit of a limited fetch that first asks
+// whether a limit can bind it (see fetchFree). A smaller fetch saves less
+// than the round trip the question costs.
+const freeFetchMin = 16
+
+// freeRecheck is how long limited fetches go straight to fetch_limited
+// after one found that a limit could bind it.
+const freeRecheck = time.Second
 
 // plainRecheck is how long a limited fetch skips looking for jobs without
 // a partition key in a queue where it found none: that look walks the
@@ -71,7 +83,7 @@ func (c *limitCache) foundPlainLocked(queue string, found bool) {
 
 // limitQueries is the SQL of flow control, its schema name filled in.
 type limitQueries struct {
-	lock, any, limits, rates, fetch, upsert, remove, usage string
+	lock, any, limits, rates, fetch, upsert, remove, usage, lockFree, free string
 }
 
 func buildLimitQueries(r *strings.Replacer) limitQueries {
@@ -92,8 +104,39 @@ ON CONFLICT (scope, name) DO UPDATE SET concurrency = EXCLUDED.concurrency, rate
 	WHERE (l.scope, l.name) = (d.scope, d.name) RETURNING l.scope, l.name)
 DELETE FROM {s}.limit_rates r USING gone WHERE (r.scope, r.name) = (gone.scope, gone.name)`),
 		usage: r.Replace(usageSQL),
+		// The lock of limited fetches, with sequential scans off (see
+		// freeSQL) and so JIT compilation too (a disabled scan's cost
+		// would call for it), until the next statement sets them back.
+		lockFree: r.Replace(`SELECT current_setting('enable_seqscan'), current_setting('jit'),
+	set_config('enable_seqscan', 'off', true), set_config('jit', 'off', true),
+	pg_advisory_xact_lock(hashtext('taskflow.limits:' || '{sl}'))`),
+		free: r.Replace(freeSQL),
 	}
 }
+
+// freeSQL: $1 limit, $2 queues → whether no limit can bind a fetch of $1
+// jobs from those queues: none counts starts or is smaller than the
+// fetch, each concurrency counter (a queue, a task, a task's fullest
+// partition, its jobs without a key counting as one) has room for all of
+// it, and no job with a partition key waits there (those are served round
+// robin). It is the condition on which fetch_limited leases as the plain
+// fetch does. It runs under the same lock, with sequential scans off so
+// that the leased jobs are counted through the lease index whatever the
+// statistics.
+const freeSQL = `
+WITH r AS (
+	SELECT queue, task, count(*) AS n FROM {s}.jobs
+	WHERE lease_until IS NOT NULL AND state = 'processing' GROUP BY queue, task, partition_key
+)
+SELECT NOT EXISTS (SELECT 1 FROM {s}.limits WHERE rate > 0 OR concurrency < $1)
+	AND NOT EXISTS (SELECT 1 FROM unnest($2::text[]) AS q(name) WHERE EXISTS (SELECT 1 FROM {s}.jobs
+		WHERE state = 'enqueued' AND partition_key IS NOT NULL AND queue = q.name))
+	AND NOT EXISTS (SELECT 1 FROM {s}.limits l JOIN (
+			SELECT 'queue' AS scope, queue AS name, sum(n) AS n FROM r GROUP BY queue
+			UNION ALL SELECT 'task', task, sum(n) FROM r GROUP BY task
+			UNION ALL SELECT 'partition', task, max(n) FROM r GROUP BY task) c
+		ON (c.scope, c.name) = (l.scope, l.name)
+		WHERE l.concurrency - c.n < $1)`
 
 // usageSQL: () → scope, name, partition key, running and waiting counts of
 // every limit, per partition for ScopePartition.
@@ -180,6 +223,7 @@ func (s *Store) SetLimits(ctx context.Context, limits []storage.Limit) error {
 	if err != nil {
 		return interpretError("set limits", err)
 	}
+	s.limitCache.boundAt.Store(0) // changed limits may bind no fetch
 	if len(scopes) > 0 {
 		s.flowInUse()
 	} else {
@@ -325,11 +369,26 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 		plain[i] = !none || time.Since(at) >= plainRecheck
 	}
 	c.mu.Unlock()
-	rows, err := s.db.Query(ctx, s.q.lim.fetch, ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(),
-		queues, floors, ceilings, cursorTasks, cursorKeys, plain)
+	args := []any{ts(p.Now), p.Limit, p.Owner, p.LeaseFor.Microseconds(), queues, floors, ceilings, cursorTasks, cursorKeys, plain}
+	if !s.inTx && p.Limit >= freeFetchMin && time.Since(time.Unix(0, c.boundAt.Load())) >= freeRecheck {
+		return s.fetchFree(ctx, p, queues, args)
+	}
+	rows, err := s.db.Query(ctx, s.q.lim.fetch, args...)
 	if err != nil {
 		return nil, interpretError("fetch under limits", err)
 	}
+	jobs, err := s.readLimited(rows)
+	if err != nil {
+		return nil, interpretError("fetch under limits", err)
+	}
+	return jobs, nil
+}
+
+// readLimited reads the rows of fetch_limited: the jobs leased, handed out
+// in the order served, and the queues looked in for jobs without a
+// partition key. The next fetch starts each queue's round after the
+// partition served last.
+func (s *Store) readLimited(rows pgx.Rows) ([]*storage.Job, error) {
 	js := jobScanner{seqs: []int64{}}
 	var jobs []*storage.Job
 	looked := map[string]bool{} // queue → found jobs without a partition key
@@ -338,7 +397,7 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 			vals, err := rows.Values()
 			if err != nil {
 				rows.Close()
-				return nil, interpretError("fetch under limits", err)
+				return nil, err
 			}
 			q, _ := vals[3].(string)
 			found, _ := vals[len(vals)-1].(int64)
@@ -348,20 +407,19 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 		j, err := js.scan(rows)
 		if err != nil {
 			rows.Close()
-			return nil, interpretError("fetch under limits", err)
+			return nil, err
 		}
 		jobs = append(jobs, j)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, interpretError("fetch under limits", err)
+		return nil, err
 	}
-	// Hand the jobs out in the order they were served; the next fetch
-	// starts each queue's round after the partition served last.
 	order := make(map[*storage.Job]int64, len(jobs))
 	for i, j := range jobs {
 		order[j] = js.seqs[i]
 	}
 	slices.SortFunc(jobs, func(a, b *storage.Job) int { return cmp.Compare(order[a], order[b]) })
+	c := &s.limitCache
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, j := range jobs {
@@ -374,6 +432,81 @@ func (s *Store) fetchLimited(ctx context.Context, p *storage.FetchParams) ([]*st
 	}
 	for q, found := range looked {
 		c.foundPlainLocked(q, found)
+	}
+	return jobs, nil
+}
+
+// fetchFree is fetchLimited for a large fetch that no limit may bind. In
+// one transaction on one connection it takes the lock of limited fetches
+// and asks freeSQL whether a limit can bind the fetch; if none can, it
+// leases with the statement of a fetch without limits, else it calls
+// fetch_limited (args). That is two round trips where fetch_limited alone
+// is one, but fetch_limited returns its jobs as composite rows through a
+// tuplestore, which cost the server 3.5–4 µs a job more than the plain
+// statement (BenchmarkFlowWorkers/queue-never-binding). A fetch that finds
+// a limit able to bind sends those after it for freeRecheck to
+// fetch_limited alone.
+func (s *Store) fetchFree(ctx context.Context, p *storage.FetchParams, queues []string, args []any) ([]*storage.Job, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, interpretError("fetch under limits", err)
+	}
+	// A connection that an error leaves in the transaction is closed on
+	// release, not reused, and the server rolls the transaction back.
+	defer conn.Release()
+	var (
+		seqscan, jit string
+		free         bool
+	)
+	b := &pgx.Batch{}
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED") // each statement sees what committed before it
+	b.Queue(s.q.lim.lockFree)
+	b.Queue(s.q.lim.free, p.Limit, queues)
+	br := conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&seqscan, &jit, nil, nil, nil)
+	}
+	if err == nil {
+		err = br.QueryRow().Scan(&free)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, interpretError("fetch under limits", err)
+	}
+	sql := s.q.lim.fetch
+	if free {
+		sql, args = s.plainFetch(p)
+	} else {
+		s.limitCache.boundAt.Store(time.Now().UnixNano())
+	}
+	b = &pgx.Batch{}
+	b.Queue(`SELECT set_config('enable_seqscan', $1, true), set_config('jit', $2, true)`, seqscan, jit)
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br = conn.SendBatch(ctx, b)
+	var jobs []*storage.Job
+	_, err = br.Exec()
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			if free {
+				jobs, err = readFetched(rows, p.Queues)
+			} else {
+				jobs, err = s.readLimited(rows)
+			}
+		}
+	}
+	if err == nil {
+		_, err = br.Exec() // a lease counts once committed
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, interpretError("fetch under limits", err)
 	}
 	return jobs, nil
 }

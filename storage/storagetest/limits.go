@@ -360,6 +360,41 @@ func testFlowControl(t *testing.T, newStore NewStore) {
 
 	// A limit larger than each fetch binds only once some run: the fetches
 	// that find it far from full still count against it.
+	// Fetches as large as a worker's, most of which the limits leave room
+	// for whole: a store may lease those by a path of its own.
+	t.Run("LargeConcurrentFetchesStopAtTheLimits", func(t *testing.T) {
+		s := newStore(t)
+		setLimits(t, s, queueLimit(100), storage.Limit{Scope: storage.ScopeTask, Name: "other", Concurrency: 50})
+		create(t, s, jobsOf(t, 150)...)
+		create(t, s, jobsOf(t, 150, ofTask("other"))...)
+		var (
+			mu  sync.Mutex
+			got []*storage.Job
+		)
+		fns := make([]func() error, 6)
+		for i := range fns {
+			fns[i] = func() error {
+				for range 3 {
+					jobs, err := s.Fetch(context.Background(), &storage.FetchParams{Queues: []string{"default"}, Limit: 40, Owner: owner, LeaseFor: time.Minute, Now: base})
+					if err != nil {
+						return err
+					}
+					mu.Lock()
+					got = append(got, jobs...)
+					mu.Unlock()
+				}
+				return nil
+			}
+		}
+		together(t, fns...)
+		require.Len(t, got, 100, "the queue limit")
+		require.LessOrEqual(t, countBy(got, taskOf)["other"], 50, "the task limit")
+		succeedAll(t, s, got[:30]...)
+		again := fetchAt(t, s, base, 40)
+		require.Len(t, again, 30, "finished jobs did not give their slots back, or more were taken")
+		require.LessOrEqual(t, countBy(append(got[30:], again...), taskOf)["other"], 50, "the task limit")
+	})
+
 	t.Run("LimitLargerThanEachFetchBindsAcrossFetches", func(t *testing.T) {
 		s := newStore(t)
 		setLimits(t, s, queueLimit(5))
