@@ -39,9 +39,9 @@ func (w *Worker) register(ctx context.Context, info *storage.WorkerInfo) error {
 	return nil
 }
 
-// heartbeat renews the leases of every job the worker holds and announces
-// the worker, in one storage call per tick, and cancels attempts whose job
-// was taken from them (deleted, requeued, rescheduled, moved to another
+// heartbeat announces the worker and checks the leases of every job it
+// holds, in one storage call per tick, renewing them in that call every
+// LeaseDuration/3, and cancels attempts whose job was taken from them (deleted, requeued, rescheduled, moved to another
 // state, or reclaimed after the lease expired). The first beat is
 // register's.
 func (w *Worker) heartbeat(ctx context.Context, info *storage.WorkerInfo) {

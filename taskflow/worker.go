@@ -80,8 +80,9 @@ type WorkerOptions struct {
 	// implement storage.Notifier.
 	PollInterval time.Duration
 	// LeaseDuration is how long a fetched job stays leased without renewal.
-	// The worker renews the leases of its running jobs at every heartbeat,
-	// so a job of a worker that died is run again within about this time.
+	// The worker renews the leases of its running jobs every
+	// LeaseDuration/3, in its heartbeat's call, so a job of a worker that
+	// died is run again within about this time.
 	// Default: 30s.
 	LeaseDuration time.Duration
 	// HeartbeatInterval is how often the worker announces itself and checks

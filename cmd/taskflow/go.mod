@@ -12,6 +12,7 @@ require (
 	github.com/taskflow-go/taskflow/dashboard v0.1.0
 	github.com/taskflow-go/taskflow/storage/pgstore v0.1.0
 	github.com/taskflow-go/taskflow/storage/redisstore v0.1.0
+	github.com/taskflow-go/taskflow/storage/sqlitestore v0.1.0
 	github.com/taskflow-go/taskflow/taskflow/taskflowotel v0.1.0
 	github.com/taskflow-go/taskflow/taskflow/taskflowprom v0.1.0
 	go.opentelemetry.io/otel/sdk v1.47.0
@@ -39,7 +40,6 @@ require (
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/robfig/cron/v3 v3.0.1 // indirect
-	github.com/taskflow-go/taskflow/storage/sqlitestore v0.1.0
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/log v1.47.0 // indirect

@@ -4,23 +4,20 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/taskflow-go/taskflow/internal/flowstress"
 	"github.com/taskflow-go/taskflow/states"
 	"github.com/taskflow-go/taskflow/storage"
-	"github.com/taskflow-go/taskflow/taskflow"
 )
 
 // createPartitioned creates n Enqueued jobs spread over parts partitions
@@ -179,76 +176,21 @@ func BenchmarkIdlePartitionPickup(b *testing.B) {
 	b.ReportMetric(float64(took[len(took)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkFlowWorkers measures flow control at the worker level: one
-// worker at the default settings (100 slots) runs b.N jobs of a task that
-// returns at once. "unconstrained" has no partition and no limit;
-// "queue-never-binding" the same jobs under a queue limit that never
-// binds (1,000,000 running); "partitions" spreads the jobs over 1,000
-// partitions without a limit; "binding" holds each of them to 2 running.
-// One op is one job, server-µs/job as in BenchmarkFlowBurnDown.
+// BenchmarkFlowWorkers measures flow control at the worker level
+// (flowstress.Workers: one worker at the default settings, 100 slots, b.N
+// jobs of a task that returns at once, in the cases of
+// flowstress.WorkerCases). One op is one job, server-µs/job as in
+// BenchmarkFlowBurnDown.
 func BenchmarkFlowWorkers(b *testing.B) {
-	for _, c := range []struct {
-		name       string
-		parts      int
-		limit      int
-		queueLimit int
-	}{
-		{"unconstrained", 0, 0, 0},
-		{"queue-never-binding", 0, 0, 1_000_000},
-		{"partitions", 1000, 0, 0},
-		{"binding", 1000, 2, 0},
-	} {
-		b.Run(c.name, func(b *testing.B) {
+	for _, c := range flowstress.WorkerCases {
+		b.Run(c.Name, func(b *testing.B) {
 			s := newStore(b)
-			ctx := context.Background()
-			var left atomic.Int64
-			left.Store(int64(b.N))
-			done := make(chan struct{})
-			var opts []taskflow.TaskOption
-			if c.parts > 0 {
-				opts = append(opts, taskflow.PartitionBy(func(p string) string { return p }))
-			}
-			if c.limit > 0 {
-				opts = append(opts, taskflow.PartitionLimit(taskflow.Limits{Concurrency: c.limit}))
-			}
-			reg := taskflow.NewRegistry()
-			task, err := taskflow.RegisterTask(reg, "t", func(context.Context, string) (int, error) {
-				if left.Add(-1) == 0 {
-					close(done)
+			flowstress.Workers(b, s, c, func() { analyze(context.Background(), b, s) }, func() func() {
+				cpu := serverCPU(b, s)
+				return func() {
+					b.ReportMetric(float64((serverCPU(b, s)-cpu).Microseconds())/float64(b.N), "server-µs/job")
 				}
-				return 0, nil
-			}, opts...)
-			require.NoError(b, err)
-			client, err := taskflow.NewClient(s, taskflow.ClientOptions{})
-			require.NoError(b, err)
-			args := make([]string, b.N)
-			for i := range args {
-				if c.parts > 0 {
-					args[i] = fmt.Sprint("p", i%c.parts)
-				}
-			}
-			for chunk := range slices.Chunk(args, 5000) {
-				_, err := task.On(client).EnqueueMany(ctx, chunk)
-				require.NoError(b, err)
-			}
-			analyze(ctx, b, s)
-			wo := taskflow.WorkerOptions{Registry: reg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			if c.queueLimit > 0 {
-				wo.QueueLimits = map[string]taskflow.Limits{"default": {Concurrency: c.queueLimit}}
-			}
-			w, err := taskflow.NewWorker(s, wo)
-			require.NoError(b, err)
-			wctx, stop := context.WithCancel(ctx)
-			stopped := make(chan error)
-			cpu := serverCPU(b, s)
-			b.ResetTimer()
-			go func() { stopped <- w.Run(wctx) }()
-			<-done
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
-			b.ReportMetric(float64((serverCPU(b, s)-cpu).Microseconds())/float64(b.N), "server-µs/job")
-			stop()
-			require.NoError(b, <-stopped)
+			})
 		})
 	}
 }

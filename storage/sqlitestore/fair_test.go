@@ -2,6 +2,7 @@ package sqlitestore
 
 import (
 	"cmp"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -18,10 +19,23 @@ import (
 // highest priority first, then by round (a partition's n-th job left is in
 // round n), then in enqueue order.
 func TestFetchServesPartitionsRoundRobin(t *testing.T) {
+	fetchesFollow(t, nil, func() func([]*storage.Job, int) []*storage.Job {
+		return func(all []*storage.Job, n int) []*storage.Job {
+			next := roundRobin(all)
+			return next[:min(n, len(next))]
+		}
+	})
+}
+
+// fetchesFollow creates 60 random jobs over priorities and partitions in
+// a store opened with opts, fetches them a few at a time, and checks that
+// each fetch of n leases what the rule newRule makes for the store gives
+// for the jobs left (in enqueue order).
+func fetchesFollow(t *testing.T, opts []Option, newRule func() func(all []*storage.Job, n int) []*storage.Job) {
 	for seed := range uint64(5) {
 		t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 1))
-			s := newStore(t)
+			s, rule := newStore(t, opts...), newRule()
 			var all []*storage.Job
 			for range 60 {
 				j := enqueued()
@@ -39,9 +53,8 @@ func TestFetchServesPartitionsRoundRobin(t *testing.T) {
 				for _, j := range page {
 					got = append(got, j.ID.String())
 				}
-				next := roundRobin(all)
 				taken := map[*storage.Job]bool{}
-				for _, j := range next[:min(n, len(next))] {
+				for _, j := range rule(all, n) {
 					want = append(want, j.ID.String())
 					taken[j] = true
 				}
@@ -74,3 +87,67 @@ func roundRobin(jobs []*storage.Job) []*storage.Job {
 	}
 	return out
 }
+
+// TestWalkServesPartitionsRoundRobin: the same, on a store whose fetches
+// walk the partitions (as once a limit holds many jobs back), in the
+// order of that rule (walkOrder): highest priority first; then a first
+// round of each partition's first job, the partitions in bytewise order
+// from the one after the partition the last fetch's first round served
+// last; then the later rounds, in the first round's order; each
+// partition's jobs in enqueue order.
+func TestWalkServesPartitionsRoundRobin(t *testing.T) {
+	fetchesFollow(t, []Option{walking()}, func() func([]*storage.Job, int) []*storage.Job {
+		var cursor string
+		return func(all []*storage.Job, n int) []*storage.Job { return walkOrder(all, n, &cursor) }
+	})
+}
+
+// walkOrder is what a walking fetch of n leases of jobs (of one task, given in
+// enqueue order), and the partition it leaves in cursor.
+func walkOrder(jobs []*storage.Job, n int, cursor *string) []*storage.Job {
+	var out []*storage.Job
+	levels := map[int]map[string][]*storage.Job{}
+	for _, j := range jobs {
+		if levels[j.Priority] == nil {
+			levels[j.Priority] = map[string][]*storage.Job{}
+		}
+		levels[j.Priority][j.Partition] = append(levels[j.Priority][j.Partition], j)
+	}
+	for _, level := range slices.Backward(slices.Sorted(maps.Keys(levels))) {
+		parts := levels[level]
+		keys := slices.Sorted(maps.Keys(parts))
+		first := 0
+		for first < len(keys) && keys[first] <= *cursor {
+			first++
+		}
+		var served []string
+		for i := range keys {
+			if len(out) == n {
+				return out
+			}
+			k := keys[(first+i)%len(keys)]
+			out = append(out, parts[k][0])
+			served = append(served, k)
+			*cursor = k
+		}
+		for round := 1; ; round++ {
+			more := false
+			for _, k := range served {
+				if round < len(parts[k]) {
+					if len(out) == n {
+						return out
+					}
+					out = append(out, parts[k][round])
+					more = true
+				}
+			}
+			if !more {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// walking makes every fair fetch of the store walk its partitions.
+func walking() Option { return func(c *config) { c.walk = true } }

@@ -19,3 +19,15 @@ func TestFlowControlUnderStress(t *testing.T) {
 	}
 	flowstress.Run(t, newStore(t), flowstress.Config{Jobs: jobs, Timeout: 4 * time.Minute})
 }
+
+// TestFairness runs the flow-control fairness test: one tenant's backlog
+// does not delay twenty small tenants (see flowstress.Fairness).
+func TestFairness(t *testing.T) {
+	flowstress.Fairness(t, newStore(t), flowstress.FairnessConfig{})
+}
+
+// TestFlowControlUnderStressWalking runs the flow-control stress test, at
+// 2,000 jobs, on a store whose fair fetches always walk the partitions.
+func TestFlowControlUnderStressWalking(t *testing.T) {
+	flowstress.Run(t, newStore(t, walking()), flowstress.Config{Jobs: 2000, Timeout: 4 * time.Minute})
+}

@@ -314,6 +314,13 @@ func (s *Store) Create(ctx context.Context, p *storage.CreateParams) ([]uuid.UUI
 // create stores jobs, all or none (a failed call's changes are undone by
 // the writer; see write); see [storage.Store.Create].
 func (w *wtx) create(jobs []*storage.Job, now time.Time, retention time.Duration) ([]uuid.UUID, error) {
+	if len(w.plainNone) > 0 {
+		for _, j := range jobs {
+			if j.Partition == "" {
+				delete(w.plainNone, j.Queue) // the next limited fetch looks for it at once
+			}
+		}
+	}
 	ids := make([]uuid.UUID, len(jobs))
 	var claimed map[string]uuid.UUID // unique keys taken by earlier jobs of this call
 	for i, j := range jobs {
@@ -523,21 +530,19 @@ func (w *wtx) fetch(p *storage.FetchParams, now time.Time, shared []byte, out *[
 
 // fetchQueue leases up to limit jobs of queue with a priority from floor
 // to ceiling, until the time until, under one token: through fetchFair
-// when limits f are stored or the queue has jobs with a partition key,
-// otherwise in one statement.
+// when the queue has jobs with a partition key, or a limit of f could
+// hold some of limit jobs back; otherwise in one statement.
 func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int, now time.Time, owner string, until time.Time) ([]*storage.Job, error) {
 	dirty := w.dirty
 	token, err := w.nextToken()
 	if err != nil {
 		return nil, err
 	}
-	fair := f != nil
-	if !fair {
-		if err := w.queryRow(partitionedSQL, queue).Scan(&fair); err != nil {
-			return nil, err
-		}
+	var fair bool
+	if err := w.queryRow(partitionedSQL, queue).Scan(&fair); err != nil {
+		return nil, err
 	}
-	if fair {
+	if fair || f != nil && f.mayBind(queue, limit) {
 		return w.fetchFair(f, queue, floor, ceiling, limit, now, owner, until, token)
 	}
 	rows, err := w.query(fetchSQL, queue, floor, ceiling, limit, nil, now.UnixMicro(), owner, until.UnixMicro(), token)
@@ -573,6 +578,9 @@ func (w *wtx) fetchQueue(f *flow, queue string, floor, ceiling int64, limit int,
 	out := make([]*storage.Job, len(got))
 	for i, l := range got {
 		out[i] = l.j
+		if f != nil {
+			f.started(&candidate{queue: queue, task: l.j.Task}) // for the fetch's next queues
+		}
 	}
 	return out, nil
 }

@@ -155,6 +155,7 @@ type config struct {
 	batch       int
 	readers     int
 	migrate     bool
+	walk        bool // fair fetches always walk the partitions (tests)
 }
 
 // WithSynchronous sets PRAGMA synchronous: "NORMAL" (the default) or

@@ -246,3 +246,10 @@ func TestSameValue(t *testing.T) {
 		require.Equal(t, tc.same, sameValue(tc.a, tc.b), "%#v, %#v", tc.a, tc.b)
 	}
 }
+
+// TestConformanceWalking runs the conformance suite on a store whose fair
+// fetches always walk the partitions, the way a fetch goes once limits
+// hold many jobs back.
+func TestConformanceWalking(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return newStore(t, walking()) })
+}

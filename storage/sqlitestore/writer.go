@@ -36,6 +36,8 @@ type wtx struct {
 	dirty    bool // and changed
 	seq      int64
 	token    int64
+
+	fairState // the writer's memory between fair fetches
 }
 
 // write runs fn in the writer's next transaction and returns its error.
@@ -84,6 +86,7 @@ func (s *Store) writer(conn *sql.Conn) {
 	defer close(s.stopped)
 	defer conn.Close()
 	w := &wtx{conn: conn, stmts: map[string]*sql.Stmt{}}
+	w.walkAlways = s.cfg.walk
 	defer func() {
 		for _, st := range w.stmts {
 			st.Close()
