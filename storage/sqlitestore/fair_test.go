@@ -151,3 +151,37 @@ func walkOrder(jobs []*storage.Job, n int, cursor *string) []*storage.Job {
 
 // walking makes every fair fetch of the store walk its partitions.
 func walking() Option { return func(c *config) { c.walk = true } }
+
+// TestPlainFetchKeepsLimits: a fetch of jobs without a partition key goes
+// the plain way only when no limit can bind it, so the limits still hold:
+// a task's jobs without a key count as one partition of it, and a queue
+// or task limit with less room than the fetch binds it.
+func TestPlainFetchKeepsLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		limit storage.Limit
+		want  int
+	}{
+		{"PartitionLimit", storage.Limit{Scope: storage.ScopePartition, Name: "t", Concurrency: 2}, 2},
+		{"TaskLimit", storage.Limit{Scope: storage.ScopeTask, Name: "t", Concurrency: 3}, 3},
+		{"QueueLimit", storage.Limit{Scope: storage.ScopeQueue, Name: "default", Concurrency: 4}, 4},
+		{"RoomForAll", storage.Limit{Scope: storage.ScopeQueue, Name: "default", Concurrency: 100}, 10},
+		{"OtherQueue", storage.Limit{Scope: storage.ScopeQueue, Name: "other", Concurrency: 1}, 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			ctx := testCtx(t)
+			require.NoError(t, s.SetLimits(ctx, []storage.Limit{tt.limit}))
+			for range 10 {
+				_, err := s.Create(ctx, &storage.CreateParams{Jobs: []*storage.Job{enqueued()}})
+				require.NoError(t, err)
+			}
+			got, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+			require.NoError(t, err)
+			require.Len(t, got, tt.want)
+			more, err := s.Fetch(ctx, &storage.FetchParams{Queues: []string{"default"}, Limit: 10, Owner: "w", LeaseFor: time.Minute})
+			require.NoError(t, err)
+			require.Empty(t, more, "while the first run, a full limit leases nothing more")
+		})
+	}
+}

@@ -130,11 +130,12 @@ func (f *flow) start(c *candidate, now time.Time) bool {
 
 // mayBind reports whether a limit of f could hold back one of n jobs
 // without a partition key fetched from queue: a rate of the queue or of
-// any task, or a concurrency of either with less room than n. When none
-// can, the fetch is the plain one.
+// any task, or a concurrency of either with less room than n (a task's
+// jobs without a key count as one partition of it under a partition
+// limit). When none can, the fetch is the plain one.
 func (f *flow) mayBind(queue string, n int) bool {
 	for k, l := range f.limits {
-		if k.scope == storage.ScopePartition || k.scope == storage.ScopeQueue && k.name != queue {
+		if k.scope == storage.ScopeQueue && k.name != queue {
 			continue
 		}
 		if l.Rate > 0 || l.Concurrency > 0 && int64(l.Concurrency)-f.running[k] < int64(n) {
